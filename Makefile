@@ -1,0 +1,82 @@
+# PACS Lab. `make demo` trains the embedded default; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help setup build demo test lint typecheck test-unit test-py test-webview test-e2e package bench ide clean
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PY_HASH := $(shell cat trainer/requirements.txt trainer/pyproject.toml | sha256sum | cut -c1-16)
+PY_STAMP := $(VENV)/.stamp-$(PY_HASH)
+NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
+NPM_STAMP := node_modules/.stamp-$(NPM_HASH)
+
+export ONNXRUNTIME_NODE_INSTALL := skip
+export npm_config_onnxruntime_node_install := skip
+export PACS_PYTHON := $(abspath $(VPY))
+export PYTHONUNBUFFERED := 1
+
+help:
+	@echo "make demo     train the embedded default (tiny model, arithmetic) with live progress"
+	@echo "make test     lint, type-check, unit, trainer, webview and real-VS-Code tests"
+	@echo "make setup    install Node and Python dependencies (idempotent)"
+	@echo "make build    type-check and bundle the extension, CLI and webviews"
+	@echo "make package  build the linux-x64 .vsix"
+	@echo "make bench    run the benchmarks in bench/"
+	@echo "make ide      code-server with the packaged extension on examples/"
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+
+# The virtual environment is keyed by a hash of the trainer's requirements: reused when
+# present and current, repaired when missing or stale.
+$(PY_STAMP):
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r trainer/requirements.txt
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps -e trainer
+	@rm -f $(VENV)/.stamp-* && touch $@
+
+$(NPM_STAMP):
+	npm ci --no-audit --no-fund
+	@rm -f node_modules/.stamp-* && touch $@
+
+build: setup
+	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.webview.json --noEmit
+	node esbuild.mjs
+
+demo: build
+	node dist/cli.js train examples/arith.pacs.yaml --python $(VPY)
+
+lint: setup
+	npx eslint src webview test bench
+
+typecheck: setup
+	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.webview.json --noEmit
+
+test-unit: build
+	node --import tsx --test --test-reporter=spec 'test/unit/**/*.test.ts'
+
+test-py: setup
+	cd trainer && ../$(VPY) -m pytest -q
+
+test-webview: build
+	node test/webview/run.mjs
+
+test-e2e: package
+	bash test/e2e/run.sh
+
+test: lint typecheck test-unit test-py test-webview test-e2e
+
+package: build
+	node esbuild.mjs --production
+	npx vsce package --target linux-x64 --out pacs-lab-linux-x64.vsix
+
+bench: build
+	bash bench/run.sh
+
+ide: package
+	bash test/e2e/ide.sh
+
+clean:
+	rm -rf dist out test-results *.vsix

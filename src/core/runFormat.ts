@@ -1,0 +1,198 @@
+// The run directory contract (docs/run-format.md) as TypeScript types.
+// Readers stay tolerant: unknown fields are kept, never rejected.
+
+export const RUN_FORMAT_VERSION = 1;
+
+export const RUN_STATUSES = [
+  'starting',
+  'running',
+  'paused',
+  'suspended',
+  'finished',
+  'stopped',
+  'failed',
+  'crashed',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Statuses in which a trainer process is expected to be alive. */
+export const LIVE_STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused'];
+
+/** Statuses from which `--resume` continues a run. */
+export const RESUMABLE_STATUSES: readonly RunStatus[] = ['suspended', 'stopped', 'crashed', 'failed'];
+
+export const ALGORITHMS = ['pacs', 'grpo', 'rloo'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+export interface RunGitInfo {
+  commit: string;
+  branch: string | null;
+  remote?: string | null;
+  dirty: boolean;
+  /** Sha of a commit holding the working tree (untracked files included) when dirty, else null. */
+  snapshot: string | null;
+  /** `refs/pacs/runs/<run id>`: keeps the snapshot (or the commit) alive. */
+  ref: string | null;
+}
+
+export interface RunVersions {
+  pacslab?: string;
+  python?: string;
+  torch?: string;
+  transformers?: string;
+  cuda?: string | null;
+  device?: string;
+  [key: string]: unknown;
+}
+
+export interface RunError {
+  message: string;
+  traceback?: string;
+}
+
+/** run.json */
+export interface RunInfo {
+  format: number;
+  id: string;
+  name: string;
+  algorithm: Algorithm | string;
+  status: RunStatus;
+  pid: number | null;
+  pid_start_time: string | null;
+  host: string | null;
+  created_at: string;
+  updated_at: string;
+  step: number;
+  total_steps: number;
+  config_path: string | null;
+  seed: number;
+  git: RunGitInfo | null;
+  versions: RunVersions;
+  error: RunError | null;
+  [key: string]: unknown;
+}
+
+interface EventBase {
+  /** Unix seconds. */
+  t: number;
+  step?: number;
+}
+
+export interface RunStartedEvent extends EventBase {
+  type: 'run_started';
+  config: Record<string, unknown>;
+  total_steps: number;
+}
+export interface MetricsEvent extends EventBase {
+  type: 'metrics';
+  step: number;
+  values: Record<string, number | null>;
+}
+export interface RolloutsEvent extends EventBase {
+  type: 'rollouts';
+  step: number;
+  /** Relative to the run directory, e.g. `rollouts/step-000012.jsonl`. */
+  file: string;
+  count: number;
+}
+export interface CheckpointEvent extends EventBase {
+  type: 'checkpoint';
+  step: number;
+  path: string;
+}
+export interface StateEvent extends EventBase {
+  type: 'state';
+  status: RunStatus;
+  reason?: string;
+}
+export interface ControlAckEvent extends EventBase {
+  type: 'control_ack';
+  seq: number;
+  command: ControlCommandName;
+  result: string;
+}
+export interface LogEvent extends EventBase {
+  type: 'log';
+  level: 'debug' | 'info' | 'warning' | 'error' | string;
+  message: string;
+}
+export interface ErrorEvent extends EventBase {
+  type: 'error';
+  message: string;
+  traceback?: string;
+}
+export interface RunFinishedEvent extends EventBase {
+  type: 'run_finished';
+  status: RunStatus;
+}
+/** An event of a type this reader does not know: kept, not rejected. */
+export interface UnknownEvent extends EventBase {
+  type: string;
+  [key: string]: unknown;
+}
+
+export type KnownRunEvent =
+  | RunStartedEvent
+  | MetricsEvent
+  | RolloutsEvent
+  | CheckpointEvent
+  | StateEvent
+  | ControlAckEvent
+  | LogEvent
+  | ErrorEvent
+  | RunFinishedEvent;
+
+export type RunEvent = KnownRunEvent | UnknownEvent;
+
+/** One line of rollouts/step-NNNNNN.jsonl. Text fields are untrusted model output. */
+export interface RolloutSample {
+  step: number;
+  group: number;
+  index: number;
+  prompt_id: string;
+  prompt: string;
+  response: string;
+  answer: string;
+  reward: number;
+  verifier?: { parsed?: string | null; detail?: string | null; error?: string | null; [key: string]: unknown };
+  logratio: number;
+  psi: number;
+  p_correct: number;
+  grad_weight: number;
+  weight: number;
+  length: number;
+  truncated: boolean;
+  tokens?: string[];
+  token_logratio?: number[];
+  [key: string]: unknown;
+}
+
+export const CONTROL_COMMANDS = ['pause', 'resume', 'stop', 'suspend', 'checkpoint'] as const;
+export type ControlCommandName = (typeof CONTROL_COMMANDS)[number];
+
+/** One line of control.jsonl. */
+export interface ControlCommand {
+  seq: number;
+  command: ControlCommandName;
+  t: number;
+}
+
+export const RUN_FILES = {
+  info: 'run.json',
+  events: 'events.jsonl',
+  control: 'control.jsonl',
+  config: 'config.yaml',
+  gitPatch: 'git.patch',
+  log: 'trainer.log',
+  rolloutsDir: 'rollouts',
+  checkpointsDir: 'checkpoints',
+  onnxDir: 'onnx',
+} as const;
+
+export function rolloutFileName(step: number): string {
+  return `rollouts/step-${String(step).padStart(6, '0')}.jsonl`;
+}
+
+export function isRunStatus(value: unknown): value is RunStatus {
+  return typeof value === 'string' && (RUN_STATUSES as readonly string[]).includes(value);
+}
