@@ -1,0 +1,289 @@
+"""Losses and advantages for PACS, GRPO and RLOO: pure tensor functions.
+
+No model, no state, no I/O. Every function takes per-token log-probabilities of one batch
+(`[B, T]`, right-padded, `mask` 1 on real response tokens including EOS) and per-row labels
+(`[B]`, 0 or 1), and returns `(loss, metrics)`. Rows `g*n .. g*n+n-1` are group `g` (one prompt,
+`n = rollout_n` responses). The maths is in docs/algorithm.md.
+
+Every computation runs in float32 or wider (float64 inputs stay float64), so bf16 log-probs from
+the model are safe. Padded positions are excluded with `torch.where`, never by multiplying, so
+garbage there (even inf or nan) changes neither the loss nor the gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+REWARD_METHODS = ("logratio", "mean_logp")
+ADV_ESTIMATORS = ("rloo", "grpo", "naive")
+WEIGHT_MODES = ("question", "only_positive", "only_negative", "none")
+STD_EPS = 1e-6
+
+Metrics = dict[str, "float | Tensor"]
+
+
+def _compute_dtype(t: Tensor) -> torch.dtype:
+    return torch.promote_types(t.dtype, torch.float32)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_groups(batch: int, rollout_n: int, group_ids: Tensor | None = None, *, min_n: int = 1) -> int:
+    """Check that `batch` rows form whole contiguous groups of `rollout_n`; return the group count.
+
+    `group_ids` ([B], any integer id per row, e.g. the prompt index) is optional: when given,
+    every block of `rollout_n` contiguous rows must hold a single id, else the batch mixes groups.
+    """
+    if rollout_n < min_n:
+        raise ValueError(f"rollout_n = {rollout_n}, but this estimator needs rollout_n >= {min_n} "
+                         f"(set rollout.n to at least {min_n})")
+    if batch == 0 or batch % rollout_n != 0:
+        raise ValueError(f"batch of {batch} rows is not a whole number of groups of rollout_n = {rollout_n}: "
+                         "groups were split or mixed when the batch was built")
+    groups = batch // rollout_n
+    if group_ids is not None:
+        if group_ids.shape != (batch,):
+            raise ValueError(f"group_ids has shape {tuple(group_ids.shape)}, expected ({batch},)")
+        blocks = group_ids.reshape(groups, rollout_n)  # [G, n]
+        mixed = (blocks != blocks[:, :1]).any(dim=1)  # [G]
+        if mixed.any():
+            g = int(mixed.nonzero()[0, 0])
+            raise ValueError(f"rows {g * rollout_n}..{g * rollout_n + rollout_n - 1} (group {g}) hold several "
+                             f"group ids {sorted(set(blocks[g].tolist()))}: groups were split or mixed")
+    return groups
+
+
+def _check_tokens(logp: Tensor, *others: tuple[str, Tensor | None]) -> None:
+    if logp.dim() != 2:
+        raise ValueError(f"logp must be [B, T]; got shape {tuple(logp.shape)}")
+    for name, t in others:
+        if t is not None and t.shape != logp.shape:
+            raise ValueError(f"{name} has shape {tuple(t.shape)}, logp has {tuple(logp.shape)}; they must match")
+
+
+def _check_labels(labels: Tensor, batch: int) -> None:
+    if labels.shape != (batch,):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}, expected ({batch},)")
+    if not ((labels == 0) | (labels == 1)).all():
+        raise ValueError(f"labels must be 0 or 1; got values {sorted(set(labels.tolist()))}")
+
+
+def _masked(values: Tensor, mask: Tensor) -> Tensor:
+    """`values` at real tokens, exactly 0 at padding (even where `values` is inf or nan)."""
+    return torch.where(mask.bool(), values, torch.zeros((), dtype=values.dtype, device=values.device))
+
+
+def _leave_one_out(x: Tensor, rollout_n: int) -> Tensor:
+    """x_i − mean_{j≠i} x_j within each group. x: [B]."""
+    g = x.reshape(-1, rollout_n)  # [G, n]
+    others = (g.sum(dim=1, keepdim=True) - g) / (rollout_n - 1)  # [G, n]
+    return (g - others).reshape(-1)  # [B]
+
+
+def _group_centered(x: Tensor, rollout_n: int, norm_by_std: bool) -> Tensor:
+    """(x_i − mean_g x) / (std_g x + 1e-6), std unbiased; without norm_by_std only centred. x: [B]."""
+    g = x.reshape(-1, rollout_n)  # [G, n]
+    centered = g - g.mean(dim=1, keepdim=True)  # [G, n]
+    if norm_by_std:
+        centered = centered / (g.std(dim=1, unbiased=True, keepdim=True) + STD_EPS)
+    return centered.reshape(-1)  # [B]
+
+
+def pacs_scores(
+    logp: Tensor,
+    old_logp: Tensor,
+    mask: Tensor,
+    *,
+    rollout_n: int,
+    beta: float = 1.0,
+    reward_method: str = "logratio",
+    adv_estimator: str = "rloo",
+    norm_by_std: bool = True,
+    group_ids: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The reward proxy r̂ and the score ψ of every row; returns `(rhat [B], psi [B])`.
+
+    - `logratio`: r̂_i = β Σ_t mask·(logp − old_logp);  `mean_logp`: r̂_i = β Σ_t mask·logp / Σ_t mask
+      (a row without real tokens gets r̂ = 0).
+    - `rloo`: ψ_i = r̂_i − mean_{j≠i} r̂_j;  `grpo`: (r̂_i − mean_g r̂)/(std_g r̂ + 1e-6), or only
+      centred without `norm_by_std`;  `naive`: ψ_i = r̂_i.
+
+    Raises ValueError when the rows are not whole groups, or when rollout_n < 2 with rloo/grpo.
+    """
+    _choice("reward_method", reward_method, REWARD_METHODS)
+    _choice("adv_estimator", adv_estimator, ADV_ESTIMATORS)
+    _check_tokens(logp, ("old_logp", old_logp), ("mask", mask))
+    check_groups(logp.shape[0], rollout_n, group_ids, min_n=1 if adv_estimator == "naive" else 2)
+
+    dtype = _compute_dtype(logp)
+    logp = logp.to(dtype)  # [B, T]
+    if reward_method == "logratio":
+        rhat = beta * _masked(logp - old_logp.to(dtype), mask).sum(dim=1)  # [B]
+    else:
+        lengths = mask.bool().sum(dim=1).clamp(min=1).to(dtype)  # [B]
+        rhat = beta * _masked(logp, mask).sum(dim=1) / lengths  # [B]
+
+    if adv_estimator == "rloo":
+        psi = _leave_one_out(rhat, rollout_n)  # [B]
+    elif adv_estimator == "grpo":
+        psi = _group_centered(rhat, rollout_n, norm_by_std)  # [B]
+    else:
+        psi = rhat
+    return rhat, psi
+
+
+def pacs_weights(labels: Tensor, *, rollout_n: int, weight_mode: str = "question") -> Tensor:
+    """Per-sample weights w [B] (no gradient).
+
+    `question`: in a group holding both labels, w_i = n / (2 · #samples of the group with label R_i);
+    a group whose labels all agree gets 1. `only_positive`: R; `only_negative`: 1 − R; `none`: 1.
+    """
+    _choice("weight_mode", weight_mode, WEIGHT_MODES)
+    check_groups(labels.shape[0], rollout_n)
+    _check_labels(labels, labels.shape[0])
+    r = labels.detach().to(_compute_dtype(labels))  # [B]
+    if weight_mode == "only_positive":
+        return r
+    if weight_mode == "only_negative":
+        return 1 - r
+    if weight_mode == "none":
+        return torch.ones_like(r)
+    g = r.reshape(-1, rollout_n)  # [G, n]
+    positives = g.sum(dim=1, keepdim=True)  # [G, 1]
+    same_label = torch.where(g == 1, positives, rollout_n - positives)  # [G, n]
+    mixed = (positives > 0) & (positives < rollout_n)  # [G, 1]
+    w = torch.where(mixed, rollout_n / (2 * same_label), torch.ones_like(g))  # [G, n]
+    return w.reshape(-1)  # [B]
+
+
+def pacs_bce(psi: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
+    """L = (1/N) Σ_i w_i · BCEWithLogits(ψ_i, R_i): a plain mean over the N rows, not divided by Σ w."""
+    r = labels.to(psi.dtype)  # [B]
+    return F.binary_cross_entropy_with_logits(psi, r, weight=weights.to(psi.dtype), reduction="mean")
+
+
+def pacs_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    mask: Tensor,
+    labels: Tensor,
+    *,
+    rollout_n: int,
+    beta: float = 1.0,
+    reward_method: str = "logratio",
+    adv_estimator: str = "rloo",
+    norm_by_std: bool = True,
+    weight_mode: str = "question",
+    group_ids: Tensor | None = None,
+) -> tuple[Tensor, Metrics]:
+    """The PACS loss: BCE of the score ψ against the verifier's label R, weighted by w.
+
+    Returns `(loss, metrics)`. `metrics` holds plain floats under the logged names
+    (`pacs/loss`, `pacs/psi_mean`, `pacs/psi_abs_mean`, `pacs/weight_mean`) and, under keys that
+    start with `per_sample/`, detached [B] tensors for the rollout records: `per_sample/rhat`,
+    `per_sample/psi`, `per_sample/weight`, `per_sample/p_correct` (σ(ψ)) and
+    `per_sample/grad_weight` (R − σ(ψ)). Callers pop every `per_sample/` key before logging.
+    """
+    _check_labels(labels, logp.shape[0])
+    rhat, psi = pacs_scores(logp, old_logp, mask, rollout_n=rollout_n, beta=beta, reward_method=reward_method,
+                            adv_estimator=adv_estimator, norm_by_std=norm_by_std, group_ids=group_ids)
+    w = pacs_weights(labels, rollout_n=rollout_n, weight_mode=weight_mode).to(psi.dtype)  # [B]
+    loss = pacs_bce(psi, labels, w)
+    psi_d = psi.detach()  # [B]
+    p_correct = torch.sigmoid(psi_d)  # [B]
+    metrics: Metrics = {
+        "pacs/loss": loss.item(),
+        "pacs/psi_mean": psi_d.mean().item(),
+        "pacs/psi_abs_mean": psi_d.abs().mean().item(),
+        "pacs/weight_mean": w.mean().item(),
+        "per_sample/rhat": rhat.detach(),
+        "per_sample/psi": psi_d,
+        "per_sample/weight": w,
+        "per_sample/p_correct": p_correct,
+        "per_sample/grad_weight": labels.to(psi.dtype) - p_correct,
+    }
+    return loss, metrics
+
+
+def grpo_advantages(labels: Tensor, *, rollout_n: int, group_ids: Tensor | None = None) -> Tensor:
+    """A_i = (R_i − mean_g R) / (std_g R + 1e-6), std unbiased. labels: [B] → [B]."""
+    check_groups(labels.shape[0], rollout_n, group_ids, min_n=2)
+    _check_labels(labels, labels.shape[0])
+    return _group_centered(labels.detach().to(_compute_dtype(labels)), rollout_n, norm_by_std=True)
+
+
+def grpo_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    mask: Tensor,
+    labels: Tensor,
+    *,
+    rollout_n: int,
+    clip_eps: float = 0.2,
+    ref_logp: Tensor | None = None,
+    kl_coef: float = 0.0,
+    group_ids: Tensor | None = None,
+) -> tuple[Tensor, Metrics]:
+    """Token-level PPO-clip surrogate with group-normalised advantages, token-mean over all real
+    tokens of the batch, plus `kl_coef` · the k3 estimate of KL(π_θ ‖ π_ref) when `kl_coef > 0`.
+
+    metrics: `grpo/loss` (the total), `grpo/clip_frac` (share of real tokens whose clipped term is
+    active, i.e. that get no gradient), and `grpo/kl` only when `ref_logp` is given (no reference,
+    no KL measured).
+    """
+    _check_tokens(logp, ("old_logp", old_logp), ("mask", mask), ("ref_logp", ref_logp))
+    if kl_coef > 0 and ref_logp is None:
+        raise ValueError(f"grpo.kl_coef = {kl_coef} needs ref_logp (the frozen reference model's log-probs)")
+    adv = grpo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids)  # [B]
+    dtype = _compute_dtype(logp)
+    logp = logp.to(dtype)  # [B, T]
+    real = mask.bool()  # [B, T]
+    n_tokens = real.sum().clamp(min=1)
+
+    ratio = torch.exp(_masked(logp - old_logp.to(dtype), mask))  # [B, T]
+    a = adv.to(dtype).unsqueeze(1)  # [B, 1]
+    unclipped = ratio * a  # [B, T]
+    clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * a  # [B, T]
+    surrogate = _masked(-torch.minimum(unclipped, clipped), mask)  # [B, T]
+    loss = surrogate.sum() / n_tokens
+    clip_active = ((a > 0) & (ratio > 1 + clip_eps)) | ((a < 0) & (ratio < 1 - clip_eps))  # [B, T]
+    metrics: Metrics = {"grpo/clip_frac": (clip_active & real).sum().item() / n_tokens.item()}
+
+    if ref_logp is not None:
+        delta = _masked(ref_logp.to(dtype) - logp, mask)  # [B, T]
+        k3 = torch.exp(delta) - delta - 1  # [B, T], exactly 0 where delta is masked to 0
+        kl = k3.sum() / n_tokens
+        metrics["grpo/kl"] = kl.item()
+        if kl_coef > 0:
+            loss = loss + kl_coef * kl
+    metrics["grpo/loss"] = loss.item()
+    return loss, metrics
+
+
+def rloo_advantages(labels: Tensor, *, rollout_n: int, group_ids: Tensor | None = None) -> Tensor:
+    """A_i = R_i − mean_{j≠i} R_j. labels: [B] → [B]."""
+    check_groups(labels.shape[0], rollout_n, group_ids, min_n=2)
+    _check_labels(labels, labels.shape[0])
+    return _leave_one_out(labels.detach().to(_compute_dtype(labels)), rollout_n)
+
+
+def rloo_loss(
+    logp: Tensor,
+    mask: Tensor,
+    labels: Tensor,
+    *,
+    rollout_n: int,
+    group_ids: Tensor | None = None,
+) -> tuple[Tensor, Metrics]:
+    """REINFORCE leave-one-out: L = −(1/N) Σ_i A_i · Σ_t mask·logp. metrics: `rloo/loss`."""
+    _check_tokens(logp, ("mask", mask))
+    adv = rloo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids)  # [B]
+    dtype = _compute_dtype(logp)
+    seq_logp = _masked(logp.to(dtype), mask).sum(dim=1)  # [B]
+    loss = -(adv.to(dtype) * seq_logp).mean()
+    return loss, {"rloo/loss": loss.item()}

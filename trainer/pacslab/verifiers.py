@@ -1,0 +1,232 @@
+"""Verifiers: pure functions of strings that label a response 1 (correct) or 0.
+
+Each takes `(response, answer, prompt)` and returns a `Verdict`. The engine strips special tokens
+from the response before verifying. `load_verifier` turns the config's `task.verifier` into a
+callable of that signature that never raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import re
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verifier's answer: `label` 1 or 0, the answer it read from the response (`parsed`, None if
+    none), a short human-readable `detail`, and `error` ("ExcType: message") when verifying failed.
+
+    >>> Verdict(1, "42", "numbers equal")
+    Verdict(label=1, parsed='42', detail='numbers equal', error=None)
+    """
+
+    label: int
+    parsed: str | None
+    detail: str
+    error: str | None = None
+
+
+VerifierFn = Callable[[str, str, str], Verdict]
+
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)(e([+-]?\d+))?")
+_RATIO = re.compile(r"[+-]?\d+/\d+")
+_MAX_NUMBER_CHARS = 400  # longer strings, and exponents beyond it, compare as text: Fraction("1e999999999") never ends
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _normalise(text: str) -> str:
+    return _WHITESPACE.sub(" ", text.strip()).casefold()
+
+
+def _number(text: str) -> Fraction | None:
+    """The exact value of an integer, decimal, scientific or a/b fraction string, else None.
+    Thousands separators count only in the strict 1,234,567 form."""
+    if len(text) > _MAX_NUMBER_CHARS:
+        return None
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")
+    decimal = _DECIMAL.fullmatch(text)
+    if decimal and abs(int(decimal.group(3) or 0)) <= _MAX_NUMBER_CHARS:
+        return Fraction(text)
+    if _RATIO.fullmatch(text) and text.rpartition("/")[2].strip("0"):
+        return Fraction(text)
+    return None
+
+
+def _not_text(response: object, answer: object) -> Verdict | None:
+    for name, value in (("response", response), ("answer", answer)):
+        if not isinstance(value, str):
+            return Verdict(0, None, f"{name} is not a string", f"TypeError: {name} is {type(value).__name__}")
+    if not response.strip():
+        return Verdict(0, None, "empty response")
+    return None
+
+
+def exact(response: str, answer: str, prompt: str = "") -> Verdict:
+    """Exact match after stripping, case folding and collapsing whitespace; when both sides read
+    as numbers (integer, decimal, a/b, 1e3, 1,234) they are compared by value.
+
+    >>> exact(" 579 ", "579").label, exact("579.0", "579").label, exact("+579", "579").label
+    (1, 1, 1)
+    >>> exact("1,234", "1234").label, exact("1/2", "0.5").label, exact("5,79", "579").label
+    (1, 1, 0)
+    >>> exact("Paris", " paris").label, exact("580", "579")
+    (1, Verdict(label=0, parsed='580', detail='580 != 579', error=None))
+    """
+    if (bad := _not_text(response, answer)) is not None:
+        return bad
+    got, want = _normalise(response), _normalise(answer)
+    got_num, want_num = _number(got), _number(want)
+    if got_num is not None and want_num is not None:
+        return Verdict(int(got_num == want_num), got, f"{got} {'==' if got_num == want_num else '!='} {want}")
+    return Verdict(int(got == want), got, "strings equal" if got == want else f"{got} != {want}")
+
+
+_MATH_TIMEOUT_S = 5
+
+
+def math(response: str, answer: str, prompt: str = "") -> Verdict:
+    r"""Mathematical equivalence with math-verify: reads the last \boxed{} answer, or else the last
+    expression of the response, and compares it with the reference answer symbolically.
+
+    math-verify's timeouts use SIGALRM, which works only on the main thread: there they are 5 s;
+    on any other thread they are off (a pathological expression can then take long).
+
+    >>> math("so \\boxed{1/2}", "0.5").label, math("The answer is 42", "42").label
+    (1, 1)
+    >>> math("\\boxed{1+x^2}", "x^2+1").label, math("\\boxed{3}", "4").label, math("no idea", "4").label
+    (1, 0, 0)
+    """
+    from math_verify import parse, verify
+
+    if (bad := _not_text(response, answer)) is not None:
+        return bad
+    limit = _MATH_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    gold = parse(answer, parsing_timeout=limit) or parse(f"${answer}$", parsing_timeout=limit)
+    if not gold:
+        return Verdict(0, None, f"reference answer {answer!r} is not parseable",
+                       f"ValueError: math-verify cannot parse the answer {answer!r}")
+    pred = parse(response, parsing_timeout=limit)
+    if not pred:
+        return Verdict(0, None, "no answer found in the response")
+    parsed = str(pred[-1])
+    if verify(gold, pred, timeout_seconds=limit):
+        return Verdict(1, parsed, f"{parsed} is equivalent to {gold[-1]}")
+    return Verdict(0, parsed, f"{parsed} is not equivalent to {gold[-1]}")
+
+
+def _label_of(value: object) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value >= 0.5)
+    return None
+
+
+def _to_verdict(result: object) -> Verdict:
+    """Normalise a user verifier's return value (see `load_verifier`)."""
+    if isinstance(result, Verdict):
+        label = _label_of(result.label)
+        if label is None:
+            return Verdict(0, result.parsed, result.detail, f"TypeError: Verdict.label is {type(result.label).__name__}")
+        return Verdict(label, result.parsed, result.detail, result.error)
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+        value, detail = result
+    else:
+        value, detail = result, f"returned {result!r}"[:200]
+    label = _label_of(value)
+    if label is None:
+        return Verdict(0, None, "verifier returned an unsupported value",
+                       f"TypeError: got {type(value).__name__}; expected bool, int, float, (value, detail) or Verdict")
+    return Verdict(label, None, detail)
+
+
+def _never_raises(fn: Callable[..., object], spec: str) -> VerifierFn:
+    def verifier(response: str, answer: str, prompt: str = "") -> Verdict:
+        try:
+            return _to_verdict(fn(response, answer, prompt))
+        except Exception as exc:  # noqa: BLE001 - a user verifier's failure becomes a label 0, not a crash
+            return Verdict(0, None, "verifier raised", f"{type(exc).__name__}: {exc}")
+
+    verifier.spec = spec  # type: ignore[attr-defined]
+    verifier.__name__ = verifier.__qualname__ = f"verifier[{spec}]"
+    return verifier
+
+
+_FIX = ("set task.verifier to 'exact', 'math' or 'python:MODULE:FUNCTION', where MODULE is an importable "
+        "module or a .py file path relative to the config file's folder")
+
+
+def _import_module(target: str, base_dir: str | None):
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.is_absolute():
+            path = Path(base_dir or ".") / path
+        path = path.resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"no file {path}")
+        name = f"pacslab_user_verifier_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        if base_dir is None or exc.name != target.split(".")[0] or str(Path(base_dir).resolve()) in sys.path:
+            raise
+    # The module sits beside the config: keep its folder importable for the verifier's own imports.
+    sys.path.insert(0, str(Path(base_dir).resolve()))
+    return importlib.import_module(target)
+
+
+def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
+    """The verifier named by the config key `task.verifier`, as `fn(response, answer, prompt) -> Verdict`.
+
+    `spec` is `exact`, `math`, or `python:MODULE:FUNCTION`, where MODULE is an importable module
+    (`python:my_pkg.checks:is_correct`, found on sys.path or else in `base_dir`) or a .py file
+    (`python:./my_verifier.py:fn`, relative to `base_dir`, the config file's folder).
+    A user function has the signature
+
+        fn(response: str, answer: str, prompt: str) -> bool | int | float | tuple[bool | int | float, str] | Verdict
+
+    A number is a reward thresholded at 0.5 (>= 0.5 is label 1); a tuple adds a detail string.
+    The returned callable never raises: an exception inside the verifier gives
+    `Verdict(0, None, "verifier raised", "ExcType: message")`, and an unsupported return value
+    gives label 0 with a TypeError in `error`. A spec that cannot be loaded raises ValueError.
+
+    >>> load_verifier("exact")("12", "12", "3*4=")
+    Verdict(label=1, parsed='12', detail='12 == 12', error=None)
+    >>> v = load_verifier("python:operator:truediv")("1", "0", "")  # takes 2 arguments, gets 3
+    >>> v.label, v.detail, v.error.split(":")[0]
+    (0, 'verifier raised', 'TypeError')
+    """
+    if spec in ("exact", "math"):
+        return _never_raises(exact if spec == "exact" else math, spec)
+    if not spec.startswith("python:") or ":" not in spec[len("python:"):]:
+        raise ValueError(f"task.verifier {spec!r} is not a known verifier; {_FIX}")
+    target, _, name = spec[len("python:"):].rpartition(":")
+    if not target or not name:
+        raise ValueError(f"task.verifier {spec!r} needs both a module and a function; {_FIX}")
+    try:
+        module = _import_module(target, base_dir)
+    except Exception as exc:
+        raise ValueError(f"task.verifier {spec!r}: cannot import {target!r} ({type(exc).__name__}: {exc}); {_FIX}") from exc
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ValueError(f"task.verifier {spec!r}: {target!r} has no function {name!r}; {_FIX}")
+    return _never_raises(fn, spec)
