@@ -1,0 +1,408 @@
+"""Tests of pacslab.losses on hand-built tensors (float64 unless a test is about dtypes)."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from pacslab.losses import (
+    grpo_advantages,
+    grpo_loss,
+    pacs_bce,
+    pacs_loss,
+    pacs_scores,
+    pacs_weights,
+    rloo_advantages,
+    rloo_loss,
+)
+
+F64 = torch.float64
+ESTIMATORS = [("rloo", True), ("grpo", True), ("grpo", False), ("naive", True)]
+WEIGHT_MODES = ["question", "only_positive", "only_negative", "none"]
+REWARD_METHODS = ["logratio", "mean_logp"]
+
+
+def make_batch(groups=3, n=4, t=6, seed=0, garbage=True):
+    """Random right-padded batch; padded positions hold garbage unless garbage=False (then 0)."""
+    g = torch.Generator().manual_seed(seed)
+    b = groups * n
+    logp = -3 * torch.rand(b, t, generator=g, dtype=F64)
+    old_logp = logp + 0.3 * torch.randn(b, t, generator=g, dtype=F64)
+    lengths = torch.randint(1, t + 1, (b,), generator=g)
+    lengths[0] = t  # at least one row without padding
+    mask = (torch.arange(t) < lengths[:, None]).to(F64)
+    if garbage:
+        logp = torch.where(mask.bool(), logp, 50 * torch.randn(b, t, generator=g, dtype=F64))
+        old_logp = torch.where(mask.bool(), old_logp, 50 * torch.randn(b, t, generator=g, dtype=F64))
+    else:
+        logp, old_logp = logp * mask, old_logp * mask
+    # groups: mixed, all correct, all wrong, then mixed again
+    patterns = [[1, 0, 0, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 1, 1, 1]]
+    labels = torch.tensor([patterns[k % len(patterns)][i % 4] for k in range(groups) for i in range(n)], dtype=F64)
+    return logp, old_logp, mask, labels
+
+
+def options(estimator, norm, reward_method, weight_mode=None, beta=1.3):
+    opts = dict(beta=beta, reward_method=reward_method, adv_estimator=estimator, norm_by_std=norm)
+    if weight_mode is not None:
+        opts["weight_mode"] = weight_mode
+    return opts
+
+
+# ---------- the gradient identity of the algorithm doc ----------
+
+@pytest.mark.parametrize("estimator,norm", ESTIMATORS)
+@pytest.mark.parametrize("weight_mode", WEIGHT_MODES)
+@pytest.mark.parametrize("reward_method", REWARD_METHODS)
+def test_dloss_dpsi_is_weight_times_error(estimator, norm, weight_mode, reward_method):
+    logp, old_logp, mask, labels = make_batch(seed=1)
+    n, N = 4, logp.shape[0]
+    logp.requires_grad_(True)
+    loss, _ = pacs_loss(logp, old_logp, mask, labels, rollout_n=n, **options(estimator, norm, reward_method, weight_mode))
+    (grad_logp,) = torch.autograd.grad(loss, logp)
+
+    scores = lambda lp: pacs_scores(lp, old_logp, mask, rollout_n=n, **options(estimator, norm, reward_method))[1]
+    psi = scores(logp).detach().requires_grad_(True)
+    w = pacs_weights(labels, rollout_n=n, weight_mode=weight_mode)
+    expected_dpsi = w / N * (torch.sigmoid(psi) - labels)  # [B]
+
+    # dL/dψ with ψ as a leaf
+    (grad_psi,) = torch.autograd.grad(pacs_bce(psi, labels, w), psi)
+    torch.testing.assert_close(grad_psi, expected_dpsi.detach(), rtol=1e-12, atol=1e-14)
+    # and the full loss, by the chain rule through the Jacobian of ψ with respect to logp
+    jac = torch.autograd.functional.jacobian(scores, logp.detach())  # [B, B, T]
+    torch.testing.assert_close(grad_logp, torch.einsum("i,ibt->bt", expected_dpsi.detach(), jac), rtol=1e-10, atol=1e-14)
+    assert grad_logp.abs().sum() > 0
+
+
+def test_closed_form_gradient_logratio_rloo():
+    logp, old_logp, mask, labels = make_batch(groups=4, n=4, seed=2)
+    beta, n, N = 1.7, 4, logp.shape[0]
+    logp.requires_grad_(True)
+    loss, m = pacs_loss(logp, old_logp, mask, labels, rollout_n=n, beta=beta)
+    (grad,) = torch.autograd.grad(loss, logp)
+
+    psi = m["per_sample/psi"]
+    c = (m["per_sample/weight"] * (torch.sigmoid(psi) - labels)).reshape(-1, n)  # [G, n]
+    c_loo = (c - (c.sum(dim=1, keepdim=True) - c) / (n - 1)).reshape(-1)  # [B]
+    expected = beta / N * mask * c_loo[:, None]
+    torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-15)
+    assert (grad[mask == 0] == 0).all()
+
+
+# ---------- a tiny example computed by hand ----------
+
+PAD = 7.0  # garbage at padded positions
+
+
+def hand_batch():
+    # group 0: sums of (logp - old_logp) over real tokens are 0.4, -0.2, 0.1, 0.5; group 1: all 0
+    logp = torch.tensor([[-0.1, -0.2, PAD], [-1.0, PAD, PAD], [-0.5, -0.5, -0.5], [-0.5, PAD, PAD],
+                         [-0.2, PAD, PAD], [-0.3, -0.3, PAD], [-0.4, PAD, PAD], [-0.1, -0.1, -0.1]], dtype=F64)
+    old = torch.tensor([[-0.3, -0.4, -PAD], [-0.8, -PAD, PAD], [-0.6, -0.5, -0.5], [-1.0, PAD, -PAD],
+                        [-0.2, PAD, PAD], [-0.3, -0.3, PAD], [-0.4, PAD, PAD], [-0.1, -0.1, -0.1]], dtype=F64)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0], [1, 1, 1], [1, 0, 0],
+                         [1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 1]], dtype=F64)
+    labels = torch.tensor([1, 0, 0, 0, 1, 1, 1, 1], dtype=F64)
+    return logp, old, mask, labels
+
+
+def test_hand_example_rloo_question():
+    logp, old, mask, labels = hand_batch()
+    rhat, psi = pacs_scores(logp, old, mask, rollout_n=4, beta=2.0)
+    # r̂ = 2·(0.4, −0.2, 0.1, 0.5) = (0.8, −0.4, 0.2, 1.0); ψ_i = r̂_i − (1.6 − r̂_i)/3
+    torch.testing.assert_close(rhat, torch.tensor([0.8, -0.4, 0.2, 1.0, 0, 0, 0, 0], dtype=F64))
+    torch.testing.assert_close(psi, torch.tensor([0.8 - 0.8 / 3, -0.4 - 2.0 / 3, 0.2 - 1.4 / 3, 1.0 - 0.6 / 3,
+                                                  0, 0, 0, 0], dtype=F64))
+    # group 0 has 1 positive and 3 negatives: w = 4/(2·1) = 2 and 4/(2·3) = 2/3; group 1 agrees: w = 1
+    w = pacs_weights(labels, rollout_n=4)
+    torch.testing.assert_close(w, torch.tensor([2, 2 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1], dtype=F64))
+
+    bce = lambda x, y: math.log1p(math.exp(-x)) if y == 1 else math.log1p(math.exp(x))
+    psi_hand = [0.8 - 0.8 / 3, -0.4 - 2.0 / 3, 0.2 - 1.4 / 3, 1.0 - 0.6 / 3]
+    expected = (2 * bce(psi_hand[0], 1) + sum(2 / 3 * bce(p, 0) for p in psi_hand[1:]) + 4 * math.log(2)) / 8
+    loss, m = pacs_loss(logp, old, mask, labels, rollout_n=4, beta=2.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    assert m["pacs/loss"] == pytest.approx(expected, rel=1e-12)
+    assert m["pacs/weight_mean"] == pytest.approx(1.0)
+    assert m["pacs/psi_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert m["pacs/psi_abs_mean"] == pytest.approx(sum(map(abs, psi_hand)) / 8)
+
+
+def test_hand_example_grpo_and_mean_logp():
+    logp, old, mask, labels = hand_batch()
+    _, psi = pacs_scores(logp, old, mask, rollout_n=4, adv_estimator="grpo")
+    # r̂ = (0.4, −0.2, 0.1, 0.5): mean 0.2, centred (0.2, −0.4, −0.1, 0.3), unbiased std √(0.3/3)
+    std = math.sqrt(0.3 / 3) + 1e-6
+    torch.testing.assert_close(psi[:4], torch.tensor([0.2, -0.4, -0.1, 0.3], dtype=F64) / std)
+    torch.testing.assert_close(psi[4:], torch.zeros(4, dtype=F64))  # equal r̂: 0/(0 + 1e-6)
+    _, psi = pacs_scores(logp, old, mask, rollout_n=4, adv_estimator="grpo", norm_by_std=False)
+    torch.testing.assert_close(psi[:4], torch.tensor([0.2, -0.4, -0.1, 0.3], dtype=F64))
+
+    rhat, psi = pacs_scores(logp, old, mask, rollout_n=4, beta=2.0, reward_method="mean_logp", adv_estimator="naive")
+    # mean log-prob of the real tokens times β
+    expected = 2 * torch.tensor([-0.15, -1.0, -0.5, -0.5, -0.2, -0.3, -0.4, -0.1], dtype=F64)
+    torch.testing.assert_close(rhat, expected)
+    torch.testing.assert_close(psi, expected)
+
+
+def test_weight_modes_by_hand():
+    labels = torch.tensor([1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0])
+    torch.testing.assert_close(pacs_weights(labels, rollout_n=4),
+                               torch.tensor([2, 2 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1, 1, 1, 1, 1]))
+    torch.testing.assert_close(pacs_weights(labels, rollout_n=4, weight_mode="only_positive"), labels.float())
+    torch.testing.assert_close(pacs_weights(labels, rollout_n=4, weight_mode="only_negative"), 1 - labels.float())
+    torch.testing.assert_close(pacs_weights(labels, rollout_n=4, weight_mode="none"), torch.ones(12))
+    # n = 2 and n = 6: each side of a mixed group carries total weight n/2
+    torch.testing.assert_close(pacs_weights(torch.tensor([1, 0, 1, 1]), rollout_n=2), torch.tensor([1.0, 1, 1, 1]))
+    w = pacs_weights(torch.tensor([1, 1, 0, 0, 0, 0]), rollout_n=6)
+    torch.testing.assert_close(w, torch.tensor([1.5, 1.5, 0.75, 0.75, 0.75, 0.75]))
+
+
+# ---------- padding, masking, grouping ----------
+
+def all_losses(logp, old_logp, mask, labels, ref_logp):
+    n = 4
+    out = {}
+    for est, norm in ESTIMATORS:
+        for rm in REWARD_METHODS:
+            out[f"pacs-{est}-{norm}-{rm}"] = pacs_loss(logp, old_logp, mask, labels, rollout_n=n,
+                                                       **options(est, norm, rm))[0]
+    out["grpo"] = grpo_loss(logp, old_logp, mask, labels, rollout_n=n, ref_logp=ref_logp, kl_coef=0.1)[0]
+    out["rloo"] = rloo_loss(logp, mask, labels, rollout_n=n)[0]
+    return out
+
+
+def test_padding_never_changes_loss_or_gradient():
+    clean_logp, clean_old, mask, labels = make_batch(seed=3, garbage=False)
+    clean_ref = (clean_logp + 0.1) * mask
+    b, t = clean_logp.shape
+    extra = 3  # extra padded columns, as a longer batch would have
+    wide_mask = torch.cat([mask, torch.zeros(b, extra, dtype=F64)], dim=1)
+    padded = ~wide_mask.bool()
+    k = int(padded.sum())
+    gen = torch.Generator().manual_seed(33)
+
+    def dirty(x, junk):
+        out = torch.cat([x, torch.zeros(b, extra, dtype=F64)], dim=1)
+        out[padded] = junk
+        return out
+
+    dirty_logp = dirty(clean_logp, torch.tensor([float("inf"), float("nan"), -float("inf"), 1e3, -7.0],
+                                                dtype=F64).repeat(k)[:k])
+    dirty_old = dirty(clean_old, 1e3 * torch.randn(k, generator=gen, dtype=F64) + 1.0)
+    dirty_ref = dirty(clean_ref, -1e3 * torch.rand(k, generator=gen, dtype=F64) - 1.0)
+    assert (dirty_old[padded] != 0).all() and k > 3 * b
+
+    clean_logp.requires_grad_(True)
+    dirty_logp.requires_grad_(True)
+    clean = all_losses(clean_logp, clean_old, mask, labels, clean_ref)
+    dirties = all_losses(dirty_logp, dirty_old, wide_mask, labels, dirty_ref)
+    for name in clean:
+        assert torch.isfinite(dirties[name]), name
+        torch.testing.assert_close(dirties[name], clean[name], rtol=1e-14, atol=0, msg=name)  # summation order only
+        (g_clean,) = torch.autograd.grad(clean[name], clean_logp)
+        (g_dirty,) = torch.autograd.grad(dirties[name], dirty_logp)
+        torch.testing.assert_close(g_dirty[:, :t], g_clean, rtol=1e-12, atol=1e-15, msg=lambda m: f"{name}: {m}")
+        assert (g_dirty[padded] == 0).all(), name
+
+
+def test_unmasked_sum_of_the_reference_code_would_differ():
+    """The pitfall the mask guards against: garbage in old_logp at padding changes an unmasked sum."""
+    logp, old, mask, _ = hand_batch()
+    rhat, _ = pacs_scores(logp, old, mask, rollout_n=4)
+    unmasked = (logp - old).sum(dim=1)
+    assert not torch.allclose(rhat, unmasked)
+    torch.testing.assert_close(rhat, ((logp - old) * mask).sum(dim=1))
+
+
+def test_split_groups_raise():
+    logp, old, mask, labels = make_batch(groups=2, n=4)
+    with pytest.raises(ValueError, match=r"batch of 6 rows .* rollout_n = 4"):
+        pacs_loss(logp[:6], old[:6], mask[:6], labels[:6], rollout_n=4)
+    with pytest.raises(ValueError, match=r"batch of 8 rows .* rollout_n = 3"):
+        pacs_scores(logp, old, mask, rollout_n=3)
+    for fn in (lambda: grpo_loss(logp[:6], old[:6], mask[:6], labels[:6], rollout_n=4),
+               lambda: rloo_loss(logp[:6], mask[:6], labels[:6], rollout_n=4),
+               lambda: pacs_weights(labels[:6], rollout_n=4)):
+        with pytest.raises(ValueError, match="groups were split or mixed"):
+            fn()
+
+
+def test_group_ids_catch_mixed_groups():
+    logp, old, mask, labels = make_batch(groups=2, n=4)
+    good = torch.tensor([7, 7, 7, 7, 3, 3, 3, 3])
+    pacs_loss(logp, old, mask, labels, rollout_n=4, group_ids=good)
+    mixed = torch.tensor([7, 7, 7, 3, 7, 3, 3, 3])
+    for fn in (lambda ids: pacs_loss(logp, old, mask, labels, rollout_n=4, group_ids=ids),
+               lambda ids: pacs_scores(logp, old, mask, rollout_n=4, group_ids=ids),
+               lambda ids: grpo_loss(logp, old, mask, labels, rollout_n=4, group_ids=ids),
+               lambda ids: rloo_loss(logp, mask, labels, rollout_n=4, group_ids=ids)):
+        fn(good)
+        with pytest.raises(ValueError, match=r"rows 0\.\.3 \(group 0\) hold several group ids \[3, 7\]"):
+            fn(mixed)
+
+
+@pytest.mark.parametrize("estimator", ["rloo", "grpo"])
+def test_rollout_n_below_two_raises_for_group_estimators(estimator):
+    logp, old, mask, labels = make_batch(groups=2, n=4)
+    with pytest.raises(ValueError, match="rollout_n >= 2"):
+        pacs_scores(logp, old, mask, rollout_n=1, adv_estimator=estimator)
+    with pytest.raises(ValueError, match="rollout_n >= 2"):
+        pacs_loss(logp, old, mask, labels, rollout_n=1, adv_estimator=estimator, weight_mode="none")
+
+
+def test_naive_accepts_rollout_n_one_and_equals_rhat():
+    logp, old, mask, labels = make_batch(groups=2, n=4)
+    rhat, psi = pacs_scores(logp, old, mask, rollout_n=1, adv_estimator="naive")
+    torch.testing.assert_close(psi, rhat)
+    pacs_loss(logp, old, mask, labels, rollout_n=1, adv_estimator="naive", weight_mode="none")
+    with pytest.raises(ValueError, match="rollout_n >= 2"):
+        rloo_loss(logp, mask, labels, rollout_n=1)
+    with pytest.raises(ValueError, match="rollout_n >= 2"):
+        grpo_loss(logp, old, mask, labels, rollout_n=1)
+
+
+def test_bad_options_and_shapes_raise():
+    logp, old, mask, labels = make_batch(groups=2, n=4)
+    with pytest.raises(ValueError, match="adv_estimator must be one of rloo, grpo, naive; got 'ppo'"):
+        pacs_scores(logp, old, mask, rollout_n=4, adv_estimator="ppo")
+    with pytest.raises(ValueError, match="reward_method"):
+        pacs_scores(logp, old, mask, rollout_n=4, reward_method="sum")
+    with pytest.raises(ValueError, match="weight_mode"):
+        pacs_weights(labels, rollout_n=4, weight_mode="positive")
+    with pytest.raises(ValueError, match="mask has shape"):
+        pacs_scores(logp, old, mask[:, :-1], rollout_n=4)
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        pacs_loss(logp, old, mask, labels * 0.7, rollout_n=4)
+    with pytest.raises(ValueError, match="labels has shape"):
+        pacs_loss(logp, old, mask, labels[:4], rollout_n=4)
+
+
+# ---------- values at θ = θ_old, BCE equivalence, dtypes ----------
+
+@pytest.mark.parametrize("estimator,norm", ESTIMATORS)
+def test_at_theta_old_psi_is_zero(estimator, norm):
+    logp, _, mask, labels = make_batch(seed=4)
+    loss, m = pacs_loss(logp, logp.clone(), mask, labels, rollout_n=4, adv_estimator=estimator, norm_by_std=norm)
+    assert (m["per_sample/psi"] == 0).all()
+    assert (m["per_sample/p_correct"] == 0.5).all()
+    torch.testing.assert_close(m["per_sample/grad_weight"], labels - 0.5)
+    assert loss.item() == pytest.approx(m["per_sample/weight"].mean().item() * math.log(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("weight_mode", WEIGHT_MODES)
+def test_equals_torch_bce_with_logits_weighted_mean(weight_mode):
+    logp, old, mask, labels = make_batch(seed=5)
+    loss, m = pacs_loss(logp, old, mask, labels, rollout_n=4, weight_mode=weight_mode)
+    reference = torch.nn.BCEWithLogitsLoss(weight=m["per_sample/weight"])(m["per_sample/psi"], labels)
+    torch.testing.assert_close(loss, reference, rtol=1e-14, atol=0)
+
+
+def test_per_sample_outputs_are_detached_and_consistent():
+    logp, old, mask, labels = make_batch(seed=6)
+    logp.requires_grad_(True)
+    _, m = pacs_loss(logp, old, mask, labels, rollout_n=4)
+    per_sample = {k: v for k, v in m.items() if k.startswith("per_sample/")}
+    assert set(per_sample) == {"per_sample/rhat", "per_sample/psi", "per_sample/weight", "per_sample/p_correct",
+                               "per_sample/grad_weight"}
+    assert all(not v.requires_grad and v.shape == (12,) for v in per_sample.values())
+    assert all(isinstance(v, float) for k, v in m.items() if k not in per_sample)
+    torch.testing.assert_close(m["per_sample/p_correct"], torch.sigmoid(m["per_sample/psi"]))
+    torch.testing.assert_close(m["per_sample/grad_weight"], labels - m["per_sample/p_correct"])
+
+
+def test_bf16_inputs_compute_in_float32():
+    logp, old, mask, labels = make_batch(seed=7)
+    loss64, _ = pacs_loss(logp, old, mask, labels, rollout_n=4)
+    loss16, m = pacs_loss(logp.bfloat16(), old.bfloat16(), mask.bool(), labels.long(), rollout_n=4)
+    assert loss16.dtype == torch.float32 and m["per_sample/psi"].dtype == torch.float32
+    assert loss16.item() == pytest.approx(loss64.item(), rel=2e-2)
+    for loss, _ in (grpo_loss(logp.bfloat16(), old.bfloat16(), mask, labels, rollout_n=4),
+                    rloo_loss(logp.bfloat16(), mask, labels, rollout_n=4)):
+        assert loss.dtype == torch.float32
+
+
+# ---------- GRPO ----------
+
+def test_grpo_advantages_by_hand():
+    adv = grpo_advantages(torch.tensor([1, 0, 0, 0, 1, 1, 1, 1]), rollout_n=4)
+    std = math.sqrt(0.75 / 3) + 1e-6  # labels (1,0,0,0): mean 0.25, Σ(x−mean)² = 0.75
+    torch.testing.assert_close(adv, torch.tensor([0.75, -0.25, -0.25, -0.25, 0, 0, 0, 0]) / std)
+
+
+def test_grpo_ratio_one_is_minus_token_mean_advantage():
+    logp, _, mask, labels = make_batch(seed=8)
+    loss, m = grpo_loss(logp, logp.clone(), mask, labels, rollout_n=4)
+    adv = grpo_advantages(labels, rollout_n=4)
+    expected = -(adv[:, None] * mask).sum() / mask.sum()
+    torch.testing.assert_close(loss, expected)
+    assert m["grpo/clip_frac"] == 0.0
+    assert "grpo/kl" not in m
+
+
+def test_grpo_clipping_by_hand():
+    a = 1 / (math.sqrt(0.5) + 1e-6)  # labels (1, 0): A = ±0.5 / std, std = √0.5
+    ratios = torch.tensor([[1.5, 0.5], [1.5, 0.5]], dtype=F64)
+    old = torch.zeros(2, 2, dtype=F64) - 1.0
+    logp = (old + ratios.log()).requires_grad_(True)
+    mask = torch.ones(2, 2, dtype=F64)
+    loss, m = grpo_loss(logp, old, mask, torch.tensor([1.0, 0.0], dtype=F64), rollout_n=2, clip_eps=0.2)
+    a = 0.5 * a
+    # per token min(r·A, clip(r)·A): (1.2a, 0.5a) for A = +a; (−1.5a, −0.8a) for A = −a
+    assert loss.item() == pytest.approx(-(1.2 + 0.5 - 1.5 - 0.8) * a / 4, rel=1e-12)
+    assert m["grpo/clip_frac"] == 0.5
+    (grad,) = torch.autograd.grad(loss, logp)
+    # clipped tokens get no gradient; the others get −r·A/4
+    torch.testing.assert_close(grad, torch.tensor([[0.0, -0.5 * a / 4], [1.5 * a / 4, 0.0]], dtype=F64))
+
+
+def test_grpo_kl_term():
+    logp, old, mask, labels = make_batch(seed=9, garbage=False)
+    base, _ = grpo_loss(logp, old, mask, labels, rollout_n=4)
+    same, m = grpo_loss(logp, old, mask, labels, rollout_n=4, ref_logp=logp.clone(), kl_coef=0.5)
+    assert m["grpo/kl"] == 0.0
+    torch.testing.assert_close(same, base)
+
+    ref = logp + 0.2 * mask
+    with_kl, m = grpo_loss(logp, old, mask, labels, rollout_n=4, ref_logp=ref, kl_coef=0.5)
+    k3 = math.exp(0.2) - 0.2 - 1  # every real token has ref − logp = 0.2
+    assert m["grpo/kl"] == pytest.approx(k3, rel=1e-12)
+    assert with_kl.item() == pytest.approx(base.item() + 0.5 * k3, rel=1e-12)
+    assert m["grpo/loss"] == pytest.approx(with_kl.item())
+    measured_only, m = grpo_loss(logp, old, mask, labels, rollout_n=4, ref_logp=ref)
+    torch.testing.assert_close(measured_only, base)
+    assert m["grpo/kl"] == pytest.approx(k3)
+    with pytest.raises(ValueError, match="kl_coef = 0.5 needs ref_logp"):
+        grpo_loss(logp, old, mask, labels, rollout_n=4, kl_coef=0.5)
+
+
+# ---------- RLOO ----------
+
+def test_rloo_advantages_by_hand():
+    adv = rloo_advantages(torch.tensor([1, 0, 0, 1, 0, 0, 0, 0]), rollout_n=4)
+    torch.testing.assert_close(adv, torch.tensor([2 / 3, -2 / 3, -2 / 3, 2 / 3, 0, 0, 0, 0]))
+    torch.testing.assert_close(rloo_advantages(torch.tensor([1, 0]), rollout_n=2), torch.tensor([1.0, -1.0]))
+
+
+def test_rloo_loss_by_hand():
+    logp, old, mask, _ = hand_batch()
+    labels = torch.tensor([1, 0, 0, 1, 1, 1, 1, 1], dtype=F64)
+    logp = logp.clone().requires_grad_(True)
+    loss, m = rloo_loss(logp, mask, labels, rollout_n=4)
+    # Σ_t mask·logp per row of group 0: −0.3, −1.0, −1.5, −0.5; advantages (2/3, −2/3, −2/3, 2/3); group 1: A = 0
+    expected = -(2 / 3 * -0.3 - 2 / 3 * -1.0 - 2 / 3 * -1.5 + 2 / 3 * -0.5) / 8
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    assert m["rloo/loss"] == pytest.approx(expected, rel=1e-12)
+    (grad,) = torch.autograd.grad(loss, logp)
+    adv = torch.tensor([2 / 3, -2 / 3, -2 / 3, 2 / 3, 0, 0, 0, 0], dtype=F64)
+    torch.testing.assert_close(grad, -adv[:, None] * mask / 8)
+
+
+def test_every_group_estimator_is_zero_sum_within_groups():
+    logp, old, mask, labels = make_batch(groups=4, seed=10)
+    for est, norm in itertools.product(["rloo", "grpo"], [True, False]):
+        _, psi = pacs_scores(logp, old, mask, rollout_n=4, adv_estimator=est, norm_by_std=norm)
+        torch.testing.assert_close(psi.reshape(4, 4).sum(dim=1), torch.zeros(4, dtype=F64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(rloo_advantages(labels, rollout_n=4).reshape(4, 4).sum(dim=1), torch.zeros(4, dtype=F64))
