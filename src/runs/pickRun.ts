@@ -1,0 +1,93 @@
+// Resolves a run command's argument to runs of the store, asking with a quick pick when the
+// argument names none. Every run command (and the webview features) goes through here.
+import * as vscode from 'vscode';
+import type { RunStatus } from '../core/runFormat';
+import { runIdsFromArgs } from './runArgs';
+import { runDescription, statusIcon } from './runPresentation';
+import type { StoreRun, StoreRuns } from './storeTypes';
+
+export interface PickRunsOptions {
+  canPickMany: boolean;
+  /** Shown in the quick pick; defaults to "Select a run" / "Select runs". */
+  placeHolder?: string;
+  /** Only these statuses are offered (and accepted from the argument). */
+  statuses?: readonly RunStatus[];
+  /** The selected tree items VS Code passes as a context-menu command's second argument. */
+  selection?: unknown;
+}
+
+interface RunPickItem extends vscode.QuickPickItem {
+  run: StoreRun;
+}
+
+/**
+ * The runs a command should act on: those named by `arg` (see runArgs.ts), else the user's pick.
+ * Resolves to [] when the user cancels or no run fits; says why when the argument names a run
+ * that does not exist or is in the wrong state.
+ */
+export async function pickRuns(store: StoreRuns, arg: unknown, options: PickRunsOptions): Promise<StoreRun[]> {
+  const ids = runIdsFromArgs(arg, options.selection);
+  if (ids.length > 0) {
+    return runsNamed(store, ids, options);
+  }
+  const candidates = store.runs().filter((run) => fits(run, options.statuses));
+  if (candidates.length === 0) {
+    void vscode.window.showInformationMessage(noRunsMessage(options.statuses));
+    return [];
+  }
+  const items = candidates
+    .slice()
+    .sort((a, b) => b.info.created_at.localeCompare(a.info.created_at))
+    .map(toPickItem);
+  const placeHolder = options.placeHolder ?? (options.canPickMany ? 'Select runs' : 'Select a run');
+  if (options.canPickMany) {
+    const picked = await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder, matchOnDescription: true });
+    return picked?.map((item) => item.run) ?? [];
+  }
+  const picked = await vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true });
+  return picked ? [picked.run] : [];
+}
+
+/** One run, or undefined when cancelled. */
+export async function pickRun(
+  store: StoreRuns,
+  arg: unknown,
+  options: Omit<PickRunsOptions, 'canPickMany'> = {},
+): Promise<StoreRun | undefined> {
+  const [run] = await pickRuns(store, arg, { ...options, canPickMany: false });
+  return run;
+}
+
+function runsNamed(store: StoreRuns, ids: readonly string[], options: PickRunsOptions): StoreRun[] {
+  const runs: StoreRun[] = [];
+  for (const id of ids) {
+    const run = store.get(id);
+    if (!run) {
+      void vscode.window.showErrorMessage(`PACS Lab: no run "${id}" in the runs folders. Refresh the Runs view or check the setting pacs.runsDir.`);
+    } else if (!fits(run, options.statuses)) {
+      void vscode.window.showWarningMessage(
+        `PACS Lab: run ${id} is ${run.info.status}; this command needs a run that is ${options.statuses?.join(' or ')}.`,
+      );
+    } else {
+      runs.push(run);
+    }
+  }
+  return options.canPickMany ? runs : runs.slice(0, 1);
+}
+
+function fits(run: StoreRun, statuses: readonly RunStatus[] | undefined): boolean {
+  return !statuses || statuses.includes(run.info.status);
+}
+
+function noRunsMessage(statuses: readonly RunStatus[] | undefined): string {
+  return statuses ? `PACS Lab: no run is ${statuses.join(' or ')}.` : 'PACS Lab: no runs yet. Start one from a *.pacs.yaml config.';
+}
+
+function toPickItem(run: StoreRun): RunPickItem {
+  return {
+    label: `$(${statusIcon(run.info.status).id}) ${run.info.name}`,
+    description: run.id,
+    detail: runDescription(run),
+    run,
+  };
+}

@@ -1,0 +1,25 @@
+// How a run looks in VS Code: its status codicon and one-line description.
+import * as vscode from 'vscode';
+import type { RunStatus } from '../core/runFormat';
+import { runSummary } from './runText';
+import type { StoreRun } from './storeTypes';
+
+const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
+  starting: ['loading~spin'],
+  running: ['sync~spin', 'charts.blue'],
+  paused: ['debug-pause', 'charts.yellow'],
+  suspended: ['debug-stop'],
+  stopped: ['debug-stop'],
+  finished: ['pass', 'testing.iconPassed'],
+  failed: ['error', 'testing.iconFailed'],
+  crashed: ['warning', 'problemsWarningIcon.foreground'],
+};
+
+export function statusIcon(status: RunStatus): vscode.ThemeIcon {
+  const [id, color] = STATUS_ICONS[status];
+  return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
+}
+
+export function runDescription(run: StoreRun): string {
+  return runSummary(run.info, undefined);
+}

@@ -1,0 +1,26 @@
+// Plain-text summaries of a run for the tree, the quick picks and the status bar. No vscode here.
+import type { RunGitInfo, RunInfo } from '../core/runFormat';
+
+/** `a1b2c3d`, with `*` when a snapshot holds uncommitted work; '' outside a repository. */
+export function shortCommit(git: RunGitInfo | null): string {
+  if (!git) return '';
+  const sha = git.commit ?? git.snapshot;
+  if (!sha) return '';
+  return `${sha.slice(0, 7)}${git.dirty ? '*' : ''}`;
+}
+
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs >= 1e5 || abs < 1e-3)) return value.toExponential(2);
+  return String(Number(value.toPrecision(3)));
+}
+
+/** `step 42/100 · reward 0.53 · a1b2c3d*` */
+export function runSummary(info: RunInfo, reward: number | undefined): string {
+  const parts = [info.total_steps > 0 ? `step ${info.step}/${info.total_steps}` : `step ${info.step}`];
+  if (reward !== undefined) parts.push(`reward ${formatNumber(reward)}`);
+  const commit = shortCommit(info.git);
+  if (commit) parts.push(commit);
+  return parts.join(' · ');
+}
