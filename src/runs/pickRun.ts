@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import { runIdsFromArgs } from './runArgs';
 import { runDescription, statusIcon } from './runPresentation';
-import type { StoreRun, StoreRuns } from './storeTypes';
+import type { RunState, RunStore } from '../core/runStore';
 
 export interface PickRunsOptions {
   canPickMany: boolean;
@@ -16,8 +16,11 @@ export interface PickRunsOptions {
   selection?: unknown;
 }
 
+/** What the picker needs of the store. */
+export type RunLookup = Pick<RunStore, 'runs' | 'get'>;
+
 interface RunPickItem extends vscode.QuickPickItem {
-  run: StoreRun;
+  run: RunState;
 }
 
 /**
@@ -25,7 +28,7 @@ interface RunPickItem extends vscode.QuickPickItem {
  * Resolves to [] when the user cancels or no run fits; says why when the argument names a run
  * that does not exist or is in the wrong state.
  */
-export async function pickRuns(store: StoreRuns, arg: unknown, options: PickRunsOptions): Promise<StoreRun[]> {
+export async function pickRuns(store: RunLookup, arg: unknown, options: PickRunsOptions): Promise<RunState[]> {
   const ids = runIdsFromArgs(arg, options.selection);
   if (ids.length > 0) {
     return runsNamed(store, ids, options);
@@ -36,8 +39,6 @@ export async function pickRuns(store: StoreRuns, arg: unknown, options: PickRuns
     return [];
   }
   const items = candidates
-    .slice()
-    .sort((a, b) => b.info.created_at.localeCompare(a.info.created_at))
     .map(toPickItem);
   const placeHolder = options.placeHolder ?? (options.canPickMany ? 'Select runs' : 'Select a run');
   if (options.canPickMany) {
@@ -50,23 +51,23 @@ export async function pickRuns(store: StoreRuns, arg: unknown, options: PickRuns
 
 /** One run, or undefined when cancelled. */
 export async function pickRun(
-  store: StoreRuns,
+  store: RunLookup,
   arg: unknown,
   options: Omit<PickRunsOptions, 'canPickMany'> = {},
-): Promise<StoreRun | undefined> {
+): Promise<RunState | undefined> {
   const [run] = await pickRuns(store, arg, { ...options, canPickMany: false });
   return run;
 }
 
-function runsNamed(store: StoreRuns, ids: readonly string[], options: PickRunsOptions): StoreRun[] {
-  const runs: StoreRun[] = [];
+function runsNamed(store: RunLookup, ids: readonly string[], options: PickRunsOptions): RunState[] {
+  const runs: RunState[] = [];
   for (const id of ids) {
     const run = store.get(id);
     if (!run) {
       void vscode.window.showErrorMessage(`PACS Lab: no run "${id}" in the runs folders. Refresh the Runs view or check the setting pacs.runsDir.`);
     } else if (!fits(run, options.statuses)) {
       void vscode.window.showWarningMessage(
-        `PACS Lab: run ${id} is ${run.info.status}; this command needs a run that is ${options.statuses?.join(' or ')}.`,
+        `PACS Lab: run ${id} is ${run.status}; this command needs a run that is ${options.statuses?.join(' or ')}.`,
       );
     } else {
       runs.push(run);
@@ -75,17 +76,17 @@ function runsNamed(store: StoreRuns, ids: readonly string[], options: PickRunsOp
   return options.canPickMany ? runs : runs.slice(0, 1);
 }
 
-function fits(run: StoreRun, statuses: readonly RunStatus[] | undefined): boolean {
-  return !statuses || statuses.includes(run.info.status);
+function fits(run: RunState, statuses: readonly RunStatus[] | undefined): boolean {
+  return !statuses || statuses.includes(run.status);
 }
 
 function noRunsMessage(statuses: readonly RunStatus[] | undefined): string {
   return statuses ? `PACS Lab: no run is ${statuses.join(' or ')}.` : 'PACS Lab: no runs yet. Start one from a *.pacs.yaml config.';
 }
 
-function toPickItem(run: StoreRun): RunPickItem {
+function toPickItem(run: RunState): RunPickItem {
   return {
-    label: `$(${statusIcon(run.info.status).id}) ${run.info.name}`,
+    label: `$(${statusIcon(run.status).id}) ${run.info.name}`,
     description: run.id,
     detail: runDescription(run),
     run,

@@ -1,5 +1,6 @@
 // How run commands read their optional argument: a run id, an object with `runId` (tree items,
-// webview messages), or an array of those (multi-selection, pacs.compareRuns). No vscode here.
+// webview messages), an object with `runIds` (a config group in the Runs tree), or an array of
+// those (multi-selection, pacs.compareRuns). No vscode here.
 
 export function runIdOf(value: unknown): string | undefined {
   if (typeof value === 'string') {
@@ -25,6 +26,15 @@ export function runIdsFromArgs(arg: unknown, selection?: unknown): string[] {
 }
 
 function collect(values: readonly unknown[]): string[] {
-  const ids = values.map(runIdOf).filter((id): id is string => id !== undefined);
+  const ids = values.flatMap(idsOf);
   return [...new Set(ids)];
+}
+
+function idsOf(value: unknown): string[] {
+  if (typeof value === 'object' && value !== null && 'runIds' in value) {
+    const runIds = (value as { runIds: unknown }).runIds;
+    return Array.isArray(runIds) ? runIds.flatMap(idsOf) : [];
+  }
+  const id = runIdOf(value);
+  return id === undefined ? [] : [id];
 }

@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import { runSummary } from './runText';
-import type { StoreRun } from './storeTypes';
+import type { RunState } from '../core/runStore';
 
 const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
   starting: ['loading~spin'],
@@ -20,6 +20,6 @@ export function statusIcon(status: RunStatus): vscode.ThemeIcon {
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
-export function runDescription(run: StoreRun): string {
-  return runSummary(run.info, undefined);
+export function runDescription(run: RunState): string {
+  return runSummary(run.info, run.latest['reward/mean']);
 }

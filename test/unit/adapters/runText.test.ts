@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RunInfo } from '../../../src/core/runFormat';
+import { formatNumber, runSummary, shortCommit } from '../../../src/runs/runText';
+
+function info(overrides: Partial<RunInfo>): RunInfo {
+  return {
+    format: 1, id: 'r', name: 'arith', algorithm: 'pacs', status: 'running', pid: null, pid_start_time: null,
+    host: null, created_at: '', updated_at: '', step: 42, total_steps: 100, config_path: null, seed: 0,
+    git: null, versions: {}, error: null, ...overrides,
+  };
+}
+
+test('the short commit marks uncommitted work and is empty outside a repository', () => {
+  const git = { commit: 'a1b2c3d4e5', branch: 'main', dirty: false, snapshot: null, ref: null };
+  assert.equal(shortCommit(git), 'a1b2c3d');
+  assert.equal(shortCommit({ ...git, dirty: true, snapshot: 'ffff000' }), 'a1b2c3d*');
+  assert.equal(shortCommit({ ...git, commit: null, dirty: true, snapshot: '99887766' }), '9988776*');
+  assert.equal(shortCommit(null), '');
+});
+
+test('the summary reads step, reward and commit', () => {
+  const git = { commit: 'a1b2c3d4e5', branch: 'main', dirty: true, snapshot: 'f00', ref: null };
+  assert.equal(runSummary(info({ git }), 0.5312), 'step 42/100 · reward 0.531 · a1b2c3d*');
+  assert.equal(runSummary(info({ total_steps: 0, step: 3 }), undefined), 'step 3');
+});
+
+test('numbers keep three significant digits', () => {
+  assert.equal(formatNumber(0.53), '0.53');
+  assert.equal(formatNumber(12.3456), '12.3');
+  assert.equal(formatNumber(0), '0');
+  assert.equal(formatNumber(1234567), '1.23e+6');
+  assert.equal(formatNumber(0.00012), '1.20e-4');
+});
