@@ -111,7 +111,8 @@ def math(response: str, answer: str, prompt: str = "") -> Verdict:
     if (bad := _not_text(response, answer)) is not None:
         return bad
     limit = _MATH_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
-    gold = parse(answer, parsing_timeout=limit) or parse(f"${answer}$", parsing_timeout=limit)
+    # A reference answer is a bare LaTeX snippet: boxed, "2\pi" reads as 2π, not as the number 2.
+    gold = parse(f"\\boxed{{{answer.strip().strip('$')}}}", parsing_timeout=limit) or parse(answer, parsing_timeout=limit)
     if not gold:
         return Verdict(0, None, f"reference answer {answer!r} is not parseable",
                        f"ValueError: math-verify cannot parse the answer {answer!r}")
