@@ -25,7 +25,8 @@ export const ALGORITHMS = ['pacs', 'grpo', 'rloo'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 export interface RunGitInfo {
-  commit: string;
+  /** Sha of HEAD at launch; null in a repository with no commits yet (then `snapshot` holds the work). */
+  commit: string | null;
   branch: string | null;
   remote?: string | null;
   dirty: boolean;
@@ -144,6 +145,31 @@ export type KnownRunEvent =
 
 export type RunEvent = KnownRunEvent | UnknownEvent;
 
+/**
+ * launcher.json: written once by the launcher (extension or CLI) right after it spawns the
+ * trainer, never by the trainer. It identifies the process before the trainer has written its
+ * own pid to run.json (so a trainer that dies while starting is noticed) and records how the run
+ * was launched, so it can be reproduced.
+ */
+export interface LauncherInfo {
+  pid: number;
+  pid_start_time: string | null;
+  host: string;
+  python: string;
+  /** The trainer's argv after the interpreter. */
+  args: string[];
+  cwd: string;
+  /** Absolute path of the config file launched. */
+  config_abs_path: string;
+  /** The config's path relative to the repository root, when in a repository. */
+  config_repo_path: string | null;
+  sets: string[];
+  device: string | null;
+  launched_at: string;
+  /** Set for launches that continue a run (`--resume`). */
+  resume?: boolean;
+}
+
 /** One line of rollouts/step-NNNNNN.jsonl. Text fields are untrusted model output. */
 export interface RolloutSample {
   step: number;
@@ -184,6 +210,7 @@ export const RUN_FILES = {
   config: 'config.yaml',
   gitPatch: 'git.patch',
   log: 'trainer.log',
+  launcher: 'launcher.json',
   rolloutsDir: 'rollouts',
   checkpointsDir: 'checkpoints',
   onnxDir: 'onnx',

@@ -1,0 +1,302 @@
+// Launching the trainer: the run directory and run.json are made here, the code is captured with
+// git.ts, and `python -m pacslab train` is spawned detached, without a shell, with its output in
+// trainer.log, so a run outlives the window or terminal that started it.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { captureGit, createRunWorktree, repoRootOf } from './git';
+import type { GitMode } from './git';
+import { isRecord } from './events';
+import { processStartTime } from './process';
+import { readLauncherInfo, readRunInfo, writeJsonAtomic } from './runDir';
+import { RESUMABLE_STATUSES, RUN_FILES, RUN_FORMAT_VERSION } from './runFormat';
+import type { LauncherInfo, RunInfo } from './runFormat';
+
+export interface LaunchOptions {
+  /** The *.pacs.yaml file. */
+  configPath: string;
+  /** Where the run directory is made (created when missing). */
+  runsRoot: string;
+  /** The Python interpreter that has pacslab installed. */
+  python: string;
+  /** `key.sub=value` overrides, passed as `--set`. */
+  sets?: string[];
+  /** Passed as `--set device=...` unless undefined or "auto". */
+  device?: string;
+  gitMode: GitMode;
+  /** Extra environment for the trainer. */
+  env?: Record<string, string>;
+  /** Use this run id instead of a new one (the directory must not exist yet). */
+  reuseRunId?: string;
+  /** `config_path` in run.json is written relative to this folder (default: the current directory). */
+  workspaceRoot?: string;
+}
+
+export interface LaunchResult {
+  runId: string;
+  runDir: string;
+  pid: number;
+  /** One line for the user about the code capture (not a repository, uncommitted work saved). */
+  gitWarning?: string;
+  /**
+   * Settles when the trainer exits, if it exits while this process lives. The child is detached
+   * and unreferenced: it never keeps this process alive.
+   */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** A launch problem the user can fix; the message names what and how. */
+export class LaunchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LaunchError';
+  }
+}
+
+const CONFIG_SUFFIX = /\.pacs\.ya?ml$|\.ya?ml$/;
+
+/** The run name: the YAML's `name`, else the file name without `.pacs.yaml`. Safe for a folder name. */
+export function configNameOf(configPath: string, configText: string): string {
+  let name: unknown;
+  try {
+    const doc: unknown = parseYaml(configText);
+    if (isRecord(doc)) name = doc.name;
+  } catch {
+    // The trainer reports YAML errors with their position; here the file name will do.
+  }
+  const raw = typeof name === 'string' && name.trim() ? name : basename(configPath).replace(CONFIG_SUFFIX, '');
+  return raw.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'run';
+}
+
+/** `YYYYMMDD-HHMMSS-<name>-<4 hex>` in UTC, as the trainer makes them. */
+export function newRunId(name: string, now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  return `${stamp}-${name}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Creates the runs root; one inside a `.pacs` folder gets `.pacs/.gitignore` (`*`) so runs stay out of git. */
+export async function ensureRunsRoot(runsRoot: string): Promise<void> {
+  const root = resolve(runsRoot);
+  await mkdir(root, { recursive: true });
+  const parts = root.split(sep);
+  const i = parts.lastIndexOf('.pacs');
+  if (i < 0) return;
+  const ignore = join(parts.slice(0, i + 1).join(sep) || sep, '.gitignore');
+  await writeFile(ignore, '*\n', { flag: 'wx' }).catch(() => undefined);
+}
+
+/**
+ * Launches a new run (see the file comment). Throws LaunchError for a missing config and
+ * GitDirtyError (git.ts) under `gitMode: 'block'` with uncommitted work.
+ */
+export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
+  const configPath = resolve(options.configPath);
+  let configText: string;
+  try {
+    configText = await readFile(configPath, 'utf8');
+  } catch {
+    throw new LaunchError(`Config file not found: ${configPath}. Pass the path of a *.pacs.yaml file.`);
+  }
+  const name = configNameOf(configPath, configText);
+  const runId = options.reuseRunId ?? newRunId(name);
+  const runsRoot = resolve(options.runsRoot);
+  await ensureRunsRoot(runsRoot);
+  const configDir = dirname(configPath);
+  const capture = await captureGit(configDir, runId, options.gitMode);
+
+  const runDir = join(runsRoot, runId);
+  try {
+    await mkdir(runDir);
+  } catch {
+    throw new LaunchError(`The run directory ${runDir} already exists; launch again for a new run id.`);
+  }
+  const workspaceRoot = resolve(options.workspaceRoot ?? process.cwd());
+  const now = new Date().toISOString();
+  const yamlFields = topLevelFields(configText);
+  const info: RunInfo = {
+    format: RUN_FORMAT_VERSION,
+    id: runId,
+    name,
+    algorithm: typeof yamlFields.algorithm === 'string' ? yamlFields.algorithm : 'pacs',
+    status: 'starting',
+    pid: null,
+    pid_start_time: null,
+    host: hostname(),
+    created_at: now,
+    updated_at: now,
+    step: 0,
+    total_steps: typeof yamlFields.total_steps === 'number' ? yamlFields.total_steps : 0,
+    config_path: toPosix(relative(workspaceRoot, configPath)),
+    seed: typeof yamlFields.seed === 'number' ? yamlFields.seed : 0,
+    git: capture.git,
+    versions: {},
+    error: null,
+  };
+  await writeJsonAtomic(join(runDir, RUN_FILES.info), info);
+  await writeFile(join(runDir, RUN_FILES.gitPatch), capture.patch);
+
+  const sets = [...(options.sets ?? [])];
+  if (options.device && options.device !== 'auto') sets.push(`device=${options.device}`);
+  const args = ['-m', 'pacslab', 'train', configPath, '--run-dir', runDir, ...sets.flatMap((s) => ['--set', s])];
+  const repoRoot = capture.repoRoot;
+  const { pid, exited } = await spawnTrainer(runDir, options.python, args, configDir, options.env, {
+    config_abs_path: configPath,
+    config_repo_path: repoRoot ? toPosix(relative(repoRoot, configPath)) : null,
+    sets,
+    device: options.device ?? null,
+  });
+  return { runId, runDir, pid, gitWarning: capture.warning, exited };
+}
+
+function topLevelFields(configText: string): Record<string, unknown> {
+  try {
+    const doc: unknown = parseYaml(configText);
+    return isRecord(doc) ? doc : {};
+  } catch {
+    return {};
+  }
+}
+
+function toPosix(path: string): string {
+  return path.split(sep).join('/');
+}
+
+type LaunchRecord = Pick<LauncherInfo, 'config_abs_path' | 'config_repo_path' | 'sets' | 'device'> & { resume?: boolean };
+
+/** Spawns `python ...args` detached, output appended to trainer.log, and records launcher.json. */
+async function spawnTrainer(
+  runDir: string,
+  python: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> | undefined,
+  record: LaunchRecord,
+): Promise<{ pid: number; exited: LaunchResult['exited'] }> {
+  const log = await open(join(runDir, RUN_FILES.log), 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(python, args, {
+      cwd,
+      detached: true,
+      shell: false,
+      stdio: ['ignore', log.fd, log.fd],
+      env: { ...process.env, ...env, PYTHONUNBUFFERED: '1' },
+    });
+    await new Promise<void>((resolveSpawn, rejectSpawn) => {
+      child.once('spawn', resolveSpawn);
+      child.once('error', rejectSpawn);
+    });
+  } catch (err) {
+    throw new LaunchError(`Could not start ${python}: ${(err as Error).message}. Set pacs.pythonPath (or --python) to a Python with pacslab installed.`);
+  } finally {
+    await log.close();
+  }
+  const pid = child.pid as number;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit({ code, signal }));
+  });
+  child.unref();
+  const launcher: LauncherInfo = {
+    pid,
+    pid_start_time: processStartTime(pid),
+    host: hostname(),
+    python,
+    args,
+    cwd,
+    launched_at: new Date().toISOString(),
+    ...record,
+  };
+  await writeJsonAtomic(join(runDir, RUN_FILES.launcher), launcher);
+  return { pid, exited };
+}
+
+export interface ResumeResult {
+  runDir: string;
+  pid: number;
+  exited: LaunchResult['exited'];
+}
+
+/**
+ * Continues a suspended, stopped, crashed or failed run from its latest checkpoint:
+ * `python -m pacslab train --resume <runDir>`, output appended to the same trainer.log.
+ */
+export async function resumeRun(runDir: string, python: string, env?: Record<string, string>): Promise<ResumeResult> {
+  const dir = resolve(runDir);
+  const info = await readRunInfo(dir);
+  if (!RESUMABLE_STATUSES.includes(info.status)) {
+    throw new LaunchError(
+      `Run ${info.id} is ${info.status}; only ${RESUMABLE_STATUSES.join(', ')} runs can be resumed from a checkpoint` +
+        (info.status === 'paused' ? ' (a paused run continues with the resume control command).' : '.'),
+    );
+  }
+  await access(join(dir, RUN_FILES.config)).catch(() => {
+    throw new LaunchError(`${dir} has no ${RUN_FILES.config}: the trainer never started, so there is nothing to resume. Launch the config again.`);
+  });
+  const previous = await readLauncherInfo(dir);
+  const cwd = typeof info.config_dir === 'string' ? info.config_dir : (previous?.cwd ?? dir);
+  const args = ['-m', 'pacslab', 'train', '--resume', dir];
+  const { pid, exited } = await spawnTrainer(dir, python, args, await existingDir(cwd, dir), env, {
+    config_abs_path: previous?.config_abs_path ?? join(dir, RUN_FILES.config),
+    config_repo_path: previous?.config_repo_path ?? null,
+    sets: previous?.sets ?? [],
+    device: previous?.device ?? null,
+    resume: true,
+  });
+  return { runDir: dir, pid, exited };
+}
+
+async function existingDir(preferred: string, fallback: string): Promise<string> {
+  try {
+    await access(preferred);
+    return preferred;
+  } catch {
+    return fallback;
+  }
+}
+
+export interface ReproduceOptions {
+  python: string;
+  runsRoot: string;
+  /** Where the run's code is checked out (a new git worktree); must not exist. */
+  worktreeDir: string;
+  gitMode?: GitMode;
+  device?: string;
+  env?: Record<string, string>;
+  workspaceRoot?: string;
+}
+
+/**
+ * Relaunches a run's config with its seed and overrides from the run's own code: a git worktree
+ * at the run's snapshot (or commit) is created at `worktreeDir`, and the config inside it is
+ * launched as a new run (whose git info then names the same code).
+ */
+export async function reproduceRun(runDir: string, options: ReproduceOptions): Promise<LaunchResult & { worktreeDir: string }> {
+  const dir = resolve(runDir);
+  const info = await readRunInfo(dir);
+  const launcher = await readLauncherInfo(dir);
+  if (!info.git) throw new LaunchError(`Run ${info.id} was launched outside a git repository: its code cannot be restored.`);
+  const from = launcher?.config_abs_path ?? (info.config_path ? resolve(options.workspaceRoot ?? process.cwd(), info.config_path) : null);
+  const repoRoot = from ? await repoRootOf(dirname(from)) : await repoRootOf(options.workspaceRoot ?? process.cwd());
+  if (!repoRoot) throw new LaunchError(`Cannot find the git repository run ${info.id} came from; open its workspace.`);
+  const configRepoPath = launcher?.config_repo_path ?? (from ? toPosix(relative(repoRoot, from)) : null);
+  if (!configRepoPath) throw new LaunchError(`Run ${info.id} does not record which config it ran.`);
+  await createRunWorktree(repoRoot, info, options.worktreeDir);
+  const sets = (launcher?.sets ?? []).filter((s) => !s.startsWith('seed=') && !s.startsWith('device='));
+  sets.push(`seed=${info.seed}`);
+  const result = await launchRun({
+    configPath: join(options.worktreeDir, ...configRepoPath.split('/')),
+    runsRoot: options.runsRoot,
+    python: options.python,
+    sets,
+    device: options.device ?? launcher?.device ?? undefined,
+    gitMode: options.gitMode ?? 'snapshot',
+    env: options.env,
+    workspaceRoot: options.workspaceRoot,
+  });
+  return { ...result, worktreeDir: resolve(options.worktreeDir) };
+}

@@ -1,0 +1,499 @@
+// One model of every run under a set of runs roots, kept current by polling (file watchers drop
+// events on remote file systems). Opening a run reads run.json and events.jsonl; rollout files are
+// only listed, and read one step at a time on request.
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Emitter } from './emitter';
+import type { Disposable, Event } from './emitter';
+import { JsonlTail, isRecord, readJsonlFile } from './events';
+import type { BadLine } from './events';
+import { isSameProcess } from './process';
+import { parseRunInfo, readLauncherInfo, recordRunEnd, trainerLogTail } from './runDir';
+import { LIVE_STATUSES, RUN_FILES } from './runFormat';
+import type { RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
+
+export interface MetricSeries {
+  steps: number[];
+  values: number[];
+}
+
+export interface CheckpointRef {
+  step: number;
+  /** As written in the `checkpoint` event (relative to the run directory). */
+  path: string;
+}
+
+export interface EventStats {
+  /** Complete lines read from events.jsonl. */
+  lines: number;
+  /** Bytes of events.jsonl consumed. */
+  bytes: number;
+  /** Lines that were not valid JSON or not an event object. */
+  badLines: number;
+  /** The first few bad lines, for a message to the user. */
+  firstBadLines: BadLine[];
+  /** `t` of the newest event (unix seconds), or null. */
+  lastEventT: number | null;
+}
+
+/** A snapshot of one run. Treat it as read-only; a new object is made on every change. */
+export interface RunState {
+  /** The run directory's name, which is the run id. */
+  id: string;
+  dir: string;
+  /** The runs root the run was found under. */
+  root: string;
+  info: RunInfo;
+  /** run.json's `name` (the config's name). */
+  configName: string;
+  status: RunStatus;
+  /** The newest value of every metric seen. */
+  latest: Record<string, number>;
+  /** The step of the newest `metrics` event, or null before the first. */
+  lastMetricStep: number | null;
+  checkpoints: CheckpointRef[];
+  /** The highest `control_ack` seq seen (0 when none). */
+  lastAckSeq: number;
+  events: EventStats;
+  /** `t` of the first `run_started` event (unix seconds). */
+  startedAt: number | null;
+  /** `t` of the last `run_finished` event (unix seconds). */
+  finishedAt: number | null;
+  /** Training steps per second over the last few metric events, or null. */
+  stepsPerSecond: number | null;
+  /** The last `error` event, or run.json's error. */
+  lastError: RunError | null;
+  /** True when the run is `crashed` (found dead by this store or earlier). */
+  crashed: boolean;
+}
+
+export interface RunStoreOptions {
+  roots: string[];
+  pollIntervalMs?: number;
+  /** Mark live runs whose process is gone as crashed (default true). */
+  detectCrashes?: boolean;
+}
+
+export interface RunStoreChange {
+  /** Runs added, changed or removed (a removed id is no longer returned by `get`). */
+  runIds: string[];
+}
+
+export interface RunStoreError {
+  path: string;
+  message: string;
+}
+
+const ROLLOUT_CACHE_SIZE = 8;
+const RATE_WINDOW = 10;
+const KEPT_BAD_LINES = 5;
+const ROLLOUT_FILE = /^step-(\d+)\.jsonl$/;
+
+interface RunEntry {
+  state: RunState;
+  infoKey: string;
+  tail: JsonlTail;
+  series: Map<string, MetricSeries>;
+  rolloutSteps: Set<number>;
+  rolloutStepsSorted: number[] | null;
+  /** (step, t) of recent training metric events, for steps/s. */
+  recent: Array<[number, number]>;
+}
+
+export class RunStore implements Disposable {
+  private roots: string[];
+  private readonly pollIntervalMs: number;
+  private readonly detectCrashes: boolean;
+  private readonly entries = new Map<string, RunEntry>();
+  private readonly rolloutCache = new Map<string, { samples: RolloutSample[]; badLines: number }>();
+  private readonly changeEmitter = new Emitter<RunStoreChange>();
+  private readonly errorEmitter = new Emitter<RunStoreError>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | null = null;
+  private refreshAgain = false;
+  private disposed = false;
+  private readonly host = hostname();
+
+  /** Fires after a refresh with the ids of runs that were added, changed or removed. */
+  readonly onDidChange: Event<RunStoreChange> = this.changeEmitter.event;
+  /** Fires for a run directory that cannot be read (bad run.json, I/O error). */
+  readonly onDidError: Event<RunStoreError> = this.errorEmitter.event;
+
+  constructor(options: RunStoreOptions) {
+    this.roots = [...options.roots];
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.detectCrashes = options.detectCrashes ?? true;
+  }
+
+  /** Loads every run now, then polls every `pollIntervalMs`. */
+  start(): Promise<void> {
+    if (!this.timer && !this.disposed) {
+      this.timer = setInterval(() => void this.refresh(), this.pollIntervalMs);
+      this.timer.unref();
+    }
+    return this.refresh();
+  }
+
+  /** Replaces the runs roots; runs under roots no longer listed are removed on the next refresh. */
+  setRoots(roots: string[]): Promise<void> {
+    this.roots = [...roots];
+    return this.refresh();
+  }
+
+  getRoots(): readonly string[] {
+    return this.roots;
+  }
+
+  /** Every run, newest first. */
+  runs(): RunState[] {
+    return [...this.entries.values()].map((e) => e.state).sort(newestFirst);
+  }
+
+  get(id: string): RunState | undefined {
+    return this.entries.get(id)?.state;
+  }
+
+  /**
+   * Every metric's (step, value) series, `eval/*` included, in step order. The map is the
+   * store's own: read it, do not change it.
+   */
+  metricSeries(id: string): Map<string, MetricSeries> {
+    return this.entries.get(id)?.series ?? new Map();
+  }
+
+  /** Steps that have a rollouts file, ascending. */
+  rolloutSteps(id: string): number[] {
+    const entry = this.entries.get(id);
+    if (!entry) return [];
+    entry.rolloutStepsSorted ??= [...entry.rolloutSteps].sort((a, b) => a - b);
+    return entry.rolloutStepsSorted;
+  }
+
+  /** Bad lines seen in the run's events.jsonl. */
+  badLineCount(id: string): number {
+    return this.entries.get(id)?.state.events.badLines ?? 0;
+  }
+
+  /** Reads one step's rollout samples (a small cache keeps the last few steps). */
+  async loadRollouts(id: string, step: number): Promise<{ samples: RolloutSample[]; badLines: number }> {
+    const entry = this.entries.get(id);
+    if (!entry) throw new Error(`Unknown run ${id}.`);
+    const key = `${id}\u0000${step}`;
+    const cached = this.rolloutCache.get(key);
+    if (cached) {
+      this.rolloutCache.delete(key);
+      this.rolloutCache.set(key, cached);
+      return cached;
+    }
+    const file = join(entry.state.dir, RUN_FILES.rolloutsDir, `step-${String(step).padStart(6, '0')}.jsonl`);
+    const { records, badLines } = await readJsonlFile(file);
+    const samples = records.filter(isRecord) as RolloutSample[];
+    const loaded = { samples, badLines: badLines.length + records.length - samples.length };
+    this.rolloutCache.set(key, loaded);
+    if (this.rolloutCache.size > ROLLOUT_CACHE_SIZE) {
+      this.rolloutCache.delete(this.rolloutCache.keys().next().value as string);
+    }
+    return loaded;
+  }
+
+  /** Re-reads run.json files and new events now. Concurrent calls coalesce into at most one more pass. */
+  refresh(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      try {
+        do {
+          this.refreshAgain = false;
+          await this.refreshOnce();
+        } while (this.refreshAgain && !this.disposed);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.changeEmitter.dispose();
+    this.errorEmitter.dispose();
+    this.entries.clear();
+    this.rolloutCache.clear();
+  }
+
+  private async refreshOnce(): Promise<void> {
+    const changed = new Set<string>();
+    const seen = new Set<string>();
+    for (const root of this.roots) {
+      for (const id of await listRunDirs(root)) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        try {
+          if (await this.refreshRun(root, id)) changed.add(id);
+        } catch (err) {
+          this.errorEmitter.fire({ path: join(root, id), message: (err as Error).message });
+        }
+        if (this.disposed) return;
+      }
+    }
+    for (const id of [...this.entries.keys()]) {
+      if (!seen.has(id)) {
+        this.entries.delete(id);
+        changed.add(id);
+      }
+    }
+    if (changed.size) this.changeEmitter.fire({ runIds: [...changed] });
+  }
+
+  /** Returns true when the run is new or changed. */
+  private async refreshRun(root: string, id: string): Promise<boolean> {
+    const dir = join(root, id);
+    let entry = this.entries.get(id);
+    if (entry && entry.state.root !== root) entry = undefined;
+    let changed = false;
+
+    const infoPath = join(dir, RUN_FILES.info);
+    const infoStat = await stat(infoPath).catch(() => null);
+    if (!infoStat) return false;
+    const infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
+    let info = entry?.state.info;
+    if (!entry || entry.infoKey !== infoKey) {
+      info = parseRunInfo(await readFile(infoPath, 'utf8'), infoPath, dir);
+      changed = true;
+    }
+    if (!info) return false;
+
+    if (!entry) {
+      entry = {
+        state: emptyState(id, dir, root, info),
+        infoKey,
+        tail: new JsonlTail(join(dir, RUN_FILES.events)),
+        series: new Map(),
+        rolloutSteps: new Set(await listRolloutSteps(dir)),
+        rolloutStepsSorted: null,
+        recent: [],
+      };
+      this.entries.set(id, entry);
+    }
+    entry.infoKey = infoKey;
+    let state: RunState = { ...entry.state, info, status: info.status, configName: info.name, crashed: info.status === 'crashed' };
+    state.lastError = state.lastError ?? info.error;
+
+    const read = await entry.tail.read();
+    if (read.restarted) {
+      entry.series = new Map();
+      entry.recent = [];
+      entry.rolloutSteps = new Set(await listRolloutSteps(dir));
+      entry.rolloutStepsSorted = null;
+      state = { ...emptyState(id, dir, root, info) };
+      changed = true;
+    }
+    if (read.records.length || read.badLines.length) {
+      state = applyEvents(entry, state, read.records, read.badLines);
+      changed = true;
+    }
+    state.events = { ...state.events, lines: entry.tail.lineCount, bytes: entry.tail.position };
+    entry.state = state;
+
+    if (this.detectCrashes && (await this.checkAlive(entry))) changed = true;
+    return changed;
+  }
+
+  /** Marks a live run whose trainer is gone as crashed; returns true when it did. */
+  private async checkAlive(entry: RunEntry): Promise<boolean> {
+    const { info, dir } = entry.state;
+    if (!LIVE_STATUSES.includes(info.status)) return false;
+    const owner = await processOwner(dir, info);
+    if (!owner || owner.host !== this.host) return false;
+    if (isSameProcess(owner.pid, owner.startTime)) return false;
+    // The trainer may have written its final status just before exiting: re-read before judging.
+    const fresh = parseRunInfo(await readFile(join(dir, RUN_FILES.info), 'utf8'), join(dir, RUN_FILES.info), dir);
+    if (!LIVE_STATUSES.includes(fresh.status)) return false;
+    const log = await trainerLogTail(dir);
+    const reason = `the trainer process (pid ${owner.pid}) is gone without recording an end state`;
+    const message = `The run crashed: ${reason}.${log ? ` Last lines of trainer.log:\n${log}` : ''}`;
+    const updated = await recordRunEnd(dir, 'crashed', reason, { message });
+    const infoStat = await stat(join(dir, RUN_FILES.info));
+    entry.infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
+    entry.state = { ...entry.state, info: updated, status: 'crashed', crashed: true, lastError: entry.state.lastError ?? updated.error };
+    return true;
+  }
+}
+
+function emptyState(id: string, dir: string, root: string, info: RunInfo): RunState {
+  return {
+    id,
+    dir,
+    root,
+    info,
+    configName: info.name,
+    status: info.status,
+    latest: {},
+    lastMetricStep: null,
+    checkpoints: [],
+    lastAckSeq: 0,
+    events: { lines: 0, bytes: 0, badLines: 0, firstBadLines: [], lastEventT: null },
+    startedAt: null,
+    finishedAt: null,
+    stepsPerSecond: null,
+    lastError: info.error,
+    crashed: info.status === 'crashed',
+  };
+}
+
+function applyEvents(entry: RunEntry, previous: RunState, records: unknown[], badLines: BadLine[]): RunState {
+  const state: RunState = {
+    ...previous,
+    latest: { ...previous.latest },
+    checkpoints: [...previous.checkpoints],
+    events: { ...previous.events, firstBadLines: [...previous.events.firstBadLines] },
+  };
+  const bad = [...badLines];
+  for (const record of records) {
+    if (!isRecord(record) || typeof record.type !== 'string') {
+      bad.push({ line: 0, snippet: JSON.stringify(record).slice(0, 120), error: 'not an event object with a "type"' });
+      continue;
+    }
+    const t = typeof record.t === 'number' ? record.t : null;
+    if (t !== null) state.events.lastEventT = t;
+    applyEvent(entry, state, record, t);
+  }
+  state.events.badLines += bad.length;
+  for (const line of bad) {
+    if (state.events.firstBadLines.length < KEPT_BAD_LINES) state.events.firstBadLines.push(line);
+  }
+  state.stepsPerSecond = rate(entry.recent);
+  return state;
+}
+
+function applyEvent(entry: RunEntry, state: RunState, event: Record<string, unknown>, t: number | null): void {
+  const step = typeof event.step === 'number' ? event.step : null;
+  switch (event.type) {
+    case 'metrics': {
+      if (step === null || !isRecord(event.values)) return;
+      let training = false;
+      for (const [name, value] of Object.entries(event.values)) {
+        if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+        appendPoint(entry.series, name, step, value);
+        state.latest[name] = value;
+        if (!name.startsWith('eval/')) training = true;
+      }
+      state.lastMetricStep = state.lastMetricStep === null ? step : Math.max(state.lastMetricStep, step);
+      if (training && t !== null) {
+        // A resumed run logs again from its checkpoint: restart the rate window there.
+        const last = entry.recent[entry.recent.length - 1];
+        if (last && step <= last[0]) entry.recent.length = 0;
+        entry.recent.push([step, t]);
+        if (entry.recent.length > RATE_WINDOW) entry.recent.shift();
+      }
+      return;
+    }
+    case 'rollouts':
+      if (step !== null && !entry.rolloutSteps.has(step)) {
+        entry.rolloutSteps.add(step);
+        entry.rolloutStepsSorted = null;
+      }
+      return;
+    case 'checkpoint':
+      if (step !== null && typeof event.path === 'string') {
+        state.checkpoints = state.checkpoints.filter((c) => c.step !== step);
+        state.checkpoints.push({ step, path: event.path });
+        state.checkpoints.sort((a, b) => a.step - b.step);
+      }
+      return;
+    case 'control_ack':
+      if (typeof event.seq === 'number') state.lastAckSeq = Math.max(state.lastAckSeq, event.seq);
+      return;
+    case 'run_started':
+      if (state.startedAt === null && t !== null) state.startedAt = t;
+      state.finishedAt = null;
+      return;
+    case 'run_finished':
+      state.finishedAt = t;
+      return;
+    case 'error':
+      if (typeof event.message === 'string') {
+        state.lastError = { message: event.message, traceback: typeof event.traceback === 'string' ? event.traceback : undefined };
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Appends a point, first dropping points at or after `step` so a series stays ordered when a
+ * resumed run logs steps again from its checkpoint.
+ */
+function appendPoint(series: Map<string, MetricSeries>, name: string, step: number, value: number): void {
+  let s = series.get(name);
+  if (!s) {
+    s = { steps: [], values: [] };
+    series.set(name, s);
+  }
+  const n = s.steps.length;
+  if (n && s.steps[n - 1] >= step) {
+    let keep = n;
+    while (keep > 0 && s.steps[keep - 1] >= step) keep--;
+    s.steps.length = keep;
+    s.values.length = keep;
+  }
+  s.steps.push(step);
+  s.values.push(value);
+}
+
+function rate(recent: Array<[number, number]>): number | null {
+  if (recent.length < 2) return null;
+  const [s0, t0] = recent[0];
+  const [s1, t1] = recent[recent.length - 1];
+  return t1 > t0 ? (s1 - s0) / (t1 - t0) : null;
+}
+
+function newestFirst(a: RunState, b: RunState): number {
+  const byTime = b.info.created_at.localeCompare(a.info.created_at);
+  return byTime !== 0 ? byTime : b.id.localeCompare(a.id);
+}
+
+/** The process that should be running this run: run.json's pid, else the launcher's. */
+async function processOwner(dir: string, info: RunInfo): Promise<{ pid: number; startTime: string | null; host: string | null } | null> {
+  if (info.pid) return { pid: info.pid, startTime: info.pid_start_time, host: info.host };
+  const launcher = await readLauncherInfo(dir);
+  if (!launcher || typeof launcher.pid !== 'number') return null;
+  return { pid: launcher.pid, startTime: launcher.pid_start_time, host: launcher.host };
+}
+
+/** Names of the subdirectories of `root` that hold a run.json. */
+async function listRunDirs(root: string): Promise<string[]> {
+  let names;
+  try {
+    names = await readdir(root, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const ids: string[] = [];
+  for (const d of names) {
+    if (!d.isDirectory() || d.name.startsWith('.')) continue;
+    ids.push(d.name);
+  }
+  return ids;
+}
+
+async function listRolloutSteps(dir: string): Promise<number[]> {
+  try {
+    const names = await readdir(join(dir, RUN_FILES.rolloutsDir));
+    const steps: number[] = [];
+    for (const name of names) {
+      const m = ROLLOUT_FILE.exec(name);
+      if (m) steps.push(Number(m[1]));
+    }
+    return steps;
+  } catch {
+    return [];
+  }
+}
