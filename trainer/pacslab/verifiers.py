@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import numbers
 import re
 import sys
 import threading
@@ -126,9 +127,14 @@ def math(response: str, answer: str, prompt: str = "") -> Verdict:
 
 
 def _label_of(value: object) -> int | None:
+    if hasattr(value, "item"):  # a numpy scalar or a one-element tensor, e.g. from np.isclose
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError, TypeError):
+            return None
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         return int(value >= 0.5)
     return None
 

@@ -134,6 +134,12 @@ def user_module(tmp_path):
         "    return 'yes'\n"
         "def bad_label(response, answer, prompt):\n"
         "    return Verdict('1', None, 'label is a string')\n"
+        "def as_numpy(response, answer, prompt):\n"
+        "    import numpy\n"
+        "    return numpy.isclose(float(response), float(answer))\n"
+        "def as_tensor(response, answer, prompt):\n"
+        "    import torch\n"
+        "    return torch.tensor([float(response)])\n"
         "def raises(response, answer, prompt):\n"
         "    raise RuntimeError('boom')\n"
         "NOT_CALLABLE = 3\n"
@@ -158,6 +164,14 @@ def test_python_file_relative_to_base_dir(user_module):
     fn = load_verifier(f"python:{folder}/{name}.py:as_reward")  # absolute path, no base_dir
     assert [fn(x, "", "").label for x in ("4.9", "5", "10", "-3", "nan")] == [0, 1, 1, 0, 0]
     assert fn("5", "", "").detail == "returned 0.5"
+
+
+def test_numpy_and_tensor_scalars_count_as_numbers(user_module):
+    folder, name = user_module
+    as_numpy = load_verifier(f"python:./{name}.py:as_numpy", base_dir=str(folder))
+    assert (as_numpy("0.1", "0.1000000001", "").label, as_numpy("0.1", "0.2", "").label) == (1, 0)
+    as_tensor = load_verifier(f"python:./{name}.py:as_tensor", base_dir=str(folder))
+    assert (as_tensor("0.7", "", "").label, as_tensor("0.2", "", "").label) == (1, 0)
 
 
 def test_python_module_found_through_base_dir(user_module):
