@@ -1,0 +1,225 @@
+// The whole product as a user meets it: PACS Lab installed from its .vsix into code-server 4.100.3
+// (VS Code 1.100.3), driven in Debian's Chromium. Run through test/e2e/run.sh (`make test-e2e`).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  env, findFrame, listRuns, notificationsText, openBrowser, openFile, openWorkbench, pickFirstIfAsked,
+  readRunJson, runCommand, runsRoot, runsTreeRows, screenshot, showRunsView, startCodeServer,
+  trainerLogTail, waitFor, waitForWorkbench,
+} from './workbench.mjs';
+
+const baseSettings = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'extensions.ignoreRecommendations': true,
+  'pacs.pythonPath': env.python,
+};
+
+/** The newest step the run has reached, from run.json and the metrics events. */
+function currentStep(runId) {
+  let step = Number(readRunJson(runId).step ?? -1);
+  const events = join(runsRoot(), runId, 'events.jsonl');
+  if (existsSync(events)) {
+    for (const line of readFileSync(events, 'utf8').split('\n')) {
+      try {
+        const event = JSON.parse(line);
+        if (event.type === 'metrics' && typeof event.step === 'number') step = Math.max(step, event.step);
+      } catch {
+        // a line being written
+      }
+    }
+  }
+  return step;
+}
+
+async function waitForStatus(runId, status, timeout = 120_000) {
+  await waitFor(`run.json of ${runId} to say "${status}"`, () => readRunJson(runId).status === status && status,
+    { timeout });
+}
+
+async function waitForTreeRow(page, pattern, what, timeout = 90_000) {
+  let rows = [];
+  try {
+    return await waitFor(`the Runs tree to show ${what}`, async () => {
+      rows = await runsTreeRows(page);
+      return rows.find((row) => pattern.test(row));
+    }, { timeout });
+  } catch (error) {
+    error.message += `\nRuns tree rows: ${JSON.stringify(rows)}`;
+    throw error;
+  }
+}
+
+async function waitForStepAfter(runId, step, timeout = 120_000) {
+  return waitFor(`run ${runId} to advance past step ${step}`, () => {
+    const now = currentStep(runId);
+    return now > step ? now : false;
+  }, { timeout });
+}
+
+/**
+ * Stages share one window and one run, so a failed stage skips the ones after it. On failure the
+ * stage leaves a screenshot and the error carries the trainer log's tail.
+ */
+function stages(getPage) {
+  let failed;
+  return (name, body) => test(name, async (t) => {
+    if (failed) {
+      t.skip(`"${failed}" failed`);
+      return;
+    }
+    try {
+      await body();
+    } catch (error) {
+      failed = name;
+      const page = getPage();
+      if (page) await screenshot(page, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}`).catch(() => {});
+      const runId = listRuns().at(-1);
+      if (runId && error instanceof Error) error.message += `\n--- trainer.log of ${runId} ---\n${trainerLogTail(runId)}`;
+      throw error;
+    }
+  });
+}
+
+describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
+  let server;
+  let browser;
+  let page;
+  let runId;
+  const stage = stages(() => page);
+
+  before(async () => {
+    server = await startCodeServer('main', { ...baseSettings, 'security.workspace.trust.enabled': false });
+    browser = await openBrowser();
+    page = await openWorkbench(browser, server.url);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  stage('opens arith.pacs.yaml and shows "▶ Train" in its CodeLens', async () => {
+    await openFile(page, 'arith.pacs.yaml');
+    const train = page.locator('.codelens-decoration a').filter({ hasText: '▶ Train' }).first();
+    await train.waitFor({ timeout: 120_000 });
+    assert.equal((await train.innerText()).trim(), '▶ Train');
+    await screenshot(page, 'codelens');
+  });
+
+  stage('▶ Train launches a run; the Runs tree shows it running with its commit', async () => {
+    assert.deepEqual(listRuns(), [], 'the workspace starts without runs');
+    await page.locator('.codelens-decoration a').filter({ hasText: '▶ Train' }).first().click();
+    runId = await waitFor('a run directory under .pacs/runs', () => listRuns().at(-1));
+    await waitForStatus(runId, 'running');
+    const git = readRunJson(runId).git;
+    assert.ok(git?.commit, `run.json of ${runId} records the commit: ${JSON.stringify(git)}`);
+    assert.equal(git.dirty, true, 'the workspace was dirty at launch');
+    await showRunsView(page);
+    const short = git.commit.slice(0, 7);
+    await waitForTreeRow(page, new RegExp(`running.*${short}|${short}.*running`, 'i'), `the run running at ${short}`);
+    await screenshot(page, 'run-in-tree');
+  });
+
+  stage('the dashboard\'s reward chart gains points', async () => {
+    await runCommand(page, 'PACS: Open Dashboard');
+    await pickFirstIfAsked(page);
+    const frame = await findFrame(page, 'the dashboard\'s #chart-reward', '#chart-reward');
+    const points = async () => Number(await frame.locator('#chart-reward').getAttribute('data-points'));
+    const first = await waitFor('the reward chart to have points', async () => (await points()) > 0 && points());
+    await waitFor(`the reward chart to grow past ${first} points`, async () => (await points()) > first);
+    await screenshot(page, 'dashboard');
+  });
+
+  stage('Pause Run stops the steps (tree and run.json say paused); Resume Run continues', async () => {
+    await runCommand(page, 'PACS: Pause Run');
+    await pickFirstIfAsked(page);
+    await waitForStatus(runId, 'paused');
+    await showRunsView(page);
+    await waitForTreeRow(page, /paused/i, 'the run paused');
+    const pausedAt = currentStep(runId);
+    await sleep(5_000);
+    assert.equal(currentStep(runId), pausedAt, 'no step is taken while paused');
+    await screenshot(page, 'paused');
+    await runCommand(page, 'PACS: Resume Run');
+    await pickFirstIfAsked(page);
+    await waitForStatus(runId, 'running');
+    await waitForStepAfter(runId, pausedAt);
+    await waitForTreeRow(page, /running/i, 'the run running again');
+    await screenshot(page, 'resumed');
+  });
+
+  stage('the rollout inspector shows samples with reward and ψ', async () => {
+    await runCommand(page, 'PACS: Inspect Rollouts');
+    await pickFirstIfAsked(page);
+    const frame = await findFrame(page, 'the rollout inspector\'s samples', '[data-sample]');
+    const sample = frame.locator('[data-sample]').first();
+    const text = await waitFor('a sample showing reward and ψ', async () => {
+      const shown = await sample.innerText();
+      return /reward/i.test(shown) && /ψ/.test(shown) && shown;
+    });
+    assert.match(text, /-?\d+(\.\d+)?/, 'the sample shows numbers');
+    await screenshot(page, 'rollout-inspector');
+  });
+
+  stage('after "Reload Window" mid-run the run is followed again', async () => {
+    const before = currentStep(runId);
+    const reloaded = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame(), timeout: 60_000 });
+    await runCommand(page, 'Developer: Reload Window');
+    await reloaded;
+    await waitForWorkbench(page);
+    await showRunsView(page);
+    await waitForTreeRow(page, /running/i, 'the run running after the reload', 120_000);
+    await waitForStepAfter(runId, before);
+    assert.equal(readRunJson(runId).status, 'running');
+    await screenshot(page, 'after-reload');
+  });
+
+  stage('Stop Run stops it (tree and run.json say stopped)', async () => {
+    await runCommand(page, 'PACS: Stop Run');
+    await pickFirstIfAsked(page);
+    const confirm = page.locator('.monaco-dialog-box .monaco-button').filter({ hasText: /^Stop/ }).first();
+    if (await confirm.isVisible({ timeout: 3_000 }).catch(() => false)) await confirm.click();
+    await waitForStatus(runId, 'stopped', 180_000);
+    await waitForTreeRow(page, /stopped/i, 'the run stopped');
+    await screenshot(page, 'stopped');
+  });
+});
+
+describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)', () => {
+  let server;
+  let browser;
+  let page;
+  const stage = stages(() => page);
+
+  before(async () => {
+    server = await startCodeServer('restricted', {
+      ...baseSettings,
+      'security.workspace.trust.enabled': true,
+      'security.workspace.trust.startupPrompt': 'never',
+      'security.workspace.trust.banner': 'always',
+    });
+    browser = await openBrowser();
+    page = await openWorkbench(browser, server.url);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  stage('launching a run is refused with an explanation that names Restricted Mode', async () => {
+    await page.locator('.statusbar-item').filter({ hasText: 'Restricted Mode' }).first().waitFor({ timeout: 60_000 });
+    const runsBefore = listRuns();
+    await runCommand(page, 'PACS: Start Training Run');
+    await pickFirstIfAsked(page);
+    const message = await waitFor('a notification naming Restricted Mode', async () => {
+      const text = await notificationsText(page);
+      return /restricted mode/i.test(text) && text;
+    }, { timeout: 60_000 });
+    await screenshot(page, 'restricted-mode-refusal');
+    await sleep(3_000);
+    assert.deepEqual(listRuns(), runsBefore, `no run is launched; the explanation was: ${message}`);
+  });
+});

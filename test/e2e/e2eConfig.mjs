@@ -1,0 +1,21 @@
+// Rewrites a copy of examples/arith.pacs.yaml for the end-to-end test: small fast steps, a run long
+// enough to pause, reload and stop by hand, a short evaluation. Only the copy is changed.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+
+const file = process.argv[2];
+const doc = parseDocument(readFileSync(file, 'utf8'));
+const edits = {
+  total_steps: 100000,
+  eval_every: 0,
+  checkpoint_every: 0,
+  'rollout.prompts_per_step': 4,
+  'rollout.n': 4,
+  'optim.mini_batch_prompts': 4,
+  'optim.micro_batch_prompts': 4,
+  'eval.size': 8,
+  'eval.samples': 2,
+  'eval.k': [1, 2],
+};
+for (const [path, value] of Object.entries(edits)) doc.setIn(path.split('.'), value);
+writeFileSync(file, doc.toString());

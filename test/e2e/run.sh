@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end test in a real VS Code: code-server 4.100.3 with the packaged .vsix, driven by
+# Playwright in Debian's Chromium. `make test-e2e` packages first; screenshots and logs land in
+# test-results/e2e/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+VSIX="${PACS_E2E_VSIX:-$ROOT/pacs-lab-linux-x64.vsix}"
+OUT="$ROOT/test-results/e2e"
+PYTHON_BIN="${PACS_PYTHON:-$ROOT/.venv/bin/python}"
+
+[ -f "$VSIX" ] || { echo "No $(basename "$VSIX"): run \`make package\` (or \`make test-e2e\`) first." >&2; exit 1; }
+[ -x "$PYTHON_BIN" ] || { echo "No trainer Python at $PYTHON_BIN: run \`make setup\` first." >&2; exit 1; }
+[ -x /usr/bin/chromium ] || { echo "Debian's chromium is missing: apt-get install chromium (.ci/run does this)." >&2; exit 1; }
+EXAMPLES="${PACS_E2E_EXAMPLES:-$ROOT/examples}"
+[ -f "$EXAMPLES/arith.pacs.yaml" ] || { echo "examples/arith.pacs.yaml is missing: the test opens it." >&2; exit 1; }
+
+bash "$ROOT/test/e2e/setup-code-server.sh"
+CODE_SERVER="$ROOT/.cache/code-server-4.100.3/node_modules/.bin/code-server"
+
+rm -rf "$OUT" && mkdir -p "$OUT"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/pacs-e2e.XXXXXX")"
+WORKSPACE="$WORK/workspace"
+EXTENSIONS="$WORK/extensions"
+
+stop_trainers() {
+  # Trainers outlive the extension host by design (a window reload must find them running).
+  local run_json pid
+  for run_json in "$WORKSPACE"/.pacs/runs/*/run.json; do
+    [ -f "$run_json" ] || continue
+    pid="$(node -e 'try{const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));if(r.pid)console.log(r.pid)}catch{}' "$run_json")"
+    if [ -n "$pid" ] && grep -q pacslab "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+  done
+}
+finish() {
+  stop_trainers
+  for dir in "$WORKSPACE"/.pacs/runs/*/; do
+    [ -f "$dir/trainer.log" ] && tail -n 60 "$dir/trainer.log" > "$OUT/trainer-$(basename "$dir").log.tail"
+  done
+  if [ "${PACS_E2E_KEEP:-0}" = 1 ]; then echo "Kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap finish EXIT
+
+echo "Installing $(basename "$VSIX") into a fresh extensions folder"
+"$CODE_SERVER" --extensions-dir "$EXTENSIONS" --user-data-dir "$WORK/install-data" \
+  --install-extension "$VSIX" > "$OUT/install-extension.log" 2>&1 \
+  || { cat "$OUT/install-extension.log" >&2; exit 1; }
+
+# The workspace is a copy of examples/ in its own git repository, left dirty so that launching takes
+# a snapshot. The run is made long (it is stopped by the test) and its steps small.
+mkdir -p "$WORKSPACE"
+cp -r "$EXAMPLES"/. "$WORKSPACE/"
+node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml"
+git -C "$WORKSPACE" init -q -b main
+git -C "$WORKSPACE" -c user.name=e2e -c user.email=e2e@example.invalid add -A
+git -C "$WORKSPACE" -c user.name=e2e -c user.email=e2e@example.invalid commit -q -m "examples"
+echo "# edited after the commit: the run records a snapshot of this" >> "$WORKSPACE/arith.pacs.yaml"
+
+export PACS_E2E_CODE_SERVER="$CODE_SERVER" PACS_E2E_EXTENSIONS="$EXTENSIONS" PACS_E2E_WORK="$WORK" \
+  PACS_E2E_WORKSPACE="$WORKSPACE" PACS_E2E_OUT="$OUT" PACS_E2E_PYTHON="$PYTHON_BIN"
+status=0
+node --test --test-reporter=spec --test-concurrency=1 test/e2e/e2e.test.mjs || status=$?
+echo "Screenshots and logs: ${OUT#"$ROOT"/}/"
+exit $status

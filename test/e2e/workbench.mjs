@@ -1,0 +1,205 @@
+// code-server and VS Code workbench helpers for the end-to-end test.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, cpSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+export const env = {
+  codeServer: process.env.PACS_E2E_CODE_SERVER,
+  extensions: process.env.PACS_E2E_EXTENSIONS,
+  work: process.env.PACS_E2E_WORK,
+  workspace: process.env.PACS_E2E_WORKSPACE,
+  out: process.env.PACS_E2E_OUT,
+  python: process.env.PACS_E2E_PYTHON,
+};
+for (const [key, value] of Object.entries(env)) {
+  if (!value) throw new Error(`PACS_E2E_${key.toUpperCase()} is not set: run the test through test/e2e/run.sh`);
+}
+
+/** Polls `probe` until it returns a truthy value; the last value or error is in the timeout message. */
+export async function waitFor(what, probe, { timeout = 90_000, interval = 500 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      last = value;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeout / 1000} s waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+    }
+    await sleep(interval);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts code-server with its own user-data dir (settings written first) and the shared extensions dir. */
+export async function startCodeServer(name, settings) {
+  const userData = join(env.work, `user-data-${name}`);
+  mkdirSync(join(userData, 'User'), { recursive: true });
+  writeFileSync(join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  const port = await freePort();
+  const logFile = join(env.out, `code-server-${name}.log`);
+  const log = openSync(logFile, 'w');
+  const child = spawn(env.codeServer, [
+    '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
+    '--user-data-dir', userData, '--extensions-dir', env.extensions, env.workspace,
+  ], { stdio: ['ignore', log, log], detached: true });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`code-server to answer on ${base} (log: ${logFile})`, async () => {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}: ${tail(logFile)}`);
+    return (await fetch(base)).ok;
+  }, { timeout: 60_000 });
+  return {
+    url: `${base}/?folder=${encodeURIComponent(env.workspace)}`,
+    async stop() {
+      cpSync(join(userData, 'logs'), join(env.out, `vscode-logs-${name}`), { recursive: true, force: true });
+      if (child.exitCode !== null) return;
+      process.kill(-child.pid, 'SIGTERM');
+      await waitFor('code-server to exit', () => child.exitCode !== null || child.signalCode !== null, { timeout: 15_000 })
+        .catch(() => process.kill(-child.pid, 'SIGKILL'));
+    },
+  };
+}
+
+export async function openBrowser() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+}
+
+export async function openWorkbench(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  await page.goto(url);
+  await waitForWorkbench(page);
+  return page;
+}
+
+export async function waitForWorkbench(page) {
+  await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+  // The status bar fills in once the window has restored; the extension host starts after that.
+  await page.locator('.statusbar').waitFor({ timeout: 120_000 });
+}
+
+let shotCount = 0;
+export async function screenshot(page, stage) {
+  shotCount += 1;
+  const path = join(env.out, `${String(shotCount).padStart(2, '0')}-${stage}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** Runs a command from the palette by its exact title ("PACS: Pause Run"). */
+export async function runCommand(page, title) {
+  await page.locator('.monaco-workbench').click({ position: { x: 800, y: 5 } }).catch(() => {});
+  await page.keyboard.press('Control+Shift+P');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first();
+  await waitFor(`the palette to list "${title}"`, () => row.isVisible(), { timeout: 30_000 });
+  await row.click();
+}
+
+/** Takes the first item of a quick pick if the last command opened one (the newest run comes first). */
+export async function pickFirstIfAsked(page, timeout = 5_000) {
+  const widget = page.locator('.quick-input-widget');
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
+  await sleep(300);
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (await widget.isVisible() && await row.isVisible()) {
+      const label = await row.innerText();
+      await page.keyboard.press('Enter');
+      return label;
+    }
+    await sleep(200);
+  }
+  return undefined;
+}
+
+export async function openFile(page, relativePath) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(relativePath);
+  const row = page.locator('.quick-input-list .monaco-list-row').first();
+  await waitFor(`quick open to list ${relativePath}`, () => row.isVisible(), { timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  await page.locator(`.tab[data-resource-name="${relativePath.split('/').pop()}"]`).first()
+    .waitFor({ timeout: 30_000 });
+}
+
+/** The text of every row of the Runs tree (label, description and aria label together). */
+export async function runsTreeRows(page) {
+  const pane = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^\s*Runs/i }) });
+  const rows = pane.locator('.monaco-list-row');
+  const texts = [];
+  for (const row of await rows.all()) {
+    texts.push(`${await row.innerText()} ${await row.getAttribute('aria-label') ?? ''}`.replace(/\s+/g, ' '));
+  }
+  return texts;
+}
+
+export async function showRunsView(page) {
+  await runCommand(page, 'PACS Lab: Focus on Runs View');
+}
+
+/** The frame (webviews nest two iframes deep) holding `selector`. */
+export async function findFrame(page, what, selector, timeout = 90_000) {
+  return waitFor(what, async () => {
+    for (const frame of page.frames()) {
+      try {
+        if (await frame.locator(selector).count()) return frame;
+      } catch {
+        // frames come and go while webviews load
+      }
+    }
+    return undefined;
+  }, { timeout });
+}
+
+export function notificationsText(page) {
+  return page.locator('.notifications-toasts .notification-list-item-message, .monaco-dialog-box').allInnerTexts()
+    .then((texts) => texts.join('\n'));
+}
+
+export const runsRoot = () => join(env.workspace, '.pacs', 'runs');
+
+export function listRuns() {
+  if (!existsSync(runsRoot())) return [];
+  return readdirSync(runsRoot(), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+}
+
+export function readRunJson(runId) {
+  return JSON.parse(readFileSync(join(runsRoot(), runId, 'run.json'), 'utf8'));
+}
+
+export function trainerLogTail(runId, lines = 40) {
+  return tail(join(runsRoot(), runId, 'trainer.log'), lines);
+}
+
+function tail(file, lines = 20) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return `(no ${file})`;
+  }
+}
