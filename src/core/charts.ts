@@ -1,0 +1,270 @@
+// Chart data for the dashboard, shaped on the host: metric families, decimation, the ψ_post
+// histogram, the reliability diagram with its ECE, and the table of differing config keys.
+// Pure functions of run data; no vscode, no DOM.
+
+import type {
+  ChartFamily,
+  ConfigDiff,
+  CriticView,
+  Histogram,
+  Reliability,
+  ReliabilityBin,
+  RunSummary,
+  SeriesData,
+} from '../../webview/contract';
+import type { RolloutSample, RunGitInfo, RunInfo } from './runFormat';
+
+export interface MetricSeries {
+  steps: number[];
+  values: number[];
+}
+
+export interface RunMetrics {
+  runId: string;
+  series: ReadonlyMap<string, MetricSeries>;
+}
+
+interface FamilyRule {
+  id: string;
+  title: string;
+  matches: (metric: string) => boolean;
+}
+
+const prefix = (p: string) => (metric: string) => metric.startsWith(p);
+const oneOf = (...names: string[]) => (metric: string) => names.includes(metric);
+
+/** Known families, in display order. A metric no rule claims gets a family named by its prefix. */
+const FAMILY_RULES: readonly FamilyRule[] = [
+  { id: 'reward', title: 'Reward', matches: prefix('reward/') },
+  { id: 'loss', title: 'Loss (PACS / GRPO / RLOO)', matches: oneOf('pacs/loss', 'grpo/loss', 'rloo/loss') },
+  { id: 'critic', title: 'Implicit critic: AUC, ECE, accuracy', matches: oneOf('critic/auc', 'critic/ece', 'critic/accuracy') },
+  { id: 'psi', title: 'ψ and class weights', matches: (m) => m.startsWith('critic/psi_') || (m.startsWith('pacs/') && m !== 'pacs/loss') },
+  { id: 'eval', title: 'Evaluation: accuracy and pass@k', matches: prefix('eval/') },
+  { id: 'grad-norm', title: 'Gradient norm', matches: oneOf('optim/grad_norm') },
+  { id: 'length', title: 'Response length', matches: oneOf('response/length_mean', 'response/length_max') },
+  { id: 'truncated', title: 'Truncated responses', matches: oneOf('response/truncated_frac') },
+  { id: 'entropy', title: 'Policy entropy', matches: oneOf('policy/entropy') },
+  { id: 'grpo', title: 'GRPO clipping and KL', matches: oneOf('grpo/clip_frac', 'grpo/kl') },
+  { id: 'throughput', title: 'Throughput', matches: oneOf('perf/samples_per_s', 'perf/tokens_per_s') },
+  { id: 'timing', title: 'Step time (s)', matches: (m) => m.startsWith('perf/') && m.endsWith('_s') && !m.endsWith('_per_s') },
+  { id: 'lr', title: 'Learning rate', matches: oneOf('optim/lr') },
+  { id: 'optim', title: 'Optimizer', matches: prefix('optim/') },
+];
+
+export function familyOf(metric: string): { id: string; title: string } {
+  const rule = FAMILY_RULES.find((r) => r.matches(metric));
+  if (rule) return { id: rule.id, title: rule.title };
+  const head = metric.includes('/') ? metric.slice(0, metric.indexOf('/')) : metric;
+  return { id: `other-${head.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, title: head };
+}
+
+export const MAX_POINTS_PER_SERIES = 1000;
+
+/**
+ * Decimates a series to at most `maxPoints` points: keeps the first and the last point and, in
+ * each of the equal-count buckets between them, the minimum and the maximum (so spikes survive),
+ * in step order. Null values are gaps; a bucket of only gaps keeps one gap.
+ */
+export function decimate(
+  xs: readonly number[],
+  ys: readonly (number | null)[],
+  maxPoints = MAX_POINTS_PER_SERIES,
+): { xs: number[]; ys: (number | null)[] } {
+  const n = Math.min(xs.length, ys.length);
+  if (n <= maxPoints || maxPoints < 4) {
+    return { xs: xs.slice(0, n), ys: ys.slice(0, n) };
+  }
+  const keep: number[] = [0];
+  const buckets = Math.floor((maxPoints - 2) / 2);
+  const interior = n - 2;
+  for (let b = 0; b < buckets; b++) {
+    const start = 1 + Math.floor((b * interior) / buckets);
+    const end = 1 + Math.floor(((b + 1) * interior) / buckets);
+    let lo = -1;
+    let hi = -1;
+    for (let i = start; i < end; i++) {
+      const y = ys[i];
+      if (y === null) continue;
+      if (lo < 0 || y < (ys[lo] as number)) lo = i;
+      if (hi < 0 || y > (ys[hi] as number)) hi = i;
+    }
+    if (lo < 0) {
+      if (start < end) keep.push(start);
+      continue;
+    }
+    keep.push(Math.min(lo, hi));
+    if (hi !== lo) keep.push(Math.max(lo, hi));
+  }
+  keep.push(n - 1);
+  return { xs: keep.map((i) => xs[i]), ys: keep.map((i) => ys[i]) };
+}
+
+const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+/**
+ * One chart per metric family, each run's metrics overlaid on a shared step axis: every point
+ * keeps its own step, so runs logged at different steps (or evaluated every k steps) line up.
+ */
+export function buildFamilies(runs: readonly RunMetrics[], maxPoints = MAX_POINTS_PER_SERIES): ChartFamily[] {
+  const families = new Map<string, ChartFamily>();
+  for (const run of runs) {
+    for (const [metric, raw] of run.series) {
+      if (raw.steps.length === 0) continue;
+      const { id, title } = familyOf(metric);
+      const family = families.get(id) ?? { id, title, series: [] };
+      families.set(id, family);
+      const ordered = sortBySteps(raw);
+      const { xs, ys } = decimate(ordered.steps, ordered.values.map(finiteOrNull), maxPoints);
+      family.series.push({ runId: run.runId, metric, xs, ys, rawCount: ordered.steps.length });
+    }
+  }
+  const order = (id: string) => {
+    const i = FAMILY_RULES.findIndex((r) => r.id === id);
+    return i < 0 ? FAMILY_RULES.length : i;
+  };
+  const result = [...families.values()].sort((a, b) => order(a.id) - order(b.id) || a.id.localeCompare(b.id));
+  for (const family of result) family.series.sort(bySeries(runs));
+  return result;
+}
+
+function bySeries(runs: readonly RunMetrics[]) {
+  const runIndex = new Map(runs.map((r, i) => [r.runId, i]));
+  return (a: SeriesData, b: SeriesData) =>
+    a.metric.localeCompare(b.metric) || (runIndex.get(a.runId) ?? 0) - (runIndex.get(b.runId) ?? 0);
+}
+
+function sortBySteps(series: MetricSeries): MetricSeries {
+  const n = Math.min(series.steps.length, series.values.length);
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = series.steps[i - 1] <= series.steps[i];
+  if (sorted && n === series.steps.length && n === series.values.length) return series;
+  const idx = [...Array(n).keys()].sort((a, b) => series.steps[a] - series.steps[b]);
+  return { steps: idx.map((i) => series.steps[i]), values: idx.map((i) => series.values[i]) };
+}
+
+/** R is a 0/1 label; a verifier giving partial credit counts as correct from 0.5 up. */
+export function isCorrect(reward: number): boolean {
+  return reward >= 0.5;
+}
+
+type CriticFields = Pick<RolloutSample, 'psi' | 'p_correct' | 'reward'>;
+
+/** Histogram of ψ_post split by label over `bins` equal-width bins spanning the observed range. */
+export function psiHistogram(samples: readonly CriticFields[], bins = 30): Histogram {
+  const psis = samples.map((s) => s.psi).filter(Number.isFinite);
+  let lo = psis.length ? Math.min(...chunkMin(psis)) : -1;
+  let hi = psis.length ? Math.max(...chunkMax(psis)) : 1;
+  if (hi - lo < 1e-9) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const width = (hi - lo) / bins;
+  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + i * width);
+  edges[bins] = hi;
+  const positive = new Array<number>(bins).fill(0);
+  const negative = new Array<number>(bins).fill(0);
+  for (const s of samples) {
+    if (!Number.isFinite(s.psi)) continue;
+    const b = Math.min(bins - 1, Math.max(0, Math.floor((s.psi - lo) / width)));
+    (isCorrect(s.reward) ? positive : negative)[b]++;
+  }
+  return { edges, positive, negative };
+}
+
+// Math.min(...xs) overflows the call stack for 100k+ values: reduce in chunks first.
+function chunkMin(xs: number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < xs.length; i += 10000) out.push(Math.min(...xs.slice(i, i + 10000)));
+  return out;
+}
+function chunkMax(xs: number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < xs.length; i += 10000) out.push(Math.max(...xs.slice(i, i + 10000)));
+  return out;
+}
+
+/**
+ * Reliability diagram of σ(ψ_post) against the empirical accuracy, `bins` equal-width bins on
+ * [0, 1] (p = 1 falls in the last bin), and ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|.
+ */
+export function reliability(samples: readonly CriticFields[], bins = 10): Reliability {
+  const count = new Array<number>(bins).fill(0);
+  const confSum = new Array<number>(bins).fill(0);
+  const correct = new Array<number>(bins).fill(0);
+  let total = 0;
+  for (const s of samples) {
+    const p = s.p_correct;
+    if (!Number.isFinite(p)) continue;
+    const b = Math.min(bins - 1, Math.max(0, Math.floor(p * bins)));
+    count[b]++;
+    confSum[b] += p;
+    if (isCorrect(s.reward)) correct[b]++;
+    total++;
+  }
+  let ece = 0;
+  const out: ReliabilityBin[] = [];
+  for (let b = 0; b < bins; b++) {
+    const n = count[b];
+    const confidence = n ? confSum[b] / n : null;
+    const accuracy = n ? correct[b] / n : null;
+    if (n) ece += (n / total) * Math.abs((accuracy as number) - (confidence as number));
+    out.push({ lo: b / bins, hi: (b + 1) / bins, count: n, confidence, accuracy });
+  }
+  return { bins: out, ece, count: total };
+}
+
+export function criticView(runId: string, step: number, samples: readonly CriticFields[], badLines: number): CriticView {
+  return {
+    runId,
+    step,
+    samples: samples.length,
+    badLines,
+    histogram: psiHistogram(samples),
+    reliability: reliability(samples),
+  };
+}
+
+/** Flattens nested config objects to dotted keys; arrays and scalars are leaves. */
+export function flattenConfig(config: unknown, path = '', out = new Map<string, string>()): Map<string, string> {
+  if (typeof config === 'object' && config !== null && !Array.isArray(config)) {
+    const entries = Object.entries(config as Record<string, unknown>);
+    if (entries.length === 0 && path) out.set(path, '{}');
+    for (const [key, value] of entries) flattenConfig(value, path ? `${path}.${key}` : key, out);
+    return out;
+  }
+  if (path) out.set(path, typeof config === 'string' ? config : JSON.stringify(config) ?? 'null');
+  return out;
+}
+
+/** Only the keys whose value differs between the runs (a key some runs lack differs). */
+export function configDiff(runIds: readonly string[], configs: readonly (unknown | null)[]): ConfigDiff {
+  const flat = configs.map((c) => (c === null || c === undefined ? null : flattenConfig(c)));
+  const keys = new Set<string>();
+  for (const f of flat) f?.forEach((_, k) => keys.add(k));
+  const rows = [...keys]
+    .sort()
+    .map((key) => ({ key, values: flat.map((f) => f?.get(key) ?? null) }))
+    .filter((row) => runIds.length > 1 && new Set(row.values).size > 1);
+  return { runIds: [...runIds], rows, keyCount: keys.size };
+}
+
+/** Short sha of the commit a run started from; `*` marks uncommitted changes (a snapshot). */
+export function commitLabel(git: RunGitInfo | null | undefined): string | null {
+  if (!git) return null;
+  const sha = git.commit ?? git.snapshot;
+  if (!sha) return null;
+  const short = sha.slice(0, 7);
+  return git.snapshot || git.dirty ? `${short}*` : short;
+}
+
+export function runSummary(info: RunInfo): RunSummary {
+  return {
+    id: info.id,
+    name: info.name,
+    algorithm: String(info.algorithm),
+    status: info.status,
+    step: info.step,
+    totalSteps: info.total_steps,
+    commit: commitLabel(info.git),
+  };
+}

@@ -1,0 +1,169 @@
+// One dashboard editor tab: the runs it shows, the step the critic view is at, and the whole
+// DashboardState it pushes to its webview after `ready` and whenever the store changes.
+
+import * as vscode from 'vscode';
+import {
+  assertNever,
+  isDashboardWebviewMessage,
+  type CriticView,
+  type DashboardHostMessage,
+  type DashboardState,
+  type DashboardWebviewMessage,
+} from '../../webview/contract';
+import { buildFamilies, configDiff, criticView, runSummary } from '../core/charts';
+import type { RunStore } from '../core/runStore';
+import { webviewHtml } from '../webviewHtml';
+import type { RunConfigCache } from './runConfig';
+
+/** The host sends at most this often; the webview also redraws at most 4 times a second. */
+const PUSH_INTERVAL_MS = 250;
+
+export class DashboardPanel implements vscode.Disposable {
+  private ready = false;
+  private disposed = false;
+  private pushTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastPush = 0;
+  private criticRunId: string | null;
+  /** The step the user picked; null follows the newest step with rollouts. */
+  private pinnedStep: number | null;
+  private critic: { runId: string; step: number; view: CriticView | null; error: string | null } | null = null;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly onDidDisposeEmitter = new vscode.EventEmitter<void>();
+  readonly onDidDispose = this.onDidDisposeEmitter.event;
+  private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
+  /** Fires with the panel's critic run when the panel becomes the active editor. */
+  readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    readonly runIds: readonly string[],
+    private readonly store: RunStore,
+    private readonly configs: RunConfigCache,
+    extensionUri: vscode.Uri,
+    restored?: { criticRunId: string | null; criticStep: number | null },
+  ) {
+    this.criticRunId = restored?.criticRunId && runIds.includes(restored.criticRunId) ? restored.criticRunId : (runIds[0] ?? null);
+    this.pinnedStep = restored?.criticStep ?? null;
+    panel.title = this.title();
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, 'dashboard', panel.title);
+    this.disposables.push(
+      this.onDidDisposeEmitter,
+      this.onDidFocusRunEmitter,
+      panel.webview.onDidReceiveMessage((message: unknown) => this.receive(message)),
+      panel.onDidChangeViewState(({ webviewPanel }) => {
+        if (webviewPanel.active && this.criticRunId) this.onDidFocusRunEmitter.fire(this.criticRunId);
+      }),
+      panel.onDidDispose(() => this.dispose()),
+    );
+  }
+
+  reveal(): void {
+    this.panel.reveal();
+  }
+
+  /** Called on every store change; pushes when one of this panel's runs changed. */
+  runsChanged(runIds: readonly string[]): void {
+    if (runIds.some((id) => this.runIds.includes(id))) this.schedulePush();
+  }
+
+  private title(): string {
+    if (this.runIds.length === 1) return `Dashboard: ${this.store.get(this.runIds[0])?.info.name ?? this.runIds[0]}`;
+    return `Compare ${this.runIds.length} runs`;
+  }
+
+  private receive(message: unknown): void {
+    if (!isDashboardWebviewMessage(message)) {
+      console.warn('PACS Lab: the dashboard sent an unknown message', message);
+      return;
+    }
+    this.handle(message);
+  }
+
+  private handle(message: DashboardWebviewMessage): void {
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        this.schedulePush(true);
+        return;
+      case 'selectCriticStep': {
+        if (!this.runIds.includes(message.runId)) return;
+        this.criticRunId = message.runId;
+        const steps = this.store.rolloutSteps(message.runId);
+        const latest = steps[steps.length - 1];
+        this.pinnedStep = steps.includes(message.step) && message.step !== latest ? message.step : null;
+        this.schedulePush(true);
+        return;
+      }
+      case 'inspectRollouts':
+        void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: message.runId, step: message.step });
+        return;
+      default:
+        assertNever(message, 'dashboard host');
+    }
+  }
+
+  private schedulePush(now = false): void {
+    if (!this.ready || this.disposed || this.pushTimer !== undefined) return;
+    const wait = now ? 0 : Math.max(0, this.lastPush + PUSH_INTERVAL_MS - Date.now());
+    this.pushTimer = setTimeout(() => {
+      this.pushTimer = undefined;
+      this.lastPush = Date.now();
+      void this.push();
+    }, wait);
+  }
+
+  private async push(): Promise<void> {
+    try {
+      const state = await this.buildState();
+      if (this.disposed) return;
+      this.panel.title = this.title();
+      const message: DashboardHostMessage = { type: 'state', state };
+      await this.panel.webview.postMessage(message);
+    } catch (err) {
+      console.error('PACS Lab: the dashboard could not be updated', err);
+    }
+  }
+
+  private async buildState(): Promise<DashboardState> {
+    const found = this.runIds.map((id) => this.store.get(id)).filter((run) => run !== undefined);
+    const foundIds = found.map((run) => run.id);
+    const criticRunId = this.criticRunId && foundIds.includes(this.criticRunId) ? this.criticRunId : (foundIds[0] ?? null);
+    const rolloutSteps = criticRunId ? [...this.store.rolloutSteps(criticRunId)] : [];
+    const configs = await Promise.all(found.map((run) => this.configs.read(run.dir)));
+    const critic = criticRunId ? await this.criticAt(criticRunId, rolloutSteps) : null;
+    return {
+      runs: found.map((run) => runSummary(run.info)),
+      missing: this.runIds.filter((id) => !foundIds.includes(id)),
+      families: buildFamilies(found.map((run) => ({ runId: run.id, series: this.store.metricSeries(run.id) }))),
+      criticRunId,
+      rolloutSteps,
+      critic: critic?.view ?? null,
+      criticError: critic?.error ?? null,
+      configDiff: configDiff(foundIds, configs),
+    };
+  }
+
+  private async criticAt(runId: string, steps: readonly number[]) {
+    // A panel restored at what was then the newest step follows new steps again.
+    if (this.pinnedStep === steps[steps.length - 1]) this.pinnedStep = null;
+    const step = this.pinnedStep !== null && steps.includes(this.pinnedStep) ? this.pinnedStep : steps[steps.length - 1];
+    if (step === undefined) return null;
+    if (this.critic?.runId === runId && this.critic.step === step) return this.critic;
+    try {
+      const { samples, badLines } = await this.store.loadRollouts(runId, step);
+      this.critic = { runId, step, view: criticView(runId, step, samples, badLines), error: null };
+    } catch (err) {
+      this.critic = { runId, step, view: null, error: `Cannot read the rollouts of step ${step}: ${(err as Error).message}` };
+    }
+    return this.critic;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.pushTimer !== undefined) clearTimeout(this.pushTimer);
+    this.onDidDisposeEmitter.fire();
+    this.panel.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

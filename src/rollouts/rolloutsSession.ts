@@ -1,0 +1,164 @@
+// One rollout inspector webview (the side view or an editor tab): which run and step it shows,
+// loading that one step file and sending its samples in chunks after the webview's `ready`.
+
+import * as vscode from 'vscode';
+import {
+  assertNever,
+  isRolloutsWebviewMessage,
+  SAMPLE_CHUNK,
+  type RolloutSample,
+  type RolloutsHostMessage,
+  type RolloutsState,
+  type RolloutsWebviewMessage,
+} from '../../webview/contract';
+import { runSummary } from '../core/charts';
+import type { RunStore } from '../core/runStore';
+
+export class RolloutsSession implements vscode.Disposable {
+  private ready = false;
+  private loadId = 0;
+  private loaded: { runId: string; step: number; samples: RolloutSample[]; badLines: number } | null = null;
+  private error: string | null = null;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    private readonly store: RunStore,
+    private readonly mode: 'view' | 'panel',
+    private runId: string | null,
+    /** The step the user picked; null follows the newest step with rollouts. */
+    private pinnedStep: number | null,
+  ) {
+    this.disposables.push(webview.onDidReceiveMessage((message: unknown) => this.receive(message)));
+  }
+
+  get currentRunId(): string | null {
+    return this.runId;
+  }
+
+  /** Shows another run (from its newest step, or `step`). */
+  showRun(runId: string, step: number | null = null): void {
+    if (runId === this.runId && step === this.pinnedStep) return;
+    this.runId = runId;
+    this.pinnedStep = step;
+    void this.sync();
+  }
+
+  /** Called on every store change. */
+  runsChanged(runIds: readonly string[]): void {
+    if (this.runId && runIds.includes(this.runId)) void this.sync();
+  }
+
+  /** The webview was re-created (a hidden view shown again): it will say `ready` again. */
+  webviewReset(): void {
+    this.ready = false;
+  }
+
+  private receive(message: unknown): void {
+    if (!isRolloutsWebviewMessage(message)) {
+      console.warn('PACS Lab: the rollout inspector sent an unknown message', message);
+      return;
+    }
+    this.handle(message);
+  }
+
+  private handle(message: RolloutsWebviewMessage): void {
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        void this.sync(true);
+        return;
+      case 'selectStep': {
+        const steps = this.runId ? this.store.rolloutSteps(this.runId) : [];
+        this.pinnedStep = message.step === steps[steps.length - 1] ? null : message.step;
+        void this.sync();
+        return;
+      }
+      case 'rescore':
+        void vscode.commands.executeCommand('pacs.scoreResponse', message.request);
+        return;
+      case 'openInPanel':
+        void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: this.runId, step: message.step });
+        return;
+      default:
+        assertNever(message, 'rollouts host');
+    }
+  }
+
+  private currentStep(): number | null {
+    if (!this.runId) return null;
+    const steps = this.store.rolloutSteps(this.runId);
+    if (this.pinnedStep !== null && steps.includes(this.pinnedStep)) return this.pinnedStep;
+    return steps[steps.length - 1] ?? null;
+  }
+
+  /**
+   * Sends whole state; loads and sends the samples when the step changed (or `resend`, after
+   * the webview said `ready`, since a fresh webview holds none).
+   */
+  private async sync(resend = false): Promise<void> {
+    if (!this.ready) return;
+    const runId = this.runId;
+    const step = this.currentStep();
+    const changed = !this.loaded || this.loaded.runId !== runId || this.loaded.step !== step;
+    if (changed || resend) {
+      this.loadId++;
+      const loadId = this.loadId;
+      if (changed) {
+        this.loaded = null;
+        this.error = null;
+        if (runId && step !== null) {
+          try {
+            const { samples, badLines } = await this.store.loadRollouts(runId, step);
+            if (loadId !== this.loadId) return;
+            this.loaded = { runId, step, samples, badLines };
+          } catch (err) {
+            if (loadId !== this.loadId) return;
+            this.error = `Cannot read the rollouts of step ${step}: ${(err as Error).message}`;
+          }
+        }
+      }
+      await this.post({ type: 'state', state: this.state(step) });
+      await this.sendSamples(loadId);
+      return;
+    }
+    await this.post({ type: 'state', state: this.state(step) });
+  }
+
+  private async sendSamples(loadId: number): Promise<void> {
+    const samples = this.loaded?.samples ?? [];
+    for (let offset = 0; offset < samples.length; offset += SAMPLE_CHUNK) {
+      if (loadId !== this.loadId || !this.ready) return;
+      await this.post({ type: 'samples', loadId, offset, samples: samples.slice(offset, offset + SAMPLE_CHUNK) });
+    }
+  }
+
+  private state(step: number | null): RolloutsState {
+    const run = this.runId ? this.store.get(this.runId) : undefined;
+    const missing = this.runId && !run ? `Run ${this.runId} is no longer in the runs folder.` : null;
+    return {
+      run: run ? runSummary(run.info) : null,
+      steps: run ? [...this.store.rolloutSteps(run.id)] : [],
+      step: run ? step : null,
+      loadId: this.loadId,
+      total: this.loaded?.samples.length ?? 0,
+      badLines: this.loaded?.badLines ?? 0,
+      error: missing ?? this.error,
+      mode: this.mode,
+    };
+  }
+
+  private async post(message: RolloutsHostMessage): Promise<void> {
+    try {
+      await this.webview.postMessage(message);
+    } catch {
+      // The webview went away mid-send; it says `ready` again when it comes back.
+      this.ready = false;
+    }
+  }
+
+  dispose(): void {
+    this.ready = false;
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,238 @@
+// The one message contract between the extension host and the two webviews. Imported by both
+// sides; no DOM and no vscode types here. The host waits for `ready`, then sends whole state.
+
+import type { RolloutSample } from '../src/core/runFormat';
+
+export type { RolloutSample };
+
+export const VIEW_TYPES = {
+  dashboard: 'pacs.dashboard',
+  rolloutInspector: 'pacs.rolloutInspector',
+  rolloutsView: 'pacs.rollouts',
+} as const;
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  algorithm: string;
+  status: string;
+  step: number;
+  totalSteps: number;
+  /** Short commit sha, with `*` when the run trained an uncommitted snapshot; null outside git. */
+  commit: string | null;
+}
+
+/** One metric of one run, decimated on the host; `ys` holds null where a step has no value. */
+export interface SeriesData {
+  runId: string;
+  metric: string;
+  xs: number[];
+  ys: (number | null)[];
+  /** Points before decimation: grows while a run trains. */
+  rawCount: number;
+}
+
+export interface ChartFamily {
+  /** Stable id: the chart canvas is `#chart-<id>`. */
+  id: string;
+  title: string;
+  series: SeriesData[];
+}
+
+export interface Histogram {
+  /** Bin edges, length = bins + 1. */
+  edges: number[];
+  /** Counts of samples with R = 1 per bin. */
+  positive: number[];
+  /** Counts of samples with R = 0 per bin. */
+  negative: number[];
+}
+
+export interface ReliabilityBin {
+  lo: number;
+  hi: number;
+  count: number;
+  /** Mean σ(ψ) of the bin's samples; null for an empty bin. */
+  confidence: number | null;
+  /** Fraction of the bin's samples with R = 1; null for an empty bin. */
+  accuracy: number | null;
+}
+
+export interface Reliability {
+  bins: ReliabilityBin[];
+  ece: number;
+  count: number;
+}
+
+export interface CriticView {
+  runId: string;
+  step: number;
+  samples: number;
+  badLines: number;
+  histogram: Histogram;
+  reliability: Reliability;
+}
+
+export interface ConfigDiffRow {
+  /** Dotted path, e.g. `pacs.beta`. */
+  key: string;
+  /** One display value per run of `ConfigDiff.runIds`; null where the run lacks the key. */
+  values: (string | null)[];
+}
+
+export interface ConfigDiff {
+  runIds: string[];
+  rows: ConfigDiffRow[];
+  /** Keys compared in all (differing or not). */
+  keyCount: number;
+}
+
+export interface DashboardState {
+  runs: RunSummary[];
+  /** Run ids asked for but not found in the runs root. */
+  missing: string[];
+  families: ChartFamily[];
+  /** The run whose rollouts feed the critic view, and the steps that have rollouts. */
+  criticRunId: string | null;
+  rolloutSteps: number[];
+  critic: CriticView | null;
+  /** Why the critic view is empty (a step file that cannot be read), or null. */
+  criticError: string | null;
+  configDiff: ConfigDiff;
+}
+
+export type DashboardHostMessage = { type: 'state'; state: DashboardState };
+
+export type DashboardWebviewMessage =
+  | { type: 'ready' }
+  /** A step without rollouts (such as -1) selects the run's latest step with rollouts. */
+  | { type: 'selectCriticStep'; runId: string; step: number }
+  | { type: 'inspectRollouts'; runId: string; step: number };
+
+/** What the dashboard keeps with vscode.setState: enough for the serializer to reopen it. */
+export interface DashboardPersistedState {
+  runIds: string[];
+  criticRunId: string | null;
+  criticStep: number | null;
+}
+
+export interface RolloutsState {
+  run: RunSummary | null;
+  /** Steps that have a rollouts file, ascending. */
+  steps: number[];
+  step: number | null;
+  /** Increases with every load; `samples` messages of older loads are dropped. */
+  loadId: number;
+  /** Samples the host will send for this load, in `samples` chunks. */
+  total: number;
+  badLines: number;
+  error: string | null;
+  /** `view`: the side panel that follows the active run; `panel`: an editor tab. */
+  mode: 'view' | 'panel';
+}
+
+export type RolloutsHostMessage =
+  | { type: 'state'; state: RolloutsState }
+  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] };
+
+export interface RescoreRequest {
+  runId: string;
+  step: number;
+  group: number;
+  index: number;
+  prompt: string;
+  response: string;
+}
+
+export type RolloutsWebviewMessage =
+  | { type: 'ready' }
+  | { type: 'selectStep'; step: number }
+  | { type: 'rescore'; request: RescoreRequest }
+  | { type: 'openInPanel'; step: number | null };
+
+export interface RolloutsPersistedState {
+  runId: string | null;
+  step: number | null;
+  sort: SortKey;
+  descending: boolean;
+  label: LabelFilter;
+  text: string;
+  criticWrong: boolean;
+  selected: string | null;
+}
+
+export const SORT_KEYS = ['group', 'psi', 'reward', 'length', 'grad_weight'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export const LABEL_FILTERS = ['all', 'correct', 'wrong'] as const;
+export type LabelFilter = (typeof LABEL_FILTERS)[number];
+
+/** Samples per `samples` message: keeps each postMessage well under a few MB. */
+export const SAMPLE_CHUNK = 2000;
+
+export function assertNever(value: never, where: string): never {
+  throw new Error(`${where}: unhandled message ${JSON.stringify(value)}`);
+}
+
+// Runtime guards: messages cross a process boundary, so each side checks what it receives.
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+const isString = (value: unknown): value is string => typeof value === 'string';
+
+export function isDashboardWebviewMessage(value: unknown): value is DashboardWebviewMessage {
+  if (!isRecord(value)) return false;
+  switch (value.type) {
+    case 'ready':
+      return true;
+    case 'selectCriticStep':
+    case 'inspectRollouts':
+      return isString(value.runId) && isInt(value.step);
+    default:
+      return false;
+  }
+}
+
+export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebviewMessage {
+  if (!isRecord(value)) return false;
+  switch (value.type) {
+    case 'ready':
+      return true;
+    case 'selectStep':
+      return isInt(value.step);
+    case 'openInPanel':
+      return value.step === null || isInt(value.step);
+    case 'rescore': {
+      const r = value.request;
+      return (
+        isRecord(r) &&
+        isString(r.runId) &&
+        isInt(r.step) &&
+        isInt(r.group) &&
+        isInt(r.index) &&
+        isString(r.prompt) &&
+        isString(r.response)
+      );
+    }
+    default:
+      return false;
+  }
+}
+
+export function isDashboardHostMessage(value: unknown): value is DashboardHostMessage {
+  return isRecord(value) && value.type === 'state' && isRecord(value.state);
+}
+
+export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMessage {
+  if (!isRecord(value)) return false;
+  switch (value.type) {
+    case 'state':
+      return isRecord(value.state);
+    case 'samples':
+      return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.samples);
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,436 @@
+// The dashboard webview: renders the host's DashboardState (metric charts, the implicit critic
+// at one step, the config keys that differ). It keeps no data of its own beyond the last state.
+
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Filler,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartConfiguration,
+  type ChartDataset,
+} from 'chart.js';
+import {
+  assertNever,
+  isDashboardHostMessage,
+  type ChartFamily,
+  type CriticView,
+  type DashboardHostMessage,
+  type DashboardPersistedState,
+  type DashboardState,
+  type DashboardWebviewMessage,
+  type RunSummary,
+} from '../contract';
+import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
+import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
+import { connect, onHostMessage } from '../shared/vscodeApi';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip, Filler);
+
+const REDRAW_INTERVAL_MS = 250;
+const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+
+const host = connect<DashboardWebviewMessage, DashboardPersistedState>();
+let state: DashboardState | undefined;
+let renders = 0;
+const charts = new Map<string, Chart>();
+
+const root = byId('root');
+const runsHeader = h('header', { id: 'runs', className: 'runs', 'aria-label': 'Runs' });
+const notice = h('p', { id: 'notice', className: 'notice', role: 'status' });
+const chartGrid = h('div', { id: 'charts', className: 'chart-grid' });
+const criticRun = ce('vscode-single-select', { id: 'critic-run', 'aria-label': 'Run for the critic view' });
+const stepSlider = h('input', { id: 'critic-step', type: 'range', min: 0, max: 0, step: 1, value: 0, 'aria-label': 'Step for the critic view' });
+const stepLabel = h('output', { id: 'critic-step-label', for: 'critic-step' });
+const inspectButton = ce('vscode-button', { id: 'inspect-rollouts', secondary: true, icon: 'list-flat' }, 'Inspect rollouts');
+const criticSummary = h('p', { id: 'critic-summary', className: 'summary', role: 'status' });
+const histogramCanvas = h('canvas', { id: 'chart-psi-histogram', role: 'img', 'aria-label': 'Histogram of psi_post split by label' });
+const reliabilityCanvas = h('canvas', { id: 'chart-reliability', role: 'img', 'aria-label': 'Reliability diagram of sigma(psi_post)' });
+const configSection = h('div', { id: 'config-diff-container' });
+
+root.append(
+  runsHeader,
+  notice,
+  h('section', { id: 'metrics', 'aria-labelledby': 'metrics-title' }, h('h2', { id: 'metrics-title' }, 'Metrics'), chartGrid),
+  h(
+    'section',
+    { id: 'critic', 'aria-labelledby': 'critic-title' },
+    h('h2', { id: 'critic-title' }, 'Implicit critic'),
+    h('div', { className: 'toolbar' }, criticRun, h('label', { for: 'critic-step' }, 'Step'), stepSlider, stepLabel, inspectButton),
+    criticSummary,
+    h(
+      'div',
+      { className: 'chart-grid' },
+      chartCard('psi-histogram', 'ψ_post by label (R = 1 vs R = 0)', histogramCanvas),
+      chartCard('reliability', 'Reliability of σ(ψ_post)', reliabilityCanvas),
+    ),
+  ),
+  h('section', { id: 'config', 'aria-labelledby': 'config-title' }, h('h2', { id: 'config-title' }, 'Config differences'), configSection),
+);
+
+function chartCard(id: string, title: string, canvas: HTMLCanvasElement): HTMLElement {
+  return h('figure', { className: 'chart-card', id: `card-${id}` }, h('figcaption', {}, title), h('div', { className: 'chart-box' }, canvas));
+}
+
+const render = throttle(() => {
+  if (!state) return;
+  const colors = themeColors();
+  renderRuns(state);
+  renderFamilies(state, colors);
+  renderCritic(state, colors);
+  renderConfig(state);
+  renders++;
+  document.body.dataset.renders = String(renders);
+}, REDRAW_INTERVAL_MS);
+
+function handle(message: DashboardHostMessage): void {
+  switch (message.type) {
+    case 'state':
+      state = message.state;
+      persist();
+      render();
+      return;
+    default:
+      assertNever(message.type, 'dashboard');
+  }
+}
+
+function persist(): void {
+  if (!state) return;
+  host.setState({
+    runIds: [...state.runs.map((r) => r.id), ...state.missing],
+    criticRunId: state.criticRunId,
+    criticStep: state.critic?.step ?? null,
+  });
+}
+
+function runColor(colors: ThemeColors, runs: readonly RunSummary[], runId: string): string {
+  const i = Math.max(0, runs.findIndex((r) => r.id === runId));
+  return colors.series[i % colors.series.length];
+}
+
+function renderRuns(s: DashboardState): void {
+  const colors = themeColors();
+  clear(runsHeader);
+  for (const run of s.runs) {
+    const swatch = h('span', { className: 'swatch', 'aria-hidden': 'true' });
+    swatch.style.setProperty('--swatch', runColor(colors, s.runs, run.id));
+    runsHeader.append(
+      h(
+        'div',
+        { className: 'run', 'data-run-id': run.id, title: run.id },
+        swatch,
+        h('strong', {}, run.name),
+        h('span', { className: `status status-${run.status}` }, statusIcon(run.status), run.status),
+        h('span', {}, `${run.algorithm} · step ${run.step}/${run.totalSteps}`),
+        h('span', { className: 'commit' }, icon('git-commit'), run.commit ?? 'no git'),
+        h('span', { className: 'run-id' }, run.id),
+      ),
+    );
+  }
+  const problems: string[] = [];
+  if (s.missing.length) problems.push(`Not found in the runs folder: ${s.missing.join(', ')}.`);
+  if (s.runs.length && !s.families.length) problems.push('No metrics yet: the charts appear with the first logged step.');
+  notice.textContent = problems.join(' ');
+  notice.hidden = problems.length === 0;
+}
+
+function statusIcon(status: string): HTMLElement {
+  const names: Record<string, string> = {
+    running: 'sync',
+    starting: 'loading',
+    paused: 'debug-pause',
+    suspended: 'debug-stop',
+    finished: 'pass',
+    stopped: 'circle-slash',
+    failed: 'error',
+    crashed: 'warning',
+  };
+  return icon(names[status] ?? 'circle-outline');
+}
+
+function renderFamilies(s: DashboardState, colors: ThemeColors): void {
+  const seen = new Set<string>();
+  for (const family of s.families) {
+    seen.add(family.id);
+    const datasets = familyDatasets(family, s.runs, colors);
+    const points = family.series.reduce((sum, series) => sum + series.rawCount, 0);
+    let chart = charts.get(family.id);
+    if (!chart) {
+      const canvas = h('canvas', { id: `chart-${family.id}`, role: 'img', 'aria-label': `${family.title} chart` });
+      chartGrid.append(chartCard(family.id, family.title, canvas));
+      chart = new Chart(canvas, lineConfig(datasets, colors, 'step'));
+      charts.set(family.id, chart);
+    } else {
+      chart.data.datasets = datasets;
+      styleScales(chart, colors);
+      chart.update('none');
+    }
+    const canvas = chart.canvas;
+    canvas.dataset.points = String(points);
+    canvas.dataset.series = String(family.series.length);
+    const card = canvas.closest('figure');
+    if (card) chartGrid.append(card);
+  }
+  for (const [id, chart] of charts) {
+    if (seen.has(id) || id === 'psi-histogram' || id === 'reliability') continue;
+    chart.canvas.closest('figure')?.remove();
+    chart.destroy();
+    charts.delete(id);
+  }
+}
+
+function familyDatasets(family: ChartFamily, runs: readonly RunSummary[], colors: ThemeColors): ChartDataset<'line'>[] {
+  const metrics = [...new Set(family.series.map((s) => s.metric))];
+  const compare = runs.length > 1;
+  return family.series.map((series) => {
+    const metricIndex = metrics.indexOf(series.metric);
+    const run = runs.find((r) => r.id === series.runId);
+    const color = compare ? runColor(colors, runs, series.runId) : colors.series[metricIndex % colors.series.length];
+    const sparse = series.xs.length <= 60;
+    return {
+      label: compare ? `${run?.name ?? series.runId} · ${series.metric}` : series.metric,
+      data: series.xs.map((x, i) => ({ x, y: series.ys[i] ?? NaN })),
+      borderColor: color,
+      backgroundColor: color,
+      borderDash: compare ? DASHES[metricIndex % DASHES.length] : [],
+      borderWidth: colors.highContrast ? 2.5 : 1.5,
+      pointRadius: sparse ? 2.5 : 0,
+      pointHoverRadius: 4,
+      tension: 0,
+      spanGaps: false,
+    };
+  });
+}
+
+function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitle: string): ChartConfiguration<'line'> {
+  const config: ChartConfiguration<'line'> = {
+    type: 'line',
+    data: { datasets },
+    options: {
+      animation: false,
+      parsing: false,
+      normalized: true,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+      scales: {
+        x: { type: 'linear', title: { display: true, text: xTitle } },
+        y: { type: 'linear' },
+      },
+      plugins: {
+        legend: { position: 'bottom', labels: { boxWidth: 12, boxHeight: 2 } },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${formatNumber(item.parsed.y)}` } },
+      },
+    },
+  };
+  applyColors(config.options ?? {}, colors);
+  return config;
+}
+
+interface Themeable {
+  scales?: Record<string, unknown>;
+  plugins?: { legend?: { labels?: Record<string, unknown> }; tooltip?: Record<string, unknown> };
+}
+
+function applyColors(options: Themeable, colors: ThemeColors): void {
+  for (const scale of Object.values(options.scales ?? {}) as Record<string, Record<string, unknown>>[]) {
+    scale.ticks = { ...(scale.ticks ?? {}), color: colors.muted };
+    scale.grid = { ...(scale.grid ?? {}), color: colors.grid };
+    scale.border = { ...(scale.border ?? {}), color: colors.grid };
+    scale.title = { ...(scale.title ?? {}), color: colors.muted };
+  }
+  if (options.plugins?.legend?.labels) options.plugins.legend.labels.color = colors.foreground;
+}
+
+function styleScales(chart: Chart, colors: ThemeColors): void {
+  applyColors(chart.options as unknown as Themeable, colors);
+}
+
+function renderCritic(s: DashboardState, colors: ThemeColors): void {
+  renderCriticRunPicker(s);
+  const steps = s.rolloutSteps;
+  const critic = s.critic;
+  stepSlider.max = String(Math.max(0, steps.length - 1));
+  stepSlider.disabled = steps.length < 2;
+  if (critic && document.activeElement !== stepSlider) {
+    stepSlider.value = String(Math.max(0, steps.indexOf(critic.step)));
+  }
+  stepLabel.textContent = critic ? `step ${critic.step}` : '–';
+  stepSlider.setAttribute('aria-valuetext', stepLabel.textContent);
+  inspectButton.toggleAttribute('disabled', !critic);
+  criticSummary.textContent = criticText(s, critic);
+  renderHistogram(critic, colors);
+  renderReliability(critic, colors);
+}
+
+function criticText(s: DashboardState, critic: CriticView | null): string {
+  if (!s.criticRunId) return 'No run selected.';
+  if (s.criticError) return s.criticError;
+  if (!critic) return s.rolloutSteps.length ? 'Loading the step…' : 'No rollouts logged yet (logging.rollouts_every).';
+  const parts = [
+    `step ${critic.step}`,
+    `${critic.samples} samples`,
+    `ECE ${formatNumber(critic.reliability.ece)}`,
+  ];
+  if (critic.badLines) parts.push(`${critic.badLines} unreadable line${critic.badLines === 1 ? '' : 's'} skipped`);
+  return parts.join(' · ');
+}
+
+function renderCriticRunPicker(s: DashboardState): void {
+  criticRun.hidden = s.runs.length < 2;
+  const wanted = s.runs.map((r) => r.id).join('\n');
+  if (criticRun.dataset.options !== wanted) {
+    criticRun.dataset.options = wanted;
+    clear(criticRun);
+    for (const run of s.runs) criticRun.append(ce('vscode-option', { value: run.id, description: run.id }, run.name));
+  }
+  if (s.criticRunId) (criticRun as HTMLElement & { value: string }).value = s.criticRunId;
+}
+
+function renderHistogram(critic: CriticView | null, colors: ThemeColors): void {
+  const hist = critic?.histogram;
+  const labels = hist ? hist.positive.map((_, i) => formatNumber((hist.edges[i] + hist.edges[i + 1]) / 2, 2)) : [];
+  const datasets: ChartDataset<'bar'>[] = [
+    { label: 'R = 1 (correct)', data: hist?.positive ?? [], backgroundColor: withAlpha(colors.positive, 0.75), borderColor: colors.positive, borderWidth: colors.highContrast ? 1 : 0 },
+    { label: 'R = 0 (wrong)', data: hist?.negative ?? [], backgroundColor: withAlpha(colors.negative, 0.75), borderColor: colors.negative, borderWidth: colors.highContrast ? 1 : 0 },
+  ];
+  let chart = charts.get('psi-histogram') as Chart<'bar'> | undefined;
+  if (!chart) {
+    const config: ChartConfiguration<'bar'> = {
+      type: 'bar',
+      data: { labels, datasets },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: {
+          x: { stacked: true, title: { display: true, text: 'ψ_post' } },
+          y: { stacked: true, title: { display: true, text: 'samples' } },
+        },
+        plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
+      },
+    };
+    applyColors(config.options as Themeable, colors);
+    chart = new Chart(histogramCanvas, config);
+    charts.set('psi-histogram', chart as unknown as Chart);
+  } else {
+    chart.data.labels = labels;
+    chart.data.datasets = datasets;
+    applyColors(chart.options as unknown as Themeable, colors);
+    chart.update('none');
+  }
+  histogramCanvas.dataset.points = String(critic?.samples ?? 0);
+}
+
+function renderReliability(critic: CriticView | null, colors: ThemeColors): void {
+  const bins = critic?.reliability.bins.filter((b) => b.count > 0) ?? [];
+  const datasets: ChartDataset<'line'>[] = [
+    {
+      label: 'perfect calibration',
+      data: [{ x: 0, y: 0 }, { x: 1, y: 1 }],
+      borderColor: colors.muted,
+      borderDash: [4, 4],
+      borderWidth: 1,
+      pointRadius: 0,
+    },
+    {
+      label: critic ? `σ(ψ_post), ECE ${formatNumber(critic.reliability.ece)}` : 'σ(ψ_post)',
+      data: bins.map((b) => ({ x: b.confidence ?? NaN, y: b.accuracy ?? NaN })),
+      borderColor: colors.series[0],
+      backgroundColor: colors.series[0],
+      borderWidth: colors.highContrast ? 2.5 : 1.5,
+      pointRadius: 3.5,
+    },
+  ];
+  let chart = charts.get('reliability') as Chart<'line'> | undefined;
+  if (!chart) {
+    const config = lineConfig(datasets, colors, 'mean σ(ψ_post) in bin');
+    const scales = config.options?.scales as Record<string, Record<string, unknown>>;
+    scales.x.min = 0;
+    scales.x.max = 1;
+    scales.y.min = 0;
+    scales.y.max = 1;
+    scales.y.title = { display: true, text: 'fraction with R = 1', color: colors.muted };
+    chart = new Chart(reliabilityCanvas, config);
+    charts.set('reliability', chart as unknown as Chart);
+  } else {
+    chart.data.datasets = datasets;
+    applyColors(chart.options as unknown as Themeable, colors);
+    chart.update('none');
+  }
+  reliabilityCanvas.dataset.points = String(bins.length);
+  reliabilityCanvas.dataset.ece = critic ? critic.reliability.ece.toFixed(4) : '';
+}
+
+function renderConfig(s: DashboardState): void {
+  clear(configSection);
+  const diff = s.configDiff;
+  if (s.runs.length < 2) {
+    configSection.append(h('p', { className: 'hint' }, 'Compare two or more runs (PACS: Compare Runs) to see the config keys that differ.'));
+    return;
+  }
+  const names = diff.runIds.map((id) => s.runs.find((r) => r.id === id));
+  const table = h(
+    'table',
+    { id: 'config-diff', className: 'diff-table', 'aria-label': 'Config keys that differ between the runs' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'key'), ...names.map((run, i) => h('th', { scope: 'col', title: diff.runIds[i] }, run?.name ?? diff.runIds[i])))),
+  );
+  const body = h('tbody');
+  body.append(h('tr', { className: 'commit-row', 'data-key': 'commit' }, h('th', { scope: 'row' }, 'commit'), ...names.map((run) => h('td', {}, run?.commit ?? 'no git'))));
+  for (const row of diff.rows) {
+    body.append(
+      h(
+        'tr',
+        { 'data-key': row.key },
+        h('th', { scope: 'row' }, row.key),
+        ...row.values.map((v) => (v === null ? h('td', { className: 'missing' }, '(not set)') : h('td', {}, v))),
+      ),
+    );
+  }
+  table.append(body);
+  const summary =
+    diff.rows.length === 0
+      ? `All ${diff.keyCount} config keys are the same.`
+      : `${diff.rows.length} of ${diff.keyCount} config keys differ.`;
+  configSection.append(h('p', { className: 'summary', id: 'config-summary' }, summary), table);
+}
+
+const requestStep = debounce((runId: string, step: number) => host.post({ type: 'selectCriticStep', runId, step }), 150);
+
+stepSlider.addEventListener('input', () => {
+  if (!state?.criticRunId) return;
+  const step = state.rolloutSteps[Number(stepSlider.value)];
+  if (step === undefined) return;
+  stepLabel.textContent = `step ${step}`;
+  stepSlider.setAttribute('aria-valuetext', stepLabel.textContent);
+  requestStep(state.criticRunId, step);
+});
+
+criticRun.addEventListener('change', () => {
+  const runId = (criticRun as HTMLElement & { value: string }).value;
+  if (runId && runId !== state?.criticRunId) host.post({ type: 'selectCriticStep', runId, step: -1 });
+});
+
+inspectButton.addEventListener('click', () => {
+  if (state?.critic) host.post({ type: 'inspectRollouts', runId: state.critic.runId, step: state.critic.step });
+});
+
+onThemeChange(() => {
+  for (const chart of charts.values()) chart.destroy();
+  charts.clear();
+  clear(chartGrid);
+  render();
+});
+
+onHostMessage(isDashboardHostMessage, handle);
+host.post({ type: 'ready' });

@@ -1,0 +1,471 @@
+// The rollout inspector: one step's samples as a virtualised list (only the visible rows exist
+// in the DOM), filters and sorting, and the selected sample in full with its token heat-map.
+// Every model-written string is set with textContent.
+
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import {
+  assertNever,
+  isRolloutsHostMessage,
+  LABEL_FILTERS,
+  SORT_KEYS,
+  type LabelFilter,
+  type RolloutSample,
+  type RolloutsHostMessage,
+  type RolloutsPersistedState,
+  type RolloutsState,
+  type RolloutsWebviewMessage,
+  type SortKey,
+} from '../contract';
+import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
+import { connect, onHostMessage } from '../shared/vscodeApi';
+import {
+  buildRows,
+  DEFAULT_FILTERS,
+  invisibleChars,
+  isCorrect,
+  isCriticWrong,
+  nextSampleRow,
+  sampleKey,
+  SampleSearch,
+  tokenHeat,
+  type Filters,
+  type Row,
+} from './model';
+
+const ROW_HEIGHT = 26;
+const OVERSCAN = 8;
+const SORT_LABELS: Record<SortKey, string> = { group: 'group', psi: 'ψ', reward: 'reward', length: 'length', grad_weight: 'grad weight R − σ(ψ)' };
+const LABEL_NAMES: Record<LabelFilter, string> = { all: 'all labels', correct: 'R = 1 only', wrong: 'R = 0 only' };
+
+type ValueElement = HTMLElement & { value: string };
+type CheckedElement = HTMLElement & { checked: boolean };
+
+const host = connect<RolloutsWebviewMessage, RolloutsPersistedState>();
+const saved = host.getState();
+const filters: Filters = saved
+  ? { sort: saved.sort, descending: saved.descending, label: saved.label, text: saved.text, criticWrong: saved.criticWrong }
+  : { ...DEFAULT_FILTERS };
+let selectedKey: string | null = saved?.selected ?? null;
+let expanded = selectedKey !== null;
+
+let state: RolloutsState | undefined;
+let samples: (RolloutSample | undefined)[] = [];
+let received = 0;
+let search = new SampleSearch([]);
+let rows: Row[] = [];
+const rendered = new Map<number, HTMLElement>();
+
+const root = byId('root');
+const runTitle = h('span', { id: 'run-title', className: 'run-title' });
+const stepPrev = ce('vscode-button', { id: 'step-prev', icon: 'chevron-left', secondary: true, 'aria-label': 'Previous step', title: 'Previous step' });
+const stepPicker = ce('vscode-single-select', { id: 'step-picker', 'aria-label': 'Step', combobox: true }) as ValueElement;
+const stepNext = ce('vscode-button', { id: 'step-next', icon: 'chevron-right', secondary: true, 'aria-label': 'Next step', title: 'Next step' });
+const sortSelect = ce(
+  'vscode-single-select',
+  { id: 'sort', 'aria-label': 'Sort by' },
+  ...SORT_KEYS.map((key) => ce('vscode-option', { value: key, selected: key === filters.sort }, `sort: ${SORT_LABELS[key]}`)),
+) as ValueElement;
+const sortDirection = ce('vscode-button', { id: 'sort-direction', secondary: true });
+const labelSelect = ce(
+  'vscode-single-select',
+  { id: 'label-filter', 'aria-label': 'Filter by label' },
+  ...LABEL_FILTERS.map((key) => ce('vscode-option', { value: key, selected: key === filters.label }, LABEL_NAMES[key])),
+) as ValueElement;
+const textFilter = ce('vscode-textfield', { id: 'text-filter', placeholder: 'Filter prompt, response, answer', 'aria-label': 'Filter by text', value: filters.text }) as ValueElement;
+textFilter.append(ce('vscode-icon', { slot: 'content-before', name: 'search' }));
+const criticWrong = ce('vscode-checkbox', { id: 'critic-wrong', label: 'Critic wrong', title: 'σ(ψ) > 0.5 but R = 0, or σ(ψ) ≤ 0.5 but R = 1', checked: filters.criticWrong }) as CheckedElement;
+const openPanel = ce('vscode-button', { id: 'open-panel', icon: 'link-external', secondary: true, title: 'Open in an editor tab' }, 'Open');
+const statusLine = h('p', { id: 'status', className: 'summary', role: 'status' });
+const header = h(
+  'div',
+  { className: 'row header-row', role: 'row' },
+  ...['', 'sample', 'R', 'ψ', 'σ(ψ)', 'R − σ', 'w', 'len', 'response'].map((label) => h('span', { role: 'columnheader', className: 'cell' }, label)),
+);
+const spacer = h('div', { className: 'spacer' });
+const list = h('div', { id: 'sample-list', className: 'sample-list', role: 'grid', tabindex: 0, 'aria-label': 'Samples', 'aria-rowcount': 0 }, spacer);
+const detail = h('section', { id: 'detail', className: 'detail', 'aria-label': 'Sample detail' });
+
+root.append(
+  h(
+    'div',
+    { className: 'toolbar', role: 'toolbar', 'aria-label': 'Rollouts' },
+    runTitle,
+    stepPrev,
+    stepPicker,
+    stepNext,
+    sortSelect,
+    sortDirection,
+    labelSelect,
+    textFilter,
+    criticWrong,
+    openPanel,
+  ),
+  statusLine,
+  h('div', { className: 'inspector' }, h('div', { className: 'list-pane' }, header, list), detail),
+);
+
+function persist(): void {
+  host.setState({
+    runId: state?.run?.id ?? null,
+    step: state?.step ?? null,
+    ...filters,
+    selected: selectedKey,
+  });
+}
+
+function handle(message: RolloutsHostMessage): void {
+  switch (message.type) {
+    case 'state': {
+      const isNewLoad = !state || state.loadId !== message.state.loadId;
+      state = message.state;
+      if (isNewLoad) {
+        samples = new Array<RolloutSample | undefined>(state.total);
+        received = 0;
+        search = new SampleSearch(samples as RolloutSample[]);
+      } else if (samples.length < state.total) {
+        samples.length = state.total;
+      }
+      renderToolbar();
+      rebuild();
+      persist();
+      return;
+    }
+    case 'samples': {
+      if (!state || message.loadId !== state.loadId) return;
+      message.samples.forEach((sample, i) => {
+        samples[message.offset + i] = sample;
+      });
+      received += message.samples.length;
+      rebuildSoon();
+      return;
+    }
+    default:
+      assertNever(message, 'rollouts');
+  }
+}
+
+function renderToolbar(): void {
+  if (!state) return;
+  const run = state.run;
+  runTitle.textContent = run ? `${run.name}` : 'No run';
+  runTitle.title = run ? `${run.id} · ${run.status} · step ${run.step}/${run.totalSteps}` : '';
+  const wanted = state.steps.join(',');
+  if (stepPicker.dataset.steps !== wanted) {
+    stepPicker.dataset.steps = wanted;
+    clear(stepPicker);
+    for (const step of [...state.steps].reverse()) stepPicker.append(ce('vscode-option', { value: String(step) }, `step ${step}`));
+  }
+  if (state.step !== null) stepPicker.value = String(state.step);
+  const at = state.step === null ? -1 : state.steps.indexOf(state.step);
+  stepPrev.toggleAttribute('disabled', at <= 0);
+  stepNext.toggleAttribute('disabled', at < 0 || at >= state.steps.length - 1);
+  openPanel.hidden = state.mode !== 'view';
+  sortDirection.setAttribute('icon', filters.descending ? 'arrow-down' : 'arrow-up');
+  sortDirection.setAttribute('aria-label', filters.descending ? 'Descending' : 'Ascending');
+  sortDirection.title = sortDirection.getAttribute('aria-label') ?? '';
+}
+
+function rebuild(): void {
+  rows = buildRows(samples, filters, search);
+  list.setAttribute('aria-rowcount', String(rows.length));
+  spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
+  for (const element of rendered.values()) element.remove();
+  rendered.clear();
+  renderStatus();
+  renderVisible();
+  renderDetail();
+}
+
+const rebuildSoon = throttle(rebuild, 250);
+
+function renderStatus(): void {
+  if (!state) return;
+  const shown = rows.filter((r) => r.kind === 'sample').length;
+  const parts: string[] = [];
+  if (state.error) parts.push(state.error);
+  else if (state.step === null) parts.push(state.run ? 'No rollouts logged yet for this run.' : 'Select a run to inspect its rollouts.');
+  else {
+    parts.push(`step ${state.step}: ${shown.toLocaleString('en-US')} of ${state.total.toLocaleString('en-US')} samples`);
+    if (received < state.total) parts.push(`loading ${received.toLocaleString('en-US')}/${state.total.toLocaleString('en-US')}`);
+    if (state.badLines) parts.push(`${state.badLines} unreadable line${state.badLines === 1 ? '' : 's'} skipped`);
+  }
+  statusLine.textContent = parts.join(' · ');
+  list.dataset.loaded = String(received >= (state?.total ?? 0));
+}
+
+function renderVisible(): void {
+  const top = list.scrollTop;
+  const height = list.clientHeight || 400;
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length - 1, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
+  for (const [index, element] of rendered) {
+    if (index < first || index > last) {
+      element.remove();
+      rendered.delete(index);
+    }
+  }
+  for (let i = first; i <= last; i++) {
+    if (rendered.has(i)) continue;
+    const element = renderRow(rows[i], i);
+    element.style.transform = `translateY(${i * ROW_HEIGHT}px)`;
+    rendered.set(i, element);
+    list.append(element);
+  }
+  markActive();
+}
+
+function renderRow(row: Row, rowIndex: number): HTMLElement {
+  if (row.kind === 'group') {
+    const mixed = row.correct > 0 && row.correct < row.total;
+    return h(
+      'div',
+      { className: 'row group-row', role: 'row', 'aria-rowindex': rowIndex + 1, 'data-group': row.group },
+      h(
+        'span',
+        { role: 'gridcell', className: 'cell group-cell' },
+        icon(mixed ? 'split-horizontal' : 'circle-filled'),
+        h('strong', {}, `group ${row.group}`),
+        h('span', { className: 'group-labels' }, `${row.correct}/${row.total} correct${mixed ? '' : ' (no signal: all labels agree)'}`),
+        h('span', { className: 'snippet' }, oneLine(row.prompt)),
+      ),
+    );
+  }
+  const s = samples[row.sample] as RolloutSample;
+  const correct = isCorrect(s);
+  const wrongCritic = isCriticWrong(s);
+  return h(
+    'div',
+    {
+      className: `row sample-row${correct ? ' correct' : ' wrong'}${wrongCritic ? ' critic-wrong' : ''}`,
+      role: 'row',
+      id: rowId(s),
+      'aria-rowindex': rowIndex + 1,
+      'aria-selected': 'false',
+      'data-row': rowIndex,
+      'data-key': sampleKey(s),
+      'data-group': s.group,
+      'data-index': s.index,
+      'data-reward': s.reward,
+      'data-psi': s.psi,
+    },
+    h('span', { role: 'gridcell', className: 'cell label' }, icon(correct ? 'pass' : 'error', correct ? 'R = 1' : 'R = 0'), wrongCritic ? icon('warning', 'critic wrong') : null),
+    h('span', { role: 'gridcell', className: 'cell' }, `${s.group}:${s.index}`),
+    h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.reward, 2)),
+    h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.psi)),
+    h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.p_correct)),
+    h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.grad_weight)),
+    h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.weight, 2)),
+    h('span', { role: 'gridcell', className: 'cell num' }, String(s.length), s.truncated ? icon('fold', 'truncated') : null),
+    h('span', { role: 'gridcell', className: 'cell snippet' }, oneLine(s.response)),
+  );
+}
+
+const oneLine = (text: string) => text.replace(/\s+/g, ' ').slice(0, 400);
+const rowId = (s: RolloutSample) => `sample-${s.group}-${s.index}`;
+
+function activeRow(): number {
+  if (selectedKey === null) return -1;
+  return rows.findIndex((r) => r.kind === 'sample' && sampleKey(samples[r.sample] as RolloutSample) === selectedKey);
+}
+
+function markActive(): void {
+  const active = activeRow();
+  for (const [index, element] of rendered) {
+    element.setAttribute('aria-selected', String(index === active));
+    element.classList.toggle('selected', index === active);
+  }
+  const element = rendered.get(active);
+  if (element) list.setAttribute('aria-activedescendant', element.id);
+  else list.removeAttribute('aria-activedescendant');
+}
+
+function select(rowIndex: number, expand?: boolean): void {
+  const row = rows[rowIndex];
+  if (!row || row.kind !== 'sample') return;
+  selectedKey = sampleKey(samples[row.sample] as RolloutSample);
+  if (expand !== undefined) expanded = expand;
+  scrollToRow(rowIndex);
+  renderVisible();
+  renderDetail();
+  persist();
+}
+
+function scrollToRow(rowIndex: number): void {
+  const top = rowIndex * ROW_HEIGHT;
+  if (top < list.scrollTop) list.scrollTop = top;
+  else if (top + ROW_HEIGHT > list.scrollTop + list.clientHeight) list.scrollTop = top + ROW_HEIGHT - list.clientHeight;
+}
+
+function renderDetail(): void {
+  clear(detail);
+  const row = rows[activeRow()];
+  const s = row?.kind === 'sample' ? samples[row.sample] : undefined;
+  detail.hidden = !expanded || !s;
+  list.setAttribute('aria-expanded', String(expanded && !!s));
+  if (!s || !expanded || !state) return;
+  const correct = isCorrect(s);
+  const rescore = ce('vscode-button', { id: 'rescore', icon: 'beaker' }, 'Edit and re-score');
+  rescore.addEventListener('click', () => {
+    if (!state?.run || state.step === null) return;
+    host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response: s.response } });
+  });
+  const close = ce('vscode-button', { id: 'detail-close', icon: 'close', secondary: true, 'aria-label': 'Close detail', title: 'Close (Escape)' });
+  close.addEventListener('click', () => {
+    expanded = false;
+    renderDetail();
+    list.focus();
+  });
+  detail.append(
+    h(
+      'div',
+      { className: 'detail-head' },
+      h('h2', {}, `group ${s.group} · sample ${s.index}`),
+      h('span', { className: `badge ${correct ? 'correct' : 'wrong'}` }, icon(correct ? 'pass' : 'error'), correct ? 'R = 1' : 'R = 0'),
+      isCriticWrong(s) ? h('span', { className: 'badge critic-wrong' }, icon('warning'), 'critic wrong') : null,
+      rescore,
+      close,
+    ),
+    metricsList(s),
+    textBlock('Prompt', 'detail-prompt', s.prompt),
+    textBlock('Response', 'detail-response', s.response),
+    heatmap(s) ?? '',
+    textBlock('Reference answer', 'detail-answer', s.answer),
+  );
+}
+
+function metricsList(s: RolloutSample): HTMLElement {
+  const entries: [string, string][] = [
+    ['reward R', formatNumber(s.reward)],
+    ['ψ_post', formatNumber(s.psi)],
+    ['σ(ψ)', formatNumber(s.p_correct)],
+    ['grad weight R − σ(ψ)', formatNumber(s.grad_weight)],
+    ['class weight w', formatNumber(s.weight)],
+    ['r̂ (log-ratio)', formatNumber(s.logratio)],
+    ['length', `${s.length}${s.truncated ? ' (truncated)' : ''}`],
+    ['prompt id', String(s.prompt_id ?? '')],
+  ];
+  if (s.verifier?.parsed !== undefined) entries.push(['verifier parsed', String(s.verifier.parsed)]);
+  if (s.verifier?.detail) entries.push(['verifier detail', String(s.verifier.detail)]);
+  if (s.verifier?.error) entries.push(['verifier error', String(s.verifier.error)]);
+  return h('dl', { className: 'metrics', id: 'detail-metrics' }, ...entries.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+function textBlock(title: string, id: string, text: string): HTMLElement {
+  const hidden = invisibleChars(text);
+  return h(
+    'div',
+    { className: 'text-block' },
+    h('h3', {}, title),
+    hidden.length
+      ? h('p', { className: 'warning', role: 'note' }, icon('warning'), `Contains invisible or bidirectional control characters: ${hidden.join(', ')}`)
+      : null,
+    h('pre', { id, className: 'text' }, text),
+  );
+}
+
+function heatmap(s: RolloutSample): HTMLElement | null {
+  if (!s.tokens || !s.token_logratio || s.tokens.length === 0) return null;
+  const { heat, scale } = tokenHeat(s.token_logratio);
+  const tokens = h('div', { id: 'heatmap', className: 'heatmap', role: 'group', 'aria-label': 'Tokens colored by β·(logp − old_logp)' });
+  s.tokens.forEach((token, i) => {
+    const value = s.token_logratio?.[i];
+    const span = h('span', { className: `tok ${heat[i] >= 0 ? 'pos' : 'neg'}`, title: `${JSON.stringify(token)}: ${formatNumber(value)}` }, token);
+    span.style.setProperty('--heat', Math.abs(heat[i]).toFixed(3));
+    tokens.append(span);
+  });
+  return h(
+    'div',
+    { className: 'text-block' },
+    h('h3', {}, 'Per-token β·(logp − old_logp)'),
+    h(
+      'p',
+      { className: 'legend' },
+      h('span', { className: 'tok neg legend-swatch' }, `−${formatNumber(scale)}`),
+      h('span', { className: 'legend-mid' }, '0'),
+      h('span', { className: 'tok pos legend-swatch' }, `+${formatNumber(scale)}`),
+    ),
+    tokens,
+  );
+}
+
+function requestStep(step: number): void {
+  if (!state || step === state.step) return;
+  selectedKey = null;
+  expanded = false;
+  list.scrollTop = 0;
+  host.post({ type: 'selectStep', step });
+}
+
+function stepBy(delta: number): void {
+  if (!state || state.step === null) return;
+  const next = state.steps[state.steps.indexOf(state.step) + delta];
+  if (next !== undefined) requestStep(next);
+}
+
+list.addEventListener('scroll', () => requestAnimationFrame(renderVisible), { passive: true });
+new ResizeObserver(() => renderVisible()).observe(list);
+
+list.addEventListener('click', (event) => {
+  const row = (event.target as HTMLElement).closest<HTMLElement>('.sample-row');
+  if (row) select(Number(row.dataset.row), true);
+});
+
+list.addEventListener('keydown', (event) => {
+  const page = Math.max(1, Math.floor(list.clientHeight / ROW_HEIGHT) - 1);
+  const current = activeRow();
+  const moves: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -rows.length, End: rows.length };
+  if (event.key in moves) {
+    event.preventDefault();
+    const from = current < 0 && moves[event.key] > 0 ? -1 : current;
+    const target = nextSampleRow(rows, from, moves[event.key]);
+    select(target < 0 ? nextSampleRow(rows, -1, 1) : target);
+  } else if (event.key === 'Enter' || event.key === ' ') {
+    event.preventDefault();
+    if (current >= 0) select(current, !expanded);
+    else select(nextSampleRow(rows, -1, 1), true);
+  } else if (event.key === 'Escape' && expanded) {
+    expanded = false;
+    renderDetail();
+    persist();
+  }
+});
+
+stepPicker.addEventListener('change', () => requestStep(Number(stepPicker.value)));
+stepPrev.addEventListener('click', () => stepBy(-1));
+stepNext.addEventListener('click', () => stepBy(1));
+openPanel.addEventListener('click', () => host.post({ type: 'openInPanel', step: state?.step ?? null }));
+
+function onFilterChange(): void {
+  renderToolbar();
+  rebuild();
+  persist();
+}
+
+sortSelect.addEventListener('change', () => {
+  filters.sort = sortSelect.value as SortKey;
+  onFilterChange();
+});
+sortDirection.addEventListener('click', () => {
+  filters.descending = !filters.descending;
+  onFilterChange();
+});
+labelSelect.addEventListener('change', () => {
+  filters.label = labelSelect.value as LabelFilter;
+  onFilterChange();
+});
+const onText = debounce(() => {
+  filters.text = textFilter.value;
+  onFilterChange();
+}, 200);
+textFilter.addEventListener('input', onText);
+criticWrong.addEventListener('change', () => {
+  filters.criticWrong = criticWrong.checked;
+  onFilterChange();
+});
+
+onHostMessage(isRolloutsHostMessage, handle);
+host.post({ type: 'ready' });

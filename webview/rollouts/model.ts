@@ -1,0 +1,149 @@
+// The inspector's rows: filtering, sorting and grouping of one step's samples. No DOM, so the
+// same code is tested in plain Node.
+
+import type { LabelFilter, RolloutSample, SortKey } from '../contract';
+
+export interface Filters {
+  sort: SortKey;
+  descending: boolean;
+  label: LabelFilter;
+  text: string;
+  criticWrong: boolean;
+}
+
+export const DEFAULT_FILTERS: Filters = { sort: 'group', descending: false, label: 'all', text: '', criticWrong: false };
+
+export type Row =
+  | { kind: 'group'; group: number; correct: number; total: number; prompt: string }
+  | { kind: 'sample'; sample: number };
+
+/** R is a 0/1 label; partial credit counts as correct from 0.5 up (as in src/core/charts.ts). */
+export const isCorrect = (s: Pick<RolloutSample, 'reward'>): boolean => s.reward >= 0.5;
+
+/** The critic predicts "correct" when σ(ψ) > 0.5, as `critic/accuracy` does; wrong when that disagrees with R. */
+export const isCriticWrong = (s: Pick<RolloutSample, 'reward' | 'p_correct'>): boolean =>
+  s.p_correct > 0.5 !== isCorrect(s);
+
+export const sampleKey = (s: Pick<RolloutSample, 'group' | 'index'>): string => `${s.group}:${s.index}`;
+
+export class SampleSearch {
+  private readonly lowered = new Map<number, string>();
+
+  constructor(private readonly samples: readonly RolloutSample[]) {}
+
+  matches(i: number, needle: string): boolean {
+    let text = this.lowered.get(i);
+    if (text === undefined) {
+      const s = this.samples[i];
+      text = `${s.prompt}\u0000${s.response}\u0000${s.answer}`.toLowerCase();
+      this.lowered.set(i, text);
+    }
+    return text.includes(needle);
+  }
+}
+
+const SORT_VALUE: Record<Exclude<SortKey, 'group'>, (s: RolloutSample) => number> = {
+  psi: (s) => s.psi,
+  reward: (s) => s.reward,
+  length: (s) => s.length,
+  grad_weight: (s) => s.grad_weight,
+};
+
+export function buildRows(samples: readonly (RolloutSample | undefined)[], filters: Filters, search?: SampleSearch): Row[] {
+  const needle = filters.text.trim().toLowerCase();
+  const searcher = needle ? (search ?? new SampleSearch(samples as RolloutSample[])) : undefined;
+  const kept: number[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i];
+    if (!s) continue;
+    if (filters.label === 'correct' && !isCorrect(s)) continue;
+    if (filters.label === 'wrong' && isCorrect(s)) continue;
+    if (filters.criticWrong && !isCriticWrong(s)) continue;
+    if (searcher && !searcher.matches(i, needle)) continue;
+    kept.push(i);
+  }
+  const at = (i: number) => samples[i] as RolloutSample;
+  const byPosition = (a: number, b: number) => at(a).group - at(b).group || at(a).index - at(b).index;
+  if (filters.sort !== 'group') {
+    const value = SORT_VALUE[filters.sort];
+    const sign = filters.descending ? -1 : 1;
+    kept.sort((a, b) => sign * (nanLast(value(at(a)), value(at(b)))) || byPosition(a, b));
+    return kept.map((sample) => ({ kind: 'sample', sample }));
+  }
+  kept.sort(byPosition);
+  if (filters.descending) kept.reverse();
+  const groupStats = labelCounts(samples);
+  const rows: Row[] = [];
+  let current: number | undefined;
+  for (const i of kept) {
+    const s = at(i);
+    if (s.group !== current) {
+      current = s.group;
+      const stats = groupStats.get(s.group) ?? { correct: 0, total: 0 };
+      rows.push({ kind: 'group', group: s.group, correct: stats.correct, total: stats.total, prompt: s.prompt });
+    }
+    rows.push({ kind: 'sample', sample: i });
+  }
+  return rows;
+}
+
+function nanLast(a: number, b: number): number {
+  const an = Number.isNaN(a);
+  const bn = Number.isNaN(b);
+  if (an || bn) return an === bn ? 0 : an ? 1 : -1;
+  return a - b;
+}
+
+/** Labels over the whole group, filtered or not: a group's mix is what PACS weights by. */
+export function labelCounts(samples: readonly (RolloutSample | undefined)[]): Map<number, { correct: number; total: number }> {
+  const counts = new Map<number, { correct: number; total: number }>();
+  for (const s of samples) {
+    if (!s) continue;
+    const c = counts.get(s.group) ?? { correct: 0, total: 0 };
+    c.total++;
+    if (isCorrect(s)) c.correct++;
+    counts.set(s.group, c);
+  }
+  return counts;
+}
+
+/** Token heat: each token's log-ratio scaled by the sample's largest magnitude, in [-1, 1]. */
+export function tokenHeat(values: readonly number[]): { heat: number[]; scale: number } {
+  let scale = 0;
+  for (const v of values) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+  const heat = values.map((v) => (Number.isFinite(v) && scale > 0 ? v / scale : 0));
+  return { heat, scale };
+}
+
+/** Index of the next sample row from `from` in direction `delta`, skipping group headers. */
+export function nextSampleRow(rows: readonly Row[], from: number, delta: number): number {
+  if (rows.length === 0) return -1;
+  let i = Math.max(-1, Math.min(rows.length, from));
+  const step = delta >= 0 ? 1 : -1;
+  let remaining = Math.abs(delta) || 1;
+  let last = from >= 0 && from < rows.length && rows[from].kind === 'sample' ? from : -1;
+  while (remaining > 0) {
+    i += step;
+    if (i < 0 || i >= rows.length) break;
+    if (rows[i].kind === 'sample') {
+      last = i;
+      remaining--;
+    }
+  }
+  return last;
+}
+
+const INVISIBLE = /[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF\u00AD]/gu;
+
+/**
+ * Invisible and bidi control characters in a text (zero-width spaces, RLO/LRO overrides,
+ * isolates): shown verbatim they can hide or reorder what a reader sees, so the inspector
+ * names them next to the text.
+ */
+export function invisibleChars(text: string): string[] {
+  const found = new Set<string>();
+  for (const match of text.matchAll(INVISIBLE)) {
+    found.add(`U+${(match[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`);
+  }
+  return [...found].sort();
+}
