@@ -44,6 +44,12 @@ _MAX_NUMBER_CHARS = 400  # longer strings, and exponents beyond it, compare as t
 _WHITESPACE = re.compile(r"\s+")
 
 
+def _short(text: object, limit: int = 80) -> str:
+    """`text` cut to `limit` characters for a detail line (a response can be thousands long)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _normalise(text: str) -> str:
     return _WHITESPACE.sub(" ", text.strip()).casefold()
 
@@ -88,8 +94,8 @@ def exact(response: str, answer: str, prompt: str = "") -> Verdict:
     got, want = _normalise(response), _normalise(answer)
     got_num, want_num = _number(got), _number(want)
     if got_num is not None and want_num is not None:
-        return Verdict(int(got_num == want_num), got, f"{got} {'==' if got_num == want_num else '!='} {want}")
-    return Verdict(int(got == want), got, "strings equal" if got == want else f"{got} != {want}")
+        return Verdict(int(got_num == want_num), got, f"{_short(got)} {'==' if got_num == want_num else '!='} {_short(want)}")
+    return Verdict(int(got == want), got, "strings equal" if got == want else f"{_short(got)} != {_short(want)}")
 
 
 _MATH_TIMEOUT_S = 5
@@ -115,15 +121,15 @@ def math(response: str, answer: str, prompt: str = "") -> Verdict:
     # A reference answer is a bare LaTeX snippet: boxed, "2\pi" reads as 2π, not as the number 2.
     gold = parse(f"\\boxed{{{answer.strip().strip('$')}}}", parsing_timeout=limit) or parse(answer, parsing_timeout=limit)
     if not gold:
-        return Verdict(0, None, f"reference answer {answer!r} is not parseable",
+        return Verdict(0, None, f"reference answer {_short(repr(answer))} is not parseable",
                        f"ValueError: math-verify cannot parse the answer {answer!r}")
     pred = parse(response, parsing_timeout=limit)
     if not pred:
         return Verdict(0, None, "no answer found in the response")
     parsed = str(pred[-1])
     if verify(gold, pred, timeout_seconds=limit):
-        return Verdict(1, parsed, f"{parsed} is equivalent to {gold[-1]}")
-    return Verdict(0, parsed, f"{parsed} is not equivalent to {gold[-1]}")
+        return Verdict(1, parsed, f"{_short(parsed)} is equivalent to {_short(gold[-1])}")
+    return Verdict(0, parsed, f"{_short(parsed)} is not equivalent to {_short(gold[-1])}")
 
 
 def _label_of(value: object) -> int | None:

@@ -57,6 +57,13 @@ def test_exact_details():
     assert exact("1", 1).error == "TypeError: answer is int"  # type: ignore[arg-type]
 
 
+def test_details_of_long_responses_are_short():
+    v = exact("x" * 5000, "y")
+    assert v.label == 0 and len(v.detail) < 200 and v.parsed == "x" * 5000
+    v = math(r"\boxed{" + "1+" * 300 + "1}", "2")
+    assert v.label == 0 and len(v.parsed) == 601 and len(v.detail) < 200
+
+
 def test_exact_huge_exponent_returns_quickly_as_text():
     # Fraction("1e999999999") would build a billion-digit integer; the verifier must not try.
     assert exact("1e999999999", "1e999999999").label == 1
