@@ -17,5 +17,8 @@ const edits = {
   'eval.samples': 2,
   'eval.k': [1, 2],
 };
-for (const [path, value] of Object.entries(edits)) doc.setIn(path.split('.'), value);
+for (const [path, value] of Object.entries(edits)) {
+  doc.setIn(path.split('.'), value);
+  doc.getIn(path.split('.'), true).comment = ' set by test/e2e/e2eConfig.mjs';
+}
 writeFileSync(file, doc.toString());
