@@ -1,0 +1,103 @@
+"""Control of a running trainer: control.jsonl commands and POSIX signals.
+
+The extension (or the CLI) appends `{"seq", "command", "t"}` lines to control.jsonl; the trainer
+reads the new complete lines between steps, acts on each, and acknowledges it with a
+`control_ack` event. The highest handled seq is saved in every checkpoint, so a resumed run never
+re-applies a command it already obeyed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pacslab.runio import CONTROL
+
+COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
+POLL_S = 0.2
+
+
+@dataclass
+class Command:
+    seq: int
+    command: str
+
+
+class ControlReader:
+    """Yields each new complete control.jsonl line once, tracking the byte offset it read to."""
+
+    def __init__(self, run_dir: Path, last_seq: int = 0):
+        self.path = Path(run_dir) / CONTROL
+        self.offset = 0
+        self.last_seq = last_seq
+
+    def poll(self) -> list[Command]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        commands = []
+        for line in complete.splitlines():
+            cmd = _parse(line)
+            if cmd is not None and cmd.seq > self.last_seq:
+                commands.append(cmd)
+        return commands
+
+
+def _parse(line: bytes) -> Command | None:
+    try:
+        obj = json.loads(line)
+        seq = int(obj["seq"])
+        command = str(obj["command"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return Command(seq, command)
+
+
+def append_command(run_dir: Path, command: str) -> int:
+    """Appends a command with seq = 1 + the highest seq in the file (for the CLI and tests)."""
+    path = Path(run_dir) / CONTROL
+    seqs = [0]
+    if path.exists():
+        for line in path.read_bytes().splitlines():
+            cmd = _parse(line)
+            if cmd is not None:
+                seqs.append(cmd.seq)
+    seq = max(seqs) + 1
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"seq": seq, "command": command, "t": time.time()}) + "\n")
+    return seq
+
+
+class SignalFlag:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop at the next step boundary; a second
+    signal interrupts at once."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                return
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:
+            self.uninstall()
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name

@@ -1,0 +1,511 @@
+"""The training loop. One step reads top to bottom in phases:
+
+rollout → verify → old log-probs → updates → critic metrics → log → (eval) → checkpoint → control.
+
+Determinism: every random draw comes from a generator whose state is checkpointed (the prompt
+sampler, the sampling generator, the global torch and Python RNGs), evaluation draws from its own
+generator seeded by (seed, step), and the no-grad passes use the same micro-batch partition as the
+updates. So on a CPU a run suspended after step k and resumed gives bit-identical metrics to one
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import yaml
+
+from pacslab import runio
+from pacslab.config import Config, resolved_dict
+from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
+from pacslab.evaluate import eval_generator, evaluate
+from pacslab.losses import grpo_loss, pacs_loss, pacs_scores, pacs_weights, rloo_loss
+from pacslab.metrics import critic_metrics
+from pacslab.models import load_policy, resolve_device, resolve_model_path, sequence_logprobs
+from pacslab.rollout import RolloutBatch, generate_rollouts
+from pacslab.tasks import Example, PromptSampler, load_examples
+from pacslab.verifiers import load_verifier
+
+EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
+
+
+class StopRun(Exception):
+    """Leave the loop with a final status after a checkpoint (stop, suspend, a signal)."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class StepData:
+    """What one step's phases hand to the next."""
+
+    examples: list[Example]
+    batch: RolloutBatch
+    verdicts: list
+    labels: torch.Tensor  # [B] float32, 0/1
+    group_ids: torch.Tensor  # [B]
+    old_logp: torch.Tensor  # [B, R]
+    ref_logp: torch.Tensor | None  # [B, R]
+
+
+def lr_at(cfg: Config, step: int) -> float:
+    """Learning rate of 1-based `step`: constant, or linear warm-up then cosine to lr·min_lr_ratio."""
+    o = cfg.optim
+    if o.schedule == "constant":
+        return o.lr
+    if step <= o.warmup_steps:
+        return o.lr * step / max(1, o.warmup_steps)
+    progress = (step - o.warmup_steps) / max(1, cfg.total_steps - o.warmup_steps)
+    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _no_dropout(model: torch.nn.Module) -> None:
+    """RL updates run without dropout, so logp at θ_old equals old_logp exactly (ψ = 0 at start)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool,
+                 events: runio.EventLog, info: runio.RunInfo, log: Callable[[str], None] = print,
+                 on_step: Callable[[int, str], None] | None = None):
+        self.cfg, self.run_dir, self.base_dir = cfg, Path(run_dir), Path(base_dir)
+        self.events, self.info, self.log = events, info, log
+        self.on_step = on_step or (lambda _step, line: log(line))
+        self.signals = SignalFlag()
+        self.device = resolve_device(cfg.device)
+        self.n = cfg.rollout.n
+        self.step = 0
+
+        checkpoint = runio.latest_checkpoint(self.run_dir) if resume else None
+        if resume and checkpoint is None:
+            raise ValueError(f"{self.run_dir} has no complete checkpoint to resume from; start a new run instead")
+        base_model = resolve_model_path(cfg.model.path, base_dir=self.base_dir)
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.model, self.tokenizer = load_policy(checkpoint or base_model, device=self.device, dtype=cfg.model.dtype,
+                                                 gradient_checkpointing=cfg.model.gradient_checkpointing)
+        _no_dropout(self.model)
+        self.ref_model = None
+        if cfg.algorithm == "grpo" and cfg.grpo.kl_coef > 0:
+            self.ref_model, _ = load_policy(base_model, device=self.device, dtype=cfg.model.dtype)
+            self.ref_model.requires_grad_(False).eval()
+
+        self.verifier = load_verifier(cfg.task.verifier, base_dir=str(self.base_dir))
+        self.train_examples = load_examples(cfg.task, "train", base_dir=self.base_dir)
+        self.eval_examples = load_examples(cfg.task, "eval", base_dir=self.base_dir)
+        self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                           weight_decay=cfg.optim.weight_decay)
+        self.control = ControlReader(self.run_dir)
+        self._saved_seq = -1
+        if checkpoint is not None:
+            self._load_state(checkpoint / runio.TRAINER_STATE)
+            self.log(f"resumed from {checkpoint.relative_to(self.run_dir)} (step {self.step})")
+        self.paused = False
+        self.checkpointed_step: int | None = self.step if checkpoint is not None else None
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> str:
+        cfg = self.cfg
+        self.signals.install()
+        try:
+            if self.step == 0:
+                self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
+                self._set_status("running", "started")
+                self._evaluate()
+            else:
+                self._set_status("running", f"resumed from step {self.step}")
+            self._handle_control()
+            while self.step < cfg.total_steps:
+                self.step += 1
+                values = self.train_step(self.step)
+                self.events.emit("metrics", step=self.step, values=values)
+                self.info.update(step=self.step)
+                self._report(values)
+                last = self.step == cfg.total_steps
+                if last or (cfg.eval_every and self.step % cfg.eval_every == 0):
+                    self._evaluate()
+                if last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                    self._checkpoint()
+                self._handle_control()
+            status, reason = "finished", "completed all steps"
+        except StopRun as stop:
+            status, reason = stop.status, stop.reason
+        finally:
+            self.signals.uninstall()
+        self._set_status(status, reason)
+        self.events.emit("run_finished", status=status)
+        return status
+
+    def train_step(self, step: int) -> dict[str, float | None]:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        # rollout
+        examples = self.sampler.next_batch()
+        batch = generate_rollouts(self.model, self.tokenizer, [e.prompt for e in examples], n=self.n,
+                                  max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+                                  top_p=cfg.rollout.top_p, generator=self.generator)
+        t_rollout = time.perf_counter() - t0
+        # verify
+        verdicts = [self.verifier(text, examples[g].answer, examples[g].prompt)
+                    for text, g in zip(batch.response_texts, batch.prompt_index)]
+        labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
+        group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
+        # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks)
+        old_logp, entropy = self._logprobs_no_grad(self.model, batch, return_entropy=True)  # [B, R] each
+        ref_logp = self._logprobs_no_grad(self.ref_model, batch)[0] if self.ref_model is not None else None
+        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp)
+        # updates
+        t1 = time.perf_counter()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        update_metrics = self._updates(data)
+        t_update = time.perf_counter() - t1
+        # critic metrics: ψ_post of every sample, current θ against π_old
+        post_logp, _ = self._logprobs_no_grad(self.model, batch)  # [B, R]
+        rhat, psi = pacs_scores(post_logp, old_logp, batch.response_mask, rollout_n=self.n, beta=cfg.pacs.beta,
+                                reward_method=cfg.pacs.reward_method, adv_estimator=cfg.pacs.adv_estimator,
+                                norm_by_std=cfg.pacs.norm_by_std, group_ids=group_ids)  # [B] each
+        weights = pacs_weights(labels, rollout_n=self.n, weight_mode=cfg.pacs.weight_mode)  # [B]
+        critic = critic_metrics(psi, labels, rollout_n=self.n)
+        # log
+        if cfg.logging.rollouts_every and step % cfg.logging.rollouts_every == 0:
+            records = self._records(step, data, post_logp, rhat, psi, weights)
+            rel = runio.write_rollouts(self.run_dir, step, records)
+            self.events.emit("rollouts", step=step, file=rel, count=len(records))
+        step_s = time.perf_counter() - t0
+        mask = batch.response_mask.bool()
+        lengths = torch.tensor(batch.lengths, dtype=torch.float32)
+        groups = labels.reshape(-1, self.n).sum(1)  # [G]
+        values = {
+            "reward/mean": labels.mean().item(),
+            "reward/std": labels.std(unbiased=False).item(),
+            "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
+            **update_metrics,
+            **critic,
+            "optim/lr": lr_at(cfg, step),
+            "policy/entropy": (entropy[mask].mean().item() if mask.any() else None),
+            "response/length_mean": lengths.mean().item(),
+            "response/length_max": lengths.max().item(),
+            "response/truncated_frac": sum(batch.truncated) / len(batch.truncated),
+            "perf/step_s": step_s,
+            "perf/rollout_s": t_rollout,
+            "perf/update_s": t_update,
+            "perf/samples_per_s": len(batch.lengths) / step_s,
+            "perf/tokens_per_s": float(lengths.sum()) / step_s,
+        }
+        return {k: (None if v is None else _finite(v)) for k, v in values.items()}
+
+    # ------------------------------------------------------------ phases
+
+    def _micro_slices(self) -> list[slice]:
+        rows = self.cfg.optim.micro_batch_prompts * self.n
+        total = self.cfg.rollout.prompts_per_step * self.n
+        return [slice(start, start + rows) for start in range(0, total, rows)]
+
+    def _forward(self, model, batch: RolloutBatch, rows: slice, *, return_entropy: bool = False):
+        """Log-probs of `rows` with the response trimmed to its longest real response: [b, r]."""
+        response_mask = batch.response_mask[rows]  # [b, R]
+        width = int(response_mask.sum(1).max().item()) or 1
+        input_ids = batch.input_ids[rows, : batch.prompt_len + width]  # [b, P+r]
+        attention_mask = batch.attention_mask[rows, : batch.prompt_len + width]  # [b, P+r]
+        return sequence_logprobs(model, input_ids, attention_mask, response_mask[:, :width], return_entropy=return_entropy)
+
+    @torch.no_grad()
+    def _logprobs_no_grad(self, model, batch: RolloutBatch, *, return_entropy: bool = False):
+        """[B, R] log-probs (and entropies) by micro-batches, zero past each row's response."""
+        was_training = model.training
+        model.eval()
+        shape = batch.response_mask.shape
+        logp = torch.zeros(shape, device=self.device)
+        entropy = torch.zeros(shape, device=self.device) if return_entropy else None
+        for rows in self._micro_slices():
+            lp, ent = self._forward(model, batch, rows, return_entropy=return_entropy)
+            logp[rows, : lp.shape[1]] = lp.float()
+            if entropy is not None:
+                entropy[rows, : ent.shape[1]] = ent.float()
+        model.train(was_training)
+        return logp, entropy
+
+    def _loss(self, d: StepData, rows: slice):
+        """(loss, metrics, share) of one micro-batch; `share` scales it to its mini-batch's mean."""
+        cfg = self.cfg
+        logp, _ = self._forward(self.model, d.batch, rows)  # [b, r]
+        width = logp.shape[1]
+        old = d.old_logp[rows, :width]  # [b, r]
+        mask = d.batch.response_mask[rows, :width]  # [b, r]
+        labels, group_ids = d.labels[rows], d.group_ids[rows]
+        if cfg.algorithm == "pacs":
+            loss, metrics = pacs_loss(logp, old, mask, labels, rollout_n=self.n, beta=cfg.pacs.beta,
+                                      reward_method=cfg.pacs.reward_method, adv_estimator=cfg.pacs.adv_estimator,
+                                      norm_by_std=cfg.pacs.norm_by_std, weight_mode=cfg.pacs.weight_mode,
+                                      group_ids=group_ids)
+        elif cfg.algorithm == "grpo":
+            ref = d.ref_logp[rows, :width] if d.ref_logp is not None else None
+            loss, metrics = grpo_loss(logp, old, mask, labels, rollout_n=self.n, clip_eps=cfg.grpo.clip_eps,
+                                      ref_logp=ref, kl_coef=cfg.grpo.kl_coef, group_ids=group_ids)
+        else:
+            loss, metrics = rloo_loss(logp, mask, labels, rollout_n=self.n, group_ids=group_ids)
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("per_sample/")}
+        return loss, metrics, mask
+
+    def _updates(self, d: StepData) -> dict[str, float]:
+        """Mini-batches of whole groups, micro-batch gradient accumulation, `epochs` passes."""
+        cfg = self.cfg
+        self.model.train()
+        micro = self._micro_slices()
+        per_mini = cfg.optim.mini_batch_prompts // cfg.optim.micro_batch_prompts
+        minis = [micro[i : i + per_mini] for i in range(0, len(micro), per_mini)]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        clip = cfg.optim.max_grad_norm or float("inf")
+        sums: dict[str, float] = {}
+        norms, skipped, updates = [], 0, 0
+        for _ in range(cfg.optim.epochs):
+            for mini in minis:
+                # the loss is a mean over rows (pacs, rloo) or over real tokens (grpo) of the mini-batch
+                if cfg.algorithm == "grpo":
+                    sizes = [float(d.batch.response_mask[rows].sum()) for rows in mini]
+                else:
+                    sizes = [float(rows.stop - rows.start) for rows in mini]
+                total = sum(sizes) or 1.0
+                self.optimizer.zero_grad(set_to_none=True)
+                for rows, size in zip(mini, sizes):
+                    loss, metrics, _ = self._loss(d, rows)
+                    (loss * (size / total)).backward()
+                    for k, v in metrics.items():
+                        sums[k] = sums.get(k, 0.0) + float(v) * size / total
+                norm = torch.nn.utils.clip_grad_norm_(params, clip)
+                updates += 1
+                if torch.isfinite(norm):
+                    self.optimizer.step()
+                    norms.append(norm.item())
+                else:
+                    skipped += 1
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.events.emit("log", step=self.step, level="warning",
+                                     message=f"skipped an optimizer step: gradient norm is {norm.item()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        out = {k: v / updates for k, v in sums.items()}
+        out["optim/grad_norm"] = sum(norms) / len(norms) if norms else float("nan")
+        out["optim/skipped"] = float(skipped)
+        return out
+
+    def _records(self, step: int, d: StepData, post_logp, rhat, psi, weights) -> list[dict]:
+        cfg = self.cfg
+        p_correct = torch.sigmoid(psi)  # [B]
+        token_logratio = cfg.pacs.beta * (post_logp - d.old_logp)  # [B, R]
+        records = []
+        for i, verdict in enumerate(d.verdicts):
+            g = d.batch.prompt_index[i]
+            example = d.examples[g]
+            record = {
+                "step": step, "group": g, "index": i - g * self.n, "prompt_id": example.id,
+                "prompt": example.prompt, "response": d.batch.response_texts[i], "answer": example.answer,
+                "reward": float(verdict.label),
+                "verifier": {"parsed": verdict.parsed, "detail": verdict.detail, "error": verdict.error},
+                "logratio": _finite(rhat[i]), "psi": _finite(psi[i]), "p_correct": _finite(p_correct[i]),
+                "grad_weight": _finite(d.labels[i] - p_correct[i]), "weight": _finite(weights[i]),
+                "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
+            }
+            if cfg.logging.log_token_details:
+                length = d.batch.lengths[i]
+                record["tokens"] = d.batch.response_tokens[i]
+                record["token_logratio"] = [_finite(x) for x in token_logratio[i, :length].tolist()]
+            records.append(record)
+        return records
+
+    def _evaluate(self) -> None:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        values = evaluate(self.model, self.tokenizer, self.eval_examples, self.verifier, cfg.eval,
+                          max_new_tokens=cfg.rollout.max_new_tokens,
+                          generator=eval_generator(self.device, cfg.seed, self.step))
+        values["perf/eval_s"] = time.perf_counter() - t0
+        self.events.emit("metrics", step=self.step, values=values)
+        shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
+        self.log(f"eval step {self.step}: {shown}")
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _checkpoint(self) -> None:
+        if self.checkpointed_step == self.step and self.control.last_seq == self._saved_seq:
+            return
+        state = self._state()
+
+        def save(tmp: Path) -> None:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            torch.save(state, tmp / runio.TRAINER_STATE)
+
+        rel = runio.write_checkpoint(self.run_dir, self.step, save)
+        self.checkpointed_step, self._saved_seq = self.step, self.control.last_seq
+        self.events.emit("checkpoint", step=self.step, path=rel)
+
+    def _state(self) -> dict:
+        rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "format": 1,
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "generator": self.generator.get_state(),
+            "sampler": self.sampler.state_dict(),
+            "last_control_seq": self.control.last_seq,
+            "config": self.cfg.model_dump(mode="json"),
+        }
+
+    def _load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.step = state["step"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        random.setstate(state["rng"]["python"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.generator.set_state(state["generator"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.control.last_seq = state["last_control_seq"]
+        self._saved_seq = self.control.last_seq
+
+    # ------------------------------------------------------------ control
+
+    def _handle_control(self) -> None:
+        """Obeys new control.jsonl lines and signals; while paused, waits here polling."""
+        while True:
+            self._obey(self.control.poll())
+            if not self.paused:
+                return
+            time.sleep(POLL_S)
+
+    def _obey(self, commands) -> None:
+        exit_as, want_checkpoint, acks = None, False, []
+        if self.signals.received:
+            exit_as = ("stopped", f"received {self.signals.received}")
+        for cmd in commands:
+            self.control.last_seq = max(self.control.last_seq, cmd.seq)
+            result = "ok"
+            if cmd.command not in COMMANDS:
+                result = f"ignored: unknown command (use one of {', '.join(COMMANDS)})"
+            elif cmd.command == "pause":
+                result = "ignored: already paused" if self.paused else "ok"
+                self.paused = True
+            elif cmd.command == "resume":
+                result = "ok" if self.paused else "ignored: not paused"
+                self.paused = False
+            elif cmd.command == "checkpoint":
+                want_checkpoint = True
+            elif exit_as is None:
+                exit_as = (EXIT_STATUSES[cmd.command], f"{cmd.command} command (seq {cmd.seq})")
+            else:
+                result = f"ignored: already exiting as {exit_as[0]}"
+            acks.append((cmd, result))
+        if want_checkpoint or exit_as:
+            self._checkpoint()
+        for cmd, result in acks:
+            self.events.emit("control_ack", step=self.step, seq=cmd.seq, command=cmd.command, result=result)
+        if exit_as:
+            raise StopRun(*exit_as)
+        if commands:
+            status = "paused" if self.paused else "running"
+            if status != self.info.get("status"):
+                self._set_status(status, "control command")
+
+    def _set_status(self, status: str, reason: str) -> None:
+        self.info.update(status=status, step=self.step)
+        self.events.emit("state", step=self.step, status=status, reason=reason)
+
+    def _report(self, values: dict) -> None:
+        def show(key, fmt="{:.3f}"):
+            v = values.get(key)
+            return "-" if v is None else fmt.format(v)
+
+        loss_key = {"pacs": "pacs/loss", "grpo": "grpo/loss", "rloo": "rloo/loss"}[self.cfg.algorithm]
+        self.on_step(self.step, f"step {self.step}/{self.cfg.total_steps}  reward {show('reward/mean')}  loss {show(loss_key, '{:.4f}')}  "
+                 f"auc {show('critic/auc')}  grad {show('optim/grad_norm')}  {show('perf/step_s', '{:.2f}')} s")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | None, runs_root: Path,
+                    resume: bool) -> Path:
+    """The run directory, created when no launcher made it; run.json keeps the launcher's fields."""
+    from pacslab.gitinfo import git_info
+
+    if run_dir is None:
+        run_dir = runio.create_run_dir(runs_root, cfg.name or "run")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = runio.RunInfo(run_dir)
+    fields: dict = {}
+    if not resume:
+        defaults = {"id": run_dir.name, "name": cfg.name, "created_at": runio.utc_now(),
+                    "config_path": str(config_path) if config_path else None}
+        fields.update({k: v for k, v in defaults.items() if info.get(k) is None})
+        if "git" not in info.data and config_path is not None:
+            fields["git"] = git_info(Path(config_path).resolve().parent)
+    info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm, total_steps=cfg.total_steps, seed=cfg.seed,
+                error=None, **fields)
+    return run_dir
+
+
+def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
+                 log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None) -> int:
+    """Trains, recording everything in `run_dir`. Returns the process exit code (0, or 1 on failure)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    run_dir = Path(run_dir)
+    info = runio.RunInfo(run_dir)
+    events = runio.EventLog(run_dir)
+    try:
+        device = resolve_device(cfg.device)
+        info.update(status="starting", config_dir=str(base_dir), versions=runio.versions(str(device)),
+                    **runio.process_fields())
+        if not resume:
+            runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
+        trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
+                          on_step=on_step)
+        status = trainer.run()
+        log(f"run {status}: {run_dir}")
+        return 0
+    except KeyboardInterrupt:
+        info.update(status="stopped", error=None)
+        events.emit("state", status="stopped", reason="interrupted twice: exited without a checkpoint")
+        events.emit("run_finished", status="stopped")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - any failure must end as status failed, with its traceback
+        tb = traceback.format_exc()
+        message = f"{type(exc).__name__}: {exc}"
+        info.update(status="failed", error={"message": message, "traceback": tb})
+        events.emit("error", message=message, traceback=tb)
+        events.emit("state", status="failed", reason=message)
+        events.emit("run_finished", status="failed")
+        print(tb, file=sys.stderr)
+        return 1
+    finally:
+        events.close()
