@@ -8,7 +8,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PY_HASH := $(shell cat trainer/requirements.txt trainer/pyproject.toml | sha256sum | cut -c1-16)
 PY_STAMP := $(VENV)/.stamp-$(PY_HASH)
-NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
+NPM_HASH := $(shell cat package-lock.json | sha256sum | cut -c1-16)
 NPM_STAMP := node_modules/.stamp-$(NPM_HASH)
 
 export ONNXRUNTIME_NODE_INSTALL := skip
