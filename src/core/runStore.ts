@@ -130,7 +130,6 @@ export class RunStore implements Disposable {
   start(): Promise<void> {
     if (!this.timer && !this.disposed) {
       this.timer = setInterval(() => void this.refresh(), this.pollIntervalMs);
-      this.timer.unref();
     }
     return this.refresh();
   }

@@ -1,0 +1,300 @@
+#!/usr/bin/env node
+// `pacs-lab`: the extension core on the command line. Launches and follows runs, lists them,
+// and sends control commands, with the same code the VS Code extension uses.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ControlError, isControlCommand, sendControl } from './control';
+import { JsonlTail } from './events';
+import { RunFollower, summaryTable } from './follow';
+import { GIT_MODES } from './git';
+import type { GitMode } from './git';
+import { LaunchError, launchRun, resumeRun } from './launcher';
+import { readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
+import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './runFormat';
+import type { RunStatus } from './runFormat';
+import { RunStore } from './runStore';
+
+const USAGE = `pacs-lab: train, watch and control PACS Lab runs
+
+usage:
+  pacs-lab train CONFIG [--runs-dir DIR] [--set KEY=VALUE]... [--python PY] [--device DEV]
+                        [--git snapshot|warn|block|ignore] [--detach]
+  pacs-lab resume RUN_DIR [--python PY] [--detach]
+  pacs-lab status [RUNS_DIR] [--json]
+  pacs-lab control RUN_DIR ${CONTROL_COMMANDS.join('|')} [--timeout SECONDS]
+
+train launches CONFIG (a *.pacs.yaml) in a new run directory under --runs-dir (default
+.pacs/runs) and follows it: one progress line per step, then a before/after table. Ctrl-C
+asks the run to stop (it saves a checkpoint first); a second Ctrl-C leaves it running.
+Python: --python, else $PACS_PYTHON, else python3 on the PATH.
+
+exit codes: 0 finished (also stopped or suspended on request), 1 failed or crashed,
+2 usage or config error, 3 control command not acknowledged, 130 interrupted.`;
+
+const EXIT = { ok: 0, failed: 1, usage: 2, noAck: 3, interrupted: 130 } as const;
+
+interface Parsed {
+  positional: string[];
+  flags: Map<string, string[]>;
+  bools: Set<string>;
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[], valued: string[], booleans: string[]): Parsed {
+  const parsed: Parsed = { positional: [], flags: new Map(), bools: new Set() };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--') || arg === '--') {
+      parsed.positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+    if (booleans.includes(name)) {
+      parsed.bools.add(name);
+      continue;
+    }
+    if (!valued.includes(name)) throw new UsageError(`unknown option --${name}`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    parsed.flags.set(name, [...(parsed.flags.get(name) ?? []), value]);
+  }
+  return parsed;
+}
+
+function one(p: Parsed, name: string): string | undefined {
+  const values = p.flags.get(name);
+  return values?.[values.length - 1];
+}
+
+function pythonFrom(p: Parsed): string {
+  return one(p, 'python') ?? process.env.PACS_PYTHON ?? 'python3';
+}
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+async function cmdTrain(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ['runs-dir', 'set', 'python', 'device', 'git'], ['detach']);
+  if (p.positional.length !== 1) throw new UsageError('train takes one CONFIG file');
+  const gitMode = (one(p, 'git') ?? 'snapshot') as GitMode;
+  if (!GIT_MODES.includes(gitMode)) throw new UsageError(`--git must be one of ${GIT_MODES.join(', ')}`);
+  const runsRoot = resolve(one(p, 'runs-dir') ?? join('.pacs', 'runs'));
+  const launched = await launchRun({
+    configPath: p.positional[0],
+    runsRoot,
+    python: pythonFrom(p),
+    sets: p.flags.get('set') ?? [],
+    device: one(p, 'device'),
+    gitMode,
+  });
+  if (launched.gitWarning) err(`warning: ${launched.gitWarning}`);
+  out(`run ${launched.runId} (pid ${launched.pid})`);
+  out(`  dir: ${launched.runDir}`);
+  out(`  log: ${join(launched.runDir, RUN_FILES.log)}`);
+  const info = await readRunInfo(launched.runDir);
+  if (info.git) {
+    const snap = info.git.snapshot ? `, uncommitted work in snapshot ${info.git.snapshot.slice(0, 8)} (${info.git.ref})` : '';
+    out(`  code: ${info.git.commit?.slice(0, 8) ?? '(no commit)'}${info.git.branch ? ` on ${info.git.branch}` : ''}${snap}`);
+  }
+  if (p.bools.has('detach')) {
+    out(`detached: follow with \`pacs-lab status ${runsRoot}\`, control with \`pacs-lab control ${launched.runDir} pause|stop|...\``);
+    return EXIT.ok;
+  }
+  return follow(launched.runDir, launched.exited, info.total_steps);
+}
+
+async function cmdResume(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ['python'], ['detach']);
+  if (p.positional.length !== 1) throw new UsageError('resume takes one RUN_DIR');
+  const resumed = await resumeRun(p.positional[0], pythonFrom(p));
+  out(`resuming ${resumed.runDir} (pid ${resumed.pid})`);
+  if (p.bools.has('detach')) return EXIT.ok;
+  const info = await readRunInfo(resumed.runDir);
+  return follow(resumed.runDir, resumed.exited, info.total_steps, true);
+}
+
+/**
+ * Prints progress until the run ends (run_finished, or the trainer exits), then the summary.
+ * Ctrl-C sends `stop` once; a second Ctrl-C leaves the run going.
+ */
+async function follow(runDir: string, exited: Promise<{ code: number | null }>, totalSteps: number, fromEnd = false): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  const follower = new RunFollower(totalSteps);
+  const eventsPath = join(runDir, RUN_FILES.events);
+  // A resumed run appends to its events: show only what this launch adds, except the first eval.
+  const tail = new JsonlTail(eventsPath);
+  let exitCode: number | null | undefined;
+  void exited.then((e) => (exitCode = e.code));
+  let interrupts = 0;
+  let progressShown = false;
+  const clearProgress = () => {
+    if (tty && progressShown) process.stdout.write('\r\x1b[K');
+    progressShown = false;
+  };
+  const onSigint = () => {
+    interrupts++;
+    clearProgress();
+    if (interrupts === 1) {
+      out('stopping: asked the trainer to save a checkpoint and exit (Ctrl-C again to leave it running)');
+      sendControl(runDir, 'stop', { timeoutMs: 120000 }).catch((e: Error) => err(`could not send stop: ${e.message}`));
+      return;
+    }
+    out(`left running: ${runDir} (\`pacs-lab control ${runDir} stop\` stops it)`);
+    process.exit(EXIT.interrupted);
+  };
+  process.on('SIGINT', onSigint);
+  let skipping = fromEnd;
+  try {
+    for (;;) {
+      const { records, badLines } = await tail.read();
+      for (const b of badLines) {
+        clearProgress();
+        err(`warning: events.jsonl line ${b.line} is not valid JSON, skipped: ${b.snippet}`);
+      }
+      for (const record of records) {
+        const { stepped, notes } = follower.apply(record);
+        if (skipping) continue;
+        if (notes.length) {
+          clearProgress();
+          notes.forEach((n) => out(n));
+        }
+        if (stepped) {
+          const line = follower.progressLine();
+          if (tty) {
+            process.stdout.write(`\r\x1b[K${line}`);
+            progressShown = true;
+          } else out(line);
+        }
+      }
+      if (skipping) follower.startSession();
+      skipping = false;
+      if (follower.finished) break;
+      if (exitCode !== undefined) {
+        // Read what the trainer wrote last, then stop.
+        const rest = await tail.read();
+        rest.records.forEach((r) => follower.apply(r));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    clearProgress();
+  }
+
+  let info = await readRunInfo(runDir);
+  if (LIVE_STATUSES.includes(info.status) && exitCode !== undefined) {
+    const code = exitCode;
+    const status: RunStatus = code === 2 ? 'failed' : 'crashed';
+    const reason = `the trainer exited (code ${code ?? 'unknown'}) without recording an end state`;
+    info = await recordRunEnd(runDir, status, reason, { message: `${reason}; see trainer.log` });
+  }
+  const status = follower.finished ?? info.status;
+  out('');
+  out(summaryTable(follower.summary(status, info.error?.message ?? null)));
+  out('');
+  out(`run ${status}: ${runDir}`);
+  if (status === 'failed' || status === 'crashed') {
+    const message = follower.summary(status).error ?? info.error?.message;
+    if (message) err(`error: ${message}`);
+    const log = await trainerLogTail(runDir, 15);
+    if (log) err(`last lines of ${join(runDir, RUN_FILES.log)}:\n${log}`);
+    return EXIT.failed;
+  }
+  return interrupts > 0 ? EXIT.interrupted : EXIT.ok;
+}
+
+async function cmdStatus(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [], ['json']);
+  if (p.positional.length > 1) throw new UsageError('status takes at most one RUNS_DIR');
+  const root = resolve(p.positional[0] ?? join('.pacs', 'runs'));
+  const store = new RunStore({ roots: [root] });
+  try {
+    await store.refresh();
+    const runs = store.runs();
+    if (p.bools.has('json')) {
+      out(JSON.stringify(runs.map((r) => ({ ...r.info, dir: r.dir, latest: r.latest, bad_lines: r.events.badLines })), null, 2));
+      return EXIT.ok;
+    }
+    if (!runs.length) {
+      out(`no runs in ${root}${existsSync(root) ? '' : ' (it does not exist)'}`);
+      return EXIT.ok;
+    }
+    const rows = [['RUN', 'STATUS', 'STEP', 'REWARD', 'AUC', 'CODE']];
+    for (const r of runs) {
+      const git = r.info.git;
+      const code = git ? `${(git.commit ?? git.snapshot ?? '').slice(0, 8)}${git.snapshot ? '+' : ''}` : '-';
+      const reward = r.latest['reward/mean'];
+      const auc = r.latest['critic/auc'];
+      rows.push([r.id, r.status, `${r.info.step}/${r.info.total_steps}`, reward === undefined ? '-' : reward.toFixed(3), auc === undefined ? '-' : auc.toFixed(3), code]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
+    if (runs.some((r) => r.info.git?.snapshot)) out('(+ = uncommitted work saved in a snapshot commit)');
+    return EXIT.ok;
+  } finally {
+    store.dispose();
+  }
+}
+
+async function cmdControl(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ['timeout'], []);
+  const [runDir, command] = p.positional;
+  if (!runDir || !command || p.positional.length !== 2) throw new UsageError('control takes RUN_DIR and a command');
+  if (!isControlCommand(command)) throw new UsageError(`unknown command "${command}"; use one of ${CONTROL_COMMANDS.join(', ')}`);
+  const timeout = Number(one(p, 'timeout') ?? 15);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds');
+  const r = await sendControl(resolve(runDir), command, { timeoutMs: timeout * 1000 });
+  if (!r.acked) {
+    err(`${command} sent (seq ${r.seq}) but not acknowledged within ${timeout} s: the trainer reads commands between steps, so a long step delays it. It will still be applied.`);
+    return EXIT.noAck;
+  }
+  out(`${command} acknowledged (seq ${r.seq}): ${r.result ?? 'ok'}`);
+  return EXIT.ok;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'train':
+        return await cmdTrain(rest);
+      case 'resume':
+        return await cmdResume(rest);
+      case 'status':
+        return await cmdStatus(rest);
+      case 'control':
+        return await cmdControl(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`pacs-lab: ${e.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+    if (e instanceof LaunchError || e instanceof ControlError || (e as Error).name === 'GitDirtyError' || (e as Error).name === 'RunFileError') {
+      err(`pacs-lab: ${(e as Error).message}`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    err(`pacs-lab: unexpected error: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = EXIT.failed;
+  },
+);
