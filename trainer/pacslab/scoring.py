@@ -26,6 +26,8 @@ from pacslab import onnx_export, runio
 
 BACKENDS = ("onnx", "torch")
 ESTIMATORS = ("rloo", "grpo", "naive")
+# Characters that may encode to nothing without being unknown (a whitespace pre-tokenizer drops them).
+WHITESPACE = frozenset(" \t\n\r\f\v")
 
 
 class ScoreError(Exception):
@@ -127,17 +129,15 @@ class ScoringTokenizer:
         return Encoded(prompt_ids, response_ids, unknown)
 
     def unknown_chars(self, text: str) -> list[str]:
-        """Characters that encode, alone, to nothing or to the unknown token (whitespace aside)."""
+        """Characters that encode, alone, to the unknown token, or to nothing (whitespace aside)."""
         unk = self.info.get("unk_token_id")
         out = []
         for char in dict.fromkeys(text):
-            if char.isspace():
-                continue
             try:
                 ids = self.tokenizer.encode(char, add_special_tokens=False).ids
             except Exception:  # noqa: BLE001 - a WordLevel model without an unknown token raises
                 ids = []
-            if not ids or unk in ids:
+            if (unk is not None and unk in ids) or (not ids and char not in WHITESPACE):
                 out.append(char)
         return out
 
