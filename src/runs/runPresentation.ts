@@ -1,14 +1,14 @@
-// How a run looks in VS Code: its status codicon and one-line description.
+// How a run looks in VS Code: its status codicon, one-line description and tooltip.
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
-import { runSummary } from './runText';
 import type { RunState } from '../core/runStore';
+import { formatNumber, runSummary, shortCommit } from './runText';
 
 const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
   starting: ['loading~spin'],
   running: ['sync~spin', 'charts.blue'],
   paused: ['debug-pause', 'charts.yellow'],
-  suspended: ['debug-stop'],
+  suspended: ['debug-disconnect'],
   stopped: ['debug-stop'],
   finished: ['pass', 'testing.iconPassed'],
   failed: ['error', 'testing.iconFailed'],
@@ -22,4 +22,46 @@ export function statusIcon(status: RunStatus): vscode.ThemeIcon {
 
 export function runDescription(run: RunState): string {
   return runSummary(run.info, run.latest['reward/mean']);
+}
+
+/** Every field comes from files a trainer wrote: appended as escaped text, never as markdown. */
+export function runTooltip(run: RunState): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`$(${STATUS_ICONS[run.status][0]}) `);
+  md.appendText(`${run.info.name} — ${run.status}`);
+  md.appendMarkdown('\n\n');
+  const { info } = run;
+  const rows: Array<[string, string | null | undefined]> = [
+    ['Run', run.id],
+    ['Algorithm', info.algorithm],
+    ['Step', info.total_steps > 0 ? `${info.step} / ${info.total_steps}` : String(info.step)],
+    ['Reward', run.latest['reward/mean'] === undefined ? undefined : formatNumber(run.latest['reward/mean'])],
+    ['Eval accuracy', run.latest['eval/accuracy'] === undefined ? undefined : formatNumber(run.latest['eval/accuracy'])],
+    ['Speed', run.stepsPerSecond === null ? undefined : `${formatNumber(run.stepsPerSecond)} steps/s`],
+    ['Config', info.config_path],
+    ['Seed', String(info.seed)],
+    ['Code', codeLine(run)],
+    ['Device', typeof info.versions.device === 'string' ? info.versions.device : undefined],
+    ['Host', info.host],
+    ['Created', info.created_at],
+    ['Last checkpoint', run.checkpoints.length ? `step ${run.checkpoints[run.checkpoints.length - 1].step}` : undefined],
+    ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
+    ['Error', run.lastError?.message],
+    ['Folder', run.dir],
+  ];
+  for (const [label, value] of rows) {
+    if (value === undefined || value === null || value === '') continue;
+    md.appendMarkdown(`**${label}:** `);
+    md.appendText(value);
+    md.appendMarkdown('  \n');
+  }
+  return md;
+}
+
+function codeLine(run: RunState): string {
+  const git = run.info.git;
+  if (!git) return 'not in a git repository (code not recorded)';
+  const branch = git.branch ? ` on ${git.branch}` : '';
+  const dirty = git.dirty ? ', with uncommitted work saved in a snapshot' : '';
+  return `${shortCommit(git)}${branch}${dirty}`;
 }

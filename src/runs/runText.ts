@@ -24,3 +24,11 @@ export function runSummary(info: RunInfo, reward: number | undefined): string {
   if (commit) parts.push(commit);
   return parts.join(' · ');
 }
+
+/** `arith 42/100 · r 0.53 · 1.2 st/s` */
+export function activeRunText(info: RunInfo, reward: number | undefined, stepsPerSecond: number | null): string {
+  const parts = [info.total_steps > 0 ? `${info.name} ${info.step}/${info.total_steps}` : `${info.name} ${info.step}`];
+  if (reward !== undefined) parts.push(`r ${formatNumber(reward)}`);
+  if (stepsPerSecond !== null) parts.push(`${formatNumber(stepsPerSecond)} st/s`);
+  return parts.join(' · ');
+}

@@ -1,0 +1,66 @@
+// The composition root: one Extension builds every feature around one RunStore and owns every
+// disposable they hold.
+import * as vscode from 'vscode';
+import { RunStore } from './core/runStore';
+import { ConfigLanguage } from './config/configLanguage';
+import { ConfigLens } from './config/configLens';
+import { NewConfigCommand } from './config/newConfig';
+import { DashboardFeature } from './dashboard/dashboardFeature';
+import { RunCodeFeature } from './git/runCode';
+import { TrainerSetup } from './python/setupTrainer';
+import { TrainerPython } from './python/trainerPython';
+import { RolloutsFeature } from './rollouts/rolloutsFeature';
+import { RunLauncher } from './runs/launch';
+import { RunCommands } from './runs/runCommands';
+import { RunContextKeys } from './runs/runContextKeys';
+import { RunNotifications } from './runs/notifications';
+import { RunRoots } from './runs/runRoots';
+import { RunsTree } from './runs/runsTree';
+import { RunStatusBar } from './runs/statusBar';
+import { Disposer } from './vscode/disposer';
+
+export class Extension extends Disposer {
+  constructor(context: vscode.ExtensionContext) {
+    super();
+    const log = this.track(vscode.window.createOutputChannel('PACS Lab', { log: true }));
+    const roots = this.track(new RunRoots());
+    const store = this.track(new RunStore({ roots: roots.roots(), pollIntervalMs: pollIntervalMs() }));
+    this.track(store.onDidError((e) => log.warn(`Cannot read ${e.path}: ${e.message}`)));
+    this.track(roots.onDidChange(() => void store.setRoots(roots.roots())));
+    this.track(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('pacs.pollIntervalMs') && offerReload()));
+
+    const python = this.track(new TrainerPython(context, log));
+    this.track(new RunContextKeys(store));
+    const tree = this.track(new RunsTree(store, roots));
+    this.track(new RunStatusBar(store));
+    this.track(new RunNotifications(store, log));
+    const launcher = this.track(new RunLauncher(context, store, roots, python, log));
+    this.track(launcher.onDidLaunch((runId) => void tree.reveal(runId)));
+    this.track(new RunCommands(store, roots, launcher, log));
+    this.track(new RunCodeFeature(context, store, roots));
+    this.track(new ConfigLanguage(context, log));
+    this.track(new ConfigLens(store, roots));
+    this.track(new NewConfigCommand());
+    this.track(new TrainerSetup(context, python, log));
+    const dashboard = this.track(new DashboardFeature(context, store));
+    const rollouts = this.track(new RolloutsFeature(context, store));
+    this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
+
+    void store.start().then(() => tree.refreshNow());
+    void python.refreshContext();
+  }
+}
+
+function pollIntervalMs(): number {
+  return vscode.workspace.getConfiguration('pacs').get<number>('pollIntervalMs', 1000);
+}
+
+async function offerReload(): Promise<void> {
+  const reload = 'Reload Window';
+  const choice = await vscode.window.showInformationMessage('PACS Lab: the new poll interval applies after a window reload.', reload);
+  if (choice === reload) await vscode.commands.executeCommand('workbench.action.reloadWindow');
+}
+
+export function activate(context: vscode.ExtensionContext): void {
+  context.subscriptions.push(new Extension(context));
+}

@@ -1,0 +1,68 @@
+// Tells the user when a run ends on its own: finished, failed or crashed.
+import * as vscode from 'vscode';
+import type { RunStatus } from '../core/runFormat';
+import type { RunState, RunStore } from '../core/runStore';
+import { Disposer } from '../vscode/disposer';
+import { runSummary } from './runText';
+
+const NOTIFIED: readonly RunStatus[] = ['finished', 'failed', 'crashed'];
+const OPEN_DASHBOARD = 'Open Dashboard';
+const SHOW_LOG = 'Show Log';
+
+export class RunNotifications extends Disposer {
+  /** The last status seen per run; runs already there when the window opened are not announced. */
+  private readonly seen = new Map<string, RunStatus>();
+  private primed = false;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    super();
+    this.track(store.onDidChange(({ runIds }) => this.check(runIds)));
+  }
+
+  /** Records the statuses present at startup without announcing them. */
+  prime(): void {
+    for (const run of this.store.runs()) this.seen.set(run.id, run.status);
+    this.primed = true;
+  }
+
+  private check(runIds: readonly string[]): void {
+    if (!this.primed) this.prime();
+    for (const id of runIds) {
+      const run = this.store.get(id);
+      if (!run) {
+        this.seen.delete(id);
+        continue;
+      }
+      const before = this.seen.get(id);
+      this.seen.set(id, run.status);
+      // A run first seen now is announced only when it was created in this session (a fast failure),
+      // not when a new runs folder brings old runs.
+      const isNew = before === undefined && run.info.created_at >= this.startedAt;
+      if ((before !== undefined || isNew) && before !== run.status && NOTIFIED.includes(run.status)) void this.announce(run);
+    }
+  }
+
+  private async announce(run: RunState): Promise<void> {
+    const summary = runSummary(run.info, run.latest['reward/mean']);
+    const error = run.lastError?.message.split('\n')[0];
+    let choice: string | undefined;
+    if (run.status === 'finished') {
+      this.log.info(`Run ${run.id} finished (${summary}).`);
+      choice = await vscode.window.showInformationMessage(`PACS Lab: run ${run.id} finished (${summary}).`, OPEN_DASHBOARD, SHOW_LOG);
+    } else {
+      const what = run.status === 'failed' ? 'failed' : 'crashed';
+      this.log.error(`Run ${run.id} ${what}: ${error ?? 'no error recorded'}`);
+      choice = await vscode.window.showErrorMessage(
+        `PACS Lab: run ${run.id} ${what} at step ${run.info.step}${error ? `: ${error}` : ''}. The trainer log has the details.`,
+        SHOW_LOG,
+        OPEN_DASHBOARD,
+      );
+    }
+    if (choice === OPEN_DASHBOARD) await vscode.commands.executeCommand('pacs.openDashboard', run.id);
+    if (choice === SHOW_LOG) await vscode.commands.executeCommand('pacs.showLog', run.id);
+  }
+}

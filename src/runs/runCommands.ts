@@ -1,0 +1,159 @@
+// Pause, resume, suspend, stop and checkpoint through control.jsonl (core/control.ts); delete a
+// run; open its log; refresh the view.
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import * as vscode from 'vscode';
+import { ControlError, sendControl } from '../core/control';
+import { repoRootOf } from '../core/git';
+import { LIVE_STATUSES, RUN_FILES } from '../core/runFormat';
+import type { ControlCommandName, RunStatus } from '../core/runFormat';
+import type { RunState, RunStore } from '../core/runStore';
+import { Disposer } from '../vscode/disposer';
+import type { RunLauncher } from './launch';
+import { pickRun } from './pickRun';
+import type { RunRoots } from './runRoots';
+
+const ACK_TIMEOUT_MS = 15000;
+const RELAUNCHABLE: readonly RunStatus[] = ['suspended', 'stopped', 'crashed', 'failed'];
+const DELETABLE: readonly RunStatus[] = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];
+
+interface ControlSpec {
+  command: ControlCommandName;
+  statuses: readonly RunStatus[];
+  /** "Pausing" … */
+  progress: string;
+  /** … "paused" */
+  done: string;
+}
+
+const CONTROLS: Record<string, ControlSpec> = {
+  'pacs.pauseRun': { command: 'pause', statuses: ['running', 'starting'], progress: 'Pausing', done: 'paused' },
+  'pacs.suspendRun': { command: 'suspend', statuses: ['running', 'paused', 'starting'], progress: 'Suspending', done: 'suspended (checkpoint saved, process exited)' },
+  'pacs.stopRun': { command: 'stop', statuses: ['running', 'paused', 'starting'], progress: 'Stopping', done: 'stopped (checkpoint saved)' },
+  'pacs.checkpointRun': { command: 'checkpoint', statuses: ['running', 'paused'], progress: 'Saving a checkpoint of', done: 'checkpointed' },
+};
+const RESUME: ControlSpec = { command: 'resume', statuses: ['paused'], progress: 'Resuming', done: 'resumed' };
+
+export class RunCommands extends Disposer {
+  constructor(
+    private readonly store: RunStore,
+    private readonly roots: RunRoots,
+    private readonly launcher: RunLauncher,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    super();
+    for (const [id, spec] of Object.entries(CONTROLS)) {
+      this.track(vscode.commands.registerCommand(id, (arg?: unknown) => this.control(spec, arg)));
+    }
+    this.track(vscode.commands.registerCommand('pacs.resumeRun', (arg?: unknown) => this.resume(arg)));
+    this.track(vscode.commands.registerCommand('pacs.deleteRun', (arg?: unknown) => this.delete(arg)));
+    this.track(vscode.commands.registerCommand('pacs.showLog', (arg?: unknown) => this.showLog(arg)));
+    this.track(
+      vscode.commands.registerCommand('pacs.refreshRuns', async () => {
+        await this.store.setRoots(this.roots.roots());
+      }),
+    );
+  }
+
+  private async control(spec: ControlSpec, arg: unknown): Promise<void> {
+    const run = await pickRun(this.store, arg, { statuses: spec.statuses, placeHolder: `Select the run to ${spec.command}` });
+    if (run) await this.send(run, spec);
+  }
+
+  /** A paused trainer continues in place; a suspended, stopped, crashed or failed run is relaunched from its checkpoint. */
+  private async resume(arg: unknown): Promise<void> {
+    const run = await pickRun(this.store, arg, { statuses: ['paused', ...RELAUNCHABLE], placeHolder: 'Select the run to resume' });
+    if (!run) return;
+    if (run.status === 'paused') await this.send(run, RESUME);
+    else await this.launcher.relaunch(run);
+  }
+
+  private async send(run: RunState, spec: ControlSpec): Promise<void> {
+    try {
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `PACS Lab: ${spec.progress} ${run.id}…`, cancellable: true },
+        (_progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return sendControl(run.dir, spec.command, { timeoutMs: ACK_TIMEOUT_MS, signal: abort.signal });
+        },
+      );
+      await this.store.refresh();
+      if (!result.acked) {
+        this.log.warn(`${spec.command} (seq ${result.seq}) to ${run.id}: no acknowledgement within ${ACK_TIMEOUT_MS / 1000} s.`);
+        void vscode.window.showWarningMessage(
+          `PACS Lab: no acknowledgement from the trainer within ${ACK_TIMEOUT_MS / 1000} s for "${spec.command}" (run ${run.id}). ` +
+            'The command stays queued in control.jsonl and applies when the trainer finishes its current step; if the trainer is stuck, see its log.',
+          'Show Log',
+        ).then((choice) => choice && this.showLog(run.id));
+        return;
+      }
+      this.log.info(`${spec.command} (seq ${result.seq}) to ${run.id}: ${result.result ?? 'acknowledged'}.`);
+      if (result.result && result.result !== 'ok') {
+        void vscode.window.showWarningMessage(`PACS Lab: the trainer of ${run.id} did not apply "${spec.command}": ${result.result}.`);
+        return;
+      }
+      vscode.window.setStatusBarMessage(`$(check) PACS Lab: run ${run.id} ${spec.done}`, 5000);
+    } catch (err) {
+      const message = err instanceof ControlError ? err.message : `Could not send "${spec.command}" to ${run.id}: ${(err as Error).message}`;
+      this.log.error(message);
+      void vscode.window.showErrorMessage(`PACS Lab: ${message}`);
+      await this.store.refresh();
+    }
+  }
+
+  private async delete(arg: unknown): Promise<void> {
+    const run = await pickRun(this.store, arg, { statuses: DELETABLE, placeHolder: 'Select the run to delete' });
+    if (!run) return;
+    if (LIVE_STATUSES.includes(run.status)) {
+      void vscode.window.showErrorMessage(`PACS Lab: run ${run.id} is ${run.status}; stop it before deleting it.`);
+      return;
+    }
+    const deleteRun = 'Delete Run';
+    const deleteAll = 'Delete Run and Its Code Snapshot';
+    const ref = run.info.git?.ref ?? null;
+    const choice = await vscode.window.showWarningMessage(
+      `Delete run ${run.id}?`,
+      {
+        modal: true,
+        detail:
+          `This deletes the folder ${run.dir} with its checkpoints, rollouts and logs. It cannot be undone.` +
+          (ref ? `\n\nThe run's code stays in git under ${ref} unless you also delete that ref.` : ''),
+      },
+      ...(ref ? [deleteRun, deleteAll] : [deleteRun]),
+    );
+    if (!choice) return;
+    await rm(run.dir, { recursive: true, force: true });
+    this.log.info(`Deleted run ${run.id} (${run.dir}).`);
+    if (choice === deleteAll && ref) await this.deleteRef(run, ref);
+    await this.store.refresh();
+  }
+
+  private async deleteRef(run: RunState, ref: string): Promise<void> {
+    const configPath = this.roots.configPathOf(run);
+    const repoRoot = await repoRootOf(configPath ? dirname(configPath) : run.root);
+    if (!repoRoot) {
+      void vscode.window.showWarningMessage(`PACS Lab: could not find the git repository holding ${ref}; the ref is kept.`);
+      return;
+    }
+    try {
+      await promisify(execFile)('git', ['update-ref', '-d', ref], { cwd: repoRoot });
+      this.log.info(`Deleted ${ref} in ${repoRoot}.`);
+    } catch (err) {
+      void vscode.window.showWarningMessage(`PACS Lab: the run was deleted, but not ${ref}: ${(err as Error).message}`);
+    }
+  }
+
+  private async showLog(arg: unknown): Promise<void> {
+    const run = await pickRun(this.store, arg, { placeHolder: 'Select the run whose trainer log to show' });
+    if (!run) return;
+    const uri = vscode.Uri.file(join(run.dir, RUN_FILES.log));
+    try {
+      await vscode.window.showTextDocument(uri, { preview: false });
+    } catch {
+      void vscode.window.showErrorMessage(`PACS Lab: run ${run.id} has no trainer log yet (${uri.fsPath}).`);
+    }
+  }
+}

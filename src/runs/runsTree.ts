@@ -1,0 +1,128 @@
+// The Runs view: runs grouped by config name, newest first, refreshed from the store (debounced).
+import { statSync } from 'node:fs';
+import * as vscode from 'vscode';
+import type { RunState, RunStore } from '../core/runStore';
+import { Disposer } from '../vscode/disposer';
+import { runDescription, runTooltip, statusIcon } from './runPresentation';
+import type { RunRoots } from './runRoots';
+
+const REFRESH_DEBOUNCE_MS = 150;
+
+export class ConfigGroupItem extends vscode.TreeItem {
+  constructor(
+    readonly configName: string,
+    readonly runIds: string[],
+    /** The config file of the newest run, when it is known and still here: the inline "Train" launches it. */
+    readonly configPath: string | undefined,
+  ) {
+    super(configName, vscode.TreeItemCollapsibleState.Expanded);
+    this.id = `config:${configName}`;
+    this.contextValue = configPath ? 'config' : 'config.orphan';
+    this.iconPath = new vscode.ThemeIcon('file-code');
+    this.description = runIds.length === 1 ? '1 run' : `${runIds.length} runs`;
+    if (configPath) this.resourceUri = vscode.Uri.file(configPath);
+    this.tooltip = configPath ?? `Runs named ${configName}`;
+  }
+}
+
+export class RunItem extends vscode.TreeItem {
+  readonly runId: string;
+
+  constructor(run: RunState) {
+    super(run.id, vscode.TreeItemCollapsibleState.None);
+    this.runId = run.id;
+    this.id = `run:${run.id}`;
+    this.description = runDescription(run);
+    this.iconPath = statusIcon(run.status);
+    this.tooltip = runTooltip(run);
+    this.contextValue = `run.${run.status}${run.info.git ? '.git' : ''}`;
+    this.accessibilityInformation = { label: `${run.id}, ${run.status}, ${this.description}` };
+  }
+}
+
+type Node = ConfigGroupItem | RunItem;
+
+export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> {
+  private readonly changed = this.track(new vscode.EventEmitter<Node | undefined>());
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly view: vscode.TreeView<Node>;
+  private timer: NodeJS.Timeout | undefined;
+  private groups: ConfigGroupItem[] = [];
+  private items = new Map<string, RunItem>();
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly roots: RunRoots,
+  ) {
+    super();
+    this.view = this.track(
+      vscode.window.createTreeView('pacs.runs', { treeDataProvider: this, canSelectMany: true, showCollapseAll: true }),
+    );
+    this.track(store.onDidChange(() => this.scheduleRefresh()));
+    this.track({ dispose: () => clearTimeout(this.timer) });
+    this.rebuild();
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    return node;
+  }
+
+  getChildren(node?: Node): Node[] {
+    if (!node) return this.groups;
+    if (node instanceof ConfigGroupItem) return node.runIds.map((id) => this.items.get(id)).filter((item) => item !== undefined);
+    return [];
+  }
+
+  getParent(node: Node): Node | undefined {
+    if (node instanceof RunItem) return this.groups.find((group) => group.runIds.includes(node.runId));
+    return undefined;
+  }
+
+  /** Shows a run in the view (after a launch). */
+  async reveal(runId: string): Promise<void> {
+    this.rebuild();
+    const item = this.items.get(runId);
+    if (item) await this.view.reveal(item, { select: true, focus: false, expand: true });
+  }
+
+  refreshNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.rebuild();
+  }
+
+  private scheduleRefresh(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.refreshNow(), REFRESH_DEBOUNCE_MS);
+  }
+
+  private rebuild(): void {
+    const byConfig = new Map<string, RunState[]>();
+    for (const run of this.store.runs()) {
+      const runs = byConfig.get(run.configName) ?? [];
+      runs.push(run);
+      byConfig.set(run.configName, runs);
+    }
+    this.items = new Map(this.store.runs().map((run) => [run.id, new RunItem(run)]));
+    this.groups = [...byConfig.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs)));
+    this.changed.fire(undefined);
+  }
+
+  private existingConfigPath(runs: RunState[]): string | undefined {
+    for (const run of runs) {
+      const path = this.roots.configPathOf(run);
+      if (path && isFile(path)) return path;
+    }
+    return undefined;
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
