@@ -158,13 +158,14 @@ function objectForm(root: JsonSchema, schema: JsonSchema | undefined): JsonSchem
   return undefined;
 }
 
-function arrayItems(root: JsonSchema, schema: JsonSchema | undefined): JsonSchema | undefined {
+/** The schema of item `index` of an array (tuples use prefixItems). */
+function arrayItems(root: JsonSchema, schema: JsonSchema | undefined, index: number): JsonSchema | undefined {
   const s = deref(root, schema);
   if (!s) return undefined;
-  if (s.items) return s.items as JsonSchema;
-  for (const b of branches(s)) {
-    const d = deref(root, b);
-    if (d?.items) return d.items as JsonSchema;
+  for (const form of [s, ...branches(s).map((b) => deref(root, b))]) {
+    const prefix = form?.prefixItems as JsonSchema[] | undefined;
+    if (Array.isArray(prefix) && prefix[index]) return prefix[index];
+    if (form?.items && typeof form.items === 'object') return form.items as JsonSchema;
   }
   return undefined;
 }
@@ -173,7 +174,7 @@ function arrayItems(root: JsonSchema, schema: JsonSchema | undefined): JsonSchem
 export function schemaAt(root: JsonSchema, segments: Segment[]): JsonSchema | undefined {
   let current: JsonSchema | undefined = root;
   for (const seg of segments) {
-    if (typeof seg === 'number') current = arrayItems(root, current);
+    if (typeof seg === 'number') current = arrayItems(root, current, seg);
     else current = (objectForm(root, current)?.properties as Record<string, JsonSchema> | undefined)?.[seg];
     if (!current) return undefined;
   }
@@ -266,7 +267,7 @@ function explainErrors(errors: ErrorObject[], root: JsonSchema, doc: Document, l
     if (owner) {
       const branch = e.schemaPath.slice(owner.split('|')[1].length + 1).split('/')[0];
       const m = merged.get(owner) ?? { segments, parts: new Map<string, string[]>() };
-      m.parts.set(branch, [...(m.parts.get(branch) ?? []), requirement(e, root)]);
+      m.parts.set(branch, [...(m.parts.get(branch) ?? []), requirement(e)]);
       merged.set(owner, m);
       continue;
     }
@@ -295,11 +296,11 @@ function single(e: ErrorObject, segments: Segment[], root: JsonSchema, doc: Docu
     const missing = String((e.params as { missingProperty: string }).missingProperty);
     return atValue(`${label(segments)} needs the key "${missing}"`, segments, doc, lines);
   }
-  return atValue(`${label(segments)} ${requirement(e, root)} (got ${shown(valueAt(data, segments))})`, segments, doc, lines);
+  return atValue(`${label(segments)} ${requirement(e)} (got ${shown(valueAt(data, segments))})`, segments, doc, lines);
 }
 
 /** What the failed keyword asks for, in words: "must be an integer", "must be ≥ 1", ... */
-function requirement(e: ErrorObject, root: JsonSchema): string {
+function requirement(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'type': {
@@ -323,7 +324,6 @@ function requirement(e: ErrorObject, root: JsonSchema): string {
     case 'maxItems':
       return `must have at most ${String(p.limit)} items`;
     default:
-      void root;
       return e.message ?? `fails ${e.keyword}`;
   }
 }
@@ -496,16 +496,16 @@ export function completionsAt(text: string, schema: JsonSchema, line: number, co
   }
   const keyMatch = KEY_LINE.exec(before);
   if (!keyMatch) return [];
-  const indent = before.length - before.trimStart().length + (before.trimStart().startsWith('-') ? before.trimStart().indexOf(keyMatch[2] || '\u0000') : 0);
-  const parents = parentPath(textLines, line, keyMatch[1].length);
-  const present = siblingKeys(textLines, line, Math.max(indent, keyMatch[1].length));
+  const indent = keyMatch[1].length;
+  const parents = parentPath(textLines, line, indent);
+  const present = siblingKeys(textLines, line, indent);
   const properties = propertiesAt(schema, parents);
   return Object.entries(properties)
     .filter(([name]) => !present.has(name))
     .map(([name, prop]) => {
       const field = deref(schema, prop) ?? {};
       const isObject = Boolean(objectForm(schema, field)) && !branches(field).some((b) => deref(schema, b)?.type === 'null');
-      const childIndent = ' '.repeat(keyMatch[1].length + 2);
+      const childIndent = ' '.repeat(indent + 2);
       return {
         label: name,
         kind: 'key' as const,

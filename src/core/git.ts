@@ -35,7 +35,7 @@ export class GitDirtyError extends Error {
   }
 }
 
-const ENV_ALLOWED = ['GIT_INDEX_FILE', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
+const ENV_ALLOWED = ['GIT_INDEX_FILE', 'GIT_OPTIONAL_LOCKS', 'GIT_TERMINAL_PROMPT', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL'];
 const FALLBACK_IDENTITY = { name: 'PACS Lab', email: 'pacs-lab@localhost' };
 
 function gitAt(dir: string, env?: Record<string, string>): SimpleGit {
@@ -50,9 +50,10 @@ async function raw(git: SimpleGit, args: string[]): Promise<string> {
   return (await git.raw(args)).trim();
 }
 
+/** The trimmed output, or null on failure or empty output (simple-git resolves a failing command that prints nothing). */
 async function tryRaw(git: SimpleGit, args: string[]): Promise<string | null> {
   try {
-    return await raw(git, args);
+    return (await raw(git, args)) || null;
   } catch {
     return null;
   }
