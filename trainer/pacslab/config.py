@@ -317,14 +317,30 @@ def _issue_from_error(err: dict, lines: dict, override_keys) -> Issue:
     kind = err["type"]
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
-        guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        fix = f"did you mean `{guess[0]}`?" if guess else "remove it"
+        guess = suggest(str(loc[-1]), known)
+        fix = f"did you mean `{guess}`?" if guess else "remove it."
         fix += f" Known keys here: {', '.join(known)}"
         return Issue(key, f"unknown key{where}", fix, line)
     value = err.get("input")
     shown = json.dumps(value, default=str) if not isinstance(value, dict) else "a mapping"
     problem = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {shown}){where}"
     return Issue(key, problem, _fix_for(loc), line)
+
+
+def suggest(name: str, known: list[str]) -> str | None:
+    """The known key `name` most likely meant: a close spelling, an abbreviation or its initials.
+
+    >>> suggest("totl_steps", ["total_steps", "seed"]), suggest("learning_rate", ["lr", "betas"])
+    ('total_steps', 'lr')
+    """
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    initials = "".join(part[:1] for part in name.split("_"))
+    for key in known:
+        if key == initials or (len(key) >= 2 and (name.startswith(key) or key.startswith(name))):
+            return key
+    return None
 
 
 def _line_of(loc: tuple, lines: dict) -> int | None:

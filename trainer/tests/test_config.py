@@ -1,0 +1,142 @@
+"""Config loading: every error names the file, the key, the line and the fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_DIR
+from pacslab.config import ConfigError, Config, json_schema, load_config, schema_markdown
+
+
+def error_of(path: Path, overrides=()) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, list(overrides))
+    return info.value
+
+
+def test_defaults_load_and_name_comes_from_the_file(write_config):
+    path = write_config("my-exp.pacs.yaml", name=None)
+    cfg = load_config(path)
+    assert cfg.name == "my-exp"
+    assert cfg.algorithm == "pacs" and cfg.pacs.adv_estimator == "rloo"
+    assert cfg.optim.micro_batch_prompts == 1
+
+
+def test_unknown_key_names_file_line_and_suggestion(write_config):
+    path = write_config()
+    text = path.read_text().replace("  lr: 0.01", "  lr: 0.01\n  learning_rate: 0.1")
+    path.write_text(text)
+    line = text.splitlines().index("  learning_rate: 0.1") + 1
+    err = error_of(path)
+    assert [i.key for i in err.issues] == ["optim.learning_rate"]
+    assert f"{path}:{line}: optim.learning_rate: unknown key" in str(err)
+    assert "did you mean `lr`?" in str(err)
+
+
+def test_unknown_top_level_key_suggests_the_closest(write_config):
+    path = write_config()
+    path.write_text(path.read_text() + "totl_steps: 3\n")
+    assert "did you mean `total_steps`?" in str(error_of(path))
+
+
+def test_wrong_type_names_key_and_allowed_values(write_config):
+    path = write_config(algorithm="ppo", **{"rollout.n": "eight"})
+    err = error_of(path)
+    keys = {i.key: i for i in err.issues}
+    assert set(keys) == {"algorithm", "rollout.n"}
+    assert "use one of pacs, grpo, rloo" in keys["algorithm"].fix
+    assert keys["rollout.n"].line is not None and "eight" in keys["rollout.n"].problem
+
+
+def test_mini_batch_that_splits_groups_is_refused(write_config):
+    err = error_of(write_config(**{"optim.mini_batch_prompts": 3}))
+    assert [i.key for i in err.issues] == ["optim.mini_batch_prompts"]
+    assert "does not divide rollout.prompts_per_step (4)" in str(err)
+    assert "use a divisor of 4: 1, 2, 4" in str(err)
+
+
+def test_micro_batch_must_divide_mini_batch(write_config):
+    err = error_of(write_config(**{"optim.mini_batch_prompts": 4, "optim.micro_batch_prompts": 3}))
+    assert [i.key for i in err.issues] == ["optim.micro_batch_prompts"]
+
+
+@pytest.mark.parametrize("overrides", [{"algorithm": "rloo"}, {"algorithm": "grpo"}, {"algorithm": "pacs"}])
+def test_single_sample_groups_are_refused_where_a_baseline_needs_two(write_config, overrides):
+    err = error_of(write_config(**{"rollout.n": 1}, **overrides))
+    assert [i.key for i in err.issues] == ["rollout.n"]
+    assert "set rollout.n to 2 or more" in str(err)
+
+
+def test_single_sample_groups_are_fine_with_the_naive_estimator(write_config):
+    cfg = load_config(write_config(**{"rollout.n": 1, "pacs.adv_estimator": "naive"}))
+    assert cfg.rollout.n == 1
+
+
+def test_missing_model_path(write_config):
+    path = write_config(**{"model.path": "no-such-model"})
+    err = error_of(path)
+    assert [i.key for i in err.issues] == ["model.path"]
+    assert "no-such-model" in str(err) and "Fix:" in str(err)
+    assert err.issues[0].line == path.read_text().splitlines().index("  path: no-such-model") + 1
+
+
+def test_missing_builtin_model(write_config):
+    err = error_of(write_config(**{"model.path": "builtin:nope"}))
+    assert "no such built-in model" in str(err)
+
+
+def test_file_tasks_need_their_files_and_k_must_fit_the_samples(write_config):
+    err = error_of(write_config(**{"task.type": "jsonl", "eval.k": [1, 4]}))
+    keys = [i.key for i in err.issues]
+    assert keys == ["eval.k", "task.train_file", "task.eval_file"]
+    assert "raise eval.samples to at least 4" in str(err)
+
+
+def test_overrides_are_parsed_as_yaml_and_validated(write_config):
+    path = write_config()
+    cfg = load_config(path, ["optim.lr=2.5e-3", "eval.k=[1]", "task.arith.ops=['+', '-']", "logging.log_token_details=false"])
+    assert cfg.optim.lr == 0.0025 and cfg.eval.k == [1] and cfg.task.arith.ops == ["+", "-"]
+    assert cfg.logging.log_token_details is False
+    err = error_of(path, ["optim.lrate=1"])
+    assert err.issues[0].line is None and "(from --set)" in str(err) and "did you mean `lr`?" in str(err)
+    assert "key.sub=value" in str(error_of(path, ["optim.lr"]))
+    assert "is not a section" in str(error_of(path, ["seed.x=1"]))
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "bad.pacs.yaml"
+    path.write_text("seed: 1\noptim:\n  lr: [1\n")
+    err = error_of(path)
+    assert err.issues[0].line is not None and "not valid YAML" in str(err)
+
+
+def test_every_field_is_documented():
+    def walk(model):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no description"
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, Config.__mro__[1]):
+                walk(ann)
+
+    walk(Config)
+
+
+def test_committed_schema_and_reference_are_current():
+    committed = json.loads((REPO_DIR / "schemas" / "pacs-config.schema.json").read_text())
+    assert committed == json_schema(), "schemas/pacs-config.schema.json is stale: run `python -m pacslab schema > schemas/pacs-config.schema.json`"
+    reference = (REPO_DIR / "docs" / "config.md").read_text()
+    assert reference == schema_markdown(), "docs/config.md is stale: run `python -m pacslab schema --markdown > docs/config.md`"
+
+
+def test_schema_forbids_unknown_keys_everywhere():
+    schema = json_schema()
+    assert schema["additionalProperties"] is False
+    assert all(d["additionalProperties"] is False for d in schema["$defs"].values())
+
+
+@pytest.mark.parametrize("example", sorted((REPO_DIR / "examples").glob("*.pacs.yaml")), ids=lambda p: p.name)
+def test_examples_are_valid(example):
+    load_config(example)

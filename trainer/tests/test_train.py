@@ -1,0 +1,225 @@
+"""The training loop end to end on a tiny model: records, resume equality, control, failures, learning."""
+
+from __future__ import annotations
+
+import math
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import events_of, run_json, spawn_trainer, wait_for
+from pacslab import runio
+from pacslab.config import load_config
+from pacslab.control import append_command
+from pacslab.train import lr_at, prepare_run_dir, run_training
+
+RECORD_FIELDS = {"step", "group", "index", "prompt_id", "prompt", "response", "answer", "reward", "verifier",
+                 "logratio", "psi", "p_correct", "grad_weight", "weight", "length", "truncated", "tokens",
+                 "token_logratio"}
+
+
+def train(config_path: Path, run_dir: Path, *, overrides=(), resume=False, on_step=None) -> int:
+    cfg = load_config(config_path, list(overrides))
+    prepare_run_dir(cfg, config_path=config_path, run_dir=run_dir, runs_root=run_dir.parent, resume=resume)
+    return run_training(cfg, run_dir, base_dir=config_path.parent, resume=resume, log=lambda _: None, on_step=on_step)
+
+
+def metrics_by_step(run_dir: Path, *, drop_perf: bool = True) -> list[tuple[int, dict]]:
+    out = []
+    for e in events_of(run_dir):
+        if e["type"] == "metrics":
+            values = {k: v for k, v in e["values"].items() if not (drop_perf and k.startswith("perf/"))}
+            out.append((e["step"], values))
+    return out
+
+
+def test_lr_schedules(write_config):
+    cfg = load_config(write_config(total_steps=10, **{"optim.schedule": "warmup_cosine", "optim.warmup_steps": 2,
+                                                       "optim.min_lr_ratio": 0.1, "optim.lr": 1.0}))
+    assert [lr_at(cfg, s) for s in (1, 2)] == [0.5, 1.0]
+    assert lr_at(cfg, 10) == pytest.approx(0.1)
+    assert 0.1 < lr_at(cfg, 6) < 1.0
+    constant = load_config(write_config(**{"optim.lr": 0.3}))
+    assert {lr_at(constant, s) for s in range(1, 5)} == {0.3}
+
+
+def test_a_run_writes_the_run_format(write_config, tmp_path):
+    config = write_config()
+    run_dir = tmp_path / "runs" / "r1"
+    assert train(config, run_dir) == 0
+    info = run_json(run_dir)
+    assert info["status"] == "finished" and info["step"] == 4 and info["total_steps"] == 4
+    assert info["pid_start_time"].isdigit() and info["versions"]["device"] == "cpu" and info["error"] is None
+    events = events_of(run_dir)
+    types = [e["type"] for e in events]
+    assert types[0] == "run_started" and types[-1] == "run_finished" and events[-1]["status"] == "finished"
+    steps = metrics_by_step(run_dir)
+    # evaluation before step 1, at step 2 (eval_every) and at the end; one training record per step
+    assert [s for s, v in steps if "eval/accuracy" in v] == [0, 2, 4]
+    train_values = [v for _, v in steps if "reward/mean" in v]
+    assert len(train_values) == 4
+    for name in ("reward/mean", "reward/std", "reward/mixed_group_frac", "pacs/loss", "pacs/psi_mean",
+                 "pacs/psi_abs_mean", "pacs/weight_mean", "critic/ece", "critic/accuracy", "optim/grad_norm",
+                 "optim/lr", "optim/skipped", "policy/entropy", "response/length_mean", "response/length_max",
+                 "response/truncated_frac"):
+        assert all(isinstance(v[name], float) for v in train_values), name
+    assert all(0 <= v["eval/pass@1"] <= v["eval/pass@2"] <= 1 for _, v in steps if "eval/pass@1" in v)
+    perf = [e["values"] for e in events if e["type"] == "metrics" and "perf/step_s" in e["values"]]
+    assert all(p["perf/step_s"] >= p["perf/rollout_s"] > 0 and p["perf/tokens_per_s"] > 0 for p in perf)
+    # rollout records: one file per step, every field of the run format, token log-ratios adding up to r̂
+    records, bad = runio.read_jsonl(run_dir / "rollouts" / "step-000003.jsonl")
+    assert bad == 0 and len(records) == 16
+    for r in records:
+        assert set(r) == RECORD_FIELDS
+        assert len(r["tokens"]) == len(r["token_logratio"]) == r["length"]
+        assert math.fsum(r["token_logratio"]) == pytest.approx(r["logratio"], abs=1e-4)
+        assert r["p_correct"] == pytest.approx(1 / (1 + math.exp(-r["psi"])), abs=1e-6)
+        assert r["grad_weight"] == pytest.approx(r["reward"] - r["p_correct"], abs=1e-6)
+    assert sorted((r["group"], r["index"]) for r in records) == [(g, i) for g in range(4) for i in range(4)]
+    # the final checkpoint is complete and named by `latest`
+    assert runio.latest_checkpoint(run_dir).name == "step-000004"
+    assert (run_dir / "config.yaml").is_file()
+
+
+def test_suspended_and_resumed_run_matches_an_uninterrupted_one(write_config, tmp_path):
+    config = write_config(total_steps=5, eval_every=2)
+    straight, interrupted = tmp_path / "runs" / "straight", tmp_path / "runs" / "interrupted"
+    assert train(config, straight) == 0
+
+    def suspend_after_step_3(step, _line):
+        if step == 3:
+            append_command(interrupted, "suspend")
+
+    assert train(config, interrupted, on_step=suspend_after_step_3) == 0
+    info = run_json(interrupted)
+    assert info["status"] == "suspended" and info["step"] == 3
+    acks = [e for e in events_of(interrupted) if e["type"] == "control_ack"]
+    assert [(a["command"], a["result"], a["step"]) for a in acks] == [("suspend", "ok", 3)]
+
+    assert train(config, interrupted, resume=True) == 0
+    assert run_json(interrupted)["status"] == "finished"
+    assert metrics_by_step(interrupted) == metrics_by_step(straight)
+    for step in (4, 5):
+        name = f"rollouts/step-{step:06d}.jsonl"
+        assert (interrupted / name).read_text() == (straight / name).read_text()
+    # the resumed process never re-applies the suspend line
+    assert [e["command"] for e in events_of(interrupted) if e["type"] == "control_ack"] == ["suspend"]
+
+
+@pytest.mark.parametrize("algorithm, extra", [("pacs", {}), ("grpo", {"grpo.kl_coef": 0.1}), ("rloo", {})])
+def test_micro_batches_accumulate_to_the_mini_batch_gradient(write_config, tmp_path, algorithm, extra):
+    """One mini-batch of 2 groups: two micro-batches of one group give the same update as one of two."""
+    base = {"algorithm": algorithm, "total_steps": 1, "eval.size": 1, "eval.samples": 1, "eval.k": [1],
+            "optim.mini_batch_prompts": 2, **extra}
+    runs = {}
+    for micro in (1, 2):
+        run_dir = tmp_path / "runs" / f"micro{micro}"
+        assert train(write_config(f"m{micro}.pacs.yaml", **base, **{"optim.micro_batch_prompts": micro}), run_dir) == 0
+        runs[micro] = next(v for _, v in metrics_by_step(run_dir) if "reward/mean" in v)
+    loss_key = f"{algorithm}/loss"
+    for key in (loss_key, "optim/grad_norm", "critic/accuracy", "critic/ece"):
+        assert runs[1][key] == pytest.approx(runs[2][key], rel=1e-4, abs=1e-6), key
+    if algorithm == "grpo":
+        assert runs[1]["grpo/kl"] == pytest.approx(runs[2]["grpo/kl"], abs=1e-6)
+
+
+def test_an_error_in_the_loop_leaves_status_failed_with_the_traceback(write_config, tmp_path, monkeypatch):
+    import pacslab.train
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("injected failure in the critic metrics")
+
+    monkeypatch.setattr(pacslab.train, "critic_metrics", broken)
+    run_dir = tmp_path / "runs" / "failing"
+    assert train(write_config(), run_dir) == 1
+    info = run_json(run_dir)
+    assert info["status"] == "failed"
+    assert info["error"]["message"] == "RuntimeError: injected failure in the critic metrics"
+    assert "Traceback" in info["error"]["traceback"] and "train_step" in info["error"]["traceback"]
+    events = events_of(run_dir)
+    assert [e["type"] for e in events][-3:] == ["error", "state", "run_finished"]
+    assert events[-1]["status"] == "failed" and "injected failure" in events[-3]["traceback"]
+
+
+def test_unreadable_weights_fail_the_run_not_the_reader(write_config, tmp_path, tiny_model_dir):
+    import shutil
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    run_dir = tmp_path / "runs" / "bad-weights"
+    assert train(write_config(**{"model.path": "broken-model"}), run_dir) == 1
+    assert run_json(run_dir)["status"] == "failed" and run_json(run_dir)["error"]["traceback"]
+
+
+@pytest.mark.slow
+def test_control_commands_are_obeyed_and_acknowledged(write_config, tmp_path):
+    config = write_config(total_steps=500, eval_every=0)
+    run_dir = tmp_path / "runs" / "controlled"
+    proc = spawn_trainer("train", str(config), "--run-dir", str(run_dir), cwd=tmp_path)
+    try:
+        def acked(seq):
+            return lambda: next((e for e in events_of(run_dir) if e["type"] == "control_ack" and e["seq"] == seq), None)
+
+        wait_for(lambda: any(e["type"] == "metrics" and "reward/mean" in e["values"] for e in events_of(run_dir)),
+                 what="the first step", proc=proc)
+        pause = wait_for(acked(append_command(run_dir, "pause")), what="the pause ack", proc=proc)
+        assert pause["result"] == "ok" and run_json(run_dir)["status"] == "paused"
+        again = wait_for(acked(append_command(run_dir, "pause")), what="a second pause", proc=proc)
+        assert again["result"].startswith("ignored")
+        paused_at = run_json(run_dir)["step"]
+        ckpt = wait_for(acked(append_command(run_dir, "checkpoint")), what="the checkpoint ack", proc=proc)
+        assert ckpt["result"] == "ok" and runio.latest_checkpoint(run_dir).name == f"step-{paused_at:06d}"
+        assert run_json(run_dir)["step"] == paused_at  # still paused: no step ran meanwhile
+        wait_for(acked(append_command(run_dir, "resume")), what="the resume ack", proc=proc)
+        wait_for(lambda: run_json(run_dir)["step"] > paused_at + 1, what="steps after resume", proc=proc)
+        stop_seq = append_command(run_dir, "stop")
+        assert proc.wait(timeout=120) == 0
+        assert wait_for(acked(stop_seq), what="the stop ack")["result"] == "ok"
+        info = run_json(run_dir)
+        assert info["status"] == "stopped"
+        assert runio.latest_checkpoint(run_dir).name == f"step-{info['step']:06d}"
+        states = [e["status"] for e in events_of(run_dir) if e["type"] == "state"]
+        assert states == ["running", "paused", "running", "stopped"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_stops(write_config, tmp_path):
+    config = write_config(total_steps=500, eval_every=0)
+    run_dir = tmp_path / "runs" / "terminated"
+    proc = spawn_trainer("train", str(config), "--run-dir", str(run_dir), cwd=tmp_path)
+    try:
+        wait_for(lambda: run_json(run_dir).get("step", 0) >= 1 if (run_dir / "run.json").exists() else False,
+                 what="the first step", proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        info = run_json(run_dir)
+        assert info["status"] == "stopped"
+        assert runio.latest_checkpoint(run_dir).name == f"step-{info['step']:06d}"
+        state = [e for e in events_of(run_dir) if e["type"] == "state"][-1]
+        assert state["reason"] == "received SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+ARITH_TINY = Path(__file__).resolve().parents[1] / "pacslab" / "assets" / "arith-tiny"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ARITH_TINY / "config.json").is_file(), reason="builtin:arith-tiny is not built yet")
+def test_pacs_raises_held_out_accuracy_of_the_demo_model(tmp_path):
+    from conftest import REPO_DIR
+
+    overrides = ["total_steps=30", "eval_every=0", "checkpoint_every=0", "eval.size=100", "eval.samples=1",
+                 "eval.k=[1]", "logging.rollouts_every=0"]
+    run_dir = tmp_path / "runs" / "learn"
+    assert train(REPO_DIR / "examples" / "arith.pacs.yaml", run_dir, overrides=overrides) == 0
+    evals = [v["eval/accuracy"] for _, v in metrics_by_step(run_dir) if "eval/accuracy" in v]
+    assert len(evals) == 2
+    assert evals[1] >= evals[0] + 0.05, f"held-out accuracy went from {evals[0]} to {evals[1]}"
