@@ -5,14 +5,13 @@ import * as vscode from 'vscode';
 import {
   assertNever,
   isDashboardWebviewMessage,
-  type CriticView,
   type DashboardHostMessage,
   type DashboardState,
   type DashboardWebviewMessage,
 } from '../../webview/contract';
-import { buildFamilies, configDiff, criticView, runSummary } from '../core/charts';
 import type { RunStore } from '../core/runStore';
 import { webviewHtml } from '../webviewHtml';
+import { criticStep, dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
@@ -26,7 +25,7 @@ export class DashboardPanel implements vscode.Disposable {
   private criticRunId: string | null;
   /** The step the user picked; null follows the newest step with rollouts. */
   private pinnedStep: number | null;
-  private critic: { runId: string; step: number; view: CriticView | null; error: string | null } | null = null;
+  private critic: CriticResult | null = null;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly onDidDisposeEmitter = new vscode.EventEmitter<void>();
   readonly onDidDispose = this.onDidDisposeEmitter.event;
@@ -126,35 +125,19 @@ export class DashboardPanel implements vscode.Disposable {
 
   private async buildState(): Promise<DashboardState> {
     const found = this.runIds.map((id) => this.store.get(id)).filter((run) => run !== undefined);
-    const foundIds = found.map((run) => run.id);
-    const criticRunId = this.criticRunId && foundIds.includes(this.criticRunId) ? this.criticRunId : (foundIds[0] ?? null);
-    const rolloutSteps = criticRunId ? [...this.store.rolloutSteps(criticRunId)] : [];
-    const configs = await Promise.all(found.map((run) => this.configs.read(run.dir)));
-    const critic = criticRunId ? await this.criticAt(criticRunId, rolloutSteps) : null;
-    return {
-      runs: found.map((run) => runSummary(run.info)),
-      missing: this.runIds.filter((id) => !foundIds.includes(id)),
-      families: buildFamilies(found.map((run) => ({ runId: run.id, series: this.store.metricSeries(run.id) }))),
-      criticRunId,
-      rolloutSteps,
-      critic: critic?.view ?? null,
-      criticError: critic?.error ?? null,
-      configDiff: configDiff(foundIds, configs),
-    };
+    const configs = new Map(await Promise.all(found.map(async (run) => [run.id, await this.configs.read(run.dir)] as const)));
+    const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
+    const critic = criticRunId ? await this.criticAt(criticRunId) : null;
+    return dashboardState(this.store, this.runIds, criticRunId, configs, critic);
   }
 
-  private async criticAt(runId: string, steps: readonly number[]) {
+  private async criticAt(runId: string): Promise<CriticResult | null> {
+    const steps = this.store.rolloutSteps(runId);
     // A panel restored at what was then the newest step follows new steps again.
     if (this.pinnedStep === steps[steps.length - 1]) this.pinnedStep = null;
-    const step = this.pinnedStep !== null && steps.includes(this.pinnedStep) ? this.pinnedStep : steps[steps.length - 1];
+    const step = criticStep(steps, this.pinnedStep);
     if (step === undefined) return null;
-    if (this.critic?.runId === runId && this.critic.step === step) return this.critic;
-    try {
-      const { samples, badLines } = await this.store.loadRollouts(runId, step);
-      this.critic = { runId, step, view: criticView(runId, step, samples, badLines), error: null };
-    } catch (err) {
-      this.critic = { runId, step, view: null, error: `Cannot read the rollouts of step ${step}: ${(err as Error).message}` };
-    }
+    if (this.critic?.runId !== runId || this.critic.step !== step) this.critic = await loadCritic(this.store, runId, step);
     return this.critic;
   }
 

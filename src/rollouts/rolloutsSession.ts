@@ -5,19 +5,17 @@ import * as vscode from 'vscode';
 import {
   assertNever,
   isRolloutsWebviewMessage,
-  SAMPLE_CHUNK,
-  type RolloutSample,
   type RolloutsHostMessage,
   type RolloutsState,
   type RolloutsWebviewMessage,
 } from '../../webview/contract';
-import { runSummary } from '../core/charts';
 import type { RunStore } from '../core/runStore';
+import { rolloutsState, sampleMessages, shownStep, type LoadedStep } from './rolloutsState';
 
 export class RolloutsSession implements vscode.Disposable {
   private ready = false;
   private loadId = 0;
-  private loaded: { runId: string; step: number; samples: RolloutSample[]; badLines: number } | null = null;
+  private loaded: LoadedStep | null = null;
   private error: string | null = null;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -86,10 +84,7 @@ export class RolloutsSession implements vscode.Disposable {
   }
 
   private currentStep(): number | null {
-    if (!this.runId) return null;
-    const steps = this.store.rolloutSteps(this.runId);
-    if (this.pinnedStep !== null && steps.includes(this.pinnedStep)) return this.pinnedStep;
-    return steps[steps.length - 1] ?? null;
+    return this.runId ? shownStep(this.store.rolloutSteps(this.runId), this.pinnedStep) : null;
   }
 
   /**
@@ -126,26 +121,14 @@ export class RolloutsSession implements vscode.Disposable {
   }
 
   private async sendSamples(loadId: number): Promise<void> {
-    const samples = this.loaded?.samples ?? [];
-    for (let offset = 0; offset < samples.length; offset += SAMPLE_CHUNK) {
+    for (const message of sampleMessages(loadId, this.loaded?.samples ?? [])) {
       if (loadId !== this.loadId || !this.ready) return;
-      await this.post({ type: 'samples', loadId, offset, samples: samples.slice(offset, offset + SAMPLE_CHUNK) });
+      await this.post(message);
     }
   }
 
   private state(step: number | null): RolloutsState {
-    const run = this.runId ? this.store.get(this.runId) : undefined;
-    const missing = this.runId && !run ? `Run ${this.runId} is no longer in the runs folder.` : null;
-    return {
-      run: run ? runSummary(run.info) : null,
-      steps: run ? [...this.store.rolloutSteps(run.id)] : [],
-      step: run ? step : null,
-      loadId: this.loadId,
-      total: this.loaded?.samples.length ?? 0,
-      badLines: this.loaded?.badLines ?? 0,
-      error: missing ?? this.error,
-      mode: this.mode,
-    };
+    return rolloutsState(this.store, this.runId, step, this.loadId, this.loaded, this.error, this.mode);
   }
 
   private async post(message: RolloutsHostMessage): Promise<void> {

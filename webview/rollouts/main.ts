@@ -51,6 +51,8 @@ const filters: Filters = saved
   : { ...DEFAULT_FILTERS };
 let selectedKey: string | null = saved?.selected ?? null;
 let expanded = selectedKey !== null;
+/** A restored selection is scrolled into view once its step has loaded. */
+let revealSelection = selectedKey !== null;
 
 let state: RolloutsState | undefined;
 let samples: (RolloutSample | undefined)[] = [];
@@ -175,6 +177,10 @@ function rebuild(): void {
   spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
   for (const element of rendered.values()) element.remove();
   rendered.clear();
+  if (revealSelection && received >= (state?.total ?? 0) && activeRow() >= 0) {
+    revealSelection = false;
+    scrollToRow(activeRow());
+  }
   renderStatus();
   renderVisible();
   renderDetail();

@@ -1,0 +1,56 @@
+// The whole DashboardState of a set of runs, from the run store. No vscode: the browser tests
+// build their recorded host messages with this same function.
+
+import type { CriticView, DashboardState } from '../../webview/contract';
+import { buildFamilies, configDiff, criticView, runSummary } from '../core/charts';
+import type { RunStore } from '../core/runStore';
+
+export type DashboardStore = Pick<RunStore, 'get' | 'metricSeries' | 'rolloutSteps' | 'loadRollouts'>;
+
+export interface CriticResult {
+  runId: string;
+  step: number;
+  view: CriticView | null;
+  error: string | null;
+}
+
+/** The critic step: the pinned one while it has rollouts, else the newest. */
+export function criticStep(steps: readonly number[], pinned: number | null): number | undefined {
+  return pinned !== null && steps.includes(pinned) ? pinned : steps[steps.length - 1];
+}
+
+export async function loadCritic(store: DashboardStore, runId: string, step: number): Promise<CriticResult> {
+  try {
+    const { samples, badLines } = await store.loadRollouts(runId, step);
+    return { runId, step, view: criticView(runId, step, samples, badLines), error: null };
+  } catch (err) {
+    return { runId, step, view: null, error: `Cannot read the rollouts of step ${step}: ${(err as Error).message}` };
+  }
+}
+
+/** `configs` holds each found run's config (null when unreadable), by run id. */
+export function dashboardState(
+  store: DashboardStore,
+  runIds: readonly string[],
+  criticRunId: string | null,
+  configs: ReadonlyMap<string, unknown | null>,
+  critic: CriticResult | null,
+): DashboardState {
+  const found = runIds.map((id) => store.get(id)).filter((run) => run !== undefined);
+  const foundIds = found.map((run) => run.id);
+  const criticRun = criticRunId && foundIds.includes(criticRunId) ? criticRunId : (foundIds[0] ?? null);
+  const usable = critic && critic.runId === criticRun ? critic : null;
+  return {
+    runs: found.map((run) => runSummary(run.info)),
+    missing: runIds.filter((id) => !foundIds.includes(id)),
+    families: buildFamilies(found.map((run) => ({ runId: run.id, series: store.metricSeries(run.id) }))),
+    criticRunId: criticRun,
+    rolloutSteps: criticRun ? [...store.rolloutSteps(criticRun)] : [],
+    critic: usable?.view ?? null,
+    criticError: usable?.error ?? null,
+    configDiff: configDiff(
+      foundIds,
+      foundIds.map((id) => configs.get(id) ?? null),
+    ),
+  };
+}

@@ -1,0 +1,550 @@
+// Browser tests of the dashboard and rollout inspector bundles (dist/webview): each page is the
+// extension's own HTML (src/core/webviewPage.ts, CSP included), served from a fake webview
+// origin, with a fake acquireVsCodeApi. The host messages are recorded from run directories in
+// the run format through the extension's own store and shaping code (RunStore,
+// dashboardState, rolloutsState), then replayed. Screenshots go to test-results/webview/.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { DashboardHostMessage, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
+import { RunStore } from '../../src/core/runStore';
+import { webviewPageHtml } from '../../src/core/webviewPage';
+import { criticStep, dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
+import { RunConfigCache } from '../../src/dashboard/runConfig';
+import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState';
+import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
+import { THEMES, type Theme } from './themes';
+
+const REPO = resolve(__dirname, '..', '..');
+const OUT = join(REPO, 'test-results', 'webview');
+const ORIGIN = 'https://webview.test';
+const MIME: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.ttf': 'font/ttf', '.map': 'application/json' };
+
+interface Recorded {
+  dashboardPartial: DashboardHostMessage;
+  dashboardFull: DashboardHostMessage;
+  compare: DashboardHostMessage;
+  payloadStep: RolloutsHostMessage[];
+  bigStep: RolloutsHostMessage[];
+}
+
+interface PageOptions {
+  bundle: 'dashboard' | 'rollouts';
+  mode?: 'view' | 'panel';
+  width?: number;
+  height?: number;
+  theme?: Theme;
+  savedState?: unknown;
+}
+
+interface Harness {
+  page: Page;
+  problems: string[];
+  send(messages: unknown[]): Promise<void>;
+  posted(): Promise<Array<{ type: string; [key: string]: unknown }>>;
+  close(): Promise<void>;
+}
+
+type TestFn = (browser: Browser, recorded: Recorded) => Promise<void>;
+const tests: [string, TestFn][] = [];
+const test = (name: string, fn: TestFn) => tests.push([name, fn]);
+
+// ---------------------------------------------------------------- recording the host messages
+
+async function record(root: string): Promise<Recorded> {
+  const configs = new RunConfigCache();
+  const store = new RunStore({ roots: [root], detectCrashes: false });
+  const dashboard = async (runIds: string[]): Promise<DashboardHostMessage> => {
+    await store.refresh();
+    const configMap = new Map<string, unknown>();
+    for (const id of runIds) configMap.set(id, await configs.read(join(root, id)));
+    const step = criticStep(store.rolloutSteps(runIds[0]), null);
+    const critic = step === undefined ? null : await loadCritic(store, runIds[0], step);
+    return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic) };
+  };
+  const rollouts = async (runId: string, step: number, loadId: number): Promise<RolloutsHostMessage[]> => {
+    await store.refresh();
+    const { samples, badLines } = await store.loadRollouts(runId, step);
+    const state = rolloutsState(store, runId, step, loadId, { runId, step, samples, badLines }, null, 'panel');
+    return [{ type: 'state', state }, ...sampleMessages(loadId, samples)];
+  };
+
+  writeRun(root, RUN_A, 150);
+  const dashboardPartial = await dashboard([RUN_A.id]);
+  writeRun(root, RUN_A);
+  writeRun(root, RUN_B);
+  writeBigRun(root);
+  const recorded: Recorded = {
+    dashboardPartial,
+    dashboardFull: await dashboard([RUN_A.id]),
+    compare: await dashboard([RUN_A.id, RUN_B.id]),
+    payloadStep: await rollouts(RUN_A.id, RUN_A.payloadStep ?? RUN_A.steps, 1),
+    bigStep: await rollouts(BIG_RUN_ID, 1, 2),
+  };
+  store.dispose();
+  writeFileSync(
+    join(OUT, 'recorded-messages.json'),
+    JSON.stringify({ ...recorded, bigStep: recorded.bigStep.slice(0, 1), payloadStep: recorded.payloadStep }, null, 1),
+  );
+  return recorded;
+}
+
+// ---------------------------------------------------------------- the page harness
+
+async function openPage(browser: Browser, options: PageOptions): Promise<Harness> {
+  const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  await context.route(`${ORIGIN}/**`, async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path === '/index.html') {
+      await route.fulfill({ contentType: 'text/html', body: pageHtml(options) });
+      return;
+    }
+    const file = join(REPO, path);
+    if (!file.startsWith(join(REPO, 'dist', 'webview')) && !file.startsWith(join(REPO, 'media'))) {
+      problems.push(`request outside the webview's resource roots: ${path}`);
+      await route.fulfill({ status: 404, body: '' });
+      return;
+    }
+    try {
+      await route.fulfill({ contentType: MIME[extname(file)] ?? 'application/octet-stream', body: readFileSync(file) });
+    } catch {
+      problems.push(`missing asset: ${path}`);
+      await route.fulfill({ status: 404, body: '' });
+    }
+  });
+  await context.route((url) => !url.href.startsWith(ORIGIN), async (route) => {
+    problems.push(`request to another origin: ${route.request().url()}`);
+    await route.abort();
+  });
+  await page.addInitScript(fakeVsCodeApi(options.savedState));
+  await page.goto(`${ORIGIN}/index.html`);
+  await page.waitForFunction(() => (window as unknown as { __pacsTest: { posted: { type: string }[] } }).__pacsTest.posted.some((m) => m.type === 'ready'));
+  await applyTheme(page, options.theme ?? THEMES[1]);
+  return {
+    page,
+    problems,
+    send: async (messages) => {
+      for (const message of messages) await page.evaluate((m) => window.postMessage(m, '*'), message);
+    },
+    posted: () => page.evaluate(() => (window as unknown as { __pacsTest: { posted: [] } }).__pacsTest.posted),
+    close: () => context.close(),
+  };
+}
+
+/**
+ * What VS Code gives a webview: acquireVsCodeApi with postMessage (recorded here) and
+ * getState/setState. A string, not a function: tsx would add helpers the page lacks.
+ */
+function fakeVsCodeApi(saved: unknown): string {
+  return `(() => {
+    const posted = [];
+    const violations = [];
+    let state = ${JSON.stringify(saved ?? null)} ?? undefined;
+    window.__pacsTest = { posted, violations, getState: () => state };
+    window.acquireVsCodeApi = () => ({
+      postMessage: (message) => posted.push(JSON.parse(JSON.stringify(message))),
+      getState: () => state,
+      setState: (next) => { state = next; },
+    });
+    document.addEventListener('securitypolicyviolation', (e) => violations.push(e.violatedDirective + ' blocked ' + e.blockedURI));
+  })();`;
+}
+
+function pageHtml(options: PageOptions): string {
+  return webviewPageHtml({
+    cspSource: ORIGIN,
+    nonce: 'dGVzdC1ub25jZS0xMjM0',
+    title: options.bundle,
+    scriptUri: `${ORIGIN}/dist/webview/${options.bundle}.js`,
+    styleUris: [`${ORIGIN}/media/webview.css`],
+    codiconUri: `${ORIGIN}/dist/webview/codicon.css`,
+    data: { view: options.bundle, mode: options.mode ?? 'panel' },
+  });
+}
+
+async function applyTheme(page: Page, theme: Theme): Promise<void> {
+  await page.evaluate((t) => {
+    const html = document.documentElement;
+    html.removeAttribute('style');
+    for (const [name, value] of Object.entries(t.vars)) html.style.setProperty(name, value);
+    document.body.classList.remove('vscode-light', 'vscode-dark', 'vscode-high-contrast');
+    document.body.classList.add(t.bodyClass);
+    document.body.dataset.vscodeThemeKind = t.bodyClass;
+  }, theme);
+}
+
+async function checkClean(h: Harness): Promise<void> {
+  const violations = await h.page.evaluate(() => (window as unknown as { __pacsTest: { violations: string[] } }).__pacsTest.violations);
+  assert.deepEqual([...h.problems, ...violations.map((v) => `CSP violation: ${v}`)], []);
+}
+
+const renders = (page: Page) => page.evaluate(() => Number(document.body.dataset.renders ?? 0));
+const attr = (page: Page, selector: string, name: string) => page.locator(selector).first().getAttribute(name);
+
+async function waitForRenders(page: Page, atLeast: number): Promise<void> {
+  await page.waitForFunction((n) => Number(document.body.dataset.renders ?? 0) >= n, atLeast);
+}
+
+// ---------------------------------------------------------------- dashboard
+
+test('dashboard: one chart per metric family, points increase live, critic view and ECE', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'dashboard' });
+  try {
+    await h.send([rec.dashboardPartial]);
+    await waitForRenders(h.page, 1);
+    const partial = rec.dashboardPartial.state;
+    for (const family of partial.families) {
+      assert.equal(await h.page.locator(`#chart-${family.id}`).count(), 1, `#chart-${family.id}`);
+    }
+    for (const id of ['reward', 'loss', 'critic', 'eval', 'grad-norm', 'length', 'entropy', 'throughput']) {
+      assert.ok(partial.families.some((f) => f.id === id), `family ${id} is shaped`);
+    }
+    const before = Number(await attr(h.page, '#chart-reward', 'data-points'));
+    assert.ok(before > 0);
+    const rendered = await renders(h.page);
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, rendered + 1);
+    const after = Number(await attr(h.page, '#chart-reward', 'data-points'));
+    assert.ok(after > before, `reward points grow: ${before} -> ${after}`);
+    const critic = rec.dashboardFull.state.critic;
+    assert.ok(critic);
+    assert.equal(await attr(h.page, '#chart-reliability', 'data-ece'), critic.reliability.ece.toFixed(4));
+    assert.equal(Number(await attr(h.page, '#chart-psi-histogram', 'data-points')), critic.samples);
+    assert.match((await h.page.locator('#critic-summary').textContent()) ?? '', new RegExp(`step ${critic.step} · ${critic.samples} samples · ECE`));
+    assert.match((await h.page.locator('#critic-summary').textContent()) ?? '', /1 unreadable line skipped/);
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as {
+      runIds: string[];
+    };
+    assert.deepEqual(saved.runIds, [RUN_A.id]);
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('dashboard: at most 4 redraws per second when the host floods it', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'dashboard' });
+  try {
+    await h.send([rec.dashboardPartial]);
+    await waitForRenders(h.page, 1);
+    const start = await renders(h.page);
+    // 20 states posted within one task: the throttle coalesces them into one trailing redraw.
+    await h.page.evaluate(
+      (messages) => {
+        for (let i = 0; i < 20; i++) window.postMessage(messages[i % 2], '*');
+      },
+      [rec.dashboardPartial, rec.dashboardFull],
+    );
+    await waitForRenders(h.page, start + 1);
+    await h.page.waitForTimeout(600);
+    assert.ok((await renders(h.page)) - start <= 2, `renders after a burst of 20 states: ${(await renders(h.page)) - start}`);
+    assert.equal(Number(await attr(h.page, '#chart-reward', 'data-points')), rec.dashboardFull.state.families.find((f) => f.id === 'reward')?.series.reduce((n, s) => n + s.rawCount, 0));
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('dashboard: the step slider asks the host for the critic view of another step', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'dashboard' });
+  try {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    const steps = rec.dashboardFull.state.rolloutSteps;
+    const slider = h.page.locator('#critic-step');
+    assert.equal(await slider.getAttribute('max'), String(steps.length - 1));
+    await slider.focus();
+    await h.page.keyboard.press('Home');
+    await h.page.waitForFunction(() =>
+      (window as unknown as { __pacsTest: { posted: { type: string }[] } }).__pacsTest.posted.some((m) => m.type === 'selectCriticStep'),
+    );
+    const request = (await h.posted()).find((m) => m.type === 'selectCriticStep');
+    assert.deepEqual(request, { type: 'selectCriticStep', runId: RUN_A.id, step: steps[0] });
+    assert.equal(await h.page.locator('#critic-step-label').textContent(), `step ${steps[0]}`);
+    await h.page.locator('#inspect-rollouts').click();
+    const inspect = (await h.posted()).find((m) => m.type === 'inspectRollouts');
+    assert.deepEqual(inspect, { type: 'inspectRollouts', runId: RUN_A.id, step: rec.dashboardFull.state.critic?.step });
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('dashboard: comparing runs overlays them and lists only the differing config keys with commits', async (browser, rec) => {
+  for (const theme of THEMES) {
+    const h = await openPage(browser, { bundle: 'dashboard', theme, height: 2200 });
+    try {
+      await h.send([rec.compare]);
+      await waitForRenders(h.page, 1);
+      const keys = await h.page.locator('#config-diff tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key));
+      assert.deepEqual(keys, ['commit', 'algorithm', 'logging.rollouts_every', 'name', 'optim.lr', 'rollout.n', 'total_steps']);
+      const commits = await h.page.locator('#config-diff tr.commit-row td').allTextContents();
+      assert.deepEqual(commits, ['3f2a9b8', '9c1d2e3*']);
+      assert.equal(await attr(h.page, '#chart-reward', 'data-series'), '6');
+      assert.equal(await h.page.locator('#runs .run').count(), 2);
+      await h.page.screenshot({ path: join(OUT, `dashboard-compare-${theme.kind}.png`), fullPage: true });
+      await checkClean(h);
+    } finally {
+      await h.close();
+    }
+  }
+});
+
+test('dashboard: charts follow a theme change', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'dashboard', theme: THEMES[1] });
+  try {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    const start = await renders(h.page);
+    await applyTheme(h.page, THEMES[0]);
+    await waitForRenders(h.page, start + 1);
+    assert.equal(await h.page.locator('#chart-reward').count(), 1);
+    await h.page.screenshot({ path: join(OUT, 'dashboard-light-after-switch.png') });
+    for (const theme of THEMES) {
+      await applyTheme(h.page, theme);
+      await h.page.waitForTimeout(400);
+      await h.page.screenshot({ path: join(OUT, `dashboard-${theme.kind}.png`), fullPage: true });
+    }
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+// ---------------------------------------------------------------- rollout inspector
+
+async function loadStep(h: Harness, messages: RolloutsHostMessage[]): Promise<void> {
+  await h.send(messages);
+  await h.page.waitForSelector('#sample-list[data-loaded="true"] .sample-row');
+}
+
+const stateOf = (messages: RolloutsHostMessage[]) => (messages[0] as { state: RolloutsState }).state;
+const samplesIn = (messages: RolloutsHostMessage[]) =>
+  messages.flatMap((m) => (m.type === 'samples' ? m.samples : ([] as RolloutSample[])));
+
+test('inspector: HTML and script payloads in model output stay text and run nothing', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'rollouts' });
+  try {
+    await loadStep(h, rec.payloadStep);
+    await h.page.locator('#text-filter').click();
+    await h.page.keyboard.type('onerror');
+    await h.page.waitForFunction(() => document.querySelectorAll('.sample-row').length === 2);
+    await h.page.locator('.sample-row').first().click();
+    await h.page.waitForSelector('#detail-response');
+    const shown = await h.page.evaluate(() => ({
+      prompt: document.getElementById('detail-prompt')?.textContent,
+      response: document.getElementById('detail-response')?.textContent,
+      answer: document.getElementById('detail-answer')?.textContent,
+      pwned: (window as unknown as { __pacsPwned?: unknown }).__pacsPwned,
+      foreign: document.querySelectorAll('img, svg, iframe, a, textarea, style, #root script').length,
+      scripts: document.scripts.length,
+      warnings: [...document.querySelectorAll('.warning')].map((w) => w.textContent),
+      heat: [...document.querySelectorAll('#heatmap .tok')].map((t) => t.textContent),
+    }));
+    assert.equal(shown.prompt, PAYLOAD_PROMPT);
+    assert.equal(shown.response, PAYLOAD_RESPONSE);
+    assert.equal(shown.answer, PAYLOAD_ANSWER);
+    assert.equal(shown.pwned, undefined);
+    assert.equal(shown.foreign, 0);
+    assert.equal(shown.scripts, 1);
+    assert.ok(shown.warnings.some((w) => w?.includes('U+202E') && w.includes('U+200B') && w.includes('U+FEFF')), JSON.stringify(shown.warnings));
+    assert.deepEqual(shown.heat, ['<img', ' src=x', ' onerror=', '"alert(1)"', '>', '</textarea>', '\u202E', '42']);
+    assert.match((await h.page.locator('#status').textContent()) ?? '', /1 unreadable line skipped/);
+    await h.page.waitForTimeout(300);
+    assert.equal(await h.page.evaluate(() => (window as unknown as { __pacsPwned?: unknown }).__pacsPwned), undefined);
+    await h.page.screenshot({ path: join(OUT, 'rollouts-payloads-dark.png') });
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('inspector: 100k samples arrive in chunks and only the visible rows exist', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'rollouts' });
+  try {
+    assert.ok(rec.bigStep.length > 10, 'the host sends a big step in many chunks');
+    await loadStep(h, rec.bigStep);
+    const groups = BIG_SAMPLES / 8;
+    assert.equal(await attr(h.page, '#sample-list', 'aria-rowcount'), String(BIG_SAMPLES + groups));
+    const rows = await h.page.locator('#sample-list .row').count();
+    assert.ok(rows < 120, `rendered rows: ${rows}`);
+    await h.page.locator('#sample-list').evaluate((list) => {
+      list.scrollTop = list.scrollHeight;
+    });
+    await h.page.waitForSelector(`.sample-row[data-key="${groups - 1}:7"]`);
+    assert.ok((await h.page.locator('#sample-list .row').count()) < 120);
+    assert.match((await h.page.locator('#status').textContent()) ?? '', /100,000 of 100,000 samples/);
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('inspector: sorting and the label, text and critic-wrong filters', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'rollouts' });
+  try {
+    await loadStep(h, rec.bigStep);
+    const all = samplesIn(rec.bigStep);
+    await h.page.evaluate(() => {
+      const select = document.getElementById('sort') as HTMLElement & { value: string };
+      select.value = 'psi';
+      select.dispatchEvent(new Event('change'));
+    });
+    await h.page.locator('#sort-direction').click();
+    await h.page.waitForFunction(() => document.querySelector('#sort-direction')?.getAttribute('icon') === 'arrow-down');
+    const psis = await h.page.locator('.sample-row').evaluateAll((rows) =>
+      rows.sort((a, b) => Number((a as HTMLElement).dataset.row) - Number((b as HTMLElement).dataset.row)).map((r) => Number((r as HTMLElement).dataset.psi)),
+    );
+    const maxPsi = all.reduce((m, s) => Math.max(m, s.psi), -Infinity);
+    assert.equal(psis[0], maxPsi);
+    for (let i = 1; i < psis.length; i++) assert.ok(psis[i - 1] >= psis[i], 'descending ψ');
+
+    await h.page.locator('#critic-wrong').click();
+    const wrongCount = all.filter((s) => s.p_correct > 0.5 !== s.reward >= 0.5).length;
+    await h.page.waitForFunction((n) => document.getElementById('status')?.textContent?.startsWith(`step 1: ${n.toLocaleString('en-US')} of`), wrongCount);
+    const flagged = await h.page.locator('.sample-row').evaluateAll((rows) =>
+      rows.map((r) => ({ psi: Number((r as HTMLElement).dataset.psi), reward: Number((r as HTMLElement).dataset.reward) })),
+    );
+    for (const s of flagged) assert.ok((s.psi > 0) !== (s.reward >= 0.5), JSON.stringify(s));
+
+    await h.page.evaluate(() => {
+      const select = document.getElementById('label-filter') as HTMLElement & { value: string };
+      select.value = 'correct';
+      select.dispatchEvent(new Event('change'));
+    });
+    const correctWrong = all.filter((s) => s.reward >= 0.5 && s.p_correct <= 0.5).length;
+    await h.page.waitForFunction((n) => document.getElementById('status')?.textContent?.startsWith(`step 1: ${n.toLocaleString('en-US')} of`), correctWrong);
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as Record<string, unknown>;
+    assert.deepEqual({ sort: saved.sort, descending: saved.descending, label: saved.label, criticWrong: saved.criticWrong }, {
+      sort: 'psi',
+      descending: true,
+      label: 'correct',
+      criticWrong: true,
+    });
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('inspector: keyboard navigation, Enter expands, and Edit and re-score posts the sample', async (browser, rec) => {
+  const h = await openPage(browser, { bundle: 'rollouts' });
+  try {
+    await loadStep(h, rec.payloadStep);
+    await h.page.locator('#sample-list').focus();
+    await h.page.keyboard.press('ArrowDown');
+    await h.page.keyboard.press('ArrowDown');
+    const selected = h.page.locator('.sample-row[aria-selected="true"]');
+    assert.equal(await selected.getAttribute('data-key'), '0:1');
+    assert.equal(await h.page.locator('#detail').isHidden(), true);
+    await h.page.keyboard.press('Enter');
+    await h.page.waitForSelector('#detail-response');
+    const sample = samplesIn(rec.payloadStep).find((s) => s.group === 0 && s.index === 1);
+    assert.equal(await h.page.locator('#detail-response').textContent(), sample?.response);
+    await h.page.keyboard.press('End');
+    const last = samplesIn(rec.payloadStep).at(-1);
+    assert.equal(await h.page.locator('.sample-row[aria-selected="true"]').getAttribute('data-key'), `${last?.group}:${last?.index}`);
+    await h.page.locator('#rescore').click();
+    const rescore = (await h.posted()).find((m) => m.type === 'rescore');
+    assert.deepEqual(rescore, {
+      type: 'rescore',
+      request: { runId: RUN_A.id, step: stateOf(rec.payloadStep).step, group: last?.group, index: last?.index, prompt: last?.prompt, response: last?.response },
+    });
+    await h.page.locator('#sample-list').focus();
+    await h.page.keyboard.press('Escape');
+    assert.equal(await h.page.locator('#detail').isHidden(), true);
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('inspector: state saved with setState comes back when the webview is re-created', async (browser, rec) => {
+  const wrong = samplesIn(rec.payloadStep).filter((s) => s.reward === 0)[20];
+  const selected = `${wrong.group}:${wrong.index}`;
+  const savedState = { runId: RUN_A.id, step: RUN_A.steps, sort: 'length', descending: true, label: 'wrong', text: '', criticWrong: false, selected };
+  const h = await openPage(browser, { bundle: 'rollouts', savedState });
+  try {
+    await loadStep(h, rec.payloadStep);
+    assert.equal(await h.page.evaluate(() => (document.getElementById('sort') as HTMLElement & { value: string }).value), 'length');
+    assert.equal(await h.page.evaluate(() => (document.getElementById('label-filter') as HTMLElement & { value: string }).value), 'wrong');
+    assert.equal(await h.page.locator('#sort-direction').getAttribute('icon'), 'arrow-down');
+    const rewards = await h.page.locator('.sample-row').evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset.reward)));
+    assert.ok(rewards.length > 0 && rewards.every((r) => r === 0));
+    await h.page.waitForSelector('#detail-response');
+    assert.equal(await h.page.locator('.sample-row[aria-selected="true"]').getAttribute('data-key'), selected);
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+});
+
+test('inspector: screenshots of the panel and the side view in light, dark and high contrast', async (browser, rec) => {
+  for (const theme of THEMES) {
+    for (const mode of ['panel', 'view'] as const) {
+      const h = await openPage(browser, { bundle: 'rollouts', mode, theme, width: mode === 'view' ? 420 : 1280, height: 860 });
+      try {
+        const messages = rec.payloadStep.map((m) => (m.type === 'state' ? { ...m, state: { ...m.state, mode } } : m));
+        await loadStep(h, messages);
+        if (mode === 'panel') assert.equal(await h.page.locator('#open-panel').isHidden(), true);
+        else assert.equal(await h.page.locator('#open-panel').isVisible(), true);
+        await h.page.locator('.sample-row[data-key="2:3"]').click();
+        await h.page.waitForSelector('#heatmap');
+        await h.page.waitForTimeout(150);
+        await h.page.screenshot({ path: join(OUT, `rollouts-${mode}-${theme.kind}.png`) });
+        await checkClean(h);
+      } finally {
+        await h.close();
+      }
+    }
+  }
+});
+
+// ---------------------------------------------------------------- runner
+
+export async function main(): Promise<number> {
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), 'pacs-webview-'));
+  let passed = 0;
+  let failed = 0;
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const recorded = await record(root);
+    const only = process.env.WEBVIEW_TEST_FILTER;
+    for (const [name, fn] of tests) {
+      if (only && !name.includes(only)) continue;
+      try {
+        await fn(browser, recorded);
+        passed++;
+        console.log(`ok - ${name}`);
+      } catch (err) {
+        failed++;
+        console.log(`not ok - ${name}\n  ${String((err as Error).stack ?? err).replace(/\n/g, '\n  ')}`);
+      }
+    }
+  } finally {
+    await browser.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+  console.log(`webview tests: ${passed} passed, ${failed} failed (screenshots in ${OUT})`);
+  return failed === 0 ? 0 : 1;
+}
+
+if (require.main === module) {
+  void main().then((code) => {
+    process.exitCode = code;
+  });
+}
