@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -496,10 +497,10 @@ def resolved_dict(cfg: Config, base_dir: Path) -> dict:
     """The config with every relative path made absolute, so it runs from any folder."""
     data = cfg.model_dump(mode="json")
     if not cfg.model.path.startswith(BUILTIN_PREFIX):
-        data["model"]["path"] = str(resolve_path(cfg.model.path, base_dir).resolve())
+        data["model"]["path"] = os.path.abspath(resolve_path(cfg.model.path, base_dir))
     for key in ("train_file", "eval_file"):
         if data["task"][key]:
-            data["task"][key] = str(resolve_path(data["task"][key], base_dir).resolve())
+            data["task"][key] = os.path.abspath(resolve_path(data["task"][key], base_dir))
     return data
 
 
