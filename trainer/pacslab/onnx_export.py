@@ -17,11 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 from pacslab import runio
-from pacslab.models import resolve_model_path
 
 MANIFEST_FORMAT = 1
 ONNX_DIR = "onnx"
@@ -39,15 +37,20 @@ class ExportError(Exception):
     """A problem the user can fix; the message says what, where and how."""
 
 
-class LogitsOnly(torch.nn.Module):
-    """The causal LM without its cache: (input_ids, attention_mask) → logits."""
+def logits_only(model):
+    """The causal LM without its cache, as a module: (input_ids, attention_mask) → logits.
+    (torch is imported here, not at module level, so `score` on onnxruntime starts fast.)"""
+    import torch
 
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module):
+            super().__init__()
+            self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits  # [B, T, V]
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits  # [B, T, V]
+
+    return LogitsOnly(model).eval()
 
 
 # ---------------------------------------------------------------- the run directory
@@ -92,6 +95,8 @@ def base_model_dir(run_dir: Path, config: dict) -> Path:
     """The run's base model (config.yaml model.path). A run directory may have been copied from
     another machine: builtin: names resolve in this pacslab's assets, relative paths against the
     run directory and then the folder of the launching config (run.json config_path)."""
+    from pacslab.models import resolve_model_path  # imports torch
+
     path = str((config.get("model") or {}).get("path") or "builtin:arith-tiny")
     bases = [Path(run_dir)]
     config_path = (runio.read_json(Path(run_dir) / "run.json") or {}).get("config_path")
@@ -137,6 +142,7 @@ def read_manifest(run_dir: Path) -> dict | None:
 def load_float32(path: Path):
     """(model, tokenizer) in float32 on the CPU, in eval mode."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -145,9 +151,11 @@ def load_float32(path: Path):
     return model.eval(), tokenizer
 
 
-def export_model(model: torch.nn.Module, out: Path, *, opset: int, exporter: str) -> None:
+def export_model(model, out: Path, *, opset: int, exporter: str) -> None:
     """Writes `out` (single file: weights inlined) through a temporary name."""
-    wrapper = LogitsOnly(model).eval()
+    import torch
+
+    wrapper = logits_only(model)
     example = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], dtype=torch.long) % model.config.vocab_size  # [2, 5]
     mask = torch.ones_like(example)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -165,9 +173,10 @@ def export_model(model: torch.nn.Module, out: Path, *, opset: int, exporter: str
     os.replace(tmp, out)
 
 
-def parity(model: torch.nn.Module, onnx_path: Path, *, seed: int = 0) -> float:
+def parity(model, onnx_path: Path, *, seed: int = 0) -> float:
     """Max |logits_onnx − logits_torch| over a few batch shapes, right padding included."""
     import onnxruntime as ort
+    import torch
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
@@ -178,7 +187,7 @@ def parity(model: torch.nn.Module, onnx_path: Path, *, seed: int = 0) -> float:
         if batch > 1:
             mask[-1, seq // 2 :] = 0
         with torch.no_grad():
-            expected = LogitsOnly(model)(ids, mask).numpy()  # [B, T, V]
+            expected = logits_only(model)(ids, mask).numpy()  # [B, T, V]
         got = session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
         real = mask.numpy().astype(bool)  # positions after right padding are never scored
         worst = max(worst, float(np.abs(got - expected)[real].max()))
@@ -287,7 +296,7 @@ def export_run(run_dir: Path, *, step: int | None = None, reference: str = "base
         "inputs": ["input_ids", "attention_mask"],
         "outputs": ["logits"],
         "tokenizer": token_info,
-        "versions": {"torch": torch.__version__, "transformers": _version("transformers"), "onnxruntime": _version("onnxruntime")},
+        "versions": {"torch": _version("torch"), "transformers": _version("transformers"), "onnxruntime": _version("onnxruntime")},
     }
     runio.write_json_atomic(out_dir / MANIFEST, manifest)
     return manifest

@@ -85,14 +85,14 @@ class OnnxModels:
 
 class TorchModels:
     def __init__(self, policy_dir: Path, reference_dir: Path):
-        self.models = {"policy": onnx_export.load_float32(policy_dir)[0], "reference": onnx_export.load_float32(reference_dir)[0]}
+        self.models = {name: onnx_export.logits_only(onnx_export.load_float32(path)[0]) for name, path in (("policy", policy_dir), ("reference", reference_dir))}
 
     def logits(self, which: str, ids: list[int]) -> np.ndarray:
         import torch
 
         array = torch.tensor([ids], dtype=torch.long)  # [1, T]
         with torch.no_grad():
-            return onnx_export.LogitsOnly(self.models[which])(array, torch.ones_like(array))[0].numpy()  # [T, V]
+            return self.models[which](array, torch.ones_like(array))[0].numpy()  # [T, V]
 
 
 # ---------------------------------------------------------------- tokenizer

@@ -1,0 +1,158 @@
+// The Node scorer against the Python CLI on one fixture run (built and exported by the trainer's
+// own test module), within 1e-4 on r̂ and every token.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { groupPsi, ScoreError, sigmoid, tokenLogprobs } from '../../../src/core/scoring/implicitReward';
+import { exportState } from '../../../src/core/scoring/manifest';
+import { runScoreCli } from '../../../src/core/scoring/scoreCli';
+
+const run = promisify(execFile);
+const ROOT = resolve(__dirname, '../../..');
+const PYTHON = process.env.PACS_PYTHON ?? join(ROOT, '.venv', 'bin', 'python');
+const TOLERANCE = 1e-4;
+
+interface Scored {
+  logratio: number;
+  tokens: string[];
+  token_ids: number[];
+  token_logratio: number[];
+  unknown_chars: string[];
+  psi?: number;
+  p_correct?: number;
+  group?: { reward_hat: number }[];
+}
+
+async function pythonScore(args: string[]): Promise<{ code: number; json?: Scored; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(PYTHON, ['-m', 'pacslab', 'score', ...args], { cwd: join(ROOT, 'trainer'), maxBuffer: 1 << 24 });
+    return { code: 0, json: JSON.parse(stdout) as Scored, stderr };
+  } catch (e) {
+    const failed = e as { code: number; stderr: string };
+    return { code: failed.code, stderr: failed.stderr };
+  }
+}
+
+async function nodeScore(args: string[]): Promise<{ code: number; json?: Scored; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runScoreCli(args, (t) => (stdout += t), (t) => (stderr += t));
+  return { code, json: code === 0 ? (JSON.parse(stdout) as Scored) : undefined, stderr };
+}
+
+function assertParity(node: Scored, python: Scored, label: string): number {
+  assert.deepEqual(node.tokens, python.tokens, `${label}: tokens`);
+  assert.deepEqual(node.token_ids, python.token_ids, `${label}: token ids`);
+  assert.deepEqual(node.unknown_chars, python.unknown_chars, `${label}: unknown characters`);
+  const diffs = [Math.abs(node.logratio - python.logratio), ...node.token_logratio.map((x, k) => Math.abs(x - python.token_logratio[k]))];
+  const worst = Math.max(...diffs);
+  assert.ok(worst <= TOLERANCE, `${label}: max |node − python| = ${worst}`);
+  return worst;
+}
+
+describe('implicit reward maths', () => {
+  it('takes log-softmax per position in float64', () => {
+    const logits = Float32Array.from([0, 0, 0, 1, 2, 3]); // [T=2, V=3]
+    const [lp] = tokenLogprobs(logits, 3, [2], 2);
+    assert.ok(Math.abs(lp - (3 - Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3)))) < 1e-12);
+    assert.ok(Math.abs(tokenLogprobs(logits, 3, [0], 1)[0] + Math.log(3)) < 1e-12);
+    assert.throws(() => tokenLogprobs(logits, 3, [0], 0), ScoreError);
+  });
+
+  it('computes ψ as each estimator of the loss', () => {
+    assert.equal(groupPsi([0, 1, 2, 3], 3, 'rloo', true), 2);
+    assert.equal(groupPsi([0, 1, 2, 3], 3, 'grpo', false), 1.5);
+    assert.ok(Math.abs(groupPsi([0, 1, 2, 3], 3, 'grpo', true) - 1.5 / (Math.sqrt(5 / 3) + 1e-6)) < 1e-12);
+    assert.equal(groupPsi([0, 1, 2, 3], 3, 'naive', true), 3);
+    assert.throws(() => groupPsi([1], 0, 'rloo', true), /at least 2/);
+    assert.equal(sigmoid(0), 0.5);
+    assert.ok(Math.abs(sigmoid(-800)) < 1e-300 && sigmoid(800) === 1);
+  });
+});
+
+describe('scoring parity with the Python CLI', { timeout: 120_000 }, () => {
+  let dir: string;
+  let runDir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pacs-scoring-'));
+    const build = 'import sys; sys.path.insert(0, "tests"); from test_onnx import build_run; from pacslab import onnx_export; onnx_export.export_run(build_run(sys.argv[1]), log=lambda m: None)';
+    await run(PYTHON, ['-c', build, dir], { cwd: join(ROOT, 'trainer') });
+    runDir = join(dir, 'run');
+  });
+
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('finds the export ready for the checkpoint step, and not for another', async () => {
+    assert.equal((await exportState(runDir, 2)).ready, true);
+    const missing = await exportState(runDir, 3);
+    assert.equal(missing.ready, false);
+    assert.match(!missing.ready ? missing.reason : '', /step 3 is not exported/);
+  });
+
+  it('agrees on a logged sample and its ψ against the group', async () => {
+    const args = ['--run', runDir, '--sample', '2:0:2'];
+    const [node, python] = await Promise.all([nodeScore(args), pythonScore(args)]);
+    assert.equal(node.code, 0, node.stderr);
+    assert.equal(python.code, 0, python.stderr);
+    const worst = assertParity(node.json!, python.json!, 'logged sample');
+    assert.ok(Math.abs(node.json!.psi! - python.json!.psi!) <= TOLERANCE);
+    assert.ok(Math.abs(node.json!.p_correct! - python.json!.p_correct!) <= TOLERANCE);
+    node.json!.group!.forEach((m, k) => assert.ok(Math.abs(m.reward_hat - python.json!.group![k].reward_hat) <= TOLERANCE));
+    console.log(`logged sample 2:0:2: max |node − python| = ${worst.toExponential(3)}, |Δψ| = ${Math.abs(node.json!.psi! - python.json!.psi!).toExponential(3)}`);
+  });
+
+  it('agrees on edited text with characters outside the vocabulary (the unknown token)', async () => {
+    const args = ['--run', runDir, '--prompt', '12+3=', '--response', '1a5é\n💥 7'];
+    const [node, python] = await Promise.all([nodeScore(args), pythonScore(args)]);
+    assert.equal(node.code, 0, node.stderr);
+    assert.equal(python.code, 0, python.stderr);
+    const worst = assertParity(node.json!, python.json!, 'edited text');
+    assert.deepEqual(node.json!.unknown_chars, ['a', 'é', '\n', '💥']);
+    assert.equal(node.json!.tokens.at(-1), '$');
+    console.log(`edited text with unknown characters: max |node − python| = ${worst.toExponential(3)}`);
+  });
+
+  it('agrees on an edited group member and on --no-eos', async () => {
+    const args = ['--run', runDir, '--sample', '2:0:3', '--response', '15', '--no-eos'];
+    const [node, python] = await Promise.all([nodeScore(args), pythonScore(args)]);
+    assert.equal(node.code, 0, node.stderr);
+    assertParity(node.json!, python.json!, 'edited member');
+    assert.deepEqual(node.json!.tokens, ['1', '5']);
+    assert.ok(Math.abs(node.json!.psi! - python.json!.psi!) <= TOLERANCE);
+  });
+
+  it('names the characters outside the vocabulary when the tokenizer has no unknown token, in both CLIs', async () => {
+    const bare = join(dir, 'no-unk');
+    cpSync(join(runDir, 'onnx'), join(bare, 'onnx'), { recursive: true });
+    const edit = (file: string, change: (json: Record<string, any>) => void) => {
+      const json = JSON.parse(readFileSync(join(bare, 'onnx', file), 'utf8')) as Record<string, any>;
+      change(json);
+      writeFileSync(join(bare, 'onnx', file), JSON.stringify(json));
+    };
+    edit('tokenizer.json', (j) => (j.model.unk_token = '<none>'));
+    edit('tokenizer_config.json', (j) => (j.unk_token = null));
+    edit('manifest.json', (j) => Object.assign(j.tokenizer, { unk_token: null, unk_token_id: null }));
+    const args = ['--run', bare, '--prompt', '1+1=', '--response', '2x'];
+    const [node, python] = await Promise.all([nodeScore(args), pythonScore(args)]);
+    assert.equal(node.code, 2);
+    assert.equal(python.code, 2);
+    assert.match(node.stderr, /no unknown token: "x" \(U\+0078\)/);
+    assert.equal(node.stderr.trim(), python.stderr.trim());
+  });
+
+  it('names what to do when the step is not exported or the sample does not exist', async () => {
+    const notExported = await nodeScore(['--run', runDir, '--step', '7', '--prompt', '1=', '--response', '1']);
+    assert.equal(notExported.code, 2);
+    assert.match(notExported.stderr, /step 7 is not exported.*export-onnx --run/s);
+    const noSample = await nodeScore(['--run', runDir, '--sample', '2:5:0']);
+    assert.equal(noSample.code, 2);
+    assert.match(noSample.stderr, /no sample with group 5/);
+  });
+});
