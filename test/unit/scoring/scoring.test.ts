@@ -131,8 +131,9 @@ describe('scoring parity with the Python CLI', { timeout: 120_000 }, () => {
   it('names the characters outside the vocabulary when the tokenizer has no unknown token, in both CLIs', async () => {
     const bare = join(dir, 'no-unk');
     cpSync(join(runDir, 'onnx'), join(bare, 'onnx'), { recursive: true });
-    const edit = (file: string, change: (json: Record<string, any>) => void) => {
-      const json = JSON.parse(readFileSync(join(bare, 'onnx', file), 'utf8')) as Record<string, any>;
+    type Json = Record<string, unknown> & { model: Record<string, unknown>; tokenizer: Record<string, unknown> };
+    const edit = (file: string, change: (json: Json) => void) => {
+      const json = JSON.parse(readFileSync(join(bare, 'onnx', file), 'utf8')) as Json;
       change(json);
       writeFileSync(join(bare, 'onnx', file), JSON.stringify(json));
     };
