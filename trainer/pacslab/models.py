@@ -1,0 +1,135 @@
+"""Loading the policy and computing per-token log-probabilities of responses."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import torch
+
+ASSETS_DIR = Path(__file__).parent / "assets"
+BUILTIN_PREFIX = "builtin:"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(spec: str) -> torch.device:
+    """`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device is {spec!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise ValueError(f"device is {spec!r}: use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device is {spec!r} but PyTorch sees no CUDA device (torch {torch.__version__}); set device: cpu or auto, or install a CUDA build of PyTorch")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device is {spec!r} but only {torch.cuda.device_count()} CUDA device(s) exist; use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
+
+
+def resolve_model_path(path: str, *, base_dir: Path) -> Path:
+    """`builtin:NAME` → the model shipped in pacslab/assets/NAME; else a directory relative to `base_dir`."""
+    if path.startswith(BUILTIN_PREFIX):
+        name = path[len(BUILTIN_PREFIX) :]
+        resolved = ASSETS_DIR / name
+        if not name or not (resolved / "config.json").is_file():
+            shipped = sorted(p.name for p in ASSETS_DIR.iterdir() if (p / "config.json").is_file()) if ASSETS_DIR.is_dir() else []
+            raise ValueError(f"model.path is {path!r}: no such built-in model; use one of {', '.join(BUILTIN_PREFIX + s for s in shipped) or '(none shipped)'} (or run `python -m pacslab make-demo-model`)")
+        return resolved
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        resolved = Path(base_dir) / resolved
+    if not resolved.is_dir():
+        raise ValueError(f"model.path is {path!r}: directory not found: {resolved}; set model.path to a local Hugging Face model directory (relative to the config file) or builtin:arith-tiny")
+    if not (resolved / "config.json").is_file():
+        raise ValueError(f"model.path is {path!r}: {resolved} holds no config.json; point model.path at a directory written by save_pretrained")
+    return resolved
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"model.dtype is {dtype!r}: use auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def load_policy(path, *, device: torch.device, dtype: str = "auto", gradient_checkpointing: bool = False):
+    """(model, tokenizer) from a local directory, never the network. The tokenizer pads on the left
+    and always has pad and eos ids."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"the tokenizer in {path} has no eos token; set eos_token in its tokenizer_config.json")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=resolve_dtype(dtype, device))
+    model.to(device)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model, tokenizer
+
+
+def cache_kwarg(model) -> str:
+    """The keyword the model's forward takes its KV cache by (`cache` since transformers 5.x)."""
+    params = _forward_params(model)
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def keep_logits_kwarg(model) -> str | None:
+    params = _forward_params(model)
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return name
+    return None
+
+
+def _forward_params(model) -> frozenset[str]:
+    cls = type(model)
+    if cls not in _PARAMS_CACHE:
+        _PARAMS_CACHE[cls] = frozenset(inspect.signature(model.forward).parameters)
+    return _PARAMS_CACHE[cls]
+
+
+_PARAMS_CACHE: dict[type, frozenset[str]] = {}
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that start at 0 on each row's first real token, whatever the left padding."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, T]
+
+
+def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor, *, return_entropy: bool = False):
+    """Log-probabilities of the response tokens (the last R columns of `input_ids`) under `model`.
+
+    One forward pass for the whole batch; only the R positions that predict response tokens get
+    logits. Returns (logp [B, R] with 0 where `response_mask` is 0, entropy [B, R] or None); the
+    entropy carries no gradient.
+    """
+    response_len = response_mask.shape[1]
+    kwargs = {"attention_mask": attention_mask, "position_ids": position_ids_from_mask(attention_mask), "use_cache": False}
+    keep = keep_logits_kwarg(model)
+    if keep is not None:
+        kwargs[keep] = response_len + 1
+    logits = model(input_ids=input_ids, **kwargs).logits  # [B, R+1 or T, V]
+    logits = logits[:, -(response_len + 1) : -1]  # [B, R, V]: position t predicts token t+1
+    targets = input_ids[:, -response_len:]  # [B, R]
+    logits = logits.float()
+    logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [B, R]
+    mask = response_mask.to(logp.dtype)
+    logp = logp * mask
+    entropy = None
+    if return_entropy:
+        with torch.no_grad():
+            detached = logits.detach()
+            entropy = (torch.logsumexp(detached, -1) - (torch.softmax(detached, -1) * detached).sum(-1)) * mask  # [B, R]
+    return logp, entropy
