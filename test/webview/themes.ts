@@ -15,7 +15,32 @@ const common = {
   '--vscode-editor-font-size': '13px',
 };
 
-export const THEMES: Theme[] = [
+/** The settings-editor variables vscode-elements reads mirror the plain input colors. */
+function withSettingsVars(theme: Theme): Theme {
+  const v = theme.vars;
+  return {
+    ...theme,
+    vars: {
+      ...v,
+      '--vscode-settings-dropdownBackground': v['--vscode-dropdown-background'],
+      '--vscode-settings-dropdownForeground': v['--vscode-dropdown-foreground'],
+      '--vscode-settings-dropdownBorder': v['--vscode-dropdown-border'],
+      '--vscode-settings-dropdownListBorder': v['--vscode-editorWidget-border'],
+      '--vscode-settings-textInputBackground': v['--vscode-input-background'],
+      '--vscode-settings-textInputForeground': v['--vscode-input-foreground'],
+      '--vscode-settings-textInputBorder': v['--vscode-input-border'],
+      '--vscode-settings-checkboxBackground': v['--vscode-checkbox-background'],
+      '--vscode-settings-checkboxForeground': v['--vscode-checkbox-foreground'],
+      '--vscode-settings-checkboxBorder': v['--vscode-checkbox-border'],
+      '--vscode-badge-background': v['--vscode-button-secondaryBackground'],
+      '--vscode-badge-foreground': v['--vscode-button-secondaryForeground'],
+      '--vscode-list-focusOutline': v['--vscode-focusBorder'],
+      '--vscode-list-highlightForeground': v['--vscode-charts-blue'],
+    },
+  };
+}
+
+const BASE_THEMES: Theme[] = [
   {
     kind: 'light',
     bodyClass: 'vscode-light',
@@ -164,3 +189,5 @@ export const THEMES: Theme[] = [
     },
   },
 ];
+
+export const THEMES: Theme[] = BASE_THEMES.map(withSettingsVars);

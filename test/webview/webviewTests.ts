@@ -18,6 +18,14 @@ import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState'
 import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
 
+// The callbacks given to page.evaluate run in Chromium. This file is type-checked with the
+// Node project (no DOM lib), so the page globals are declared loosely here.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const window: any;
+declare const document: any;
+type HTMLElement = any;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
 const REPO = resolve(__dirname, '..', '..');
 const OUT = join(REPO, 'test-results', 'webview');
 const ORIGIN = 'https://webview.test';

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  buildFamilies,
+  commitLabel,
+  configDiff,
+  decimate,
+  familyOf,
+  flattenConfig,
+  psiHistogram,
+  reliability,
+} from '../../../src/core/charts';
+
+describe('decimate', () => {
+  const n = 10_000;
+  const xs = Array.from({ length: n }, (_, i) => i);
+  const ys: (number | null)[] = xs.map((i) => Math.sin(i / 300));
+  ys[5000] = 100;
+  ys[7001] = -100;
+
+  it('keeps the first and last points and the extremes, in step order, within the budget', () => {
+    const out = decimate(xs, ys, 100);
+    assert.ok(out.xs.length <= 100, `${out.xs.length} points`);
+    assert.equal(out.xs[0], 0);
+    assert.equal(out.xs.at(-1), n - 1);
+    assert.ok(out.xs.includes(5000) && out.xs.includes(7001));
+    assert.equal(Math.max(...(out.ys as number[])), 100);
+    assert.equal(Math.min(...(out.ys as number[])), -100);
+    for (let i = 1; i < out.xs.length; i++) assert.ok(out.xs[i - 1] < out.xs[i]);
+    out.xs.forEach((x, i) => assert.equal(out.ys[i], ys[x]));
+  });
+
+  it('returns short series unchanged and keeps a run of gaps as a gap', () => {
+    assert.deepEqual(decimate([1, 2, 3], [1, null, 3], 100), { xs: [1, 2, 3], ys: [1, null, 3] });
+    const gappy = ys.map((y, i) => (i >= 2000 && i < 3000 ? null : y));
+    const out = decimate(xs, gappy, 100);
+    assert.ok(out.ys.some((y, i) => y === null && out.xs[i] >= 2000 && out.xs[i] < 3000));
+  });
+});
+
+describe('buildFamilies', () => {
+  const runA = new Map([
+    ['reward/mean', { steps: [1, 2, 3], values: [0.1, 0.2, 0.3] }],
+    ['pacs/loss', { steps: [1, 2, 3], values: [0.7, NaN, 0.5] }],
+    ['foo/bar', { steps: [1], values: [1] }],
+  ]);
+  const runB = new Map([
+    ['reward/mean', { steps: [2, 4, 6, 8], values: [0.2, 0.4, 0.6, 0.8] }],
+    ['eval/pass@8', { steps: [0, 25], values: [0.5, 0.6] }],
+  ]);
+  const families = buildFamilies([
+    { runId: 'a', series: runA },
+    { runId: 'b', series: runB },
+  ]);
+
+  it('makes one chart per family in display order, unknown prefixes last', () => {
+    assert.deepEqual(
+      families.map((f) => f.id),
+      ['reward', 'loss', 'eval', 'other-foo'],
+    );
+  });
+
+  it('overlays runs on the step axis: each point keeps its own step', () => {
+    const reward = families[0];
+    assert.deepEqual(
+      reward.series.map((s) => [s.runId, s.xs, s.ys, s.rawCount]),
+      [
+        ['a', [1, 2, 3], [0.1, 0.2, 0.3], 3],
+        ['b', [2, 4, 6, 8], [0.2, 0.4, 0.6, 0.8], 4],
+      ],
+    );
+  });
+
+  it('turns non-finite values into gaps and sorts unordered steps', () => {
+    assert.deepEqual(families[1].series[0].ys, [0.7, null, 0.5]);
+    const [family] = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps: [3, 1, 2], values: [3, 1, 2] }]]) }]);
+    assert.deepEqual([family.series[0].xs, family.series[0].ys], [[1, 2, 3], [1, 2, 3]]);
+  });
+
+  it('decimates long series to the point budget but reports the raw count', () => {
+    const steps = Array.from({ length: 5000 }, (_, i) => i);
+    const [family] = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps, values: steps }]]) }], 500);
+    assert.ok(family.series[0].xs.length <= 500);
+    assert.equal(family.series[0].rawCount, 5000);
+  });
+
+  it('puts every documented metric in a named family', () => {
+    const names = [
+      'reward/mean', 'reward/std', 'reward/mixed_group_frac', 'pacs/loss', 'pacs/psi_mean', 'pacs/psi_abs_mean', 'pacs/weight_mean',
+      'grpo/loss', 'grpo/clip_frac', 'grpo/kl', 'rloo/loss', 'critic/auc', 'critic/ece', 'critic/accuracy', 'critic/psi_pos_mean',
+      'critic/psi_neg_mean', 'optim/grad_norm', 'optim/lr', 'optim/skipped', 'policy/entropy', 'response/length_mean',
+      'response/length_max', 'response/truncated_frac', 'perf/step_s', 'perf/rollout_s', 'perf/update_s', 'perf/samples_per_s',
+      'perf/tokens_per_s', 'eval/accuracy', 'eval/pass@1', 'eval/pass@8',
+    ];
+    for (const name of names) assert.ok(!familyOf(name).id.startsWith('other-'), name);
+    assert.equal(familyOf('grpo/loss').id, 'loss');
+    assert.equal(familyOf('perf/samples_per_s').id, 'throughput');
+    assert.equal(familyOf('perf/update_s').id, 'timing');
+  });
+});
+
+describe('psiHistogram', () => {
+  it('bins ψ over its range and splits by label', () => {
+    const samples = [-1, -0.5, 0, 0.5, 1].map((psi, i) => ({ psi, p_correct: 0.5, reward: i < 2 ? 0 : 1 }));
+    const h = psiHistogram(samples, 4);
+    assert.deepEqual(h.edges, [-1, -0.5, 0, 0.5, 1]);
+    assert.deepEqual(h.positive, [0, 0, 1, 2]);
+    assert.deepEqual(h.negative, [1, 1, 0, 0]);
+  });
+
+  it('widens a range of one value instead of dividing by zero', () => {
+    const h = psiHistogram([{ psi: 0, p_correct: 0.5, reward: 1 }], 2);
+    assert.deepEqual(h.edges, [-0.5, 0, 0.5]);
+    assert.deepEqual(h.positive, [0, 1]);
+  });
+});
+
+describe('reliability', () => {
+  it('computes per-bin confidence and accuracy and the ECE by hand', () => {
+    const p = [0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 1.0];
+    const r = [0, 0, 1, 1, 1, 1, 0];
+    const rel = reliability(p.map((p_correct, i) => ({ p_correct, psi: 0, reward: r[i] })));
+    assert.equal(rel.count, 7);
+    assert.equal(rel.bins.length, 10);
+    assert.deepEqual([rel.bins[0].count, rel.bins[0].accuracy], [1, 0]);
+    assert.ok(Math.abs((rel.bins[0].confidence ?? 0) - 0.05) < 1e-12);
+    assert.deepEqual([rel.bins[1].count, rel.bins[1].accuracy], [2, 0.5]);
+    assert.deepEqual([rel.bins[9].count, rel.bins[9].accuracy], [4, 0.75]);
+    assert.ok(Math.abs((rel.bins[9].confidence ?? 0) - 0.9625) < 1e-12);
+    assert.equal(rel.bins[5].confidence, null);
+    // ECE = 1/7·|0 − 0.05| + 2/7·|0.5 − 0.15| + 4/7·|0.75 − 0.9625|
+    const expected = (1 / 7) * 0.05 + (2 / 7) * 0.35 + (4 / 7) * 0.2125;
+    assert.ok(Math.abs(rel.ece - expected) < 1e-12, `${rel.ece} vs ${expected}`);
+  });
+
+  it('is 0 for a perfectly calibrated critic', () => {
+    const samples = [
+      ...Array.from({ length: 4 }, (_, i) => ({ p_correct: 0.25, psi: 0, reward: i === 0 ? 1 : 0 })),
+      ...Array.from({ length: 4 }, (_, i) => ({ p_correct: 0.75, psi: 0, reward: i === 0 ? 0 : 1 })),
+    ];
+    assert.ok(Math.abs(reliability(samples).ece) < 1e-12);
+  });
+});
+
+describe('configDiff', () => {
+  const a = { name: 'a', optim: { lr: 0.001, betas: [0.9, 0.999] }, rollout: { n: 8 }, pacs: { beta: 1 } };
+  const b = { name: 'b', optim: { lr: 0.001, betas: [0.9, 0.99] }, rollout: { n: 8, top_p: 1 }, pacs: { beta: 1 } };
+
+  it('lists only the nested keys whose values differ, a missing key included', () => {
+    const diff = configDiff(['ra', 'rb'], [a, b]);
+    assert.deepEqual(diff.rows, [
+      { key: 'name', values: ['a', 'b'] },
+      { key: 'optim.betas', values: ['[0.9,0.999]', '[0.9,0.99]'] },
+      { key: 'rollout.top_p', values: [null, '1'] },
+    ]);
+    assert.equal(diff.keyCount, 6);
+  });
+
+  it('shows nothing for one run and treats an unreadable config as missing every key', () => {
+    assert.deepEqual(configDiff(['ra'], [a]).rows, []);
+    assert.equal(configDiff(['ra', 'rb'], [a, null]).rows.length, 5);
+  });
+
+  it('flattens to dotted keys with arrays as leaves', () => {
+    assert.deepEqual([...flattenConfig({ x: { y: { z: 1 } }, l: [1, { a: 2 }], e: {} })], [
+      ['x.y.z', '1'],
+      ['l', '[1,{"a":2}]'],
+      ['e', '{}'],
+    ]);
+  });
+});
+
+describe('commitLabel', () => {
+  it('shows a short sha and marks an uncommitted snapshot with *', () => {
+    const git = { commit: '3f2a9b8c7d6e5f4a', branch: 'main', dirty: false, snapshot: null, ref: null };
+    assert.equal(commitLabel(git), '3f2a9b8');
+    assert.equal(commitLabel({ ...git, dirty: true, snapshot: 'aa11bb22cc' }), '3f2a9b8*');
+    assert.equal(commitLabel({ ...git, commit: null, dirty: true, snapshot: 'aa11bb22cc' }), 'aa11bb2*');
+    assert.equal(commitLabel(null), null);
+  });
+});

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  assertNever,
+  isDashboardHostMessage,
+  isDashboardWebviewMessage,
+  isRolloutsHostMessage,
+  isRolloutsWebviewMessage,
+  type DashboardHostMessage,
+  type DashboardWebviewMessage,
+  type RolloutsHostMessage,
+  type RolloutsWebviewMessage,
+} from '../../../webview/contract';
+
+// Type-level exhaustiveness: adding a message type without handling it here fails `tsc`.
+function kindOfDashboardMessage(m: DashboardWebviewMessage): string {
+  switch (m.type) {
+    case 'ready':
+    case 'selectCriticStep':
+    case 'inspectRollouts':
+      return m.type;
+    default:
+      return assertNever(m, 'test');
+  }
+}
+function kindOfRolloutsMessage(m: RolloutsWebviewMessage): string {
+  switch (m.type) {
+    case 'ready':
+    case 'selectStep':
+    case 'rescore':
+    case 'openInPanel':
+      return m.type;
+    default:
+      return assertNever(m, 'test');
+  }
+}
+function kindOfHostMessage(m: DashboardHostMessage | RolloutsHostMessage): string {
+  switch (m.type) {
+    case 'state':
+    case 'samples':
+      return m.type;
+    default:
+      return assertNever(m, 'test');
+  }
+}
+
+describe('contract', () => {
+  it('guards accept every well-formed webview message', () => {
+    const dashboard: DashboardWebviewMessage[] = [
+      { type: 'ready' },
+      { type: 'selectCriticStep', runId: 'r', step: 10 },
+      { type: 'inspectRollouts', runId: 'r', step: 10 },
+    ];
+    for (const m of dashboard) {
+      assert.ok(isDashboardWebviewMessage(m), m.type);
+      assert.equal(kindOfDashboardMessage(m), m.type);
+    }
+    const rollouts: RolloutsWebviewMessage[] = [
+      { type: 'ready' },
+      { type: 'selectStep', step: 3 },
+      { type: 'openInPanel', step: null },
+      { type: 'rescore', request: { runId: 'r', step: 3, group: 1, index: 2, prompt: 'p', response: '<b>r</b>' } },
+    ];
+    for (const m of rollouts) {
+      assert.ok(isRolloutsWebviewMessage(m), m.type);
+      assert.equal(kindOfRolloutsMessage(m), m.type);
+    }
+  });
+
+  it('guards reject unknown types and malformed fields', () => {
+    for (const bad of [null, 'ready', {}, { type: 'nope' }, { type: 'selectCriticStep', runId: 1, step: 2 }, { type: 'inspectRollouts', runId: 'r', step: 1.5 }]) {
+      assert.equal(isDashboardWebviewMessage(bad), false, JSON.stringify(bad));
+    }
+    for (const bad of [
+      { type: 'selectStep', step: '3' },
+      { type: 'openInPanel' },
+      { type: 'rescore', request: { runId: 'r', step: 3, group: 1, index: 2, prompt: 'p' } },
+      { type: 'rescore' },
+      { type: 'state' },
+    ]) {
+      assert.equal(isRolloutsWebviewMessage(bad), false, JSON.stringify(bad));
+    }
+  });
+
+  it('host message guards check the discriminant and payload shape', () => {
+    assert.ok(isDashboardHostMessage({ type: 'state', state: {} }));
+    assert.equal(isDashboardHostMessage({ type: 'samples', state: {} }), false);
+    assert.ok(isRolloutsHostMessage({ type: 'samples', loadId: 1, offset: 0, samples: [] }));
+    assert.equal(isRolloutsHostMessage({ type: 'samples', loadId: 1, offset: 0 }), false);
+    assert.equal(kindOfHostMessage({ type: 'samples', loadId: 1, offset: 0, samples: [] }), 'samples');
+  });
+
+  it('assertNever throws on a value that escaped the type system', () => {
+    assert.throws(() => assertNever({ type: 'bogus' } as never, 'here'), /here: unhandled message/);
+  });
+});
