@@ -371,6 +371,14 @@ test('inspector: HTML and script payloads in model output stay text and run noth
     assert.equal(await h.page.evaluate(() => (window as unknown as { __pacsPwned?: unknown }).__pacsPwned), undefined);
     await h.page.screenshot({ path: join(OUT, 'rollouts-payloads-dark.png') });
     await checkClean(h);
+    // The page's CSP is live and the violation listener hears it: an injected inline script is refused.
+    await h.page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'window.__pacsPwned = "inline"';
+      document.body.append(script);
+    });
+    await h.page.waitForFunction(() => (window as { __pacsTest: { violations: string[] } }).__pacsTest.violations.length > 0);
+    assert.equal(await h.page.evaluate(() => (window as { __pacsPwned?: unknown }).__pacsPwned), undefined);
   } finally {
     await h.close();
   }
