@@ -27,6 +27,7 @@ const builds = [
     entryPoints: {
       dashboard: 'webview/dashboard/main.ts',
       rollouts: 'webview/rollouts/main.ts',
+      scorer: 'webview/scorer/main.ts',
     },
     outdir: 'dist/webview',
     platform: 'browser',
