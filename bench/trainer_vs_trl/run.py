@@ -1,0 +1,140 @@
+"""pacslab (grpo and pacs) against TRL's GRPOTrainer on the embedded default, on the CPU, in one run.
+
+Both sides train builtin:arith-tiny on the default arith task with one step = 16 prompts × 8
+samples and the same max new tokens, lr, clipping and seed. Each side runs WARMUP untimed steps,
+then STEPS timed steps; the sides are interleaved (round 1: grpo, trl, pacs; round 2: pacs, trl,
+grpo) so that load from other processes on a shared machine falls on all of them alike.
+
+pacslab is timed by its own CLI as a user runs it (`python -m pacslab train`): a step's time is the
+gap between consecutive `metrics` events in events.jsonl, so it includes the rollout, the old
+log-prob pass, the update, the critic pass and writing the step's rollouts file. TRL is timed by a
+callback between consecutive `on_step_end`s. samples/s = timed samples / timed seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+from machine import write_result  # noqa: E402
+
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+TRL_PY = BENCH / ".env-trl" / "bin" / "python"
+CONFIG = ROOT / "examples" / "arith.pacs.yaml"
+
+
+def pacslab_times(algorithm: str, args, work: Path, tag: str) -> dict:
+    run_dir = work / f"pacslab-{algorithm}-{tag}"
+    if run_dir.exists():
+        subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+    total = args.warmup + args.steps
+    sets = [f"algorithm={algorithm}", f"total_steps={total}", "eval_every=0", "checkpoint_every=0", "device=cpu",
+            f"rollout.prompts_per_step={args.prompts}", f"rollout.n={args.n}", f"rollout.max_new_tokens={args.max_new_tokens}",
+            f"optim.mini_batch_prompts={args.prompts}", f"optim.micro_batch_prompts={args.prompts}",
+            "eval.size=8", f"seed={args.seed}"]
+    if args.model:
+        sets.append(f"model.path={Path(args.model).resolve()}")
+    cmd = [str(VENV_PY), "-m", "pacslab", "train", str(CONFIG), "--run-dir", str(run_dir)]
+    for s in sets:
+        cmd += ["--set", s]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pacslab {algorithm} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    marks, lengths, tps = {}, {}, {}
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "metrics" and "reward/mean" in event.get("values", {}):
+            marks[event["step"]] = event["t"]
+            lengths[event["step"]] = event["values"].get("response/length_mean")
+    steps = range(args.warmup + 1, total + 1)
+    return {"step_times": [marks[s] - marks[s - 1] for s in steps], "completion_length_mean": [lengths[s] for s in steps]}
+
+
+def trl_times(args, work: Path, tag: str) -> dict:
+    cmd = [str(TRL_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
+           "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
+           "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir)]
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "trainer")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"TRL failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def summarise(parts: list[dict], batch: int) -> dict:
+    times = [t for p in parts for t in p["step_times"]]
+    lengths = [x for p in parts for x in p.get("completion_length_mean", []) if x is not None]
+    return {
+        "samples_per_s": round(batch * len(times) / sum(times), 2),
+        "step_s_median": round(statistics.median(times), 3),
+        "step_s_mean": round(statistics.fmean(times), 3),
+        "timed_steps": len(times),
+        "completion_length_mean": round(statistics.fmean(lengths), 3) if lengths else None,
+        "step_times": [round(t, 4) for t in times],
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="a model directory instead of builtin:arith-tiny (for trying the harness)")
+    p.add_argument("--prompts", type=int, default=16)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per side per round")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", type=Path, default=BENCH / ".work" / "trainer_vs_trl")
+    p.add_argument("--out", default="trainer_vs_trl", help="result name in bench/results/")
+    args = p.parse_args()
+    sys.path.insert(0, str(ROOT / "trainer"))
+    from pacslab.models import resolve_model_path
+
+    args.model_dir = Path(args.model).resolve() if args.model else resolve_model_path("builtin:arith-tiny", base_dir=ROOT)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[dict]] = {"grpo": [], "pacs": [], "trl": []}
+    started = time.time()
+    for r in range(args.rounds):
+        order = ["grpo", "trl", "pacs"] if r % 2 == 0 else ["pacs", "trl", "grpo"]
+        for side in order:
+            t0 = time.perf_counter()
+            part = trl_times(args, args.work, f"r{r}") if side == "trl" else pacslab_times(side, args, args.work, f"r{r}")
+            results[side].append(part)
+            print(f"round {r + 1} {side}: median step {statistics.median(part['step_times']):.3f} s "
+                  f"(process {time.perf_counter() - t0:.0f} s)", flush=True)
+    batch = args.prompts * args.n
+    grpo, pacs, trl = (summarise(results[k], batch) for k in ("grpo", "pacs", "trl"))
+    data = {
+        "benchmark": "trainer_vs_trl",
+        "description": "samples/s of one RL step (16 prompts x 8 samples) on the CPU, pacslab CLI vs TRL GRPOTrainer, interleaved",
+        "model": "builtin:arith-tiny" if not args.model else str(args.model),
+        "task": "arith (3-digit addition, default config)",
+        "pacslab": {**grpo, "algorithm": "grpo"},
+        "pacslab_pacs": {**pacs, "algorithm": "pacs"},
+        "trl": {**trl, "trainer": "GRPOTrainer", "version": results["trl"][0].get("trl")},
+        "ratio": round(grpo["samples_per_s"] / trl["samples_per_s"], 2),
+        "ratio_pacs": round(pacs["samples_per_s"] / trl["samples_per_s"], 2),
+        "target_ratio": 3.0,
+        "pass": grpo["samples_per_s"] / trl["samples_per_s"] >= 3.0,
+        "steps": {"warmup": args.warmup, "timed_per_round": args.steps, "rounds": args.rounds},
+        "batch": {"prompts": args.prompts, "samples_per_prompt": args.n, "max_new_tokens": args.max_new_tokens},
+        "settings": "both: fp32 CPU, lr 1e-3 constant, max_grad_norm 1, clip 0.2, no KL, temperature 1, top_p 1, one optimizer step per batch, "
+                    "no gradient checkpointing; TRL: no vLLM, steps_per_generation 1, num_iterations 1; pacslab: logs every step's rollouts with token details (its default)",
+        "wall_s": round(time.time() - started, 1),
+    }
+    path = write_result(args.out, data)
+    print(f"pacslab grpo {grpo['samples_per_s']} samples/s, pacs {pacs['samples_per_s']}, TRL {trl['samples_per_s']}: "
+          f"ratio {data['ratio']} (pacs {data['ratio_pacs']}); wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""TRL's GRPOTrainer on the embedded default, timed per optimizer step. Run with bench/.env-trl's python.
+
+One step = PROMPTS prompts × N generations (per_device_train_batch_size = PROMPTS·N completions,
+steps_per_generation 1), on the CPU, no vLLM, fp32, the same exact-match verifier as pacslab.
+Prints one JSON line: {"step_times": [...], "tokens": [...]} for the steps after the warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--prompts", type=int, default=16)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from pacslab.tasks import arith_examples
+    from pacslab.verifiers import exact
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(args.model, local_files_only=True, dtype=torch.float32)
+    # The default config's task: 3-digit addition, its train split, plain-text prompts (no chat template).
+    train = arith_examples(digits=3, ops=["+"], n=20000, seed=1234, split="train")
+    dataset = Dataset.from_list([{"prompt": e.prompt, "answer": e.answer} for e in train])
+
+    def exact_reward(prompts, completions, answer, **_):
+        return [float(exact(c, a).label) for c, a in zip(completions, answer)]
+
+    total = args.warmup + args.steps
+    config = GRPOConfig(
+        output_dir=args.out,
+        per_device_train_batch_size=args.prompts * args.n,
+        gradient_accumulation_steps=1,
+        steps_per_generation=1,
+        num_generations=args.n,
+        num_iterations=1,
+        max_completion_length=args.max_new_tokens,
+        temperature=1.0,
+        top_p=1.0,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        beta=0.0,
+        epsilon=0.2,
+        max_steps=total,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        use_vllm=False,
+        seed=args.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        gradient_checkpointing=False,
+    )
+    marks: list[float] = []
+    tokens: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *_, **__):
+            marks.append(time.perf_counter())
+
+        def on_step_end(self, *_, **__):
+            marks.append(time.perf_counter())
+
+        def on_log(self, _args, _state, _control, logs=None, **__):
+            if logs and "num_tokens" in logs:
+                tokens.append(logs["num_tokens"])
+
+    trainer = GRPOTrainer(model=model, reward_funcs=exact_reward, args=config, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=[Clock()])
+    trainer.train()
+    times = [b - a for a, b in zip(marks, marks[1:])][args.warmup:]
+    rewards = [h.get("reward") for h in trainer.state.log_history if "reward" in h]
+    lengths = [h.get("completions/mean_length") for h in trainer.state.log_history if "completions/mean_length" in h]
+    print(json.dumps({"step_times": times, "reward": rewards[args.warmup:], "completion_length_mean": lengths[args.warmup:],
+                      "trl": __import__("trl").__version__}))
+
+
+if __name__ == "__main__":
+    main()
