@@ -17,6 +17,7 @@ import { RunNotifications } from './runs/notifications';
 import { RunRoots } from './runs/runRoots';
 import { RunsTree } from './runs/runsTree';
 import { RunStatusBar } from './runs/statusBar';
+import { ScoringFeature } from './scoring/scoringFeature';
 import { Disposer } from './vscode/disposer';
 
 export class Extension extends Disposer {
@@ -45,6 +46,7 @@ export class Extension extends Disposer {
     const dashboard = this.track(new DashboardFeature(context, store));
     const rollouts = this.track(new RolloutsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
+    this.track(new ScoringFeature(context, store, python));
 
     void store.start().then(() => tree.refreshNow());
     void python.refreshContext();
