@@ -315,7 +315,10 @@ class Trainer:
     def _records(self, step: int, d: StepData, post_logp, rhat, psi, weights) -> list[dict]:
         cfg = self.cfg
         p_correct = torch.sigmoid(psi)  # [B]
-        token_logratio = cfg.pacs.beta * (post_logp - d.old_logp)  # [B, R]
+        columns = {name: t.detach().cpu().tolist() for name, t in (
+            ("logratio", rhat), ("psi", psi), ("p_correct", p_correct), ("grad_weight", d.labels - p_correct),
+            ("weight", weights))}
+        token_logratio = (cfg.pacs.beta * (post_logp - d.old_logp)).cpu()  # [B, R]
         records = []
         for i, verdict in enumerate(d.verdicts):
             g = d.batch.prompt_index[i]
@@ -325,14 +328,12 @@ class Trainer:
                 "prompt": example.prompt, "response": d.batch.response_texts[i], "answer": example.answer,
                 "reward": float(verdict.label),
                 "verifier": {"parsed": verdict.parsed, "detail": verdict.detail, "error": verdict.error},
-                "logratio": _finite(rhat[i]), "psi": _finite(psi[i]), "p_correct": _finite(p_correct[i]),
-                "grad_weight": _finite(d.labels[i] - p_correct[i]), "weight": _finite(weights[i]),
+                **{name: _finite(values[i]) for name, values in columns.items()},
                 "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
             }
             if cfg.logging.log_token_details:
-                length = d.batch.lengths[i]
                 record["tokens"] = d.batch.response_tokens[i]
-                record["token_logratio"] = [_finite(x) for x in token_logratio[i, :length].tolist()]
+                record["token_logratio"] = [_finite(x) for x in token_logratio[i, : d.batch.lengths[i]].tolist()]
             records.append(record)
         return records
 
