@@ -102,7 +102,8 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   private schedulePush(now = false): void {
-    if (!this.ready || this.disposed || this.pushTimer !== undefined) return;
+    // A hidden panel's webview is gone (no retainContextWhenHidden); it says `ready` when shown.
+    if (!this.ready || this.disposed || !this.panel.visible || this.pushTimer !== undefined) return;
     const wait = now ? 0 : Math.max(0, this.lastPush + PUSH_INTERVAL_MS - Date.now());
     this.pushTimer = setTimeout(() => {
       this.pushTimer = undefined;
