@@ -22,6 +22,7 @@ usage:
   pacs-lab resume RUN_DIR [--python PY] [--detach]
   pacs-lab status [RUNS_DIR] [--json]
   pacs-lab control RUN_DIR ${CONTROL_COMMANDS.join('|')} [--timeout SECONDS]
+  pacs-lab score ...        (see \`pacs-lab score --help\`)
 
 train launches CONFIG (a *.pacs.yaml) in a new run directory under --runs-dir (default
 .pacs/runs) and follows it: one progress line per step, then a before/after table. Ctrl-C
@@ -267,6 +268,12 @@ async function main(argv: string[]): Promise<number> {
         return await cmdStatus(rest);
       case 'control':
         return await cmdControl(rest);
+      // `score` belongs to the ONNX scorer (src/core/scoring/); loaded on demand so the other
+      // commands never load onnxruntime.
+      case 'score': {
+        const { runScoreCli } = await import('./scoring/scoreCli');
+        return await runScoreCli(rest);
+      }
       case undefined:
       case 'help':
       case '--help':

@@ -76,6 +76,8 @@ export class RunFollower {
           }
           this.evalAfter = evals;
           this.evalAfterStep = step;
+          const shownEvals = Object.entries(evals).sort(([a], [b]) => evalOrder(a, b));
+          notes.push(`eval at step ${step}: ${shownEvals.map(([k, v]) => `${k.slice('eval/'.length)} ${pct(v)}`).join('  ')}`);
         }
         const training = Object.keys(values).some((k) => !k.startsWith('eval/') && !k.startsWith('perf/eval'));
         if (!training) return { stepped: false, notes };
