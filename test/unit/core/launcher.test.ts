@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { LaunchError, configNameOf, ensureRunsRoot, launchRun, newRunId } from '../../../src/core/launcher';
+import { LaunchError, configNameOf, ensureRunsRoot, launchRun, newRunId, reproduceRun } from '../../../src/core/launcher';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-launcher-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -37,5 +38,42 @@ describe('launcher helpers', () => {
     const config = join(base, 'ok.pacs.yaml');
     writeFileSync(config, 'name: ok\n');
     await assert.rejects(launchRun({ configPath: config, runsRoot: join(base, 'runs'), python: join(base, 'no-python'), gitMode: 'ignore' }), /Could not start .*no-python.*pacs\.pythonPath/);
+  });
+});
+
+describe('reproduceRun', () => {
+  test('checks the run code out in a worktree and launches its config there with the same seed and overrides', async () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
+    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+    const repo = join(base, 'repo');
+    mkdirSync(join(repo, 'configs'), { recursive: true });
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'config', 'user.name', 'T');
+    git(repo, 'config', 'user.email', 't@example.com');
+    writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\nseed: 1\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'c1');
+    writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\nseed: 7\ntotal_steps: 5\n');
+    const runsRoot = join(repo, '.pacs', 'runs');
+    // Node stands in for Python: only the launcher's side is under test here (the trainer tests launch the real one).
+    const first = await launchRun({ configPath: join(repo, 'configs', 'arith.pacs.yaml'), runsRoot, python: process.execPath, sets: ['optim.lr=0.5'], gitMode: 'snapshot', workspaceRoot: repo });
+    const firstInfo = JSON.parse(readFileSync(join(first.runDir, 'run.json'), 'utf8'));
+    assert.equal(firstInfo.seed, 7);
+    assert.equal(firstInfo.config_path, 'configs/arith.pacs.yaml');
+    assert.ok(firstInfo.git.snapshot);
+    assert.match(readFileSync(join(first.runDir, 'git.patch'), 'utf8'), /\+seed: 7/);
+    writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\nseed: 9\n');
+
+    const worktreeDir = join(base, 'worktree');
+    const again = await reproduceRun(first.runDir, { python: process.execPath, runsRoot, worktreeDir, workspaceRoot: repo });
+    assert.equal(readFileSync(join(worktreeDir, 'configs', 'arith.pacs.yaml'), 'utf8'), 'name: arith\nseed: 7\ntotal_steps: 5\n');
+    const info = JSON.parse(readFileSync(join(again.runDir, 'run.json'), 'utf8'));
+    assert.equal(info.git.commit, firstInfo.git.snapshot, 'the new run is tied to the same code');
+    assert.equal(info.git.dirty, false);
+    const launcher = JSON.parse(readFileSync(join(again.runDir, 'launcher.json'), 'utf8'));
+    assert.deepEqual(launcher.sets, ['optim.lr=0.5', 'seed=7']);
+    assert.equal(launcher.config_abs_path, join(worktreeDir, 'configs', 'arith.pacs.yaml'));
+    assert.equal(launcher.cwd, join(worktreeDir, 'configs'));
+    assert.deepEqual(launcher.args.slice(0, 3), ['-m', 'pacslab', 'train']);
   });
 });
