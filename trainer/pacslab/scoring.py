@@ -120,13 +120,17 @@ class ScoringTokenizer:
         if unknown and self.info.get("unk_token_id") is None:
             listed = ", ".join(json.dumps(c, ensure_ascii=False) + f" (U+{ord(c):04X})" for c in unknown)
             raise ScoreError(f"characters outside the tokenizer's vocabulary, which has no unknown token: {listed}; remove or replace them")
-        prompt_ids = self.tokenizer.encode(prompt, add_special_tokens=bool(self.info.get("prompt_add_special_tokens", True))).ids
+        prompt_ids = self.encode_prompt(prompt)
         response_ids = self.tokenizer.encode(response, add_special_tokens=False).ids + ([self.info["eos_token_id"]] if eos else [])
-        if not prompt_ids:
-            raise ScoreError("the prompt encodes to no tokens: the first response token needs a prompt token to be predicted from; give a non-empty prompt")
         if not response_ids:
             raise ScoreError("the response encodes to no tokens and --no-eos drops the EOS: nothing to score; give a response or leave out --no-eos")
         return Encoded(prompt_ids, response_ids, unknown)
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        ids = self.tokenizer.encode(prompt, add_special_tokens=bool(self.info.get("prompt_add_special_tokens", True))).ids
+        if not ids:
+            raise ScoreError("the prompt encodes to no tokens: the first response token needs a prompt token to be predicted from; give a non-empty prompt")
+        return ids
 
     def unknown_chars(self, text: str) -> list[str]:
         """Characters that encode, alone, to the unknown token, or to nothing (whitespace aside)."""
@@ -140,6 +144,14 @@ class ScoringTokenizer:
             if (unk is not None and unk in ids) or (not ids and char not in WHITESPACE):
                 out.append(char)
         return out
+
+    def logged_ids(self, tokens) -> list[int] | None:
+        """Ids of a rollout record's `tokens` (one string per sampled token), or None when any of
+        them is not a vocabulary entry (a byte-level tokenizer's decoded pieces are not)."""
+        if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+            return None
+        ids = [self.tokenizer.token_to_id(t) for t in tokens]
+        return None if any(i is None for i in ids) else ids
 
     def token_text(self, token_id: int) -> str:
         return self.tokenizer.decode([token_id], skip_special_tokens=False)
@@ -178,7 +190,18 @@ class Scorer:
         return float(self.manifest["beta"])
 
     def score(self, prompt: str, response: str, *, eos: bool = True) -> dict:
-        encoded = self.tokenizer.encode(prompt, response, eos=eos)
+        return self.score_encoded(self.tokenizer.encode(prompt, response, eos=eos), eos=eos)
+
+    def score_logged(self, record: dict) -> dict:
+        """A logged sample as it was sampled: its logged tokens when they all name vocabulary
+        entries (special tokens inside the response survive), else its text re-tokenized."""
+        ids = self.tokenizer.logged_ids(record.get("tokens"))
+        eos = not record.get("truncated", False)
+        if ids is None:
+            return self.score(record["prompt"], record["response"], eos=eos)
+        return self.score_encoded(Encoded(self.tokenizer.encode_prompt(record["prompt"]), ids, []), eos=ids[-1] == self.tokenizer.info["eos_token_id"])
+
+    def score_encoded(self, encoded: Encoded, *, eos: bool) -> dict:
         ids = encoded.prompt_ids + encoded.response_ids
         start = len(encoded.prompt_ids)
         logp = token_logprobs(self.models.logits("policy", ids), encoded.response_ids, start)  # [R]
@@ -214,8 +237,8 @@ class Scorer:
         edited = (response is not None and response != logged["response"]) or prompt != logged["prompt"]
         response = logged["response"] if response is None else response
         eos = (not logged.get("truncated", False)) if eos is None else eos
-        result = self.score(prompt, response, eos=eos)
-        rewards = [result["reward_hat"] if k == position else self.score(m["prompt"], m["response"], eos=not m.get("truncated", False))["reward_hat"] for k, m in enumerate(members)]
+        result = self.score_logged(logged) if not edited and eos == (not logged.get("truncated", False)) else self.score(prompt, response, eos=eos)
+        rewards = [result["reward_hat"] if k == position else self.score_logged(m)["reward_hat"] for k, m in enumerate(members)]
         psi = group_psi(rewards, position, estimator=self.manifest["adv_estimator"], norm_by_std=self.manifest["norm_by_std"])
         return {
             **result,

@@ -21,8 +21,15 @@ from pacslab import onnx_export, runio, scoring
 PAD, EOS, UNK, BOS = "<pad>", "$", "<unk>", "<s>"
 CHARS = list("0123456789+-*=/()., ?")
 BETA = 2.0
-# One logged group of step 2: two right, two wrong, the last one cut short before EOS.
-GROUP = [("12+3=", "15", 1.0, False), ("12+3=", "15", 1.0, False), ("12+3=", "14", 0.0, False), ("12+3=", "2222", 0.0, True)]
+# One logged group of step 2: two right, two wrong, the last one cut short before EOS. The second
+# sampled a padding token inside its response (the text drops it, the logged tokens keep it); the
+# third has no logged tokens (logging.log_token_details off).
+GROUP = [
+    ("12+3=", "15", 1.0, False, ["1", "5", EOS]),
+    ("12+3=", "15", 1.0, False, ["1", PAD, "5", EOS]),
+    ("12+3=", "14", 0.0, False, None),
+    ("12+3=", "2222", 0.0, True, ["2", "2", "2", "2"]),
+]
 
 
 def build_tokenizer(*, unk: bool = True):
@@ -77,7 +84,10 @@ def build_run(root: Path, *, unk: bool = True, steps: tuple[int, ...] = (2,)) ->
     (run / "checkpoints" / "latest").write_text(runio.step_name(steps[-1]) + "\n")
     config = {"name": "fixture", "algorithm": "pacs", "model": {"path": str(base)}, "pacs": {"beta": BETA, "reward_method": "logratio", "adv_estimator": "rloo", "norm_by_std": True}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    records = [{"step": steps[-1], "group": 0, "index": i, "prompt_id": "train-00000", "prompt": p, "response": r, "answer": "15", "reward": label, "logratio": 0.01 * i, "truncated": cut} for i, (p, r, label, cut) in enumerate(GROUP)]
+    records = [
+        {"step": steps[-1], "group": 0, "index": i, "prompt_id": "train-00000", "prompt": p, "response": r, "answer": "15", "reward": label, "logratio": 0.01 * i, "truncated": cut, **({"tokens": tokens} if tokens else {})}
+        for i, (p, r, label, cut, tokens) in enumerate(GROUP)
+    ]
     runio.write_rollouts(run, steps[-1], records)
     return run
 
@@ -182,12 +192,24 @@ def test_group_psi_recomputes_every_member(run: Path, capsys):
     assert scoring.main(["--run", str(run), "--sample", "2:0:2"]) == 0
     result = json.loads(capsys.readouterr().out)
     scorer = scoring.Scorer(run)
-    rewards = [scorer.score(p, r, eos=not cut)["logratio"] for p, r, _, cut in GROUP]
+    rewards = [scorer.score(p, r, eos=not cut)["logratio"] for p, r, _, cut, _ in GROUP]
+    rewards[1] = scorer.score_logged({"prompt": "12+3=", "response": "15", "tokens": ["1", PAD, "5", EOS]})["logratio"]
+    assert rewards[1] != pytest.approx(rewards[0], abs=1e-6)
     assert [m["reward_hat"] for m in result["group"]] == pytest.approx(rewards, abs=1e-9)
     expected_psi = rewards[2] - (rewards[0] + rewards[1] + rewards[3]) / 3
     assert result["psi"] == pytest.approx(expected_psi, abs=1e-9)
     assert result["p_correct"] == pytest.approx(1 / (1 + math.exp(-expected_psi)))
     assert result["label"] == 0.0 and result["edited"] is False
+
+
+def test_logged_samples_keep_their_sampled_tokens(run: Path):
+    scorer = scoring.Scorer(run)
+    logged = scorer.score_logged({"prompt": "12+3=", "response": "15", "truncated": False, "tokens": ["1", PAD, "5", EOS]})
+    assert logged["tokens"] == ["1", PAD, "5", EOS] and logged["eos"] is True
+    cut = scorer.score_logged({"prompt": "12+3=", "response": "22", "truncated": True, "tokens": ["2", "2"]})
+    assert cut["tokens"] == ["2", "2"] and cut["eos"] is False
+    fallback = scorer.score_logged({"prompt": "12+3=", "response": "15", "truncated": False, "tokens": ["1", "not-a-token", EOS]})
+    assert fallback["tokens"] == ["1", "5", EOS]
 
 
 def test_group_psi_of_an_edited_response(run: Path, capsys):

@@ -11,6 +11,8 @@ import type { Ort } from './onnxRuntime';
 import { readGroup } from './group';
 import type { SampleRef } from './group';
 import { ScoringTokenizer } from './tokenizer';
+import type { Encoded } from './tokenizer';
+import type { RolloutSample } from '../runFormat';
 
 export interface ScoreResult {
   run: string;
@@ -96,7 +98,21 @@ export class RunScorer {
   }
 
   async score(prompt: string, response: string, eos = true): Promise<ScoreResult> {
-    const encoded = this.tokenizer.encode(prompt, response, eos);
+    return this.scoreEncoded(this.tokenizer.encode(prompt, response, eos), eos);
+  }
+
+  /**
+   * A logged sample as it was sampled: its logged tokens when they all name vocabulary entries
+   * (special tokens inside the response survive), else its text re-tokenized.
+   */
+  async scoreLogged(record: RolloutSample): Promise<ScoreResult> {
+    const ids = this.tokenizer.loggedIds(record.tokens);
+    if (ids === null) return this.score(record.prompt, record.response, !record.truncated);
+    const encoded: Encoded = { promptIds: this.tokenizer.encodePrompt(record.prompt), responseIds: ids, unknownChars: [] };
+    return this.scoreEncoded(encoded, ids[ids.length - 1] === this.manifest.tokenizer.eos_token_id);
+  }
+
+  private async scoreEncoded(encoded: Encoded, eos: boolean): Promise<ScoreResult> {
     const ids = [...encoded.promptIds, ...encoded.responseIds];
     const start = encoded.promptIds.length;
     const [policyLogits, referenceLogits] = await Promise.all([this.logits('policy', ids), this.logits('reference', ids)]);
@@ -132,10 +148,10 @@ export class RunScorer {
     const response = edit.response ?? logged.response;
     const edited = response !== logged.response || prompt !== logged.prompt;
     const eos = edit.eos ?? (edit.response === undefined ? !logged.truncated : true);
-    const result = await this.score(prompt, response, eos);
+    const result = !edited && eos === !logged.truncated ? await this.scoreLogged(logged) : await this.score(prompt, response, eos);
     const rewards: number[] = [];
     for (const [k, m] of members.entries()) {
-      rewards.push(k === position ? result.reward_hat : (await this.score(m.prompt, m.response, !m.truncated)).reward_hat);
+      rewards.push(k === position ? result.reward_hat : (await this.scoreLogged(m)).reward_hat);
     }
     const psi = groupPsi(rewards, position, this.manifest.adv_estimator, this.manifest.norm_by_std);
     return {

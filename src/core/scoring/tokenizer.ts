@@ -34,15 +34,30 @@ export class ScoringTokenizer {
       const listed = unknownChars.map(describeChar).join(', ');
       throw new ScoreError(`characters outside the tokenizer's vocabulary, which has no unknown token: ${listed}; remove or replace them`);
     }
-    const promptIds = this.ids(prompt, this.info.prompt_add_special_tokens);
+    const promptIds = this.encodePrompt(prompt);
     const responseIds = [...this.ids(response, false), ...(eos ? [this.info.eos_token_id] : [])];
-    if (promptIds.length === 0) {
-      throw new ScoreError('the prompt encodes to no tokens: the first response token needs a prompt token to be predicted from; give a non-empty prompt');
-    }
     if (responseIds.length === 0) {
       throw new ScoreError('the response encodes to no tokens and --no-eos drops the EOS: nothing to score; give a response or leave out --no-eos');
     }
     return { promptIds, responseIds, unknownChars };
+  }
+
+  encodePrompt(prompt: string): number[] {
+    const ids = this.ids(prompt, this.info.prompt_add_special_tokens);
+    if (ids.length === 0) {
+      throw new ScoreError('the prompt encodes to no tokens: the first response token needs a prompt token to be predicted from; give a non-empty prompt');
+    }
+    return ids;
+  }
+
+  /**
+   * Ids of a rollout record's `tokens` (one string per sampled token), or null when any of them is
+   * not a vocabulary entry (a byte-level tokenizer's decoded pieces are not).
+   */
+  loggedIds(tokens: unknown): number[] | null {
+    if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string')) return null;
+    const ids = tokens.map((t: string) => this.tokenizer.token_to_id(t));
+    return ids.every((id) => id !== undefined) ? (ids as number[]) : null;
   }
 
   /** Characters that encode, alone, to the unknown token, or to nothing (whitespace aside). */
