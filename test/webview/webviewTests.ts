@@ -62,7 +62,7 @@ const test = (name: string, fn: TestFn) => tests.push([name, fn]);
 
 // ---------------------------------------------------------------- recording the host messages
 
-async function record(root: string): Promise<Recorded> {
+export async function record(root: string): Promise<Recorded> {
   const configs = new RunConfigCache();
   const store = new RunStore({ roots: [root], detectCrashes: false });
   const dashboard = async (runIds: string[]): Promise<DashboardHostMessage> => {
@@ -102,7 +102,7 @@ async function record(root: string): Promise<Recorded> {
 
 // ---------------------------------------------------------------- the page harness
 
-async function openPage(browser: Browser, options: PageOptions): Promise<Harness> {
+export async function openPage(browser: Browser, options: PageOptions): Promise<Harness> {
   const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 900 } });
   const page = await context.newPage();
   const problems: string[] = [];
@@ -141,7 +141,8 @@ async function openPage(browser: Browser, options: PageOptions): Promise<Harness
     page,
     problems,
     send: async (messages) => {
-      for (const message of messages) await page.evaluate((m) => window.postMessage(m, '*'), message);
+      // One JSON string per message: Playwright serializes a string far faster than an object graph.
+      for (const message of messages) await page.evaluate((json) => window.postMessage(JSON.parse(json), '*'), JSON.stringify(message));
     },
     posted: () => page.evaluate(() => (window as unknown as { __pacsTest: { posted: [] } }).__pacsTest.posted),
     close: () => context.close(),

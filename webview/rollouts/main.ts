@@ -59,6 +59,7 @@ let samples: (RolloutSample | undefined)[] = [];
 let received = 0;
 let search = new SampleSearch([]);
 let rows: Row[] = [];
+let shownSamples = 0;
 const rendered = new Map<number, HTMLElement>();
 
 const root = byId('root');
@@ -142,7 +143,10 @@ function handle(message: RolloutsHostMessage): void {
         samples[message.offset + i] = sample;
       });
       received += message.samples.length;
-      rebuildSoon();
+      // Rows are rebuilt for the first chunk (something to look at at once) and the last; in
+      // between only the progress line changes, so a 100k-sample step is not re-sorted 50 times.
+      if (received >= state.total || message.offset === 0) rebuild();
+      else renderStatusSoon();
       return;
     }
     default:
@@ -173,6 +177,7 @@ function renderToolbar(): void {
 
 function rebuild(): void {
   rows = buildRows(samples, filters, search);
+  shownSamples = rows.reduce((n, r) => (r.kind === 'sample' ? n + 1 : n), 0);
   list.setAttribute('aria-rowcount', String(rows.length));
   spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
   for (const element of rendered.values()) element.remove();
@@ -186,11 +191,11 @@ function rebuild(): void {
   renderDetail();
 }
 
-const rebuildSoon = throttle(rebuild, 250);
+const renderStatusSoon = throttle(renderStatus, 250);
 
 function renderStatus(): void {
   if (!state) return;
-  const shown = rows.filter((r) => r.kind === 'sample').length;
+  const shown = shownSamples;
   const parts: string[] = [];
   if (state.error) parts.push(state.error);
   else if (state.step === null) parts.push(state.run ? 'No rollouts logged yet for this run.' : 'Select a run to inspect its rollouts.');
@@ -273,9 +278,15 @@ function renderRow(row: Row, rowIndex: number): HTMLElement {
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').slice(0, 400);
 const rowId = (s: RolloutSample) => `sample-${s.group}-${s.index}`;
 
+let activeCache: { rows: Row[]; key: string | null; index: number } | undefined;
+
+/** The selected sample's row index, cached: scrolling asks for it on every frame. */
 function activeRow(): number {
-  if (selectedKey === null) return -1;
-  return rows.findIndex((r) => r.kind === 'sample' && sampleKey(samples[r.sample] as RolloutSample) === selectedKey);
+  if (activeCache?.rows === rows && activeCache.key === selectedKey) return activeCache.index;
+  const index =
+    selectedKey === null ? -1 : rows.findIndex((r) => r.kind === 'sample' && sampleKey(samples[r.sample] as RolloutSample) === selectedKey);
+  activeCache = { rows, key: selectedKey, index };
+  return index;
 }
 
 function markActive(): void {
@@ -412,7 +423,19 @@ function stepBy(delta: number): void {
   if (next !== undefined) requestStep(next);
 }
 
-list.addEventListener('scroll', () => requestAnimationFrame(renderVisible), { passive: true });
+let frameRequested = false;
+list.addEventListener(
+  'scroll',
+  () => {
+    if (frameRequested) return;
+    frameRequested = true;
+    requestAnimationFrame(() => {
+      frameRequested = false;
+      renderVisible();
+    });
+  },
+  { passive: true },
+);
 new ResizeObserver(() => renderVisible()).observe(list);
 
 list.addEventListener('click', (event) => {
