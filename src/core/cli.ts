@@ -129,6 +129,7 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
   let exitCode: number | null | undefined;
   void exited.then((e) => (exitCode = e.code));
   let interrupts = 0;
+  const stopWaiting = new AbortController();
   let progressShown = false;
   const clearProgress = () => {
     if (tty && progressShown) process.stdout.write('\r\x1b[K');
@@ -139,7 +140,7 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
     clearProgress();
     if (interrupts === 1) {
       out('stopping: asked the trainer to save a checkpoint and exit (Ctrl-C again to leave it running)');
-      sendControl(runDir, 'stop', { timeoutMs: 120000 }).catch((e: Error) => err(`could not send stop: ${e.message}`));
+      sendControl(runDir, 'stop', { timeoutMs: 120000, signal: stopWaiting.signal }).catch((e: Error) => err(`could not send stop: ${e.message}`));
       return;
     }
     out(`left running: ${runDir} (\`pacs-lab control ${runDir} stop\` stops it)`);
@@ -181,6 +182,7 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
+    stopWaiting.abort();
     process.off('SIGINT', onSigint);
     clearProgress();
   }
@@ -193,12 +195,16 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
     info = await recordRunEnd(runDir, status, reason, { message: `${reason}; see trainer.log` });
   }
   const status = follower.finished ?? info.status;
-  out('');
-  out(summaryTable(follower.summary(status, info.error?.message ?? null)));
+  const summary = follower.summary(status, info.error?.message ?? null);
+  // A run that ended before its first evaluation has nothing to tabulate.
+  if (summary.lastStep > 0 || summary.evalBeforeStep !== null) {
+    out('');
+    out(summaryTable(summary));
+  }
   out('');
   out(`run ${status}: ${runDir}`);
   if (status === 'failed' || status === 'crashed') {
-    const message = follower.summary(status).error ?? info.error?.message;
+    const message = summary.error;
     if (message) err(`error: ${message}`);
     const log = await trainerLogTail(runDir, 15);
     if (log) err(`last lines of ${join(runDir, RUN_FILES.log)}:\n${log}`);
