@@ -130,6 +130,7 @@ def cmd_eval(args) -> int:
     from pacslab.evaluate import eval_generator, evaluate
     from pacslab.models import load_policy, resolve_device, resolve_model_path
     from pacslab.tasks import load_examples
+    from pacslab.train import tune_cpu_threads
     from pacslab.verifiers import load_verifier
 
     target: Path = args.target
@@ -151,6 +152,7 @@ def cmd_eval(args) -> int:
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
+    tune_cpu_threads(model, device, lambda _: None)
     verifier = load_verifier(cfg.task.verifier, base_dir=str(base_dir))
     examples = load_examples(cfg.task, "eval", base_dir=base_dir)
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
