@@ -177,6 +177,8 @@ async function spawnTrainer(
   env: Record<string, string> | undefined,
   record: LaunchRecord,
 ): Promise<{ pid: number; exited: LaunchResult['exited'] }> {
+  // The child starts in `cwd`: a relative interpreter path (`.venv/bin/python`) means relative to ours.
+  python = absoluteCommand(python);
   const log = await open(join(runDir, RUN_FILES.log), 'a');
   let child: ChildProcess;
   try {
@@ -213,6 +215,11 @@ async function spawnTrainer(
   };
   await writeJsonAtomic(join(runDir, RUN_FILES.launcher), launcher);
   return { pid, exited };
+}
+
+/** A command with a folder part made absolute against the current directory; bare names stay for the PATH. */
+export function absoluteCommand(command: string): string {
+  return /[\\/]/.test(command) ? resolve(command) : command;
 }
 
 export interface ResumeResult {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { LaunchError, configNameOf, ensureRunsRoot, launchRun, newRunId, reproduceRun } from '../../../src/core/launcher';
+import { LaunchError, absoluteCommand, configNameOf, ensureRunsRoot, launchRun, newRunId, reproduceRun } from '../../../src/core/launcher';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-launcher-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -75,5 +75,13 @@ describe('reproduceRun', () => {
     assert.equal(launcher.config_abs_path, join(worktreeDir, 'configs', 'arith.pacs.yaml'));
     assert.equal(launcher.cwd, join(worktreeDir, 'configs'));
     assert.deepEqual(launcher.args.slice(0, 3), ['-m', 'pacslab', 'train']);
+  });
+});
+
+describe('absoluteCommand', () => {
+  test('a relative interpreter path is resolved against the current directory, a bare name is left to the PATH', () => {
+    assert.equal(absoluteCommand('.venv/bin/python'), join(process.cwd(), '.venv', 'bin', 'python'));
+    assert.equal(absoluteCommand('/usr/bin/python3'), '/usr/bin/python3');
+    assert.equal(absoluteCommand('python3'), 'python3');
   });
 });
