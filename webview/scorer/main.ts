@@ -83,7 +83,10 @@ function renderResult(result: ScoreView | null): void {
     facts.push([`ψ (${result.adv_estimator})`, formatNumber(result.psi, 4)], ['σ(ψ) = P(correct)', formatNumber(result.p_correct, 3)]);
     facts.push(['label R', result.label === null || result.label === undefined ? (result.edited ? 'unknown (edited)' : '–') : String(result.label)]);
   }
-  summary.append(h('dl', {}, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { className: 'num' }, v)])));
+  const list = h('dl', {}, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { className: 'num' }, v)]));
+  Object.assign(list.style, { display: 'grid', gridTemplateColumns: 'max-content max-content', columnGap: '16px', rowGap: '2px' });
+  for (const dd of list.querySelectorAll('dd')) Object.assign((dd as HTMLElement).style, { margin: '0', textAlign: 'right' });
+  summary.append(list);
   if (result.unknown_chars.length > 0) {
     summary.append(h('p', { className: 'notice' }, `Outside the vocabulary (scored as the unknown token): ${result.unknown_chars.map((c) => JSON.stringify(c)).join(' ')}`));
   }
