@@ -24,7 +24,8 @@ interface RunPickItem extends vscode.QuickPickItem {
 }
 
 /**
- * The runs a command should act on: those named by `arg` (see runArgs.ts), else the user's pick.
+ * The runs a command should act on: those named by `arg` (see runArgs.ts), else the user's pick
+ * (the only fitting run when a single run is wanted and only one fits).
  * Resolves to [] when the user cancels or no run fits; says why when the argument names a run
  * that does not exist or is in the wrong state.
  */
@@ -38,8 +39,10 @@ export async function pickRuns(store: RunLookup, arg: unknown, options: PickRuns
     void vscode.window.showInformationMessage(noRunsMessage(options.statuses));
     return [];
   }
-  const items = candidates
-    .map(toPickItem);
+  if (candidates.length === 1 && !options.canPickMany) {
+    return candidates;
+  }
+  const items = candidates.map(toPickItem);
   const placeHolder = options.placeHolder ?? (options.canPickMany ? 'Select runs' : 'Select a run');
   if (options.canPickMany) {
     const picked = await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder, matchOnDescription: true });

@@ -20,7 +20,6 @@ export class ConfigGroupItem extends vscode.TreeItem {
     this.contextValue = configPath ? 'config' : 'config.orphan';
     this.iconPath = new vscode.ThemeIcon('file-code');
     this.description = runIds.length === 1 ? '1 run' : `${runIds.length} runs`;
-    if (configPath) this.resourceUri = vscode.Uri.file(configPath);
     this.tooltip = configPath ?? `Runs named ${configName}`;
   }
 }
