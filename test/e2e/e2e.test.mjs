@@ -43,9 +43,16 @@ function shownNumber(value, digits) {
   return value.toFixed(digits);
 }
 
+const ENDED = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];
+
 async function waitForStatus(runId, status, timeout = 120_000) {
-  await waitFor(`run.json of ${runId} to say "${status}"`, () => readRunJson(runId).status === status && status,
-    { timeout });
+  await waitFor(`run.json of ${runId} to say "${status}"`, () => {
+    const run = readRunJson(runId);
+    if (run.status !== status && ENDED.includes(run.status)) {
+      assert.fail(`run ${runId} ended "${run.status}" while the test waited for "${status}": ${JSON.stringify(run.error)}`);
+    }
+    return run.status === status;
+  }, { timeout });
 }
 
 async function waitForTreeRow(page, pattern, what, timeout = 90_000) {
@@ -232,8 +239,8 @@ describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)'
       const text = await notificationsText(page);
       return /restricted mode/i.test(text) && text;
     }, { timeout: 60_000 });
-    await screenshot(page, 'restricted-mode-refusal');
     await sleep(3_000);
+    await screenshot(page, 'restricted-mode-refusal');
     assert.deepEqual(listRuns(), runsBefore, `no run is launched; the explanation was: ${message}`);
   });
 });

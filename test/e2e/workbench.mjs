@@ -4,6 +4,7 @@ import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, cpSync, 
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AssertionError } from 'node:assert';
 import { chromium } from 'playwright-core';
 
 export const env = {
@@ -18,7 +19,10 @@ for (const [key, value] of Object.entries(env)) {
   if (!value) throw new Error(`PACS_E2E_${key.toUpperCase()} is not set: run the test through test/e2e/run.sh`);
 }
 
-/** Polls `probe` until it returns a truthy value; the last value or error is in the timeout message. */
+/**
+ * Polls `probe` until it returns a truthy value; the last value or error is in the timeout message.
+ * A failed assertion in `probe` ends the wait at once.
+ */
 export async function waitFor(what, probe, { timeout = 90_000, interval = 500 } = {}) {
   const deadline = Date.now() + timeout;
   let last;
@@ -28,6 +32,7 @@ export async function waitFor(what, probe, { timeout = 90_000, interval = 500 } 
       if (value) return value;
       last = value;
     } catch (error) {
+      if (error instanceof AssertionError) throw error;
       last = error instanceof Error ? error.message : String(error);
     }
     if (Date.now() > deadline) {
@@ -62,7 +67,7 @@ export async function startCodeServer(name, settings) {
   ], { stdio: ['ignore', log, log], detached: true });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`code-server to answer on ${base} (log: ${logFile})`, async () => {
-    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}: ${tail(logFile)}`);
+    if (child.exitCode !== null) throw new AssertionError({ message: `code-server exited with ${child.exitCode}: ${tail(logFile)}` });
     return (await fetch(base)).ok;
   }, { timeout: 60_000 });
   return {
