@@ -32,3 +32,12 @@ export function activeRunText(info: RunInfo, reward: number | undefined, stepsPe
   if (stepsPerSecond !== null) parts.push(`${formatNumber(stepsPerSecond)} st/s`);
   return parts.join(' · ');
 }
+
+/**
+ * The Runs tree's short label: `11-27 03:42:56 · 86a7` from `20261127-034256-arith-86a7` (the
+ * group already names the config; times are UTC, as in the id). Other ids are kept whole.
+ */
+export function shortRunLabel(id: string): string {
+  const m = /^\d{4}(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-.+-([0-9a-f]{4})$/.exec(id);
+  return m ? `${m[1]}-${m[2]} ${m[3]}:${m[4]}:${m[5]} · ${m[6]}` : id;
+}

@@ -5,6 +5,7 @@ import type { RunState, RunStore } from '../core/runStore';
 import { Disposer } from '../vscode/disposer';
 import { runDescription, runTooltip, statusIcon } from './runPresentation';
 import type { RunRoots } from './runRoots';
+import { shortRunLabel } from './runText';
 
 const REFRESH_DEBOUNCE_MS = 150;
 
@@ -28,7 +29,7 @@ export class RunItem extends vscode.TreeItem {
   readonly runId: string;
 
   constructor(run: RunState) {
-    super(run.id, vscode.TreeItemCollapsibleState.None);
+    super(shortRunLabel(run.id), vscode.TreeItemCollapsibleState.None);
     this.runId = run.id;
     this.id = `run:${run.id}`;
     this.description = runDescription(run);

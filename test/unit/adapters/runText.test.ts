@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunInfo } from '../../../src/core/runFormat';
-import { formatNumber, runSummary, shortCommit } from '../../../src/runs/runText';
+import { formatNumber, runSummary, shortCommit, shortRunLabel } from '../../../src/runs/runText';
 
 function info(overrides: Partial<RunInfo>): RunInfo {
   return {
@@ -31,4 +31,10 @@ test('numbers keep three significant digits', () => {
   assert.equal(formatNumber(0), '0');
   assert.equal(formatNumber(1234567), '1.23e+6');
   assert.equal(formatNumber(0.00012), '1.20e-4');
+});
+
+test('the tree label keeps the date, time and random suffix of a run id', () => {
+  assert.equal(shortRunLabel('20261127-034256-arith-86a7'), '11-27 03:42:56 · 86a7');
+  assert.equal(shortRunLabel('20261127-034256-my-run-2-0f0f'), '11-27 03:42:56 · 0f0f');
+  assert.equal(shortRunLabel('run1'), 'run1');
 });
