@@ -160,7 +160,7 @@ function samplesOf(spec: RunSpec, step: number, rng: Rng, groups = spec.prompts)
       const response = correct ? answer : String(a + b + (rng.int(2) ? 1 : -1) * (1 + rng.int(10)));
       rewards.push(correct ? 1 : 0);
       responses.push(`${response}$`);
-      rawScores.push((correct ? 1 : -1) * (0.2 + 2.2 * skill) + rng.normal() * (1.1 - 0.5 * skill));
+      rawScores.push((correct ? 1 : -1) * (0.1 + 1.4 * skill) + rng.normal() * 1.2);
     }
     const positives = rewards.reduce((x, y) => x + y, 0);
     for (let i = 0; i < spec.n; i++) {
@@ -234,6 +234,26 @@ function payloadSamples(step: number, group: number): RolloutSample[] {
   ];
 }
 
+/** What the trainer logs as critic/* for a step (as pacs-algorithm.md defines them). */
+function criticMetrics(samples: RolloutSample[]): Record<string, number> {
+  const n = samples.length;
+  const accuracy = samples.filter((s) => (s.p_correct > 0.5) === (s.reward === 1)).length / n;
+  let ece = 0;
+  for (let b = 0; b < 10; b++) {
+    const inBin = samples.filter((s) => Math.min(9, Math.floor(s.p_correct * 10)) === b);
+    if (inBin.length === 0) continue;
+    const confidence = inBin.reduce((x, s) => x + s.p_correct, 0) / inBin.length;
+    const hit = inBin.filter((s) => s.reward === 1).length / inBin.length;
+    ece += (inBin.length / n) * Math.abs(hit - confidence);
+  }
+  const pos = samples.filter((s) => s.reward === 1).map((s) => s.psi);
+  const neg = samples.filter((s) => s.reward === 0).map((s) => s.psi);
+  let wins = 0;
+  for (const p of pos) for (const q of neg) wins += p > q ? 1 : p === q ? 0.5 : 0;
+  const auc = pos.length && neg.length ? wins / (pos.length * neg.length) : 0.5;
+  return { 'critic/auc': auc, 'critic/ece': ece, 'critic/accuracy': accuracy };
+}
+
 function metricsAt(spec: RunSpec, step: number, samples: RolloutSample[], rng: Rng): Record<string, number> {
   const skill = learnt(step, spec.steps);
   const reward = samples.reduce((s, x) => s + x.reward, 0) / samples.length;
@@ -241,9 +261,7 @@ function metricsAt(spec: RunSpec, step: number, samples: RolloutSample[], rng: R
     'reward/mean': reward,
     'reward/std': Math.sqrt(reward * (1 - reward)),
     'reward/mixed_group_frac': Math.max(0, 0.8 - 0.5 * skill + rng.normal() * 0.05),
-    'critic/auc': Math.min(0.99, 0.55 + 0.4 * skill + rng.normal() * 0.03),
-    'critic/ece': Math.max(0.01, 0.25 * (1 - skill) + rng.normal() * 0.02),
-    'critic/accuracy': Math.min(0.99, 0.55 + 0.38 * skill + rng.normal() * 0.03),
+    ...criticMetrics(samples),
     'critic/psi_pos_mean': 0.2 + 2 * skill,
     'critic/psi_neg_mean': -0.2 - 2 * skill,
     'optim/grad_norm': Math.abs(0.8 * Math.exp(-step / 80) + 0.1 + rng.normal() * 0.08) + (step === 137 ? 6 : 0),

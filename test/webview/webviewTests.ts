@@ -486,7 +486,7 @@ test('inspector: keyboard navigation, Enter expands, and Edit and re-score posts
 });
 
 test('inspector: state saved with setState comes back when the webview is re-created', async (browser, rec) => {
-  const wrong = samplesIn(rec.payloadStep).filter((s) => s.reward === 0)[20];
+  const wrong = samplesIn(rec.payloadStep).filter((s) => s.reward === 0).at(-2) as RolloutSample;
   const selected = `${wrong.group}:${wrong.index}`;
   const savedState = { runId: RUN_A.id, step: RUN_A.steps, sort: 'length', descending: true, label: 'wrong', text: '', criticWrong: false, selected };
   const h = await openPage(browser, { bundle: 'rollouts', savedState });
