@@ -37,7 +37,7 @@ export interface EventStats {
   lastEventT: number | null;
 }
 
-/** A snapshot of one run. Treat it as read-only; a new object is made on every change. */
+/** A snapshot of one run. Treat it as read-only: a new object replaces it on every change, and only then. */
 export interface RunState {
   /** The run directory's name, which is the run id. */
   id: string;
@@ -297,8 +297,8 @@ export class RunStore implements Disposable {
       state = applyEvents(entry, state, read.records, read.badLines);
       changed = true;
     }
-    state.events = { ...state.events, lines: entry.tail.lineCount, bytes: entry.tail.position };
-    entry.state = state;
+    // Keep the same object while nothing changed, so callers can compare states by identity.
+    if (changed) entry.state = { ...state, events: { ...state.events, lines: entry.tail.lineCount, bytes: entry.tail.position } };
 
     if (this.detectCrashes && (await this.checkAlive(entry))) changed = true;
     return changed;

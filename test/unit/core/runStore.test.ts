@@ -58,6 +58,7 @@ describe('RunStore', () => {
 
     await store.refresh();
     assert.equal(changes.length, 2, 'no change, no event');
+    assert.equal(store.get(run.id), run, 'and the same state object');
     store.dispose();
   });
 
