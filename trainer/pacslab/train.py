@@ -141,8 +141,9 @@ class Trainer:
         if checkpoint is not None:
             self._load_state(checkpoint / runio.TRAINER_STATE)
             self.log(f"resumed from {checkpoint.relative_to(self.run_dir)} (step {self.step})")
+        self.resumed = checkpoint is not None
         self.paused = False
-        self.checkpointed_step: int | None = self.step if checkpoint is not None else None
+        self.checkpointed_step: int | None = self.step if self.resumed else None
 
     # ------------------------------------------------------------ the loop
 
@@ -150,7 +151,7 @@ class Trainer:
         cfg = self.cfg
         self.signals.install()
         try:
-            if self.step == 0:
+            if not self.resumed:
                 self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
                 self._set_status("running", "started")
                 self._evaluate()
