@@ -1,0 +1,166 @@
+// The slice of the `vscode` API the dashboard and rollouts features use, recorded in memory so
+// their host side (commands, panels, serializers, the webview message handshake) runs in plain
+// Node. Installed for `require('vscode')` by installFakeVscode().
+
+import Module from 'node:module';
+
+type Listener<T> = (value: T) => void;
+
+export class EventEmitter<T> {
+  private listeners = new Set<Listener<T>>();
+  readonly event = (listener: Listener<T>) => {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  };
+  fire(value: T): void {
+    for (const l of [...this.listeners]) l(value);
+  }
+  dispose(): void {
+    this.listeners.clear();
+  }
+}
+
+export class FakeUri {
+  constructor(readonly path: string) {}
+  toString(): string {
+    return `https://webview.fake${this.path}`;
+  }
+}
+
+export const Uri = {
+  file: (path: string) => new FakeUri(path),
+  joinPath: (base: FakeUri, ...parts: string[]) => new FakeUri([base.path, ...parts].join('/')),
+};
+
+export enum ViewColumn {
+  Active = -1,
+}
+
+export class ThemeIcon {
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
+}
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+export class MarkdownString {
+  value = '';
+  constructor(value?: string) {
+    this.value = value ?? '';
+  }
+  appendMarkdown(text: string): this {
+    this.value += text;
+    return this;
+  }
+  appendText(text: string): this {
+    this.value += text;
+    return this;
+  }
+}
+
+export class FakeWebview {
+  options: unknown;
+  html = '';
+  readonly cspSource = 'https://webview.fake';
+  readonly posted: Array<{ type: string; [key: string]: unknown }> = [];
+  private readonly received = new EventEmitter<unknown>();
+  readonly onDidReceiveMessage = this.received.event;
+  asWebviewUri(uri: FakeUri): FakeUri {
+    return uri;
+  }
+  postMessage(message: { type: string }): Promise<boolean> {
+    this.posted.push(JSON.parse(JSON.stringify(message)));
+    return Promise.resolve(true);
+  }
+  /** A message from the page. */
+  send(message: unknown): void {
+    this.received.fire(message);
+  }
+}
+
+export class FakePanel {
+  readonly webview = new FakeWebview();
+  visible = true;
+  active = true;
+  disposed = false;
+  private readonly disposeEmitter = new EventEmitter<void>();
+  private readonly viewState = new EventEmitter<{ webviewPanel: FakePanel }>();
+  readonly onDidDispose = this.disposeEmitter.event;
+  readonly onDidChangeViewState = this.viewState.event;
+  constructor(
+    readonly viewType: string,
+    public title: string,
+    readonly options: unknown,
+  ) {}
+  reveal(): void {
+    this.visible = true;
+  }
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.active = visible;
+    this.viewState.fire({ webviewPanel: this });
+  }
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.disposeEmitter.fire();
+  }
+}
+
+export const recorded = {
+  panels: [] as FakePanel[],
+  commands: new Map<string, (...args: unknown[]) => unknown>(),
+  serializers: new Map<string, { deserializeWebviewPanel(panel: FakePanel, state: unknown): Promise<void> }>(),
+  viewProviders: new Map<string, { resolveWebviewView(view: unknown): void }>(),
+  executed: [] as Array<[string, unknown[]]>,
+  messages: [] as string[],
+};
+
+export const commands = {
+  registerCommand(id: string, fn: (...args: unknown[]) => unknown) {
+    if (recorded.commands.has(id)) throw new Error(`command ${id} registered twice`);
+    recorded.commands.set(id, fn);
+    return { dispose: () => recorded.commands.delete(id) };
+  },
+  executeCommand(id: string, ...args: unknown[]): Promise<unknown> {
+    recorded.executed.push([id, args]);
+    const fn = recorded.commands.get(id);
+    return Promise.resolve(fn?.(...args));
+  },
+};
+
+const message = async (text: string) => {
+  recorded.messages.push(text);
+  return undefined;
+};
+
+export const window = {
+  createWebviewPanel(viewType: string, title: string, _column: ViewColumn, options: unknown): FakePanel {
+    const panel = new FakePanel(viewType, title, options);
+    recorded.panels.push(panel);
+    return panel;
+  },
+  registerWebviewPanelSerializer(viewType: string, serializer: { deserializeWebviewPanel(panel: FakePanel, state: unknown): Promise<void> }) {
+    recorded.serializers.set(viewType, serializer);
+    return { dispose: () => recorded.serializers.delete(viewType) };
+  },
+  registerWebviewViewProvider(id: string, provider: { resolveWebviewView(view: unknown): void }) {
+    recorded.viewProviders.set(id, provider);
+    return { dispose: () => recorded.viewProviders.delete(id) };
+  },
+  showQuickPick: async () => undefined,
+  showErrorMessage: message,
+  showWarningMessage: message,
+  showInformationMessage: message,
+};
+
+/** Makes `require('vscode')` return this module; call before requiring a feature. */
+export function installFakeVscode(): void {
+  const loader = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const resolve = loader._resolveFilename;
+  loader._resolveFilename = function (request: string, ...rest: unknown[]) {
+    return resolve.call(this, request === 'vscode' ? __filename : request, ...rest);
+  };
+}
