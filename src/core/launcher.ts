@@ -12,7 +12,7 @@ import { captureGit, createRunWorktree, repoRootOf } from './git';
 import type { GitMode } from './git';
 import { isRecord } from './events';
 import { processStartTime } from './process';
-import { readLauncherInfo, readRunInfo, writeJsonAtomic } from './runDir';
+import { readLauncherInfo, readRunInfo, recordRunEnd, writeJsonAtomic } from './runDir';
 import { RESUMABLE_STATUSES, RUN_FILES, RUN_FORMAT_VERSION } from './runFormat';
 import type { LauncherInfo, RunInfo } from './runFormat';
 
@@ -144,13 +144,19 @@ export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
   if (options.device && options.device !== 'auto') sets.push(`device=${options.device}`);
   const args = ['-m', 'pacslab', 'train', configPath, '--run-dir', runDir, ...sets.flatMap((s) => ['--set', s])];
   const repoRoot = capture.repoRoot;
-  const { pid, exited } = await spawnTrainer(runDir, options.python, args, configDir, options.env, {
-    config_abs_path: configPath,
-    config_repo_path: repoRoot ? toPosix(relative(repoRoot, configPath)) : null,
-    sets,
-    device: options.device ?? null,
-  });
-  return { runId, runDir, pid, gitWarning: capture.warning, exited };
+  try {
+    const { pid, exited } = await spawnTrainer(runDir, options.python, args, configDir, options.env, {
+      config_abs_path: configPath,
+      config_repo_path: repoRoot ? toPosix(relative(repoRoot, configPath)) : null,
+      sets,
+      device: options.device ?? null,
+    });
+    return { runId, runDir, pid, gitWarning: capture.warning, exited };
+  } catch (err) {
+    // Never leave a run that says "starting" with no process behind it.
+    await recordRunEnd(runDir, 'failed', 'the trainer could not be started', { message: (err as Error).message });
+    throw err;
+  }
 }
 
 function topLevelFields(configText: string): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -38,6 +38,10 @@ describe('launcher helpers', () => {
     const config = join(base, 'ok.pacs.yaml');
     writeFileSync(config, 'name: ok\n');
     await assert.rejects(launchRun({ configPath: config, runsRoot: join(base, 'runs'), python: join(base, 'no-python'), gitMode: 'ignore' }), /Could not start .*no-python.*pacs\.pythonPath/);
+    const [runId] = readdirSync(join(base, 'runs'));
+    const info = JSON.parse(readFileSync(join(base, 'runs', runId, 'run.json'), 'utf8'));
+    assert.equal(info.status, 'failed', 'no run is left "starting" without a process');
+    assert.match(info.error.message, /Could not start/);
   });
 });
 
