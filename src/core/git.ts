@@ -61,8 +61,20 @@ async function tryRaw(git: SimpleGit, args: string[]): Promise<string | null> {
 
 /** The repository's top-level folder containing `dir`, or null outside a repository. */
 export async function repoRootOf(dir: string): Promise<string | null> {
-  const top = await tryRaw(gitAt(dir), ['rev-parse', '--show-toplevel']);
-  return top ? resolve(top) : null;
+  const found = await findRepoRoot(dir);
+  return 'root' in found ? found.root : null;
+}
+
+/** The top-level folder, or why there is none ("not a git repository", "dubious ownership", git missing). */
+async function findRepoRoot(dir: string): Promise<{ root: string } | { reason: string }> {
+  try {
+    const top = await raw(gitAt(dir), ['rev-parse', '--show-toplevel']);
+    return top ? { root: resolve(top) } : { reason: 'not in a git repository' };
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/not a git repository/i.test(message)) return { reason: 'not in a git repository' };
+    return { reason: `not usable as a git repository (${message.trim().split('\n')[0]})` };
+  }
 }
 
 /** The commit holding a run's code: its snapshot when it had uncommitted work, else its commit. */
@@ -117,15 +129,11 @@ async function identityEnv(git: SimpleGit): Promise<Record<string, string>> {
  * dirty flag only (no snapshot, empty patch). Outside a repository: `git: null` and a warning.
  */
 export async function captureGit(cwd: string, runId: string, mode: GitMode): Promise<GitCapture> {
-  const repoRoot = await repoRootOf(cwd);
-  if (!repoRoot) {
-    return {
-      git: null,
-      patch: '',
-      repoRoot: null,
-      warning: `${cwd} is not in a git repository: the run will not be tied to a commit.`,
-    };
+  const found = await findRepoRoot(cwd);
+  if (!('root' in found)) {
+    return { git: null, patch: '', repoRoot: null, warning: `${cwd} is ${found.reason}: the run will not be tied to a commit.` };
   }
+  const repoRoot = found.root;
   const git = gitAt(repoRoot);
   const head = await tryRaw(git, ['rev-parse', '--verify', '-q', 'HEAD^{commit}']);
   const branch = await tryRaw(git, ['symbolic-ref', '--short', '-q', 'HEAD']);
