@@ -121,6 +121,7 @@ async function cmdResume(argv: string[]): Promise<number> {
  * Ctrl-C sends `stop` once; a second Ctrl-C leaves the run going.
  */
 async function follow(runDir: string, exited: Promise<{ code: number | null }>, totalSteps: number, fromEnd = false): Promise<number> {
+  const startedMs = Date.now();
   const tty = process.stdout.isTTY === true;
   const follower = new RunFollower(totalSteps);
   const eventsPath = join(runDir, RUN_FILES.events);
@@ -195,7 +196,7 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
     info = await recordRunEnd(runDir, status, reason, { message: `${reason}; see trainer.log` });
   }
   const status = follower.finished ?? info.status;
-  const summary = follower.summary(status, info.error?.message ?? null);
+  const summary = follower.summary(status, info.error?.message ?? null, (Date.now() - startedMs) / 1000);
   // A run that ended before its first evaluation has nothing to tabulate.
   if (summary.lastStep > 0 || summary.evalBeforeStep !== null) {
     out('');

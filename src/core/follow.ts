@@ -15,6 +15,8 @@ export interface RunSummary {
   evalAfterStep: number | null;
   latest: Record<string, number>;
   /** Seconds from run_started (or the first event) to run_finished (or the last event). */
+  trainSeconds: number | null;
+  /** Seconds from the launch to the end, startup included, when the caller measured it. */
   wallSeconds: number | null;
   /** Training steps completed per second of wall time while this follower watched. */
   stepsPerSecond: number | null;
@@ -144,7 +146,7 @@ export class RunFollower {
     return (b.step - a.step) / (b.t - a.t);
   }
 
-  summary(status: RunStatus | null, error: string | null = null): RunSummary {
+  summary(status: RunStatus | null, error: string | null = null, wallSeconds: number | null = null): RunSummary {
     const start = this.startedT ?? this.firstT;
     return {
       status: this.finishedStatus ?? status,
@@ -155,7 +157,8 @@ export class RunFollower {
       evalBeforeStep: this.evalBeforeStep,
       evalAfterStep: this.evalAfterStep,
       latest: { ...this.latest },
-      wallSeconds: start !== null && this.lastT !== null ? this.lastT - start : null,
+      trainSeconds: start !== null && this.lastT !== null ? this.lastT - start : null,
+      wallSeconds,
       stepsPerSecond: this.stepsPerSecond(),
       error: this.error ?? error,
     };
@@ -191,7 +194,8 @@ export function summaryTable(s: RunSummary): string {
   rows.push(['critic/auc (final)', '', fmt(s.latest['critic/auc'], 3), '']);
   rows.push(['reward/mean (final)', '', fmt(s.latest['reward/mean'], 3), '']);
   rows.push(['steps', '', `${s.lastStep}/${s.totalSteps || '?'}`, '']);
-  rows.push(['wall time', '', s.wallSeconds === null ? '-' : formatDuration(s.wallSeconds), '']);
+  rows.push(['training time', '', s.trainSeconds === null ? '-' : formatDuration(s.trainSeconds), '']);
+  if (s.wallSeconds !== null) rows.push(['wall time (with startup)', '', formatDuration(s.wallSeconds), '']);
   rows.push(['steps/s', '', s.stepsPerSecond === null ? '-' : s.stepsPerSecond.toFixed(2), '']);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ').trimEnd()).join('\n');

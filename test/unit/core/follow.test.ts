@@ -22,15 +22,17 @@ describe('RunFollower', () => {
     feed({ t: 111, type: 'run_finished', status: 'finished' });
     assert.equal(f.finished, 'finished');
     assert.deepEqual(notes, ['eval at step 0: accuracy 25.0%  pass@1 20.0%  pass@8 60.0%', '[paused] control command', 'eval at step 2: accuracy 50.0%  pass@1 45.0%  pass@8 70.0%']);
-    const s = f.summary('finished');
-    assert.equal(s.wallSeconds, 11);
+    const s = f.summary('finished', null, 42);
+    assert.equal(s.trainSeconds, 11);
+    assert.equal(s.wallSeconds, 42);
     assert.equal(s.evalBeforeStep, 0);
     assert.equal(s.evalAfterStep, 2);
     const table = summaryTable(s);
     assert.match(table, /eval\/accuracy +25\.0% +50\.0% +\+25\.0 pts/);
     assert.match(table, /eval\/pass@8 +60\.0% +70\.0% +\+10\.0 pts/);
     assert.match(table, /critic\/auc \(final\) +0\.800/);
-    assert.match(table, /wall time +11s/);
+    assert.match(table, /training time +11s/);
+    assert.match(table, /wall time \(with startup\) +42s/);
     assert.ok(table.indexOf('eval/accuracy') < table.indexOf('eval/pass@1'));
   });
 
