@@ -1,27 +1,58 @@
-// Reads the resolved config.yaml of a run for the config-diff table, cached by modification time.
+// Reads the resolved config of a run for the config-diff table: config.yaml, or, for a run
+// directory without one, the `config` of its `run_started` event. Cached by modification time.
 
-import { stat, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { RUN_FILES } from '../core/runFormat';
 
+/** run_started is the first event; a config is a few KB, so the head of the file holds it. */
+const EVENTS_HEAD_BYTES = 256 * 1024;
+
 export class RunConfigCache {
   private readonly cache = new Map<string, { mtimeMs: number; config: unknown | null }>();
 
-  /** The run's config.yaml as an object; null while it is missing or unreadable. */
+  /** The run's config as an object; null while neither source is readable. */
   async read(runDir: string): Promise<unknown | null> {
-    const path = join(runDir, RUN_FILES.config);
+    const yamlPath = join(runDir, RUN_FILES.config);
+    const fromYaml = await this.cached(yamlPath, async () => parse(await readFile(yamlPath, 'utf8')) ?? null);
+    if (fromYaml !== undefined) return fromYaml;
+    const eventsPath = join(runDir, RUN_FILES.events);
+    return (await this.cached(eventsPath, () => runStartedConfig(eventsPath))) ?? null;
+  }
+
+  /** undefined when the file does not exist. */
+  private async cached(path: string, load: () => Promise<unknown | null>): Promise<unknown | null | undefined> {
     const info = await stat(path).catch(() => null);
-    if (!info) return null;
-    const cached = this.cache.get(path);
-    if (cached && cached.mtimeMs === info.mtimeMs) return cached.config;
+    if (!info) return undefined;
+    const hit = this.cache.get(path);
+    if (hit && hit.mtimeMs === info.mtimeMs) return hit.config;
     let config: unknown | null = null;
     try {
-      config = parse(await readFile(path, 'utf8')) ?? null;
+      config = await load();
     } catch (err) {
-      console.warn(`PACS Lab: cannot read ${path}: ${(err as Error).message}`);
+      console.warn(`PACS Lab: cannot read the config in ${path}: ${(err as Error).message}`);
     }
     this.cache.set(path, { mtimeMs: info.mtimeMs, config });
     return config;
+  }
+}
+
+async function runStartedConfig(eventsPath: string): Promise<unknown | null> {
+  const handle = await open(eventsPath, 'r');
+  try {
+    const buffer = Buffer.alloc(EVENTS_HEAD_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, EVENTS_HEAD_BYTES, 0);
+    for (const line of buffer.subarray(0, bytesRead).toString('utf8').split('\n')) {
+      try {
+        const event = JSON.parse(line) as { type?: unknown; config?: unknown };
+        if (event.type === 'run_started' && typeof event.config === 'object') return event.config;
+      } catch {
+        // not a whole JSON line (or the cut-off last one): keep looking
+      }
+    }
+    return null;
+  } finally {
+    await handle.close();
   }
 }

@@ -89,3 +89,23 @@ describe('host state from a runs folder', () => {
     assert.match(gone.error ?? '', /no longer in the runs folder/);
   });
 });
+
+describe('run config for the diff table', () => {
+  it('reads config.yaml, else the run_started event, else gives null', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'pacs-config-'));
+    try {
+      const configs = new RunConfigCache();
+      assert.equal(await configs.read(dir), null);
+      writeFileSync(
+        join(dir, 'events.jsonl'),
+        `${JSON.stringify({ t: 1, type: 'run_started', config: { optim: { lr: 0.5 } }, total_steps: 3 })}\n{"t": 2, "type": "metr`,
+      );
+      assert.deepEqual(await configs.read(dir), { optim: { lr: 0.5 } });
+      writeFileSync(join(dir, 'config.yaml'), 'optim:\n  lr: 0.25\n');
+      assert.deepEqual(await configs.read(dir), { optim: { lr: 0.25 } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
