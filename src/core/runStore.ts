@@ -129,7 +129,10 @@ export class RunStore implements Disposable {
   /** Loads every run now, then polls every `pollIntervalMs`. */
   start(): Promise<void> {
     if (!this.timer && !this.disposed) {
-      this.timer = setInterval(() => void this.refresh(), this.pollIntervalMs);
+      // A poll that finds a pass still running skips its turn, so a slow file system is not polled back to back.
+      this.timer = setInterval(() => {
+        if (!this.refreshing) void this.refresh();
+      }, this.pollIntervalMs);
     }
     return this.refresh();
   }
