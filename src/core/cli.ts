@@ -29,8 +29,9 @@ train launches CONFIG (a *.pacs.yaml) in a new run directory under --runs-dir (d
 asks the run to stop (it saves a checkpoint first); a second Ctrl-C leaves it running.
 Python: --python, else $PACS_PYTHON, else python3 on the PATH.
 
-exit codes: 0 finished (also stopped or suspended on request), 1 failed or crashed,
-2 usage or config error, 3 control command not acknowledged, 130 interrupted.`;
+exit codes: 0 finished (also stopped or suspended), 1 failed (a config error included) or
+crashed, 2 usage errors and refusals (no such config, uncommitted work under --git block, a
+command the run cannot take), 3 control command not acknowledged, 130 interrupted by Ctrl-C.`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, noAck: 3, interrupted: 130 } as const;
 
