@@ -213,12 +213,20 @@ function typeSummary(root: JsonSchema, schema: JsonSchema | undefined): string {
 // ------------------------------------------------------------------ diagnostics
 
 /**
+ * Parses as the trainer does: PyYAML's safe_load follows YAML 1.1, where `yes`/`on` are booleans,
+ * so the diagnostics agree with what the trainer will accept.
+ */
+function parseConfig(text: string): Document {
+  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, version: '1.1' });
+}
+
+/**
  * YAML syntax errors, unknown keys (with a "did you mean"), wrong types, values out of range or
  * not among the allowed ones, each positioned on the offending key or value.
  */
 export function diagnoseConfig(text: string, schema: JsonSchema): ConfigDiagnostic[] {
   const lines = new Lines(text);
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseConfig(text);
   const out: ConfigDiagnostic[] = [];
   for (const e of doc.errors) {
     out.push({ message: `YAML: ${e.message.split('\n')[0]}`, severity: 'error', key: '', ...lines.range(e.pos[0], e.pos[1]) });
@@ -410,7 +418,7 @@ function pathAtOffset(node: unknown, offset: number, prefix: Segment[]): Segment
 /** Documentation of the key (or value's key) at a 0-based position. */
 export function hoverAt(text: string, schema: JsonSchema, line: number, column: number): ConfigHover | undefined {
   const lines = new Lines(text);
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseConfig(text);
   const path = pathAtOffset(doc.contents, lines.offset(line, column), []);
   if (!path?.length) return undefined;
   // Hover a list item as its list.

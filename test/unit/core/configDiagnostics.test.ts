@@ -96,6 +96,11 @@ describe('diagnoseConfig', () => {
     assert.deepEqual([d.line, d.column], [0, 7]);
   });
 
+  test('scalars are read as the trainer (PyYAML, YAML 1.1) reads them', () => {
+    assert.deepEqual(diagnoseConfig('model:\n  gradient_checkpointing: yes\n', schema), [], 'yes is a boolean in YAML 1.1');
+    assert.match(only(diagnoseConfig('name: on\n', schema)).message, /name must .*\(got true\)/);
+  });
+
   test('YAML syntax errors come with their position and stop schema checks', () => {
     const text = 'name: arith\noptim:\n  lr: [1, 2\nseed: x\n';
     const diags = diagnoseConfig(text, schema);
