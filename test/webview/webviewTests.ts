@@ -37,7 +37,13 @@ interface Recorded {
   compare: DashboardHostMessage;
   payloadStep: RolloutsHostMessage[];
   bigStep: RolloutsHostMessage[];
+  /** From the run the real trainer wrote (test/webview/fixtures/trainer-run). */
+  trainerDashboard: DashboardHostMessage;
+  trainerStep: RolloutsHostMessage[];
 }
+
+const TRAINER_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'trainer-run');
+const TRAINER_RUN_ID = '20261127-034358-dev-09e1';
 
 interface PageOptions {
   bundle: 'dashboard' | 'rollouts';
@@ -64,11 +70,11 @@ const test = (name: string, fn: TestFn) => tests.push([name, fn]);
 
 export async function record(root: string): Promise<Recorded> {
   const configs = new RunConfigCache();
-  const store = new RunStore({ roots: [root], detectCrashes: false });
+  const store = new RunStore({ roots: [root, TRAINER_RUNS], detectCrashes: false });
   const dashboard = async (runIds: string[]): Promise<DashboardHostMessage> => {
     await store.refresh();
     const configMap = new Map<string, unknown>();
-    for (const id of runIds) configMap.set(id, await configs.read(join(root, id)));
+    for (const id of runIds) configMap.set(id, await configs.read(store.get(id)?.dir ?? join(root, id)));
     const step = criticStep(store.rolloutSteps(runIds[0]), null);
     const critic = step === undefined ? null : await loadCritic(store, runIds[0], step);
     return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic) };
@@ -91,6 +97,8 @@ export async function record(root: string): Promise<Recorded> {
     compare: await dashboard([RUN_A.id, RUN_B.id]),
     payloadStep: await rollouts(RUN_A.id, RUN_A.payloadStep ?? RUN_A.steps, 1),
     bigStep: await rollouts(BIG_RUN_ID, 1, 2),
+    trainerDashboard: await dashboard([TRAINER_RUN_ID]),
+    trainerStep: await rollouts(TRAINER_RUN_ID, 10, 3),
   };
   store.dispose();
   writeFileSync(
@@ -523,6 +531,46 @@ test('inspector: screenshots of the panel and the side view in light, dark and h
         await h.close();
       }
     }
+  }
+});
+
+// ---------------------------------------------------------------- a run the real trainer wrote
+
+test('trainer output: the dashboard and the inspector render a run written by pacslab', async (browser, rec) => {
+  const state = rec.trainerDashboard.state;
+  assert.deepEqual(state.runs.map((r) => r.id), [TRAINER_RUN_ID]);
+  for (const id of ['reward', 'loss', 'critic', 'eval', 'grad-norm', 'entropy', 'throughput', 'timing']) {
+    assert.ok(state.families.some((f) => f.id === id), `family ${id} from the trainer's metrics`);
+  }
+  assert.equal(state.rolloutSteps.length, 10);
+  assert.equal(state.critic?.badLines, 0);
+  const dash = await openPage(browser, { bundle: 'dashboard', theme: THEMES[1] });
+  try {
+    await dash.send([rec.trainerDashboard]);
+    await waitForRenders(dash.page, 1);
+    assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rec.trainerDashboard.state.families.find((f) => f.id === 'reward')?.series.reduce((n, x) => n + x.rawCount, 0));
+    assert.equal(await attr(dash.page, '#chart-reliability', 'data-ece'), state.critic?.reliability.ece.toFixed(4));
+    await dash.page.screenshot({ path: join(OUT, 'trainer-run-dashboard-dark.png'), fullPage: true });
+    await checkClean(dash);
+  } finally {
+    await dash.close();
+  }
+  const inspector = await openPage(browser, { bundle: 'rollouts', theme: THEMES[0] });
+  try {
+    await loadStep(inspector, rec.trainerStep);
+    const samples = samplesIn(rec.trainerStep);
+    assert.match((await inspector.page.locator('#status').textContent()) ?? '', new RegExp(`step 10: ${samples.length} of ${samples.length} samples`));
+    const first = inspector.page.locator('#sample-list [data-psi]').first();
+    const psi = Number(await first.getAttribute('data-psi'));
+    assert.equal(psi, samples[0].psi);
+    await first.click();
+    await inspector.page.waitForSelector('#heatmap');
+    assert.equal(await inspector.page.locator('#detail-response').textContent(), samples[0].response);
+    assert.equal(await inspector.page.locator('#heatmap .tok').count(), samples[0].tokens?.length);
+    await inspector.page.screenshot({ path: join(OUT, 'trainer-run-rollouts-light.png') });
+    await checkClean(inspector);
+  } finally {
+    await inspector.close();
   }
 });
 
