@@ -1,0 +1,227 @@
+"""The trainer at scale on one device: STEPS steps of a random-init Qwen2-0.5B-shape model
+(PROMPTS prompts × N samples × NEW new tokens, bf16), then the plain transformers primitives over
+the same tokens in the same process: `generate` for the rollout, forward+backward for the update.
+
+The trainer runs in-process through pacslab.train.run_training on a JSONL task of PROMPT_LEN-
+character prompts (the character tokenizer: one token per character). A random-init model almost
+never samples EOS, so every response is NEW tokens long. Prints one JSON object and writes it to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(ROOT / "trainer"))
+
+
+def sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_gib(device) -> float | None:
+    import torch
+
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
+
+
+def reset_peak(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def write_task(work: Path, prompts: int, prompt_len: int) -> Path:
+    rng = random.Random(0)
+    lines = []
+    for i in range(max(prompts * 4, 8)):
+        text = ""
+        while len(text) < prompt_len - 1:
+            text += f"{rng.randint(0, 999)}+{rng.randint(0, 999)}, "
+        lines.append(json.dumps({"prompt": text[: prompt_len - 1] + "=", "answer": str(i)}))
+    path = work / "task.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def trainer_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
+    import torch
+
+    from pacslab.config import load_config
+    from pacslab.train import prepare_run_dir, run_training
+
+    config = work / "qwen.pacs.yaml"
+    config.write_text(f"""name: qwen-throughput
+algorithm: pacs
+seed: 0
+device: {args.device}
+total_steps: {args.steps}
+eval_every: 0
+checkpoint_every: 0
+model: {{path: {model_dir}, dtype: {args.dtype}}}
+task: {{type: jsonl, train_file: {task}, eval_file: {task}, verifier: exact}}
+rollout: {{prompts_per_step: {args.prompts}, n: {args.n}, max_new_tokens: {args.new_tokens}, temperature: 1.0, top_p: 1.0}}
+optim: {{lr: 1.0e-6, mini_batch_prompts: {args.prompts}, micro_batch_prompts: {args.micro_prompts}}}
+eval: {{size: 1, samples: 1, k: [1], batch_prompts: 1}}
+logging: {{log_token_details: false, rollouts_every: 1}}
+""")
+    cfg = load_config(config, [])
+    run_dir = work / "run"
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    run_dir = prepare_run_dir(cfg, config_path=config, run_dir=run_dir, runs_root=work, resume=False)
+    reset_peak(device)
+    code = run_training(cfg, run_dir, base_dir=work, log=lambda line: print(line, flush=True))
+    if code != 0:
+        raise SystemExit(f"the trainer failed; see {run_dir / 'run.json'}")
+    steps = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    steps = [e["values"] for e in steps if e.get("type") == "metrics" and "perf/rollout_s" in e.get("values", {})]
+    timed = steps[1:] if len(steps) > 1 else steps  # the first step pays CUDA warm-up
+    rows = args.prompts * args.n
+    new_tokens = [v["response/length_mean"] * rows for v in timed]
+    seq_tokens = [(v["response/length_mean"] + args.prompt_len) * rows for v in timed]
+    rollout_s = sum(v["perf/rollout_s"] for v in timed)
+    update_s = sum(v["perf/update_s"] for v in timed)
+    return {
+        "steps_timed": len(timed),
+        "rollout_new_tokens_per_s": round(sum(new_tokens) / rollout_s, 1),
+        "update_tokens_per_s": round(sum(seq_tokens) / update_s, 1),
+        "step_s": [round(v["perf/step_s"], 3) for v in steps],
+        "rollout_s": [round(v["perf/rollout_s"], 3) for v in steps],
+        "update_s": [round(v["perf/update_s"], 3) for v in steps],
+        "response_length_mean": [v["response/length_mean"] for v in steps],
+        "peak_memory_gib": peak_gib(device),
+    }
+
+
+def plain_primitives(args, model_dir: Path, task: Path, device) -> dict:
+    """transformers generate and forward+backward over the same shapes, no pacslab code."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32, "auto": torch.bfloat16 if device.type == "cuda" else torch.float32}[args.dtype]
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, dtype=dtype).to(device)
+    prompts = [json.loads(line)["prompt"] for line in task.read_text().splitlines()[: args.prompts]]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
+    reset_peak(device)
+    model.eval()
+
+    def generate():
+        with torch.no_grad():
+            return model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, num_return_sequences=args.n,
+                                  max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
+                                  pad_token_id=tokenizer.pad_token_id)
+
+    generate()  # warm-up
+    gen_times = []
+    for _ in range(args.repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        out = generate()
+        sync(device)
+        gen_times.append(time.perf_counter() - t0)
+    new = (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0]
+    gen_peak = peak_gib(device)
+
+    reset_peak(device)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    ids = out  # [B, P+R]
+    micro = args.micro_prompts * args.n
+
+    def update():
+        for start in range(0, ids.shape[0], micro):
+            chunk = ids[start : start + micro]
+            logits = model(input_ids=chunk, use_cache=False).logits[:, :-1].float()  # [b, T-1, V]
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+            (loss * chunk.shape[0] / ids.shape[0]).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    update()  # warm-up
+    upd_times = []
+    for _ in range(args.repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        update()
+        sync(device)
+        upd_times.append(time.perf_counter() - t0)
+    return {
+        "generate_new_tokens_per_s": round(new / min(gen_times), 1),
+        "forward_backward_tokens_per_s": round(ids.numel() / min(upd_times), 1),
+        "generate_s": [round(t, 3) for t in gen_times],
+        "forward_backward_s": [round(t, 3) for t in upd_times],
+        "sequences": int(ids.shape[0]),
+        "tokens_per_sequence": int(ids.shape[1]),
+        "generate_peak_memory_gib": gen_peak,
+        "forward_backward_peak_memory_gib": peak_gib(device),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--prompts", type=int, default=64)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--new-tokens", type=int, default=256)
+    p.add_argument("--prompt-len", type=int, default=128)
+    p.add_argument("--micro-prompts", type=int, default=4, help="prompts per forward/backward micro-batch (logits are [b, T, 151936])")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--tiny", action="store_true", help="a tiny Qwen2 shape (for --cpu-smoke)")
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    args.work = args.work.resolve()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from qwen_shape import QWEN2_05B, build
+
+    device = torch.device(args.device)
+    args.work.mkdir(parents=True, exist_ok=True)
+    shape = {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 128, "vocab": 1000} if args.tiny else QWEN2_05B
+    model_dir = args.work / "model"
+    t0 = time.perf_counter()
+    model, _ = build(model_dir, **shape)
+    params = sum(t.numel() for t in model.parameters())
+    del model
+    task = write_task(args.work, args.prompts, args.prompt_len)
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "dtype": args.dtype, "parameters": params, "shape": shape,
+        "batch": {"prompts": args.prompts, "n": args.n, "new_tokens": args.new_tokens, "prompt_tokens": args.prompt_len,
+                  "micro_batch_prompts": args.micro_prompts},
+        "build_s": round(time.perf_counter() - t0, 1),
+    }
+    result["pacslab"] = trainer_run(args, model_dir, task, args.work, device)
+    result["plain_transformers"] = plain_primitives(args, model_dir, task, device)
+    pt, pl = result["pacslab"], result["plain_transformers"]
+    result["rollout_vs_generate"] = round(pt["rollout_new_tokens_per_s"] / pl["generate_new_tokens_per_s"], 3)
+    result["update_vs_forward_backward"] = round(pt["update_tokens_per_s"] / pl["forward_backward_tokens_per_s"], 3)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""The paper's table in miniature: base, GRPO, RLOO, PACS and PACS without class weights on the
+embedded default (builtin:arith-tiny, 3-digit addition), SEEDS seeds each, the same steps and
+samples for every method. Held-out greedy accuracy and pass@8 (mean ± std over seeds) go to
+bench/results/learning.md and learning.json.
+
+Every run is `python -m pacslab train examples/arith.pacs.yaml` with `--set` overrides only for
+the method and the seed (plus eval_every=0: evaluation before the first step and at the end). The
+base row is each seed's evaluation before the first step (the same model; the pass@8 samples
+depend on the seed). Finished runs are reused, so an interrupted table resumes.
+
+    python bench/learning_table/run.py [--seeds 0,1,2] [--steps N] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCH = HERE.parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+from machine import RESULTS, machine, write_result  # noqa: E402
+
+PY = ROOT / ".venv" / "bin" / "python"
+CONFIG = ROOT / "examples" / "arith.pacs.yaml"
+METHODS = {  # row label: overrides
+    "GRPO": ["algorithm=grpo"],
+    "RLOO": ["algorithm=rloo"],
+    "PACS": ["algorithm=pacs"],
+    "PACS w/o class weights": ["algorithm=pacs", "pacs.weight_mode=none"],
+}
+SLUG = {"GRPO": "grpo", "RLOO": "rloo", "PACS": "pacs", "PACS w/o class weights": "pacs-noweight"}
+
+
+def evals(run_dir: Path) -> list[tuple[int, dict]]:
+    out = []
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "metrics" and "eval/accuracy" in event.get("values", {}):
+            out.append((event["step"], event["values"]))
+    return out
+
+
+def finished(run_dir: Path) -> bool:
+    info = run_dir / "run.json"
+    return info.is_file() and json.loads(info.read_text()).get("status") == "finished"
+
+
+def train(method: str, seed: int, steps: int | None, work: Path, model: Path | None) -> Path:
+    run_dir = work / f"{SLUG[method]}-seed{seed}{'' if steps is None else f'-steps{steps}'}"
+    if finished(run_dir):
+        return run_dir
+    subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+    sets = [*METHODS[method], f"seed={seed}", "eval_every=0", "checkpoint_every=0"]
+    if steps is not None:
+        sets.append(f"total_steps={steps}")
+    if model is not None:
+        sets.append(f"model.path={model.resolve()}")
+    cmd = ["nice", "-n", "5", str(PY), "-m", "pacslab", "train", str(CONFIG), "--run-dir", str(run_dir)]
+    for s in sets:
+        cmd += ["--set", s]
+    t0 = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{method} seed {seed} failed ({proc.returncode}); see {run_dir}/run.json:\n{proc.stderr[-2000:]}")
+    print(f"{method} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return run_dir
+
+
+def mean_std(xs: list[float]) -> dict:
+    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "values": xs}
+
+
+def fmt(cell: dict) -> str:
+    return f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--steps", type=int, help="total_steps for every run (default: the config's own)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time (each with OMP_NUM_THREADS=1)")
+    p.add_argument("--model", type=Path, help="a model directory instead of builtin:arith-tiny (for trying the harness)")
+    p.add_argument("--work", type=Path, default=BENCH / ".work" / "learning")
+    args = p.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    args.work = args.work.resolve()
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    jobs = [(m, s) for s in seeds for m in METHODS]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        dirs = dict(zip(jobs, pool.map(lambda job: train(job[0], job[1], args.steps, args.work, args.model), jobs)))
+    rows: dict[str, dict] = {}
+    base_acc, base_pass = [], []
+    config_steps = None
+    for (method, seed), run_dir in dirs.items():
+        history = evals(run_dir)
+        first, last = history[0], history[-1]
+        config_steps = last[0]
+        if method == "PACS":
+            base_acc.append(first[1]["eval/accuracy"])
+            base_pass.append(first[1]["eval/pass@8"])
+        row = rows.setdefault(method, {"accuracy": [], "pass@8": [], "runs": []})
+        row["accuracy"].append(last[1]["eval/accuracy"])
+        row["pass@8"].append(last[1]["eval/pass@8"])
+        row["runs"].append(str(run_dir.relative_to(ROOT)))
+    table = {"Base": {"accuracy": mean_std(base_acc), "pass@8": mean_std(base_pass), "steps": 0}}
+    for method, row in rows.items():
+        table[method] = {"accuracy": mean_std(row["accuracy"]), "pass@8": mean_std(row["pass@8"]), "steps": config_steps, "runs": row["runs"]}
+    m = machine()
+    budget = "the default config's step budget" if args.steps is None else f"{args.steps} steps (fewer than the default config's, to fit the time available)"
+    lines = [
+        "# Learning table: the paper's comparison in miniature",
+        "",
+        f"builtin:arith-tiny on the default task (3-digit addition, 200 held-out problems), {len(seeds)} seeds ({args.seeds}), "
+        f"{config_steps} steps of 16 prompts × 8 samples each ({budget}); every other setting is examples/arith.pacs.yaml's. "
+        "Held-out greedy accuracy and pass@8 (8 samples at temperature 1, unbiased estimator), in %, mean ± std over seeds. "
+        "Base = the model before the first step.",
+        "",
+        "| method | greedy accuracy (%) | pass@8 (%) |",
+        "|---|---|---|",
+        *[f"| {name} | {fmt(cell['accuracy'])} | {fmt(cell['pass@8'])} |" for name, cell in table.items()],
+        "",
+        f"Measured {m['date']} on {m['cpu_model']} ({m['cores']} cores, shared with other work), torch {m['torch']}, "
+        f"commit {str(m['git_commit'])[:10]}{' (dirty tree)' if m['git_dirty'] else ''}; `make bench` → bench/learning_table/run.py. "
+        "Per-seed values in learning.json.",
+        "",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "learning.md").write_text("\n".join(lines))
+    write_result("learning", {"benchmark": "learning_table", "seeds": seeds, "steps": config_steps,
+                              "steps_override": args.steps, "table": table, "wall_s": round(time.time() - started, 1)})
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
