@@ -1,0 +1,164 @@
+"""Writes BENCHMARKS.md from bench/results/*.json (and learning.md): one table per benchmark, each
+with the machine and date it was measured on. A benchmark without a result says how to run it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def machine_line(data: dict) -> str:
+    m = data.get("machine", {})
+    mem = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
+    gpu = f", {m['gpu']}" if m.get("gpu") else ""
+    load = f"; load average {m['load_average'][0]} when it finished" if m.get("load_average") else ""
+    return (f"_Measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores{mem}{gpu}{load}); Python {m.get('python')}, "
+            f"torch {m.get('torch')}, transformers {m.get('transformers')}, Node {m.get('node')}; commit "
+            f"{str(m.get('git_commit'))[:10]}{' + uncommitted changes' if m.get('git_dirty') else ''}._")
+
+
+def missing(command: str) -> list[str]:
+    return [f"Not measured yet: `{command}`.", ""]
+
+
+def trainer_vs_trl() -> list[str]:
+    d = load("trainer_vs_trl")
+    out = ["## Trainer against TRL (CPU)", ""]
+    if d is None:
+        return out + missing("bash bench/run.sh trl")
+    b, s = d["batch"], d["steps"]
+    out += [
+        f"{d['model']}, {d['task']}; one step = {b['prompts']} prompts × {b['samples_per_prompt']} samples, at most "
+        f"{b['max_new_tokens']} new tokens; {s['warmup']} warm-up steps then {s['timed_per_round']} timed steps per side per round, "
+        f"{s['rounds']} interleaved rounds (grpo, TRL, pacs, then pacs, TRL, grpo) in one run. {d['settings']}.",
+        "",
+        "| trainer | samples/s | median step (s) | timed steps | mean response tokens |",
+        "|---|---|---|---|---|",
+    ]
+    for label, key in (("pacslab, GRPO", "pacslab"), ("pacslab, PACS", "pacslab_pacs"), (f"TRL {d['trl'].get('version')} GRPOTrainer", "trl")):
+        r = d[key]
+        out.append(f"| {label} | {r['samples_per_s']} | {r['step_s_median']} | {r['timed_steps']} | {r['completion_length_mean']} |")
+    verdict = "meets" if d["pass"] else "misses"
+    out += ["", f"**Ratio (pacslab GRPO / TRL): {d['ratio']}×** (PACS / TRL: {d['ratio_pacs']}×); target ≥ {d['target_ratio']}×: {verdict} it.",
+            "", machine_line(d), ""]
+    return out
+
+
+def learning() -> list[str]:
+    out = ["## Learning: the paper's table in miniature", ""]
+    md = RESULTS / "learning.md"
+    if not md.is_file():
+        return out + missing("bash bench/run.sh learning")
+    body = md.read_text().splitlines()[1:]  # its own title replaced by this section's
+    return out + [line for line in body] + [""]
+
+
+def extension_scale() -> list[str]:
+    d = load("extension_scale")
+    out = ["## The extension at scale", ""]
+    if d is None:
+        return out + missing("bash bench/run.sh scale")
+    r = d["run"]
+    gib = r["rollout_bytes"] / 2**30
+    out += [
+        f"A synthetic run of {r['steps']:,} steps × {r['samples_per_step']:,} samples ({r['rollouts']:,} rollouts, {gib:.2f} GiB of "
+        f"rollout files; prompts 20–200 and responses 50–2,000 characters, log-uniform; one group in {r['token_details_every_groups']} "
+        "with per-token details). " + d["description"] + ".",
+        "",
+        "| measure | target | measured | |",
+        "|---|---|---|---|",
+    ]
+    names = {"open_run": "open the run (RunStore construct + first refresh)", "load_step": "load one step's 1,024 rollouts (loadRollouts)",
+             "dashboard_first_render": "dashboard first render, 20 series × 10,000 steps", "host_memory_rss": "process memory (RSS) after both"}
+    for key, c in d["checks"].items():
+        out.append(f"| {names.get(key, key)} | {c['target']} | {c['measured']} {c['unit']} | {'pass' if c['pass'] else 'FAIL'} |")
+    core, warm, dash = d["core"], d.get("core_warm_cache", {}), d["dashboard"]
+    out += [
+        "",
+        f"With the files in the page cache: open {warm.get('open_run_ms')} ms, one step {warm.get('load_step_ms')} ms. "
+        f"Heap used after both: {core['memory_after_step']['heap_used_mib']} MiB. The dashboard message as the host builds it "
+        f"(dashboardState, decimated to ≤ 1,000 points a series) took {dash['host_decimated']['host_shaping_ms']} ms to shape and is "
+        f"{dash['host_decimated']['message_kib']} KiB; without decimation ({dash['undecimated']['points_sent']:,} points, "
+        f"{dash['undecimated']['message_kib']} KiB) the first render takes {dash['undecimated']['first_render_ms_median']} ms (median of "
+        f"{dash['repeats']}).",
+        "",
+        machine_line(d),
+        "",
+    ]
+    return out
+
+
+def onnx_latency() -> list[str]:
+    d = load("onnx_latency")
+    out = ["## Scoring latency: onnxruntime-node against PyTorch (CPU)", ""]
+    if d is None:
+        return out + missing("bash bench/run.sh onnx")
+    out += [d["description"] + ".", "",
+            "| model | tokens (prompt + response) | onnxruntime-node (ms) | PyTorch (ms) | Python onnxruntime (ms) | PyTorch / node | export (s) |",
+            "|---|---|---|---|---|---|---|"]
+    for name, m in d["models"].items():
+        shape = m["shape"]
+        label = "builtin:arith-tiny" if name == "tiny" else (f"random-init Qwen2 shape ({shape['num_hidden_layers']} layers, hidden "
+                                                            f"{shape['hidden_size']}, vocab {shape['vocab_size']:,})")
+        out.append(f"| {label} | {m['prompt_chars']} + {m['response_chars']} chars | {m['node_onnxruntime']['median_ms']:.1f} | "
+                   f"{m['python_torch']['median_ms']:.1f} | {m['python_onnxruntime']['median_ms']:.1f} | {m['ratio_torch_over_node']}× | {m['export_s']} |")
+    out += ["", "Median of N scores after warm-up; opening the sessions is timed apart (`open_ms` in the JSON). "
+            "Character tokenizer: one token per character (the 0.5B shape uses it too, its ids a subset of the vocabulary).", "",
+            machine_line(d), ""]
+    return out
+
+
+def gpu() -> list[str]:
+    out = ["## GPU (`bench/gpu-check.sh`)", ""]
+    d = load("gpu_check")
+    if d is None:
+        out += ["Not run: the task that built these benchmarks had no device. `bash bench/gpu-check.sh` on a CUDA machine runs the "
+                "tests marked `gpu`, 20 steps of the default config on CUDA, and 3 steps of a random-init Qwen2-0.5B-shape model "
+                "(64 prompts × 8 samples × 256 new tokens, bf16) against plain transformers `generate` and forward+backward over "
+                "the same tokens, and writes bench/results/gpu_check.json.", ""]
+    else:
+        q = d.get("qwen05b", {})
+        p, t = q.get("pacslab", {}), q.get("plain_transformers", {})
+        out += [f"Status: {d['status']}.", "",
+                "| | pacslab | plain transformers | ratio |", "|---|---|---|---|",
+                f"| rollout, new tokens/s | {p.get('rollout_new_tokens_per_s')} | {t.get('generate_new_tokens_per_s')} | {q.get('rollout_vs_generate')} |",
+                f"| update, tokens/s | {p.get('update_tokens_per_s')} | {t.get('forward_backward_tokens_per_s')} | {q.get('update_vs_forward_backward')} |",
+                f"| peak memory (GiB) | {p.get('peak_memory_gib')} | {t.get('forward_backward_peak_memory_gib')} | |", "",
+                f"Default config on CUDA: {d.get('arith')}.", "", machine_line(d), ""]
+    smoke = load("gpu_check_cpu_smoke")
+    if smoke is not None:
+        out += [f"The script's CPU smoke run (`bash bench/gpu-check.sh --cpu-smoke`, toy sizes, checks only that every stage runs): "
+                f"{', '.join(f'{k} {v}' for k, v in smoke['status'].items())} (the `gpu` tests skip without CUDA). {machine_line(smoke)}", ""]
+    return out
+
+
+def main() -> int:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|learning|scale|onnx|gpu-smoke`). "
+        "Raw results, each with its machine details, are in bench/results/*.json; this file is regenerated from them "
+        "(bench/report.py). Every number below is one measurement on the machine named under its table: the CPU benchmarks ran on "
+        "a 2-core virtual machine shared with other jobs, so their absolute values are noisy and lower than on a quiet machine; "
+        "comparisons within one table were measured in the same run, interleaved where it matters. No test asserts a time; speed lives here.",
+        "",
+    ]
+    for section in (trainer_vs_trl, learning, extension_scale, onnx_latency, gpu):
+        lines += section()
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines).rstrip() + "\n")
+    print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

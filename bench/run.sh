@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, results in bench/results/*.json and the tables in BENCHMARKS.md.
+#
+#   bash bench/run.sh                      # all (the learning table last: it is the longest)
+#   bash bench/run.sh trl scale onnx       # some: trl | learning | scale | onnx | gpu-smoke | report
+#   LEARNING_STEPS=40 bash bench/run.sh learning   # the learning table with fewer steps than the config's
+#
+# bench/gpu-check.sh is the device check; it is not run here (it needs a CUDA machine), except as
+# `gpu-smoke`, its toy-size CPU run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=$ROOT/.venv/bin/python
+NICE=(nice -n 5)
+
+# TRL lives in its own environment that sees the main .venv's torch and transformers through a
+# .pth file, so both trainers use the very same torch. Idempotent.
+trl_env() {
+  local env=bench/.env-trl
+  if [[ ! -x $env/bin/python ]]; then python3 -m venv "$env"; fi
+  local site_main site_env
+  site_main=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  site_env=$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$site_main" > "$site_env/pacs-main.pth"
+  if ! "$env/bin/python" -c 'import trl, sys; sys.exit(trl.__version__ != "1.16.0")' 2>/dev/null; then
+    "$env/bin/python" -m pip install -q --disable-pip-version-check -r bench/requirements-trl.txt
+  fi
+}
+
+run_trl() { trl_env; "$PY" bench/trainer_vs_trl/run.py; }  # not niced: both sides share the same load
+run_learning() { "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}; }
+run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
+run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }
+run_gpu_smoke() { "${NICE[@]}" bash bench/gpu-check.sh --cpu-smoke; }
+run_report() { "$PY" bench/report.py; }
+
+if [[ ! -f dist/webview/dashboard.js ]]; then node esbuild.mjs; fi
+targets=("$@")
+[[ ${#targets[@]} -eq 0 ]] && targets=(trl scale onnx gpu-smoke learning)
+for target in "${targets[@]}"; do
+  echo "== bench: $target"
+  case $target in
+    trl) run_trl ;;
+    learning) run_learning ;;
+    scale) run_scale ;;
+    onnx) run_onnx ;;
+    gpu-smoke) run_gpu_smoke ;;
+    report) ;;
+    *) echo "unknown benchmark '$target': use trl, learning, scale, onnx, gpu-smoke or report" >&2; exit 2 ;;
+  esac
+done
+run_report
