@@ -9,7 +9,6 @@ import {
   BarElement,
   CategoryScale,
   Chart,
-  Filler,
   Legend,
   LinearScale,
   LineController,
@@ -34,7 +33,7 @@ import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../s
 import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip, Filler);
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip);
 
 const REDRAW_INTERVAL_MS = 250;
 const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
@@ -84,7 +83,7 @@ function chartCard(id: string, title: string, canvas: HTMLCanvasElement): HTMLEl
 const render = throttle(() => {
   if (!state) return;
   const colors = themeColors();
-  renderRuns(state);
+  renderRuns(state, colors);
   renderFamilies(state, colors);
   renderCritic(state, colors);
   renderConfig(state);
@@ -118,8 +117,7 @@ function runColor(colors: ThemeColors, runs: readonly RunSummary[], runId: strin
   return colors.series[i % colors.series.length];
 }
 
-function renderRuns(s: DashboardState): void {
-  const colors = themeColors();
+function renderRuns(s: DashboardState, colors: ThemeColors): void {
   clear(runsHeader);
   for (const run of s.runs) {
     const swatch = h('span', { className: 'swatch', 'aria-hidden': 'true' });
@@ -172,7 +170,7 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
       charts.set(family.id, chart);
     } else {
       chart.data.datasets = datasets;
-      styleScales(chart, colors);
+      applyColors(chart.options as unknown as Themeable, colors);
       chart.update('none');
     }
     const canvas = chart.canvas;
@@ -250,10 +248,6 @@ function applyColors(options: Themeable, colors: ThemeColors): void {
     scale.title = { ...(scale.title ?? {}), color: colors.muted };
   }
   if (options.plugins?.legend?.labels) options.plugins.legend.labels.color = colors.foreground;
-}
-
-function styleScales(chart: Chart, colors: ThemeColors): void {
-  applyColors(chart.options as unknown as Themeable, colors);
 }
 
 function renderCritic(s: DashboardState, colors: ThemeColors): void {
