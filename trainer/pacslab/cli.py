@@ -98,14 +98,14 @@ def cmd_train(args) -> int:
     run_dir = prepare_run_dir(cfg, config_path=None if resume_dir else config_path, run_dir=run_dir,
                               runs_root=args.runs_root, resume=resume_dir is not None)
     print(f"run directory: {run_dir}", flush=True)
-    log, on_step, close = _reporter(cfg.total_steps, int(runio.RunInfo(run_dir).get("step") or 0))
+    log, on_step, close = _reporter(cfg.total_steps)
     try:
         return run_training(cfg, run_dir, base_dir=base_dir, resume=resume_dir is not None, log=log, on_step=on_step)
     finally:
         close()
 
 
-def _reporter(total: int, initial: int):
+def _reporter(total: int):
     """A progress bar on a terminal; one line per step otherwise (a log file, the extension)."""
     if not sys.stdout.isatty():
         def log(text: str) -> None:
@@ -114,13 +114,15 @@ def _reporter(total: int, initial: int):
         return log, lambda _step, line: log(line), lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+    bars: list = []  # made at the first step, so loading and the first evaluation do not skew its rate
 
     def on_step(step: int, line: str) -> None:
-        bar.set_description_str(line.split("  ", 1)[1] if "  " in line else line, refresh=False)
-        bar.update(step - bar.n)
+        if not bars:
+            bars.append(tqdm(total=total, initial=step - 1, unit="step", dynamic_ncols=True))
+        bars[0].set_description_str(line.split("  ", 1)[1] if "  " in line else line, refresh=False)
+        bars[0].update(step - bars[0].n)
 
-    return tqdm.write, on_step, bar.close
+    return tqdm.write, on_step, lambda: bars and bars[0].close()
 
 
 def cmd_eval(args) -> int:
