@@ -67,3 +67,9 @@ def test_status_marks_runs_whose_process_is_gone(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     assert run_dir.name in table and "crashed" in table and "3/9" in table
+
+
+def test_eval_of_a_config_scores_its_base_model(write_config, capsys):
+    assert main(["eval", str(write_config()), "--set", "eval.size=3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["step"] == 0 and set(report["values"]) == {"eval/accuracy", "eval/pass@1", "eval/pass@2"}

@@ -154,58 +154,59 @@ def test_unreadable_weights_fail_the_run_not_the_reader(write_config, tmp_path, 
     assert run_json(run_dir)["status"] == "failed" and run_json(run_dir)["error"]["traceback"]
 
 
-@pytest.mark.slow
-def test_control_commands_are_obeyed_and_acknowledged(write_config, tmp_path):
-    config = write_config(total_steps=500, eval_every=0)
-    run_dir = tmp_path / "runs" / "controlled"
-    proc = spawn_trainer("train", str(config), "--run-dir", str(run_dir), cwd=tmp_path)
-    try:
-        def acked(seq):
-            return lambda: next((e for e in events_of(run_dir) if e["type"] == "control_ack" and e["seq"] == seq), None)
-
-        wait_for(lambda: any(e["type"] == "metrics" and "reward/mean" in e["values"] for e in events_of(run_dir)),
-                 what="the first step", proc=proc)
-        pause = wait_for(acked(append_command(run_dir, "pause")), what="the pause ack", proc=proc)
-        assert pause["result"] == "ok" and run_json(run_dir)["status"] == "paused"
-        again = wait_for(acked(append_command(run_dir, "pause")), what="a second pause", proc=proc)
-        assert again["result"].startswith("ignored")
-        paused_at = run_json(run_dir)["step"]
-        ckpt = wait_for(acked(append_command(run_dir, "checkpoint")), what="the checkpoint ack", proc=proc)
-        assert ckpt["result"] == "ok" and runio.latest_checkpoint(run_dir).name == f"step-{paused_at:06d}"
-        assert run_json(run_dir)["step"] == paused_at  # still paused: no step ran meanwhile
-        wait_for(acked(append_command(run_dir, "resume")), what="the resume ack", proc=proc)
-        wait_for(lambda: run_json(run_dir)["step"] > paused_at + 1, what="steps after resume", proc=proc)
-        stop_seq = append_command(run_dir, "stop")
-        assert proc.wait(timeout=120) == 0
-        assert wait_for(acked(stop_seq), what="the stop ack")["result"] == "ok"
-        info = run_json(run_dir)
-        assert info["status"] == "stopped"
-        assert runio.latest_checkpoint(run_dir).name == f"step-{info['step']:06d}"
-        states = [e["status"] for e in events_of(run_dir) if e["type"] == "state"]
-        assert states == ["running", "paused", "running", "stopped"]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+@pytest.fixture
+def long_run(write_config, tmp_path):
+    """A trainer subprocess on a 500-step tiny run: (process, run dir); killed if still alive."""
+    run_dir = tmp_path / "runs" / "long"
+    proc = spawn_trainer("train", str(write_config(total_steps=500, eval_every=0)), "--run-dir", str(run_dir),
+                         cwd=tmp_path)
+    yield proc, run_dir
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_stops(write_config, tmp_path):
-    config = write_config(total_steps=500, eval_every=0)
-    run_dir = tmp_path / "runs" / "terminated"
-    proc = spawn_trainer("train", str(config), "--run-dir", str(run_dir), cwd=tmp_path)
-    try:
-        wait_for(lambda: run_json(run_dir).get("step", 0) >= 1 if (run_dir / "run.json").exists() else False,
-                 what="the first step", proc=proc)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 0
-        info = run_json(run_dir)
-        assert info["status"] == "stopped"
-        assert runio.latest_checkpoint(run_dir).name == f"step-{info['step']:06d}"
-        state = [e for e in events_of(run_dir) if e["type"] == "state"][-1]
-        assert state["reason"] == "received SIGTERM"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def test_control_commands_are_obeyed_and_acknowledged(long_run):
+    proc, run_dir = long_run
+
+    def acked(seq):
+        return lambda: next((e for e in events_of(run_dir) if e["type"] == "control_ack" and e["seq"] == seq), None)
+
+    wait_for(lambda: any(e["type"] == "metrics" and "reward/mean" in e["values"] for e in events_of(run_dir)),
+             what="the first step", proc=proc)
+    pause = wait_for(acked(append_command(run_dir, "pause")), what="the pause ack", proc=proc)
+    assert pause["result"] == "ok" and run_json(run_dir)["status"] == "paused"
+    again = wait_for(acked(append_command(run_dir, "pause")), what="a second pause", proc=proc)
+    assert again["result"].startswith("ignored")
+    paused_at = run_json(run_dir)["step"]
+    ckpt = wait_for(acked(append_command(run_dir, "checkpoint")), what="the checkpoint ack", proc=proc)
+    assert ckpt["result"] == "ok" and runio.latest_checkpoint(run_dir).name == f"step-{paused_at:06d}"
+    assert run_json(run_dir)["step"] == paused_at  # still paused: no step ran meanwhile
+    wait_for(acked(append_command(run_dir, "resume")), what="the resume ack", proc=proc)
+    wait_for(lambda: run_json(run_dir)["step"] > paused_at + 1, what="steps after resume", proc=proc)
+    stop_seq = append_command(run_dir, "stop")
+    assert proc.wait(timeout=120) == 0
+    assert wait_for(acked(stop_seq), what="the stop ack")["result"] == "ok"
+    info = run_json(run_dir)
+    assert info["status"] == "stopped"
+    assert runio.latest_checkpoint(run_dir).name == f"step-{info['step']:06d}"
+    states = [e["status"] for e in events_of(run_dir) if e["type"] == "state"]
+    assert states == ["running", "paused", "running", "stopped"]
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_stops(long_run):
+    proc, run_dir = long_run
+    wait_for(lambda: run_json(run_dir).get("step", 0) >= 1 if (run_dir / "run.json").exists() else False,
+             what="the first step", proc=proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0
+    info = run_json(run_dir)
+    assert info["status"] == "stopped"
+    assert runio.latest_checkpoint(run_dir).name == f"step-{info['step']:06d}"
+    state = [e for e in events_of(run_dir) if e["type"] == "state"][-1]
+    assert state["reason"] == "received SIGTERM"
 
 
 ARITH_TINY = Path(__file__).resolve().parents[1] / "pacslab" / "assets" / "arith-tiny"
