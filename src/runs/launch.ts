@@ -179,7 +179,7 @@ async function saveIfDirty(uri: vscode.Uri): Promise<void> {
   if (document?.isDirty) await document.save();
 }
 
-/** A quick pick of the workspace's configs, the active editor's first. */
+/** The workspace's only config, or a quick pick of its configs with the active editor's first. */
 async function pickConfig(): Promise<vscode.Uri | undefined> {
   const files = await vscode.workspace.findFiles(CONFIG_GLOB, '**/{node_modules,.git,.pacs}/**');
   if (files.length === 0) {
@@ -188,6 +188,7 @@ async function pickConfig(): Promise<vscode.Uri | undefined> {
     if (choice === create) await vscode.commands.executeCommand('pacs.newConfig');
     return undefined;
   }
+  if (files.length === 1) return files[0];
   const active = vscode.window.activeTextEditor?.document.uri.toString();
   const items = files
     .map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri, picked: uri.toString() === active }))
