@@ -111,13 +111,26 @@ export async function screenshot(page, stage) {
   return path;
 }
 
+/**
+ * Opens quick access with `text` typed (">" + title for commands). The command center in the title bar
+ * is clicked rather than a shortcut pressed: a shortcut is lost while a webview iframe has the focus.
+ */
+async function quickAccess(page, text) {
+  const input = page.locator('.quick-input-widget input.input');
+  await page.keyboard.press('Escape');
+  await page.locator('.command-center-center').click();
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  // Quick access may still reset its value as it opens: type until the text stays.
+  await waitFor(`quick access to hold "${text}"`, async () => {
+    if ((await input.inputValue()) !== text) await input.fill(text);
+    await sleep(250);
+    return (await input.inputValue()) === text;
+  }, { timeout: 15_000 });
+}
+
 /** Runs a command from the palette by its exact title ("PACS: Pause Run"). */
 export async function runCommand(page, title) {
-  await page.locator('.monaco-workbench').click({ position: { x: 800, y: 5 } }).catch(() => {});
-  await page.keyboard.press('Control+Shift+P');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
+  await quickAccess(page, `>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first();
   await waitFor(`the palette to list "${title}"`, () => row.isVisible(), { timeout: 30_000 });
   await row.click();
@@ -141,13 +154,10 @@ export async function pickFirstIfAsked(page, timeout = 5_000) {
 }
 
 export async function openFile(page, relativePath) {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(relativePath);
-  const row = page.locator('.quick-input-list .monaco-list-row').first();
+  await quickAccess(page, relativePath);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: relativePath.split('/').pop() }).first();
   await waitFor(`quick open to list ${relativePath}`, () => row.isVisible(), { timeout: 30_000 });
-  await page.keyboard.press('Enter');
+  await row.click();
   await page.locator(`.tab[data-resource-name="${relativePath.split('/').pop()}"]`).first()
     .waitFor({ timeout: 30_000 });
 }
