@@ -31,3 +31,16 @@ export function webviewHtml(
     data: { view: bundle, ...data },
   });
 }
+
+/** Hands each message from the page that passes `guard` to `handle`; logs and drops the rest. */
+export function onWebviewMessage<M>(
+  webview: vscode.Webview,
+  guard: (value: unknown) => value is M,
+  handle: (message: M) => void,
+  source: string,
+): vscode.Disposable {
+  return webview.onDidReceiveMessage((message: unknown) => {
+    if (guard(message)) handle(message);
+    else console.warn(`PACS Lab: the ${source} sent an unknown message`, message);
+  });
+}

@@ -10,7 +10,7 @@ import {
   type DashboardWebviewMessage,
 } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
-import { webviewHtml } from '../webviewHtml';
+import { onWebviewMessage, webviewHtml } from '../webviewHtml';
 import { criticStep, dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
 
@@ -48,7 +48,7 @@ export class DashboardPanel implements vscode.Disposable {
     this.disposables.push(
       this.onDidDisposeEmitter,
       this.onDidFocusRunEmitter,
-      panel.webview.onDidReceiveMessage((message: unknown) => this.receive(message)),
+      onWebviewMessage(panel.webview, isDashboardWebviewMessage, (message) => this.handle(message), 'dashboard'),
       panel.onDidChangeViewState(({ webviewPanel }) => {
         if (webviewPanel.active && this.criticRunId) this.onDidFocusRunEmitter.fire(this.criticRunId);
       }),
@@ -68,14 +68,6 @@ export class DashboardPanel implements vscode.Disposable {
   private title(): string {
     if (this.runIds.length === 1) return `Dashboard: ${this.store.get(this.runIds[0])?.info.name ?? this.runIds[0]}`;
     return `Compare ${this.runIds.length} runs`;
-  }
-
-  private receive(message: unknown): void {
-    if (!isDashboardWebviewMessage(message)) {
-      console.warn('PACS Lab: the dashboard sent an unknown message', message);
-      return;
-    }
-    this.handle(message);
   }
 
   private handle(message: DashboardWebviewMessage): void {

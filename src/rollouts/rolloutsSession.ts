@@ -10,6 +10,7 @@ import {
   type RolloutsWebviewMessage,
 } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
+import { onWebviewMessage } from '../webviewHtml';
 import { rolloutsState, sampleMessages, shownStep, type LoadedStep } from './rolloutsState';
 
 export class RolloutsSession implements vscode.Disposable {
@@ -27,7 +28,7 @@ export class RolloutsSession implements vscode.Disposable {
     /** The step the user picked; null follows the newest step with rollouts. */
     private pinnedStep: number | null,
   ) {
-    this.disposables.push(webview.onDidReceiveMessage((message: unknown) => this.receive(message)));
+    this.disposables.push(onWebviewMessage(webview, isRolloutsWebviewMessage, (message) => this.handle(message), 'rollout inspector'));
   }
 
   get currentRunId(): string | null {
@@ -50,14 +51,6 @@ export class RolloutsSession implements vscode.Disposable {
   /** The webview was re-created (a hidden view shown again): it will say `ready` again. */
   webviewReset(): void {
     this.ready = false;
-  }
-
-  private receive(message: unknown): void {
-    if (!isRolloutsWebviewMessage(message)) {
-      console.warn('PACS Lab: the rollout inspector sent an unknown message', message);
-      return;
-    }
-    this.handle(message);
   }
 
   private handle(message: RolloutsWebviewMessage): void {

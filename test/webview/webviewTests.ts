@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { DashboardHostMessage, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
+import type { DashboardHostMessage, DashboardState, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
 import { RunStore } from '../../src/core/runStore';
 import { webviewPageHtml } from '../../src/core/webviewPage';
 import { criticStep, dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
@@ -199,11 +199,24 @@ async function applyTheme(page: Page, theme: Theme): Promise<void> {
   }, theme);
 }
 
+/** Opens a page, runs `body`, then checks the page stayed clean (no errors, no CSP violations). */
+async function withPage(browser: Browser, options: PageOptions, body: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await openPage(browser, options);
+  try {
+    await body(h);
+    await checkClean(h);
+  } finally {
+    await h.close();
+  }
+}
+
 async function checkClean(h: Harness): Promise<void> {
   const violations = await h.page.evaluate(() => (window as unknown as { __pacsTest: { violations: string[] } }).__pacsTest.violations);
   assert.deepEqual([...h.problems, ...violations.map((v) => `CSP violation: ${v}`)], []);
 }
 
+const rawPoints = (state: DashboardState, family: string) =>
+  state.families.find((f) => f.id === family)?.series.reduce((n, s) => n + s.rawCount, 0);
 const renders = (page: Page) => page.evaluate(() => Number(document.body.dataset.renders ?? 0));
 const attr = (page: Page, selector: string, name: string) => page.locator(selector).first().getAttribute(name);
 
@@ -214,8 +227,7 @@ async function waitForRenders(page: Page, atLeast: number): Promise<void> {
 // ---------------------------------------------------------------- dashboard
 
 test('dashboard: one chart per metric family, points increase live, critic view and ECE', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'dashboard' });
-  try {
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
     await h.send([rec.dashboardPartial]);
     await waitForRenders(h.page, 1);
     const partial = rec.dashboardPartial.state;
@@ -242,15 +254,11 @@ test('dashboard: one chart per metric family, points increase live, critic view 
       runIds: string[];
     };
     assert.deepEqual(saved.runIds, [RUN_A.id]);
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('dashboard: at most 4 redraws per second when the host floods it', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'dashboard' });
-  try {
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
     await h.send([rec.dashboardPartial]);
     await waitForRenders(h.page, 1);
     const start = await renders(h.page);
@@ -264,16 +272,12 @@ test('dashboard: at most 4 redraws per second when the host floods it', async (b
     await waitForRenders(h.page, start + 1);
     await h.page.waitForTimeout(600);
     assert.ok((await renders(h.page)) - start <= 2, `renders after a burst of 20 states: ${(await renders(h.page)) - start}`);
-    assert.equal(Number(await attr(h.page, '#chart-reward', 'data-points')), rec.dashboardFull.state.families.find((f) => f.id === 'reward')?.series.reduce((n, s) => n + s.rawCount, 0));
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+    assert.equal(Number(await attr(h.page, '#chart-reward', 'data-points')), rawPoints(rec.dashboardFull.state, 'reward'));
+  });
 });
 
 test('dashboard: the step slider asks the host for the critic view of another step', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'dashboard' });
-  try {
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
     await h.send([rec.dashboardFull]);
     await waitForRenders(h.page, 1);
     const steps = rec.dashboardFull.state.rolloutSteps;
@@ -290,16 +294,12 @@ test('dashboard: the step slider asks the host for the critic view of another st
     await h.page.locator('#inspect-rollouts').click();
     const inspect = (await h.posted()).find((m) => m.type === 'inspectRollouts');
     assert.deepEqual(inspect, { type: 'inspectRollouts', runId: RUN_A.id, step: rec.dashboardFull.state.critic?.step });
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('dashboard: comparing runs overlays them and lists only the differing config keys with commits', async (browser, rec) => {
   for (const theme of THEMES) {
-    const h = await openPage(browser, { bundle: 'dashboard', theme, height: 2200 });
-    try {
+    await withPage(browser, { bundle: 'dashboard', theme, height: 2200 }, async (h) => {
       await h.send([rec.compare]);
       await waitForRenders(h.page, 1);
       const keys = await h.page.locator('#config-diff tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key));
@@ -309,16 +309,12 @@ test('dashboard: comparing runs overlays them and lists only the differing confi
       assert.equal(await attr(h.page, '#chart-reward', 'data-series'), '6');
       assert.equal(await h.page.locator('#runs .run').count(), 2);
       await h.page.screenshot({ path: join(OUT, `dashboard-compare-${theme.kind}.png`), fullPage: true });
-      await checkClean(h);
-    } finally {
-      await h.close();
-    }
+    });
   }
 });
 
 test('dashboard: charts follow a theme change', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'dashboard', theme: THEMES[1] });
-  try {
+  await withPage(browser, { bundle: 'dashboard', theme: THEMES[1] }, async (h) => {
     await h.send([rec.dashboardFull]);
     await waitForRenders(h.page, 1);
     const start = await renders(h.page);
@@ -331,10 +327,7 @@ test('dashboard: charts follow a theme change', async (browser, rec) => {
       await h.page.waitForTimeout(400);
       await h.page.screenshot({ path: join(OUT, `dashboard-${theme.kind}.png`), fullPage: true });
     }
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------- rollout inspector
@@ -349,8 +342,7 @@ const samplesIn = (messages: RolloutsHostMessage[]) =>
   messages.flatMap((m) => (m.type === 'samples' ? m.samples : ([] as RolloutSample[])));
 
 test('inspector: HTML and script payloads in model output stay text and run nothing', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'rollouts' });
-  try {
+  await withPage(browser, { bundle: 'rollouts' }, async (h) => {
     await loadStep(h, rec.payloadStep);
     await h.page.locator('#text-filter').click();
     await h.page.keyboard.type('onerror');
@@ -379,8 +371,12 @@ test('inspector: HTML and script payloads in model output stay text and run noth
     await h.page.waitForTimeout(300);
     assert.equal(await h.page.evaluate(() => (window as unknown as { __pacsPwned?: unknown }).__pacsPwned), undefined);
     await h.page.screenshot({ path: join(OUT, 'rollouts-payloads-dark.png') });
-    await checkClean(h);
-    // The page's CSP is live and the violation listener hears it: an injected inline script is refused.
+  });
+});
+
+test('inspector: the page CSP refuses an injected inline script, and the test hears the violation', async (browser) => {
+  const h = await openPage(browser, { bundle: 'rollouts' });
+  try {
     await h.page.evaluate(() => {
       const script = document.createElement('script');
       script.textContent = 'window.__pacsPwned = "inline"';
@@ -394,8 +390,7 @@ test('inspector: HTML and script payloads in model output stay text and run noth
 });
 
 test('inspector: 100k samples arrive in chunks and only the visible rows exist', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'rollouts' });
-  try {
+  await withPage(browser, { bundle: 'rollouts' }, async (h) => {
     assert.ok(rec.bigStep.length > 10, 'the host sends a big step in many chunks');
     await loadStep(h, rec.bigStep);
     const groups = BIG_SAMPLES / 8;
@@ -408,15 +403,11 @@ test('inspector: 100k samples arrive in chunks and only the visible rows exist',
     await h.page.waitForSelector(`.sample-row[data-key="${groups - 1}:7"]`);
     assert.ok((await h.page.locator('#sample-list .row').count()) < 120);
     assert.match((await h.page.locator('#status').textContent()) ?? '', /100,000 of 100,000 samples/);
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('inspector: sorting and the label, text and critic-wrong filters', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'rollouts' });
-  try {
+  await withPage(browser, { bundle: 'rollouts' }, async (h) => {
     await loadStep(h, rec.bigStep);
     const all = samplesIn(rec.bigStep);
     await h.page.evaluate(() => {
@@ -455,15 +446,11 @@ test('inspector: sorting and the label, text and critic-wrong filters', async (b
       label: 'correct',
       criticWrong: true,
     });
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('inspector: keyboard navigation, Enter expands, and Edit and re-score posts the sample', async (browser, rec) => {
-  const h = await openPage(browser, { bundle: 'rollouts' });
-  try {
+  await withPage(browser, { bundle: 'rollouts' }, async (h) => {
     await loadStep(h, rec.payloadStep);
     await h.page.locator('#sample-list').focus();
     await h.page.keyboard.press('ArrowDown');
@@ -487,18 +474,14 @@ test('inspector: keyboard navigation, Enter expands, and Edit and re-score posts
     await h.page.locator('#sample-list').focus();
     await h.page.keyboard.press('Escape');
     assert.equal(await h.page.locator('#detail').isHidden(), true);
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('inspector: state saved with setState comes back when the webview is re-created', async (browser, rec) => {
   const wrong = samplesIn(rec.payloadStep).filter((s) => s.reward === 0).at(-2) as RolloutSample;
   const selected = `${wrong.group}:${wrong.index}`;
   const savedState = { runId: RUN_A.id, step: RUN_A.steps, sort: 'length', descending: true, label: 'wrong', text: '', criticWrong: false, selected };
-  const h = await openPage(browser, { bundle: 'rollouts', savedState });
-  try {
+  await withPage(browser, { bundle: 'rollouts', savedState }, async (h) => {
     await loadStep(h, rec.payloadStep);
     assert.equal(await h.page.evaluate(() => (document.getElementById('sort') as HTMLElement & { value: string }).value), 'length');
     assert.equal(await h.page.evaluate(() => (document.getElementById('label-filter') as HTMLElement & { value: string }).value), 'wrong');
@@ -507,17 +490,13 @@ test('inspector: state saved with setState comes back when the webview is re-cre
     assert.ok(rewards.length > 0 && rewards.every((r) => r === 0));
     await h.page.waitForSelector('#detail-response');
     assert.equal(await h.page.locator('.sample-row[aria-selected="true"]').getAttribute('data-key'), selected);
-    await checkClean(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('inspector: screenshots of the panel and the side view in light, dark and high contrast', async (browser, rec) => {
   for (const theme of THEMES) {
     for (const mode of ['panel', 'view'] as const) {
-      const h = await openPage(browser, { bundle: 'rollouts', mode, theme, width: mode === 'view' ? 420 : 1280, height: 860 });
-      try {
+      await withPage(browser, { bundle: 'rollouts', mode, theme, width: mode === 'view' ? 420 : 1280, height: 860 }, async (h) => {
         const messages = rec.payloadStep.map((m) => (m.type === 'state' ? { ...m, state: { ...m.state, mode } } : m));
         await loadStep(h, messages);
         if (mode === 'panel') assert.equal(await h.page.locator('#open-panel').isHidden(), true);
@@ -526,10 +505,7 @@ test('inspector: screenshots of the panel and the side view in light, dark and h
         await h.page.waitForSelector('#heatmap');
         await h.page.waitForTimeout(150);
         await h.page.screenshot({ path: join(OUT, `rollouts-${mode}-${theme.kind}.png`) });
-        await checkClean(h);
-      } finally {
-        await h.close();
-      }
+      });
     }
   }
 });
@@ -544,19 +520,14 @@ test('trainer output: the dashboard and the inspector render a run written by pa
   }
   assert.equal(state.rolloutSteps.length, 10);
   assert.equal(state.critic?.badLines, 0);
-  const dash = await openPage(browser, { bundle: 'dashboard', theme: THEMES[1] });
-  try {
+  await withPage(browser, { bundle: 'dashboard', theme: THEMES[1] }, async (dash) => {
     await dash.send([rec.trainerDashboard]);
     await waitForRenders(dash.page, 1);
-    assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rec.trainerDashboard.state.families.find((f) => f.id === 'reward')?.series.reduce((n, x) => n + x.rawCount, 0));
+    assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rawPoints(rec.trainerDashboard.state, 'reward'));
     assert.equal(await attr(dash.page, '#chart-reliability', 'data-ece'), state.critic?.reliability.ece.toFixed(4));
     await dash.page.screenshot({ path: join(OUT, 'trainer-run-dashboard-dark.png'), fullPage: true });
-    await checkClean(dash);
-  } finally {
-    await dash.close();
-  }
-  const inspector = await openPage(browser, { bundle: 'rollouts', theme: THEMES[0] });
-  try {
+  });
+  await withPage(browser, { bundle: 'rollouts', theme: THEMES[0] }, async (inspector) => {
     await loadStep(inspector, rec.trainerStep);
     const samples = samplesIn(rec.trainerStep);
     assert.match((await inspector.page.locator('#status').textContent()) ?? '', new RegExp(`step 10: ${samples.length} of ${samples.length} samples`));
@@ -568,10 +539,7 @@ test('trainer output: the dashboard and the inspector render a run written by pa
     assert.equal(await inspector.page.locator('#detail-response').textContent(), samples[0].response);
     assert.equal(await inspector.page.locator('#heatmap .tok').count(), samples[0].tokens?.length);
     await inspector.page.screenshot({ path: join(OUT, 'trainer-run-rollouts-light.png') });
-    await checkClean(inspector);
-  } finally {
-    await inspector.close();
-  }
+  });
 });
 
 // ---------------------------------------------------------------- runner
