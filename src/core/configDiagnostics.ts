@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import Ajv2020 from 'ajv/dist/2020';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Document, Node as YamlNode, Pair } from 'yaml';
+import type { Document, Node as YamlNode, Pair, ScalarTag } from 'yaml';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -213,11 +213,20 @@ function typeSummary(root: JsonSchema, schema: JsonSchema | undefined): string {
 // ------------------------------------------------------------------ diagnostics
 
 /**
- * Parses as the trainer does: PyYAML's safe_load follows YAML 1.1, where `yes`/`on` are booleans,
- * so the diagnostics agree with what the trainer will accept.
+ * PyYAML's booleans beyond YAML 1.2's true/false. Not the yaml package's whole 1.1 schema: that
+ * also reads `y` and `n` as booleans, and `n` is a config key (rollout.n) PyYAML keeps a string.
  */
+const PYYAML_BOOL: ScalarTag = {
+  tag: 'tag:yaml.org,2002:bool',
+  default: true,
+  test: /^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$/,
+  resolve: (text: string) => /^(?:yes|Yes|YES|on|On|ON)$/.test(text),
+  identify: () => false,
+};
+
+/** Parses scalars as the trainer's PyYAML safe_load does, so the diagnostics agree with the trainer. */
 function parseConfig(text: string): Document {
-  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, version: '1.1' });
+  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, customTags: [PYYAML_BOOL] });
 }
 
 /**

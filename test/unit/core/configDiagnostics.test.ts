@@ -96,9 +96,12 @@ describe('diagnoseConfig', () => {
     assert.deepEqual([d.line, d.column], [0, 7]);
   });
 
-  test('scalars are read as the trainer (PyYAML, YAML 1.1) reads them', () => {
-    assert.deepEqual(diagnoseConfig('model:\n  gradient_checkpointing: yes\n', schema), [], 'yes is a boolean in YAML 1.1');
+  test('scalars are read as the trainer (PyYAML) reads them', () => {
+    assert.deepEqual(diagnoseConfig('model:\n  gradient_checkpointing: yes\n', schema), [], 'yes is a boolean for PyYAML');
+    assert.deepEqual(diagnoseConfig('model:\n  gradient_checkpointing: Off\n', schema), []);
     assert.match(only(diagnoseConfig('name: on\n', schema)).message, /name must .*\(got true\)/);
+    assert.deepEqual(diagnoseConfig('rollout:\n  n: 8\n', schema), [], 'but n stays a key, not false');
+    assert.match(only(diagnoseConfig('name: n\nrollout:\n  y: 1\n', schema)).message, /Unknown key "y" in rollout/);
   });
 
   test('YAML syntax errors come with their position and stop schema checks', () => {
