@@ -61,13 +61,7 @@ const CONFIG_SUFFIX = /\.pacs\.ya?ml$|\.ya?ml$/;
 
 /** The run name: the YAML's `name`, else the file name without `.pacs.yaml`. Safe for a folder name. */
 export function configNameOf(configPath: string, configText: string): string {
-  let name: unknown;
-  try {
-    const doc: unknown = parseYaml(configText);
-    if (isRecord(doc)) name = doc.name;
-  } catch {
-    // The trainer reports YAML errors with their position; here the file name will do.
-  }
+  const name = topLevelFields(configText).name;
   const raw = typeof name === 'string' && name.trim() ? name : basename(configPath).replace(CONFIG_SUFFIX, '');
   return raw.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'run';
 }
@@ -159,6 +153,7 @@ export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
   }
 }
 
+/** The config's top-level mapping; {} when it does not parse (the trainer reports YAML errors with their position). */
 function topLevelFields(configText: string): Record<string, unknown> {
   try {
     const doc: unknown = parseYaml(configText);
