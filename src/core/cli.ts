@@ -104,6 +104,7 @@ async function cmdTrain(argv: string[]): Promise<number> {
     out(`detached: follow with \`pacs-lab status ${runsRoot}\`, control with \`pacs-lab control ${launched.runDir} pause|stop|...\``);
     return EXIT.ok;
   }
+  out('starting the trainer (loading Python, torch and the model)...');
   return follow(launched.runDir, launched.exited, info.total_steps);
 }
 
@@ -210,6 +211,9 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
     if (message) err(`error: ${message}`);
     const log = await trainerLogTail(runDir, 15);
     if (log) err(`last lines of ${join(runDir, RUN_FILES.log)}:\n${log}`);
+    if (/No module named '?(pacslab|torch|transformers)/.test(log)) {
+      err('hint: this Python lacks the trainer; pass --python (or set PACS_PYTHON) to one where `pip install ./trainer` was done (`make setup` makes .venv).');
+    }
     return EXIT.failed;
   }
   return interrupts > 0 ? EXIT.interrupted : EXIT.ok;
