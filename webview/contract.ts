@@ -114,6 +114,8 @@ export interface DashboardPersistedState {
   runIds: string[];
   criticRunId: string | null;
   criticStep: number | null;
+  /** Page scroll, restored when the webview is re-created. */
+  scrollY?: number;
 }
 
 export interface RolloutsState {
@@ -159,6 +161,8 @@ export interface RolloutsPersistedState {
   text: string;
   criticWrong: boolean;
   selected: string | null;
+  /** List scroll, restored when the webview is re-created. */
+  scrollTop?: number;
 }
 
 export const SORT_KEYS = ['group', 'psi', 'reward', 'length', 'grad_weight'] as const;

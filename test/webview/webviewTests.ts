@@ -493,6 +493,15 @@ test('inspector: state saved with setState comes back when the webview is re-cre
   });
 });
 
+test('inspector: a re-created webview returns to where the list was scrolled', async (browser, rec) => {
+  const savedState = { runId: BIG_RUN_ID, step: 1, sort: 'group', descending: false, label: 'all', text: '', criticWrong: false, selected: null, scrollTop: 26 * 5000 };
+  await withPage(browser, { bundle: 'rollouts', savedState }, async (h) => {
+    await loadStep(h, rec.bigStep);
+    await h.page.waitForSelector('.row[aria-rowindex="5001"]');
+    assert.equal(await h.page.locator('#sample-list').evaluate((list) => list.scrollTop), 26 * 5000);
+  });
+});
+
 test('inspector: screenshots of the panel and the side view in light, dark and high contrast', async (browser, rec) => {
   for (const theme of THEMES) {
     for (const mode of ['panel', 'view'] as const) {

@@ -39,6 +39,8 @@ const REDRAW_INTERVAL_MS = 250;
 const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
 
 const host = connect<DashboardWebviewMessage, DashboardPersistedState>();
+/** Where the page was scrolled before the webview was hidden (or the window reloaded). */
+let pendingScroll = host.getState()?.scrollY;
 let state: DashboardState | undefined;
 let renders = 0;
 const charts = new Map<string, Chart>();
@@ -89,6 +91,10 @@ const render = throttle(() => {
   renderConfig(state);
   renders++;
   document.body.dataset.renders = String(renders);
+  if (pendingScroll !== undefined) {
+    window.scrollTo(0, pendingScroll);
+    pendingScroll = undefined;
+  }
 }, REDRAW_INTERVAL_MS);
 
 function handle(message: DashboardHostMessage): void {
@@ -109,6 +115,7 @@ function persist(): void {
     runIds: [...state.runs.map((r) => r.id), ...state.missing],
     criticRunId: state.criticRunId,
     criticStep: state.critic?.step ?? null,
+    scrollY: window.scrollY,
   });
 }
 
@@ -418,6 +425,8 @@ criticRun.addEventListener('change', () => {
 inspectButton.addEventListener('click', () => {
   if (state?.critic) host.post({ type: 'inspectRollouts', runId: state.critic.runId, step: state.critic.step });
 });
+
+window.addEventListener('scroll', debounce(persist, 200), { passive: true });
 
 onThemeChange(() => {
   for (const chart of charts.values()) chart.destroy();

@@ -51,8 +51,9 @@ const filters: Filters = saved
   : { ...DEFAULT_FILTERS };
 let selectedKey: string | null = saved?.selected ?? null;
 let expanded = selectedKey !== null;
-/** A restored selection is scrolled into view once its step has loaded. */
+/** A restored selection (or else the restored scroll) is shown once its step has loaded. */
 let revealSelection = selectedKey !== null;
+let pendingScroll = saved?.scrollTop;
 
 let state: RolloutsState | undefined;
 let samples: (RolloutSample | undefined)[] = [];
@@ -117,6 +118,7 @@ function persist(): void {
     step: state?.step ?? null,
     ...filters,
     selected: selectedKey,
+    scrollTop: list.scrollTop,
   });
 }
 
@@ -182,9 +184,11 @@ function rebuild(): void {
   spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
   for (const element of rendered.values()) element.remove();
   rendered.clear();
-  if (revealSelection && received >= (state?.total ?? 0) && activeRow() >= 0) {
+  if (received >= (state?.total ?? 0) && rows.length > 0) {
+    if (revealSelection && activeRow() >= 0) scrollToRow(activeRow());
+    else if (pendingScroll !== undefined) list.scrollTop = pendingScroll;
     revealSelection = false;
-    scrollToRow(activeRow());
+    pendingScroll = undefined;
   }
   renderStatus();
   renderVisible();
@@ -424,6 +428,7 @@ function stepBy(delta: number): void {
 }
 
 let frameRequested = false;
+const persistScroll = debounce(persist, 200);
 list.addEventListener(
   'scroll',
   () => {
@@ -433,6 +438,7 @@ list.addEventListener(
       frameRequested = false;
       renderVisible();
     });
+    persistScroll();
   },
   { passive: true },
 );
