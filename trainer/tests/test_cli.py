@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import run_json
 from pacslab import runio
 from pacslab.cli import main
@@ -73,3 +75,10 @@ def test_eval_of_a_config_scores_its_base_model(write_config, capsys):
     assert main(["eval", str(write_config()), "--set", "eval.size=3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["step"] == 0 and set(report["values"]) == {"eval/accuracy", "eval/pass@1", "eval/pass@2"}
+
+
+@pytest.mark.parametrize("command", ["make-demo-model", "export-onnx", "score"])
+def test_delegated_commands_reach_their_modules(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0 and command in capsys.readouterr().out
