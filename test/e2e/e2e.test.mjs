@@ -75,6 +75,14 @@ async function waitForStepAfter(runId, step, timeout = 120_000) {
   }, { timeout });
 }
 
+/** The dashboard's reward chart (its `data-points` attribute counts the points drawn) grows. */
+async function rewardChartGainsPoints(page, dashboard) {
+  const frame = await findFrame(page, `the reward chart of ${dashboard}`, '#chart-reward');
+  const points = async () => Number(await frame.locator('#chart-reward').getAttribute('data-points'));
+  const first = await waitFor(`the reward chart of ${dashboard} to have points`, async () => (await points()) > 0 && points());
+  await waitFor(`the reward chart of ${dashboard} to grow past ${first} points`, async () => (await points()) > first);
+}
+
 /**
  * Stages share one window and one run, so a failed stage skips the ones after it. On failure the
  * stage leaves a screenshot and the error carries the trainer log's tail.
@@ -141,10 +149,7 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
   stage('the dashboard\'s reward chart gains points', async () => {
     await runCommand(page, 'PACS: Open Dashboard');
     await pickFirstIfAsked(page);
-    const frame = await findFrame(page, 'the dashboard\'s #chart-reward', '#chart-reward');
-    const points = async () => Number(await frame.locator('#chart-reward').getAttribute('data-points'));
-    const first = await waitFor('the reward chart to have points', async () => (await points()) > 0 && points());
-    await waitFor(`the reward chart to grow past ${first} points`, async () => (await points()) > first);
+    await rewardChartGainsPoints(page, 'the dashboard');
     await screenshot(page, 'dashboard');
   });
 
@@ -192,6 +197,8 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await waitForTreeRow(page, /running/i, 'the run running after the reload', 120_000);
     await waitForStepAfter(runId, before);
     assert.equal(readRunJson(runId).status, 'running');
+    await page.locator('.tab').filter({ hasText: 'Dashboard' }).first().click();
+    await rewardChartGainsPoints(page, 'the dashboard restored by the reload');
     await screenshot(page, 'after-reload');
   });
 

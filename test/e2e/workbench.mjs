@@ -134,18 +134,25 @@ export async function runCommand(page, title) {
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first();
   await waitFor(`the palette to list "${title}"`, () => row.isVisible(), { timeout: 30_000 });
   await row.click();
+  const widget = page.locator('.quick-input-widget');
+  const input = widget.locator('input.input');
+  await waitFor(`the palette to run "${title}" and close`, async () =>
+    !(await widget.isVisible()) || (await input.inputValue()) !== `>${title}`, { timeout: 15_000 });
 }
 
-/** Takes the first item of a quick pick if the last command opened one (the newest run comes first). */
-export async function pickFirstIfAsked(page, timeout = 5_000) {
+/**
+ * Takes the first item (the newest run) if the last command opened a quick pick; the palette itself,
+ * whose value starts with ">", is not one.
+ */
+export async function pickFirstIfAsked(page, timeout = 8_000) {
   const widget = page.locator('.quick-input-widget');
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row').first();
-  await sleep(300);
+  const input = widget.locator('input.input');
+  const row = widget.locator('.quick-input-list .monaco-list-row').first();
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
-    if (await widget.isVisible() && await row.isVisible()) {
+    if (await widget.isVisible() && !(await input.inputValue()).startsWith('>') && await row.isVisible()) {
       const label = await row.innerText();
-      await page.keyboard.press('Enter');
+      await row.click();
       return label;
     }
     await sleep(200);
@@ -177,12 +184,29 @@ export async function showRunsView(page) {
   await runCommand(page, 'PACS Lab: Focus on Runs View');
 }
 
-/** The frame (webviews nest two iframes deep) holding `selector`. */
-export async function findFrame(page, what, selector, timeout = 90_000) {
-  return waitFor(what, async () => {
+/** Where a frame sits on the page: the box of its outermost iframe. */
+async function frameBox(page, frame) {
+  let outer = frame;
+  while (outer.parentFrame() && outer.parentFrame() !== page.mainFrame()) outer = outer.parentFrame();
+  if (outer === page.mainFrame()) return null;
+  return (await outer.frameElement()).boundingBox();
+}
+
+/**
+ * The frame (webviews nest two iframes deep) holding `selector`, among the frames shown inside the
+ * workbench part `within` (".part.editor" for panels, ".part.sidebar" for views).
+ */
+export async function findFrame(page, what, selector, { within = '.part.editor', timeout = 90_000 } = {}) {
+  return waitFor(`${what} in ${within}`, async () => {
+    const region = await page.locator(within).boundingBox();
+    if (!region) return undefined;
     for (const frame of page.frames()) {
       try {
-        if (await frame.locator(selector).count()) return frame;
+        if (!(await frame.locator(selector).count())) continue;
+        const box = await frameBox(page, frame);
+        if (!box || box.width === 0) continue;
+        const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+        if (x >= region.x && x <= region.x + region.width && y >= region.y && y <= region.y + region.height) return frame;
       } catch {
         // frames come and go while webviews load
       }
