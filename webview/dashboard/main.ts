@@ -17,6 +17,7 @@ import {
   Tooltip,
   type ChartConfiguration,
   type ChartDataset,
+  type TooltipItem,
 } from 'chart.js';
 import {
   assertNever,
@@ -234,12 +235,18 @@ function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitl
       },
       plugins: {
         legend: { position: 'bottom', labels: { boxWidth: 12, boxHeight: 2 } },
-        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${formatNumber(item.parsed.y)}` } },
+        tooltip: { callbacks: { label: tooltipLabel } },
       },
     },
   };
   applyColors(config.options ?? {}, colors);
   return config;
+}
+
+function tooltipLabel(item: TooltipItem<'line'>): string {
+  const binned = item.raw as { n?: number };
+  const label = `${item.dataset.label}: ${formatNumber(item.parsed.y)}`;
+  return binned.n === undefined ? label : `${label} at mean σ ${formatNumber(item.parsed.x)} (${binned.n} samples)`;
 }
 
 interface Themeable {
@@ -346,11 +353,12 @@ function renderReliability(critic: CriticView | null, colors: ThemeColors): void
     },
     {
       label: critic ? `σ(ψ_post), ECE ${formatNumber(critic.reliability.ece)}` : 'σ(ψ_post)',
-      data: bins.map((b) => ({ x: b.confidence ?? NaN, y: b.accuracy ?? NaN })),
+      data: bins.map((b) => ({ x: b.confidence ?? NaN, y: b.accuracy ?? NaN, n: b.count })),
       borderColor: colors.series[0],
       backgroundColor: colors.series[0],
       borderWidth: colors.highContrast ? 2.5 : 1.5,
-      pointRadius: 3.5,
+      // The area of a point follows the samples in its bin.
+      pointRadius: bins.map((b) => 2.5 + 6 * Math.sqrt(b.count / Math.max(1, ...bins.map((x) => x.count)))),
     },
   ];
   let chart = charts.get('reliability') as Chart<'line'> | undefined;
