@@ -91,10 +91,11 @@ export class RunCodeFeature extends Disposer implements vscode.TextDocumentConte
     const items = [all, ...changed.map((file) => ({ label: file.path, description: file.kind, file }))];
     const picked = await vscode.window.showQuickPick(items, { placeHolder: `Files that differ between ${label} and the working tree` });
     if (!picked) return;
-    const pairs = (picked.file ? [picked.file] : changed).map((file) => this.diffPair(run, repoRoot, file));
+    const files = picked.file ? [picked.file] : changed;
+    const pairs = files.map((file) => this.diffPair(run, repoRoot, file));
     if (pairs.length === 1) {
       const [left, right] = pairs[0];
-      await vscode.commands.executeCommand('vscode.diff', left, right, `${picked.label} (${label} ↔ working tree)`, { preview: true });
+      await vscode.commands.executeCommand('vscode.diff', left, right, `${files[0].path} (${label} ↔ working tree)`, { preview: true });
       return;
     }
     await vscode.commands.executeCommand(
