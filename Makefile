@@ -55,7 +55,7 @@ typecheck: setup
 	npx tsc -p tsconfig.webview.json --noEmit
 
 test-unit: build
-	node --import tsx --test --test-reporter=spec 'test/unit/**/*.test.ts'
+	node --import tsx --test --test-reporter=spec $$(find test/unit -name '*.test.ts' | sort)
 
 test-py: setup
 	cd trainer && ../$(VPY) -m pytest -q
