@@ -1,6 +1,7 @@
 // Rewrites a copy of examples/arith.pacs.yaml for the end-to-end test: small fast steps, a run long
 // enough to pause, reload and stop by hand, a short evaluation. Only the copy is changed.
 import { readFileSync, writeFileSync } from 'node:fs';
+import process from 'node:process';
 import { parseDocument } from 'yaml';
 
 const file = process.argv[2];

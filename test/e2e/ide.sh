@@ -13,7 +13,7 @@ bash "$ROOT/test/e2e/setup-code-server.sh"
 CODE_SERVER="$ROOT/.cache/code-server-4.100.3/node_modules/.bin/code-server"
 
 mkdir -p "$DATA/user-data/User" "$DATA/extensions"
-"$CODE_SERVER" --extensions-dir "$DATA/extensions" --user-data-dir "$DATA/user-data" \
+"$CODE_SERVER" --config "$DATA/config.yaml" --extensions-dir "$DATA/extensions" --user-data-dir "$DATA/user-data" \
   --install-extension "$VSIX" --force
 settings="$DATA/user-data/User/settings.json"
 if [ ! -f "$settings" ]; then
@@ -25,4 +25,4 @@ echo "PACS Lab in VS Code: open http://$HOST:$PORT/?folder=$ROOT/examples"
 echo "(on a remote machine: ssh -L $PORT:127.0.0.1:$PORT <host>, then open the same URL locally; Ctrl+C stops)"
 echo
 exec "$CODE_SERVER" --auth none --bind-addr "$HOST:$PORT" --disable-telemetry --disable-update-check \
-  --user-data-dir "$DATA/user-data" --extensions-dir "$DATA/extensions" "$ROOT/examples"
+  --config "$DATA/config.yaml" --user-data-dir "$DATA/user-data" --extensions-dir "$DATA/extensions" "$ROOT/examples"

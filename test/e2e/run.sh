@@ -42,7 +42,7 @@ finish() {
 trap finish EXIT
 
 echo "Installing $(basename "$VSIX") into a fresh extensions folder"
-"$CODE_SERVER" --extensions-dir "$EXTENSIONS" --user-data-dir "$WORK/install-data" \
+"$CODE_SERVER" --config "$WORK/install-data/config.yaml" --extensions-dir "$EXTENSIONS" --user-data-dir "$WORK/install-data" \
   --install-extension "$VSIX" > "$OUT/install-extension.log" 2>&1 \
   || { cat "$OUT/install-extension.log" >&2; exit 1; }
 

@@ -1,8 +1,10 @@
 // code-server and VS Code workbench helpers for the end-to-end test.
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, cpSync, existsSync } from 'node:fs';
+import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssertionError } from 'node:assert';
 import { chromium } from 'playwright-core';
@@ -53,6 +55,15 @@ function freePort() {
   });
 }
 
+function answers(url) {
+  return new Promise((resolve) => {
+    get(url, (response) => {
+      response.resume();
+      resolve(response.statusCode !== undefined && response.statusCode < 400);
+    }).on('error', () => resolve(false));
+  });
+}
+
 /** Starts code-server with its own user-data dir (settings written first) and the shared extensions dir. */
 export async function startCodeServer(name, settings) {
   const userData = join(env.work, `user-data-${name}`);
@@ -63,12 +74,13 @@ export async function startCodeServer(name, settings) {
   const log = openSync(logFile, 'w');
   const child = spawn(env.codeServer, [
     '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
-    '--user-data-dir', userData, '--extensions-dir', env.extensions, env.workspace,
+    '--config', join(userData, 'config.yaml'), '--user-data-dir', userData, '--extensions-dir', env.extensions,
+    env.workspace,
   ], { stdio: ['ignore', log, log], detached: true });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`code-server to answer on ${base} (log: ${logFile})`, async () => {
     if (child.exitCode !== null) throw new AssertionError({ message: `code-server exited with ${child.exitCode}: ${tail(logFile)}` });
-    return (await fetch(base)).ok;
+    return answers(base);
   }, { timeout: 60_000 });
   return {
     url: `${base}/?folder=${encodeURIComponent(env.workspace)}`,
