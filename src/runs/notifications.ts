@@ -48,16 +48,15 @@ export class RunNotifications extends Disposer {
 
   private async announce(run: RunState): Promise<void> {
     const summary = runSummary(run.info, run.latest['reward/mean']);
-    const error = run.lastError?.message.split('\n')[0];
     let choice: string | undefined;
     if (run.status === 'finished') {
       this.log.info(`Run ${run.id} finished (${summary}).`);
       choice = await vscode.window.showInformationMessage(`PACS Lab: run ${run.id} finished (${summary}).`, OPEN_DASHBOARD, SHOW_LOG);
     } else {
-      const what = run.status === 'failed' ? 'failed' : 'crashed';
-      this.log.error(`Run ${run.id} ${what}: ${error ?? 'no error recorded'}`);
+      const why = endReason(run);
+      this.log.error(`Run ${run.id} ${why}`);
       choice = await vscode.window.showErrorMessage(
-        `PACS Lab: run ${run.id} ${what} at step ${run.info.step}${error ? `: ${error}` : ''}. The trainer log has the details.`,
+        `PACS Lab: run ${run.id} ${why}. The trainer log has the details.`,
         SHOW_LOG,
         OPEN_DASHBOARD,
       );
@@ -65,4 +64,13 @@ export class RunNotifications extends Disposer {
     if (choice === OPEN_DASHBOARD) await vscode.commands.executeCommand('pacs.openDashboard', run.id);
     if (choice === SHOW_LOG) await vscode.commands.executeCommand('pacs.showLog', run.id);
   }
+}
+
+/** `failed at step 12: <the error's first line>`, or `crashed at step 12: ...`. */
+function endReason(run: RunState): string {
+  const at = `at step ${run.info.step}`;
+  // A crash is found from outside (the process is gone), so that is all there is to say.
+  if (run.status === 'crashed') return `crashed ${at}: its trainer process is gone without recording an end state`;
+  const error = run.lastError?.message.split('\n')[0].replace(/[:.]\s*$/, '');
+  return error ? `failed ${at}: ${error}` : `failed ${at}`;
 }
