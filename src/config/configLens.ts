@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { RunState, RunStore } from '../core/runStore';
 import type { RunRoots } from '../runs/runRoots';
-import { formatNumber, shortCommit } from '../runs/runText';
+import { configRunsSummary } from '../runs/runText';
 import { Disposer } from '../vscode/disposer';
 import { CONFIG_SELECTOR } from './configLanguage';
 
@@ -30,18 +30,14 @@ export class ConfigLens extends Disposer implements vscode.CodeLensProvider {
       new vscode.CodeLens(top, { title: '▶ Train', tooltip: 'Launch a training run of this config', command: 'pacs.startRun', arguments: [document.uri] }),
     ];
     const runs = this.runsOf(document.uri);
-    if (runs.length === 0) return lenses;
-    const best = bestByReward(runs);
-    const summary = best
-      ? `${runs.length === 1 ? '1 run' : `${runs.length} runs`} · best reward ${formatNumber(best.latest['reward/mean'])}${commitSuffix(best)}`
-      : `${runs.length === 1 ? '1 run' : `${runs.length} runs`} · no reward yet`;
-    const shown = best ?? runs[0];
+    const summary = configRunsSummary(runs);
+    if (!summary) return lenses;
     lenses.push(
       new vscode.CodeLens(top, {
-        title: summary,
-        tooltip: `Open the dashboard of ${shown.id}`,
+        title: summary.title,
+        tooltip: `Open the dashboard of ${summary.runId}`,
         command: 'pacs.openDashboard',
-        arguments: [shown.id],
+        arguments: [summary.runId],
       }),
     );
     if (runs.length > 1) {
@@ -68,18 +64,4 @@ export class ConfigLens extends Disposer implements vscode.CodeLensProvider {
       this.changed.fire();
     }, REFRESH_DEBOUNCE_MS);
   }
-}
-
-function bestByReward(runs: readonly RunState[]): RunState | undefined {
-  let best: RunState | undefined;
-  for (const run of runs) {
-    const reward = run.latest['reward/mean'];
-    if (reward !== undefined && (best === undefined || reward > best.latest['reward/mean'])) best = run;
-  }
-  return best;
-}
-
-function commitSuffix(run: RunState): string {
-  const commit = shortCommit(run.info.git);
-  return commit ? ` (${commit})` : '';
 }

@@ -1,5 +1,6 @@
 // Plain-text summaries of a run for the tree, the quick picks and the status bar. No vscode here.
 import type { RunGitInfo, RunInfo } from '../core/runFormat';
+import type { RunState } from '../core/runStore';
 
 /** `a1b2c3d`, with `*` when a snapshot holds uncommitted work; '' outside a repository. */
 export function shortCommit(git: RunGitInfo | null): string {
@@ -40,4 +41,18 @@ export function activeRunText(info: RunInfo, reward: number | undefined, stepsPe
 export function shortRunLabel(id: string): string {
   const m = /^\d{4}(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-.+-([0-9a-f]{4})$/.exec(id);
   return m ? `${m[1]}-${m[2]} ${m[3]}:${m[4]}:${m[5]} · ${m[6]}` : id;
+}
+
+/** What the CodeLens says of a config's runs, e.g. `3 runs · best reward 0.81 (a1b2c3d*)`, and the best run. */
+export function configRunsSummary(runs: readonly Pick<RunState, 'id' | 'info' | 'latest'>[]): { title: string; runId: string } | undefined {
+  if (runs.length === 0) return undefined;
+  const count = runs.length === 1 ? '1 run' : `${runs.length} runs`;
+  let best: (typeof runs)[number] | undefined;
+  for (const run of runs) {
+    const reward = run.latest['reward/mean'];
+    if (reward !== undefined && (best === undefined || reward > best.latest['reward/mean'])) best = run;
+  }
+  if (!best) return { title: `${count} · no reward yet`, runId: runs[0].id };
+  const commit = shortCommit(best.info.git);
+  return { title: `${count} · best reward ${formatNumber(best.latest['reward/mean'])}${commit ? ` (${commit})` : ''}`, runId: best.id };
 }

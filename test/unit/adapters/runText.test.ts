@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunInfo } from '../../../src/core/runFormat';
-import { formatNumber, runSummary, shortCommit, shortRunLabel } from '../../../src/runs/runText';
+import { configRunsSummary, formatNumber, runSummary, shortCommit, shortRunLabel } from '../../../src/runs/runText';
 
 function info(overrides: Partial<RunInfo>): RunInfo {
   return {
@@ -37,4 +37,17 @@ test('the tree label keeps the date, time and random suffix of a run id', () => 
   assert.equal(shortRunLabel('20261127-034256-arith-86a7'), '11-27 03:42:56 · 86a7');
   assert.equal(shortRunLabel('20261127-034256-my-run-2-0f0f'), '11-27 03:42:56 · 0f0f');
   assert.equal(shortRunLabel('run1'), 'run1');
+});
+
+test('the CodeLens summary names the best reward and its commit', () => {
+  const git = (commit: string, dirty: boolean) => ({ commit, branch: 'main', dirty, snapshot: dirty ? 'f00' : null, ref: null });
+  const runs: { id: string; info: RunInfo; latest: Record<string, number> }[] = [
+    { id: 'a', info: info({ git: git('1111111aaa', false) }), latest: { 'reward/mean': 0.25 } },
+    { id: 'b', info: info({ git: git('2222222bbb', true) }), latest: { 'reward/mean': 0.81 } },
+    { id: 'c', info: info({}), latest: {} },
+  ];
+  assert.deepEqual(configRunsSummary(runs), { title: '3 runs · best reward 0.81 (2222222*)', runId: 'b' });
+  assert.deepEqual(configRunsSummary([runs[2]]), { title: '1 run · no reward yet', runId: 'c' });
+  assert.deepEqual(configRunsSummary([runs[0]]), { title: '1 run · best reward 0.25 (1111111)', runId: 'a' });
+  assert.equal(configRunsSummary([]), undefined);
 });
