@@ -125,6 +125,28 @@ def test_micro_batches_accumulate_to_the_mini_batch_gradient(write_config, tmp_p
         assert runs[1]["grpo/kl"] == pytest.approx(runs[2]["grpo/kl"], abs=1e-6)
 
 
+def test_a_non_finite_gradient_skips_the_optimizer_step(write_config, tmp_path, monkeypatch):
+    import pacslab.train
+
+    real_loss = pacslab.train.pacs_loss
+
+    def poisoned(*args, **kwargs):
+        loss, metrics = real_loss(*args, **kwargs)
+        return loss * float("nan"), metrics
+
+    monkeypatch.setattr(pacslab.train, "pacs_loss", poisoned)
+    run_dir = tmp_path / "runs" / "nan"
+    assert train(write_config(total_steps=2, eval_every=0), run_dir) == 0
+    steps = [v for _, v in metrics_by_step(run_dir) if "reward/mean" in v]
+    assert [v["optim/skipped"] for v in steps] == [2.0, 2.0]  # two mini-batches per step, both skipped
+    assert all(v["optim/grad_norm"] is None for v in steps)
+    warnings = [e for e in events_of(run_dir) if e["type"] == "log" and e["level"] == "warning"]
+    assert len(warnings) == 4 and "skipped an optimizer step" in warnings[0]["message"]
+    # nothing moved: the policy still gives ψ_post = 0 for every sample
+    records, _ = runio.read_jsonl(run_dir / "rollouts" / "step-000002.jsonl")
+    assert {r["psi"] for r in records} == {0.0}
+
+
 def test_an_error_in_the_loop_leaves_status_failed_with_the_traceback(write_config, tmp_path, monkeypatch):
     import pacslab.train
 
