@@ -104,14 +104,14 @@ def onnx_latency() -> list[str]:
     if d is None:
         return out + missing("bash bench/run.sh onnx")
     out += [d["description"] + ".", "",
-            "| model | tokens (prompt + response) | onnxruntime-node (ms) | PyTorch (ms) | Python onnxruntime (ms) | PyTorch / node | export (s) |",
-            "|---|---|---|---|---|---|---|"]
+            "| model | prompt + response | onnxruntime-node (ms) | PyTorch (ms) | Python onnxruntime (ms) | PyTorch / node | export (s) | measured |",
+            "|---|---|---|---|---|---|---|---|"]
     for name, m in d["models"].items():
         shape = m["shape"]
-        label = "builtin:arith-tiny" if name == "tiny" else (f"random-init Qwen2 shape ({shape['num_hidden_layers']} layers, hidden "
+        label = m["model"] if name == "tiny" else (f"random-init Qwen2 shape ({shape['num_hidden_layers']} layers, hidden "
                                                             f"{shape['hidden_size']}, vocab {shape['vocab_size']:,})")
         out.append(f"| {label} | {m['prompt_chars']} + {m['response_chars']} chars | {m['node_onnxruntime']['median_ms']:.1f} | "
-                   f"{m['python_torch']['median_ms']:.1f} | {m['python_onnxruntime']['median_ms']:.1f} | {m['ratio_torch_over_node']}× | {m['export_s']} |")
+                   f"{m['python_torch']['median_ms']:.1f} | {m['python_onnxruntime']['median_ms']:.1f} | {m['ratio_torch_over_node']}× | {m['export_s']} | {m.get('measured_at', '')} |")
     out += ["", "Median of N scores after warm-up; opening the sessions is timed apart (`open_ms` in the JSON). "
             "Character tokenizer: one token per character (the 0.5B shape uses it too, its ids a subset of the vocabulary).", "",
             machine_line(d), ""]

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from machine import write_result  # noqa: E402
+from machine import RESULTS, write_result  # noqa: E402
 
 PY = ROOT / ".venv" / "bin" / "python"
 TINY_CASE = ("123+456=", "579")
@@ -90,7 +90,9 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=BENCH / ".work" / "onnx")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "trainer"))
-    models = {}
+    previous = RESULTS / "onnx_latency.json"
+    # Models not asked for this time keep their last measurement (the 0.5B one takes a while).
+    models = json.loads(previous.read_text()).get("models", {}) if previous.is_file() else {}
     for name in args.models.split(","):
         if name == "tiny":
             from pacslab.models import resolve_model_path
@@ -109,12 +111,11 @@ def main() -> int:
         export_s = export(run_dir)
         config = json.loads((Path(model_dir) / "config.json").read_text())
         entry = {
-            "model": str(model_dir) if name == "qwen05b" else "builtin:arith-tiny",
+            "model": str(model_dir) if name == "qwen05b" or args.tiny_model else "builtin:arith-tiny",
             "shape": {k: config.get(k) for k in ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
                                                  "num_key_value_heads", "intermediate_size", "vocab_size")},
             "prompt_chars": len(prompt), "response_chars": len(response),
             "export_s": round(export_s, 1),
-            "onnx_bytes": sum(f.stat().st_size for f in (run_dir / "onnx").glob("*.onnx*")),
             "n": n, "warmup": args.warmup,
         }
         entry["node_onnxruntime"] = node_latency(run_dir, prompt, response, n, args.warmup)
@@ -126,9 +127,14 @@ def main() -> int:
         entry["ratio_torch_over_node"] = round(entry["python_torch"]["median_ms"] / entry["node_onnxruntime"]["median_ms"], 2)
         head_node, head_torch = entry["node_onnxruntime"]["token_logp_head"], entry["python_torch"]["token_logp_head"]
         entry["max_abs_logp_diff_first_tokens"] = max(abs(a - b) for a, b in zip(head_node, head_torch))
+        entry["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         models[name] = entry
         print(f"{name}: node onnxruntime {entry['node_onnxruntime']['median_ms']:.1f} ms, torch {entry['python_torch']['median_ms']:.1f} ms, "
               f"python onnxruntime {entry['python_onnxruntime']['median_ms']:.1f} ms (torch/node {entry['ratio_torch_over_node']})", flush=True)
+    for name, entry in models.items():
+        # Both models' files: a model over 2 GB is exported with external-data files beside it.
+        entry["onnx_dir_bytes"] = sum(f.stat().st_size for f in (args.work / f"run-{name}" / "onnx").iterdir() if f.is_file())
+        entry.pop("onnx_bytes", None)
     data = {
         "benchmark": "onnx_latency",
         "description": "one (prompt, response) scored = policy + reference forward passes over prompt+response, CPU, median after warm-up; "
