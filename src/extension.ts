@@ -46,6 +46,7 @@ export class Extension extends Disposer {
     const dashboard = this.track(new DashboardFeature(context, store));
     const rollouts = this.track(new RolloutsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
+    this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));
 
     void store.start().then(() => tree.refreshNow());

@@ -45,6 +45,9 @@ type Node = ConfigGroupItem | RunItem;
 export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> {
   private readonly changed = this.track(new vscode.EventEmitter<Node | undefined>());
   readonly onDidChangeTreeData = this.changed.event;
+  private readonly selectedRun = this.track(new vscode.EventEmitter<string>());
+  /** Fires with the run id when the user selects a run (the last run of a multi-selection). */
+  readonly onDidSelectRun = this.selectedRun.event;
   private readonly view: vscode.TreeView<Node>;
   private timer: NodeJS.Timeout | undefined;
   private groups: ConfigGroupItem[] = [];
@@ -58,6 +61,7 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
     this.view = this.track(
       vscode.window.createTreeView('pacs.runs', { treeDataProvider: this, canSelectMany: true, showCollapseAll: true }),
     );
+    this.track(this.view.onDidChangeSelection(({ selection }) => this.selectionChanged(selection)));
     this.track(store.onDidChange(() => this.scheduleRefresh()));
     this.track({ dispose: () => clearTimeout(this.timer) });
     this.rebuild();
@@ -89,6 +93,11 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
     clearTimeout(this.timer);
     this.timer = undefined;
     this.rebuild();
+  }
+
+  private selectionChanged(selection: readonly Node[]): void {
+    const runs = selection.filter((node) => node instanceof RunItem);
+    if (runs.length > 0) this.selectedRun.fire(runs[runs.length - 1].runId);
   }
 
   private scheduleRefresh(): void {

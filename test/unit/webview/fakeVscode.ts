@@ -1,4 +1,4 @@
-// The slice of the `vscode` API the dashboard and rollouts features use, recorded in memory so
+// The slice of the `vscode` API the dashboard, rollouts and Runs tree features use, recorded in memory so
 // their host side (commands, panels, serializers, the webview message handshake) runs in plain
 // Node. Installed for `require('vscode')` by installFakeVscode().
 
@@ -47,7 +47,12 @@ export class ThemeColor {
 }
 export class MarkdownString {
   value = '';
-  constructor(value?: string) {
+  isTrusted = false;
+  supportHtml = false;
+  constructor(
+    value?: string,
+    readonly supportThemeIcons = false,
+  ) {
     this.value = value ?? '';
   }
   appendMarkdown(text: string): this {
@@ -57,6 +62,48 @@ export class MarkdownString {
   appendText(text: string): this {
     this.value += text;
     return this;
+  }
+}
+
+export enum TreeItemCollapsibleState {
+  None = 0,
+  Collapsed = 1,
+  Expanded = 2,
+}
+
+export class TreeItem {
+  id?: string;
+  description?: string;
+  tooltip?: unknown;
+  iconPath?: ThemeIcon;
+  contextValue?: string;
+  accessibilityInformation?: { label: string };
+  constructor(
+    readonly label: string,
+    readonly collapsibleState = TreeItemCollapsibleState.None,
+  ) {}
+}
+
+export class FakeTreeView<T> {
+  private readonly selectionEmitter = new EventEmitter<{ selection: readonly T[] }>();
+  readonly onDidChangeSelection = this.selectionEmitter.event;
+  selection: readonly T[] = [];
+  disposed = false;
+  constructor(
+    readonly id: string,
+    readonly options: { treeDataProvider: { getChildren(node?: T): T[] } },
+  ) {}
+  /** The user selects `nodes` (VS Code fires the event with the whole selection). */
+  select(nodes: readonly T[]): void {
+    this.selection = nodes;
+    this.selectionEmitter.fire({ selection: nodes });
+  }
+  reveal(node: T, options?: { select?: boolean }): Promise<void> {
+    if (options?.select) this.select([node]);
+    return Promise.resolve();
+  }
+  dispose(): void {
+    this.disposed = true;
   }
 }
 
@@ -114,6 +161,7 @@ export const recorded = {
   commands: new Map<string, (...args: unknown[]) => unknown>(),
   serializers: new Map<string, { deserializeWebviewPanel(panel: FakePanel, state: unknown): Promise<void> }>(),
   viewProviders: new Map<string, { resolveWebviewView(view: unknown): void }>(),
+  treeViews: new Map<string, FakeTreeView<unknown>>(),
   executed: [] as Array<[string, unknown[]]>,
   messages: [] as string[],
 };
@@ -149,6 +197,11 @@ export const window = {
   registerWebviewViewProvider(id: string, provider: { resolveWebviewView(view: unknown): void }) {
     recorded.viewProviders.set(id, provider);
     return { dispose: () => recorded.viewProviders.delete(id) };
+  },
+  createTreeView<T>(id: string, options: { treeDataProvider: { getChildren(node?: T): T[] } }): FakeTreeView<T> {
+    const view = new FakeTreeView<T>(id, options);
+    recorded.treeViews.set(id, view as FakeTreeView<unknown>);
+    return view;
   },
   showQuickPick: async () => undefined,
   showErrorMessage: message,

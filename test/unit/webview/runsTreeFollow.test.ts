@@ -1,0 +1,102 @@
+// The Rollouts side view follows the Runs tree's selection (the Extension wires
+// RunsTree.onDidSelectRun to RolloutsFeature.followRun), against the in-memory `vscode`.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { RolloutsState } from '../../../webview/contract';
+import { RunStore } from '../../../src/core/runStore';
+import type { RunRoots } from '../../../src/runs/runRoots';
+import { RUN_A, RUN_B, writeRun } from '../../webview/fixtures';
+import { FakeTreeView, FakeWebview, installFakeVscode, recorded, Uri } from './fakeVscode';
+
+installFakeVscode();
+/* eslint-disable @typescript-eslint/no-require-imports */
+const { RolloutsFeature } = require('../../../src/rollouts/rolloutsFeature') as typeof import('../../../src/rollouts/rolloutsFeature');
+const { ConfigGroupItem, RunItem, RunsTree } = require('../../../src/runs/runsTree') as typeof import('../../../src/runs/runsTree');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+type Node = InstanceType<typeof ConfigGroupItem> | InstanceType<typeof RunItem>;
+
+async function until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = probe();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const shownRun = (webview: FakeWebview) => (webview.posted.filter((m) => m.type === 'state').at(-1)?.state as RolloutsState | undefined)?.run?.id;
+
+describe('the Rollouts view follows the Runs tree selection', () => {
+  let root: string;
+  let store: RunStore;
+  let tree: InstanceType<typeof RunsTree>;
+  let rollouts: InstanceType<typeof RolloutsFeature>;
+  let view: FakeTreeView<Node>;
+  const webview = new FakeWebview();
+  const context = { extensionUri: Uri.file('/ext'), subscriptions: [] } as unknown as import('vscode').ExtensionContext;
+  const roots = { configPathOf: () => null } as unknown as RunRoots;
+
+  const runItem = (id: string) => {
+    const group = tree.getChildren().find((g) => g instanceof ConfigGroupItem && g.runIds.includes(id));
+    const item = group && tree.getChildren(group).find((node) => node instanceof RunItem && node.runId === id);
+    assert.ok(item, `the tree shows ${id}`);
+    return item;
+  };
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'pacs-follow-'));
+    writeRun(root, RUN_A, 40);
+    writeRun(root, RUN_B, 40);
+    store = new RunStore({ roots: [root], detectCrashes: false });
+    await store.refresh();
+    rollouts = new RolloutsFeature(context, store);
+    tree = new RunsTree(store, roots);
+    tree.onDidSelectRun((runId) => rollouts.followRun(runId));
+    view = recorded.treeViews.get('pacs.runs') as FakeTreeView<Node>;
+    const host = { visible: true, webview, onDidChangeVisibility: () => ({ dispose() {} }), onDidDispose: () => ({ dispose() {} }) };
+    recorded.viewProviders.get('pacs.rollouts')?.resolveWebviewView(host);
+    webview.send({ type: 'ready' });
+  });
+  after(() => {
+    tree.dispose();
+    rollouts.dispose();
+    store.dispose();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('starts on the newest run', async () => {
+    assert.equal(await until('the first state', () => shownRun(webview)), RUN_B.id);
+  });
+
+  it('shows the run selected in the tree', async () => {
+    view.select([runItem(RUN_A.id)]);
+    await until('run A', () => shownRun(webview) === RUN_A.id);
+  });
+
+  it('keeps its run when only a config group is selected, and takes the last run of a multi-selection', async () => {
+    const groupOfB = tree.getChildren().find((g) => g instanceof ConfigGroupItem && g.runIds.includes(RUN_B.id));
+    assert.ok(groupOfB);
+    view.select([groupOfB]);
+    writeRun(root, RUN_B, 60);
+    await store.refresh();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(shownRun(webview), RUN_A.id);
+    view.select([runItem(RUN_A.id), runItem(RUN_B.id)]);
+    await until('run B', () => shownRun(webview) === RUN_B.id);
+  });
+
+  it('follows a run revealed after a launch', async () => {
+    await tree.reveal(RUN_A.id);
+    await until('run A again', () => shownRun(webview) === RUN_A.id);
+  });
+
+  it('disposes its tree view', () => {
+    tree.dispose();
+    assert.equal(view.disposed, true);
+  });
+});
