@@ -142,9 +142,12 @@ async function quickAccess(page, text) {
 
 /** Runs a command from the palette by its exact title ("PACS: Pause Run"). */
 export async function runCommand(page, title) {
-  await quickAccess(page, `>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first();
-  await waitFor(`the palette to list "${title}"`, () => row.isVisible(), { timeout: 30_000 });
+  // The palette lists the commands known when it opens: reopen it until an extension's command is there.
+  await waitFor(`the palette to list "${title}"`, async () => {
+    await quickAccess(page, `>${title}`);
+    return row.waitFor({ timeout: 5_000 }).then(() => true);
+  }, { timeout: 60_000, interval: 1_000 });
   await row.click();
   const widget = page.locator('.quick-input-widget');
   const input = widget.locator('input.input');
