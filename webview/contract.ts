@@ -179,12 +179,12 @@ export function assertNever(value: never, where: string): never {
 
 // Runtime guards: messages cross a process boundary, so each side checks what it receives.
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
-const isString = (value: unknown): value is string => typeof value === 'string';
+export const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+export const isString = (value: unknown): value is string => typeof value === 'string';
 
 export function isDashboardWebviewMessage(value: unknown): value is DashboardWebviewMessage {
   if (!isRecord(value)) return false;

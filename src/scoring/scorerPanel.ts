@@ -1,11 +1,12 @@
 // The pacs.scorer panel: whole state to the webview after its `ready`; "Re-score" messages back.
 import * as vscode from 'vscode';
+import { assertNever } from '../../webview/contract';
 import { isScorerWebviewMessage, SCORER_VIEW_TYPE } from '../../webview/scorer/contract';
 import type { ScoreView, ScorerHostMessage, ScorerState, ScorerWebviewMessage } from '../../webview/scorer/contract';
 import { ScoreError } from '../core/scoring/implicitReward';
 import type { GroupScoreResult, ScoreResult, ScorerCache } from '../core/scoring/scorer';
 import { Disposer } from '../vscode/disposer';
-import { webviewHtml, webviewOptions } from '../webviewHtml';
+import { onWebviewMessage, webviewHtml, webviewOptions } from '../webviewHtml';
 
 export interface ScorerTarget {
   runId: string;
@@ -47,7 +48,7 @@ export class ScorerPanel extends Disposer {
     this.panel.webview.html = webviewHtml(this.panel.webview, extensionUri, 'scorer', 'Score a Response');
     this.updateTitle();
     this.track(this.disposeEmitter);
-    this.track(this.panel.webview.onDidReceiveMessage((message: unknown) => this.receive(message)));
+    this.track(onWebviewMessage(this.panel.webview, isScorerWebviewMessage, (message) => this.handle(message), 'scorer'));
     this.track(
       this.panel.onDidDispose(() => {
         this.disposeEmitter.fire();
@@ -76,14 +77,6 @@ export class ScorerPanel extends Disposer {
     this.panel.title = `Score · ${this.target.runName} · step ${this.target.step}`;
   }
 
-  private receive(message: unknown): void {
-    if (!isScorerWebviewMessage(message)) {
-      console.warn('PACS Lab: the scorer sent an unknown message', message);
-      return;
-    }
-    this.handle(message);
-  }
-
   private handle(message: ScorerWebviewMessage): void {
     switch (message.type) {
       case 'ready':
@@ -95,10 +88,8 @@ export class ScorerPanel extends Disposer {
         this.updateTitle();
         void this.score(true);
         return;
-      default: {
-        const unknown: never = message;
-        console.warn('PACS Lab: unhandled scorer message', unknown);
-      }
+      default:
+        assertNever(message, 'scorer host');
     }
   }
 

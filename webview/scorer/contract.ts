@@ -1,6 +1,8 @@
 // The messages between the host (src/scoring/scorerPanel.ts) and the scorer webview. No DOM and
 // no vscode types here: both sides import it.
 
+import { isInt, isRecord, isString } from '../contract';
+
 export const SCORER_VIEW_TYPE = 'pacs.scorer';
 
 export interface SampleRefView {
@@ -53,20 +55,21 @@ export type ScorerWebviewMessage =
   | { type: 'rescore'; step: number; prompt: string; response: string; eos: boolean };
 
 export function isScorerWebviewMessage(value: unknown): value is ScorerWebviewMessage {
-  if (typeof value !== 'object' || value === null) return false;
-  const m = value as Record<string, unknown>;
-  switch (m.type) {
+  if (!isRecord(value)) return false;
+  switch (value.type) {
     case 'ready':
       return true;
     case 'rescore':
-      return Number.isInteger(m.step) && typeof m.prompt === 'string' && typeof m.response === 'string' && typeof m.eos === 'boolean';
+      return isInt(value.step) && isString(value.prompt) && isString(value.response) && typeof value.eos === 'boolean';
     default:
       return false;
   }
 }
 
+export function isScorerHostMessage(value: unknown): value is ScorerHostMessage {
+  return isRecord(value) && value.type === 'state' && isRecord(value.state);
+}
+
 export function isScorerPersistedState(value: unknown): value is ScorerPersistedState {
-  if (typeof value !== 'object' || value === null) return false;
-  const s = value as Record<string, unknown>;
-  return typeof s.runId === 'string' && Number.isInteger(s.step) && typeof s.prompt === 'string' && typeof s.response === 'string' && typeof s.eos === 'boolean';
+  return isRecord(value) && isString(value.runId) && isInt(value.step) && isString(value.prompt) && isString(value.response) && typeof value.eos === 'boolean';
 }

@@ -5,8 +5,8 @@
 import { tokenHeat } from '../rollouts/model';
 import { byId, clear, formatNumber, h } from '../shared/dom';
 import { connect, onHostMessage } from '../shared/vscodeApi';
-import { isScorerPersistedState } from './contract';
-import type { ScoreView, ScorerHostMessage, ScorerPersistedState, ScorerState, ScorerWebviewMessage } from './contract';
+import { isScorerHostMessage, isScorerPersistedState } from './contract';
+import type { ScoreView, ScorerPersistedState, ScorerState, ScorerWebviewMessage } from './contract';
 
 const host = connect<ScorerWebviewMessage, ScorerPersistedState>();
 const root = byId('root');
@@ -101,8 +101,5 @@ function renderResult(result: ScoreView | null): void {
   heat.append(tokens, h('div', { className: 'legend' }, h('span', { className: 'tok neg legend-swatch' }, `−${formatNumber(scale)}`), ' per-token β·(log π − log π_ref) ', h('span', { className: 'tok pos legend-swatch' }, `+${formatNumber(scale)}`)));
 }
 
-onHostMessage(
-  (value: unknown): value is ScorerHostMessage => typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'state',
-  (message) => render(message.state),
-);
+onHostMessage(isScorerHostMessage, (message) => render(message.state));
 host.post({ type: 'ready' });

@@ -11,6 +11,7 @@ import {
   type RolloutsHostMessage,
   type RolloutsWebviewMessage,
 } from '../../../webview/contract';
+import { isScorerHostMessage, isScorerPersistedState, isScorerWebviewMessage } from '../../../webview/scorer/contract';
 
 // Type-level exhaustiveness: adding a message type without handling it here fails `tsc`.
 function kindOfDashboardMessage(m: DashboardWebviewMessage): string {
@@ -88,6 +89,19 @@ describe('contract', () => {
     assert.ok(isRolloutsHostMessage({ type: 'samples', loadId: 1, offset: 0, samples: [] }));
     assert.equal(isRolloutsHostMessage({ type: 'samples', loadId: 1, offset: 0 }), false);
     assert.equal(kindOfHostMessage({ type: 'samples', loadId: 1, offset: 0, samples: [] }), 'samples');
+  });
+
+  it('scorer guards check the discriminant and every field', () => {
+    assert.ok(isScorerWebviewMessage({ type: 'ready' }));
+    assert.ok(isScorerWebviewMessage({ type: 'rescore', step: 4, prompt: 'p', response: '<b>r</b>', eos: false }));
+    for (const bad of [null, { type: 'state' }, { type: 'rescore', step: 4.5, prompt: 'p', response: 'r', eos: true }, { type: 'rescore', step: 4, prompt: 'p', response: 'r' }]) {
+      assert.equal(isScorerWebviewMessage(bad), false, JSON.stringify(bad));
+    }
+    assert.ok(isScorerHostMessage({ type: 'state', state: {} }));
+    assert.equal(isScorerHostMessage({ type: 'state' }), false);
+    assert.equal(isScorerHostMessage({ type: 'ready', state: {} }), false);
+    assert.ok(isScorerPersistedState({ runId: 'r', step: 2, prompt: 'p', response: 'r', eos: true, sample: null }));
+    assert.equal(isScorerPersistedState({ runId: 'r', step: '2', prompt: 'p', response: 'r', eos: true }), false);
   });
 
   it('assertNever throws on a value that escaped the type system', () => {
