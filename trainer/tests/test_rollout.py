@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from pacslab.demo_model import build_model, build_tokenizer
+from pacslab.models import ASSETS_DIR, load_policy, position_ids_from_mask
+from pacslab.rollout import generate_rollouts, sample_tokens
+
+PROMPTS = ["12+345=", "7+8=", "999+1="]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tokenizer = build_tokenizer()
+    return build_model(tokenizer, seed=1, layers=2, hidden=32, heads=2).eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def arith_tiny():
+    return load_policy(ASSETS_DIR / "arith-tiny", device=torch.device("cpu"))
+
+
+def rollouts(model, tokenizer, seed, **overrides):
+    kwargs = dict(n=4, max_new_tokens=6, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(seed))
+    return generate_rollouts(model, tokenizer, PROMPTS, **{**kwargs, **overrides})
+
+
+def test_rollouts_are_deterministic_given_the_generator(tiny):
+    model, tokenizer = tiny
+    torch.manual_seed(0)
+    first = rollouts(model, tokenizer, seed=5)
+    torch.manual_seed(1)  # the global RNG plays no part
+    second = rollouts(model, tokenizer, seed=5)
+    assert torch.equal(first.input_ids, second.input_ids) and first.response_texts == second.response_texts
+    assert not torch.equal(first.input_ids, rollouts(model, tokenizer, seed=6).input_ids)
+
+
+def test_rollout_layout(tiny):
+    model, tokenizer = tiny
+    batch = rollouts(model, tokenizer, seed=0)
+    rows = len(PROMPTS) * 4
+    assert batch.prompt_index == [row // 4 for row in range(rows)]
+    assert batch.input_ids.shape == batch.attention_mask.shape == (rows, batch.prompt_len + batch.response_mask.shape[1])
+    prompt_ids = batch.input_ids[:, : batch.prompt_len]
+    for row in range(rows):
+        text = tokenizer.decode(prompt_ids[row][batch.attention_mask[row, : batch.prompt_len].bool()])
+        assert text == PROMPTS[row // 4]
+    assert torch.equal(batch.attention_mask[:, batch.prompt_len :], batch.response_mask)
+
+
+def test_eos_ends_a_row_and_truncation_is_flagged(arith_tiny):
+    model, tokenizer = arith_tiny
+    # Hot sampling from a model that answers in three digits then EOS: some rows stop early, some
+    # run past the limit, some end exactly on it.
+    prompts = ["12+34=", "56+78=", "90+19=", "47+47="]
+    batch = generate_rollouts(model, tokenizer, prompts, n=8, max_new_tokens=4, temperature=3.0, top_p=1.0, generator=torch.Generator().manual_seed(0))
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    assert any(batch.truncated) and not all(batch.truncated)
+    for row, length in enumerate(batch.lengths):
+        ids = batch.response_ids[row].tolist()
+        assert batch.response_mask[row].tolist() == [1] * length + [0] * (len(ids) - length)
+        assert all(t == pad for t in ids[length:])
+        assert eos not in ids[: length - 1]
+        assert batch.truncated[row] == (ids[length - 1] != eos)
+        assert batch.truncated[row] == (length == 4 and ids[3] != eos)
+        assert batch.response_tokens[row] == [tokenizer.decode([t]) for t in ids[:length]]
+        assert batch.response_texts[row] == tokenizer.decode(ids[:length], skip_special_tokens=True)
+        assert "$" not in batch.response_texts[row]
+
+
+def test_greedy_decoding_agrees_with_a_full_forward_pass(arith_tiny):
+    """The cached, left-padded decoding picks each token the uncached model ranks first."""
+    model, tokenizer = arith_tiny
+    prompts = ["31+42=", "12+45=", "88+99=", "50+77=", "9+8="]
+    batch = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=5, temperature=1.0, top_p=1.0, generator=None, greedy=True)
+    with torch.no_grad():
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids_from_mask(batch.attention_mask)).logits
+    predicted = logits[:, batch.prompt_len - 1 : -1].argmax(-1)  # [B, R]
+    real = batch.response_mask.bool()
+    assert torch.equal(predicted[real], batch.response_ids[real])
+    assert not any(batch.truncated)
+
+
+def test_sampling_follows_the_distribution_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(4000, 1)
+    drawn = sample_tokens(logits, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(drawn, minlength=4).float() / len(drawn)
+    torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.03, rtol=0)
+    nucleus = sample_tokens(logits, temperature=1.0, top_p=0.7, generator=torch.Generator().manual_seed(0))
+    assert set(nucleus.tolist()) == {0, 1}
+    sharp = sample_tokens(logits, temperature=0.05, top_p=1.0, generator=torch.Generator().manual_seed(0))
+    assert (sharp == 0).float().mean() > 0.99
