@@ -27,6 +27,8 @@ export function runDescription(run: RunState): string {
 /** Every field comes from files a trainer wrote: appended as escaped text, never as markdown. */
 export function runTooltip(run: RunState): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
+  md.isTrusted = false;
+  md.supportHtml = false;
   md.appendMarkdown(`$(${STATUS_ICONS[run.status][0]}) `);
   md.appendText(`${run.info.name} — ${run.status}`);
   md.appendMarkdown('\n\n');

@@ -1,8 +1,11 @@
 // The Runs view: runs grouped by config name, newest first, refreshed from the store (debounced).
+// Tooltips are built on hover and config files are checked once (then watched), so a refresh
+// every poll of a live run reads nothing from disk.
 import { statSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { RunState, RunStore } from '../core/runStore';
 import { Disposer } from '../vscode/disposer';
+import { CONFIG_GLOB } from './launch';
 import { runDescription, runTooltip, statusIcon } from './runPresentation';
 import type { RunRoots } from './runRoots';
 import { shortRunLabel } from './runText';
@@ -34,7 +37,6 @@ export class RunItem extends vscode.TreeItem {
     this.id = `run:${run.id}`;
     this.description = runDescription(run);
     this.iconPath = statusIcon(run.status);
-    this.tooltip = runTooltip(run);
     this.contextValue = `run.${run.status}${run.info.git ? '.git' : ''}`;
     this.accessibilityInformation = { label: `${run.id}, ${run.status}, ${this.description}` };
   }
@@ -52,6 +54,8 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   private timer: NodeJS.Timeout | undefined;
   private groups: ConfigGroupItem[] = [];
   private items = new Map<string, RunItem>();
+  /** Whether each config file exists; entries are dropped when the file watcher sees it come or go. */
+  private readonly configExists = new Map<string, boolean>();
 
   constructor(
     private readonly store: RunStore,
@@ -63,12 +67,22 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
     );
     this.track(this.view.onDidChangeSelection(({ selection }) => this.selectionChanged(selection)));
     this.track(store.onDidChange(() => this.scheduleRefresh()));
+    const configs = this.track(vscode.workspace.createFileSystemWatcher(CONFIG_GLOB, false, true, false));
+    this.track(configs.onDidCreate((uri) => this.configChanged(uri)));
+    this.track(configs.onDidDelete((uri) => this.configChanged(uri)));
     this.track({ dispose: () => clearTimeout(this.timer) });
     this.rebuild();
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
     return node;
+  }
+
+  /** Builds a run's tooltip when it is hovered, from the store's current state. */
+  resolveTreeItem(item: vscode.TreeItem, node: Node): vscode.TreeItem {
+    const run = node instanceof RunItem ? this.store.get(node.runId) : undefined;
+    if (run) item.tooltip = runTooltip(run);
+    return item;
   }
 
   getChildren(node?: Node): Node[] {
@@ -100,19 +114,25 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
     if (runs.length > 0) this.selectedRun.fire(runs[runs.length - 1].runId);
   }
 
+  private configChanged(uri: vscode.Uri): void {
+    this.configExists.delete(uri.fsPath);
+    this.scheduleRefresh();
+  }
+
   private scheduleRefresh(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => this.refreshNow(), REFRESH_DEBOUNCE_MS);
   }
 
   private rebuild(): void {
+    const all = this.store.runs();
     const byConfig = new Map<string, RunState[]>();
-    for (const run of this.store.runs()) {
+    for (const run of all) {
       const runs = byConfig.get(run.configName) ?? [];
       runs.push(run);
       byConfig.set(run.configName, runs);
     }
-    this.items = new Map(this.store.runs().map((run) => [run.id, new RunItem(run)]));
+    this.items = new Map(all.map((run) => [run.id, new RunItem(run)]));
     this.groups = [...byConfig.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs)));
@@ -122,9 +142,18 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   private existingConfigPath(runs: RunState[]): string | undefined {
     for (const run of runs) {
       const path = this.roots.configPathOf(run);
-      if (path && isFile(path)) return path;
+      if (path && this.isConfigFile(path)) return path;
     }
     return undefined;
+  }
+
+  private isConfigFile(path: string): boolean {
+    let exists = this.configExists.get(path);
+    if (exists === undefined) {
+      exists = isFile(path);
+      this.configExists.set(path, exists);
+    }
+    return exists;
   }
 }
 

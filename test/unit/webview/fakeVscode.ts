@@ -22,6 +22,9 @@ export class EventEmitter<T> {
 
 export class FakeUri {
   constructor(readonly path: string) {}
+  get fsPath(): string {
+    return this.path;
+  }
   toString(): string {
     return `https://webview.fake${this.path}`;
   }
@@ -59,8 +62,10 @@ export class MarkdownString {
     this.value += text;
     return this;
   }
+  /** Escapes as VS Code does: markdown syntax, and `$(icon)` when theme icons are on. */
   appendText(text: string): this {
-    this.value += text;
+    const escaped = text.replace(/[\\`*_{}[\]()#+\-!~]/g, '\\$&');
+    this.value += this.supportThemeIcons ? escaped.replace(/\$\(/g, '\\$(') : escaped;
     return this;
   }
 }
@@ -105,6 +110,18 @@ export class FakeTreeView<T> {
   dispose(): void {
     this.disposed = true;
   }
+}
+
+export class FakeWatcher {
+  private readonly created = new EventEmitter<FakeUri>();
+  private readonly deleted = new EventEmitter<FakeUri>();
+  readonly onDidCreate = this.created.event;
+  readonly onDidDelete = this.deleted.event;
+  constructor(readonly glob: string) {}
+  fire(kind: 'create' | 'delete', path: string): void {
+    (kind === 'create' ? this.created : this.deleted).fire(new FakeUri(path));
+  }
+  dispose(): void {}
 }
 
 export class FakeWebview {
@@ -162,6 +179,7 @@ export const recorded = {
   serializers: new Map<string, { deserializeWebviewPanel(panel: FakePanel, state: unknown): Promise<void> }>(),
   viewProviders: new Map<string, { resolveWebviewView(view: unknown): void }>(),
   treeViews: new Map<string, FakeTreeView<unknown>>(),
+  watchers: [] as FakeWatcher[],
   executed: [] as Array<[string, unknown[]]>,
   messages: [] as string[],
 };
@@ -207,6 +225,14 @@ export const window = {
   showErrorMessage: message,
   showWarningMessage: message,
   showInformationMessage: message,
+};
+
+export const workspace = {
+  createFileSystemWatcher(glob: string): FakeWatcher {
+    const watcher = new FakeWatcher(glob);
+    recorded.watchers.push(watcher);
+    return watcher;
+  },
 };
 
 /** Makes `require('vscode')` return this module; call before requiring a feature. */

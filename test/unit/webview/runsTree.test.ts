@@ -1,16 +1,18 @@
-// The Rollouts side view follows the Runs tree's selection (the Extension wires
-// RunsTree.onDidSelectRun to RolloutsFeature.followRun), against the in-memory `vscode`.
+// The Runs tree against the in-memory `vscode`: the Rollouts side view follows its selection (the
+// Extension wires RunsTree.onDidSelectRun to RolloutsFeature.followRun), tooltips are built on
+// hover with trainer-written text escaped, and config files are checked once, then watched.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RolloutsState } from '../../../webview/contract';
 import { RunStore } from '../../../src/core/runStore';
+import type { RunState } from '../../../src/core/runStore';
 import type { RunRoots } from '../../../src/runs/runRoots';
 import { RUN_A, RUN_B, writeRun } from '../../webview/fixtures';
-import { FakeTreeView, FakeWebview, installFakeVscode, recorded, Uri } from './fakeVscode';
+import { FakeTreeView, FakeWebview, installFakeVscode, MarkdownString, recorded, Uri } from './fakeVscode';
 
 installFakeVscode();
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -31,7 +33,7 @@ async function until<T>(what: string, probe: () => T | undefined | false): Promi
 
 const shownRun = (webview: FakeWebview) => (webview.posted.filter((m) => m.type === 'state').at(-1)?.state as RolloutsState | undefined)?.run?.id;
 
-describe('the Rollouts view follows the Runs tree selection', () => {
+describe('the Runs tree', () => {
   let root: string;
   let store: RunStore;
   let tree: InstanceType<typeof RunsTree>;
@@ -39,11 +41,16 @@ describe('the Rollouts view follows the Runs tree selection', () => {
   let view: FakeTreeView<Node>;
   const webview = new FakeWebview();
   const context = { extensionUri: Uri.file('/ext'), subscriptions: [] } as unknown as import('vscode').ExtensionContext;
-  const roots = { configPathOf: () => null } as unknown as RunRoots;
+  const configPathOf = (run: RunState) => join(root, `${run.info.name}.pacs.yaml`);
+  const roots = { configPathOf } as unknown as RunRoots;
+  const groupOf = (id: string) => {
+    const group = tree.getChildren().find((g) => g instanceof ConfigGroupItem && g.runIds.includes(id));
+    assert.ok(group instanceof ConfigGroupItem, `a group holds ${id}`);
+    return group;
+  };
 
   const runItem = (id: string) => {
-    const group = tree.getChildren().find((g) => g instanceof ConfigGroupItem && g.runIds.includes(id));
-    const item = group && tree.getChildren(group).find((node) => node instanceof RunItem && node.runId === id);
+    const item = tree.getChildren(groupOf(id)).find((node) => node instanceof RunItem && node.runId === id);
     assert.ok(item, `the tree shows ${id}`);
     return item;
   };
@@ -79,9 +86,7 @@ describe('the Rollouts view follows the Runs tree selection', () => {
   });
 
   it('keeps its run when only a config group is selected, and takes the last run of a multi-selection', async () => {
-    const groupOfB = tree.getChildren().find((g) => g instanceof ConfigGroupItem && g.runIds.includes(RUN_B.id));
-    assert.ok(groupOfB);
-    view.select([groupOfB]);
+    view.select([groupOf(RUN_B.id)]);
     writeRun(root, RUN_B, 60);
     await store.refresh();
     await new Promise((r) => setTimeout(r, 200));
@@ -93,6 +98,40 @@ describe('the Rollouts view follows the Runs tree selection', () => {
   it('follows a run revealed after a launch', async () => {
     await tree.reveal(RUN_A.id);
     await until('run A again', () => shownRun(webview) === RUN_A.id);
+  });
+
+  it('builds a run tooltip on hover, with trainer-written text escaped and nothing trusted', () => {
+    const item = runItem(RUN_A.id);
+    assert.equal(item.tooltip, undefined, 'no tooltip is built before a hover');
+    const run = store.get(RUN_A.id);
+    assert.ok(run);
+    const payload = '[open](command:workbench.action.terminal.new) <img src=x onerror=alert(1)> $(zap)';
+    run.info.host = payload;
+    const tooltip = tree.resolveTreeItem(item, item).tooltip;
+    assert.ok(tooltip instanceof MarkdownString);
+    assert.equal(tooltip.isTrusted, false);
+    assert.equal(tooltip.supportHtml, false);
+    assert.ok(tooltip.value.includes(new MarkdownString(undefined, true).appendText(payload).value), 'the host line is escaped text');
+    assert.ok(!tooltip.value.includes('[open](command:'), 'no link survives');
+    assert.match(tooltip.value, /\*\*Run:\*\* 20261127/);
+  });
+
+  it('checks a config file once, and again when the watcher sees it created or deleted', () => {
+    assert.equal(groupOf(RUN_A.id).contextValue, 'config.orphan');
+    const path = join(root, `${RUN_A.name}.pacs.yaml`);
+    writeFileSync(path, 'name: arith\n');
+    tree.refreshNow();
+    assert.equal(groupOf(RUN_A.id).contextValue, 'config.orphan', 'the first answer is kept until the watcher reports a change');
+    const watcher = recorded.watchers.find((w) => w.glob === '**/*.pacs.yaml');
+    assert.ok(watcher);
+    watcher.fire('create', path);
+    tree.refreshNow();
+    assert.equal(groupOf(RUN_A.id).contextValue, 'config');
+    assert.equal(groupOf(RUN_A.id).configPath, path);
+    rmSync(path);
+    watcher.fire('delete', path);
+    tree.refreshNow();
+    assert.equal(groupOf(RUN_A.id).contextValue, 'config.orphan');
   });
 
   it('disposes its tree view', () => {
