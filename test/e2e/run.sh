@@ -29,7 +29,10 @@ stop_trainers() {
   for run_json in "$WORKSPACE"/.pacs/runs/*/run.json; do
     [ -f "$run_json" ] || continue
     pid="$(node -e 'try{const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));if(r.pid)console.log(r.pid)}catch{}' "$run_json")"
-    if [ -n "$pid" ] && grep -q pacslab "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+    if [ -n "$pid" ] && grep -q pacslab "/proc/$pid/cmdline" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 30); do [ -d "/proc/$pid" ] || break; sleep 0.5; done
+    fi
   done
 }
 finish() {
@@ -37,7 +40,7 @@ finish() {
   for dir in "$WORKSPACE"/.pacs/runs/*/; do
     [ -f "$dir/trainer.log" ] && tail -n 60 "$dir/trainer.log" > "$OUT/trainer-$(basename "$dir").log.tail"
   done
-  if [ "${PACS_E2E_KEEP:-0}" = 1 ]; then echo "Kept $WORK"; else rm -rf "$WORK"; fi
+  if [ "${PACS_E2E_KEEP:-0}" = 1 ]; then echo "Kept $WORK"; else rm -rf "$WORK" || true; fi
 }
 trap finish EXIT
 
