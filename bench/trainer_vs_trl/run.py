@@ -61,7 +61,8 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str) -> dict:
 def trl_times(args, work: Path, tag: str) -> dict:
     cmd = [str(TRL_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
            "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
-           "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir)]
+           "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir),
+           "--config", str(CONFIG), "--lr", str(args.lr)]
     env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "trainer")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -85,9 +86,9 @@ def summarise(parts: list[dict], batch: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a model directory instead of builtin:arith-tiny (for trying the harness)")
-    p.add_argument("--prompts", type=int, default=16)
-    p.add_argument("--n", type=int, default=8)
-    p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--prompts", type=int, help="default: the config's rollout.prompts_per_step")
+    p.add_argument("--n", type=int, help="default: the config's rollout.n")
+    p.add_argument("--max-new-tokens", type=int, help="default: the config's rollout.max_new_tokens")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=5, help="timed steps per side per round")
     p.add_argument("--rounds", type=int, default=2)
@@ -96,7 +97,14 @@ def main() -> int:
     p.add_argument("--out", default="trainer_vs_trl", help="result name in bench/results/")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "trainer"))
+    from pacslab.config import load_config
     from pacslab.models import resolve_model_path
+
+    cfg = load_config(CONFIG, [])
+    args.prompts = args.prompts or cfg.rollout.prompts_per_step
+    args.n = args.n or cfg.rollout.n
+    args.max_new_tokens = args.max_new_tokens or cfg.rollout.max_new_tokens
+    args.lr = cfg.optim.lr
 
     args.model_dir = Path(args.model).resolve() if args.model else resolve_model_path("builtin:arith-tiny", base_dir=ROOT)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -116,7 +124,7 @@ def main() -> int:
         "benchmark": "trainer_vs_trl",
         "description": "samples/s of one RL step (16 prompts x 8 samples) on the CPU, pacslab CLI vs TRL GRPOTrainer, interleaved",
         "model": "builtin:arith-tiny" if not args.model else str(args.model),
-        "task": "arith (3-digit addition, default config)",
+        "task": f"the default config's task ({cfg.task.type}, {cfg.task.arith.digits}-digit {'/'.join(cfg.task.arith.ops)})",
         "pacslab": {**grpo, "algorithm": "grpo"},
         "pacslab_pacs": {**pacs, "algorithm": "pacs"},
         "trl": {**trl, "trainer": "GRPOTrainer", "version": results["trl"][0].get("trl")},
@@ -126,7 +134,7 @@ def main() -> int:
         "pass": grpo["samples_per_s"] / trl["samples_per_s"] >= 3.0,
         "steps": {"warmup": args.warmup, "timed_per_round": args.steps, "rounds": args.rounds},
         "batch": {"prompts": args.prompts, "samples_per_prompt": args.n, "max_new_tokens": args.max_new_tokens},
-        "settings": "both: fp32 CPU, lr 1e-3 constant, max_grad_norm 1, clip 0.2, no KL, temperature 1, top_p 1, one optimizer step per batch, "
+        "settings": f"both: fp32 CPU, lr {args.lr:g} constant, max_grad_norm 1, clip 0.2, no KL, temperature 1, top_p 1, one optimizer step per batch, "
                     "no gradient checkpointing; TRL: no vLLM, steps_per_generation 1, num_iterations 1; pacslab: logs every step's rollouts with token details (its default)",
         "wall_s": round(time.time() - started, 1),
     }

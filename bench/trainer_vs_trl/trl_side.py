@@ -20,6 +20,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True)
+    p.add_argument("--config", required=True, help="the *.pacs.yaml whose task (train split) TRL trains on")
     p.add_argument("--out", required=True)
     p.add_argument("--prompts", type=int, default=16)
     p.add_argument("--n", type=int, default=8)
@@ -35,7 +36,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from pacslab.tasks import arith_examples
+    from pacslab.config import load_config
+    from pacslab.tasks import load_examples
     from pacslab.verifiers import exact
 
     tokenizer = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
@@ -43,8 +45,9 @@ def main() -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(args.model, local_files_only=True, dtype=torch.float32)
-    # The default config's task: 3-digit addition, its train split, plain-text prompts (no chat template).
-    train = arith_examples(digits=3, ops=["+"], n=20000, seed=1234, split="train")
+    # The config's task and train split, prompts as plain text with its template (no chat template).
+    cfg = load_config(Path(args.config), [])
+    train = load_examples(cfg.task, "train", base_dir=Path(args.config).resolve().parent)
     dataset = Dataset.from_list([{"prompt": e.prompt, "answer": e.answer} for e in train])
 
     def exact_reward(prompts, completions, answer, **_):
