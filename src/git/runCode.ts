@@ -11,6 +11,7 @@ import type { RunRoots } from '../runs/runRoots';
 import { shortCommit } from '../runs/runText';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
+import type { RunWorktrees } from './runWorktrees';
 
 export const RUN_CODE_SCHEME = 'pacs-run';
 
@@ -28,9 +29,9 @@ export function runFileUri(path: string, query: RunFileQuery): vscode.Uri {
 
 export class RunCodeFeature extends Disposer implements vscode.TextDocumentContentProvider {
   constructor(
-    private readonly context: vscode.ExtensionContext,
     private readonly store: RunStore,
     private readonly roots: RunRoots,
+    private readonly worktrees: RunWorktrees,
   ) {
     super();
     this.track(vscode.workspace.registerTextDocumentContentProvider(RUN_CODE_SCHEME, this));
@@ -48,12 +49,10 @@ export class RunCodeFeature extends Disposer implements vscode.TextDocumentConte
 
   private async checkout(arg: unknown): Promise<void> {
     // git worktree add runs the repository's hooks: workspace code.
-    if (!(await requireTrust("check out a run's code"))) return;
-    const run = await this.pickRunWithCode(arg, "Select the run whose code to open");
-    if (!run) return;
-    const repoRoot = await this.repoRootOf(run);
-    if (!repoRoot) return;
-    const target = join(this.context.globalStorageUri.fsPath, 'worktrees', run.id);
+    const found = await this.pickRunWithCode(arg, "check out a run's code", 'Select the run whose code to open');
+    if (!found) return;
+    const { run, repoRoot } = found;
+    const target = this.worktrees.checkoutDir(run.id);
     try {
       if (!existsSync(target)) {
         await vscode.window.withProgress(
@@ -70,11 +69,9 @@ export class RunCodeFeature extends Disposer implements vscode.TextDocumentConte
 
   private async diff(arg: unknown): Promise<void> {
     // Writing a tree of the working copy runs git's clean filters: workspace configuration.
-    if (!(await requireTrust("diff a run's code"))) return;
-    const run = await this.pickRunWithCode(arg, 'Select the run whose code to compare with the working tree');
-    if (!run) return;
-    const repoRoot = await this.repoRootOf(run);
-    if (!repoRoot) return;
+    const found = await this.pickRunWithCode(arg, "diff a run's code", 'Select the run whose code to compare with the working tree');
+    if (!found) return;
+    const { run, repoRoot } = found;
     let changed: ChangedFile[];
     try {
       changed = await listChangedFiles(repoRoot, run.info);
@@ -112,13 +109,17 @@ export class RunCodeFeature extends Disposer implements vscode.TextDocumentConte
     return [atRun, working];
   }
 
-  private async pickRunWithCode(arg: unknown, placeHolder: string): Promise<RunState | undefined> {
+  /** With trust for `action`: the run (one that recorded its code) and the repository it came from. */
+  private async pickRunWithCode(arg: unknown, action: string, placeHolder: string): Promise<{ run: RunState; repoRoot: string } | undefined> {
+    if (!(await requireTrust(action))) return undefined;
     const run = await pickRun(this.store, arg, { placeHolder });
-    if (run && !run.info.git) {
+    if (!run) return undefined;
+    if (!run.info.git) {
       void vscode.window.showWarningMessage(`PACS Lab: run ${run.id} was launched outside a git repository: its code was not recorded.`);
       return undefined;
     }
-    return run;
+    const repoRoot = await this.repoRootOf(run);
+    return repoRoot ? { run, repoRoot } : undefined;
   }
 
   private async repoRootOf(run: RunState): Promise<string | undefined> {

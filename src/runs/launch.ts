@@ -1,13 +1,12 @@
 // Starting, resuming and reproducing runs. The trainer is spawned detached by core/launcher.ts so
 // it outlives this window: nothing here kills it on dispose.
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { GitDirtyError } from '../core/git';
 import type { GitMode } from '../core/git';
 import { launchRun, reproduceRun, resumeRun } from '../core/launcher';
 import type { LaunchResult } from '../core/launcher';
 import type { RunState, RunStore } from '../core/runStore';
+import type { RunWorktrees } from '../git/runWorktrees';
 import type { TrainerPython } from '../python/trainerPython';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
@@ -23,9 +22,9 @@ export class RunLauncher extends Disposer {
   readonly onDidLaunch = this.launched.event;
 
   constructor(
-    private readonly context: vscode.ExtensionContext,
     private readonly store: RunStore,
     private readonly roots: RunRoots,
+    private readonly worktrees: RunWorktrees,
     private readonly python: TrainerPython,
     private readonly log: vscode.LogOutputChannel,
   ) {
@@ -85,7 +84,7 @@ export class RunLauncher extends Disposer {
     const python = await this.python.require(configUri);
     if (!python) return;
     const folder = this.roots.folderOf(configUri);
-    const worktreeDir = join(this.context.globalStorageUri.fsPath, 'worktrees', `${run.id}-repro-${randomBytes(2).toString('hex')}`);
+    const worktreeDir = this.worktrees.reproduceDir(run.id);
     const settings = vscode.workspace.getConfiguration('pacs', configUri);
     const launched = await this.withLaunchErrors(`Reproducing ${run.id}`, () =>
       reproduceRun(run.dir, {

@@ -7,9 +7,11 @@ import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import { ControlError, sendControl } from '../core/control';
 import { repoRootOf } from '../core/git';
+import { readLauncherInfo } from '../core/runDir';
 import { LIVE_STATUSES, RUN_FILES } from '../core/runFormat';
 import type { ControlCommandName, RunStatus } from '../core/runFormat';
 import type { RunState, RunStore } from '../core/runStore';
+import type { RunWorktrees } from '../git/runWorktrees';
 import { Disposer } from '../vscode/disposer';
 import type { RunLauncher } from './launch';
 import { pickRun } from './pickRun';
@@ -41,6 +43,7 @@ export class RunCommands extends Disposer {
     private readonly store: RunStore,
     private readonly roots: RunRoots,
     private readonly launcher: RunLauncher,
+    private readonly worktrees: RunWorktrees,
     private readonly log: vscode.LogOutputChannel,
   ) {
     super();
@@ -114,12 +117,14 @@ export class RunCommands extends Disposer {
     const deleteRun = 'Delete Run';
     const deleteAll = 'Delete Run and Its Code Snapshot';
     const ref = run.info.git?.ref ?? null;
+    const worktrees = await this.worktreesOf(run);
     const choice = await vscode.window.showWarningMessage(
       `Delete run ${run.id}?`,
       {
         modal: true,
         detail:
           `This deletes the folder ${run.dir} with its checkpoints, rollouts and logs. It cannot be undone.` +
+          (worktrees.length ? `\n\nThe git worktree of its code is removed too: ${worktrees.join(', ')}.` : '') +
           (ref ? `\n\nThe run's code stays in git under ${ref} unless you also delete that ref.` : ''),
       },
       ...(ref ? [deleteRun, deleteAll] : [deleteRun]),
@@ -127,8 +132,37 @@ export class RunCommands extends Disposer {
     if (!choice) return;
     await rm(run.dir, { recursive: true, force: true });
     this.log.info(`Deleted run ${run.id} (${run.dir}).`);
+    await this.removeWorktrees(run, worktrees);
     if (choice === deleteAll && ref) await this.deleteRef(run, ref);
     await this.store.refresh();
+  }
+
+  /**
+   * The worktrees made for this run under global storage (Check Out Run's Code, or the
+   * reproduction it was launched from) that no other run uses. None in Restricted Mode, where
+   * PACS Lab runs no git in the workspace's repository.
+   */
+  private async worktreesOf(run: RunState): Promise<string[]> {
+    if (!vscode.workspace.isTrusted) return [];
+    const configPath = (await readLauncherInfo(run.dir))?.config_abs_path ?? this.roots.configPathOf(run);
+    const inUse = this.store
+      .runs()
+      .filter((other) => other.id !== run.id)
+      .flatMap((other) => [other.dir, this.roots.configPathOf(other) ?? other.dir]);
+    return this.worktrees.ownedBy(run.id, configPath, inUse);
+  }
+
+  private async removeWorktrees(run: RunState, dirs: readonly string[]): Promise<void> {
+    for (const dir of dirs) {
+      try {
+        await this.worktrees.remove(dir);
+        this.log.info(`Removed the worktree ${dir} of run ${run.id}.`);
+      } catch (err) {
+        const message = `the run was deleted, but not its worktree ${dir}: ${(err as Error).message.trim()}. Remove it with: git worktree remove --force "${dir}"`;
+        this.log.warn(message);
+        void vscode.window.showWarningMessage(`PACS Lab: ${message}`);
+      }
+    }
   }
 
   private async deleteRef(run: RunState, ref: string): Promise<void> {

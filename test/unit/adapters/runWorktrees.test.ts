@@ -1,0 +1,64 @@
+// The worktrees a deleted run owns, and their removal, against a real git repository.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createRunWorktree } from '../../../src/core/git';
+import { RunWorktrees } from '../../../src/git/runWorktrees';
+
+const base = realpathSync(mkdtempSync(join(tmpdir(), 'pacs-worktrees-')));
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, env: { ...cleanEnv, GIT_CONFIG_NOSYSTEM: '1', HOME: base }, encoding: 'utf8' }).trim();
+
+describe('RunWorktrees', () => {
+  const repo = join(base, 'repo');
+  const worktrees = new RunWorktrees(join(base, 'global-storage'));
+  const runInfo = (id: string, commit: string) => ({ id, git: { commit, snapshot: null, dirty: false, branch: 'main', ref: null, remote: null } });
+  let commit: string;
+
+  before(() => {
+    mkdirSync(join(repo, 'configs'), { recursive: true });
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'config', 'user.name', 'Test');
+    git(repo, 'config', 'user.email', 'test@example.com');
+    writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'first');
+    commit = git(repo, 'rev-parse', 'HEAD');
+  });
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  it('puts checkouts and reproductions under global storage', () => {
+    assert.equal(worktrees.checkoutDir('r1'), join(base, 'global-storage', 'worktrees', 'r1'));
+    assert.match(worktrees.reproduceDir('r1'), /worktrees[/\\]r1-repro-[0-9a-f]{4}$/);
+  });
+
+  it("finds a run's checkout and the reproduction its config lies in, and removes both from git", async () => {
+    const checkout = worktrees.checkoutDir('r1');
+    const repro = worktrees.reproduceDir('r0');
+    await createRunWorktree(repo, runInfo('r1', commit), checkout);
+    await createRunWorktree(repo, runInfo('r0', commit), repro);
+    assert.deepEqual(worktrees.ownedBy('r1', join(repro, 'configs', 'arith.pacs.yaml')), [checkout, repro]);
+    assert.deepEqual(worktrees.ownedBy('r2', join(repo, 'configs', 'arith.pacs.yaml')), [], 'a config in the workspace owns nothing');
+    for (const dir of worktrees.ownedBy('r1', join(repro, 'configs', 'arith.pacs.yaml'))) await worktrees.remove(dir);
+    assert.equal(existsSync(checkout), false);
+    assert.equal(existsSync(repro), false);
+    assert.doesNotMatch(git(repo, 'worktree', 'list', '--porcelain'), /global-storage/);
+  });
+
+  it('keeps a worktree that another run still uses, and removes one with local changes', async () => {
+    const checkout = worktrees.checkoutDir('r3');
+    await createRunWorktree(repo, runInfo('r3', commit), checkout);
+    const otherRun = join(checkout, '.pacs', 'runs', 'r4');
+    assert.deepEqual(worktrees.ownedBy('r3', null, [otherRun]), []);
+    writeFileSync(join(checkout, 'configs', 'arith.pacs.yaml'), 'name: edited\n');
+    writeFileSync(join(checkout, 'notes.txt'), 'untracked\n');
+    assert.deepEqual(worktrees.ownedBy('r3', null, [join(repo, 'x')]), [checkout]);
+    await worktrees.remove(checkout);
+    assert.equal(existsSync(checkout), false);
+    assert.doesNotMatch(git(repo, 'worktree', 'list', '--porcelain'), /r3/);
+  });
+});
