@@ -51,8 +51,8 @@ export class Extension extends Disposer {
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));
 
+    this.track(tree.onDidShowWelcome(() => void python.refreshContext()));
     void store.start().then(() => tree.refreshNow());
-    void python.refreshContext();
   }
 }
 

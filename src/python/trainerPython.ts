@@ -15,6 +15,8 @@ const OPEN_SETTINGS = 'Open Settings';
 export class TrainerPython extends Disposer {
   private resolved: { key: string; result: Promise<PythonFound | PythonMissing> } | undefined;
   private pythonExtensionWatched = false;
+  /** Set once the Runs view's welcome content needs pacs.trainerMissing; until then nothing is probed. */
+  private contextWanted = false;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -27,7 +29,7 @@ export class TrainerPython extends Disposer {
       }),
     );
     this.track(vscode.extensions.onDidChange(() => this.invalidate()));
-    this.track(vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refreshContext()));
+    this.track(vscode.workspace.onDidGrantWorkspaceTrust(() => this.contextWanted && void this.refreshContext()));
   }
 
   get managedEnvDir(): string {
@@ -36,11 +38,15 @@ export class TrainerPython extends Disposer {
 
   invalidate(): void {
     this.resolved = undefined;
-    void this.refreshContext();
+    if (this.contextWanted) void this.refreshContext();
   }
 
-  /** Probes in the background so the Runs view can offer setup before anything is launched. */
+  /**
+   * Probes in the background so the Runs view's welcome can offer setup before anything is
+   * launched. Called when that welcome shows, not at activation: a probe imports torch.
+   */
   async refreshContext(): Promise<void> {
+    this.contextWanted = true;
     if (!vscode.workspace.isTrusted) return;
     const result = await this.resolve();
     await vscode.commands.executeCommand('setContext', 'pacs.trainerMissing', 'error' in result);

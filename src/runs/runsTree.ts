@@ -50,6 +50,9 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   private readonly selectedRun = this.track(new vscode.EventEmitter<string>());
   /** Fires with the run id when the user selects a run (the last run of a multi-selection). */
   readonly onDidSelectRun = this.selectedRun.event;
+  private readonly welcome = this.track(new vscode.EventEmitter<void>());
+  /** Fires when the view is visible with no runs, so VS Code shows its welcome content. */
+  readonly onDidShowWelcome = this.welcome.event;
   private readonly view: vscode.TreeView<Node>;
   private timer: NodeJS.Timeout | undefined;
   private groups: ConfigGroupItem[] = [];
@@ -66,6 +69,7 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
       vscode.window.createTreeView('pacs.runs', { treeDataProvider: this, canSelectMany: true, showCollapseAll: true }),
     );
     this.track(this.view.onDidChangeSelection(({ selection }) => this.selectionChanged(selection)));
+    this.track(this.view.onDidChangeVisibility(() => this.checkWelcome()));
     this.track(store.onDidChange(() => this.scheduleRefresh()));
     const configs = this.track(vscode.workspace.createFileSystemWatcher(CONFIG_GLOB, false, true, false));
     this.track(configs.onDidCreate((uri) => this.configChanged(uri)));
@@ -137,6 +141,11 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs)));
     this.changed.fire(undefined);
+    this.checkWelcome();
+  }
+
+  private checkWelcome(): void {
+    if (this.view.visible && this.groups.length === 0) this.welcome.fire();
   }
 
   private existingConfigPath(runs: RunState[]): string | undefined {

@@ -92,7 +92,10 @@ export class TreeItem {
 export class FakeTreeView<T> {
   private readonly selectionEmitter = new EventEmitter<{ selection: readonly T[] }>();
   readonly onDidChangeSelection = this.selectionEmitter.event;
+  private readonly visibilityEmitter = new EventEmitter<{ visible: boolean }>();
+  readonly onDidChangeVisibility = this.visibilityEmitter.event;
   selection: readonly T[] = [];
+  visible = true;
   disposed = false;
   constructor(
     readonly id: string,
@@ -102,6 +105,10 @@ export class FakeTreeView<T> {
   select(nodes: readonly T[]): void {
     this.selection = nodes;
     this.selectionEmitter.fire({ selection: nodes });
+  }
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.visibilityEmitter.fire({ visible });
   }
   reveal(node: T, options?: { select?: boolean }): Promise<void> {
     if (options?.select) this.select([node]);

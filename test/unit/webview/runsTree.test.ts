@@ -134,6 +134,27 @@ describe('the Runs tree', () => {
     assert.equal(groupOf(RUN_A.id).contextValue, 'config.orphan');
   });
 
+  it('says when its welcome content shows: visible and without runs', async () => {
+    let welcomes = 0;
+    tree.onDidShowWelcome(() => welcomes++);
+    tree.refreshNow();
+    assert.equal(welcomes, 0, 'a tree with runs shows no welcome');
+    const emptyRoot = mkdtempSync(join(tmpdir(), 'pacs-empty-'));
+    const emptyStore = new RunStore({ roots: [emptyRoot], detectCrashes: false });
+    await emptyStore.refresh();
+    const empty = new RunsTree(emptyStore, roots);
+    const emptyView = recorded.treeViews.get('pacs.runs') as FakeTreeView<Node>;
+    empty.onDidShowWelcome(() => welcomes++);
+    emptyView.setVisible(false);
+    empty.refreshNow();
+    assert.equal(welcomes, 0, 'a hidden view shows nothing');
+    emptyView.setVisible(true);
+    assert.equal(welcomes, 1);
+    empty.dispose();
+    emptyStore.dispose();
+    rmSync(emptyRoot, { recursive: true, force: true });
+  });
+
   it('disposes its tree view', () => {
     tree.dispose();
     assert.equal(view.disposed, true);
