@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import type { RunState, RunStore } from '../core/runStore';
 import { Disposer } from '../vscode/disposer';
-import { runSummary } from './runText';
+import { inertLinks, runSummary } from './runText';
 
 const NOTIFIED: readonly RunStatus[] = ['finished', 'failed', 'crashed'];
 const OPEN_DASHBOARD = 'Open Dashboard';
@@ -72,5 +72,5 @@ function endReason(run: RunState): string {
   // A crash is found from outside (the process is gone), so that is all there is to say.
   if (run.status === 'crashed') return `crashed ${at}: its trainer process is gone without recording an end state`;
   const error = run.lastError?.message.split('\n')[0].replace(/[:.]\s*$/, '');
-  return error ? `failed ${at}: ${error}` : `failed ${at}`;
+  return error ? `failed ${at}: ${inertLinks(error)}` : `failed ${at}`;
 }

@@ -16,6 +16,7 @@ import { Disposer } from '../vscode/disposer';
 import type { RunLauncher } from './launch';
 import { pickRun } from './pickRun';
 import type { RunRoots } from './runRoots';
+import { inertLinks } from './runText';
 
 const ACK_TIMEOUT_MS = 15000;
 const RELAUNCHABLE: readonly RunStatus[] = ['suspended', 'stopped', 'crashed', 'failed'];
@@ -95,7 +96,7 @@ export class RunCommands extends Disposer {
       }
       this.log.info(`${spec.command} (seq ${result.seq}) to ${run.id}: ${result.result ?? 'acknowledged'}.`);
       if (result.result && result.result !== 'ok') {
-        void vscode.window.showWarningMessage(`PACS Lab: the trainer of ${run.id} did not apply "${spec.command}": ${result.result}.`);
+        void vscode.window.showWarningMessage(`PACS Lab: the trainer of ${run.id} did not apply "${spec.command}": ${inertLinks(result.result)}.`);
         return;
       }
       vscode.window.setStatusBarMessage(`$(check) PACS Lab: run ${run.id} ${spec.done}`, 5000);

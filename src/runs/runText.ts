@@ -10,6 +10,14 @@ export function shortCommit(git: RunGitInfo | null): string {
   return `${sha.slice(0, 7)}${git.dirty ? '*' : ''}`;
 }
 
+/**
+ * Trainer-written text for a notification. Notifications render `[label](target)` as a link, and
+ * a `command:` target runs a command when clicked: break that syntax, keep the words.
+ */
+export function inertLinks(text: string): string {
+  return text.replace(/\]\s*\(/g, '] (');
+}
+
 export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   const abs = Math.abs(value);

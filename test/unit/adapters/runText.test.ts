@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunInfo } from '../../../src/core/runFormat';
-import { configRunsSummary, formatNumber, runSummary, shortCommit, shortRunLabel } from '../../../src/runs/runText';
+import { configRunsSummary, formatNumber, inertLinks, runSummary, shortCommit, shortRunLabel } from '../../../src/runs/runText';
 
 function info(overrides: Partial<RunInfo>): RunInfo {
   return {
@@ -50,4 +50,10 @@ test('the CodeLens summary names the best reward and its commit', () => {
   assert.deepEqual(configRunsSummary([runs[2]]), { title: '1 run · no reward yet', runId: 'c' });
   assert.deepEqual(configRunsSummary([runs[0]]), { title: '1 run · best reward 0.25 (1111111)', runId: 'a' });
   assert.equal(configRunsSummary([]), undefined);
+});
+
+test('notification text keeps the words of a markdown link but not the link', () => {
+  assert.equal(inertLinks('KeyError: [x](command:workbench.action.terminal.new) at [a] (b)'), 'KeyError: [x] (command:workbench.action.terminal.new) at [a] (b)');
+  assert.equal(inertLinks('[x] \t(https://e.com)'), '[x] (https://e.com)');
+  assert.equal(inertLinks('plain: f(x) = [1, 2]'), 'plain: f(x) = [1, 2]');
 });
