@@ -23,7 +23,8 @@ export function makeNonce(): string {
 /**
  * default-src 'none'; scripts only with the page's nonce; styles, fonts and images only from
  * the extension's own files. No 'unsafe-inline' anywhere: the webviews style elements through
- * the CSSOM (element.style), which style-src does not govern.
+ * the CSSOM (element.style), which style-src does not govern. base-uri and form-action do not
+ * fall back to default-src, so they are closed by name.
  */
 export function contentSecurityPolicy(cspSource: string, nonce: string): string {
   return [
@@ -32,6 +33,8 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
     `style-src ${cspSource}`,
     `font-src ${cspSource}`,
     `img-src ${cspSource} data:`,
+    "base-uri 'none'",
+    "form-action 'none'",
   ].join('; ');
 }
 

@@ -19,6 +19,8 @@ describe('webview page', () => {
     assert.match(csp, /script-src 'nonce-n1'/);
     assert.match(csp, /style-src https:\/\/src(;|$)/);
     assert.doesNotMatch(csp, /unsafe-(inline|eval)/);
+    assert.match(csp, /base-uri 'none'/);
+    assert.match(csp, /form-action 'none'/);
     assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'nonce-abc123'/);
   });
 
