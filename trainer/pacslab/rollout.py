@@ -88,7 +88,6 @@ def generate_rollouts(
     device = next(model.parameters()).device
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, device)  # [G, P]
-    prompt_len = prompt_ids.shape[1]
     cache = DynamicCache()
     forward_kwargs = {cache_kwarg(model): cache, "use_cache": True}
     keep = keep_logits_kwarg(model)
@@ -101,8 +100,7 @@ def generate_rollouts(
         logits = logits.repeat_interleave(n, dim=0)  # [G*n, V]
     mask = prompt_mask.repeat_interleave(n, dim=0)  # [G*n, P]
     next_position = positions[:, -1:].repeat_interleave(n, dim=0) + 1  # [G*n, 1]
-    rows = mask.shape[0]
-    finished = torch.zeros(rows, dtype=torch.bool, device=device)
+    finished = torch.zeros(mask.shape[0], dtype=torch.bool, device=device)
     tokens, alive = [], []
     for step in range(max_new_tokens):
         if greedy:
