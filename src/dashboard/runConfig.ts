@@ -1,5 +1,6 @@
 // Reads the resolved config of a run for the config-diff table: config.yaml, or, for a run
-// directory without one, the `config` of its `run_started` event. Cached by modification time.
+// directory without one, the `config` of its `run_started` event. config.yaml is cached by
+// modification time; a run_started config, once found, for good.
 
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +19,9 @@ export class RunConfigCache {
     const fromYaml = await this.cached(yamlPath, async () => parse(await readFile(yamlPath, 'utf8')) ?? null);
     if (fromYaml !== undefined) return fromYaml;
     const eventsPath = join(runDir, RUN_FILES.events);
+    // run_started is written once, first: events appended while the run trains do not change it.
+    const found = this.cache.get(eventsPath)?.config;
+    if (found) return found;
     return (await this.cached(eventsPath, () => runStartedConfig(eventsPath))) ?? null;
   }
 

@@ -108,4 +108,21 @@ describe('run config for the diff table', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads the run_started config once, however the events file grows', async () => {
+    const { appendFileSync, utimesSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'pacs-config-'));
+    try {
+      const configs = new RunConfigCache();
+      const events = join(dir, 'events.jsonl');
+      writeFileSync(events, `${JSON.stringify({ t: 1, type: 'run_started', config: { seed: 1 }, total_steps: 3 })}\n`);
+      assert.deepEqual(await configs.read(dir), { seed: 1 });
+      writeFileSync(events, `${JSON.stringify({ t: 1, type: 'run_started', config: { seed: 2 }, total_steps: 3 })}\n`);
+      appendFileSync(events, `${JSON.stringify({ t: 2, type: 'metrics', step: 1, values: {} })}\n`);
+      utimesSync(events, new Date(), new Date(Date.now() + 5000));
+      assert.deepEqual(await configs.read(dir), { seed: 1 }, 'the first answer is kept, not re-read');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
