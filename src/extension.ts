@@ -27,7 +27,7 @@ export class Extension extends Disposer {
     const log = this.track(vscode.window.createOutputChannel('PACS Lab', { log: true }));
     const roots = this.track(new RunRoots());
     const store = this.track(new RunStore({ roots: roots.roots(), pollIntervalMs: pollIntervalMs() }));
-    this.track(store.onDidError((e) => log.warn(`Cannot read ${e.path}: ${e.message}`)));
+    this.track(logStoreErrors(store, log));
     this.track(roots.onDidChange(() => void store.setRoots(roots.roots())));
     this.track(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('pacs.pollIntervalMs') && offerReload()));
 
@@ -54,6 +54,16 @@ export class Extension extends Disposer {
     this.track(tree.onDidShowWelcome(() => void python.refreshContext()));
     void store.start().then(() => tree.refreshNow());
   }
+}
+
+/** A broken run folder fails every poll: log each of its errors once, not every second. */
+function logStoreErrors(store: RunStore, log: vscode.LogOutputChannel): vscode.Disposable {
+  const logged = new Map<string, string>();
+  return store.onDidError(({ path, message }) => {
+    if (logged.get(path) === message) return;
+    logged.set(path, message);
+    log.warn(`Cannot read ${path}: ${message}`);
+  });
 }
 
 function pollIntervalMs(): number {
