@@ -11,6 +11,7 @@ import type { DashboardState, RolloutsState } from '../../../webview/contract';
 import { RunStore } from '../../../src/core/runStore';
 import { RUN_A, RUN_B, writeRun } from '../../webview/fixtures';
 import { FakePanel, FakeWebview, installFakeVscode, recorded, Uri } from './fakeVscode';
+import { until } from './until';
 
 installFakeVscode();
 // Required after the fake is installed (static imports would load `vscode` first).
@@ -18,16 +19,6 @@ installFakeVscode();
 const { DashboardFeature } = require('../../../src/dashboard/dashboardFeature') as typeof import('../../../src/dashboard/dashboardFeature');
 const { RolloutsFeature } = require('../../../src/rollouts/rolloutsFeature') as typeof import('../../../src/rollouts/rolloutsFeature');
 /* eslint-enable @typescript-eslint/no-require-imports */
-
-/** Waits for the host's asynchronous work (pushes are throttled to 4/s); fails after 10 s. */
-async function until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const states = <S>(webview: FakeWebview) => webview.posted.filter((m) => m.type === 'state').map((m) => m.state as S);
 const lastState = <S>(webview: FakeWebview) => states<S>(webview).at(-1);

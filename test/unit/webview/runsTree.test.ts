@@ -13,6 +13,7 @@ import type { RunState } from '../../../src/core/runStore';
 import type { RunRoots } from '../../../src/runs/runRoots';
 import { RUN_A, RUN_B, writeRun } from '../../webview/fixtures';
 import { FakeTreeView, FakeWebview, installFakeVscode, MarkdownString, recorded, Uri } from './fakeVscode';
+import { until } from './until';
 
 installFakeVscode();
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -21,15 +22,6 @@ const { ConfigGroupItem, RunItem, RunsTree } = require('../../../src/runs/runsTr
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Node = InstanceType<typeof ConfigGroupItem> | InstanceType<typeof RunItem>;
-
-async function until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const shownRun = (webview: FakeWebview) => (webview.posted.filter((m) => m.type === 'state').at(-1)?.state as RolloutsState | undefined)?.run?.id;
 
