@@ -42,6 +42,8 @@ export class RunCodeFeature extends Disposer implements vscode.TextDocumentConte
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
     const { runId, repoRoot, empty } = JSON.parse(uri.query) as RunFileQuery;
     if (empty) return '';
+    // The query names the repository git runs in; a link can carry any query, so only with trust.
+    if (!vscode.workspace.isTrusted) throw new Error("PACS Lab does not read a run's code in Restricted Mode: trust the workspace to see this file.");
     const run = this.store.get(runId);
     if (!run) throw new Error(`Run ${runId} is no longer in the runs folders.`);
     return (await showFileAtRun(repoRoot, run.info, uri.path.slice(1))) ?? '';
