@@ -55,7 +55,7 @@ def export(run_dir: Path) -> float:
     return seconds
 
 
-def python_latency(run_dir: Path, backend: str, prompt: str, response: str, n: int, warmup: int) -> dict:
+def python_latency(run_dir: Path, backend: str, prompt: str, response: str, n: int, warmup: int, threads: int | None = None) -> dict:
     code = f"""
 import json, time, statistics, torch
 from pacslab.scoring import Scorer
@@ -67,7 +67,8 @@ for _ in range({n}):
 print(json.dumps({{"open_ms": open_s * 1000, "median_ms": statistics.median(times), "min_ms": min(times), "times_ms": times,
                   "response_tokens": len(r["token_ids"]), "token_logp_head": r["token_logp"][:5], "torch_threads": torch.get_num_threads()}}))
 """
-    proc = subprocess.run([str(PY), "-c", code], cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    proc = subprocess.run([str(PY), "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{backend} scoring failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -121,10 +122,13 @@ def main() -> int:
         entry["node_onnxruntime"] = node_latency(run_dir, prompt, response, n, args.warmup)
         entry["python_torch"] = python_latency(run_dir, "torch", prompt, response, n, args.warmup)
         entry["python_onnxruntime"] = python_latency(run_dir, "onnx", prompt, response, n, args.warmup)
-        for side in ("node_onnxruntime", "python_torch", "python_onnxruntime"):
+        # torch's default threads spin against each other on a busy machine; one thread shows the model's own cost.
+        entry["python_torch_1thread"] = python_latency(run_dir, "torch", prompt, response, n, args.warmup, threads=1)
+        for side in ("node_onnxruntime", "python_torch", "python_onnxruntime", "python_torch_1thread"):
             entry[side].pop("times_ms", None)
         entry["tokens"] = entry["node_onnxruntime"]["response_tokens"]
         entry["ratio_torch_over_node"] = round(entry["python_torch"]["median_ms"] / entry["node_onnxruntime"]["median_ms"], 2)
+        entry["ratio_torch_1thread_over_node"] = round(entry["python_torch_1thread"]["median_ms"] / entry["node_onnxruntime"]["median_ms"], 2)
         head_node, head_torch = entry["node_onnxruntime"]["token_logp_head"], entry["python_torch"]["token_logp_head"]
         entry["max_abs_logp_diff_first_tokens"] = max(abs(a - b) for a, b in zip(head_node, head_torch))
         entry["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
