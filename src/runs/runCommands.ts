@@ -118,6 +118,8 @@ export class RunCommands extends Disposer {
     const deleteRun = 'Delete Run';
     const deleteAll = 'Delete Run and Its Code Snapshot';
     const ref = run.info.git?.ref ?? null;
+    // git update-ref runs the repository's reference-transaction hook: workspace code.
+    const canDeleteRef = ref !== null && vscode.workspace.isTrusted;
     const worktrees = await this.worktreesOf(run);
     const choice = await vscode.window.showWarningMessage(
       `Delete run ${run.id}?`,
@@ -126,9 +128,9 @@ export class RunCommands extends Disposer {
         detail:
           `This deletes the folder ${run.dir} with its checkpoints, rollouts and logs. It cannot be undone.` +
           (worktrees.length ? `\n\nThe git worktree of its code is removed too: ${worktrees.join(', ')}.` : '') +
-          (ref ? `\n\nThe run's code stays in git under ${ref} unless you also delete that ref.` : ''),
+          (ref ? `\n\nThe run's code stays in git under ${ref}${canDeleteRef ? ' unless you also delete that ref' : ' (deleting that ref needs a trusted workspace)'}.` : ''),
       },
-      ...(ref ? [deleteRun, deleteAll] : [deleteRun]),
+      ...(canDeleteRef ? [deleteRun, deleteAll] : [deleteRun]),
     );
     if (!choice) return;
     await rm(run.dir, { recursive: true, force: true });
