@@ -35,10 +35,10 @@ export class RolloutsFeature implements vscode.Disposable, vscode.WebviewViewPro
     );
   }
 
-  /** Makes the side view show `runId` (the runs tree's selection, an active dashboard). */
+  /** Makes the side view show `runId` (the runs tree's selection, an active dashboard); a run it already shows keeps its step. */
   followRun(runId: string): void {
     this.followed = runId;
-    this.viewSession?.showRun(runId);
+    if (this.viewSession?.currentRunId !== runId) this.viewSession?.showRun(runId);
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {

@@ -92,6 +92,16 @@ describe('the Runs tree', () => {
     await until('run A again', () => shownRun(webview) === RUN_A.id);
   });
 
+  it('keeps the step picked in the view when its run is selected again', async () => {
+    const shownStep = () => (webview.posted.filter((m) => m.type === 'state').at(-1)?.state as RolloutsState | undefined)?.step;
+    webview.send({ type: 'selectStep', step: 20 });
+    await until('step 20', () => shownStep() === 20);
+    view.select([groupOf(RUN_A.id)]);
+    view.select([runItem(RUN_A.id)]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(shownStep(), 20);
+  });
+
   it('builds a run tooltip on hover, with trainer-written text escaped and nothing trusted', () => {
     const item = runItem(RUN_A.id);
     assert.equal(item.tooltip, undefined, 'no tooltip is built before a hover');
