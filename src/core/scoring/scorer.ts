@@ -190,22 +190,35 @@ export class RunScorer {
   }
 }
 
+/** Each open RunScorer holds a policy and a reference session, each the size of the model. */
+const MAX_OPEN_SCORERS = 2;
+
 /**
- * One open RunScorer per run directory and step, reopened when the export changes, released on
- * `release` / `dispose`.
+ * One open RunScorer per run directory and step, reopened when the export changes; the least
+ * recently used is released beyond MAX_OPEN_SCORERS, and all on `release` / `dispose`.
  */
 export class ScorerCache {
+  /** In use order: the most recently used last. */
   private readonly open = new Map<string, { stamp: string; scorer: Promise<RunScorer> }>();
 
   async get(runDir: string, step: number): Promise<RunScorer> {
     const key = `${runDir}\u0000${step}`;
     const stamp = (await readManifest(runDir))?.created_at ?? '';
     const cached = this.open.get(key);
-    if (cached && cached.stamp === stamp) return cached.scorer;
-    if (cached) void cached.scorer.then((s) => s.release(), () => undefined);
+    if (cached) this.open.delete(key);
+    if (cached && cached.stamp === stamp) {
+      this.open.set(key, cached);
+      return cached.scorer;
+    }
+    if (cached) releaseWhenOpen(cached.scorer);
     const scorer = RunScorer.open(runDir, step);
     this.open.set(key, { stamp, scorer });
     scorer.catch(() => this.open.get(key)?.scorer === scorer && this.open.delete(key));
+    for (const [oldest, entry] of this.open) {
+      if (this.open.size <= MAX_OPEN_SCORERS) break;
+      this.open.delete(oldest);
+      releaseWhenOpen(entry.scorer);
+    }
     return scorer;
   }
 
@@ -223,4 +236,8 @@ export class ScorerCache {
   dispose(): void {
     void this.release();
   }
+}
+
+function releaseWhenOpen(scorer: Promise<RunScorer>): void {
+  void scorer.then((s) => s.release(), () => undefined);
 }

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { groupPsi, ScoreError, sigmoid, tokenLogprobs } from '../../../src/core/scoring/implicitReward';
 import { exportState } from '../../../src/core/scoring/manifest';
+import { ScorerCache } from '../../../src/core/scoring/scorer';
 import { runScoreCli } from '../../../src/core/scoring/scoreCli';
 
 const run = promisify(execFile);
@@ -94,6 +95,28 @@ describe('scoring parity with the Python CLI', { timeout: 120_000 }, () => {
     const missing = await exportState(runDir, 3);
     assert.equal(missing.ready, false);
     assert.match(!missing.ready ? missing.reason : '', /step 3 is not exported/);
+  });
+
+  it('keeps the two most recently used scorers open and releases the one before', async () => {
+    const [b, c] = ['copy-b', 'copy-c'].map((name) => {
+      const copy = join(dir, name);
+      cpSync(runDir, copy, { recursive: true, preserveTimestamps: true });
+      return copy;
+    });
+    const cache = new ScorerCache();
+    try {
+      const first = await cache.get(runDir, 2);
+      const second = await cache.get(b, 2);
+      assert.equal(await cache.get(runDir, 2), first, 'a cache hit');
+      await cache.get(c, 2);
+      assert.equal(await cache.get(runDir, 2), first, 'the recently used scorer stays open');
+      const reopened = await cache.get(b, 2);
+      assert.notEqual(reopened, second, 'the least recently used one was released, and is reopened');
+      await assert.rejects(second.score('1+2=', '3'));
+      assert.ok((await reopened.score('1+2=', '3')).tokens.length > 0);
+    } finally {
+      cache.dispose();
+    }
   });
 
   // 2:0:1 has logged tokens with a padding token inside; 2:0:2 has none (its text is re-tokenized).
