@@ -2,13 +2,16 @@
 
 Both sides train builtin:arith-tiny on the default arith task with one step = 16 prompts × 8
 samples and the same max new tokens, lr, clipping and seed. Each side runs WARMUP untimed steps,
-then STEPS timed steps; the sides are interleaved (round 1: grpo, trl, pacs; round 2: pacs, trl,
-grpo) so that load from other processes on a shared machine falls on all of them alike.
+then STEPS timed steps; the sides are interleaved (round 1: grpo, trl, trl1, pacs; round 2: pacs,
+trl1, trl, grpo) so that load from other processes on a shared machine falls on all of them alike.
 
 pacslab is timed by its own CLI as a user runs it (`python -m pacslab train`): a step's time is the
 gap between consecutive `metrics` events in events.jsonl, so it includes the rollout, the old
 log-prob pass, the update, the critic pass and writing the step's rollouts file. TRL is timed by a
 callback between consecutive `on_step_end`s. samples/s = timed samples / timed seconds.
+pacslab runs a model under 20M parameters on one CPU thread (its documented choice); TRL runs
+with torch's default threads ("trl", the peer as a user gets it) and again with OMP_NUM_THREADS=1
+("trl1", the same thread choice), so the ratio can be read both ways.
 """
 
 from __future__ import annotations
@@ -58,12 +61,14 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str) -> dict:
     return {"step_times": [marks[s] - marks[s - 1] for s in steps], "completion_length_mean": [lengths[s] for s in steps]}
 
 
-def trl_times(args, work: Path, tag: str) -> dict:
+def trl_times(args, work: Path, tag: str, threads: int | None = None) -> dict:
     cmd = [str(TRL_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
            "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir),
            "--config", str(CONFIG), "--lr", str(args.lr)]
     env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "trainer")}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"TRL failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -108,18 +113,21 @@ def main() -> int:
 
     args.model_dir = Path(args.model).resolve() if args.model else resolve_model_path("builtin:arith-tiny", base_dir=ROOT)
     args.work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict]] = {"grpo": [], "pacs": [], "trl": []}
+    results: dict[str, list[dict]] = {"grpo": [], "pacs": [], "trl": [], "trl1": []}
     started = time.time()
     for r in range(args.rounds):
-        order = ["grpo", "trl", "pacs"] if r % 2 == 0 else ["pacs", "trl", "grpo"]
+        order = ["grpo", "trl", "trl1", "pacs"] if r % 2 == 0 else ["pacs", "trl1", "trl", "grpo"]
         for side in order:
             t0 = time.perf_counter()
-            part = trl_times(args, args.work, f"r{r}") if side == "trl" else pacslab_times(side, args, args.work, f"r{r}")
+            if side.startswith("trl"):
+                part = trl_times(args, args.work, f"{side}-r{r}", threads=1 if side == "trl1" else None)
+            else:
+                part = pacslab_times(side, args, args.work, f"r{r}")
             results[side].append(part)
             print(f"round {r + 1} {side}: median step {statistics.median(part['step_times']):.3f} s "
                   f"(process {time.perf_counter() - t0:.0f} s)", flush=True)
     batch = args.prompts * args.n
-    grpo, pacs, trl = (summarise(results[k], batch) for k in ("grpo", "pacs", "trl"))
+    grpo, pacs, trl, trl1 = (summarise(results[k], batch) for k in ("grpo", "pacs", "trl", "trl1"))
     data = {
         "benchmark": "trainer_vs_trl",
         "description": "samples/s of one RL step (16 prompts x 8 samples) on the CPU, pacslab CLI vs TRL GRPOTrainer, interleaved",
@@ -128,7 +136,9 @@ def main() -> int:
         "pacslab": {**grpo, "algorithm": "grpo"},
         "pacslab_pacs": {**pacs, "algorithm": "pacs"},
         "trl": {**trl, "trainer": "GRPOTrainer", "version": results["trl"][0].get("trl")},
+        "trl_one_thread": {**trl1, "trainer": "GRPOTrainer with OMP_NUM_THREADS=1 (pacslab's own choice for models under 20M parameters)"},
         "ratio": round(grpo["samples_per_s"] / trl["samples_per_s"], 2),
+        "ratio_vs_trl_one_thread": round(grpo["samples_per_s"] / trl1["samples_per_s"], 2),
         "ratio_pacs": round(pacs["samples_per_s"] / trl["samples_per_s"], 2),
         "target_ratio": 3.0,
         "pass": grpo["samples_per_s"] / trl["samples_per_s"] >= 3.0,
@@ -139,7 +149,8 @@ def main() -> int:
         "wall_s": round(time.time() - started, 1),
     }
     path = write_result(args.out, data)
-    print(f"pacslab grpo {grpo['samples_per_s']} samples/s, pacs {pacs['samples_per_s']}, TRL {trl['samples_per_s']}: "
+    print(f"pacslab grpo {grpo['samples_per_s']} samples/s, pacs {pacs['samples_per_s']}, TRL {trl['samples_per_s']} "
+          f"(one thread: {trl1['samples_per_s']}): "
           f"ratio {data['ratio']} (pacs {data['ratio_pacs']}); wrote {path}")
     return 0
 
