@@ -14,6 +14,8 @@ depend on the seed). Finished runs are reused, so an interrupted table resumes.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import shutil
 import json
 import os
 import statistics
@@ -54,7 +56,7 @@ def finished(run_dir: Path) -> bool:
     return info.is_file() and json.loads(info.read_text()).get("status") == "finished"
 
 
-def train(method: str, seed: int, steps: int | None, work: Path, model: Path | None) -> Path:
+def train(method: str, seed: int, steps: int | None, work: Path, model: Path | None, config: Path) -> Path:
     run_dir = work / f"{SLUG[method]}-seed{seed}{'' if steps is None else f'-steps{steps}'}"
     if finished(run_dir):
         return run_dir
@@ -64,7 +66,7 @@ def train(method: str, seed: int, steps: int | None, work: Path, model: Path | N
         sets.append(f"total_steps={steps}")
     if model is not None:
         sets.append(f"model.path={model.resolve()}")
-    cmd = ["nice", "-n", "5", str(PY), "-m", "pacslab", "train", str(CONFIG), "--run-dir", str(run_dir)]
+    cmd = ["nice", "-n", "5", str(PY), "-m", "pacslab", "train", str(config), "--run-dir", str(run_dir)]
     for s in sets:
         cmd += ["--set", s]
     t0 = time.perf_counter()
@@ -96,9 +98,14 @@ def main() -> int:
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    # Every run trains the same copy of the config, even if examples/arith.pacs.yaml changes meanwhile.
+    config = args.work / CONFIG.name
+    if not config.is_file():
+        shutil.copyfile(CONFIG, config)
+    config_sha = hashlib.sha256(config.read_bytes()).hexdigest()[:12]
     jobs = [(m, s) for s in seeds for m in METHODS]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        dirs = dict(zip(jobs, pool.map(lambda job: train(job[0], job[1], args.steps, args.work, args.model), jobs)))
+        dirs = dict(zip(jobs, pool.map(lambda job: train(job[0], job[1], args.steps, args.work, args.model, config), jobs)))
     rows: dict[str, dict] = {}
     base_acc, base_pass = [], []
     config_steps = None
@@ -122,7 +129,8 @@ def main() -> int:
         "# Learning table: the paper's comparison in miniature",
         "",
         f"builtin:arith-tiny on the default task (3-digit addition, 200 held-out problems), {len(seeds)} seeds ({args.seeds}), "
-        f"{config_steps} steps of 16 prompts × 8 samples each ({budget}); every other setting is examples/arith.pacs.yaml's. "
+        f"{config_steps} steps of 16 prompts × 8 samples each ({budget}); every other setting is examples/arith.pacs.yaml's "
+        f"(the copy the runs trained, sha256 {config_sha}). "
         "Held-out greedy accuracy and pass@8 (8 samples at temperature 1, unbiased estimator), in %, mean ± std over seeds. "
         "Base = the model before the first step.",
         "",
@@ -138,7 +146,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "learning.md").write_text("\n".join(lines))
     write_result("learning", {"benchmark": "learning_table", "seeds": seeds, "steps": config_steps,
-                              "steps_override": args.steps, "table": table, "wall_s": round(time.time() - started, 1)})
+                              "steps_override": args.steps, "config_sha256_12": config_sha, "table": table, "wall_s": round(time.time() - started, 1)})
     print("\n".join(lines))
     return 0
 
