@@ -270,7 +270,7 @@ class Trainer:
         return logp, entropy
 
     def _loss(self, d: StepData, rows: slice):
-        """(loss, metrics, share) of one micro-batch; `share` scales it to its mini-batch's mean."""
+        """(loss, loggable metrics) of one micro-batch of whole groups: a mean over its own rows or tokens."""
         cfg = self.cfg
         logp, _ = self._forward(self.model, d.batch, rows)  # [b, r]
         width = logp.shape[1]
@@ -288,8 +288,7 @@ class Trainer:
                                       ref_logp=ref, kl_coef=cfg.grpo.kl_coef, group_ids=group_ids)
         else:
             loss, metrics = rloo_loss(logp, mask, labels, rollout_n=self.n, group_ids=group_ids)
-        metrics = {k: v for k, v in metrics.items() if not k.startswith("per_sample/")}
-        return loss, metrics, mask
+        return loss, {k: v for k, v in metrics.items() if not k.startswith("per_sample/")}
 
     def _updates(self, d: StepData) -> dict[str, float]:
         """Mini-batches of whole groups, micro-batch gradient accumulation, `epochs` passes."""
@@ -312,7 +311,7 @@ class Trainer:
                 total = sum(sizes) or 1.0
                 self.optimizer.zero_grad(set_to_none=True)
                 for rows, size in zip(mini, sizes):
-                    loss, metrics, _ = self._loss(d, rows)
+                    loss, metrics = self._loss(d, rows)
                     (loss * (size / total)).backward()
                     for k, v in metrics.items():
                         sums[k] = sums.get(k, 0.0) + float(v) * size / total
