@@ -88,7 +88,8 @@ def extension_scale() -> list[str]:
     out += [
         f"A synthetic run of {r['steps']:,} steps × {r['samples_per_step']:,} samples ({r['rollouts']:,} rollouts, {gib:.2f} GiB of "
         f"rollout files; prompts 20–200 and responses 50–2,000 characters, log-uniform; one group in {r['token_details_every_groups']} "
-        "with per-token details). " + d["description"] + ".",
+        "with per-token details). " + d["description"][0].upper() + d["description"][1:] + ". The machine's load moves these "
+        "numbers by tens of percent from run to run (the warm-cache pass below can come out slower than the cold one).",
         "",
         "| measure | target | measured | |",
         "|---|---|---|---|",
@@ -118,7 +119,8 @@ def onnx_latency() -> list[str]:
     out = ["## Scoring latency: onnxruntime-node against PyTorch (CPU)", ""]
     if d is None:
         return out + missing("bash bench/run.sh onnx")
-    out += [d["description"] + ".", "",
+    out += [d["description"][0].upper() + d["description"][1:] + ". The 0.5B export is over 2 GB, so it is written as an "
+            ".onnx graph plus external-data files (export time includes the parity check against PyTorch).", "",
             "| model | prompt + response | onnxruntime-node (ms) | PyTorch (ms) | PyTorch, 1 thread (ms) | Python onnxruntime (ms) | PyTorch / node | export (s) | measured |",
             "|---|---|---|---|---|---|---|---|---|"]
     for name, m in d["models"].items():
