@@ -70,7 +70,7 @@ test: lint typecheck test-unit test-py test-webview test-e2e
 
 package: build
 	node esbuild.mjs --production
-	npx vsce package --target linux-x64 --out pacs-lab-linux-x64.vsix
+	npx vsce package --target linux-x64 --no-rewrite-relative-links --out pacs-lab-linux-x64.vsix
 
 bench: build
 	bash bench/run.sh
