@@ -124,11 +124,15 @@ def main() -> int:
     for method, row in rows.items():
         table[method] = {"accuracy": mean_std(row["accuracy"]), "pass@8": mean_std(row["pass@8"]), "steps": config_steps, "runs": row["runs"]}
     m = machine()
+    import yaml
+
+    arith = (yaml.safe_load(config.read_text()).get("task") or {}).get("arith") or {}
+    task = f"{arith.get('digits')}-digit {'/'.join(arith.get('ops') or [])}, {arith.get('eval_size')} held-out problems"
     budget = "the default config's step budget" if args.steps is None else f"{args.steps} steps (fewer than the default config's, to fit the time available)"
     lines = [
         "# Learning table: the paper's comparison in miniature",
         "",
-        f"builtin:arith-tiny on the default task (3-digit addition, 200 held-out problems), {len(seeds)} seeds ({args.seeds}), "
+        f"builtin:arith-tiny on the default task ({task}), {len(seeds)} seeds ({args.seeds}), "
         f"{config_steps} steps of 16 prompts × 8 samples each ({budget}); every other setting is examples/arith.pacs.yaml's "
         f"(the copy the runs trained, sha256 {config_sha}). "
         "Held-out greedy accuracy and pass@8 (8 samples at temperature 1, unbiased estimator), in %, mean ± std over seeds. "
