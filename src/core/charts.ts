@@ -36,7 +36,7 @@ const oneOf = (...names: string[]) => (metric: string) => names.includes(metric)
 /** Known families, in display order. A metric no rule claims gets a family named by its prefix. */
 const FAMILY_RULES: readonly FamilyRule[] = [
   { id: 'reward', title: 'Reward', matches: prefix('reward/') },
-  { id: 'loss', title: 'Loss (PACS / GRPO / RLOO)', matches: oneOf('pacs/loss', 'grpo/loss', 'rloo/loss') },
+  { id: 'loss', title: 'Loss (PACS / GRPO / RLOO) and the critic after the update', matches: oneOf('pacs/loss', 'grpo/loss', 'rloo/loss', 'critic/bce') },
   { id: 'critic', title: 'Implicit critic: AUC, ECE, accuracy', matches: oneOf('critic/auc', 'critic/ece', 'critic/accuracy') },
   { id: 'psi', title: 'ψ and class weights', matches: (m) => m.startsWith('critic/psi_') || (m.startsWith('pacs/') && m !== 'pacs/loss') },
   { id: 'eval', title: 'Evaluation: accuracy and pass@k', matches: prefix('eval/') },

@@ -28,7 +28,7 @@ from pacslab import runio
 from pacslab.config import Config, resolved_dict
 from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
 from pacslab.evaluate import eval_generator, evaluate
-from pacslab.losses import grpo_loss, pacs_loss, pacs_scores, pacs_weights, rloo_loss
+from pacslab.losses import grpo_loss, pacs_bce, pacs_loss, pacs_scores, pacs_weights, rloo_loss
 from pacslab.metrics import critic_metrics
 from pacslab.models import load_policy, resolve_device, resolve_model_path, sequence_logprobs
 from pacslab.rollout import RolloutBatch, generate_rollouts
@@ -210,6 +210,9 @@ class Trainer:
                                 norm_by_std=cfg.pacs.norm_by_std, group_ids=group_ids)  # [B] each
         weights = pacs_weights(labels, rollout_n=self.n, weight_mode=cfg.pacs.weight_mode)  # [B]
         critic = critic_metrics(psi, labels, rollout_n=self.n)
+        # the PACS loss at ψ_post: how far this step's update moved the critic towards the labels
+        # (the loss logged during the update is ln 2 at θ = θ_old whenever there is one update a step)
+        critic["critic/bce"] = pacs_bce(psi, labels, weights).item() if torch.isfinite(psi).all() else None
         # log
         if cfg.logging.rollouts_every and step % cfg.logging.rollouts_every == 0:
             records = self._records(step, data, post_logp, rhat, psi, weights)

@@ -78,6 +78,10 @@ def test_a_run_writes_the_run_format(write_config, tmp_path):
         assert r["p_correct"] == pytest.approx(1 / (1 + math.exp(-r["psi"])), abs=1e-6)
         assert r["grad_weight"] == pytest.approx(r["reward"] - r["p_correct"], abs=1e-6)
     assert sorted((r["group"], r["index"]) for r in records) == [(g, i) for g in range(4) for i in range(4)]
+    # critic/bce is the PACS loss at ψ_post, recomputable from the records it was logged with
+    bce = math.fsum(r["weight"] * (max(r["psi"], 0) - r["psi"] * r["reward"] + math.log1p(math.exp(-abs(r["psi"]))))
+                    for r in records) / len(records)
+    assert dict(steps)[3]["critic/bce"] == pytest.approx(bce, rel=1e-5)
     # the final checkpoint is complete and named by `latest`
     assert runio.latest_checkpoint(run_dir).name == "step-000004"
     assert (run_dir / "config.yaml").is_file()
