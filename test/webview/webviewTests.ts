@@ -220,7 +220,7 @@ const rawPoints = (state: DashboardState, family: string) =>
 const renders = (page: Page) => page.evaluate(() => Number(document.body.dataset.renders ?? 0));
 const attr = (page: Page, selector: string, name: string) => page.locator(selector).first().getAttribute(name);
 
-async function waitForRenders(page: Page, atLeast: number): Promise<void> {
+export async function waitForRenders(page: Page, atLeast: number): Promise<void> {
   await page.waitForFunction((n) => Number(document.body.dataset.renders ?? 0) >= n, atLeast);
 }
 
