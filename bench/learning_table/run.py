@@ -127,6 +127,9 @@ def main() -> int:
     import yaml
 
     arith = (yaml.safe_load(config.read_text()).get("task") or {}).get("arith") or {}
+    cfg_yaml = yaml.safe_load(config.read_text())
+    optim, rollout = cfg_yaml.get("optim") or {}, cfg_yaml.get("rollout") or {}
+    one_update = optim.get("epochs", 1) == 1 and optim.get("mini_batch_prompts", 16) == rollout.get("prompts_per_step", 16)
     task = f"{arith.get('digits')}-digit {'/'.join(arith.get('ops') or [])}, {arith.get('eval_size')} held-out problems"
     budget = "the default config's step budget" if args.steps is None else f"{args.steps} steps (fewer than the default config's, to fit the time available)"
     lines = [
@@ -142,6 +145,13 @@ def main() -> int:
         "|---|---|---|",
         *[f"| {name} | {fmt(cell['accuracy'])} | {fmt(cell['pass@8'])} |" for name, cell in table.items()],
         "",
+        *(["With one update per step (one mini-batch, one epoch: the default), the first and only update of a step is taken at "
+           "θ = θ_old, where ψ = 0 and σ(ψ) = 0.5; there PACS's gradient on log π(o_i,t) is (β/N)·(c_i − mean of the other c_j "
+           "in the group) with c_i = w_i·(0.5 − R_i), and without class weights (w = 1) that is −(β/N)·(R_i − mean of the other "
+           "R_j): RLOO's gradient times a constant, which Adam "
+           "cancels (up to ε and gradient clipping). So the RLOO and PACS-without-class-weights rows coincide by construction here; "
+           "PACS's difference from RLOO on this setup is its class weights. More updates per step (epochs > 1 or several "
+           "mini-batches) would separate them.", ""] if one_update else []),
         f"Measured {m['date']} on {m['cpu_model']} ({m['cores']} cores, shared with other work), torch {m['torch']}, "
         f"commit {str(m['git_commit'])[:10]}{' (dirty tree)' if m['git_dirty'] else ''}; `make bench` → bench/learning_table/run.py. "
         "Per-seed values in learning.json.",
