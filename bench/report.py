@@ -74,8 +74,10 @@ def learning() -> list[str]:
     md = RESULTS / "learning.md"
     if not md.is_file():
         return out + missing("bash bench/run.sh learning")
-    body = md.read_text().splitlines()[1:]  # its own title replaced by this section's
-    return out + [line for line in body] + [""]
+    body = md.read_text().strip().splitlines()[1:]  # its own title replaced by this section's
+    while body and not body[0].strip():
+        body = body[1:]
+    return out + body + [""]
 
 
 def extension_scale() -> list[str]:

@@ -130,8 +130,9 @@ def main() -> int:
     cfg_yaml = yaml.safe_load(config.read_text())
     optim, rollout = cfg_yaml.get("optim") or {}, cfg_yaml.get("rollout") or {}
     one_update = optim.get("epochs", 1) == 1 and optim.get("mini_batch_prompts", 16) == rollout.get("prompts_per_step", 16)
+    budget = ("the default config's step budget" if args.steps is None
+              else f"fewer than the default config's {cfg_yaml.get('total_steps')}, to fit the time available")
     task = f"{arith.get('digits')}-digit {'/'.join(arith.get('ops') or [])}, {arith.get('eval_size')} held-out problems"
-    budget = "the default config's step budget" if args.steps is None else f"{args.steps} steps (fewer than the default config's, to fit the time available)"
     lines = [
         "# Learning table: the paper's comparison in miniature",
         "",
