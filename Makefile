@@ -1,7 +1,7 @@
 # PACS Lab. `make demo` trains the embedded default; `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup build demo test lint typecheck test-unit test-py test-webview test-e2e package bench ide clean
+.PHONY: help setup bundle build demo test lint typecheck test-unit test-py test-webview test-e2e package bench ide clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +12,6 @@ NPM_HASH := $(shell cat package-lock.json | sha256sum | cut -c1-16)
 NPM_STAMP := node_modules/.stamp-$(NPM_HASH)
 
 export ONNXRUNTIME_NODE_INSTALL := skip
-export npm_config_onnxruntime_node_install := skip
 export PACS_PYTHON := $(abspath $(VPY))
 export PYTHONUNBUFFERED := 1
 
@@ -39,12 +38,12 @@ $(NPM_STAMP):
 	npm ci --no-audit --no-fund
 	@rm -f node_modules/.stamp-* && touch $@
 
-build: setup
-	npx tsc -p tsconfig.json --noEmit
-	npx tsc -p tsconfig.webview.json --noEmit
+bundle: setup
 	node esbuild.mjs
 
-demo: build
+build: typecheck bundle
+
+demo: bundle
 	node dist/cli.js train examples/arith.pacs.yaml --python $(VPY)
 
 lint: setup
@@ -54,13 +53,13 @@ typecheck: setup
 	npx tsc -p tsconfig.json --noEmit
 	npx tsc -p tsconfig.webview.json --noEmit
 
-test-unit: build
+test-unit: bundle
 	node --import tsx --test --test-reporter=spec $$(find test/unit -name '*.test.ts' | sort)
 
 test-py: setup
 	cd trainer && ../$(VPY) -m pytest -q
 
-test-webview: build
+test-webview: bundle
 	node test/webview/run.mjs
 
 test-e2e: package
@@ -68,11 +67,11 @@ test-e2e: package
 
 test: lint typecheck test-unit test-py test-webview test-e2e
 
-package: build
+package: typecheck
 	node esbuild.mjs --production
 	npx vsce package --target linux-x64 --no-rewrite-relative-links --out pacs-lab-linux-x64.vsix
 
-bench: build
+bench: bundle
 	bash bench/run.sh
 
 ide: package
