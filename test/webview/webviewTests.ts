@@ -493,6 +493,32 @@ test('inspector: state saved with setState comes back when the webview is re-cre
   });
 });
 
+test('inspector: a restored panel pinned to an older step keeps that step in its picker when the run logs new steps', async (browser, rec) => {
+  // After a reload the serializer pins the saved step; a live run then sends new step lists
+  // while that step stays shown, and the picker must still name it.
+  const first = stateOf(rec.payloadStep);
+  const pinned = first.steps[first.steps.length - 2];
+  const savedState = { runId: RUN_A.id, step: pinned, sort: 'group', descending: false, label: 'all', text: '', criticWrong: false, selected: null };
+  await withPage(browser, { bundle: 'rollouts', savedState }, async (h) => {
+    await loadStep(h, rec.payloadStep.map((m) => (m.type === 'state' ? { ...m, state: { ...m.state, step: pinned } } : m)));
+    const picker = () =>
+      h.page.evaluate(() => {
+        const p = document.getElementById('step-picker') as HTMLElement & { value: string };
+        const input = p.shadowRoot?.querySelector('.combobox-input') as (HTMLElement & { value: string }) | null | undefined;
+        return { value: p.value, shown: input?.value ?? null, options: p.querySelectorAll('vscode-option').length };
+      });
+    assert.deepEqual(await picker(), { value: String(pinned), shown: `step ${pinned}`, options: first.steps.length });
+    const last = first.steps[first.steps.length - 1];
+    for (const next of [last + 10, last + 20]) {
+      const steps = [...first.steps, ...Array.from({ length: (next - last) / 10 }, (_, i) => last + 10 * (i + 1))];
+      await h.send([{ type: 'state', state: { ...first, step: pinned, steps } }]);
+      await h.page.waitForFunction((n) => document.querySelectorAll('#step-picker vscode-option').length === n, steps.length);
+      await h.page.waitForTimeout(100); // the select re-reads its options on slotchange, then renders
+      assert.deepEqual(await picker(), { value: String(pinned), shown: `step ${pinned}`, options: steps.length }, `after step ${next} is logged`);
+    }
+  });
+});
+
 test('inspector: a re-created webview returns to where the list was scrolled', async (browser, rec) => {
   const savedState = { runId: BIG_RUN_ID, step: 1, sort: 'group', descending: false, label: 'all', text: '', criticWrong: false, selected: null, scrollTop: 26 * 5000 };
   await withPage(browser, { bundle: 'rollouts', savedState }, async (h) => {
@@ -550,6 +576,7 @@ test('trainer output: the dashboard and the inspector render a run written by pa
     await inspector.page.screenshot({ path: join(OUT, 'trainer-run-rollouts-light.png') });
   });
 });
+
 
 // ---------------------------------------------------------------- runner
 

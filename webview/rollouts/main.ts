@@ -165,7 +165,12 @@ function renderToolbar(): void {
   if (stepPicker.dataset.steps !== wanted) {
     stepPicker.dataset.steps = wanted;
     clear(stepPicker);
-    for (const step of [...state.steps].reverse()) stepPicker.append(ce('vscode-option', { value: String(step) }, `step ${step}`));
+    // Each option carries its own `selected`: the select re-reads its options on slotchange and
+    // drops a value set against the old ones, so a step already listed before (a restored panel
+    // pinned to its saved step while the run logs new ones) would leave the picker blank.
+    for (const step of [...state.steps].reverse()) {
+      stepPicker.append(ce('vscode-option', { value: String(step), selected: step === state.step }, `step ${step}`));
+    }
   }
   if (state.step !== null) stepPicker.value = String(state.step);
   const at = state.step === null ? -1 : state.steps.indexOf(state.step);
