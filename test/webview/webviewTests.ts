@@ -276,6 +276,27 @@ test('dashboard: at most 4 redraws per second when the host floods it', async (b
   });
 });
 
+test('dashboard: step axes start at 0 and never go negative, also with a single eval at step 0', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
+    const full = rec.dashboardFull.state;
+    const evalFamily = full.families.find((f) => f.id === 'eval');
+    assert.ok(evalFamily && evalFamily.series.length > 0, 'the recorded run has an eval family');
+    // The state a run has right after its first evaluation: one point per eval metric, at step 0.
+    const single = {
+      ...evalFamily,
+      series: evalFamily.series.map((series) => ({ ...series, xs: [0], ys: [series.ys[0]], rawCount: 1 })),
+    };
+    await h.send([{ type: 'state', state: { ...full, families: full.families.map((f) => (f.id === 'eval' ? single : f)) } }]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await attr(h.page, '#chart-eval', 'data-points'), String(single.series.length));
+    assert.equal(Number(await attr(h.page, '#chart-eval', 'data-x-min')), 0);
+    assert.ok(Number(await attr(h.page, '#chart-eval', 'data-x-max')) > 0);
+    for (const family of full.families) {
+      assert.equal(Number(await attr(h.page, `#chart-${family.id}`, 'data-x-min')), 0, `#chart-${family.id} starts at step 0`);
+    }
+  });
+});
+
 test('dashboard: the step slider asks the host for the critic view of another step', async (browser, rec) => {
   await withPage(browser, { bundle: 'dashboard' }, async (h) => {
     await h.send([rec.dashboardFull]);

@@ -183,6 +183,8 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     }
     const canvas = chart.canvas;
     canvas.dataset.points = String(points);
+    canvas.dataset.xMin = String(chart.scales.x?.min);
+    canvas.dataset.xMax = String(chart.scales.x?.max);
     canvas.dataset.series = String(family.series.length);
     const card = canvas.closest('figure');
     if (card) chartGrid.append(card);
@@ -230,7 +232,9 @@ function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitl
       maintainAspectRatio: false,
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       scales: {
-        x: { type: 'linear', title: { display: true, text: xTitle } },
+        // Steps are never negative: with a single point (an eval at step 0) Chart.js would
+        // otherwise pad the axis to −1…1.
+        x: { type: 'linear', min: 0, title: { display: true, text: xTitle } },
         y: { type: 'linear' },
       },
       plugins: {
