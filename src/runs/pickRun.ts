@@ -2,6 +2,7 @@
 // argument names none. Every run command (and the webview features) goes through here.
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
+import { showLivePick } from './livePick';
 import { runIdsFromArgs } from './runArgs';
 import { runDescription, statusIcon } from './runPresentation';
 import type { RunState, RunStore } from '../core/runStore';
@@ -17,7 +18,7 @@ export interface PickRunsOptions {
 }
 
 /** What the picker needs of the store. */
-export type RunLookup = Pick<RunStore, 'runs' | 'get'>;
+export type RunLookup = Pick<RunStore, 'runs' | 'get' | 'onDidChange'>;
 
 interface RunPickItem extends vscode.QuickPickItem {
   run: RunState;
@@ -42,14 +43,22 @@ export async function pickRuns(store: RunLookup, arg: unknown, options: PickRuns
   if (candidates.length === 1 && !options.canPickMany) {
     return candidates;
   }
-  const items = candidates.map(toPickItem);
   const placeHolder = options.placeHolder ?? (options.canPickMany ? 'Select runs' : 'Select a run');
-  if (options.canPickMany) {
-    const picked = await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder, matchOnDescription: true });
-    return picked?.map((item) => item.run) ?? [];
-  }
-  const picked = await vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true });
-  return picked ? [picked.run] : [];
+  const picked = await showLivePickOfRuns(store, options, placeHolder);
+  // The state as it is now, not as it was when the pick opened.
+  return picked.map((run) => store.get(run.id) ?? run);
+}
+
+/** A quick pick of the fitting runs whose labels follow the store while it is open. */
+async function showLivePickOfRuns(store: RunLookup, options: PickRunsOptions, placeHolder: string): Promise<RunState[]> {
+  const pick = vscode.window.createQuickPick<RunPickItem>();
+  pick.placeholder = placeHolder;
+  pick.canSelectMany = options.canPickMany;
+  pick.matchOnDescription = true;
+  pick.matchOnDetail = !options.canPickMany;
+  const load = () => store.runs().filter((run) => fits(run, options.statuses)).map(toPickItem);
+  const picked = await showLivePick(pick, load, (item) => item.run.id, (listener) => store.onDidChange(listener));
+  return picked.map((item) => item.run);
 }
 
 /** One run, or undefined when cancelled. */
