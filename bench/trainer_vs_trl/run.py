@@ -42,7 +42,7 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str) -> dict:
     sets = [f"algorithm={algorithm}", f"total_steps={total}", "eval_every=0", "checkpoint_every=0", "device=cpu",
             f"rollout.prompts_per_step={args.prompts}", f"rollout.n={args.n}", f"rollout.max_new_tokens={args.max_new_tokens}",
             f"optim.mini_batch_prompts={args.prompts}", f"optim.micro_batch_prompts={args.prompts}",
-            "eval.size=8", f"seed={args.seed}"]
+            "eval.size=8", f"seed={args.seed}", "optim.schedule=constant"]
     if args.model:
         sets.append(f"model.path={Path(args.model).resolve()}")
     cmd = [str(VENV_PY), "-m", "pacslab", "train", str(CONFIG), "--run-dir", str(run_dir)]
