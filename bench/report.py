@@ -140,9 +140,10 @@ def onnx_latency() -> list[str]:
         one_thread = f"{m['python_torch_1thread']['median_ms']:.1f}" if "python_torch_1thread" in m else "not measured"
         out.append(f"| {label} | {m['prompt_chars']} + {m['response_chars']} chars | {m['node_onnxruntime']['median_ms']:.1f} | "
                    f"{m['python_torch']['median_ms']:.1f} | {one_thread} | {m['python_onnxruntime']['median_ms']:.1f} | {m['ratio_torch_over_node']}× | {m['export_s']} | {m.get('measured_at', '')} |")
-    out += ["", "Median of N scores after warm-up; opening the sessions is timed apart (`open_ms` in the JSON). PyTorch with its default "
-            "threads (2 here) collapses on this oversubscribed machine (threads spinning against other jobs); the one-thread column shows "
-            "the model's own cost. The PyTorch path is `pacs-lab score --backend torch`, a parity tool, not what the editor runs. "
+    out += ["", "Median of N scores after warm-up; opening the sessions is timed apart (`open_ms` in the JSON). Rows were measured at different "
+            "times (last column): the 0.5B row under heavy load from other jobs (load average about 15 on 2 cores), where PyTorch's "
+            "default intra-op threads spin against other processes and its time balloons; the tiny row on a quiet machine. "
+            "The one-thread column shows PyTorch without that effect. The PyTorch path is `pacs-lab score --backend torch`, a parity tool, not what the editor runs. "
             "Character tokenizer: one token per character (the 0.5B shape uses it too, its ids a subset of the vocabulary).", "",
             machine_line(d), ""]
     return out
