@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,25 +153,48 @@ def load_float32(path: Path):
 
 
 def export_model(model, out: Path, *, opset: int, exporter: str) -> None:
-    """Writes `out` (single file: weights inlined) through a temporary name."""
+    """Writes `out` through a private work folder, then moves it into place (see `place_export`)."""
     import torch
 
     wrapper = logits_only(model)
     example = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], dtype=torch.long) % model.config.vocab_size  # [2, 5]
     mask = torch.ones_like(example)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     names = {"input_names": ["input_ids", "attention_mask"], "output_names": ["logits"], "opset_version": opset}
-    # Tracing warns about every shape-dependent branch in the HF model; parity() checks the result.
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if exporter == "dynamo":
-            batch, seq = torch.export.Dim("batch", max=4096), torch.export.Dim("seq", max=1 << 16)
-            program = torch.onnx.export(wrapper, (example, mask), dynamo=True, dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}, **names)
-            program.save(str(tmp), external_data=False)
-        else:
-            axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
-            torch.onnx.export(wrapper, (example, mask), str(tmp), dynamo=False, dynamic_axes=axes, **names)
-    os.replace(tmp, out)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.work-") as work:
+        tmp = Path(work) / out.name
+        # Tracing warns about every shape-dependent branch in the HF model; parity() checks the result.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if exporter == "dynamo":
+                batch, seq = torch.export.Dim("batch", max=4096), torch.export.Dim("seq", max=1 << 16)
+                program = torch.onnx.export(wrapper, (example, mask), dynamo=True, dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}, **names)
+                program.save(str(tmp), external_data=False)
+            else:
+                axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
+                torch.onnx.export(wrapper, (example, mask), str(tmp), dynamo=False, dynamic_axes=axes, **names)
+        place_export(tmp, out)
+
+
+def place_export(tmp: Path, out: Path) -> None:
+    """Moves an export from its work folder to `out`.
+
+    A model over 2 GB comes out of the exporter as a graph plus one weight file per tensor, named
+    after the graph (`onnx__MatMul_7181`, ...): the policy and the reference would overwrite each
+    other's in the shared onnx/ folder. Such weights are gathered into one `<out>.data` file."""
+    data = out.with_name(out.name + ".data")
+    if not [p for p in tmp.parent.iterdir() if p != tmp]:
+        os.replace(tmp, out)
+        data.unlink(missing_ok=True)
+        return
+    import onnx
+
+    graph = onnx.load(str(tmp), load_external_data=True)
+    staged = tmp.parent / "staged"
+    staged.mkdir()
+    onnx.save_model(graph, str(staged / out.name), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=0)
+    os.replace(staged / data.name, data)
+    os.replace(staged / out.name, out)
 
 
 def parity(model, onnx_path: Path, *, seed: int = 0) -> float:

@@ -251,3 +251,35 @@ def test_errors_name_the_fix(tmp_path: Path, run: Path, capsys):
 if __name__ == "__main__":
     out = build_run(Path(sys.argv[1]))
     print(out)
+
+
+def _external_data_export(work: Path, scale: float) -> Path:
+    """A graph y = x·W saved as an exporter saves a model over 2 GB: one file per tensor, named after the graph."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.full((2, 2), scale, dtype=np.float32), name="onnx__MatMul_7")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "onnx__MatMul_7"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    work.mkdir()
+    path = work / "model.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)
+    assert (work / "onnx__MatMul_7").is_file()
+    return path
+
+
+def test_models_with_external_weights_keep_their_own_weights(tmp_path: Path):
+    import onnxruntime as ort
+
+    out_dir = tmp_path / "onnx"
+    out_dir.mkdir()
+    onnx_export.place_export(_external_data_export(tmp_path / "w1", 1.0), out_dir / "policy-step3.onnx")
+    onnx_export.place_export(_external_data_export(tmp_path / "w2", 2.0), out_dir / "reference.onnx")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["policy-step3.onnx", "policy-step3.onnx.data",
+                                                           "reference.onnx", "reference.onnx.data"]
+    x = np.ones((1, 2), dtype=np.float32)
+    for name, expected in (("policy-step3.onnx", 2.0), ("reference.onnx", 4.0)):
+        session = ort.InferenceSession(str(out_dir / name), providers=["CPUExecutionProvider"])
+        assert session.run(["y"], {"x": x})[0].tolist() == [[expected, expected]]
