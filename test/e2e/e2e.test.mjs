@@ -211,6 +211,32 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await waitForTreeRow(page, /stopped/i, 'the run stopped');
     await screenshot(page, 'stopped');
   });
+
+  stage('Score a Response with the Implicit Critic exports ONNX and shows r̂ and one heat-map token per token', async () => {
+    await runCommand(page, 'PACS: Score a Response with the Implicit Critic');
+    await pickFirstIfAsked(page); // the run (asked only when there are several)
+    await pickFirstIfAsked(page); // the checkpoint (asked only when there are several)
+    const widget = page.locator('.quick-input-widget');
+    const input = widget.locator('input.input');
+    const response = '037';
+    for (const [title, text] of [['Score a Response (1/2)', '25+12='], ['Score a Response (2/2)', response]]) {
+      await waitFor(`the input box "${title}"`, async () =>
+        (await widget.isVisible()) && (await widget.locator('.quick-input-title').innerText()).includes(title), { timeout: 30_000 });
+      await input.fill(text);
+      await waitFor(`the input box "${title}" to hold ${text}`, async () => (await input.inputValue()) === text, { timeout: 10_000 });
+      await input.press('Enter');
+    }
+    const exportButton = page.locator('.notifications-toasts .monaco-button').filter({ hasText: /^Export$/ }).first();
+    await exportButton.waitFor({ timeout: 60_000 });
+    await exportButton.click();
+    const frame = await findFrame(page, 'the scorer\'s heat map', '#scorer-heatmap .heatmap .tok', { timeout: 240_000 });
+    const rHat = await frame.locator('#scorer-summary dd').first().innerText();
+    assert.ok(Number.isFinite(Number(rHat.replace('−', '-'))), `r̂ is a number: "${rHat}"`);
+    assert.match(await frame.locator('#scorer-summary dt').first().innerText(), /r̂/);
+    // The builtin model's tokenizer has one token per character; EOS is appended.
+    assert.equal(await frame.locator('#scorer-heatmap .heatmap .tok').count(), [...response].length + 1);
+    await screenshot(page, 'scorer');
+  });
 });
 
 describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)', () => {
