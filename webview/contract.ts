@@ -163,6 +163,8 @@ export interface RolloutsPersistedState {
   selected: string | null;
   /** List scroll, restored when the webview is re-created. */
   scrollTop?: number;
+  /** The newest step was shown: a panel restored after a reload follows the newest step again instead of pinning `step`. */
+  following?: boolean;
 }
 
 export const SORT_KEYS = ['group', 'psi', 'reward', 'length', 'grad_weight'] as const;

@@ -95,7 +95,9 @@ export class RolloutsFeature implements vscode.Disposable, vscode.WebviewViewPro
       return;
     }
     panel.webview.options = webviewOptions(this.context.extensionUri);
-    this.openPanel(panel, runId, typeof saved?.step === 'number' ? saved.step : null);
+    // A tab that showed the newest step follows it again (the run may have gone on); else it pins its step.
+    const step = saved?.following !== true && typeof saved?.step === 'number' ? saved.step : null;
+    this.openPanel(panel, runId, step);
   }
 
   private openPanel(panel: vscode.WebviewPanel, runId: string, step: number | null): void {

@@ -537,6 +537,10 @@ test('inspector: a restored panel pinned to an older step keeps that step in its
       await h.page.waitForTimeout(100); // the select re-reads its options on slotchange, then renders
       assert.deepEqual(await picker(), { value: String(pinned), shown: `step ${pinned}`, options: steps.length }, `after step ${next} is logged`);
     }
+    const saved = () => h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): { following?: boolean } } }).__pacsTest.getState());
+    assert.equal((await saved()).following, false, 'an older step is saved as pinned');
+    await h.send([{ type: 'state', state: { ...first, step: last } }]);
+    await h.page.waitForFunction(() => (window as unknown as { __pacsTest: { getState(): { following?: boolean } } }).__pacsTest.getState().following === true);
   });
 });
 

@@ -116,6 +116,7 @@ function persist(): void {
   host.setState({
     runId: state?.run?.id ?? null,
     step: state?.step ?? null,
+    following: state !== undefined && state.step !== null && state.step === state.steps[state.steps.length - 1],
     ...filters,
     selected: selectedKey,
     scrollTop: list.scrollTop,

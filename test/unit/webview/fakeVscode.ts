@@ -229,6 +229,28 @@ export const window = {
     return view;
   },
   showQuickPick: async () => undefined,
+  /** A quick pick the user dismisses as soon as it shows (as showQuickPick above). */
+  createQuickPick() {
+    const hide = new Set<() => void>();
+    const pick = {
+      items: [] as unknown[],
+      activeItems: [] as unknown[],
+      selectedItems: [] as unknown[],
+      canSelectMany: false,
+      placeholder: '',
+      matchOnDescription: false,
+      matchOnDetail: false,
+      onDidAccept: () => ({ dispose: () => undefined }),
+      onDidHide: (listener: () => void) => {
+        hide.add(listener);
+        return { dispose: () => hide.delete(listener) };
+      },
+      show: () => pick.hide(),
+      hide: () => [...hide].forEach((listener) => listener()),
+      dispose: () => undefined,
+    };
+    return pick;
+  },
   showErrorMessage: message,
   showWarningMessage: message,
   showInformationMessage: message,

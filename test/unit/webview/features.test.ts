@@ -168,6 +168,14 @@ describe('dashboard and rollouts features (host side)', () => {
     tab.webview.send({ type: 'ready' });
     const tabState = await until('the restored inspector', () => lastState<RolloutsState>(tab.webview));
     assert.deepEqual([tabState.run?.id, tabState.step], [RUN_B.id, 40]);
+    assert.notEqual(tabState.steps.at(-1), 40, 'the fixture has rollouts after step 40');
+
+    // A tab that showed the newest step when it was saved follows the newest step again.
+    const following = new FakePanel('pacs.rolloutInspector', 'Rollouts', {});
+    await recorded.serializers.get('pacs.rolloutInspector')?.deserializeWebviewPanel(following, { runId: RUN_B.id, step: 40, following: true });
+    following.webview.send({ type: 'ready' });
+    const followingState = await until('the restored following inspector', () => lastState<RolloutsState>(following.webview));
+    assert.equal(followingState.step, followingState.steps.at(-1));
   });
 
   it('disposes its commands and panels', () => {
