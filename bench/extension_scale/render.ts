@@ -8,7 +8,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { DashboardHostMessage } from '../../webview/contract';
 import { MAX_POINTS_PER_SERIES, type MetricSeries } from '../../src/core/charts';
 import type { RunInfo } from '../../src/core/runFormat';
@@ -16,6 +16,7 @@ import { RunStore } from '../../src/core/runStore';
 import { webviewPageHtml } from '../../src/core/webviewPage';
 import { dashboardState, loadCritic, type CriticResult, type DashboardStore } from '../../src/dashboard/dashboardState';
 import { THEMES } from '../../test/webview/themes';
+import { launchChromium } from '../../test/webview/browser';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const window: any;
@@ -168,10 +169,7 @@ async function main(): Promise<void> {
   t0 = performance.now();
   const raw = await hostMessage(Number.MAX_SAFE_INTEGER, critic);
   const rawShapeMs = performance.now() - t0;
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   const variants: Record<string, unknown> = {};
   try {
     for (const [name, message, shaped] of [['host_decimated', decimated, shapeMs], ['undecimated', raw, rawShapeMs]] as const) {

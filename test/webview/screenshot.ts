@@ -1,11 +1,11 @@
 // Renders one run's dashboard, as the extension shapes it, to a PNG (the README's picture):
 //   node --import tsx test/webview/screenshot.ts RUNS_ROOT RUN_ID OUT.png [theme index]
-import { chromium } from 'playwright-core';
 import { RunStore } from '../../src/core/runStore';
 import { criticStep, dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { THEMES } from './themes';
 import { openPage, waitForRenders } from './webviewTests';
+import { launchChromium } from './browser';
 
 async function main(root: string, runId: string, out: string, themeIndex: number): Promise<void> {
   const store = new RunStore({ roots: [root], detectCrashes: false });
@@ -17,10 +17,7 @@ async function main(root: string, runId: string, out: string, themeIndex: number
   const configs = new Map<string, unknown>([[runId, await new RunConfigCache().read(run.dir)]]);
   const state = dashboardState(store, [runId], runId, configs, critic);
   store.dispose();
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await openPage(browser, { bundle: 'dashboard', theme: THEMES[themeIndex], width: 1280, height: 1100 });
     await page.send([{ type: 'state', state }]);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { DashboardHostMessage, DashboardState, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
 import { RunStore } from '../../src/core/runStore';
 import { webviewPageHtml } from '../../src/core/webviewPage';
@@ -17,6 +17,7 @@ import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState';
 import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
+import { launchChromium } from './browser';
 
 // The callbacks given to page.evaluate run in Chromium. This file is type-checked with the
 // Node project (no DOM lib), so the page globals are declared loosely here.
@@ -611,10 +612,7 @@ export async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'pacs-webview-'));
   let passed = 0;
   let failed = 0;
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const recorded = await record(root);
     const only = process.env.WEBVIEW_TEST_FILTER;
