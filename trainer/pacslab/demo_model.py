@@ -52,16 +52,18 @@ def save_tokenizer(tokenizer, out: Path) -> None:
     (out / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
 
 
-def build_model(tokenizer, *, seed: int, layers: int, hidden: int, heads: int):
+def build_model(tokenizer, *, seed: int, layers: int, hidden: int, heads: int, kv_heads: int | None = None,
+                intermediate: int | None = None):
+    """A randomly initialised Llama over `tokenizer` (MLP 4 × hidden and full attention unless told)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
-        intermediate_size=4 * hidden,
+        intermediate_size=intermediate or 4 * hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
-        num_key_value_heads=heads,
+        num_key_value_heads=kv_heads or heads,
         max_position_embeddings=64,
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,

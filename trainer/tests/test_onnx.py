@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from pacslab import onnx_export, runio, scoring
+from pacslab import demo_model, onnx_export, runio, scoring
 
 PAD, EOS, UNK, BOS = "<pad>", "$", "<unk>", "<s>"
 CHARS = list("0123456789+-*=/()., ?")
@@ -47,23 +47,8 @@ def build_tokenizer(*, unk: bool = True):
 
 
 def build_model(tokenizer, seed: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config)
+    """A tiny Llama with grouped key/value heads, unlike the demo model, so the export covers both."""
+    return demo_model.build_model(tokenizer, seed=seed, layers=2, hidden=32, heads=4, kv_heads=2, intermediate=64)
 
 
 def build_run(root: Path, *, unk: bool = True, steps: tuple[int, ...] = (2,)) -> Path:
