@@ -1,17 +1,15 @@
 // The worktrees a deleted run owns, and their removal, against a real git repository.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRunWorktree } from '../../../src/core/git';
 import { RunWorktrees } from '../../../src/git/runWorktrees';
+import { initRepo, isolatedGit } from '../gitRepo';
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'pacs-worktrees-')));
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: { ...cleanEnv, GIT_CONFIG_NOSYSTEM: '1', HOME: base }, encoding: 'utf8' }).trim();
+const git = isolatedGit(base);
 
 describe('RunWorktrees', () => {
   const repo = join(base, 'repo');
@@ -20,13 +18,7 @@ describe('RunWorktrees', () => {
   let commit: string;
 
   before(() => {
-    mkdirSync(join(repo, 'configs'), { recursive: true });
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'config', 'user.name', 'Test');
-    git(repo, 'config', 'user.email', 'test@example.com');
-    writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '-q', '-m', 'first');
+    initRepo(git, repo, { 'configs/arith.pacs.yaml': 'name: arith\n' });
     commit = git(repo, 'rev-parse', 'HEAD');
   });
   after(() => rmSync(base, { recursive: true, force: true }));

@@ -1,39 +1,31 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { GitDirtyError, captureGit, createRunWorktree, listChangedFiles, showFileAtRun } from '../../../src/core/git';
+import { initRepo, isolatedGit } from '../gitRepo';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-git-'));
 after(() => rmSync(base, { recursive: true, force: true }));
 let n = 0;
 
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, env: { ...cleanEnv, GIT_CONFIG_NOSYSTEM: '1', HOME: base }, encoding: 'utf8' }).trim();
-}
+const git = isolatedGit(base);
 
 function newRepo(): string {
   const dir = join(base, `repo-${n++}`);
-  mkdirSync(dir);
-  git(dir, 'init', '-q', '-b', 'main');
-  git(dir, 'config', 'user.name', 'Test');
-  git(dir, 'config', 'user.email', 'test@example.com');
+  initRepo(git, dir);
   return dir;
 }
 
 function committedRepo(): string {
-  const dir = newRepo();
-  writeFileSync(join(dir, 'train.py'), 'print("v1")\n');
-  writeFileSync(join(dir, '.gitignore'), '*.ckpt\n');
-  mkdirSync(join(dir, 'configs'));
-  writeFileSync(join(dir, 'configs', 'arith.pacs.yaml'), 'name: arith\n');
-  writeFileSync(join(dir, 'logo.bin'), Buffer.from([0, 1, 2, 255, 0, 10]));
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'first');
+  const dir = join(base, `repo-${n++}`);
+  initRepo(git, dir, {
+    'train.py': 'print("v1")\n',
+    '.gitignore': '*.ckpt\n',
+    'configs/arith.pacs.yaml': 'name: arith\n',
+    'logo.bin': Buffer.from([0, 1, 2, 255, 0, 10]),
+  });
   git(dir, 'remote', 'add', 'origin', 'https://example.com/lab.git');
   return dir;
 }

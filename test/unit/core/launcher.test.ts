@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { LaunchError, absoluteCommand, configNameOf, ensureRunsRoot, launchRun, newRunId, reproduceRun } from '../../../src/core/launcher';
+import { initRepo, isolatedGit } from '../gitRepo';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-launcher-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -47,16 +47,9 @@ describe('launcher helpers', () => {
 
 describe('reproduceRun', () => {
   test('checks the run code out in a worktree and launches its config there with the same seed and overrides', async () => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
-    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+    const git = isolatedGit(base);
     const repo = join(base, 'repo');
-    mkdirSync(join(repo, 'configs'), { recursive: true });
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'config', 'user.name', 'T');
-    git(repo, 'config', 'user.email', 't@example.com');
-    writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\nseed: 1\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '-q', '-m', 'c1');
+    initRepo(git, repo, { 'configs/arith.pacs.yaml': 'name: arith\nseed: 1\n' });
     writeFileSync(join(repo, 'configs', 'arith.pacs.yaml'), 'name: arith\nseed: 7\ntotal_steps: 5\n');
     const runsRoot = join(repo, '.pacs', 'runs');
     // Node stands in for Python: only the launcher's side is under test here (the trainer tests launch the real one).
