@@ -134,6 +134,12 @@ class OptimConfig(_Section):
         "optim.mini_batch_prompts.",
     )
     epochs: int = Field(1, ge=1, description="Passes over each step's rollouts.")
+    share_prompts: bool = Field(
+        True,
+        description="Run each prompt once per group in the log-prob passes and let its n responses read "
+        "it from a repeated KV cache (the same log-probs and gradients, fewer positions); false runs "
+        "prompt + response for every row. Off by itself under gradient checkpointing.",
+    )
 
 
 class EvalConfig(_Section):

@@ -108,6 +108,77 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, T]
 
 
+def set_training(model: torch.nn.Module, training: bool) -> None:
+    """model.train(training), skipped when the model is already in that mode (the call walks every module)."""
+    if model.training != training:
+        model.train(training)
+
+
+def new_cache(model):
+    """An empty DynamicCache laid out for `model` (sliding-window layers included, where it has any)."""
+    from transformers import DynamicCache
+
+    try:
+        return DynamicCache(config=model.config)
+    except TypeError:  # transformers before the config argument
+        return DynamicCache()
+
+
+def can_share_prompts(model) -> bool:
+    """Whether `grouped_sequence_logprobs` may be used: gradient checkpointing drops the KV cache the
+    responses would read the shared prompt from, so such a model takes the one-pass route."""
+    flag = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else "is_gradient_checkpointing"
+    return not getattr(model, flag, False)
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor, response_mask: torch.Tensor, return_entropy: bool):
+    """logp [B, R] (0 where the mask is 0) and entropy [B, R] or None from logits [B, R, V]."""
+    logits = logits.float()
+    logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [B, R]
+    mask = response_mask.to(logp.dtype)
+    logp = logp * mask
+    entropy = None
+    if return_entropy:
+        with torch.no_grad():
+            detached = logits.detach()
+            entropy = (torch.logsumexp(detached, -1) - (torch.softmax(detached, -1) * detached).sum(-1)) * mask  # [B, R]
+    return logp, entropy
+
+
+def grouped_sequence_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
+                              response_mask: torch.Tensor, *, n: int, return_entropy: bool = False):
+    """`sequence_logprobs` for G prompts × n responses each, running every prompt once instead of n times.
+
+    The prompts ([G, P], left-padded) go through the model once, with gradient when it is enabled;
+    their key/value cache is repeated n times and the responses ([G*n, R]; rows g*n .. g*n+n-1
+    answer prompt g) run on top of it. The result is the same function of the parameters as the one-
+    pass route (the same logits up to float rounding, the same gradient: it flows back through the
+    repeated cache into the prompt), at P·G + (R−1)·G·n token positions instead of (P+R)·G·n.
+    """
+    groups, width = prompt_ids.shape[0], response_ids.shape[1]
+    if response_ids.shape[0] != groups * n:
+        raise ValueError(f"{response_ids.shape[0]} responses for {groups} prompts × n = {n}: groups were split or mixed")
+    cache = new_cache(model)
+    kwargs = {cache_kwarg(model): cache, "use_cache": True}
+    keep = keep_logits_kwarg(model)
+    positions = position_ids_from_mask(prompt_mask)  # [G, P]
+    # Only left padding of the prompts needs a mask: the padding after a response's EOS is attended
+    # by no real token (attention is causal), so without left padding the masks are left out.
+    padded = not bool(prompt_mask.all())
+    first = model(input_ids=prompt_ids, attention_mask=prompt_mask if padded else None, position_ids=positions,
+                  **kwargs, **({keep: 1} if keep else {})).logits[:, -1:]  # [G, 1, V]: predicts response token 0
+    logits = first.repeat_interleave(n, dim=0)  # [G*n, 1, V]
+    if width > 1:
+        cache.batch_repeat_interleave(n)
+        mask = torch.cat([prompt_mask.repeat_interleave(n, dim=0), response_mask[:, : width - 1].to(prompt_mask.dtype)], dim=1)  # [G*n, P+R-1]
+        steps = torch.arange(1, width, device=prompt_ids.device)  # [R-1]
+        response_positions = positions[:, -1:].repeat_interleave(n, dim=0) + steps  # [G*n, R-1]
+        rest = model(input_ids=response_ids[:, : width - 1], attention_mask=mask if padded else None, position_ids=response_positions,
+                     **kwargs).logits  # [G*n, R-1, V]: position t predicts response token t+1
+        logits = torch.cat([logits, rest], dim=1)  # [G*n, R, V]
+    return _token_logprobs(logits, response_ids, response_mask, return_entropy)
+
+
 def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor, *, return_entropy: bool = False):
     """Log-probabilities of the response tokens (the last R columns of `input_ids`) under `model`.
 
@@ -123,13 +194,4 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     logits = model(input_ids=input_ids, **kwargs).logits  # [B, R+1 or T, V]
     logits = logits[:, -(response_len + 1) : -1]  # [B, R, V]: position t predicts token t+1
     targets = input_ids[:, -response_len:]  # [B, R]
-    logits = logits.float()
-    logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [B, R]
-    mask = response_mask.to(logp.dtype)
-    logp = logp * mask
-    entropy = None
-    if return_entropy:
-        with torch.no_grad():
-            detached = logits.detach()
-            entropy = (torch.logsumexp(detached, -1) - (torch.softmax(detached, -1) * detached).sum(-1)) * mask  # [B, R]
-    return logp, entropy
+    return _token_logprobs(logits, targets, response_mask, return_entropy)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pacslab.models import cache_kwarg, keep_logits_kwarg
+from pacslab.models import cache_kwarg, keep_logits_kwarg, new_cache, set_training
 
 
 @dataclass
@@ -77,24 +77,26 @@ def generate_rollouts(
     greedy: bool = False,
 ) -> RolloutBatch:
     """`n` responses to each prompt, all decoded in one batch. EOS ends a row; later tokens are padding."""
-    from transformers import DynamicCache
-
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens is {max_new_tokens}: use 1 or more (rollout.max_new_tokens)")
     if not greedy and temperature <= 0:
         raise ValueError(f"temperature is {temperature}: use a value above 0, or greedy decoding")
     was_training = model.training
-    model.eval()
+    set_training(model, False)
     device = next(model.parameters()).device
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, device)  # [G, P]
-    cache = DynamicCache()
+    cache = new_cache(model)
     forward_kwargs = {cache_kwarg(model): cache, "use_cache": True}
     keep = keep_logits_kwarg(model)
     if keep is not None:
         forward_kwargs[keep] = 1
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)  # [G, P]
-    logits = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, **forward_kwargs).logits[:, -1]  # [G, V]
+    # Without left padding no mask is needed at all: a row's tokens after its EOS are padding that no
+    # real token attends to (attention is causal), so skipping the mask changes no real token's logits.
+    padded = not bool(prompt_mask.all())
+    logits = model(input_ids=prompt_ids, attention_mask=prompt_mask if padded else None, position_ids=positions,
+                   **forward_kwargs).logits[:, -1]  # [G, V]
     if n > 1:
         cache.batch_repeat_interleave(n)
         logits = logits.repeat_interleave(n, dim=0)  # [G*n, V]
@@ -115,11 +117,12 @@ def generate_rollouts(
             break
         # Rows already done feed padding, masked out; the EOS that ends a row is a real token.
         mask = torch.cat([mask, alive[-1].long().unsqueeze(1)], dim=1)  # [G*n, P+step+1]
-        logits = model(input_ids=token.unsqueeze(1), attention_mask=mask, position_ids=next_position, **forward_kwargs).logits[:, -1]
+        logits = model(input_ids=token.unsqueeze(1), attention_mask=mask if padded else None, position_ids=next_position,
+                       **forward_kwargs).logits[:, -1]
         next_position = next_position + 1
     response_ids = torch.stack(tokens, dim=1)  # [G*n, R]
     response_mask = torch.stack(alive, dim=1).long()  # [G*n, R]
-    model.train(was_training)
+    set_training(model, was_training)
     return _assemble(tokenizer, prompt_ids.repeat_interleave(n, dim=0), prompt_mask.repeat_interleave(n, dim=0), response_ids, response_mask, n)
 
 

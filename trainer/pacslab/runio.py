@@ -59,12 +59,16 @@ def step_name(step: int) -> str:
 # ---------------------------------------------------------------- atomic files
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None:
+    """Writes through a temporary name and a rename, so readers see the old or the new file, never a
+    part. `durable` also fsyncs before the rename (a power cut keeps it), as run-format.md asks of
+    run.json; the per-step rollout files skip it, which saves a millisecond or more a step on a slow disk."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -236,7 +240,7 @@ def write_rollouts(run_dir: Path, step: int, records: list[dict]) -> str:
     folder.mkdir(exist_ok=True)
     rel = f"rollouts/{step_name(step)}.jsonl"
     body = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
-    write_atomic(Path(run_dir) / rel, body)
+    write_atomic(Path(run_dir) / rel, body, durable=False)
     return rel
 
 

@@ -30,7 +30,8 @@ from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
 from pacslab.evaluate import eval_generator, evaluate
 from pacslab.losses import grpo_loss, pacs_bce, pacs_loss, pacs_scores, pacs_weights, rloo_loss
 from pacslab.metrics import critic_metrics
-from pacslab.models import load_policy, resolve_device, resolve_model_path, sequence_logprobs
+from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, load_policy, resolve_device,
+                            resolve_model_path, sequence_logprobs, set_training)
 from pacslab.rollout import RolloutBatch, generate_rollouts
 from pacslab.tasks import Example, PromptSampler, load_examples
 from pacslab.verifiers import load_verifier
@@ -56,8 +57,10 @@ class StepData:
     verdicts: list
     labels: torch.Tensor  # [B] float32, 0/1
     group_ids: torch.Tensor  # [B]
-    old_logp: torch.Tensor  # [B, R]
+    old_logp: torch.Tensor  # [B, R]; filled by the update itself when `fused_old`
     ref_logp: torch.Tensor | None  # [B, R]
+    entropy: torch.Tensor  # [B, R] of π_old; filled by the update itself when `fused_old`
+    fused_old: bool  # old_logp is the update's own forward at θ_old (one optimizer step per batch)
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -135,7 +138,7 @@ class Trainer:
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                                           weight_decay=cfg.optim.weight_decay)
+                                           weight_decay=cfg.optim.weight_decay, foreach=True)  # one kernel per op, not per tensor
         self.control = ControlReader(self.run_dir)
         self._saved_seq = -1
         if checkpoint is not None:
@@ -193,10 +196,17 @@ class Trainer:
                     for text, g in zip(batch.response_texts, batch.prompt_index)]
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
-        # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks)
-        old_logp, entropy = self._logprobs_no_grad(self.model, batch, return_entropy=True)  # [B, R] each
+        # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
+        # With one optimizer step per batch the update's first forward runs at θ_old on the same
+        # rows, so its detached log-probs are old_logp and the separate pass is skipped.
+        fused_old = self._one_update_per_batch()
+        if fused_old:
+            old_logp = torch.zeros(batch.response_mask.shape, device=self.device)  # [B, R], filled by _loss
+            entropy = torch.zeros_like(old_logp)
+        else:
+            old_logp, entropy = self._logprobs_no_grad(self.model, batch, return_entropy=True)  # [B, R] each
         ref_logp = self._logprobs_no_grad(self.ref_model, batch)[0] if self.ref_model is not None else None
-        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp)
+        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old)
         # updates
         t1 = time.perf_counter()
         for group in self.optimizer.param_groups:
@@ -229,7 +239,7 @@ class Trainer:
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
-            "policy/entropy": (entropy[mask].mean().item() if mask.any() else None),
+            "policy/entropy": (data.entropy[mask].mean().item() if mask.any() else None),
             "response/length_mean": lengths.mean().item(),
             "response/length_max": lengths.max().item(),
             "response/truncated_frac": sum(batch.truncated) / len(batch.truncated),
@@ -248,19 +258,37 @@ class Trainer:
         total = self.cfg.rollout.prompts_per_step * self.n
         return [slice(start, start + rows) for start in range(0, total, rows)]
 
+    def _one_update_per_batch(self) -> bool:
+        o = self.cfg.optim
+        return o.epochs == 1 and o.mini_batch_prompts == self.cfg.rollout.prompts_per_step
+
     def _forward(self, model, batch: RolloutBatch, rows: slice, *, return_entropy: bool = False):
-        """Log-probs of `rows` with the response trimmed to its longest real response: [b, r]."""
+        """Log-probs of `rows` (whole groups) with the response trimmed to its longest real response: [b, r].
+
+        Each group's prompt runs once and its n responses read it from the KV cache
+        (optim.share_prompts), else every row runs prompt + response.
+        """
         response_mask = batch.response_mask[rows]  # [b, R]
         width = int(response_mask.sum(1).max().item()) or 1
-        input_ids = batch.input_ids[rows, : batch.prompt_len + width]  # [b, P+r]
-        attention_mask = batch.attention_mask[rows, : batch.prompt_len + width]  # [b, P+r]
+        prompt_len = batch.prompt_len
+        if self.cfg.optim.share_prompts and self.n > 1 and can_share_prompts(model):
+            group_rows = slice(rows.start, rows.stop, self.n)  # the first row of each group
+            prompt_ids = batch.input_ids[group_rows, :prompt_len]  # [g, P]
+            if not torch.equal(batch.input_ids[rows, :prompt_len], prompt_ids.repeat_interleave(self.n, dim=0)):
+                raise ValueError(f"rows {rows.start}..{rows.stop - 1} do not hold whole groups of {self.n} rows with one "
+                                 "prompt each: groups were split or mixed when the batch was built")
+            return grouped_sequence_logprobs(model, prompt_ids, batch.attention_mask[group_rows, :prompt_len],
+                                             batch.input_ids[rows, prompt_len : prompt_len + width],
+                                             response_mask[:, :width], n=self.n, return_entropy=return_entropy)
+        input_ids = batch.input_ids[rows, : prompt_len + width]  # [b, P+r]
+        attention_mask = batch.attention_mask[rows, : prompt_len + width]  # [b, P+r]
         return sequence_logprobs(model, input_ids, attention_mask, response_mask[:, :width], return_entropy=return_entropy)
 
     @torch.no_grad()
     def _logprobs_no_grad(self, model, batch: RolloutBatch, *, return_entropy: bool = False):
         """[B, R] log-probs (and entropies) by micro-batches, zero past each row's response."""
         was_training = model.training
-        model.eval()
+        set_training(model, False)
         shape = batch.response_mask.shape
         logp = torch.zeros(shape, device=self.device)
         entropy = torch.zeros(shape, device=self.device) if return_entropy else None
@@ -269,14 +297,17 @@ class Trainer:
             logp[rows, : lp.shape[1]] = lp.float()
             if entropy is not None:
                 entropy[rows, : ent.shape[1]] = ent.float()
-        model.train(was_training)
+        set_training(model, was_training)
         return logp, entropy
 
     def _loss(self, d: StepData, rows: slice):
         """(loss, loggable metrics) of one micro-batch of whole groups: a mean over its own rows or tokens."""
         cfg = self.cfg
-        logp, _ = self._forward(self.model, d.batch, rows)  # [b, r]
+        logp, entropy = self._forward(self.model, d.batch, rows, return_entropy=d.fused_old)  # [b, r] each
         width = logp.shape[1]
+        if d.fused_old:  # this forward runs at θ_old: its values are old_logp (see train_step)
+            d.old_logp[rows, :width] = logp.detach().float()
+            d.entropy[rows, :width] = entropy.float()
         old = d.old_logp[rows, :width]  # [b, r]
         mask = d.batch.response_mask[rows, :width]  # [b, r]
         labels, group_ids = d.labels[rows], d.group_ids[rows]
@@ -296,7 +327,7 @@ class Trainer:
     def _updates(self, d: StepData) -> dict[str, float]:
         """Mini-batches of whole groups, micro-batch gradient accumulation, `epochs` passes."""
         cfg = self.cfg
-        self.model.train()
+        set_training(self.model, True)
         micro = self._micro_slices()
         per_mini = cfg.optim.mini_batch_prompts // cfg.optim.micro_batch_prompts
         minis = [micro[i : i + per_mini] for i in range(0, len(micro), per_mini)]

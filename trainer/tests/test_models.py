@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from pacslab.demo_model import build_model, build_tokenizer
-from pacslab.models import ASSETS_DIR, load_policy, resolve_device, resolve_model_path, sequence_logprobs
+from pacslab.models import (ASSETS_DIR, can_share_prompts, grouped_sequence_logprobs, load_policy, resolve_device,
+                            resolve_model_path, sequence_logprobs)
 from pacslab.rollout import encode_prompts
 
 ARITH_TINY = ASSETS_DIR / "arith-tiny"
@@ -103,3 +104,78 @@ def test_committed_model_loads_and_round_trips_text():
     assert tokenizer.decode(ids, skip_special_tokens=True) == "123+45=168"
     assert tokenizer.convert_ids_to_tokens(tokenizer("a")["input_ids"]) == ["<unk>"]
     assert Path(ARITH_TINY / "model.safetensors").stat().st_size <= 5 * 2**20
+
+
+def grouped_batch(tokenizer, prompts, responses_per_prompt):
+    """Rollout-shaped batch: each prompt repeated once per response, rows g*n .. g*n+n-1 for prompt g."""
+    rows_prompts = [p for p, rs in zip(prompts, responses_per_prompt) for _ in rs]
+    rows_responses = [r for rs in responses_per_prompt for r in rs]
+    return batch_of(tokenizer, rows_prompts, rows_responses)
+
+
+def both_routes(model, input_ids, attention_mask, response_mask, n, device="cpu"):
+    """(logp, entropy, gradients) of the one-pass route and of the shared-prompt route."""
+    prompt_len = input_ids.shape[1] - response_mask.shape[1]
+    input_ids, attention_mask, response_mask = (t.to(device) for t in (input_ids, attention_mask, response_mask))
+    out = []
+    for shared in (False, True):
+        model.zero_grad(set_to_none=True)
+        if shared:
+            logp, entropy = grouped_sequence_logprobs(model, input_ids[::n, :prompt_len], attention_mask[::n, :prompt_len],
+                                                      input_ids[:, prompt_len:], response_mask, n=n, return_entropy=True)
+        else:
+            logp, entropy = sequence_logprobs(model, input_ids, attention_mask, response_mask, return_entropy=True)
+        # a loss that weighs every token differently, so a wrong routing of gradients shows
+        weights = torch.arange(1, logp.numel() + 1, device=logp.device, dtype=logp.dtype).reshape(logp.shape)
+        (logp * weights / logp.numel()).sum().backward()
+        out.append((logp.detach(), entropy, [p.grad.detach().clone() for p in model.parameters()]))
+    model.zero_grad(set_to_none=True)
+    return out
+
+
+@pytest.mark.parametrize("prompts", [["12+345=", "7+8=", "3="], ["12+34=", "56+78=", "90+12="]], ids=["left-padded", "same-length"])
+def test_shared_prompt_route_gives_the_one_pass_logprobs_and_gradient(tiny, prompts):
+    model, tokenizer = tiny
+    responses = [["357$", "35$", "3"], ["15$", "150$", "1$"], ["3$", "33", "$"]]  # EOS at different places, one cut short
+    input_ids, attention_mask, response_mask = grouped_batch(tokenizer, prompts, responses)
+    (logp, entropy, grads), (shared_logp, shared_entropy, shared_grads) = both_routes(model, input_ids, attention_mask, response_mask, n=3)
+    torch.testing.assert_close(shared_logp, logp, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(shared_entropy, entropy, atol=1e-6, rtol=1e-5)
+    assert torch.all(shared_logp[response_mask == 0] == 0)
+    for got, expected in zip(shared_grads, grads):
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-4)
+
+
+def test_shared_prompt_route_with_one_token_responses_and_bad_groups(tiny):
+    model, tokenizer = tiny
+    input_ids, attention_mask, response_mask = grouped_batch(tokenizer, ["1+2=", "10+20="], [["3", "$"], ["$", "4"]])
+    (logp, _, _), (shared_logp, _, _) = both_routes(model, input_ids, attention_mask, response_mask, n=2)
+    torch.testing.assert_close(shared_logp, logp, atol=1e-6, rtol=1e-5)
+    prompt_len = input_ids.shape[1] - 1
+    with pytest.raises(ValueError, match="groups were split or mixed"):
+        grouped_sequence_logprobs(model, input_ids[::2, :prompt_len], attention_mask[::2, :prompt_len],
+                                  input_ids[:3, prompt_len:], response_mask[:3], n=2)
+
+
+def test_gradient_checkpointing_turns_prompt_sharing_off():
+    tokenizer = build_tokenizer()
+    model = build_model(tokenizer, seed=0, layers=1, hidden=16, heads=2)
+    assert can_share_prompts(model)
+    model.gradient_checkpointing_enable()
+    assert not can_share_prompts(model)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype, atol", [(torch.float32, 1e-4), (torch.bfloat16, 0.1)])
+def test_shared_prompt_route_on_cuda(dtype, atol):
+    tokenizer = build_tokenizer()
+    model = build_model(tokenizer, seed=0, layers=2, hidden=64, heads=4).to("cuda", dtype)
+    prompts = ["12+345=", "7+8=", "3="]
+    responses = [["357$", "35$", "3"], ["15$", "150$", "1$"], ["3$", "33", "$"]]
+    input_ids, attention_mask, response_mask = grouped_batch(tokenizer, prompts, responses)
+    (logp, _, grads), (shared_logp, _, shared_grads) = both_routes(model, input_ids, attention_mask, response_mask, n=3, device="cuda")
+    torch.testing.assert_close(shared_logp, logp, atol=atol, rtol=0.05)
+    cosine = torch.nn.functional.cosine_similarity(torch.cat([g.float().flatten() for g in shared_grads]),
+                                                   torch.cat([g.float().flatten() for g in grads]), dim=0)
+    assert cosine > 0.999 if dtype == torch.float32 else cosine > 0.98

@@ -77,6 +77,17 @@ def test_rollout_files_are_whole_jsonl(tmp_path):
     assert [r["response"] for r in records] == ["<b>1</b>", "2"] and bad == 0
 
 
+def test_run_json_is_fsynced_and_rollout_files_are_not(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(runio.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    runio.RunInfo(tmp_path).update(status="running", step=3)
+    assert len(synced) == 1
+    runio.write_rollouts(tmp_path, 3, [{"step": 3}])
+    assert len(synced) == 1
+    assert runio.read_json(tmp_path / "run.json")["step"] == 3 and not list(tmp_path.glob("**/*.tmp"))
+
+
 def test_pid_start_time_tells_a_live_process_from_a_reused_pid(tmp_path):
     start = runio.pid_start_time(os.getpid())
     assert start and start.isdigit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 from pathlib import Path
@@ -127,6 +128,35 @@ def test_micro_batches_accumulate_to_the_mini_batch_gradient(write_config, tmp_p
         assert runs[1][key] == pytest.approx(runs[2][key], rel=1e-4, abs=1e-6), key
     if algorithm == "grpo":
         assert runs[1]["grpo/kl"] == pytest.approx(runs[2]["grpo/kl"], abs=1e-6)
+
+
+@pytest.mark.parametrize("algorithm", ["pacs", "grpo"])
+def test_the_fast_route_matches_the_plain_one(write_config, tmp_path, monkeypatch, algorithm):
+    """Shared prompts + old log-probs from the update's own forward give the metrics of one-pass
+    forwards + a separate no-grad old-log-prob pass (the algorithm's recipe, step for step)."""
+    from pacslab.train import Trainer
+
+    base = {"algorithm": algorithm, "total_steps": 3, "eval.size": 1, "eval.samples": 1, "eval.k": [1]}
+    fast_dir, plain_dir = tmp_path / "runs" / "fast", tmp_path / "runs" / "plain"
+    assert train(write_config("fast.pacs.yaml", **base), fast_dir) == 0
+    monkeypatch.setattr(Trainer, "_one_update_per_batch", lambda self: False)
+    assert train(write_config("plain.pacs.yaml", **base, **{"optim.share_prompts": False}), plain_dir) == 0
+    fast, plain = metrics_by_step(fast_dir), metrics_by_step(plain_dir)
+    assert [s for s, _ in fast] == [s for s, _ in plain] and len(fast) >= 4
+    for (step, a), (_, b) in zip(fast, plain):
+        assert a.keys() == b.keys(), step
+        for key in a:
+            if a[key] is None or b[key] is None:
+                assert a[key] == b[key], (step, key)
+            else:
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (step, key)
+    if algorithm == "pacs":
+        assert all(v["pacs/loss"] == pytest.approx(math.log(2), abs=1e-6) for _, v in fast if "pacs/loss" in v)
+    for step in (1, 2, 3):
+        a = [json.loads(l) for l in (fast_dir / "rollouts" / f"step-{step:06d}.jsonl").read_text().splitlines()]
+        b = [json.loads(l) for l in (plain_dir / "rollouts" / f"step-{step:06d}.jsonl").read_text().splitlines()]
+        assert [r["response"] for r in a] == [r["response"] for r in b]
+        assert [r["psi"] for r in a] == pytest.approx([r["psi"] for r in b], rel=1e-3, abs=1e-5)
 
 
 def test_a_non_finite_gradient_skips_the_optimizer_step(write_config, tmp_path, monkeypatch):
