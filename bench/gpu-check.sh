@@ -4,14 +4,19 @@
 #
 #   bash bench/gpu-check.sh              # on the device: results in bench/results/gpu_check.json
 #   bash bench/gpu-check.sh --cpu-smoke  # anywhere: the same steps at toy sizes on the CPU
+#   bash bench/gpu/device.sh             # on the device machine of this workplace: carried wheels, then this
 #
 # 1. the engine's tests marked `gpu` (trainer/tests and bench/gpu/test_gpu.py);
 # 2. a short run of the default config on CUDA (examples/arith.pacs.yaml, 20 steps);
 # 3. 3 steps of a random-init Qwen2-0.5B-shape model, 64 prompts × 8 samples × 256 new tokens, bf16,
 #    with rollout and update tokens/s and peak memory, against plain transformers generate and
 #    forward+backward over the same tokens in the same process.
-# Set PYTHON to pick the interpreter (default: .venv/bin/python if present, else python3).
-# Writes bench/results/gpu_check.json (or gpu_check_cpu_smoke.json) and a log beside it.
+# Set PYTHON to pick the interpreter (default: .venv/bin/python if present, else python3). An
+# existing PYTHONPATH is kept after trainer/, so packages installed elsewhere stay importable.
+# Each section runs under `timeout` (seconds: GPU_CHECK_TIMEOUT_PYTEST, GPU_CHECK_TIMEOUT_ARITH,
+# GPU_CHECK_TIMEOUT_QWEN; defaults 90, 90, 240); a failing or timed-out section does not stop the
+# later ones, and its status says which.
+# Writes bench/results/gpu_check.json (or gpu_check_cpu_smoke.json); exits 0 only if every section passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,28 +28,59 @@ else PY=python3; fi
 export PYTHONPATH="$ROOT/trainer${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 WORK=${GPU_CHECK_WORK:-$ROOT/bench/.work/gpu-check}
 NAME=gpu_check; [[ $SMOKE == 1 ]] && NAME=gpu_check_cpu_smoke
+T_PYTEST=${GPU_CHECK_TIMEOUT_PYTEST:-90}
+T_ARITH=${GPU_CHECK_TIMEOUT_ARITH:-90}
+T_QWEN=${GPU_CHECK_TIMEOUT_QWEN:-240}
 mkdir -p "$WORK" bench/results
-rm -rf "$WORK/arith-run"
+rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json"
 STATUS=()
 
-section() { echo; echo "== $*"; }
+section() { echo; echo "== $* [$(date -u +%H:%M:%S), ${SECONDS} s in]"; }
+
+# check NAME SECONDS CMD...: runs CMD under `timeout` and records pass, fail(rc) or timeout(Ns) in STATUS.
+check() {
+  local name=$1 limit=$2 t0=$SECONDS rc=0
+  shift 2
+  timeout -k 10 "$limit" "$@" || rc=$?
+  if [[ $rc == 0 ]]; then STATUS+=("$name=pass")
+  elif [[ $rc == 124 || $rc == 137 ]]; then STATUS+=("$name=timeout(${limit}s)")
+  else STATUS+=("$name=fail($rc)"); fi
+  echo "-- ${STATUS[${#STATUS[@]}-1]} in $((SECONDS - t0)) s"
+}
 
 section "environment"
-"$PY" - <<'PY'
-import torch, transformers
-print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.version.cuda)
-print("devices:", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] or "none")
-PY
+timeout -k 10 45 "$PY" - <<'EOF'
+import importlib, sys
+from importlib import metadata
+print("python", sys.version.split()[0], sys.executable)
+try:
+    import torch, transformers
+    print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.version.cuda)
+    print("devices:", [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] or "none")
+except Exception as e:  # reported, never fatal
+    print(f"torch/transformers: {type(e).__name__}: {e}")
+dists = {"typing_extensions": "typing-extensions", "math_verify": "math-verify", "antlr4": "antlr4-python3-runtime", "yaml": "pyyaml"}
+for name in ("pydantic", "pydantic_core", "typing_extensions", "math_verify", "latex2sympy2_extended", "antlr4", "sympy",
+             "yaml", "safetensors", "tokenizers", "huggingface_hub", "numpy", "onnx", "onnxruntime", "onnxscript", "pyarrow", "pytest"):
+    try:
+        module = importlib.import_module(name)
+        try:
+            version = getattr(module, "__version__", None) or metadata.version(dists.get(name, name))
+        except metadata.PackageNotFoundError:
+            version = "?"
+        print(f"  {name} {version}  {getattr(module, '__file__', '')}")
+    except Exception as e:  # reported, never fatal
+        print(f"  {name}: MISSING ({type(e).__name__}: {e})")
+EOF
 
 section "1. pytest -m gpu"
-if (cd trainer && "$PY" -m pytest -c pyproject.toml -m gpu -q -rs tests ../bench/gpu/test_gpu.py); then STATUS+=("pytest_gpu=pass")
-else rc=$?; STATUS+=("pytest_gpu=fail($rc)"); fi
+# shellcheck disable=SC2016
+check pytest_gpu "$T_PYTEST" bash -c 'cd trainer && exec "$1" -m pytest -c pyproject.toml -p no:cacheprovider -m gpu -q -rfEs tests ../bench/gpu/test_gpu.py' _ "$PY"
 
 section "2. the default config, 20 steps"
-if [[ $SMOKE == 1 ]]; then ARITH_SETS=(--set device=cpu --set total_steps=2 --set eval.size=8)
+if [[ $SMOKE == 1 ]]; then ARITH_SETS=(--set device=cpu --set total_steps=2 --set optim.warmup_steps=1 --set eval.size=8)
 else ARITH_SETS=(--set device=cuda --set total_steps=20); fi
-if "$PY" -m pacslab train examples/arith.pacs.yaml --run-dir "$WORK/arith-run" "${ARITH_SETS[@]}"; then STATUS+=("arith_run=pass")
-else rc=$?; STATUS+=("arith_run=fail($rc)"); fi
+check arith_run "$T_ARITH" "$PY" -m pacslab train examples/arith.pacs.yaml --run-dir "$WORK/arith-run" "${ARITH_SETS[@]}"
 
 section "3. Qwen2-0.5B shape: pacslab against plain transformers"
 if [[ $SMOKE == 1 ]]; then
@@ -52,11 +88,11 @@ if [[ $SMOKE == 1 ]]; then
 else
   QWEN_ARGS=(--device cuda --dtype bfloat16 --steps 3 --prompts 64 --n 8 --new-tokens 256 --prompt-len 128 --micro-prompts 4 --repeats 2)
 fi
-if "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --work "$WORK/qwen" --out "$WORK/qwen.json"; then STATUS+=("qwen=pass")
-else rc=$?; STATUS+=("qwen=fail($rc)"); fi
+# qwen_throughput.py rewrites --out after each half, so a timeout in the second still leaves the first.
+check qwen "$T_QWEN" "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --work "$WORK/qwen" --out "$WORK/qwen.json"
 
 section "summary"
-"$PY" - "$WORK" "$NAME" "${STATUS[@]}" <<'PY'
+timeout -k 10 45 "$PY" - "$WORK" "$NAME" "${STATUS[@]}" <<'EOF'
 import json, sys
 from pathlib import Path
 sys.path.insert(0, "bench")
@@ -65,9 +101,14 @@ work, name, statuses = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 data = {"benchmark": name, "status": dict(s.split("=", 1) for s in statuses)}
 events = work / "arith-run" / "events.jsonl"
 if events.is_file():
-    rows = [json.loads(l) for l in events.read_text().splitlines() if l.strip()]
-    train = [e["values"] for e in rows if e.get("type") == "metrics" and "perf/samples_per_s" in e["values"]]
-    evals = [e["values"] for e in rows if e.get("type") == "metrics" and "eval/accuracy" in e["values"]]
+    rows = []
+    for line in events.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut short by a timeout
+            pass
+    train = [e["values"] for e in rows if e.get("type") == "metrics" and "perf/samples_per_s" in e.get("values", {})]
+    evals = [e["values"] for e in rows if e.get("type") == "metrics" and "eval/accuracy" in e.get("values", {})]
     if train:
         later = train[1:] or train
         data["arith"] = {"steps": len(train), "samples_per_s_mean_after_first": round(sum(v["perf/samples_per_s"] for v in later) / len(later), 1),
@@ -79,10 +120,14 @@ path = write_result(name, data)
 print(json.dumps({k: v for k, v in data.items() if k != "qwen05b"}, indent=2))
 q = data.get("qwen05b")
 if q:
-    p, t = q["pacslab"], q["plain_transformers"]
-    print(f"qwen: rollout {p['rollout_new_tokens_per_s']} new tok/s vs generate {t['generate_new_tokens_per_s']} ({q['rollout_vs_generate']}x); "
-          f"update {p['update_tokens_per_s']} tok/s vs fwd+bwd {t['forward_backward_tokens_per_s']} ({q['update_vs_forward_backward']}x); "
-          f"peak {p['peak_memory_gib']} GiB")
+    p, t = q.get("pacslab") or {}, q.get("plain_transformers") or {}
+    print(f"qwen: rollout {p.get('rollout_new_tokens_per_s')} new tok/s vs generate {t.get('generate_new_tokens_per_s')} ({q.get('rollout_vs_generate')}x); "
+          f"update {p.get('update_tokens_per_s')} tok/s vs fwd+bwd {t.get('forward_backward_tokens_per_s')} ({q.get('update_vs_forward_backward')}x); "
+          f"peak {p.get('peak_memory_gib')} GiB")
+    for part in ("pacslab", "plain_transformers"):
+        if (q.get(part) or {}).get("error"):
+            print(f"qwen {part} failed: {q[part]['error']}")
 print(f"wrote {path}")
-PY
-[[ " ${STATUS[*]} " != *fail* ]]
+EOF
+echo "status: ${STATUS[*]}"
+[[ " ${STATUS[*]} " != *fail* && " ${STATUS[*]} " != *timeout* ]]

@@ -4,17 +4,21 @@ the same tokens in the same process: `generate` for the rollout, forward+backwar
 
 The trainer runs in-process through pacslab.train.run_training on a JSONL task of PROMPT_LEN-
 character prompts (the character tokenizer: one token per character). A random-init model almost
-never samples EOS, so every response is NEW tokens long. Prints one JSON object and writes it to --out.
+never samples EOS, so every response is NEW tokens long. Prints one JSON object and writes it to --out,
+also after the first half, so a run stopped in the second keeps the first; a half that fails is
+recorded as {"error": ...} and the other still runs (the exit status is then 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
 import sys
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -212,15 +216,31 @@ def main() -> int:
                   "micro_batch_prompts": args.micro_prompts},
         "build_s": round(time.perf_counter() - t0, 1),
     }
-    result["pacslab"] = trainer_run(args, model_dir, task, args.work, device)
-    result["plain_transformers"] = plain_primitives(args, model_dir, task, device)
-    pt, pl = result["pacslab"], result["plain_transformers"]
-    result["rollout_vs_generate"] = round(pt["rollout_new_tokens_per_s"] / pl["generate_new_tokens_per_s"], 3)
-    result["update_vs_forward_backward"] = round(pt["update_tokens_per_s"] / pl["forward_backward_tokens_per_s"], 3)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    failed = False
+    halves = (("pacslab", lambda: trainer_run(args, model_dir, task, args.work, device)),
+              ("plain_transformers", lambda: plain_primitives(args, model_dir, task, device)))
+    for part, fn in halves:
+        t1 = time.perf_counter()
+        try:
+            result[part] = fn()
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - recorded, and the other half still runs
+            traceback.print_exc()
+            result[part] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+            failed = True
+        result[part]["wall_s"] = round(time.perf_counter() - t1, 1)
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"{part} done in {result[part]['wall_s']} s", flush=True)
+    pt, pl = result["pacslab"], result["plain_transformers"]
+    if "error" not in pt and "error" not in pl:
+        result["rollout_vs_generate"] = round(pt["rollout_new_tokens_per_s"] / pl["generate_new_tokens_per_s"], 3)
+        result["update_vs_forward_backward"] = round(pt["update_tokens_per_s"] / pl["forward_backward_tokens_per_s"], 3)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
