@@ -33,7 +33,7 @@ def test_pacs_loss_and_gradient_match_cpu(weight_mode):
     logp, old, mask, labels, n = batch()
     results = []
     for device in ("cpu", CUDA):
-        x = logp.to(device).requires_grad_(True)
+        x = logp.detach().clone().to(device).requires_grad_(True)  # a fresh leaf on each device
         loss, _ = pacs_loss(x, old.to(device), mask.to(device), labels.to(device), rollout_n=n, weight_mode=weight_mode)
         loss.backward()
         results.append((loss.detach().cpu(), x.grad.cpu()))

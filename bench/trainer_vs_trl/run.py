@@ -2,8 +2,8 @@
 
 Both sides train builtin:arith-tiny on the default arith task with one step = 16 prompts × 8
 samples and the same max new tokens, lr, clipping and seed. Each side runs WARMUP untimed steps,
-then STEPS timed steps; the sides are interleaved (round 1: grpo, trl, trl1, pacs; round 2: pacs,
-trl1, trl, grpo) so that load from other processes on a shared machine falls on all of them alike.
+then STEPS timed steps; the sides are interleaved (round 1: grpo, trl, grpo on torch's default threads, trl1, pacs;
+round 2 the reverse) so that load from other processes on a shared machine falls on all of them alike.
 
 pacslab is timed by its own CLI as a user runs it (`python -m pacslab train`): a step's time is the
 gap between consecutive `metrics` events in events.jsonl, so it includes the rollout, the old
@@ -11,7 +11,8 @@ log-prob pass, the update, the critic pass and writing the step's rollouts file.
 callback between consecutive `on_step_end`s. samples/s = timed samples / timed seconds.
 pacslab runs a model under 20M parameters on one CPU thread (its documented choice); TRL runs
 with torch's default threads ("trl", the peer as a user gets it) and again with OMP_NUM_THREADS=1
-("trl1", the same thread choice), so the ratio can be read both ways.
+("trl1", the same thread choice), and pacslab GRPO runs again with OMP_NUM_THREADS set to torch's
+default ("grpoT"), so each side is also compared with the other at the same thread count.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ TRL_PY = BENCH / ".env-trl" / "bin" / "python"
 CONFIG = ROOT / "examples" / "arith.pacs.yaml"
 
 
-def pacslab_times(algorithm: str, args, work: Path, tag: str) -> dict:
-    run_dir = work / f"pacslab-{algorithm}-{tag}"
+def pacslab_times(algorithm: str, args, work: Path, tag: str, threads: int | None = None) -> dict:
+    run_dir = work / f"pacslab-{algorithm}-{tag}{'-t' + str(threads) if threads else ''}"
     if run_dir.exists():
         subprocess.run(["rm", "-rf", str(run_dir)], check=True)
     total = args.warmup + args.steps
@@ -48,7 +49,10 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str) -> dict:
     cmd = [str(VENV_PY), "-m", "pacslab", "train", str(CONFIG), "--run-dir", str(run_dir)]
     for s in sets:
         cmd += ["--set", s]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = dict(__import__("os").environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"pacslab {algorithm} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     marks, lengths, tps = {}, {}, {}
@@ -113,21 +117,26 @@ def main() -> int:
 
     args.model_dir = Path(args.model).resolve() if args.model else resolve_model_path("builtin:arith-tiny", base_dir=ROOT)
     args.work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict]] = {"grpo": [], "pacs": [], "trl": [], "trl1": []}
+    # torch's default intra-op thread count here: what TRL uses, and what pacslab gets with OMP_NUM_THREADS set to it
+    default_threads = int(subprocess.run([str(TRL_PY), "-c", "import torch; print(torch.get_num_threads())"],
+                                         capture_output=True, text=True, check=True).stdout.strip())
+    results: dict[str, list[dict]] = {"grpo": [], "pacs": [], "trl": [], "trl1": [], "grpoT": []}
     started = time.time()
     for r in range(args.rounds):
-        order = ["grpo", "trl", "trl1", "pacs"] if r % 2 == 0 else ["pacs", "trl1", "trl", "grpo"]
-        for side in order:
+        order = ["grpo", "trl", "grpoT", "trl1", "pacs"]
+        for side in (order if r % 2 == 0 else order[::-1]):
             t0 = time.perf_counter()
             if side.startswith("trl"):
                 part = trl_times(args, args.work, f"{side}-r{r}", threads=1 if side == "trl1" else None)
+            elif side == "grpoT":
+                part = pacslab_times("grpo", args, args.work, f"r{r}", threads=default_threads)
             else:
                 part = pacslab_times(side, args, args.work, f"r{r}")
             results[side].append(part)
             print(f"round {r + 1} {side}: median step {statistics.median(part['step_times']):.3f} s "
                   f"(process {time.perf_counter() - t0:.0f} s)", flush=True)
     batch = args.prompts * args.n
-    grpo, pacs, trl, trl1 = (summarise(results[k], batch) for k in ("grpo", "pacs", "trl", "trl1"))
+    grpo, pacs, trl, trl1, grpo_t = (summarise(results[k], batch) for k in ("grpo", "pacs", "trl", "trl1", "grpoT"))
     data = {
         "benchmark": "trainer_vs_trl",
         "description": "samples/s of one RL step (16 prompts x 8 samples) on the CPU, pacslab CLI vs TRL GRPOTrainer, interleaved",
@@ -136,9 +145,12 @@ def main() -> int:
         "pacslab": {**grpo, "algorithm": "grpo"},
         "pacslab_pacs": {**pacs, "algorithm": "pacs"},
         "trl": {**trl, "trainer": "GRPOTrainer", "version": results["trl"][0].get("trl")},
+        "pacslab_default_threads": {**grpo_t, "algorithm": "grpo", "threads": default_threads,
+                                    "note": f"OMP_NUM_THREADS={default_threads}: torch's default here, the threads TRL runs with"},
         "trl_one_thread": {**trl1, "trainer": "GRPOTrainer with OMP_NUM_THREADS=1 (pacslab's own choice for models under 20M parameters)"},
         "ratio": round(grpo["samples_per_s"] / trl["samples_per_s"], 2),
         "ratio_vs_trl_one_thread": round(grpo["samples_per_s"] / trl1["samples_per_s"], 2),
+        "ratio_equal_default_threads": round(grpo_t["samples_per_s"] / trl["samples_per_s"], 2),
         "ratio_pacs": round(pacs["samples_per_s"] / trl["samples_per_s"], 2),
         "target_ratio": 3.0,
         "pass": grpo["samples_per_s"] / trl["samples_per_s"] >= 3.0,
@@ -149,7 +161,8 @@ def main() -> int:
         "wall_s": round(time.time() - started, 1),
     }
     path = write_result(args.out, data)
-    print(f"pacslab grpo {grpo['samples_per_s']} samples/s, pacs {pacs['samples_per_s']}, TRL {trl['samples_per_s']} "
+    print(f"pacslab grpo {grpo['samples_per_s']} samples/s ({default_threads} threads: {grpo_t['samples_per_s']}), "
+          f"pacs {pacs['samples_per_s']}, TRL {trl['samples_per_s']} "
           f"(one thread: {trl1['samples_per_s']}): "
           f"ratio {data['ratio']} (pacs {data['ratio_pacs']}); wrote {path}")
     return 0

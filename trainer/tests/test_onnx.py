@@ -247,7 +247,7 @@ def _external_data_export(work: Path, scale: float) -> Path:
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "onnx__MatMul_7"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [weight])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)  # older onnxruntimes load it too
     work.mkdir()
     path = work / "model.onnx"
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)

@@ -125,7 +125,9 @@ def test_micro_batches_accumulate_to_the_mini_batch_gradient(write_config, tmp_p
         runs[micro] = next(v for _, v in metrics_by_step(run_dir) if "reward/mean" in v)
     loss_key = f"{algorithm}/loss"
     for key in (loss_key, "optim/grad_norm", "critic/accuracy", "critic/ece"):
-        assert runs[1][key] == pytest.approx(runs[2][key], rel=1e-4, abs=1e-6), key
+        # at θ_old the losses are sums of cancelling terms (GRPO's is 0 up to rounding), and the two
+        # partitions round differently: 5.6e-6 against 0.0 on a 16-core machine with torch 2.11
+        assert runs[1][key] == pytest.approx(runs[2][key], rel=1e-4, abs=1e-5 if key == loss_key else 1e-6), key
     if algorithm == "grpo":
         assert runs[1]["grpo/kl"] == pytest.approx(runs[2]["grpo/kl"], abs=1e-6)
 
