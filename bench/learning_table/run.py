@@ -51,15 +51,9 @@ def evals(run_dir: Path) -> list[tuple[int, dict]]:
     return out
 
 
-def finished(run_dir: Path) -> bool:
-    info = run_dir / "run.json"
-    return info.is_file() and json.loads(info.read_text()).get("status") == "finished"
-
-
 def train(method: str, seed: int, steps: int | None, work: Path, model: Path | None, config: Path) -> Path:
     run_dir = work / f"{SLUG[method]}-seed{seed}{'' if steps is None else f'-steps{steps}'}"
-    if finished(run_dir):
-        return run_dir
+    # Always a fresh run: a finished one left here may come from another config or another trainer.
     subprocess.run(["rm", "-rf", str(run_dir)], check=True)
     sets = [*METHODS[method], f"seed={seed}", "eval_every=0", "checkpoint_every=0"]
     if steps is not None:
@@ -97,10 +91,9 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
-    # Every run trains the same copy of the config, even if examples/arith.pacs.yaml changes meanwhile.
+    # Every run of this invocation trains the same copy of the config, even if examples/arith.pacs.yaml changes meanwhile.
     config = args.work / CONFIG.name
-    if not config.is_file():
-        shutil.copyfile(CONFIG, config)
+    shutil.copyfile(CONFIG, config)
     config_sha = hashlib.sha256(config.read_bytes()).hexdigest()[:12]
     jobs = [(m, s) for s in seeds for m in METHODS]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -170,10 +170,11 @@ def grouped_sequence_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torc
     logits = first.repeat_interleave(n, dim=0)  # [G*n, 1, V]
     if width > 1:
         cache.batch_repeat_interleave(n)
-        mask = torch.cat([prompt_mask.repeat_interleave(n, dim=0), response_mask[:, : width - 1].to(prompt_mask.dtype)], dim=1)  # [G*n, P+R-1]
+        mask = (torch.cat([prompt_mask.repeat_interleave(n, dim=0), response_mask[:, : width - 1].to(prompt_mask.dtype)], dim=1)
+                if padded else None)  # [G*n, P+R-1]
         steps = torch.arange(1, width, device=prompt_ids.device)
         response_positions = positions[:, -1:].repeat_interleave(n, dim=0) + steps  # [G*n, R-1]
-        rest = model(input_ids=response_ids[:, : width - 1], attention_mask=mask if padded else None, position_ids=response_positions,
+        rest = model(input_ids=response_ids[:, : width - 1], attention_mask=mask, position_ids=response_positions,
                      **kwargs).logits  # [G*n, R-1, V]: position t predicts response token t+1
         logits = torch.cat([logits, rest], dim=1)  # [G*n, R, V]
     return _token_logprobs(logits, response_ids, response_mask, return_entropy)

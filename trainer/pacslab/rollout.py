@@ -116,7 +116,8 @@ def generate_rollouts(
         if step == max_new_tokens - 1 or bool(finished.all()):
             break
         # Rows already done feed padding, masked out; the EOS that ends a row is a real token.
-        mask = torch.cat([mask, alive[-1].long().unsqueeze(1)], dim=1)  # [G*n, P+step+1]
+        if padded:
+            mask = torch.cat([mask, alive[-1].long().unsqueeze(1)], dim=1)  # [G*n, P+step+1]
         logits = model(input_ids=token.unsqueeze(1), attention_mask=mask if padded else None, position_ids=next_position,
                        **forward_kwargs).logits[:, -1]
         next_position = next_position + 1
