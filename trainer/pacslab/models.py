@@ -74,7 +74,7 @@ def load_policy(path, *, device: torch.device, dtype: str = "auto", gradient_che
     model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=resolve_dtype(dtype, device))
     model.to(device)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        enable_checkpointing(model)
         model.config.use_cache = False
     return model, tokenizer
 
@@ -122,6 +122,12 @@ def new_cache(model):
         return DynamicCache(config=model.config)
     except TypeError:  # transformers before the config argument
         return DynamicCache()
+
+
+def enable_checkpointing(model) -> None:
+    """Gradient (activation) checkpointing, by the name this transformers gives it (renamed in 5.x)."""
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable()
 
 
 def can_share_prompts(model) -> bool:

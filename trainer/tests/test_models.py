@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pacslab.demo_model import build_model, build_tokenizer
-from pacslab.models import (ASSETS_DIR, can_share_prompts, grouped_sequence_logprobs, load_policy, resolve_device,
+from pacslab.models import (ASSETS_DIR, can_share_prompts, enable_checkpointing, grouped_sequence_logprobs, load_policy, resolve_device,
                             resolve_model_path, sequence_logprobs)
 from pacslab.rollout import encode_prompts
 
@@ -161,7 +161,7 @@ def test_gradient_checkpointing_turns_prompt_sharing_off():
     tokenizer = build_tokenizer()
     model = build_model(tokenizer, seed=0, layers=1, hidden=16, heads=2)
     assert can_share_prompts(model)
-    model.gradient_checkpointing_enable()
+    enable_checkpointing(model)
     assert not can_share_prompts(model)
 
 
