@@ -273,11 +273,9 @@ class Trainer:
         prompt_len = batch.prompt_len
         if self.cfg.optim.share_prompts and self.n > 1 and can_share_prompts(model):
             group_rows = slice(rows.start, rows.stop, self.n)  # the first row of each group
-            prompt_ids = batch.input_ids[group_rows, :prompt_len]  # [g, P]
-            if not torch.equal(batch.input_ids[rows, :prompt_len], prompt_ids.repeat_interleave(self.n, dim=0)):
-                raise ValueError(f"rows {rows.start}..{rows.stop - 1} do not hold whole groups of {self.n} rows with one "
-                                 "prompt each: groups were split or mixed when the batch was built")
-            return grouped_sequence_logprobs(model, prompt_ids, batch.attention_mask[group_rows, :prompt_len],
+            # whole groups by construction (the rollout repeats each prompt n times; the losses check group_ids)
+            return grouped_sequence_logprobs(model, batch.input_ids[group_rows, :prompt_len],
+                                             batch.attention_mask[group_rows, :prompt_len],
                                              batch.input_ids[rows, prompt_len : prompt_len + width],
                                              response_mask[:, :width], n=self.n, return_entropy=return_entropy)
         input_ids = batch.input_ids[rows, : prompt_len + width]  # [b, P+r]
