@@ -105,6 +105,17 @@ def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable
         log("small model on CPU: using one thread (set OMP_NUM_THREADS to choose)")
 
 
+def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
+    """AdamW with PyTorch's fused kernel (one kernel for the whole update, on CPU and CUDA), or its
+    `foreach` form (one kernel per operation) where this device or dtype has no fused kernel."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    kwargs = {"lr": cfg.optim.lr, "betas": tuple(cfg.optim.betas), "weight_decay": cfg.optim.weight_decay}
+    try:
+        return torch.optim.AdamW(params, fused=True, **kwargs)
+    except RuntimeError:
+        return torch.optim.AdamW(params, foreach=True, **kwargs)
+
+
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool,
                  events: runio.EventLog, info: runio.RunInfo, log: Callable[[str], None] = print,
@@ -137,8 +148,7 @@ class Trainer:
         self.eval_examples = load_examples(cfg.task, "eval", base_dir=self.base_dir)
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                                           weight_decay=cfg.optim.weight_decay, foreach=True)  # one kernel per op, not per tensor
+        self.optimizer = make_optimizer(self.model, cfg)
         self.control = ControlReader(self.run_dir)
         self._saved_seq = -1
         if checkpoint is not None:
