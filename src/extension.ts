@@ -29,7 +29,7 @@ export class Extension extends Disposer {
     const store = this.track(new RunStore({ roots: roots.roots(), pollIntervalMs: pollIntervalMs() }));
     this.track(logStoreErrors(store, log));
     this.track(roots.onDidChange(() => void store.setRoots(roots.roots())));
-    this.track(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('pacs.pollIntervalMs') && offerReload()));
+    this.track(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('pacs.pollIntervalMs') && store.setPollInterval(pollIntervalMs())));
 
     const python = this.track(new TrainerPython(context, log));
     this.track(new RunContextKeys(store));
@@ -68,12 +68,6 @@ function logStoreErrors(store: RunStore, log: vscode.LogOutputChannel): vscode.D
 
 function pollIntervalMs(): number {
   return vscode.workspace.getConfiguration('pacs').get<number>('pollIntervalMs', 1000);
-}
-
-async function offerReload(): Promise<void> {
-  const reload = 'Reload Window';
-  const choice = await vscode.window.showInformationMessage('PACS Lab: the new poll interval applies after a window reload.', reload);
-  if (choice === reload) await vscode.commands.executeCommand('workbench.action.reloadWindow');
 }
 
 export function activate(context: vscode.ExtensionContext): void {

@@ -88,6 +88,8 @@ export interface RunStoreError {
 const ROLLOUT_CACHE_SIZE = 8;
 const RATE_WINDOW = 10;
 const KEPT_BAD_LINES = 5;
+/** How long a run may say `starting` with no process recorded before it counts as never started. */
+const NEVER_STARTED_MS = 60_000;
 const ROLLOUT_FILE = /^step-(\d+)\.jsonl$/;
 
 interface RunEntry {
@@ -103,9 +105,11 @@ interface RunEntry {
 
 export class RunStore implements Disposable {
   private roots: string[];
-  private readonly pollIntervalMs: number;
+  private pollIntervalMs: number;
   private readonly detectCrashes: boolean;
   private readonly entries = new Map<string, RunEntry>();
+  /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed. */
+  private readonly brokenInfo = new Map<string, string>();
   private readonly rolloutCache = new Map<string, { samples: RolloutSample[]; badLines: number }>();
   private readonly changeEmitter = new Emitter<RunStoreChange>();
   private readonly errorEmitter = new Emitter<RunStoreError>();
@@ -122,19 +126,33 @@ export class RunStore implements Disposable {
 
   constructor(options: RunStoreOptions) {
     this.roots = [...options.roots];
-    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.pollIntervalMs = validInterval(options.pollIntervalMs ?? 1000);
     this.detectCrashes = options.detectCrashes ?? true;
   }
 
   /** Loads every run now, then polls every `pollIntervalMs`. */
   start(): Promise<void> {
-    if (!this.timer && !this.disposed) {
-      // A poll that finds a pass still running skips its turn, so a slow file system is not polled back to back.
-      this.timer = setInterval(() => {
-        if (!this.refreshing) void this.refresh();
-      }, this.pollIntervalMs);
-    }
+    if (!this.timer && !this.disposed) this.startTimer();
     return this.refresh();
+  }
+
+  /** Polls every `ms` from now on (a running poll timer is restarted; a stopped store stays stopped). */
+  setPollInterval(ms: number): void {
+    this.pollIntervalMs = validInterval(ms);
+    if (!this.timer || this.disposed) return;
+    clearInterval(this.timer);
+    this.startTimer();
+  }
+
+  getPollInterval(): number {
+    return this.pollIntervalMs;
+  }
+
+  private startTimer(): void {
+    // A poll that finds a pass still running skips its turn, so a slow file system is not polled back to back.
+    this.timer = setInterval(() => {
+      if (!this.refreshing) void this.refresh();
+    }, this.pollIntervalMs);
   }
 
   /** Replaces the runs roots; runs under roots no longer listed are removed on the next refresh. */
@@ -226,6 +244,7 @@ export class RunStore implements Disposable {
     this.changeEmitter.dispose();
     this.errorEmitter.dispose();
     this.entries.clear();
+    this.brokenInfo.clear();
     this.rolloutCache.clear();
   }
 
@@ -266,7 +285,15 @@ export class RunStore implements Disposable {
     const infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
     let info = entry?.state.info;
     if (!entry || entry.infoKey !== infoKey) {
-      info = parseRunInfo(await readFile(infoPath, 'utf8'), infoPath, dir);
+      // A run.json that failed to parse is read again only once it changes (its error was reported).
+      if (this.brokenInfo.get(infoPath) === infoKey) return false;
+      try {
+        info = parseRunInfo(await readFile(infoPath, 'utf8'), infoPath, dir);
+      } catch (err) {
+        this.brokenInfo.set(infoPath, infoKey);
+        throw err;
+      }
+      this.brokenInfo.delete(infoPath);
       changed = true;
     }
     if (!info) return false;
@@ -312,7 +339,8 @@ export class RunStore implements Disposable {
     const { info, dir } = entry.state;
     if (!LIVE_STATUSES.includes(info.status)) return false;
     const owner = await processOwner(dir, info);
-    if (!owner || owner.host !== this.host) return false;
+    if (!owner) return this.checkNeverStarted(entry);
+    if (owner.host !== this.host) return false;
     if (isSameProcess(owner.pid, owner.startTime)) return false;
     // The trainer may have written its final status just before exiting: re-read before judging.
     const fresh = parseRunInfo(await readFile(join(dir, RUN_FILES.info), 'utf8'), join(dir, RUN_FILES.info), dir);
@@ -326,6 +354,34 @@ export class RunStore implements Disposable {
     entry.state = { ...entry.state, info: updated, status: 'crashed', crashed: true, lastError: entry.state.lastError ?? updated.error };
     return true;
   }
+
+  /**
+   * A run that has said `starting` on this host for NEVER_STARTED_MS with no process recorded
+   * anywhere (no pid in run.json, no launcher.json): its launcher stopped between creating the run
+   * folder and starting the trainer (the editor closed mid-launch). Marks it failed; returns true
+   * when it did.
+   */
+  private async checkNeverStarted(entry: RunEntry): Promise<boolean> {
+    const { info, dir } = entry.state;
+    if (info.status !== 'starting' || info.host !== this.host) return false;
+    const since = Date.parse(info.updated_at);
+    if (!Number.isFinite(since) || Date.now() - since < NEVER_STARTED_MS) return false;
+    // The trainer may have recorded itself since this poll read run.json.
+    const fresh = parseRunInfo(await readFile(join(dir, RUN_FILES.info), 'utf8'), join(dir, RUN_FILES.info), dir);
+    if (fresh.status !== 'starting' || (await processOwner(dir, fresh))) return false;
+    const reason = 'no trainer process was ever recorded for this run: its launch was interrupted before the trainer started';
+    const message = `The run never started: ${reason} (for example, the editor closed mid-launch). Launch the config again; this folder keeps its config and code snapshot.`;
+    const updated = await recordRunEnd(dir, 'failed', reason, { message });
+    const infoStat = await stat(join(dir, RUN_FILES.info));
+    entry.infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
+    entry.state = { ...entry.state, info: updated, status: 'failed', lastError: entry.state.lastError ?? updated.error };
+    return true;
+  }
+}
+
+/** A poll interval the timer can use: the setting's range, 100 ms to 60 s (1 s when not a number). */
+function validInterval(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(60_000, Math.max(100, ms)) : 1000;
 }
 
 function emptyState(id: string, dir: string, root: string, info: RunInfo): RunState {

@@ -148,6 +148,67 @@ describe('RunStore', () => {
     store.dispose();
   });
 
+  test('a run left starting with no process recorded is marked failed after a minute, not before', async () => {
+    const root = freshRoot();
+    const old = new Date(Date.now() - 5 * 60_000).toISOString();
+    const stale = makeRun(root, '20261127-030000-arith-3333', { status: 'starting', updated_at: old });
+    makeRun(root, '20261127-030000-arith-4444', { status: 'starting', updated_at: new Date().toISOString() });
+    makeRun(root, '20261127-030000-arith-5555', { status: 'starting', updated_at: old, host: 'some-other-host' });
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-3333');
+    assert.equal(run?.status, 'failed');
+    assert.match(run?.lastError?.message ?? '', /never started.*Launch the config again/);
+    const onDisk = JSON.parse(readFileSync(join(stale, 'run.json'), 'utf8'));
+    assert.equal(onDisk.status, 'failed');
+    const last = JSON.parse(readFileSync(join(stale, 'events.jsonl'), 'utf8').trimEnd().split('\n').pop() as string);
+    assert.deepEqual([last.type, last.status], ['state', 'failed']);
+    assert.equal(store.get('20261127-030000-arith-4444')?.status, 'starting', 'a launch in progress is left alone');
+    assert.equal(store.get('20261127-030000-arith-5555')?.status, 'starting', 'another host: cannot judge');
+    store.dispose();
+  });
+
+  test('a broken run.json is read once per version: reported once, read again when it changes', async () => {
+    const root = freshRoot();
+    const id = '20261127-030000-arith-6666';
+    const dir = makeRun(root, id);
+    writeFileSync(join(dir, 'run.json'), '{"id": "broken",');
+    const store = new RunStore({ roots: [root] });
+    const errors: string[] = [];
+    store.onDidError((e) => errors.push(e.message));
+    await store.refresh();
+    await store.refresh();
+    await store.refresh();
+    assert.equal(errors.length, 1, `one report for one broken version, got ${errors.join(' | ')}`);
+    assert.match(errors[0], /run\.json/);
+    assert.equal(store.get(id), undefined);
+    writeRunJson(dir, runInfo(id, { status: 'finished', step: 7 }));
+    await store.refresh();
+    assert.equal(store.get(id)?.info.step, 7, 'the fixed file is read');
+    writeFileSync(join(dir, 'run.json'), 'not json at all');
+    await store.refresh();
+    await store.refresh();
+    assert.equal(errors.length, 2, 'the new broken version is reported once');
+    assert.equal(store.get(id)?.info.step, 7, 'the last good state is kept');
+    store.dispose();
+  });
+
+  test('setPollInterval restarts a running poll timer at the new interval', async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-7777', { status: 'finished', step: 1 });
+    const store = new RunStore({ roots: [root], pollIntervalMs: 60_000 });
+    await store.start();
+    store.setPollInterval(100);
+    assert.equal(store.getPollInterval(), 100);
+    writeRunJson(dir, runInfo('20261127-030000-arith-7777', { status: 'finished', step: 2 }));
+    const deadline = Date.now() + 5000;
+    while (store.get('20261127-030000-arith-7777')?.info.step !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(store.get('20261127-030000-arith-7777')?.info.step, 2, 'polled at 100 ms, not 60 s');
+    store.setPollInterval(5);
+    assert.equal(store.getPollInterval(), 100, 'clamped to the setting\'s minimum');
+    store.dispose();
+  });
+
   test('picks up new runs, run.json changes and removed runs while polling', async () => {
     const root = freshRoot();
     const store = new RunStore({ roots: [root], pollIntervalMs: 20 });
