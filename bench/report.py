@@ -65,14 +65,13 @@ def trainer_vs_trl() -> list[str]:
     out += ["", f"**Ratio (pacslab GRPO / TRL): {d['ratio']}×** (PACS / TRL: {d['ratio_pacs']}×{one}); target ≥ {d['target_ratio']}×: {verdict} it against TRL as it runs by default"
             + (", misses it against TRL on one thread." if d["ratio"] >= d["target_ratio"] > d.get("ratio_vs_trl_one_thread", 99) else "."),
             ""]
-    out += ["Where the time goes. A pacslab step runs the rollout (each prompt prefilled once, its KV cache repeated for the n "
+    out += ["What each step does. A pacslab step runs the rollout (each prompt prefilled once, its KV cache repeated for the n "
             "samples), one forward and backward for the update (each group's prompt once, the responses on its repeated cache; the "
             "update's own forward at θ_old gives the old log-probs, since a step makes one optimizer step), one more no-grad forward "
             "for ψ_post, the implicit critic's metrics that TRL does not compute, and writes every sample's record with per-token "
             "details. TRL generates with every prompt repeated n times and runs its forward and backward over prompt + completion "
-            "for every sample. At this model size (0.8M parameters, 11-token sequences) a step is dominated by PyTorch's per-operator "
-            "overhead rather than arithmetic, which neither trainer can share out; that is where the rest of the gap to the target lies.",
-            ""]
+            "for every sample.", ""]
+    out += step_profile(d)
     busy = load("trainer_vs_trl_busy_machine")
     if busy is not None:
         out += [f"The same benchmark earlier on the same machine under heavy load from other jobs (load average "
@@ -84,6 +83,37 @@ def trainer_vs_trl() -> list[str]:
                 "forward (bench/results/trainer_vs_trl_busy_machine.json).", ""]
     out += [machine_line(d), ""]
     return out
+
+
+def step_profile(trl: dict) -> list[str]:
+    """The 'where the time goes' paragraph of the TRL section, from bench/trainer_vs_trl/step_profile.py."""
+    d = load("trainer_profile")
+    if d is None:
+        return ["Where the time goes: not measured yet (`.venv/bin/python bench/trainer_vs_trl/step_profile.py`).", ""]
+    ph, cat = d["phases_ms_median"], d["ms_per_step_by_category"]
+    split = ", ".join(f"{k} {v} ms" for k, v in cat.items())
+    out = [f"Where the time goes (bench/trainer_vs_trl/step_profile.py, pacslab {d['algorithm'].upper()} in-process on "
+           f"{d['threads']} thread(s)): a step takes {d['step_ms_median']} ms (rollout {ph['rollout']}, update {ph['update']}, the "
+           f"rest {ph['other']}: the ψ_post pass, verification and the rollout records). Under torch.profiler it takes "
+           f"{d['profiled_step_ms']} ms, split by operators' own CPU time as: {split}. The step's matrix multiplications do "
+           f"{d['matmul_gflop_per_step']} GFLOP; re-timed alone, shape by shape, in a warm loop on the same threads they need "
+           f"**{d['matmul_floor_ms']} ms**: the arithmetic floor, a step with no other cost at all "
+           f"({d['matmul_floor_samples_per_s']} samples/s)."]
+    t = d.get("target")
+    if t:
+        out[-1] += (f" {t['ratio']}× TRL's {t['trl_samples_per_s']} samples/s (measured {t['trl_measured']}) needs a step of "
+                    f"{t['step_ms_needed']} ms, which leaves {t['left_for_everything_but_matmul_ms']} ms for everything that is not a "
+                    f"matmul: the attention, norms, rotary embeddings, activations, sampling, softmaxes, the autograd engine, the "
+                    f"optimizer, verification and logging, which take {t['everything_but_matmul_now_ms']} ms now.")
+    out += [_machine_suffix(d, trl), ""]
+    return out
+
+
+def _machine_suffix(d: dict, trl: dict) -> str:
+    m, t = d.get("machine", {}), trl.get("machine", {})
+    same = m.get("git_commit") == t.get("git_commit")
+    return (f"_Profiled {m.get('date')}, load average {m.get('load_average', ['?'])[0]}; commit {str(m.get('git_commit'))[:10]}"
+            f"{' + uncommitted changes' if m.get('git_dirty') else ''}{' (the same as the table above)' if same else ''}._")
 
 
 def learning() -> list[str]:
