@@ -93,7 +93,7 @@ def step_profile(trl: dict) -> list[str]:
     ph, cat = d["phases_ms_median"], d["ms_per_step_by_category"]
     split = ", ".join(f"{k} {v} ms" for k, v in cat.items())
     out = [f"Where the time goes (bench/trainer_vs_trl/step_profile.py, pacslab {d['algorithm'].upper()} in-process on "
-           f"{d['threads']} thread(s)): a step takes {d['step_ms_median']} ms (rollout {ph['rollout']}, update {ph['update']}, the "
+           f"{d['threads']} thread{'s' if d['threads'] != 1 else ''}): a step takes {d['step_ms_median']} ms (rollout {ph['rollout']}, update {ph['update']}, the "
            f"rest {ph['other']}: the ψ_post pass, verification and the rollout records). Under torch.profiler it takes "
            f"{d['profiled_step_ms']} ms, split by operators' own CPU time as: {split}. The step's matrix multiplications do "
            f"{d['matmul_gflop_per_step']} GFLOP; re-timed alone, shape by shape, in a warm loop on the same threads they need "
@@ -105,6 +105,12 @@ def step_profile(trl: dict) -> list[str]:
                     f"{t['step_ms_needed']} ms, which leaves {t['left_for_everything_but_matmul_ms']} ms for everything that is not a "
                     f"matmul: the attention, norms, rotary embeddings, activations, sampling, softmaxes, the autograd engine, the "
                     f"optimizer, verification and logging, which take {t['everything_but_matmul_now_ms']} ms now.")
+    c = d.get("compiled")
+    if c:
+        out[-1] += (f" With the model's forward under {c['mode']}, the same steps take {c['step_ms_median']} ms after a first step "
+                    f"of {c['first_step_s']} s (the compilation): "
+                    f"{round(d['step_ms_median'] / c['step_ms_median'], 2)}× the eager step, at a start-up cost longer than the whole "
+                    "300-step demo.")
     out += [_machine_suffix(d, trl), ""]
     return out
 

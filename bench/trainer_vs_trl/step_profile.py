@@ -12,12 +12,17 @@ Runs the trainer in-process on the same settings as bench/trainer_vs_trl/run.py 
    threads: the step's arithmetic floor, the time its matmuls need with no other work at all.
 
 With trainer_vs_trl.json present, the step time that 3× TRL's samples/s would need is set against
-that floor. Writes bench/results/trainer_profile.json.
+that floor. `--compile` also times the same steps with the model's forward under
+torch.compile(dynamic=True): the first step (compilation included) and the median after it, the
+library route to fusing the operators between matmuls. Writes bench/results/trainer_profile.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -80,14 +85,40 @@ def isolated_ms(shape: tuple[tuple[int, ...], ...], op: str, reps: int) -> float
     return statistics.median(times)
 
 
+def compiled_steps(cfg, args) -> dict:
+    """A fresh trainer with `model.forward` under torch.compile(dynamic=True): first step and median step."""
+    import torch
+
+    from pacslab import runio
+    from pacslab.train import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp)
+        trainer = Trainer(cfg, run_dir, base_dir=CONFIG.parent, resume=False, events=runio.EventLog(run_dir),
+                          info=runio.RunInfo(run_dir), log=lambda _line: None)
+        trainer.model.forward = torch.compile(trainer.model.forward, dynamic=True)
+        walls = []
+        for step in range(1, args.warmup + args.steps + 1):
+            t = time.perf_counter()
+            trainer.train_step(step)
+            walls.append(time.perf_counter() - t)
+    return {"first_step_s": round(walls[0], 1), "step_ms_median": round(statistics.median(walls[args.warmup:]) * 1000, 2),
+            "mode": "torch.compile(model.forward, dynamic=True), inductor defaults, cold cache"}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--algorithm", default="grpo", choices=["grpo", "pacs", "rloo"])
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="also time steps under torch.compile (about a minute of compiling)")
     p.add_argument("--out", default="trainer_profile", help="result name in bench/results/")
     args = p.parse_args()
+    if args.compile:  # a cold compilation: inductor's on-disk cache would hide most of it on a second run
+        cache = tempfile.mkdtemp(prefix="pacs-inductor-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
 
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -169,6 +200,8 @@ def main() -> int:
         "matmul_shapes": shape_rows,
         "steps": {"warmup": args.warmup, "timed": args.steps, "profiled": args.steps, "profiled_with_shapes": args.steps},
     }
+    if args.compile:
+        data["compiled"] = compiled_steps(cfg, args)
     trl = load("trainer_vs_trl")
     if trl is not None:
         target = trl.get("target_ratio", 3.0)
