@@ -2,7 +2,8 @@
 // (VS Code 1.100.3), driven in Debian's Chromium. Run through test/e2e/run.sh (`make test-e2e`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -236,6 +237,55 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     // The builtin model's tokenizer has one token per character; EOS is appended.
     assert.equal(await frame.locator('#scorer-heatmap .heatmap .tok').count(), [...response].length + 1);
     await screenshot(page, 'scorer');
+  });
+
+  stage("Diff Run's Code with Working Tree shows a file edited since the run, both sides", async () => {
+    const edit = '# edited after the run';
+    appendFileSync(join(env.workspace, 'arith.pacs.yaml'), `${edit}\n`);
+    await runCommand(page, "PACS: Diff Run's Code with Working Tree");
+    const widget = page.locator('.quick-input-widget');
+    await waitFor('the quick pick of changed files', async () =>
+      (await widget.isVisible()) && /Files that differ/.test(await widget.locator('input.input').getAttribute('placeholder') ?? ''), { timeout: 60_000 });
+    const rows = await widget.locator('.quick-input-list .monaco-list-row').allInnerTexts();
+    assert.ok(rows.some((row) => row.includes('arith.pacs.yaml') && /modified/.test(row)), `arith.pacs.yaml listed as modified: ${JSON.stringify(rows)}`);
+    await widget.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'arith.pacs.yaml' }).filter({ hasText: 'modified' }).first().click();
+    await page.locator('.tab').filter({ hasText: '↔ working tree' }).first().waitFor({ timeout: 60_000 });
+    const side = (name) => page.locator(`.monaco-diff-editor .editor.${name} .view-lines`).first();
+    // The diff opens at its change, the files' ends: the run's side ends with the edit made before
+    // the launch (its snapshot), the working tree's with both edits.
+    const before = '# edited after the commit';
+    await waitFor('the diff editor to show the new line on the working-tree side only', async () => {
+      const clean = async (name) => (await side(name).innerText()).replace(/\u00a0/g, ' ');
+      const [original, modified] = [await clean('original'), await clean('modified')];
+      return original.includes(before) && !original.includes(edit) && modified.includes(before) && modified.includes(edit);
+    }, { timeout: 30_000 });
+    await screenshot(page, 'diff-run-code');
+  });
+
+  stage("Check Out Run's Code opens the run's snapshot, uncommitted edit included, in a new window", async () => {
+    const git = readRunJson(runId).git;
+    assert.ok(git?.snapshot, `the dirty launch recorded a snapshot commit: ${JSON.stringify(git)}`);
+    const opened = page.context().waitForEvent('page', { timeout: 120_000 });
+    await runCommand(page, "PACS: Check Out Run's Code");
+    await pickFirstIfAsked(page);
+    const storage = join(env.work, 'user-data-main', 'User', 'globalStorage');
+    const worktree = await waitFor(`the worktree of ${runId} under ${storage}`, () => {
+      for (const ext of existsSync(storage) ? readdirSync(storage) : []) {
+        const dir = join(storage, ext, 'worktrees', runId);
+        if (existsSync(join(dir, 'arith.pacs.yaml'))) return dir;
+      }
+      return false;
+    }, { timeout: 60_000 });
+    const head = execFileSync('git', ['-C', worktree, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    assert.equal(head, git.snapshot, 'the worktree is at the run\'s snapshot commit');
+    const config = readFileSync(join(worktree, 'arith.pacs.yaml'), 'utf8');
+    assert.match(config, /# edited after the commit: the run records a snapshot of this/, 'the uncommitted edit made before the launch is there');
+    assert.doesNotMatch(config, /edited after the run/, 'the edit made after the launch is not');
+    const win = await opened;
+    await waitFor('the new window to open the worktree', () => decodeURIComponent(win.url()).includes(worktree), { timeout: 60_000 });
+    await waitForWorkbench(win);
+    await screenshot(win, 'run-code-window');
+    await win.close();
   });
 });
 
