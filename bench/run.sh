@@ -27,7 +27,8 @@ trl_env() {
   fi
 }
 
-run_trl() { trl_env; "$PY" bench/trainer_vs_trl/run.py; }  # not niced: both sides share the same load
+# not niced: both sides share the same load; then where pacslab's step time goes (step_profile.py reads run.py's result)
+run_trl() { trl_env; "$PY" bench/trainer_vs_trl/run.py; "$PY" bench/trainer_vs_trl/step_profile.py --compile; }
 run_learning() { "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}; }
 run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
 run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }
