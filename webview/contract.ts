@@ -116,6 +116,8 @@ export interface DashboardPersistedState {
   criticStep: number | null;
   /** Page scroll, restored when the webview is re-created. */
   scrollY?: number;
+  /** Smoothing weight of the training-metric charts, 0 to 0.99. */
+  smoothing?: number;
 }
 
 export interface RolloutsState {

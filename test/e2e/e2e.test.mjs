@@ -147,11 +147,16 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await screenshot(page, 'run-in-tree');
   });
 
-  stage('the dashboard\'s reward chart gains points', async () => {
+  stage('the dashboard\'s reward chart gains points; its smoothing slider redraws the curves', async () => {
     await runCommand(page, 'PACS: Open Dashboard');
     await pickFirstIfAsked(page);
     await rewardChartGainsPoints(page, 'the dashboard');
     await screenshot(page, 'dashboard');
+    const frame = await findFrame(page, 'the dashboard\'s smoothing slider', '#smoothing');
+    const smoothing = () => frame.locator('#chart-reward').getAttribute('data-smoothing');
+    assert.equal(await smoothing(), '0.6', 'curves start smoothed as in TensorBoard');
+    await frame.locator('#smoothing').press('Home');
+    await waitFor('the reward chart to be redrawn unsmoothed', async () => (await smoothing()) === '0', { timeout: 15_000 });
   });
 
   stage('Pause Run stops the steps (tree and run.json say paused); Resume Run continues', async () => {
@@ -200,6 +205,8 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     assert.equal(readRunJson(runId).status, 'running');
     await page.locator('.tab').filter({ hasText: 'Dashboard' }).first().click();
     await rewardChartGainsPoints(page, 'the dashboard restored by the reload');
+    const frame = await findFrame(page, 'the restored dashboard\'s reward chart', '#chart-reward');
+    assert.equal(await frame.locator('#chart-reward').getAttribute('data-smoothing'), '0', 'the smoothing set before the reload is kept');
     await screenshot(page, 'after-reload');
   });
 

@@ -298,6 +298,21 @@ test('dashboard: step axes start at 0 and never go negative, also with a single 
   });
 });
 
+test('dashboard: a metric constant up to float rounding gets an axis around its value, not around the rounding', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
+    const full = rec.dashboardFull.state;
+    const lr = full.families.find((f) => f.id === 'lr');
+    assert.ok(lr, 'the recorded run logs optim/lr');
+    // A constant 1e-3 as float arithmetic logs it.
+    const noisy = { ...lr, series: lr.series.map((s) => ({ ...s, ys: s.ys.map((_, i) => (i % 3 ? 0.0010000000000000002 : 0.0009999999999999998)) })) };
+    await h.send([{ type: 'state', state: { ...full, families: full.families.map((f) => (f.id === 'lr' ? noisy : f)) } }]);
+    await waitForRenders(h.page, 1);
+    const [min, max] = [Number(await attr(h.page, '#chart-lr', 'data-y-min')), Number(await attr(h.page, '#chart-lr', 'data-y-max'))];
+    assert.ok(min <= 0.00095 && max >= 0.00105, `the axis spans ±5% of 1e-3: ${min} … ${max}`);
+    assert.ok(min > 0 && max < 0.002, `and stays near it: ${min} … ${max}`);
+  });
+});
+
 test('dashboard: the step slider asks the host for the critic view of another step', async (browser, rec) => {
   await withPage(browser, { bundle: 'dashboard' }, async (h) => {
     await h.send([rec.dashboardFull]);
@@ -333,6 +348,59 @@ test('dashboard: comparing runs overlays them and lists only the differing confi
       await h.page.screenshot({ path: join(OUT, `dashboard-compare-${theme.kind}.png`), fullPage: true });
     });
   }
+});
+
+test('dashboard: the smoothing slider smooths training curves (not evaluations) over their faint raw lines and is saved', async (browser, rec) => {
+  const full = rec.dashboardFull.state;
+  const reward = full.families.find((f) => f.id === 'reward');
+  assert.ok(reward && reward.series[0].ys.length > 10, 'the recorded run has a reward series');
+  // TensorBoard's debiased EMA, written out independently of webview/dashboard/smoothing.ts.
+  const ema = (ys: (number | null)[], w: number) => {
+    let avg = 0;
+    let k = 0;
+    let last = NaN;
+    for (const y of ys) {
+      if (y === null || !Number.isFinite(y)) continue;
+      avg = avg * w + (1 - w) * y;
+      k += 1;
+      last = avg / (1 - w ** k);
+    }
+    return last;
+  };
+  const lastY = async (h: Harness) => Number(await attr(h.page, '#chart-reward', 'data-last-y'));
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0.6', "TensorBoard's default");
+    assert.equal(await attr(h.page, '#chart-eval', 'data-smoothing'), '0', 'evaluations are drawn as logged');
+    assert.ok(Math.abs((await lastY(h)) - ema(reward.series[0].ys, 0.6)) < 1e-9, `the drawn curve is the EMA of the data: ${await lastY(h)}`);
+    assert.equal(await h.page.locator('#smoothing-label').textContent(), '0.60');
+    const slider = h.page.locator('#smoothing');
+    await slider.focus();
+    let rendered = await renders(h.page);
+    await h.page.keyboard.press('Home');
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0');
+    const raw = reward.series[0].ys.filter((y): y is number => y !== null && Number.isFinite(y)).at(-1);
+    assert.equal(await lastY(h), raw, 'at 0 the curve is the data');
+    rendered = await renders(h.page);
+    await h.page.keyboard.press('End');
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0.99');
+    assert.equal(await h.page.locator('#smoothing-label').textContent(), '0.99');
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as {
+      smoothing: number;
+    };
+    assert.equal(saved.smoothing, 0.99, 'the weight is saved with the webview state');
+    await h.page.screenshot({ path: join(OUT, 'dashboard-smoothing-0.99.png') });
+  });
+  await withPage(browser, { bundle: 'dashboard', savedState: { runIds: [RUN_A.id], criticRunId: null, criticStep: null, smoothing: 0.3 } }, async (h) => {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0.3', 'a re-created dashboard keeps its weight');
+    assert.equal(await h.page.locator('#smoothing').inputValue(), '0.3');
+    assert.ok(Math.abs((await lastY(h)) - ema(reward.series[0].ys, 0.3)) < 1e-9);
+  });
 });
 
 test('dashboard: charts follow a theme change', async (browser, rec) => {

@@ -16,7 +16,9 @@ import {
   PointElement,
   Tooltip,
   type ChartConfiguration,
+  type ChartData,
   type ChartDataset,
+  type LegendItem,
   type TooltipItem,
 } from 'chart.js';
 import {
@@ -33,6 +35,7 @@ import {
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
+import { clampSmoothing, MAX_SMOOTHING, smooth } from './smoothing';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip);
 
@@ -42,6 +45,15 @@ const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
 const host = connect<DashboardWebviewMessage, DashboardPersistedState>();
 /** Where the page was scrolled before the webview was hidden (or the window reloaded). */
 let pendingScroll = host.getState()?.scrollY;
+/** The smoothing weight of the training-metric charts (TensorBoard's EMA), kept across sessions. */
+let smoothing = clampSmoothing(host.getState()?.smoothing);
+/**
+ * Metrics logged at evaluations only are drawn as logged: they are sparse (one point every
+ * eval_every steps), and an average over them would blur what they measure.
+ */
+const loggedAtEvaluations = (metric: string) => metric.startsWith('eval/') || metric === 'perf/eval_s';
+/** Per chart, the series (run + metric) the user hid from its legend. */
+const hiddenSeries = new Map<string, Set<string>>();
 let state: DashboardState | undefined;
 let renders = 0;
 const charts = new Map<string, Chart>();
@@ -50,6 +62,11 @@ const root = byId('root');
 const runsHeader = h('header', { id: 'runs', className: 'runs', 'aria-label': 'Runs' });
 const notice = h('p', { id: 'notice', className: 'notice', role: 'status' });
 const chartGrid = h('div', { id: 'charts', className: 'chart-grid' });
+const smoothingSlider = h('input', {
+  id: 'smoothing', type: 'range', min: 0, max: MAX_SMOOTHING, step: 0.01, value: smoothing,
+  'aria-label': 'Smoothing of the training metric curves',
+});
+const smoothingLabel = h('output', { id: 'smoothing-label', for: 'smoothing' }, smoothing.toFixed(2));
 const criticRun = ce('vscode-single-select', { id: 'critic-run', 'aria-label': 'Run for the critic view' });
 const stepSlider = h('input', { id: 'critic-step', type: 'range', min: 0, max: 0, step: 1, value: 0, 'aria-label': 'Step for the critic view' });
 const stepLabel = h('output', { id: 'critic-step-label', for: 'critic-step' });
@@ -62,7 +79,19 @@ const configSection = h('div', { id: 'config-diff-container' });
 root.append(
   runsHeader,
   notice,
-  h('section', { id: 'metrics', 'aria-labelledby': 'metrics-title' }, h('h2', { id: 'metrics-title' }, 'Metrics'), chartGrid),
+  h(
+    'section',
+    { id: 'metrics', 'aria-labelledby': 'metrics-title' },
+    h('h2', { id: 'metrics-title' }, 'Metrics'),
+    h(
+      'div',
+      { className: 'toolbar' },
+      h('label', { for: 'smoothing', title: 'Exponential moving average, as in TensorBoard; evaluations are drawn as logged' }, 'Smoothing'),
+      smoothingSlider,
+      smoothingLabel,
+    ),
+    chartGrid,
+  ),
   h(
     'section',
     { id: 'critic', 'aria-labelledby': 'critic-title' },
@@ -117,6 +146,7 @@ function persist(): void {
     criticRunId: state.criticRunId,
     criticStep: state.critic?.step ?? null,
     scrollY: window.scrollY,
+    smoothing,
   });
 }
 
@@ -168,13 +198,20 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
   const seen = new Set<string>();
   for (const family of s.families) {
     seen.add(family.id);
-    const datasets = familyDatasets(family, s.runs, colors);
+    const datasets = familyDatasets(family, s.runs, colors, smoothing, hiddenSeries.get(family.id));
+    const weight = datasets.some((d) => (d as Tagged).raw) ? smoothing : 0;
     const points = family.series.reduce((sum, series) => sum + series.rawCount, 0);
     let chart = charts.get(family.id);
     if (!chart) {
       const canvas = h('canvas', { id: `chart-${family.id}`, role: 'img', 'aria-label': `${family.title} chart` });
       chartGrid.append(chartCard(family.id, family.title, canvas));
-      chart = new Chart(canvas, lineConfig(datasets, colors, 'step'));
+      const config = lineConfig(datasets, colors, 'step');
+      const legend = config.options?.plugins?.legend;
+      if (legend) {
+        legend.labels = { ...legend.labels, filter: legendFilter };
+        legend.onClick = (_event, item, element) => legendClick(element.chart as unknown as Chart, family.id, item);
+      }
+      chart = new Chart(canvas, config);
       charts.set(family.id, chart);
     } else {
       chart.data.datasets = datasets;
@@ -185,7 +222,14 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     canvas.dataset.points = String(points);
     canvas.dataset.xMin = String(chart.scales.x?.min);
     canvas.dataset.xMax = String(chart.scales.x?.max);
+    canvas.dataset.yMin = String(chart.scales.y?.min);
+    canvas.dataset.yMax = String(chart.scales.y?.max);
     canvas.dataset.series = String(family.series.length);
+    canvas.dataset.smoothing = String(weight);
+    // The first series' newest drawn value, for tests to check the curve against the data.
+    const first = datasets.find((d) => !(d as Tagged).raw);
+    const last = first?.data.at(-1) as { y: number } | undefined;
+    canvas.dataset.lastY = last === undefined ? '' : String(last.y);
     const card = canvas.closest('figure');
     if (card) chartGrid.append(card);
   }
@@ -197,27 +241,85 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
   }
 }
 
-function familyDatasets(family: ChartFamily, runs: readonly RunSummary[], colors: ThemeColors): ChartDataset<'line'>[] {
+/** A line dataset with the series it draws (`key`: run + metric) and whether it is the faint raw line behind a smoothed one. */
+type Tagged = ChartDataset<'line'> & { key?: string; raw?: boolean };
+
+/**
+ * One line per series; with a smoothing weight above 0, the smoothed line in the series' colour
+ * over its raw line, faint and left out of the legend (the legend toggles both).
+ */
+function familyDatasets(
+  family: ChartFamily,
+  runs: readonly RunSummary[],
+  colors: ThemeColors,
+  weight: number,
+  hidden: ReadonlySet<string> | undefined,
+): Tagged[] {
   const metrics = [...new Set(family.series.map((s) => s.metric))];
   const compare = runs.length > 1;
-  return family.series.map((series) => {
+  const lines: Tagged[] = [];
+  const raws: Tagged[] = [];
+  for (const series of family.series) {
     const metricIndex = metrics.indexOf(series.metric);
     const run = runs.find((r) => r.id === series.runId);
     const color = compare ? runColor(colors, runs, series.runId) : colors.series[metricIndex % colors.series.length];
     const sparse = series.xs.length <= 60;
-    return {
-      label: compare ? `${run?.name ?? series.runId} · ${series.metric}` : series.metric,
-      data: series.xs.map((x, i) => ({ x, y: series.ys[i] ?? NaN })),
+    const key = `${series.runId}\u0000${series.metric}`;
+    const label = compare ? `${run?.name ?? series.runId} · ${series.metric}` : series.metric;
+    const w = loggedAtEvaluations(series.metric) ? 0 : weight;
+    const ys = w > 0 ? smooth(series.ys, w) : series.ys;
+    const common = { key, hidden: hidden?.has(key) ?? false, borderDash: compare ? DASHES[metricIndex % DASHES.length] : [], tension: 0, spanGaps: false };
+    lines.push({
+      ...common,
+      label,
+      data: series.xs.map((x, i) => ({ x, y: ys[i] ?? NaN })),
       borderColor: color,
       backgroundColor: color,
-      borderDash: compare ? DASHES[metricIndex % DASHES.length] : [],
       borderWidth: colors.highContrast ? 2.5 : 1.5,
       pointRadius: sparse ? 2.5 : 0,
       pointHoverRadius: 4,
-      tension: 0,
-      spanGaps: false,
-    };
-  });
+      order: 0,
+    });
+    if (w > 0) {
+      const faint = withAlpha(color, colors.highContrast ? 0.45 : 0.25);
+      raws.push({
+        ...common,
+        label: `${label} (raw)`,
+        raw: true,
+        data: series.xs.map((x, i) => ({ x, y: series.ys[i] ?? NaN })),
+        borderColor: faint,
+        backgroundColor: faint,
+        borderWidth: 1,
+        pointRadius: 0,
+        pointHoverRadius: 3,
+        order: 1, // drawn beneath the smoothed lines
+      });
+    }
+  }
+  return [...lines, ...raws];
+}
+
+function legendFilter(item: LegendItem, data: ChartData): boolean {
+  return !(data.datasets[item.datasetIndex ?? -1] as Tagged | undefined)?.raw;
+}
+
+/** A legend click hides or shows a series with its raw line, and the choice survives redraws. */
+function legendClick(chart: Chart, familyId: string, item: LegendItem): void {
+  const index = item.datasetIndex ?? -1;
+  const key = (chart.data.datasets[index] as Tagged | undefined)?.key;
+  if (key === undefined) {
+    chart.setDatasetVisibility(index, !chart.isDatasetVisible(index));
+    chart.update();
+    return;
+  }
+  const hidden = hiddenSeries.get(familyId) ?? new Set<string>();
+  hiddenSeries.set(familyId, hidden);
+  if (hidden.has(key)) hidden.delete(key);
+  else hidden.add(key);
+  for (const dataset of chart.data.datasets as Tagged[]) {
+    if (dataset.key === key) dataset.hidden = hidden.has(key);
+  }
+  chart.update();
 }
 
 function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitle: string): ChartConfiguration<'line'> {
@@ -235,7 +337,7 @@ function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitl
         // Steps are never negative: with a single point (an eval at step 0) Chart.js would
         // otherwise pad the axis to −1…1.
         x: { type: 'linear', min: 0, title: { display: true, text: xTitle } },
-        y: { type: 'linear' },
+        y: { type: 'linear', afterDataLimits: padFlatRange },
       },
       plugins: {
         legend: { position: 'bottom', labels: { boxWidth: 12, boxHeight: 2 } },
@@ -245,6 +347,19 @@ function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitl
   };
   applyColors(config.options ?? {}, colors);
   return config;
+}
+
+/**
+ * A series that is constant up to float rounding (a constant learning rate logged as
+ * 0.0010000000000000002 and 0.0009999999999999998) would get an axis spanning that rounding, with
+ * ticks to match: give such an axis ±5% of its value instead.
+ */
+function padFlatRange(scale: { min: number; max: number }): void {
+  const magnitude = Math.max(Math.abs(scale.min), Math.abs(scale.max));
+  if (magnitude > 0 && scale.max - scale.min < magnitude * 1e-9) {
+    scale.min -= magnitude * 0.05;
+    scale.max += magnitude * 0.05;
+  }
 }
 
 function tooltipLabel(item: TooltipItem<'line'>): string {
@@ -436,6 +551,14 @@ criticRun.addEventListener('change', () => {
 
 inspectButton.addEventListener('click', () => {
   if (state?.critic) host.post({ type: 'inspectRollouts', runId: state.critic.runId, step: state.critic.step });
+});
+
+smoothingSlider.addEventListener('input', () => {
+  smoothing = clampSmoothing(Number(smoothingSlider.value));
+  smoothingLabel.textContent = smoothing.toFixed(2);
+  smoothingSlider.setAttribute('aria-valuetext', smoothingLabel.textContent);
+  persist();
+  render();
 });
 
 window.addEventListener('scroll', debounce(persist, 200), { passive: true });
