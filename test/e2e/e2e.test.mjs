@@ -147,7 +147,7 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await screenshot(page, 'run-in-tree');
   });
 
-  stage('the dashboard\'s reward chart gains points; its smoothing slider redraws the curves', async () => {
+  stage('the dashboard\'s reward chart gains points; smoothing redraws the curves; a drag zooms every chart', async () => {
     await runCommand(page, 'PACS: Open Dashboard');
     await pickFirstIfAsked(page);
     await rewardChartGainsPoints(page, 'the dashboard');
@@ -157,6 +157,22 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     assert.equal(await smoothing(), '0.6', 'curves start smoothed as in TensorBoard');
     await frame.locator('#smoothing').press('Home');
     await waitFor('the reward chart to be redrawn unsmoothed', async () => (await smoothing()) === '0', { timeout: 15_000 });
+    // Drag across the reward chart: every metric chart zooms to those steps; a double-click undoes it.
+    const box = await frame.locator('#chart-reward').boundingBox();
+    assert.ok(box, 'the reward chart is on screen');
+    const y = box.y + box.height * 0.4;
+    await page.mouse.move(box.x + box.width * 0.4, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.7, y, { steps: 6 });
+    await page.mouse.up();
+    const zoom = () => frame.locator('body').getAttribute('data-zoom');
+    await waitFor('the charts to zoom to the dragged steps', async () => Boolean(await zoom()), { timeout: 15_000 });
+    const [min, max] = (await zoom()).split('..').map(Number);
+    assert.equal(Number(await frame.locator('#chart-loss').getAttribute('data-x-min')), min, 'the loss chart follows the zoom');
+    assert.ok(max > min);
+    await screenshot(page, 'dashboard-zoomed');
+    await frame.locator('#chart-reward').dblclick();
+    await waitFor('the charts to show all steps again', async () => !(await zoom()), { timeout: 15_000 });
   });
 
   stage('Pause Run stops the steps (tree and run.json say paused); Resume Run continues', async () => {

@@ -403,6 +403,46 @@ test('dashboard: the smoothing slider smooths training curves (not evaluations) 
   });
 });
 
+test('dashboard: dragging across a chart zooms every metric chart to those steps; double-click shows all steps again', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    const range = async (id: string) => [Number(await attr(h.page, `#chart-${id}`, 'data-x-min')), Number(await attr(h.page, `#chart-${id}`, 'data-x-max'))];
+    const [, fullMax] = await range('reward');
+    assert.equal((await range('loss'))[0], 0);
+    assert.equal(await h.page.locator('#reset-zoom').isVisible(), false, 'no reset button before a zoom');
+    const box = await h.page.locator('#chart-reward').boundingBox();
+    assert.ok(box);
+    // Drag from about 40% to 70% of the canvas width, mid-height (inside the plot area).
+    const y = box.y + box.height * 0.4;
+    await h.page.mouse.move(box.x + box.width * 0.4, y);
+    await h.page.mouse.down();
+    await h.page.mouse.move(box.x + box.width * 0.55, y, { steps: 4 });
+    await h.page.mouse.move(box.x + box.width * 0.7, y, { steps: 4 });
+    await h.page.mouse.up();
+    await h.page.waitForFunction(() => Boolean(document.body.dataset.zoom));
+    const [min, max] = await range('reward');
+    assert.ok(min > 0 && max < fullMax && max > min, `the reward chart shows a middle stretch of steps: ${min}..${max} of 0..${fullMax}`);
+    assert.ok(Number.isInteger(min) && Number.isInteger(max), `whole steps at the ends of the axis: ${min}..${max}`);
+    for (const id of ['loss', 'critic', 'grad-norm', 'eval']) {
+      const [m, M] = await range(id);
+      assert.ok(Math.abs(m - min) < 1e-6 && Math.abs(M - max) < 1e-6, `#chart-${id} follows: ${m}..${M} against ${min}..${max}`);
+    }
+    assert.equal(await h.page.locator('#reset-zoom').isVisible(), true, 'the reset button shows while zoomed');
+    await h.page.screenshot({ path: join(OUT, 'dashboard-zoomed.png') });
+    // A live update keeps the zoom.
+    const rendered = await renders(h.page);
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, rendered + 1);
+    assert.deepEqual(await range('loss'), [min, max], 'a new state from the host keeps the zoomed range');
+    await h.page.locator('#chart-loss').dblclick();
+    await h.page.waitForFunction(() => !document.body.dataset.zoom);
+    for (const id of ['reward', 'loss', 'eval']) assert.equal((await range(id))[0], 0, `#chart-${id} shows all steps again`);
+    assert.equal((await range('reward'))[1], fullMax);
+    assert.equal(await h.page.locator('#reset-zoom').isVisible(), false);
+  });
+});
+
 test('dashboard: charts follow a theme change', async (browser, rec) => {
   await withPage(browser, { bundle: 'dashboard', theme: THEMES[1] }, async (h) => {
     await h.send([rec.dashboardFull]);

@@ -21,6 +21,7 @@ import {
   type LegendItem,
   type TooltipItem,
 } from 'chart.js';
+import zoomPlugin from 'chartjs-plugin-zoom';
 import {
   assertNever,
   isDashboardHostMessage,
@@ -37,7 +38,7 @@ import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shar
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import { clampSmoothing, MAX_SMOOTHING, smooth } from './smoothing';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip);
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
 
 const REDRAW_INTERVAL_MS = 250;
 const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
@@ -52,6 +53,8 @@ let smoothing = clampSmoothing(host.getState()?.smoothing);
  * eval_every steps), and an average over them would blur what they measure.
  */
 const loggedAtEvaluations = (metric: string) => metric.startsWith('eval/') || metric === 'perf/eval_s';
+/** The step range every metric chart shows after a drag-to-zoom (null: all steps). */
+let zoomRange: { min: number; max: number } | null = null;
 /** Per chart, the series (run + metric) the user hid from its legend. */
 const hiddenSeries = new Map<string, Set<string>>();
 let state: DashboardState | undefined;
@@ -67,6 +70,8 @@ const smoothingSlider = h('input', {
   'aria-label': 'Smoothing of the training metric curves',
 });
 const smoothingLabel = h('output', { id: 'smoothing-label', for: 'smoothing' }, smoothing.toFixed(2));
+const resetZoomButton = ce('vscode-button', { id: 'reset-zoom', secondary: true, icon: 'zoom-out', hidden: true }, 'All steps');
+const zoomHint = h('span', { className: 'hint', id: 'zoom-hint' }, 'Drag across a chart to zoom into steps (Ctrl + wheel zooms, Shift + drag pans); double-click for all steps.');
 const criticRun = ce('vscode-single-select', { id: 'critic-run', 'aria-label': 'Run for the critic view' });
 const stepSlider = h('input', { id: 'critic-step', type: 'range', min: 0, max: 0, step: 1, value: 0, 'aria-label': 'Step for the critic view' });
 const stepLabel = h('output', { id: 'critic-step-label', for: 'critic-step' });
@@ -89,6 +94,8 @@ root.append(
       h('label', { for: 'smoothing', title: 'Exponential moving average, as in TensorBoard; evaluations are drawn as logged' }, 'Smoothing'),
       smoothingSlider,
       smoothingLabel,
+      resetZoomButton,
+      zoomHint,
     ),
     chartGrid,
   ),
@@ -206,13 +213,16 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
       const canvas = h('canvas', { id: `chart-${family.id}`, role: 'img', 'aria-label': `${family.title} chart` });
       chartGrid.append(chartCard(family.id, family.title, canvas));
       const config = lineConfig(datasets, colors, 'step');
-      const legend = config.options?.plugins?.legend;
-      if (legend) {
-        legend.labels = { ...legend.labels, filter: legendFilter };
-        legend.onClick = (_event, item, element) => legendClick(element.chart as unknown as Chart, family.id, item);
+      const plugins = config.options?.plugins;
+      if (plugins?.legend) {
+        plugins.legend.labels = { ...plugins.legend.labels, filter: legendFilter };
+        plugins.legend.onClick = (_event, item, element) => legendClick(element.chart as unknown as Chart, family.id, item);
       }
+      if (plugins) plugins.zoom = stepZoomOptions(colors);
       chart = new Chart(canvas, config);
       charts.set(family.id, chart);
+      canvas.addEventListener('dblclick', () => setZoom(null));
+      if (zoomRange) chart.zoomScale('x', zoomRange, 'none');
     } else {
       chart.data.datasets = datasets;
       applyColors(chart.options as unknown as Themeable, colors);
@@ -220,10 +230,7 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     }
     const canvas = chart.canvas;
     canvas.dataset.points = String(points);
-    canvas.dataset.xMin = String(chart.scales.x?.min);
-    canvas.dataset.xMax = String(chart.scales.x?.max);
-    canvas.dataset.yMin = String(chart.scales.y?.min);
-    canvas.dataset.yMax = String(chart.scales.y?.max);
+    markRange(chart);
     canvas.dataset.series = String(family.series.length);
     canvas.dataset.smoothing = String(weight);
     // The first series' newest drawn value, for tests to check the curve against the data.
@@ -297,6 +304,47 @@ function familyDatasets(
     }
   }
   return [...lines, ...raws];
+}
+
+/**
+ * Drag-to-zoom on the step axis (Ctrl + wheel zooms, Shift + drag pans): every metric chart
+ * follows the one zoomed, so the same steps are in view everywhere.
+ */
+function stepZoomOptions(colors: ThemeColors) {
+  const sync = ({ chart }: { chart: Chart }) => setZoom({ min: chart.scales.x.min, max: chart.scales.x.max });
+  return {
+    limits: { x: { min: 0 } },
+    zoom: {
+      mode: 'x' as const,
+      drag: { enabled: true, backgroundColor: withAlpha(colors.series[0], 0.15), borderColor: colors.series[0], borderWidth: 1 },
+      wheel: { enabled: true, modifierKey: 'ctrl' as const },
+      onZoomComplete: sync,
+    },
+    pan: { enabled: true, mode: 'x' as const, modifierKey: 'shift' as const, onPanComplete: sync },
+  };
+}
+
+/** Shows `range` of steps, widened to whole steps, on every metric chart, or all steps (null). */
+function setZoom(range: { min: number; max: number } | null): void {
+  if (range) range = { min: Math.max(0, Math.floor(range.min)), max: Math.max(Math.ceil(range.max), Math.floor(range.min) + 1) };
+  zoomRange = range;
+  for (const [id, chart] of charts) {
+    if (id === 'psi-histogram' || id === 'reliability') continue;
+    if (range === null) chart.resetZoom('none');
+    else chart.zoomScale('x', range, 'none');
+    markRange(chart);
+  }
+  resetZoomButton.hidden = range === null;
+  document.body.dataset.zoom = range ? `${range.min}..${range.max}` : '';
+}
+
+/** The drawn axis ranges, as attributes for tests. */
+function markRange(chart: Chart): void {
+  const canvas = chart.canvas;
+  canvas.dataset.xMin = String(chart.scales.x?.min);
+  canvas.dataset.xMax = String(chart.scales.x?.max);
+  canvas.dataset.yMin = String(chart.scales.y?.min);
+  canvas.dataset.yMax = String(chart.scales.y?.max);
 }
 
 function legendFilter(item: LegendItem, data: ChartData): boolean {
@@ -553,6 +601,8 @@ inspectButton.addEventListener('click', () => {
   if (state?.critic) host.post({ type: 'inspectRollouts', runId: state.critic.runId, step: state.critic.step });
 });
 
+resetZoomButton.addEventListener('click', () => setZoom(null));
+
 smoothingSlider.addEventListener('input', () => {
   smoothing = clampSmoothing(Number(smoothingSlider.value));
   smoothingLabel.textContent = smoothing.toFixed(2);
@@ -564,6 +614,7 @@ smoothingSlider.addEventListener('input', () => {
 window.addEventListener('scroll', debounce(persist, 200), { passive: true });
 
 onThemeChange(() => {
+  // The charts are rebuilt; a zoom survives it (new charts take zoomRange).
   for (const chart of charts.values()) chart.destroy();
   charts.clear();
   clear(chartGrid);
