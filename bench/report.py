@@ -161,7 +161,7 @@ def extension_scale() -> list[str]:
         f"(dashboardState, decimated to ≤ 1,000 points a series) took {dash['host_decimated']['host_shaping_ms']} ms to shape and is "
         f"{dash['host_decimated']['message_kib']} KiB; without decimation ({dash['undecimated']['points_sent']:,} points, "
         f"{dash['undecimated']['message_kib']} KiB) the first render takes {dash['undecimated']['first_render_ms_median']} ms (median of "
-        f"{dash['repeats']}).",
+        f"{dash['repeats']})." + (f" The charts are drawn with smoothing {dash['smoothing']}." if dash.get("smoothing") else ""),
         "",
         machine_line(d),
         "",

@@ -17,6 +17,7 @@ import { webviewPageHtml } from '../../src/core/webviewPage';
 import { dashboardState, loadCritic, type CriticResult, type DashboardStore } from '../../src/dashboard/dashboardState';
 import { THEMES } from '../../test/webview/themes';
 import { launchChromium } from '../../test/webview/browser';
+import { DEFAULT_SMOOTHING } from '../../webview/dashboard/smoothing';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const window: any;
@@ -190,7 +191,11 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
   }
-  const result = { series: SERIES, points_per_series: POINTS, repeats: REPEATS, critic_samples: critic?.view?.samples ?? 0, ...variants };
+  const result = {
+    series: SERIES, points_per_series: POINTS, repeats: REPEATS, critic_samples: critic?.view?.samples ?? 0,
+    smoothing: `${DEFAULT_SMOOTHING} (the dashboard's default: each series drawn smoothed, over its raw line)`,
+    ...variants,
+  };
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result));
 }
