@@ -87,8 +87,31 @@ export interface ConfigDiff {
   keyCount: number;
 }
 
+/** A metric's value and the step it was logged at. */
+export interface StepValue {
+  step: number;
+  value: number;
+}
+
+/** One run's headline numbers for the dashboard's summary table. */
+export interface RunScore {
+  runId: string;
+  /** The best `eval/accuracy` (the earliest step that reached it). */
+  bestAccuracy: StepValue | null;
+  /** The newest evaluation's accuracy and the pass@k of its largest k (`metric` names it). */
+  lastAccuracy: StepValue | null;
+  lastPassAtK: (StepValue & { metric: string }) | null;
+  /** Means over the last tenth of the run's training steps (at least one step): [first, last] step. */
+  window: [number, number] | null;
+  reward: number | null;
+  criticAuc: number | null;
+  criticAccuracy: number | null;
+}
+
 export interface DashboardState {
   runs: RunSummary[];
+  /** One per run of `runs`, in the same order. */
+  scores: RunScore[];
   /** Run ids asked for but not found in the runs root. */
   missing: string[];
   families: ChartFamily[];

@@ -9,7 +9,9 @@ import type {
   Histogram,
   Reliability,
   ReliabilityBin,
+  RunScore,
   RunSummary,
+  StepValue,
   SeriesData,
 } from '../../webview/contract';
 import type { RolloutSample, RunGitInfo, RunInfo } from './runFormat';
@@ -266,5 +268,52 @@ export function runSummary(info: RunInfo): RunSummary {
     step: info.step,
     totalSteps: info.total_steps,
     commit: commitLabel(info.git),
+  };
+}
+
+/** The share of a run's newest training steps its summary means are taken over. */
+export const SCORE_WINDOW = 0.1;
+
+/**
+ * A run's headline numbers (the dashboard's summary table): the best and the newest held-out
+ * accuracy, the newest pass@k, and reward and critic quality averaged over the last tenth of the
+ * training steps, where single steps are noisy. Non-finite values are left out.
+ */
+export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries>): RunScore {
+  const points = (metric: string): StepValue[] => {
+    const s = series.get(metric);
+    if (!s) return [];
+    const ordered = sortBySteps(s);
+    return ordered.steps.map((step, i) => ({ step, value: ordered.values[i] })).filter((p) => Number.isFinite(p.value));
+  };
+  const accuracy = points('eval/accuracy');
+  let best: StepValue | null = null;
+  for (const p of accuracy) if (!best || p.value > best.value) best = p;
+  const passMetrics = [...series.keys()]
+    .map((m) => ({ m, k: /^eval\/pass@(\d+)$/.exec(m)?.[1] }))
+    .filter((x): x is { m: string; k: string } => x.k !== undefined)
+    .sort((a, b) => Number(b.k) - Number(a.k));
+  const pass = passMetrics.length ? points(passMetrics[0].m).at(-1) : undefined;
+  const trainSteps = points('reward/mean').map((p) => p.step);
+  let window: [number, number] | null = null;
+  if (trainSteps.length) {
+    const count = Math.max(1, Math.ceil(trainSteps.length * SCORE_WINDOW));
+    window = [trainSteps[trainSteps.length - count], trainSteps[trainSteps.length - 1]];
+  }
+  const mean = (metric: string): number | null => {
+    if (!window) return null;
+    const [from, to] = window;
+    const inWindow = points(metric).filter((p) => p.step >= from && p.step <= to);
+    return inWindow.length ? inWindow.reduce((sum, p) => sum + p.value, 0) / inWindow.length : null;
+  };
+  return {
+    runId,
+    bestAccuracy: best,
+    lastAccuracy: accuracy.at(-1) ?? null,
+    lastPassAtK: pass ? { ...pass, metric: passMetrics[0].m } : null,
+    window,
+    reward: mean('reward/mean'),
+    criticAuc: mean('critic/auc'),
+    criticAccuracy: mean('critic/accuracy'),
   };
 }

@@ -2,7 +2,7 @@
 // build their recorded host messages with this same function.
 
 import type { CriticView, DashboardState } from '../../webview/contract';
-import { buildFamilies, configDiff, criticView, runSummary } from '../core/charts';
+import { buildFamilies, configDiff, criticView, runScore, runSummary } from '../core/charts';
 import type { RunStore } from '../core/runStore';
 
 export type DashboardStore = Pick<RunStore, 'get' | 'metricSeries' | 'rolloutSteps' | 'loadRollouts'>;
@@ -42,6 +42,7 @@ export function dashboardState(
   const usable = critic && critic.runId === criticRun ? critic : null;
   return {
     runs: found.map((run) => runSummary(run.info)),
+    scores: found.map((run) => runScore(run.id, store.metricSeries(run.id))),
     missing: runIds.filter((id) => !foundIds.includes(id)),
     families: buildFamilies(found.map((run) => ({ runId: run.id, series: store.metricSeries(run.id) }))),
     criticRunId: criticRun,

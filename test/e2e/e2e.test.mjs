@@ -153,6 +153,8 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await rewardChartGainsPoints(page, 'the dashboard');
     await screenshot(page, 'dashboard');
     const frame = await findFrame(page, 'the dashboard\'s smoothing slider', '#smoothing');
+    await waitFor('the summary table to show the run with its reward', async () =>
+      Number.isFinite(Number(await frame.locator(`#scores tr[data-run-id="${runId}"] td[data-col="reward"]`).getAttribute('data-value'))), { timeout: 30_000 });
     const smoothing = () => frame.locator('#chart-reward').getAttribute('data-smoothing');
     assert.equal(await smoothing(), '0.6', 'curves start smoothed as in TensorBoard');
     await frame.locator('#smoothing').press('Home');

@@ -443,6 +443,38 @@ test('dashboard: dragging across a chart zooms every metric chart to those steps
   });
 });
 
+test('dashboard: the summary table lists each run\'s best and last accuracy, pass@k, reward and critic, the best of a column in bold', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard', height: 1400 }, async (h) => {
+    await h.send([rec.compare]);
+    await waitForRenders(h.page, 1);
+    const { runs, scores } = rec.compare.state;
+    assert.equal(scores.length, 2);
+    assert.deepEqual(await h.page.locator('#scores tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.runId)), runs.map((r) => r.id));
+    const cells = async (col: string) =>
+      h.page.locator(`#scores td[data-col="${col}"]`).evaluateAll((tds) => tds.map((td) => ({ value: (td as HTMLElement).dataset.value, best: (td as HTMLElement).classList.contains('best'), text: (td as HTMLElement).textContent })));
+    const reward = await cells('reward');
+    assert.deepEqual(reward.map((c) => Number(c.value)), scores.map((c) => c.reward));
+    const top = Math.max(...scores.map((c) => c.reward as number));
+    assert.deepEqual(reward.map((c) => c.best), scores.map((c) => c.reward === top), 'the higher reward is in bold');
+    const best = await cells('best-accuracy');
+    scores.forEach((c, i) => {
+      assert.ok(c.bestAccuracy, 'the fixtures evaluate');
+      assert.equal(best[i].text, `${(100 * c.bestAccuracy.value).toFixed(1)}% @ ${c.bestAccuracy.step}`);
+    });
+    assert.match((await h.page.locator('#scores-note').textContent()) ?? '', /last tenth of training steps.*bold/);
+    await h.page.locator('#summary').screenshot({ path: join(OUT, 'dashboard-summary-compare.png') });
+  });
+  await withPage(browser, { bundle: 'dashboard' }, async (h) => {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await h.page.locator('#scores tbody tr').count(), 1);
+    assert.equal(await h.page.locator('#scores td.best').count(), 0, 'nothing to mark with one run');
+    const window = rec.dashboardFull.state.scores[0].window;
+    assert.ok(window);
+    assert.match((await h.page.locator('#scores-note').textContent()) ?? '', new RegExp(`steps ${window[0]}–${window[1]}`));
+  });
+});
+
 test('dashboard: charts follow a theme change', async (browser, rec) => {
   await withPage(browser, { bundle: 'dashboard', theme: THEMES[1] }, async (h) => {
     await h.send([rec.dashboardFull]);

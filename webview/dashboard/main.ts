@@ -31,6 +31,7 @@ import {
   type DashboardPersistedState,
   type DashboardState,
   type DashboardWebviewMessage,
+  type RunScore,
   type RunSummary,
 } from '../contract';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
@@ -80,10 +81,12 @@ const criticSummary = h('p', { id: 'critic-summary', className: 'summary', role:
 const histogramCanvas = h('canvas', { id: 'chart-psi-histogram', role: 'img', 'aria-label': 'Histogram of psi_post split by label' });
 const reliabilityCanvas = h('canvas', { id: 'chart-reliability', role: 'img', 'aria-label': 'Reliability diagram of sigma(psi_post)' });
 const configSection = h('div', { id: 'config-diff-container' });
+const scoresSection = h('div', { id: 'scores-container' });
 
 root.append(
   runsHeader,
   notice,
+  h('section', { id: 'summary', 'aria-labelledby': 'summary-title' }, h('h2', { id: 'summary-title' }, 'Summary'), scoresSection),
   h(
     'section',
     { id: 'metrics', 'aria-labelledby': 'metrics-title' },
@@ -123,6 +126,7 @@ const render = throttle(() => {
   if (!state) return;
   const colors = themeColors();
   renderRuns(state, colors);
+  renderScores(state, colors);
   renderFamilies(state, colors);
   renderCritic(state, colors);
   renderConfig(state);
@@ -546,6 +550,78 @@ function renderReliability(critic: CriticView | null, colors: ThemeColors): void
   }
   reliabilityCanvas.dataset.points = String(bins.length);
   reliabilityCanvas.dataset.ece = critic ? critic.reliability.ece.toFixed(4) : '';
+}
+
+interface ScoreColumn {
+  key: string;
+  title: string;
+  /** The value to compare and show; null for a blank cell. */
+  value: (score: RunScore) => number | null;
+  text: (score: RunScore) => string;
+  /** Set for columns where a higher value is better: the best run's cell is marked when comparing. */
+  higherIsBetter?: boolean;
+}
+
+const percent = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+
+const SCORE_COLUMNS: ScoreColumn[] = [
+  {
+    key: 'best-accuracy', title: 'best eval accuracy', higherIsBetter: true,
+    value: (c) => c.bestAccuracy?.value ?? null,
+    text: (c) => (c.bestAccuracy ? `${percent(c.bestAccuracy.value)} @ ${c.bestAccuracy.step}` : '–'),
+  },
+  {
+    key: 'last-accuracy', title: 'last eval accuracy', higherIsBetter: true,
+    value: (c) => c.lastAccuracy?.value ?? null,
+    text: (c) => (c.lastAccuracy ? `${percent(c.lastAccuracy.value)} @ ${c.lastAccuracy.step}` : '–'),
+  },
+  {
+    key: 'pass-at-k', title: 'last pass@k', higherIsBetter: true,
+    value: (c) => c.lastPassAtK?.value ?? null,
+    text: (c) => (c.lastPassAtK ? `${percent(c.lastPassAtK.value)} (${c.lastPassAtK.metric.replace('eval/', '')})` : '–'),
+  },
+  { key: 'reward', title: 'reward', higherIsBetter: true, value: (c) => c.reward, text: (c) => formatNumber(c.reward) },
+  { key: 'critic-auc', title: 'critic AUC', higherIsBetter: true, value: (c) => c.criticAuc, text: (c) => formatNumber(c.criticAuc) },
+  { key: 'critic-accuracy', title: 'critic accuracy', higherIsBetter: true, value: (c) => c.criticAccuracy, text: (c) => percent(c.criticAccuracy) },
+];
+
+/** One row per run: its best and newest held-out numbers, and reward and critic quality over its last tenth of steps. */
+function renderScores(s: DashboardState, colors: ThemeColors): void {
+  clear(scoresSection);
+  const scores = s.scores ?? [];
+  if (!s.runs.length) return;
+  const compare = s.runs.length > 1;
+  const best = new Map<string, number>();
+  for (const column of SCORE_COLUMNS) {
+    const values = scores.map(column.value).filter((v): v is number => v !== null);
+    if (compare && column.higherIsBetter && values.length > 1) best.set(column.key, Math.max(...values));
+  }
+  const table = h(
+    'table',
+    { id: 'scores', className: 'diff-table', 'aria-label': 'Summary of each run' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'run'), h('th', { scope: 'col' }, 'step'),
+      ...SCORE_COLUMNS.map((c) => h('th', { scope: 'col' }, c.title)))),
+  );
+  const body = h('tbody');
+  s.runs.forEach((run, i) => {
+    const score = scores.find((c) => c.runId === run.id);
+    const swatch = h('span', { className: 'swatch', 'aria-hidden': 'true' });
+    swatch.style.setProperty('--swatch', runColor(colors, s.runs, run.id));
+    const cells = SCORE_COLUMNS.map((column) => {
+      const value = score ? column.value(score) : null;
+      const isBest = value !== null && best.get(column.key) === value;
+      return h('td', { 'data-col': column.key, 'data-value': value === null ? null : String(value), className: isBest ? 'best' : null },
+        score ? column.text(score) : '–');
+    });
+    body.append(h('tr', { 'data-run-id': run.id, 'data-index': String(i) },
+      h('th', { scope: 'row', title: run.id }, swatch, run.name), h('td', { 'data-col': 'step' }, `${run.step}/${run.totalSteps}`), ...cells));
+  });
+  table.append(body);
+  const windows = scores.map((c) => c.window).filter((w): w is [number, number] => w !== null);
+  const note = windows.length
+    ? `Reward and critic columns: means over each run's last tenth of training steps${windows.length === 1 ? ` (steps ${windows[0][0]}–${windows[0][1]})` : ''}.${compare ? ' The best value of a column is in bold.' : ''}`
+    : 'No training steps logged yet.';
+  scoresSection.append(table, h('p', { className: 'hint', id: 'scores-note' }, note));
 }
 
 function renderConfig(s: DashboardState): void {

@@ -9,6 +9,7 @@ import {
   flattenConfig,
   psiHistogram,
   reliability,
+  runScore,
 } from '../../../src/core/charts';
 
 describe('decimate', () => {
@@ -177,5 +178,41 @@ describe('commitLabel', () => {
     assert.equal(commitLabel({ ...git, dirty: true, snapshot: 'aa11bb22cc' }), '3f2a9b8*');
     assert.equal(commitLabel({ ...git, commit: null, dirty: true, snapshot: 'aa11bb22cc' }), 'aa11bb2*');
     assert.equal(commitLabel(null), null);
+  });
+});
+
+describe('runScore', () => {
+  const series = (entries: Record<string, [number[], number[]]>) =>
+    new Map(Object.entries(entries).map(([metric, [steps, values]]) => [metric, { steps, values }]));
+
+  it('takes the best and the newest eval accuracy, the newest pass@k of the largest k, and means over the last tenth of steps', () => {
+    const steps = Array.from({ length: 20 }, (_, i) => i + 1);
+    const score = runScore('r', series({
+      'eval/accuracy': [[0, 10, 20], [0.3, 0.7, 0.6]],
+      'eval/pass@1': [[0, 10, 20], [0.2, 0.5, 0.55]],
+      'eval/pass@8': [[0, 10, 20], [0.6, 0.8, 0.9]],
+      'reward/mean': [steps, steps.map((s) => s / 100)],
+      'critic/auc': [steps, steps.map((s) => (s > 18 ? 0.9 : 0.1))],
+      'critic/accuracy': [[20, 19], [0.8, 0.6]],
+    }));
+    assert.deepEqual(score.bestAccuracy, { step: 10, value: 0.7 });
+    assert.deepEqual(score.lastAccuracy, { step: 20, value: 0.6 });
+    assert.deepEqual(score.lastPassAtK, { step: 20, value: 0.9, metric: 'eval/pass@8' });
+    assert.deepEqual(score.window, [19, 20], 'the last 2 of 20 steps');
+    assert.ok(Math.abs((score.reward as number) - 0.195) < 1e-12);
+    assert.ok(Math.abs((score.criticAuc as number) - 0.9) < 1e-12);
+    assert.ok(Math.abs((score.criticAccuracy as number) - 0.7) < 1e-12, 'steps logged out of order are sorted first');
+  });
+
+  it('ties keep the earliest best step, non-finite values are skipped, and a run without data has nulls', () => {
+    const score = runScore('r', series({ 'eval/accuracy': [[0, 5, 9], [0.5, NaN, 0.5]], 'reward/mean': [[1, 2, 3], [0.1, Infinity, 0.3]] }));
+    assert.deepEqual(score.bestAccuracy, { step: 0, value: 0.5 });
+    assert.deepEqual(score.lastAccuracy, { step: 9, value: 0.5 });
+    assert.deepEqual(score.window, [3, 3]);
+    assert.equal(score.reward, 0.3);
+    assert.equal(score.criticAuc, null);
+    assert.deepEqual(runScore('empty', new Map()), {
+      runId: 'empty', bestAccuracy: null, lastAccuracy: null, lastPassAtK: null, window: null, reward: null, criticAuc: null, criticAccuracy: null,
+    });
   });
 });
