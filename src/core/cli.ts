@@ -3,6 +3,7 @@
 // and sends control commands, with the same code the VS Code extension uses.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { runScore } from './charts';
 import { ControlError, isControlCommand, sendControl } from './control';
 import { JsonlTail } from './events';
 import { RunFollower, summaryTable } from './follow';
@@ -228,23 +229,28 @@ async function cmdStatus(argv: string[]): Promise<number> {
     await store.refresh();
     const runs = store.runs();
     if (p.bools.has('json')) {
-      out(JSON.stringify(runs.map((r) => ({ ...r.info, dir: r.dir, latest: r.latest, bad_lines: r.events.badLines })), null, 2));
+      out(JSON.stringify(runs.map((r) => ({
+        ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines,
+      })), null, 2));
       return EXIT.ok;
     }
     if (!runs.length) {
       out(`no runs in ${root}${existsSync(root) ? '' : ' (it does not exist)'}`);
       return EXIT.ok;
     }
-    const rows = [['RUN', 'STATUS', 'STEP', 'REWARD', 'AUC', 'CODE']];
+    // The dashboard's summary numbers: best held-out accuracy, and reward and critic AUC over the last tenth of the steps.
+    const rows = [['RUN', 'STATUS', 'STEP', 'BEST ACC', 'REWARD', 'AUC', 'CODE']];
+    const fixed = (v: number | null) => (v === null ? '-' : v.toFixed(3));
     for (const r of runs) {
       const git = r.info.git;
       const code = git ? `${(git.commit ?? git.snapshot ?? '').slice(0, 8)}${git.snapshot ? '+' : ''}` : '-';
-      const reward = r.latest['reward/mean'];
-      const auc = r.latest['critic/auc'];
-      rows.push([r.id, r.status, `${r.info.step}/${r.info.total_steps}`, reward === undefined ? '-' : reward.toFixed(3), auc === undefined ? '-' : auc.toFixed(3), code]);
+      const score = runScore(r.id, store.metricSeries(r.id));
+      const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
+      rows.push([r.id, r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
+    out('REWARD and AUC: means over the last tenth of each run\'s steps; BEST ACC: best eval/accuracy @ its step.');
     if (runs.some((r) => r.info.git?.snapshot)) out('(+ = uncommitted work saved in a snapshot commit)');
     return EXIT.ok;
   } finally {

@@ -173,10 +173,16 @@ describe('the real trainer', { skip, concurrency: true }, () => {
 
     const s = await cli(['status', '--json'], project);
     assert.equal(s.status, 0, s.stderr);
-    const runs = JSON.parse(s.stdout) as Array<{ name: string; status: string; step: number }>;
+    const runs = JSON.parse(s.stdout) as Array<{ name: string; status: string; step: number; score: { bestAccuracy: { step: number; value: number } | null; window: number[] | null } }>;
     const short = runs.find((x) => x.name === 'short');
     assert.equal(short?.status, 'finished');
     assert.equal(short?.step, 3);
+    assert.ok(short?.score.bestAccuracy && short.score.bestAccuracy.value >= 0, `the summary has the best eval accuracy: ${JSON.stringify(short?.score)}`);
+    assert.deepEqual(short?.score.window, [3, 3], 'the last tenth of 3 steps is step 3');
+    const table = await cli(['status'], project);
+    assert.equal(table.status, 0, table.stderr);
+    assert.match(table.stdout, /RUN +STATUS +STEP +BEST ACC +REWARD +AUC +CODE/);
+    assert.match(table.stdout, /short-\S+ +finished +3\/3 +\d+\.\d%@\d+ +\d\.\d{3} /);
   });
 
   test('a config error ends the run as failed with the trainer message, exit code 2 of the trainer reported as 1', async () => {
