@@ -85,17 +85,21 @@ def isolated_ms(shape: tuple[tuple[int, ...], ...], op: str, reps: int) -> float
     return statistics.median(times)
 
 
+def new_trainer(cfg, run_dir: Path):
+    """The trainer the CLI would build for `cfg`, writing to `run_dir`, quiet."""
+    from pacslab import runio
+    from pacslab.train import Trainer
+
+    return Trainer(cfg, run_dir, base_dir=CONFIG.parent, resume=False, events=runio.EventLog(run_dir),
+                   info=runio.RunInfo(run_dir), log=lambda _line: None)
+
+
 def compiled_steps(cfg, args) -> dict:
     """A fresh trainer with `model.forward` under torch.compile(dynamic=True): first step and median step."""
     import torch
 
-    from pacslab import runio
-    from pacslab.train import Trainer
-
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
-        trainer = Trainer(cfg, run_dir, base_dir=CONFIG.parent, resume=False, events=runio.EventLog(run_dir),
-                          info=runio.RunInfo(run_dir), log=lambda _line: None)
+        trainer = new_trainer(cfg, Path(tmp))
         trainer.model.forward = torch.compile(trainer.model.forward, dynamic=True)
         walls = []
         for step in range(1, args.warmup + args.steps + 1):
@@ -123,18 +127,14 @@ def main() -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from pacslab import runio
     from pacslab.config import load_config
-    from pacslab.train import Trainer
 
     sets = [f"algorithm={args.algorithm}", "eval_every=0", "checkpoint_every=0", "device=cpu", "eval.size=8",
             f"seed={args.seed}", "optim.schedule=constant", f"total_steps={args.warmup + 2 * args.steps}"]
     cfg = load_config(CONFIG, sets)
     batch = cfg.rollout.prompts_per_step * cfg.rollout.n
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
-        trainer = Trainer(cfg, run_dir, base_dir=CONFIG.parent, resume=False, events=runio.EventLog(run_dir),
-                          info=runio.RunInfo(run_dir), log=lambda _line: None)
+        trainer = new_trainer(cfg, Path(tmp))
         threads = torch.get_num_threads()
         step = 0
         for _ in range(args.warmup):

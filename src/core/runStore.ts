@@ -9,7 +9,7 @@ import type { Disposable, Event } from './emitter';
 import { JsonlTail, isRecord, readJsonlFile } from './events';
 import type { BadLine } from './events';
 import { isSameProcess } from './process';
-import { parseRunInfo, readLauncherInfo, recordRunEnd, trainerLogTail } from './runDir';
+import { parseRunInfo, readLauncherInfo, readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { LIVE_STATUSES, RUN_FILES } from './runFormat';
 import type { RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
 
@@ -282,7 +282,7 @@ export class RunStore implements Disposable {
     const infoPath = join(dir, RUN_FILES.info);
     const infoStat = await stat(infoPath).catch(() => null);
     if (!infoStat) return false;
-    const infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
+    const infoKey = versionKey(infoStat);
     let info = entry?.state.info;
     if (!entry || entry.infoKey !== infoKey) {
       // A run.json that failed to parse is read again only once it changes (its error was reported).
@@ -343,15 +343,10 @@ export class RunStore implements Disposable {
     if (owner.host !== this.host) return false;
     if (isSameProcess(owner.pid, owner.startTime)) return false;
     // The trainer may have written its final status just before exiting: re-read before judging.
-    const fresh = parseRunInfo(await readFile(join(dir, RUN_FILES.info), 'utf8'), join(dir, RUN_FILES.info), dir);
-    if (!LIVE_STATUSES.includes(fresh.status)) return false;
+    if (!LIVE_STATUSES.includes((await readRunInfo(dir)).status)) return false;
     const log = await trainerLogTail(dir);
     const reason = `the trainer process (pid ${owner.pid}) is gone without recording an end state`;
-    const message = `The run crashed: ${reason}.${log ? ` Last lines of trainer.log:\n${log}` : ''}`;
-    const updated = await recordRunEnd(dir, 'crashed', reason, { message });
-    const infoStat = await stat(join(dir, RUN_FILES.info));
-    entry.infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
-    entry.state = { ...entry.state, info: updated, status: 'crashed', crashed: true, lastError: entry.state.lastError ?? updated.error };
+    await this.markEnded(entry, 'crashed', reason, `The run crashed: ${reason}.${log ? ` Last lines of trainer.log:\n${log}` : ''}`);
     return true;
   }
 
@@ -367,16 +362,26 @@ export class RunStore implements Disposable {
     const since = Date.parse(info.updated_at);
     if (!Number.isFinite(since) || Date.now() - since < NEVER_STARTED_MS) return false;
     // The trainer may have recorded itself since this poll read run.json.
-    const fresh = parseRunInfo(await readFile(join(dir, RUN_FILES.info), 'utf8'), join(dir, RUN_FILES.info), dir);
+    const fresh = await readRunInfo(dir);
     if (fresh.status !== 'starting' || (await processOwner(dir, fresh))) return false;
     const reason = 'no trainer process was ever recorded for this run: its launch was interrupted before the trainer started';
-    const message = `The run never started: ${reason} (for example, the editor closed mid-launch). Launch the config again; this folder keeps its config and code snapshot.`;
-    const updated = await recordRunEnd(dir, 'failed', reason, { message });
-    const infoStat = await stat(join(dir, RUN_FILES.info));
-    entry.infoKey = `${infoStat.ino}:${infoStat.size}:${infoStat.mtimeMs}`;
-    entry.state = { ...entry.state, info: updated, status: 'failed', lastError: entry.state.lastError ?? updated.error };
+    await this.markEnded(entry, 'failed', reason,
+      `The run never started: ${reason} (for example, the editor closed mid-launch). Launch the config again; this folder keeps its config and code snapshot.`);
     return true;
   }
+
+  /** Records the run's end (run.json and a state event) and takes it into the entry without a re-read. */
+  private async markEnded(entry: RunEntry, status: 'crashed' | 'failed', reason: string, message: string): Promise<void> {
+    const { dir } = entry.state;
+    const updated = await recordRunEnd(dir, status, reason, { message });
+    entry.infoKey = versionKey(await stat(join(dir, RUN_FILES.info)));
+    entry.state = { ...entry.state, info: updated, status, crashed: status === 'crashed', lastError: entry.state.lastError ?? updated.error };
+  }
+}
+
+/** Which version of a file this is: a rewrite (even by rename) changes the inode, size or mtime. */
+function versionKey(s: { ino: number; size: number; mtimeMs: number }): string {
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
 }
 
 /** A poll interval the timer can use: the setting's range, 100 ms to 60 s (1 s when not a number). */
