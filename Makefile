@@ -1,7 +1,7 @@
 # PACS Lab. `make demo` trains the embedded default; `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup bundle build demo test lint typecheck test-unit test-py test-webview test-e2e package bench ide clean
+.PHONY: help setup system-deps bundle build demo test lint typecheck test-unit test-py test-webview test-e2e package bench ide clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -25,6 +25,10 @@ help:
 	@echo "make ide      code-server with the packaged extension on examples/"
 
 setup: $(PY_STAMP) $(NPM_STAMP)
+
+# Debian's chromium, ripgrep and code-server's build libraries (one list, shared with .ci/run).
+system-deps:
+	@bash test/system-deps.sh
 
 # The virtual environment is keyed by a hash of the trainer's requirements: reused when
 # present and current, repaired when missing or stale.
@@ -59,13 +63,13 @@ test-unit: bundle
 test-py: setup
 	cd trainer && ../$(VPY) -m pytest -q
 
-test-webview: bundle
+test-webview: system-deps bundle
 	node test/webview/run.mjs
 
-test-e2e: package
+test-e2e: system-deps package
 	bash test/e2e/run.sh
 
-test: lint typecheck test-unit test-py test-webview test-e2e
+test: system-deps lint typecheck test-unit test-py test-webview test-e2e
 
 package: typecheck
 	node esbuild.mjs --production

@@ -11,7 +11,7 @@ PYTHON_BIN="${PACS_PYTHON:-$ROOT/.venv/bin/python}"
 
 [ -f "$VSIX" ] || { echo "No $(basename "$VSIX"): run \`make package\` (or \`make test-e2e\`) first." >&2; exit 1; }
 [ -x "$PYTHON_BIN" ] || { echo "No trainer Python at $PYTHON_BIN: run \`make setup\` first." >&2; exit 1; }
-[ -x /usr/bin/chromium ] || { echo "Debian's chromium is missing: apt-get install chromium (.ci/run does this)." >&2; exit 1; }
+[ -x /usr/bin/chromium ] || { echo "Debian's chromium is missing: apt-get install chromium (make test does this: test/system-deps.sh)." >&2; exit 1; }
 EXAMPLES="${PACS_E2E_EXAMPLES:-$ROOT/examples}"
 [ -f "$EXAMPLES/arith.pacs.yaml" ] || { echo "examples/arith.pacs.yaml is missing: the test opens it." >&2; exit 1; }
 

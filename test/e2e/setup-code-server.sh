@@ -18,7 +18,7 @@ for pkg in chromium ripgrep build-essential pkg-config libx11-dev libxkbfile-dev
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "code-server needs these Debian packages, which are not installed: ${missing[*]}" >&2
-  echo "Install them with: sudo apt-get install -y ${missing[*]}   (.ci/run does this)" >&2
+  echo "Install them with: sudo apt-get install -y ${missing[*]}   (make test does this: test/system-deps.sh)" >&2
   exit 1
 fi
 
