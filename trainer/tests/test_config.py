@@ -51,6 +51,13 @@ def test_wrong_type_names_key_and_allowed_values(write_config):
     assert keys["rollout.n"].line is not None and "eight" in keys["rollout.n"].problem
 
 
+def test_out_of_range_value_names_both_bounds(write_config):
+    err = error_of(write_config(**{"task.arith.digits": 12}))
+    (issue,) = err.issues
+    assert issue.key == "task.arith.digits"
+    assert "(≥ 1 and ≤ 9)" in issue.fix
+
+
 def test_mini_batch_that_splits_groups_is_refused(write_config):
     err = error_of(write_config(**{"optim.mini_batch_prompts": 3}))
     assert [i.key for i in err.issues] == ["optim.mini_batch_prompts"]
