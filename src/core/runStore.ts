@@ -388,7 +388,12 @@ export class RunStore implements Disposable {
   /** Records the run's end (run.json and a state event) and takes it into the entry without a re-read. */
   private async markEnded(entry: RunEntry, status: 'crashed' | 'failed', reason: string, message: string): Promise<void> {
     const { dir } = entry.state;
-    const updated = await recordRunEnd(dir, status, reason, { message });
+    const updated = await recordRunEnd(dir, status, reason, { message }).catch(async (err: unknown) => {
+      // run.json is written first; an events.jsonl that is a link refuses the state event after it.
+      if (!(err instanceof RunFileError)) throw err;
+      this.errorEmitter.fire({ path: err.path, message: err.message });
+      return readRunInfo(dir);
+    });
     entry.infoKey = versionKey(await lstat(join(dir, RUN_FILES.info)));
     entry.state = { ...entry.state, info: updated, status, crashed: status === 'crashed', lastError: entry.state.lastError ?? updated.error };
   }
