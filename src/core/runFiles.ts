@@ -73,15 +73,19 @@ export async function runFilePath(root: string, relativePath: string, label?: st
 
 /** Whether `path` is a real folder: false when missing, RunFileError when a link or a file. */
 export async function isRealFolder(path: string): Promise<boolean> {
-  let s: Stats;
+  const s = await lstatIfAny(path);
+  if (s && !s.isDirectory()) throw unsafe(path, describeStats(s));
+  return s !== null;
+}
+
+/** The lstat of `path`, or null when nothing has that name. */
+async function lstatIfAny(path: string): Promise<Stats | null> {
   try {
-    s = await lstat(path);
+    return await lstat(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  if (!s.isDirectory()) throw unsafe(path, describeStats(s));
-  return true;
 }
 
 async function assertRealFolders(root: string, path: string): Promise<void> {
@@ -98,14 +102,8 @@ async function assertRealFolders(root: string, path: string): Promise<void> {
  * a regular file.
  */
 export async function statRunFile(path: string): Promise<Stats | null> {
-  let s: Stats;
-  try {
-    s = await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  if (!s.isFile()) throw unsafe(path, describeStats(s));
+  const s = await lstatIfAny(path);
+  if (s && !s.isFile()) throw unsafe(path, describeStats(s));
   return s;
 }
 
