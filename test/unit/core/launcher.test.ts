@@ -102,10 +102,15 @@ describe('resuming a crafted run', () => {
     return dir;
   }
 
+  /** The stand-in's line in trainer.log (the child is detached and unreferenced: poll for it). */
   async function startedIn(dir: string, python: string): Promise<string> {
-    const { exited } = await resumeRun(dir, python);
-    await exited;
-    return readFileSync(join(dir, 'trainer.log'), 'utf8');
+    await resumeRun(dir, python);
+    for (let i = 0; i < 600; i++) {
+      const log = readFileSync(join(dir, 'trainer.log'), 'utf8');
+      if (log.includes('\n')) return log;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`the stand-in Python never wrote to ${join(dir, 'trainer.log')}`);
   }
 
   test('a config_dir naming the run folder (or a folder inside it) is not used as the working folder', async () => {
