@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import inspect
 import json
 import os
 import random
@@ -470,3 +471,21 @@ class PromptSampler:
         self.epoch = state["epoch"]
         self.position = state["position"]
         self._order = self._permutation(self.epoch)
+
+
+# --- verifying --------------------------------------------------------------------------------
+
+
+def verify(verifier, response: str, example: Example):
+    """`verifier(response, answer, prompt)`, with the row's extra_info as a keyword when the
+    verifier takes an `extra_info` argument (older verifiers are called exactly as before)."""
+    if example.extra_info is not None and _takes_extra_info(verifier):
+        return verifier(response, example.answer, example.prompt, extra_info=example.extra_info)
+    return verifier(response, example.answer, example.prompt)
+
+
+def _takes_extra_info(fn) -> bool:
+    try:
+        return "extra_info" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
