@@ -273,7 +273,8 @@ def _present(record: Any, path: str) -> str:
         if not isinstance(node, dict) or part not in node or node[part] is None:
             break
         node, walked = node[part], walked + [part]
-    keys = ", ".join(sorted(map(str, node))) if isinstance(node, dict) else f"a {type(node).__name__}"
+    # a column another row has reads as None in a table (Parquet, CSV): not present either
+    keys = ", ".join(sorted(str(k) for k, v in node.items() if v is not None)) if isinstance(node, dict) else f"a {type(node).__name__}"
     return f"{'.'.join(walked) or 'the row'} has {keys or 'no fields'}"
 
 

@@ -606,6 +606,8 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         log(f"run {status}: {run_dir}")
         return 0
     except ConfigError as exc:  # the data or the model does not fit the config: exit 2 as for a config error
+        if exc.file is None and info.get("config_path"):
+            exc = ConfigError(info.get("config_path"), exc.issues)
         message = f"config error: {exc}"
         info.update(status="failed", error={"message": message, "traceback": None})
         events.emit("error", message=message, traceback=None)
