@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import get_args, get_origin
+from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -64,11 +64,19 @@ def _section_text(ann, sub: type[BaseModel], info) -> str:
 
 
 def _type_name(ann) -> str:
+    if get_origin(ann) is not Literal and literal_values(ann) and not _is_optional_literal(ann):
+        return " \\| ".join(_type_name(arg) for arg in get_args(ann))  # e.g. list[str] | `all-linear`
     values = literal_values(ann)
     if values:
         return " \\| ".join(f"`{v}`" for v in values)
     text = getattr(ann, "__name__", None) or str(ann)
     return str(ann).replace("typing.", "").replace("|", "\\|") if text == str(ann) or get_args(ann) else text
+
+
+def _is_optional_literal(ann) -> bool:
+    """`Literal[...] | None`, documented as its values (null is in the default column)."""
+    args = get_args(ann)
+    return len(args) == 2 and type(None) in args and any(get_origin(a) is Literal for a in args)
 
 
 def _constraints(info) -> str:
