@@ -196,3 +196,30 @@ def test_extra_info_reaches_only_verifiers_that_take_it():
         assert verify(load_verifier("python:pacs_test_extra_verifier:old"), "5", example).label == 0
     finally:
         del sys.modules[module.__name__]
+
+
+def test_each_eval_set_uses_its_own_sampling_and_reports_each_source(monkeypatch):
+    from types import SimpleNamespace
+
+    from pacslab import evaluate as evaluate_module
+    from pacslab.evaluate import EvalSet, evaluate_sets
+    from pacslab.verifiers import load_verifier
+
+    calls = []
+
+    def fake_rollouts(model, tokenizer, prompts, *, n, max_new_tokens, temperature, top_p, generator, greedy=False):
+        calls.append({"n": n, "top_p": top_p, "temperature": temperature, "max_new_tokens": max_new_tokens, "greedy": greedy})
+        # every prompt's greedy answer is "4"; of its samples, the first is "4" and the rest "5"
+        return SimpleNamespace(response_texts=[("4" if greedy or i % n == 0 else "5") for i in range(len(prompts) * n)])
+
+    monkeypatch.setattr(evaluate_module, "generate_rollouts", fake_rollouts)
+    examples = [Example("a", "p", "4", data_source="gsm8k", prompt_ids=(1,)), Example("b", "p", "5", data_source="math", prompt_ids=(2,))]
+    sets = [EvalSet(None, examples, size=None, samples=2, k=[1, 2], temperature=1.0, top_p=1.0, max_new_tokens=8, batch_prompts=8),
+            EvalSet("hard", examples[:1], size=None, samples=4, k=[4], temperature=0.7, top_p=0.9, max_new_tokens=16, batch_prompts=8)]
+    values = evaluate_sets(None, None, sets, load_verifier("exact"), generator=None)
+    sampled = [c for c in calls if not c["greedy"]]
+    assert [(c["n"], c["top_p"], c["temperature"], c["max_new_tokens"]) for c in sampled] == [(2, 1.0, 1.0, 8), (4, 0.9, 0.7, 16)]
+    assert values["eval/accuracy"] == 0.5 and values["eval/pass@2"] == 1.0
+    assert values["eval/source=gsm8k/accuracy"] == 1.0 and values["eval/source=math/accuracy"] == 0.0
+    assert values["eval/source=math/pass@1"] == 0.5
+    assert values["eval/hard/accuracy"] == 1.0 and values["eval/hard/pass@4"] == 1.0 and "eval/hard/pass@1" not in values

@@ -219,3 +219,24 @@ def test_recipes_validate_against_a_stand_in_model(recipe, tmp_path):
         assert cfg.optim.lr == 1e-6 and cfg.rollout.n == 8 and cfg.rollout.temperature == 1.0
         assert cfg.rollout.prompts_per_step // cfg.optim.mini_batch_prompts == 4
         assert cfg.rollout.max_new_tokens == 4096
+
+
+def test_a_lora_run_resumes_from_its_adapter_checkpoint(workspace):
+    code, run_dir = train(workspace, "model.lora={r: 4, alpha: 8}", "task.verifier=python:coin:check", "total_steps=2",
+                          "checkpoint_every=1", "eval.size=1", "eval.sets=[]", "task.eval_file=data/test-arith.parquet")
+    assert code == 0
+    assert cli.main(["train", "--resume", str(run_dir), "--set", "total_steps=3"]) == 0
+    assert 3 in metrics(run_dir) and runio.latest_checkpoint(run_dir).name == "step-000003"
+
+
+def test_lora_with_gradient_checkpointing_still_reaches_the_adapters(built_model):
+    from types import SimpleNamespace
+
+    from pacslab.models import load_policy
+
+    lora = SimpleNamespace(r=4, alpha=8.0, dropout=0.0, target_modules=["q_proj", "v_proj"])
+    model, _ = load_policy(built_model, device=torch.device("cpu"), dtype="float32", gradient_checkpointing=True, lora=lora)
+    model.train()
+    model(input_ids=torch.tensor([[5, 9, 30, 2]])).logits.sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert grads and all(g is not None for n, g in grads.items() if "lora_A" in n)
