@@ -113,6 +113,13 @@ def base_model_dir(run_dir: Path, config: dict) -> Path:
     raise ExportError(f"{Path(run_dir) / 'config.yaml'}: {error}; or pass --reference step:M to use one of the run's checkpoints as the reference")
 
 
+def adapter_base(run_dir: Path, config: dict, *model_dirs: Path) -> Path | None:
+    """The run's base model when any of `model_dirs` is a LoRA adapter checkpoint (to merge it into), else None."""
+    from pacslab.models import is_adapter_dir  # imports torch
+
+    return base_model_dir(run_dir, config) if any(is_adapter_dir(d) for d in model_dirs) else None
+
+
 def reference_dir(run_dir: Path, config: dict, reference: str) -> tuple[Path, dict]:
     """(model dir, manifest entry) for `--reference base | step:M`."""
     if reference == "base":
@@ -286,9 +293,7 @@ def export_run(run_dir: Path, *, step: int | None = None, reference: str = "base
 
     manifest = read_manifest(run_dir) or {}
     policies = dict(manifest.get("policies") or {})
-    from pacslab.models import is_adapter_dir
-
-    base = base_model_dir(run_dir, config) if is_adapter_dir(checkpoint) or is_adapter_dir(ref_path) else None
+    base = adapter_base(run_dir, config, checkpoint, ref_path)
     policy, tokenizer = load_float32(checkpoint, base=base)
     reference_model, _ = load_float32(ref_path, base=base)
     if reference_model.config.vocab_size != policy.config.vocab_size:

@@ -191,14 +191,23 @@ def test_lora_freezes_the_base_and_its_reference_is_the_base(workspace, built_mo
     assert not torch.allclose(reference, trainer._logprobs_no_grad(trainer.model, batch)[0], atol=1e-5)
 
 
-def test_lora_export_onnx_merges_the_adapter(workspace):
+def test_lora_export_onnx_merges_the_adapter(workspace, capsys):
     from pacslab.onnx_export import export_run
 
     code, run_dir = train(workspace, "model.lora={r: 4, alpha: 8}", "task.verifier=python:coin:check", "total_steps=1",
                           "eval.size=1", "eval.sets=[]", "task.eval_file=data/test-arith.parquet", "logging.rollouts_every=0")
     assert code == 0
+    capsys.readouterr()
     manifest = export_run(run_dir, log=lambda _: None)
     assert manifest["policies"]["1"]["max_abs_diff"] <= 1e-4 and (run_dir / "onnx" / "policy-step1.onnx").is_file()
+    from pacslab import scoring
+
+    outputs = {}
+    for backend in scoring.BACKENDS:  # the torch backend merges the adapter checkpoint as the export did
+        assert scoring.main(["--run", str(run_dir), "--prompt", "What is 2 + 2?", "--response", "4", "--backend", backend]) == 0
+        outputs[backend] = json.loads(capsys.readouterr().out)
+    onnx_out, torch_out = outputs["onnx"], outputs["torch"]
+    assert abs(onnx_out["logratio"] - torch_out["logratio"]) < 1e-3, (onnx_out, torch_out)
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*.pacs.yaml")), ids=lambda p: p.name)
