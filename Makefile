@@ -10,6 +10,7 @@ PY_HASH := $(shell cat trainer/requirements.txt trainer/pyproject.toml | sha256s
 PY_STAMP := $(VENV)/.stamp-$(PY_HASH)
 NPM_HASH := $(shell cat package-lock.json | sha256sum | cut -c1-16)
 NPM_STAMP := node_modules/.stamp-$(NPM_HASH)
+MATH_CHAT_MODEL := examples/math-chat/model/config.json
 
 export ONNXRUNTIME_NODE_INSTALL := skip
 export PACS_PYTHON := $(abspath $(VPY))
@@ -24,7 +25,7 @@ help:
 	@echo "make bench    run the benchmarks in bench/"
 	@echo "make ide      code-server with the packaged extension on examples/"
 
-setup: $(PY_STAMP) $(NPM_STAMP)
+setup: $(PY_STAMP) $(NPM_STAMP) $(MATH_CHAT_MODEL)
 
 # Debian's chromium, ripgrep and code-server's build libraries (one list, shared with .ci/run).
 system-deps:
@@ -37,6 +38,10 @@ $(PY_STAMP):
 	$(VPY) -m pip install -q --disable-pip-version-check -r trainer/requirements.txt
 	$(VPY) -m pip install -q --disable-pip-version-check --no-deps -e trainer
 	@rm -f $(VENV)/.stamp-* && touch $@
+
+# examples/math-chat's small chat model is built, not committed.
+$(MATH_CHAT_MODEL): $(PY_STAMP) examples/math-chat/make_model.py
+	$(VPY) examples/math-chat/make_model.py
 
 $(NPM_STAMP):
 	npm ci --no-audit --no-fund

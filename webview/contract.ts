@@ -106,6 +106,15 @@ export interface RunScore {
   reward: number | null;
   criticAuc: number | null;
   criticAccuracy: number | null;
+  /** Each named eval set (`eval/<name>/accuracy`, config eval.sets), by name. */
+  evalSets: EvalSetScore[];
+}
+
+/** A named eval set's best (earliest step that reached it) and newest accuracy. */
+export interface EvalSetScore {
+  name: string;
+  best: StepValue | null;
+  last: StepValue | null;
 }
 
 export interface DashboardState {

@@ -287,8 +287,15 @@ export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries
     return ordered.steps.map((step, i) => ({ step, value: ordered.values[i] })).filter((p) => Number.isFinite(p.value));
   };
   const accuracy = points('eval/accuracy');
-  let best: StepValue | null = null;
-  for (const p of accuracy) if (!best || p.value > best.value) best = p;
+  const best = bestOf(accuracy);
+  const evalSets = [...series.keys()]
+    .map((m) => EVAL_SET_ACCURACY.exec(m)?.[1])
+    .filter((name): name is string => name !== undefined)
+    .sort()
+    .map((name) => {
+      const set = points(`eval/${name}/accuracy`);
+      return { name, best: bestOf(set), last: set.at(-1) ?? null };
+    });
   const passMetrics = [...series.keys()]
     .map((m) => ({ m, k: /^eval\/pass@(\d+)$/.exec(m)?.[1] }))
     .filter((x): x is { m: string; k: string } => x.k !== undefined)
@@ -315,5 +322,16 @@ export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries
     reward: mean('reward/mean'),
     criticAuc: mean('critic/auc'),
     criticAccuracy: mean('critic/accuracy'),
+    evalSets,
   };
+}
+
+/** A named eval set's accuracy (`eval/<name>/accuracy`); per-source metrics (`source=...`) are not sets. */
+const EVAL_SET_ACCURACY = /^eval\/([^/=]+)\/accuracy$/;
+
+/** The highest value, the earliest step on a tie. */
+function bestOf(points: StepValue[]): StepValue | null {
+  let best: StepValue | null = null;
+  for (const p of points) if (!best || p.value > best.value) best = p;
+  return best;
 }

@@ -53,6 +53,8 @@ export interface RunSpec {
   dirty: boolean;
   /** Step whose rollouts file also holds the payload samples and an unreadable line. */
   payloadStep?: number;
+  /** Named eval sets (config eval.sets), logged as eval/<name>/accuracy, pass@1 and per data source. */
+  evalSets?: string[];
 }
 
 export const RUN_A: RunSpec = {
@@ -80,6 +82,7 @@ export const RUN_B: RunSpec = {
   prompts: 16,
   rolloutsEvery: 20,
   dirty: true,
+  evalSets: ['math500', 'aime24'],
 };
 
 export const BIG_RUN_ID = '20261127-040000-big-77aa';
@@ -318,13 +321,25 @@ export function writeRun(root: string, spec: RunSpec, upTo = spec.steps): void {
         t,
         type: 'metrics',
         step,
-        values: { 'eval/accuracy': 0.25 + 0.6 * skill, 'eval/pass@1': 0.22 + 0.6 * skill, 'eval/pass@8': Math.min(1, 0.6 + 0.4 * skill) },
+        values: { 'eval/accuracy': 0.25 + 0.6 * skill, 'eval/pass@1': 0.22 + 0.6 * skill, 'eval/pass@8': Math.min(1, 0.6 + 0.4 * skill), ...evalSetValues(spec, skill) },
       });
     }
   }
   writeFileSync(join(dir, 'events.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
   writeFileSync(join(dir, 'config.yaml'), `${yamlOf(config(spec))}\n`);
   writeFileSync(join(dir, 'run.json'), JSON.stringify(runInfo(spec, upTo, upTo >= spec.steps ? 'finished' : 'running'), null, 2));
+}
+
+/** The metrics of each named eval set at a given skill: the i-th set is harder than the one before. */
+function evalSetValues(spec: RunSpec, skill: number): Record<string, number> {
+  const values: Record<string, number> = {};
+  (spec.evalSets ?? []).forEach((name, i) => {
+    const accuracy = (0.2 + 0.5 * skill) / (i + 1);
+    values[`eval/${name}/accuracy`] = accuracy;
+    values[`eval/${name}/pass@1`] = accuracy * 0.9;
+    values[`eval/${name}/source=${name}_src/accuracy`] = accuracy;
+  });
+  return values;
 }
 
 /** A run with one step of `count` samples, for the virtualised list. */

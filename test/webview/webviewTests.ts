@@ -475,6 +475,33 @@ test('dashboard: the summary table lists each run\'s best and last accuracy, pas
   });
 });
 
+test('dashboard: each named eval set is charted and gets its own column in the summary table', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard', height: 1400 }, async (h) => {
+    await h.send([rec.compare]);
+    await waitForRenders(h.page, 1);
+    const { scores, families } = rec.compare.state;
+    const evalFamily = families.find((f) => f.id === 'eval');
+    assert.ok(evalFamily);
+    const charted = new Set(evalFamily.series.map((series) => series.metric));
+    for (const name of ['math500', 'aime24']) {
+      assert.ok(charted.has(`eval/${name}/accuracy`) && charted.has(`eval/${name}/pass@1`), `the eval chart draws the ${name} set`);
+    }
+    assert.equal(await attr(h.page, '#chart-eval', 'data-series'), String(evalFamily.series.length));
+    const headers = await h.page.locator('#scores thead th').allTextContents();
+    assert.deepEqual(headers.slice(-2), ['aime24 accuracy', 'math500 accuracy'], 'a column per set, per-source metrics left out');
+    for (const name of ['math500', 'aime24']) {
+      const cells = await h.page.locator(`#scores td[data-col="eval-set-${name}"]`).allTextContents();
+      const expected = scores.map((c) => {
+        const last = c.evalSets.find((set) => set.name === name)?.last;
+        return last ? `${(100 * last.value).toFixed(1)}% @ ${last.step}` : '–';
+      });
+      assert.deepEqual(cells, expected);
+      assert.equal(cells[0], '–', 'a run without the set shows a dash');
+      assert.match(cells[1], /% @ 200$/);
+    }
+  });
+});
+
 test('dashboard: charts follow a theme change', async (browser, rec) => {
   await withPage(browser, { bundle: 'dashboard', theme: THEMES[1] }, async (h) => {
     await h.send([rec.dashboardFull]);

@@ -1,4 +1,4 @@
-"""`python -m pacslab <command>`: train, eval, status, schema, make-demo-model, export-onnx, score.
+"""`python -m pacslab <command>`: train, eval, status, schema, export-merged, make-demo-model, export-onnx, score.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -52,6 +52,12 @@ def _parser(delegated) -> argparse.ArgumentParser:
     st.add_argument("runs_root", type=Path, nargs="?", default=DEFAULT_RUNS_ROOT)
     st.add_argument("--json", action="store_true", help="print run.json of every run as a JSON array")
     st.set_defaults(handler=cmd_status)
+
+    mg = sub.add_parser("export-merged", help="write a run's checkpoint as one transformers model (a LoRA adapter merged into its base)")
+    mg.add_argument("run_dir", type=Path, help="the run directory")
+    mg.add_argument("--step", type=int, help="the checkpoint step (default: the latest)")
+    mg.add_argument("--out", type=Path, required=True, help="the folder to write (save_pretrained layout, for transformers or vLLM)")
+    mg.set_defaults(handler=cmd_export_merged)
 
     sc = sub.add_parser("schema", help="print the config's JSON Schema")
     sc.add_argument("--markdown", action="store_true", help="print the config reference (docs/config.md) instead")
@@ -129,9 +135,9 @@ def cmd_eval(args) -> int:
     import torch
 
     from pacslab import runio
-    from pacslab.evaluate import eval_generator, evaluate
-    from pacslab.models import load_policy, resolve_device, resolve_model_path
-    from pacslab.tasks import load_examples
+    from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
+    from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
+    from pacslab.tasks import encode_examples
     from pacslab.train import tune_cpu_threads
     from pacslab.verifiers import load_verifier
 
@@ -149,18 +155,48 @@ def cmd_eval(args) -> int:
             which = f"step {args.step}" if args.step is not None else "any step"
             print(f"error: {target} has no checkpoint for {which}; see {target / 'checkpoints'}", file=sys.stderr)
             return EXIT_CONFIG
-    else:
-        model_dir = resolve_model_path(cfg.model.path, base_dir=base_dir)
+    base_model = resolve_model_path(cfg.model.path, base_dir=base_dir)
+    if not is_run:
+        model_dir = base_model
+    try:
+        tokenizer = load_tokenizer(base_model)
+        sets = encoded(load_eval_sets(cfg, base_dir=base_dir),
+                       lambda examples: encode_examples(examples, tokenizer, cfg.task, model_dir=base_model))
+    except ConfigError as exc:
+        return _config_error(exc)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
+    if is_adapter_dir(model_dir):
+        model, tokenizer = load_policy(base_model, device=device, dtype=cfg.model.dtype, adapter=model_dir)
+    else:
+        model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
     tune_cpu_threads(model, device, lambda _: None)
     verifier = load_verifier(cfg.task.verifier, base_dir=str(base_dir))
-    examples = load_examples(cfg.task, "eval", base_dir=base_dir)
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
-    values = evaluate(model, tokenizer, examples, verifier, cfg.eval, max_new_tokens=cfg.rollout.max_new_tokens,
-                      generator=eval_generator(device, cfg.seed, step))
+    values = evaluate_sets(model, tokenizer, sets, verifier, generator=eval_generator(device, cfg.seed, step))
     print(json.dumps({"model": str(model_dir), "step": step, "values": values}, indent=2))
+    return 0
+
+
+def cmd_export_merged(args) -> int:
+    from pacslab.models import is_adapter_dir, load_merged
+    from pacslab.onnx_export import ExportError, base_model_dir, checkpoint_dir, read_run_config
+
+    if args.out.exists() and any(args.out.iterdir()):
+        print(f"error: {args.out} is not empty; name a new folder with --out (nothing is overwritten)", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        checkpoint = checkpoint_dir(args.run_dir, args.step)
+        base = base_model_dir(args.run_dir, read_run_config(args.run_dir)) if is_adapter_dir(checkpoint) else None
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from transformers import AutoTokenizer
+
+    model = load_merged(checkpoint, base=base)
+    model.save_pretrained(args.out)
+    AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=True).save_pretrained(args.out)
+    print(f"wrote {args.out} from {checkpoint}" + (f" merged into {base}" if base else ""))
     return 0
 
 

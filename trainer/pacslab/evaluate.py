@@ -1,4 +1,4 @@
-"""Held-out evaluation: greedy accuracy and unbiased pass@k.
+"""Held-out evaluation: greedy accuracy and unbiased pass@k of every eval set, also per data source.
 
 Sampling draws from its own generator seeded by (run seed, step), so an evaluation neither
 consumes nor depends on the training random state: a resumed run evaluates exactly as an
@@ -7,43 +7,102 @@ uninterrupted one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 import torch
 
-from pacslab.config import EvalConfig
+from pacslab.config import Config
 from pacslab.metrics import pass_at_k
 from pacslab.rollout import generate_rollouts
-from pacslab.tasks import Example
+from pacslab.tasks import Example, load_examples, load_file_examples, verify
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One held-out set with its settings resolved. `name` None is the task's own held-out split,
+    logged as eval/accuracy; a named set logs eval/<name>/accuracy."""
+
+    name: str | None
+    examples: list[Example]
+    size: int | None
+    samples: int
+    k: list[int]
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    batch_prompts: int
+
+    @property
+    def prefix(self) -> str:
+        return "eval/" if self.name is None else f"eval/{self.name}/"
+
+
+def load_eval_sets(cfg: Config, *, base_dir: Path) -> list[EvalSet]:
+    """The task's held-out split (when it has one) and every set of eval.sets, examples not yet encoded."""
+    e = cfg.eval
+    common = {"size": e.size, "samples": e.samples, "k": list(e.k), "temperature": e.temperature, "top_p": e.top_p,
+              "max_new_tokens": cfg.rollout.max_new_tokens, "batch_prompts": e.batch_prompts}
+    sets = []
+    if cfg.task.type == "arith" or cfg.task.eval_file:
+        sets.append(EvalSet(None, load_examples(cfg.task, "eval", base_dir=base_dir), **common))
+    for i, s in enumerate(e.sets):
+        examples = load_file_examples(cfg.task, s.file, s.type or cfg.task.type, key=f"eval.sets.{i}.file", split="eval",
+                                      base_dir=base_dir, id_prefix=s.name)
+        own = {k: v for k, v in s.model_dump().items() if k in common and v is not None}
+        sets.append(EvalSet(s.name, examples, **{**common, **own}))
+    return sets
 
 
 def eval_generator(device: torch.device, seed: int, step: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step + 7919)
 
 
-def evaluate(model, tokenizer, examples: list[Example], verifier, cfg: EvalConfig, *, max_new_tokens: int,
-             generator: torch.Generator) -> dict[str, float]:
-    """`eval/accuracy` (greedy) and `eval/pass@k` for every k of `cfg.k` over the first `cfg.size` examples."""
-    examples = examples[: cfg.size] if cfg.size else examples
+def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator: torch.Generator) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for s in sets:
+        values.update(evaluate(model, tokenizer, s, verifier, generator=generator))
+    return values
+
+
+def evaluate(model, tokenizer, eval_set: EvalSet, verifier, *, generator: torch.Generator) -> dict[str, float]:
+    """`<prefix>accuracy` (greedy) and `<prefix>pass@k` for every k over the first `size` examples of
+    the set, and the same per data source (`<prefix>source=<data_source>/...`) when rows carry one."""
+    s = eval_set
+    examples = s.examples[: s.size] if s.size else s.examples
     if not examples:
-        raise ValueError("the held-out split is empty; raise task.arith.eval_size or add rows to task.eval_file")
-    greedy_correct = 0
-    pass_sums = dict.fromkeys(cfg.k, 0.0)
-    m = cfg.samples
-    for start in range(0, len(examples), cfg.batch_prompts):
-        chunk = examples[start : start + cfg.batch_prompts]
-        prompts = [e.prompt for e in chunk]
-        greedy = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=max_new_tokens, temperature=1.0,
+        where = "task.arith.eval_size or task.eval_file" if s.name is None else f"the file of eval set {s.name!r}"
+        raise ValueError(f"the held-out set {s.name or 'eval'} is empty; add rows ({where})")
+    scores: list[tuple[Example, int, list[float]]] = []
+    m = s.samples
+    for start in range(0, len(examples), s.batch_prompts):
+        chunk = examples[start : start + s.batch_prompts]
+        prompts = [e.prompt_ids if e.prompt_ids is not None else e.prompt for e in chunk]
+        greedy = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=s.max_new_tokens, temperature=1.0,
                                    top_p=1.0, generator=None, greedy=True)
-        greedy_correct += sum(_label(verifier, r, e) for r, e in zip(greedy.response_texts, chunk))
-        sampled = generate_rollouts(model, tokenizer, prompts, n=m, max_new_tokens=max_new_tokens,
-                                    temperature=cfg.temperature, top_p=1.0, generator=generator)
+        sampled = generate_rollouts(model, tokenizer, prompts, n=m, max_new_tokens=s.max_new_tokens,
+                                    temperature=s.temperature, top_p=s.top_p, generator=generator)
         for g, example in enumerate(chunk):
             c = sum(_label(verifier, r, example) for r in sampled.response_texts[g * m : (g + 1) * m])
-            for k in cfg.k:
-                pass_sums[k] += pass_at_k(m, c, k)
-    values = {"eval/accuracy": greedy_correct / len(examples)}
-    values.update({f"eval/pass@{k}": total / len(examples) for k, total in pass_sums.items()})
+            scores.append((example, _label(verifier, greedy.response_texts[g], example), [pass_at_k(m, c, k) for k in s.k]))
+    values = _summary(s.prefix, s.k, scores)
+    sources = sorted({e.data_source for e, _, _ in scores if e.data_source is not None})
+    for source in sources:
+        mine = [row for row in scores if row[0].data_source == source]
+        values.update(_summary(f"{s.prefix}source={source.replace('/', '_')}/", s.k, mine))
+    return values
+
+
+def _summary(prefix: str, ks: list[int], scores: list[tuple[Example, int, list[float]]]) -> dict[str, float]:
+    values = {f"{prefix}accuracy": sum(correct for _, correct, _ in scores) / len(scores)}
+    values.update({f"{prefix}pass@{k}": sum(row[2][i] for row in scores) / len(scores) for i, k in enumerate(ks)})
     return values
 
 
 def _label(verifier, response: str, example: Example) -> int:
-    return int(verifier(response, example.answer, example.prompt).label)
+    return int(verify(verifier, response, example).label)
+
+
+def encoded(sets: list[EvalSet], encode) -> list[EvalSet]:
+    """The sets with their examples passed through `encode` (tasks.encode_examples with a tokenizer)."""
+    return [replace(s, examples=encode(s.examples)) for s in sets]

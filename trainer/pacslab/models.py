@@ -59,11 +59,19 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def load_policy(path, *, device: torch.device, dtype: str = "auto", gradient_checkpointing: bool = False):
-    """(model, tokenizer) from a local directory, never the network. The tokenizer pads on the left
-    and always has pad and eos ids."""
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def is_adapter_dir(path) -> bool:
+    """Whether `path` holds a LoRA adapter (a checkpoint of a model.lora run) rather than a whole model."""
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def load_tokenizer(path):
+    """The tokenizer of a local model directory, never the network. It pads on the left and always
+    has pad and eos ids."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if tokenizer.eos_token_id is None:
@@ -71,12 +79,106 @@ def load_policy(path, *, device: torch.device, dtype: str = "auto", gradient_che
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_policy(path, *, device: torch.device, dtype: str = "auto", gradient_checkpointing: bool = False,
+                lora=None, adapter=None):
+    """(model, tokenizer) from a local directory, never the network. With `lora` (the config's
+    model.lora) the model gets fresh LoRA adapters, with `adapter` (a checkpoint directory of such a
+    run) the saved ones; either way only the adapters train. The adapters sit inside the model
+    (PEFT's `inject_adapter_in_model`), so it keeps its own class and forward signature."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(adapter or path)
     model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=resolve_dtype(dtype, device))
+    if adapter is not None:
+        _load_adapter(model, Path(adapter))
+    elif lora is not None:
+        _inject_lora(model, lora_config(lora))
     model.to(device)
     if gradient_checkpointing:
+        if adapter is not None or lora is not None:
+            model.enable_input_require_grads()  # the frozen embeddings would otherwise cut the checkpointed graph
         enable_checkpointing(model)
         model.config.use_cache = False
     return model, tokenizer
+
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+# PEFT's file format names each tensor as a PeftModel wrapping the causal LM sees it.
+_PEFT_PREFIX = "base_model.model."
+
+
+def lora_config(lora):
+    """PEFT's LoraConfig for the config's model.lora section."""
+    from peft import LoraConfig
+
+    targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def _inject_lora(model, config) -> None:
+    from peft import inject_adapter_in_model
+
+    inject_adapter_in_model(config, model, adapter_name="default")
+    model.peft_config = {"default": config}
+    for name, param in model.named_parameters():
+        param.requires_grad_("lora_" in name)
+
+
+def _load_adapter(model, adapter_dir: Path) -> None:
+    from peft import LoraConfig, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    _inject_lora(model, LoraConfig.from_pretrained(str(adapter_dir)))
+    state = {k.removeprefix(_PEFT_PREFIX): v for k, v in load_file(str(adapter_dir / ADAPTER_WEIGHTS)).items()}
+    result = set_peft_model_state_dict(model, state, adapter_name="default")
+    missing = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+    if missing:
+        raise ValueError(f"{adapter_dir / ADAPTER_WEIGHTS}: {len(missing)} tensors match no adapter of the model (e.g. {missing[0]}); resume with the run's own model.path")
+
+
+def has_lora(model) -> bool:
+    return isinstance(getattr(model, "peft_config", None), dict) and "default" in model.peft_config
+
+
+def set_adapters(model, enabled: bool) -> None:
+    """Switch every LoRA adapter of the model on or off (off = the base model, the KL reference)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            module.enable_adapters(enabled)
+
+
+def save_adapter(model, out: Path, *, base) -> None:
+    """The adapter alone in PEFT's format (adapter_config.json, adapter_model.safetensors), loadable
+    by `PeftModel.from_pretrained(base, out)` and by `load_policy(..., adapter=out)`."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    state = get_peft_model_state_dict(model, adapter_name="default")
+    save_file({_PEFT_PREFIX + k: v.detach().contiguous().cpu() for k, v in state.items()}, str(Path(out) / ADAPTER_WEIGHTS))
+    config = model.peft_config["default"]
+    config.base_model_name_or_path = str(base)
+    config.save_pretrained(str(out))
+
+
+def load_merged(checkpoint, *, base, dtype: torch.dtype = torch.float32):
+    """A checkpoint as one plain transformers model (CPU, eval mode): a LoRA checkpoint's adapter
+    merged into its `base` model, or a full checkpoint as it is."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM
+
+    if not is_adapter_dir(checkpoint):
+        return AutoModelForCausalLM.from_pretrained(str(checkpoint), local_files_only=True, dtype=dtype).eval()
+    from peft import PeftModel
+
+    model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True, dtype=dtype)
+    return PeftModel.from_pretrained(model, str(checkpoint), is_trainable=False).merge_and_unload().eval()
 
 
 def cache_kwarg(model) -> str:

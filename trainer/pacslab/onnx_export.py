@@ -85,7 +85,8 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
     root = runio.checkpoints_dir(run_dir)
     if not root.is_dir():
         return []
-    return sorted(int(p.name[len("step-") :]) for p in root.glob("step-*") if p.name[len("step-") :].isdigit() and (p / "config.json").is_file())
+    return sorted(int(p.name[len("step-") :]) for p in root.glob("step-*")
+                  if p.name[len("step-") :].isdigit() and runio.checkpoint_for_step(run_dir, int(p.name[len("step-") :])) is not None)
 
 
 def step_of(checkpoint: Path) -> int:
@@ -110,6 +111,13 @@ def base_model_dir(run_dir: Path, config: dict) -> Path:
         except ValueError as err:
             error = err
     raise ExportError(f"{Path(run_dir) / 'config.yaml'}: {error}; or pass --reference step:M to use one of the run's checkpoints as the reference")
+
+
+def adapter_base(run_dir: Path, config: dict, *model_dirs: Path) -> Path | None:
+    """The run's base model when any of `model_dirs` is a LoRA adapter checkpoint (to merge it into), else None."""
+    from pacslab.models import is_adapter_dir  # imports torch
+
+    return base_model_dir(run_dir, config) if any(is_adapter_dir(d) for d in model_dirs) else None
 
 
 def reference_dir(run_dir: Path, config: dict, reference: str) -> tuple[Path, dict]:
@@ -140,16 +148,18 @@ def read_manifest(run_dir: Path) -> dict | None:
 # ---------------------------------------------------------------- models
 
 
-def load_float32(path: Path):
-    """(model, tokenizer) in float32 on the CPU, in eval mode."""
+def load_float32(path: Path, *, base: Path | None = None):
+    """(model, tokenizer) in float32 on the CPU, in eval mode; a LoRA checkpoint's adapter is merged
+    into `base` (the run's model), so the export is one plain model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from pacslab.models import load_merged  # imports torch
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+    model = load_merged(path, base=base)
     model.config.use_cache = False
-    return model.eval(), tokenizer
+    return model, tokenizer
 
 
 def export_model(model, out: Path, *, opset: int, exporter: str) -> None:
@@ -283,8 +293,9 @@ def export_run(run_dir: Path, *, step: int | None = None, reference: str = "base
 
     manifest = read_manifest(run_dir) or {}
     policies = dict(manifest.get("policies") or {})
-    policy, tokenizer = load_float32(checkpoint)
-    reference_model, _ = load_float32(ref_path)
+    base = adapter_base(run_dir, config, checkpoint, ref_path)
+    policy, tokenizer = load_float32(checkpoint, base=base)
+    reference_model, _ = load_float32(ref_path, base=base)
     if reference_model.config.vocab_size != policy.config.vocab_size:
         raise ExportError(f"the reference ({ref_path}) has a vocabulary of {reference_model.config.vocab_size} tokens and the policy ({checkpoint}) {policy.config.vocab_size}; pick a reference with the policy's tokenizer")
     token_info = export_tokenizer(tokenizer, out_dir)

@@ -32,9 +32,10 @@ class RolloutBatch:
         return self.input_ids[:, self.prompt_len :]  # [B, R]
 
 
-def encode_prompts(tokenizer, prompts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded prompt ids and attention mask, [B, P] each."""
-    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+def encode_prompts(tokenizer, prompts: list, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and attention mask, [B, P] each. A prompt is a string, or its token ids
+    already (a chat prompt rendered by `tasks.encode_examples`)."""
+    encoded = [tokenizer(p)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
     if any(len(ids) == 0 for ids in encoded):
         raise ValueError("a prompt encodes to no tokens; check the task's prompts and template")
     width = max(len(ids) for ids in encoded)
@@ -67,7 +68,7 @@ def sample_tokens(logits: torch.Tensor, *, temperature: float, top_p: float, gen
 def generate_rollouts(
     model,
     tokenizer,
-    prompts: list[str],
+    prompts: list,
     *,
     n: int,
     max_new_tokens: int,

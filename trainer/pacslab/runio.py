@@ -292,7 +292,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def checkpoint_for_step(run_dir: Path, step: int) -> Path | None:
     path = checkpoints_dir(run_dir) / step_name(step)
-    return path if (path / "config.json").is_file() else None
+    # a whole model (config.json), or the LoRA adapter of a model.lora run (adapter_config.json)
+    return path if (path / "config.json").is_file() or (path / "adapter_config.json").is_file() else None
 
 
 # ---------------------------------------------------------------- listing runs

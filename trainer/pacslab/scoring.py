@@ -84,8 +84,9 @@ class OnnxModels:
 
 
 class TorchModels:
-    def __init__(self, policy_dir: Path, reference_dir: Path):
-        self.models = {name: onnx_export.logits_only(onnx_export.load_float32(path)[0]) for name, path in (("policy", policy_dir), ("reference", reference_dir))}
+    def __init__(self, policy_dir: Path, reference_dir: Path, base: Path | None = None):
+        """`base`: the run's model, into which a LoRA checkpoint's adapter is merged."""
+        self.models = {name: onnx_export.logits_only(onnx_export.load_float32(path, base=base)[0]) for name, path in (("policy", policy_dir), ("reference", reference_dir))}
 
     def logits(self, which: str, ids: list[int]) -> np.ndarray:
         import torch
@@ -181,7 +182,8 @@ class Scorer:
         elif backend == "torch":
             config = onnx_export.read_run_config(self.run_dir)
             ref_dir, _ = onnx_export.reference_dir(self.run_dir, config, onnx_export.reference_spec(manifest["reference"]))
-            self.models = TorchModels(onnx_export.checkpoint_dir(self.run_dir, self.step), ref_dir)
+            policy_dir = onnx_export.checkpoint_dir(self.run_dir, self.step)
+            self.models = TorchModels(policy_dir, ref_dir, onnx_export.adapter_base(self.run_dir, config, policy_dir, ref_dir))
         else:
             raise ScoreError(f"--backend is {backend!r}: use {' or '.join(BACKENDS)}")
 

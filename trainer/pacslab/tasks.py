@@ -1,17 +1,26 @@
-"""Tasks: the built-in arithmetic generator, JSONL/Parquet loaders and a resumable prompt sampler.
+"""Tasks: the built-in arithmetic generator, local data files (JSONL natively; JSON, Parquet, CSV
+and `save_to_disk` folders through Hugging Face `datasets`), chat rendering and a resumable prompt sampler.
 
-Every loader returns a list of `Example(id, prompt, answer)`; the prompt has the config's
-template applied already. Errors a user can fix name the file, the line (JSONL) and the config key.
+Every loader returns a list of `Example`; a plain prompt has the config's template applied
+already, a chat prompt keeps its messages until `encode_examples` renders them with the tokenizer's
+chat template. Errors a user can fix are `DataError`s naming the file, the line or row, the config
+key and the fix.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import inspect
 import json
+import os
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from pacslab.config.errors import ConfigError, Issue
 
 ARITH_OPS = ("+", "-", "*")
 SPLITS = ("train", "eval")
@@ -24,9 +33,17 @@ ENUMERATE_LIMIT = 200_000
 
 @dataclass(frozen=True)
 class Example:
+    """One prompt and its reference answer. `messages` holds a chat prompt (None for a plain one),
+    `prompt_ids` its tokens once `encode_examples` ran, `where` the file and row it came from."""
+
     id: str
     prompt: str
     answer: str
+    messages: tuple | None = None
+    data_source: str | None = None
+    extra_info: Any = None
+    where: str = ""
+    prompt_ids: tuple[int, ...] | None = None
 
 
 # --- arithmetic -------------------------------------------------------------------------------
@@ -106,7 +123,159 @@ def _apply(a: int, op: str, b: int) -> int:
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
+
+
 # --- files ------------------------------------------------------------------------------------
+
+
+class DataError(ConfigError, ValueError):
+    """A data file that cannot be used: names the file, the line or row, the config key and the fix.
+    A `ConfigError`, so the command line reports it as one (exit 2, no traceback)."""
+
+    def __init__(self, file: str | Path | None, key: str, problem: str, fix: str, line: int | None = None):
+        super().__init__(file, [Issue(key, problem, fix, line)])
+
+
+# The file extensions each task.type reads from a folder or a glob.
+EXTENSIONS = {"jsonl": (".jsonl",), "json": (".json", ".jsonl"), "parquet": (".parquet",), "csv": (".csv",)}
+SAVED_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Row:
+    """Where a record came from, for messages: the file and its 1-based line (JSONL) or 0-based row."""
+
+    file: Path
+    line: int | None
+    row: int
+
+    @property
+    def text(self) -> str:
+        return "this line" if self.line is not None else f"row {self.row}"
+
+
+def data_sources(spec: str, data_type: str, *, key: str, base_dir: Path) -> list[Path]:
+    """The files (or one `save_to_disk` folder) that `spec` names: a file, a glob or a folder.
+    Never reaches the network: a Hugging Face Hub name gets an error that says how to fetch it."""
+    path = Path(spec).expanduser()
+    path = path if path.is_absolute() else Path(base_dir) / path
+    if any(c in spec for c in "*?["):
+        found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        if not found:
+            raise DataError(None, key, f"no file matches the glob {path}", "fix the pattern (relative paths are relative to the config file)")
+        return found
+    if path.is_dir():
+        if data_type == "dataset" or any((path / m).is_file() for m in SAVED_MARKERS):
+            if not any((path / m).is_file() for m in SAVED_MARKERS):
+                raise DataError(None, key, f"{path} is not a folder written by save_to_disk (it has no dataset_info.json or dataset_dict.json)",
+                                "point at the folder save_to_disk wrote, or set the type of its files (jsonl, json, parquet, csv)")
+            return [path]
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(EXTENSIONS[data_type]))
+        if not found:
+            raise DataError(None, key, f"the folder {path} holds no {'/'.join(EXTENSIONS[data_type])} file",
+                            "put the data files there, or set the type that matches them")
+        return found
+    if path.is_file():
+        if data_type == "dataset":
+            raise DataError(None, key, f"{path} is a file, but type dataset reads a folder written by save_to_disk",
+                            f"set the type of the file ({', '.join(EXTENSIONS)})")
+        return [path]
+    if _HUB_NAME.fullmatch(spec) and not Path(spec).suffix:
+        raise DataError(None, key, f"{spec!r} is neither a file nor a folder here; it looks like a Hugging Face Hub dataset, and PACS Lab never downloads",
+                        f"download it where there is network (`huggingface-cli download {spec} --repo-type dataset --local-dir data/{spec.split('/')[1]}`, "
+                        f"or datasets.load_dataset({spec!r}).save_to_disk(...)) and point {key} at that folder")
+    raise DataError(None, key, f"file not found: {path}", "fix the path (relative paths are relative to the config file)")
+
+
+def _read_jsonl(path: Path, key: str):
+    with path.open(encoding="utf-8") as f:
+        row = 0
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(path, key, f"not valid JSON ({err.msg} at column {err.colno})", "fix or remove the line", lineno) from None
+            if not isinstance(record, dict):
+                raise DataError(path, key, f"expected a JSON object per line, got {type(record).__name__}", "write one object per line", lineno)
+            yield Row(path, lineno, row), record
+            row += 1
+
+
+def _read_with_datasets(path: Path, data_type: str, key: str, split: str):
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(path, key, "reading this type needs the `datasets` package", "pip install -r trainer/requirements.txt") from None
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    try:
+        if data_type == "dataset":
+            table = datasets.load_from_disk(str(path))
+        else:
+            table = datasets.load_dataset(data_type, data_files=[str(path)], split="train")
+    except Exception as err:  # noqa: BLE001 - datasets and pyarrow raise many types for unreadable files
+        raise DataError(path, key, f"not readable as {data_type} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})",
+                        "check the file, or set the type that matches it") from None
+    if isinstance(table, datasets.DatasetDict):
+        table = _pick_split(table, path, key, split)
+    for row, record in enumerate(table):
+        yield Row(path, None, row), record
+
+
+def _pick_split(table, path: Path, key: str, split: str):
+    wanted = ("train",) if split == "train" else ("test", "validation", "eval")
+    for name in wanted:
+        if name in table:
+            return table[name]
+    raise DataError(path, key, f"the saved DatasetDict has the splits {', '.join(table)}, none of them {' or '.join(wanted)}",
+                    f"point {key} at the split's own folder ({path}/<split>)")
+
+
+def read_rows(spec: str, data_type: str, *, key: str, base_dir: Path, split: str):
+    """(Row, record) for every record of the files `spec` names, file by file in sorted order."""
+    for path in data_sources(spec, data_type, key=key, base_dir=base_dir):
+        if data_type == "jsonl" or (data_type == "json" and path.suffix == ".jsonl"):
+            yield from _read_jsonl(path, key)
+        else:
+            yield from _read_with_datasets(path, data_type, key, split)
+
+
+def field_at(record: Any, path: str) -> Any:
+    """The value at a dotted path (`reward_model.ground_truth`; a number indexes a list), or
+    `_MISSING`. A key that itself holds dots is found before the path is split.
+
+    >>> field_at({"reward_model": {"ground_truth": "4"}}, "reward_model.ground_truth")
+    '4'
+    """
+    if isinstance(record, dict) and path in record:
+        return record[path]
+    node = record
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _present(record: Any, path: str) -> str:
+    """The keys found along `path` where it stops, for a message about a missing field."""
+    node, walked = record, []
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node or node[part] is None:
+            break
+        node, walked = node[part], walked + [part]
+    # a column another row has reads as None in a table (Parquet, CSV): not present either
+    keys = ", ".join(sorted(str(k) for k, v in node.items() if v is not None)) if isinstance(node, dict) else f"a {type(node).__name__}"
+    return f"{'.'.join(walked) or 'the row'} has {keys or 'no fields'}"
 
 
 def load_examples(task_cfg: Any, split: str, *, base_dir: Path) -> list[Example]:
@@ -118,70 +287,138 @@ def load_examples(task_cfg: Any, split: str, *, base_dir: Path) -> list[Example]
         arith = task_cfg.arith
         n = arith.train_size if split == "train" else arith.eval_size
         examples = arith_examples(digits=arith.digits, ops=list(arith.ops), n=n, seed=arith.seed, split=split)
-        return [Example(e.id, _apply_template(task_cfg.template, e.prompt, {}, "task.arith"), e.answer) for e in examples]
-    if task_cfg.type not in ("jsonl", "parquet"):
-        raise ValueError(f"task.type is {task_cfg.type!r}: use arith, jsonl or parquet")
+        texts = [_apply_template(task_cfg.template, e.prompt, {}, Row(Path("task.arith"), None, i)) for i, e in enumerate(examples)]
+        return [Example(e.id, text, e.answer, messages=_wrap(task_cfg, text)) for e, text in zip(examples, texts)]
     key = "task.train_file" if split == "train" else "task.eval_file"
     name = task_cfg.train_file if split == "train" else task_cfg.eval_file
     if not name:
-        raise ValueError(f"{key} is not set: task.type {task_cfg.type} needs a {split} file; set {key} to a path relative to the config file")
-    path = Path(name) if Path(name).is_absolute() else Path(base_dir) / name
-    if not path.is_file():
-        raise ValueError(f"{key}: file not found: {path}; fix the path (relative paths resolve against {base_dir})")
-    records = _read_jsonl(path) if task_cfg.type == "jsonl" else _read_parquet(path)
-    examples = [_to_example(task_cfg, split, path, where, record) for where, record in records]
+        raise DataError(None, key, f"task.type {task_cfg.type} needs a {split} file, and {key} is not set",
+                        f"set {key} to a file, glob or folder relative to the config file")
+    return load_file_examples(task_cfg, name, task_cfg.type, key=key, split=split, base_dir=base_dir)
+
+
+def load_file_examples(task_cfg: Any, spec: str, data_type: str, *, key: str, split: str, base_dir: Path,
+                       id_prefix: str | None = None) -> list[Example]:
+    """The examples in the files `spec` names, read as `data_type` with the task's field paths."""
+    prefix = id_prefix or split
+    several = len(data_sources(spec, data_type, key=key, base_dir=base_dir)) > 1
+    examples = []
+    for row, record in read_rows(spec, data_type, key=key, base_dir=base_dir, split=split):
+        number = row.line if row.line is not None else row.row
+        default_id = f"{prefix}-{row.file.stem}-{number}" if several else f"{prefix}-{number}"
+        examples.append(_to_example(task_cfg, row, record, default_id))
     if not examples:
-        raise ValueError(f"{key}: {path} holds no examples; add at least one record")
+        raise DataError(None, key, f"{spec} holds no examples", "add at least one record")
     return examples
 
 
-def _read_jsonl(path: Path):
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg} at column {err.colno}); fix or remove the line") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object per line, got {type(record).__name__}; write one object per line")
-            yield f"{path}:{lineno}", record
+def _required(task_cfg: Any, row: Row, record: dict, key: str) -> Any:
+    path = getattr(task_cfg, key.removeprefix("task."))
+    value = field_at(record, path)
+    if value is _MISSING or value is None:
+        raise DataError(row.file, key, f"{row.text} (the first that lacks it) has no field {path!r}; {_present(record, path)}",
+                        f"set {key} to the dotted path of the field, or add it to every row", row.line)
+    return value
 
 
-def _read_parquet(path: Path):
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ValueError(f"{path}: reading Parquet needs pyarrow; pip install pyarrow, or convert the file to JSONL and set task.type: jsonl") from None
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except Exception as err:  # pyarrow raises several types for unreadable files
-        raise ValueError(f"{path}: not a readable Parquet file ({err}); check the file or set task.type to match it") from None
-    for row, record in enumerate(rows):
-        yield f"{path} row {row}", record
+def _optional(task_cfg: Any, record: dict, name: str) -> Any:
+    path = getattr(task_cfg, name, None)
+    value = field_at(record, path) if path else None
+    return None if value is _MISSING else value
 
 
-def _to_example(task_cfg: Any, split: str, path: Path, where: str, record: dict) -> Example:
-    fields = {"task.prompt_field": task_cfg.prompt_field, "task.answer_field": task_cfg.answer_field}
-    if task_cfg.id_field:
-        fields["task.id_field"] = task_cfg.id_field
-    for key, field in fields.items():
-        if field not in record:
-            known = ", ".join(sorted(map(str, record))) or "none"
-            raise ValueError(f"{where}: no field {field!r} (set by {key}); fields present: {known}; set {key} to one of them")
-    line_id = where.rsplit(":", 1)[-1] if ":" in where else where.rsplit(" ", 1)[-1]
-    example_id = str(record[task_cfg.id_field]) if task_cfg.id_field else f"{split}-{line_id}"
-    prompt = _apply_template(task_cfg.template, str(record[task_cfg.prompt_field]), record, where)
-    return Example(example_id, prompt, str(record[task_cfg.answer_field]))
+def _to_example(task_cfg: Any, row: Row, record: dict, default_id: str) -> Example:
+    prompt = _required(task_cfg, row, record, "task.prompt_field")
+    answer = _required(task_cfg, row, record, "task.answer_field")
+    example_id = str(_required(task_cfg, row, record, "task.id_field")) if task_cfg.id_field else default_id
+    source = _optional(task_cfg, record, "data_source_field")
+    extra = _optional(task_cfg, record, "extra_info_field")
+    common = {"data_source": None if source is None else str(source), "extra_info": extra, "where": f"{row.file} {row.text}"}
+    if isinstance(prompt, str):
+        if getattr(task_cfg, "system_prompt", None) and not getattr(task_cfg, "chat", False):
+            raise DataError(row.file, "task.system_prompt", f"{row.text}: the prompt is a plain string, and a system prompt needs chat messages",
+                            "set task.chat: true to wrap each prompt as a user message, or remove task.system_prompt", row.line)
+        text = _apply_template(task_cfg.template, prompt, record, row)
+        return Example(example_id, text, str(answer), messages=_wrap(task_cfg, text), **common)
+    messages = _messages(prompt, row, task_cfg)
+    if task_cfg.template != "{prompt}":
+        raise DataError(row.file, "task.template", f"{row.text}: the prompt is a list of chat messages, which takes no template",
+                        "remove task.template (the chat template renders the messages), or give plain-string prompts", row.line)
+    messages = _with_system(task_cfg, messages)
+    return Example(example_id, messages[-1]["content"], str(answer), messages=messages, **common)
 
 
-def _apply_template(template: str, prompt: str, record: dict, where: str) -> str:
+def _messages(prompt: Any, row: Row, task_cfg: Any) -> tuple:
+    """A message-list prompt as a tuple of {role, content} dicts, checked."""
+    fix = "give the prompt as a string or as a list of {role, content} messages whose role and content are strings"
+    if not isinstance(prompt, (list, tuple)) or not prompt:
+        raise DataError(row.file, "task.prompt_field", f"{row.text}: the prompt at {task_cfg.prompt_field!r} is a {type(prompt).__name__}", fix, row.line)
+    out = []
+    for i, message in enumerate(prompt):
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str) and isinstance(message.get("content"), str)):
+            raise DataError(row.file, "task.prompt_field", f"{row.text}: message {i} of the prompt is not a {{role, content}} pair of strings ({_short_repr(message)})",
+                            fix, row.line)
+        out.append({"role": message["role"], "content": message["content"]})
+    return tuple(out)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _wrap(task_cfg: Any, text: str) -> tuple | None:
+    """A plain-string prompt as chat messages when task.chat asks, else None (tokenized as it is)."""
+    if not getattr(task_cfg, "chat", False):
+        return None
+    return _with_system(task_cfg, ({"role": "user", "content": text},))
+
+
+def _with_system(task_cfg: Any, messages: tuple) -> tuple:
+    system = getattr(task_cfg, "system_prompt", None)
+    if not system or messages[0]["role"] == "system":
+        return messages
+    return ({"role": "system", "content": system}, *messages)
+
+
+def _apply_template(template: str, prompt: str, record: dict, row: Row) -> str:
     """`template` with {prompt} and the record's other fields filled in."""
     try:
         return template.format(**{**record, "prompt": prompt})
     except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"{where}: task.template {template!r} cannot be filled ({type(err).__name__}: {err}); use {{prompt}} or a field of the record, and double braces for literal ones") from None
+        raise DataError(row.file, "task.template", f"{row.text}: {template!r} cannot be filled ({type(err).__name__}: {err})",
+                        "use {prompt} or a field of the record, and double braces for literal ones", row.line) from None
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def encode_examples(examples: list[Example], tokenizer, task_cfg: Any, *, model_dir: Path | str) -> list[Example]:
+    """The examples with `prompt_ids` set: chat prompts rendered by the tokenizer's chat template
+    (add_generation_prompt=True), their `prompt` the rendered text; plain prompts tokenized as they are."""
+    out = []
+    for e in examples:
+        if e.messages is None:
+            out.append(replace(e, prompt_ids=tuple(tokenizer(e.prompt)["input_ids"])))
+            continue
+        if not getattr(tokenizer, "chat_template", None):
+            key = "task.chat" if task_cfg.chat else "task.prompt_field"
+            raise DataError(Path(model_dir) / "tokenizer_config.json", key,
+                            f"the prompts are chat messages ({e.where or 'task.chat: true'}), but this tokenizer has no chat template",
+                            "use a model whose tokenizer_config.json or chat_template.jinja has one, or give plain-string prompts with task.chat: false")
+        messages = [dict(m) for m in e.messages]
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        out.append(replace(e, prompt=text, prompt_ids=tuple(ids)))
+    return out
+
+
+def drop_long_prompts(examples: list[Example], limit: int | None) -> tuple[list[Example], list[Example]]:
+    """(kept, dropped): the examples whose prompt has at most `limit` tokens, and the others."""
+    if limit is None:
+        return examples, []
+    kept = [e for e in examples if len(e.prompt_ids) <= limit]
+    return kept, [e for e in examples if len(e.prompt_ids) > limit]
 
 
 # --- sampling ---------------------------------------------------------------------------------
@@ -235,3 +472,21 @@ class PromptSampler:
         self.epoch = state["epoch"]
         self.position = state["position"]
         self._order = self._permutation(self.epoch)
+
+
+# --- verifying --------------------------------------------------------------------------------
+
+
+def verify(verifier, response: str, example: Example):
+    """`verifier(response, answer, prompt)`, with the row's extra_info as a keyword when the
+    verifier takes an `extra_info` argument (older verifiers are called exactly as before)."""
+    if example.extra_info is not None and _takes_extra_info(verifier):
+        return verifier(response, example.answer, example.prompt, extra_info=example.extra_info)
+    return verifier(response, example.answer, example.prompt)
+
+
+def _takes_extra_info(fn) -> bool:
+    try:
+        return "extra_info" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -25,18 +25,20 @@ import torch
 import yaml
 
 from pacslab import runio
-from pacslab.config import Config, resolved_dict
+from pacslab.config import Config, ConfigError, resolved_dict
 from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
-from pacslab.evaluate import eval_generator, evaluate
+from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
 from pacslab.losses import grpo_loss, pacs_bce, pacs_loss, pacs_scores, pacs_weights, rloo_loss
 from pacslab.metrics import critic_metrics
-from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, load_policy, resolve_device,
-                            resolve_model_path, sequence_logprobs, set_training)
+from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lora, load_policy, load_tokenizer,
+                            resolve_device, resolve_model_path, save_adapter, sequence_logprobs, set_adapters,
+                            set_training)
 from pacslab.rollout import RolloutBatch, generate_rollouts
-from pacslab.tasks import Example, PromptSampler, load_examples
+from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples, verify
 from pacslab.verifiers import load_verifier
 
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
+EXIT_CONFIG = 2
 
 
 class StopRun(Exception):
@@ -131,21 +133,27 @@ class Trainer:
         checkpoint = runio.latest_checkpoint(self.run_dir) if resume else None
         if resume and checkpoint is None:
             raise ValueError(f"{self.run_dir} has no complete checkpoint to resume from; start a new run instead")
-        base_model = resolve_model_path(cfg.model.path, base_dir=self.base_dir)
+        base_model = self.base_model = resolve_model_path(cfg.model.path, base_dir=self.base_dir)
+        self._load_data(base_model)
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.model, self.tokenizer = load_policy(checkpoint or base_model, device=self.device, dtype=cfg.model.dtype,
-                                                 gradient_checkpointing=cfg.model.gradient_checkpointing)
-        _no_dropout(self.model)
+        lora = cfg.model.lora
+        if lora is not None and checkpoint is not None:
+            self.model, self.tokenizer = load_policy(base_model, device=self.device, dtype=cfg.model.dtype, adapter=checkpoint,
+                                                     gradient_checkpointing=cfg.model.gradient_checkpointing)
+        else:
+            self.model, self.tokenizer = load_policy(checkpoint or base_model, device=self.device, dtype=cfg.model.dtype,
+                                                     gradient_checkpointing=cfg.model.gradient_checkpointing, lora=lora)
+        if lora is None:
+            _no_dropout(self.model)
         tune_cpu_threads(self.model, self.device, log)
         self.ref_model = None
-        if cfg.algorithm == "grpo" and cfg.grpo.kl_coef > 0:
+        # with LoRA the reference is the same model with its adapters off: no second copy
+        if cfg.algorithm == "grpo" and cfg.grpo.kl_coef > 0 and lora is None:
             self.ref_model, _ = load_policy(base_model, device=self.device, dtype=cfg.model.dtype)
             self.ref_model.requires_grad_(False).eval()
 
         self.verifier = load_verifier(cfg.task.verifier, base_dir=str(self.base_dir))
-        self.train_examples = load_examples(cfg.task, "train", base_dir=self.base_dir)
-        self.eval_examples = load_examples(cfg.task, "eval", base_dir=self.base_dir)
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = make_optimizer(self.model, cfg)
@@ -158,6 +166,28 @@ class Trainer:
         self.paused = False
         self.checkpointed_step: int | None = self.step if self.resumed else None
 
+    def _load_data(self, base_model: Path) -> None:
+        """Training prompts and eval sets, tokenized (chat prompts through the chat template), before
+        the model loads: prompts over rollout.max_prompt_tokens leave training, all of them is an error."""
+        cfg = self.cfg
+        tokenizer = load_tokenizer(base_model)
+
+        def encode(examples):
+            return encode_examples(examples, tokenizer, cfg.task, model_dir=base_model)
+
+        train = encode(load_examples(cfg.task, "train", base_dir=self.base_dir))
+        self.eval_sets = encoded(load_eval_sets(cfg, base_dir=self.base_dir), encode)
+        self.train_examples, too_long = drop_long_prompts(train, cfg.rollout.max_prompt_tokens)
+        self.prompts_too_long = len(too_long)
+        if not self.train_examples:
+            shortest = min(len(e.prompt_ids) for e in too_long)
+            raise DataError(None, "rollout.max_prompt_tokens",
+                            f"every one of the {len(too_long)} training prompts is longer than {cfg.rollout.max_prompt_tokens} tokens (the shortest has {shortest})",
+                            f"raise rollout.max_prompt_tokens to at least {shortest}, or shorten the prompts")
+        if too_long:
+            self.log(f"left out {len(too_long)} of {len(train)} training prompts longer than rollout.max_prompt_tokens "
+                     f"({cfg.rollout.max_prompt_tokens} tokens), e.g. {too_long[0].where or too_long[0].id}")
+
     # ------------------------------------------------------------ the loop
 
     def run(self) -> str:
@@ -166,6 +196,11 @@ class Trainer:
         try:
             if not self.resumed:
                 self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
+                self.events.emit("metrics", step=0, values={"data/train_prompts": float(len(self.train_examples)),
+                                                            "data/prompts_too_long": float(self.prompts_too_long)})
+                if self.prompts_too_long:
+                    self.events.emit("log", step=0, level="warning",
+                                     message=f"left out {self.prompts_too_long} training prompts longer than rollout.max_prompt_tokens")
                 self._set_status("running", "started")
                 self._evaluate()
             else:
@@ -197,13 +232,12 @@ class Trainer:
         t0 = time.perf_counter()
         # rollout
         examples = self.sampler.next_batch()
-        batch = generate_rollouts(self.model, self.tokenizer, [e.prompt for e in examples], n=self.n,
+        batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
                                   max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
                                   top_p=cfg.rollout.top_p, generator=self.generator)
         t_rollout = time.perf_counter() - t0
         # verify
-        verdicts = [self.verifier(text, examples[g].answer, examples[g].prompt)
-                    for text, g in zip(batch.response_texts, batch.prompt_index)]
+        verdicts = [verify(self.verifier, text, examples[g]) for text, g in zip(batch.response_texts, batch.prompt_index)]
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
@@ -215,7 +249,7 @@ class Trainer:
             entropy = torch.zeros_like(old_logp)
         else:
             old_logp, entropy = self._logprobs_no_grad(self.model, batch, return_entropy=True)  # [B, R] each
-        ref_logp = self._logprobs_no_grad(self.ref_model, batch)[0] if self.ref_model is not None else None
+        ref_logp = self._reference_logprobs(batch)
         data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old)
         # updates
         t1 = time.perf_counter()
@@ -307,6 +341,19 @@ class Trainer:
                 entropy[rows, : ent.shape[1]] = ent.float()
         set_training(model, was_training)
         return logp, entropy
+
+    def _reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor | None:
+        """[B, R] log-probs of the frozen reference when a KL term asks: the base model, or with LoRA
+        the policy with its adapters switched off."""
+        if self.ref_model is not None:
+            return self._logprobs_no_grad(self.ref_model, batch)[0]
+        if not (self.cfg.algorithm == "grpo" and self.cfg.grpo.kl_coef > 0 and has_lora(self.model)):
+            return None
+        set_adapters(self.model, False)
+        try:
+            return self._logprobs_no_grad(self.model, batch)[0]
+        finally:
+            set_adapters(self.model, True)
 
     def _loss(self, d: StepData, rows: slice):
         """(loss, loggable metrics) of one micro-batch of whole groups: a mean over its own rows or tokens."""
@@ -401,9 +448,8 @@ class Trainer:
     def _evaluate(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
-        values = evaluate(self.model, self.tokenizer, self.eval_examples, self.verifier, cfg.eval,
-                          max_new_tokens=cfg.rollout.max_new_tokens,
-                          generator=eval_generator(self.device, cfg.seed, self.step))
+        values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
+                               generator=eval_generator(self.device, cfg.seed, self.step))
         values["perf/eval_s"] = time.perf_counter() - t0
         self.events.emit("metrics", step=self.step, values=values)
         shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
@@ -417,7 +463,10 @@ class Trainer:
         state = self._state()
 
         def save(tmp: Path) -> None:
-            self.model.save_pretrained(tmp)
+            if has_lora(self.model):
+                save_adapter(self.model, tmp, base=self.base_model)
+            else:
+                self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             torch.save(state, tmp / runio.TRAINER_STATE)
 
@@ -537,7 +586,8 @@ def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | No
 
 def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
                  log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None) -> int:
-    """Trains, recording everything in `run_dir`. Returns the process exit code (0, or 1 on failure)."""
+    """Trains, recording everything in `run_dir`. Returns the process exit code (0; 1 on failure; 2 when
+    the data or the model does not fit the config)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -555,6 +605,16 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         status = trainer.run()
         log(f"run {status}: {run_dir}")
         return 0
+    except ConfigError as exc:  # the data or the model does not fit the config: exit 2 as for a config error
+        if exc.file is None and info.get("config_path"):
+            exc = ConfigError(info.get("config_path"), exc.issues)
+        message = f"config error: {exc}"
+        info.update(status="failed", error={"message": message, "traceback": None})
+        events.emit("error", message=message, traceback=None)
+        events.emit("state", status="failed", reason=message)
+        events.emit("run_finished", status="failed")
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         info.update(status="stopped", error=None)
         events.emit("state", status="stopped", reason="interrupted twice: exited without a checkpoint")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import numbers
 import re
 import sys
@@ -164,15 +165,26 @@ def _to_verdict(result: object) -> Verdict:
 
 
 def _never_raises(fn: Callable[..., object], spec: str) -> VerifierFn:
-    def verifier(response: str, answer: str, prompt: str = "") -> Verdict:
+    wants_extra = _takes_keyword(fn, "extra_info")
+
+    def verifier(response: str, answer: str, prompt: str = "", extra_info: object = None) -> Verdict:
         try:
-            return _to_verdict(fn(response, answer, prompt))
+            extra = {"extra_info": extra_info} if wants_extra else {}
+            return _to_verdict(fn(response, answer, prompt, **extra))
         except Exception as exc:  # noqa: BLE001 - a user verifier's failure becomes a label 0, not a crash
             return Verdict(0, None, "verifier raised", f"{type(exc).__name__}: {exc}")
 
     verifier.spec = spec  # type: ignore[attr-defined]
     verifier.__name__ = verifier.__qualname__ = f"verifier[{spec}]"
     return verifier
+
+
+def _takes_keyword(fn: Callable[..., object], name: str) -> bool:
+    """Whether `fn` has a parameter `name` (a user verifier may take the row's extra_info)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 _FIX = ("set task.verifier to 'exact', 'math' or 'python:MODULE:FUNCTION', where MODULE is an importable "
@@ -216,6 +228,8 @@ def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
     A user function has the signature
 
         fn(response: str, answer: str, prompt: str) -> bool | int | float | tuple[bool | int | float, str] | Verdict
+
+    or, to read the row's `extra_info` (the verl/PACS layout), `fn(response, answer, prompt, extra_info)`.
 
     A number is a reward thresholded at 0.5 (>= 0.5 is label 1); a tuple adds a detail string.
     The returned callable never raises: an exception inside the verifier gives

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO_DIR
 from pacslab.config import ConfigError, Config, json_schema, load_config, schema_markdown
+from pacslab.config.errors import section_model
 
 
 def error_of(path: Path, overrides=()) -> ConfigError:
@@ -124,9 +125,9 @@ def test_every_field_is_documented():
     def walk(model):
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no description"
-            ann = info.annotation
-            if isinstance(ann, type) and issubclass(ann, Config.__mro__[1]):
-                walk(ann)
+            sub = section_model(info.annotation)
+            if sub is not None:
+                walk(sub)
 
     walk(Config)
 
@@ -147,3 +148,45 @@ def test_schema_forbids_unknown_keys_everywhere():
 @pytest.mark.parametrize("example", sorted((REPO_DIR / "examples").glob("*.pacs.yaml")), ids=lambda p: p.name)
 def test_examples_are_valid(example):
     load_config(example)
+
+
+def _line(path: Path, text: str) -> int:
+    return path.read_text().splitlines().index(text) + 1
+
+
+def test_eval_sets_are_checked_with_their_lines(write_config, tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"prompt": "1", "answer": "1"}\n')
+    sets = [{"name": "a", "file": "a.jsonl", "k": [1, 4]}, {"name": "a", "file": "missing.jsonl"}]
+    path = write_config(**{"task.type": "jsonl", "task.train_file": "a.jsonl", "eval.sets": sets})
+    err = error_of(path)
+    assert [i.key for i in err.issues] == ["eval.sets.0.k", "eval.sets.1.name", "eval.sets.1.file"]
+    assert f"{path}:{_line(path, '    file: missing.jsonl')}: eval.sets.1.file: file not found" in str(err)
+    assert "raise its samples to at least 4" in str(err)
+    ok = write_config(**{"task.type": "jsonl", "task.train_file": "a.jsonl", "eval.sets": [{"name": "a", "file": "a.jsonl", "top_p": 0.9}]})
+    assert load_config(ok).eval.sets[0].top_p == 0.9  # no task.eval_file needed beside named sets
+    bad = error_of(write_config(**{"eval.sets": [{"name": "a/b", "file": "a.jsonl"}]}))
+    assert bad.issues[0].key == "eval.sets.0.name"
+
+
+def test_lora_keys_are_validated_with_suggestions(write_config):
+    err = error_of(write_config(**{"model.lora": {"rank": 8}}))
+    assert err.issues[0].key == "model.lora.rank" and "did you mean `r`?" in str(err)
+    assert "Known keys here: r, alpha, dropout, target_modules" in str(err)
+    err = error_of(write_config(**{"model.lora": {"dropout": 1.5}}))
+    assert err.issues[0].key == "model.lora.dropout" and "< 1" in str(err)
+    assert error_of(write_config(**{"model.lora": {"target_modules": []}})).issues[0].key == "model.lora.target_modules"
+    assert load_config(write_config(**{"model.lora": {"r": 4}})).model.lora.target_modules == "all-linear"
+
+
+def test_a_hub_dataset_name_is_refused_at_load(write_config):
+    path = write_config(**{"task.type": "parquet", "task.train_file": "openai/gsm8k", "task.eval_file": "openai/gsm8k"})
+    err = error_of(path)
+    assert [i.key for i in err.issues] == ["task.train_file", "task.eval_file"]
+    assert f"{path}:{_line(path, '  train_file: openai/gsm8k')}: task.train_file: 'openai/gsm8k' is neither a file nor a folder here" in str(err)
+    assert "never downloads" in str(err) and "point task.train_file at that folder" in str(err)
+
+
+def test_a_system_prompt_needs_chat_prompts(write_config):
+    err = error_of(write_config(**{"task.system_prompt": "Be brief."}))
+    assert err.issues[0].key == "task.system_prompt" and "set task.chat: true" in str(err)
+    assert load_config(write_config(**{"task.system_prompt": "Be brief.", "task.chat": True})).task.chat

@@ -10,8 +10,13 @@ from pacslab.tasks import Example, PromptSampler, arith_examples, load_examples
 def task(**overrides):
     base = dict(type="jsonl", arith=SimpleNamespace(digits=2, ops=["+"], train_size=50, eval_size=20, seed=7),
                 train_file="train.jsonl", eval_file="eval.jsonl", prompt_field="prompt", answer_field="answer",
-                id_field=None, template="{prompt}")
+                id_field=None, data_source_field="data_source", extra_info_field="extra_info", template="{prompt}",
+                chat=False, system_prompt=None)
     return SimpleNamespace(**{**base, **overrides})
+
+
+def triples(examples):
+    return [(e.id, e.prompt, e.answer) for e in examples]
 
 
 def write_jsonl(path: Path, rows) -> None:
@@ -56,7 +61,7 @@ def test_load_arith_applies_the_template(tmp_path):
 def test_load_jsonl_fields_ids_and_template(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", [{"q": "2+2", "a": 4, "key": "x1", "topic": "sums"}, "", {"q": "3+3", "a": "6", "key": "x2", "topic": "sums"}])
     cfg = task(prompt_field="q", answer_field="a", id_field="key", template="[{topic}] {prompt} =")
-    assert load_examples(cfg, "train", base_dir=tmp_path) == [Example("x1", "[sums] 2+2 =", "4"), Example("x2", "[sums] 3+3 =", "6")]
+    assert triples(load_examples(cfg, "train", base_dir=tmp_path)) == [("x1", "[sums] 2+2 =", "4"), ("x2", "[sums] 3+3 =", "6")]
     no_ids = load_examples(task(prompt_field="q", answer_field="a"), "train", base_dir=tmp_path)
     assert [e.id for e in no_ids] == ["train-1", "train-3"]
 
@@ -67,8 +72,8 @@ def test_load_parquet(tmp_path):
 
     pq.write_table(pa.table({"prompt": ["1+1=", "2+5="], "answer": ["2", "7"]}), tmp_path / "eval.parquet")
     examples = load_examples(task(type="parquet", eval_file="eval.parquet"), "eval", base_dir=tmp_path)
-    assert examples == [Example("eval-0", "1+1=", "2"), Example("eval-1", "2+5=", "7")]
-    with pytest.raises(ValueError, match=r"eval.parquet row 0: no field 'question' \(set by task.prompt_field\)"):
+    assert triples(examples) == [("eval-0", "1+1=", "2"), ("eval-1", "2+5=", "7")]
+    with pytest.raises(ValueError, match=r"eval.parquet: task.prompt_field: row 0 \(the first that lacks it\) has no field 'question'"):
         load_examples(task(type="parquet", eval_file="eval.parquet", prompt_field="question"), "eval", base_dir=tmp_path)
 
 
@@ -81,13 +86,13 @@ def test_missing_file_names_the_key_and_path(tmp_path):
 
 def test_bad_json_line_names_file_and_line(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", [{"prompt": "1", "answer": "1"}, "{not json"])
-    with pytest.raises(ValueError, match=r"train.jsonl:2: not valid JSON"):
+    with pytest.raises(ValueError, match=r"train.jsonl:2: task.train_file: not valid JSON"):
         load_examples(task(), "train", base_dir=tmp_path)
 
 
 def test_missing_field_names_line_key_and_fields(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", [{"prompt": "1", "answer": "1"}, {"prompt": "2", "solution": "2"}])
-    with pytest.raises(ValueError, match=r"train.jsonl:2: no field 'answer' \(set by task.answer_field\); fields present: prompt, solution"):
+    with pytest.raises(ValueError, match=r"train.jsonl:2: task.answer_field: this line \(the first that lacks it\) has no field 'answer'; the row has prompt, solution"):
         load_examples(task(), "train", base_dir=tmp_path)
 
 

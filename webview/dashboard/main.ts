@@ -585,6 +585,19 @@ const SCORE_COLUMNS: ScoreColumn[] = [
   { key: 'critic-accuracy', title: 'critic accuracy', higherIsBetter: true, value: (c) => c.criticAccuracy, text: (c) => percent(c.criticAccuracy) },
 ];
 
+/** A column per named eval set (config eval.sets): its newest accuracy and the step. */
+function evalSetColumns(scores: RunScore[]): ScoreColumn[] {
+  const names = [...new Set(scores.flatMap((c) => (c.evalSets ?? []).map((set) => set.name)))].sort();
+  return names.map((name) => {
+    const last = (c: RunScore) => c.evalSets?.find((set) => set.name === name)?.last ?? null;
+    return {
+      key: `eval-set-${name}`, title: `${name} accuracy`, higherIsBetter: true,
+      value: (c) => last(c)?.value ?? null,
+      text: (c) => { const v = last(c); return v ? `${percent(v.value)} @ ${v.step}` : '–'; },
+    };
+  });
+}
+
 /** One row per run: its best and newest held-out numbers, and reward and critic quality over its last tenth of steps. */
 function renderScores(s: DashboardState, colors: ThemeColors): void {
   clear(scoresSection);
@@ -592,7 +605,8 @@ function renderScores(s: DashboardState, colors: ThemeColors): void {
   if (!s.runs.length) return;
   const compare = s.runs.length > 1;
   const best = new Map<string, number>();
-  for (const column of SCORE_COLUMNS) {
+  const columns = [...SCORE_COLUMNS, ...evalSetColumns(scores)];
+  for (const column of columns) {
     const values = scores.map(column.value).filter((v): v is number => v !== null);
     if (compare && column.higherIsBetter && values.length > 1) best.set(column.key, Math.max(...values));
   }
@@ -600,14 +614,14 @@ function renderScores(s: DashboardState, colors: ThemeColors): void {
     'table',
     { id: 'scores', className: 'diff-table', 'aria-label': 'Summary of each run' },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'run'), h('th', { scope: 'col' }, 'step'),
-      ...SCORE_COLUMNS.map((c) => h('th', { scope: 'col' }, c.title)))),
+      ...columns.map((c) => h('th', { scope: 'col' }, c.title)))),
   );
   const body = h('tbody');
   s.runs.forEach((run, i) => {
     const score = scores.find((c) => c.runId === run.id);
     const swatch = h('span', { className: 'swatch', 'aria-hidden': 'true' });
     swatch.style.setProperty('--swatch', runColor(colors, s.runs, run.id));
-    const cells = SCORE_COLUMNS.map((column) => {
+    const cells = columns.map((column) => {
       const value = score ? column.value(score) : null;
       const isBest = value !== null && best.get(column.key) === value;
       return h('td', { 'data-col': column.key, 'data-value': value === null ? null : String(value), className: isBest ? 'best' : null },

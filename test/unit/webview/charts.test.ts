@@ -213,6 +213,21 @@ describe('runScore', () => {
     assert.equal(score.criticAuc, null);
     assert.deepEqual(runScore('empty', new Map()), {
       runId: 'empty', bestAccuracy: null, lastAccuracy: null, lastPassAtK: null, window: null, reward: null, criticAuc: null, criticAccuracy: null,
+      evalSets: [],
     });
+  });
+
+  it('scores each named eval set by its best and newest accuracy, leaving per-source metrics out', () => {
+    const score = runScore('r', series({
+      'eval/math500/accuracy': [[0, 10, 20], [0.2, 0.5, 0.4]],
+      'eval/math500/pass@8': [[0, 10, 20], [0.5, 0.7, 0.8]],
+      'eval/math500/source=math/accuracy': [[0, 10, 20], [0.1, 0.1, 0.1]],
+      'eval/aime24/accuracy': [[20, 0], [0.1, 0.0]],
+    }));
+    assert.deepEqual(score.evalSets, [
+      { name: 'aime24', best: { step: 20, value: 0.1 }, last: { step: 20, value: 0.1 } },
+      { name: 'math500', best: { step: 10, value: 0.5 }, last: { step: 20, value: 0.4 } },
+    ]);
+    assert.equal(score.bestAccuracy, null, 'eval/accuracy is the task\'s own held-out split only');
   });
 });

@@ -16,11 +16,14 @@ from pacslab.config.errors import ConfigError, Issue, suggest
 from pacslab.config.loading import default_name, load_config, resolved_dict, validate_data
 from pacslab.config.schema import (
     BUILTIN_PREFIX,
+    DATA_TYPES,
     ArithConfig,
     Config,
     EvalConfig,
+    EvalSetConfig,
     GrpoConfig,
     LoggingConfig,
+    LoraConfig,
     ModelConfig,
     OptimConfig,
     PacsConfig,
@@ -29,7 +32,8 @@ from pacslab.config.schema import (
 )
 
 __all__ = [
-    "BUILTIN_PREFIX", "ArithConfig", "Config", "ConfigError", "EvalConfig", "GrpoConfig", "Issue", "LoggingConfig",
+    "BUILTIN_PREFIX", "DATA_TYPES", "ArithConfig", "Config", "ConfigError", "EvalConfig", "EvalSetConfig", "GrpoConfig",
+    "Issue", "LoggingConfig", "LoraConfig",
     "ModelConfig", "OptimConfig", "PacsConfig", "RolloutConfig", "TaskConfig", "check_config", "default_name",
     "json_schema", "load_config", "resolve_path", "resolved_dict", "schema_markdown", "suggest", "validate_data",
 ]

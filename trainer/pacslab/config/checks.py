@@ -22,7 +22,7 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
         if key in override_keys:
             issues.append(Issue(key, f"{problem} (from --set)", fix))
         else:
-            issues.append(Issue(key, problem, fix, line_of(tuple(key.split(".")), lines)))
+            issues.append(Issue(key, problem, fix, line_of(tuple(int(p) if p.isdigit() else p for p in key.split(".")), lines)))
 
     n = cfg.rollout.n
     if n < 2:
@@ -42,6 +42,11 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
     for k in cfg.eval.k:
         if k < 1 or k > cfg.eval.samples:
             add("eval.k", f"pass@{k} needs 1 ≤ k ≤ eval.samples ({cfg.eval.samples})", f"drop {k} from eval.k or raise eval.samples to at least {k}")
+    _check_eval_sets(cfg, base_dir, add)
+    if cfg.task.system_prompt and cfg.task.type == "arith" and not cfg.task.chat:
+        add("task.system_prompt", "the arith prompts are plain strings, and a system prompt needs chat messages", "set task.chat: true, or remove task.system_prompt")
+    if cfg.model.lora and isinstance(cfg.model.lora.target_modules, list) and not cfg.model.lora.target_modules:
+        add("model.lora.target_modules", "the list is empty, so no module would get an adapter", "name modules such as [q_proj, v_proj], or use all-linear")
     if cfg.optim.schedule == "warmup_cosine" and cfg.optim.warmup_steps >= cfg.total_steps:
         add("optim.warmup_steps", f"the warm-up ({cfg.optim.warmup_steps} steps) does not end before total_steps ({cfg.total_steps})", "lower optim.warmup_steps or raise total_steps")
     if "{prompt}" not in cfg.task.template:
@@ -60,20 +65,56 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
         problem, _, fix = str(exc).removeprefix(f"model.path is {cfg.model.path!r}: ").rpartition("; ")
         add("model.path", problem or fix, fix if problem else "point model.path at a local Hugging Face model directory")
 
-    if cfg.task.type in ("jsonl", "parquet"):
-        for key, split in (("train_file", "training"), ("eval_file", "held-out")):
-            if not getattr(cfg.task, key):
-                add(f"task.{key}", f"task.type {cfg.task.type} needs a {split} file", f"set task.{key} to a .{cfg.task.type} file (relative to the config file)")
-        for key in ("train_file", "eval_file"):
-            value = getattr(cfg.task, key)
-            if value and not resolve_path(value, base_dir).is_file():
-                add(f"task.{key}", f"the file {resolve_path(value, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
+    _check_data(cfg, base_dir, add)
     if cfg.task.verifier.startswith("python:"):
         module = cfg.task.verifier.split(":")[1]
         if not _module_findable(module, base_dir):
             add("task.verifier", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
     if issues:
         raise ConfigError(file, issues)
+
+
+def _check_data(cfg: Config, base_dir: Path, add) -> None:
+    """Every data file the task names exists (a file, glob, folder); a Hub name says how to fetch it."""
+    if cfg.task.type == "arith":
+        return
+    needed = {"train_file": "training", "eval_file": "held-out"} if not cfg.eval.sets else {"train_file": "training"}
+    for key in ("train_file", "eval_file"):
+        value = getattr(cfg.task, key)
+        if not value:
+            if key in needed:
+                extra = " (or list eval.sets)" if key == "eval_file" else ""
+                add(f"task.{key}", f"task.type {cfg.task.type} needs a {needed[key]} file", f"set task.{key} to a file, glob or folder relative to the config file{extra}")
+            continue
+        _check_source(value, cfg.task.type, f"task.{key}", base_dir, add)
+
+
+def _check_eval_sets(cfg: Config, base_dir: Path, add) -> None:
+    seen: set[str] = set()
+    for i, s in enumerate(cfg.eval.sets):
+        key = f"eval.sets.{i}"
+        if s.name in seen:
+            add(f"{key}.name", f"two eval sets are named {s.name!r}", "give each set its own name (it is part of the metric names)")
+        seen.add(s.name)
+        samples = s.samples or cfg.eval.samples
+        for k in s.k or cfg.eval.k:
+            if k > samples:
+                add(f"{key}.k", f"pass@{k} needs k ≤ the set's samples ({samples})", f"drop {k} from the set's k, or raise its samples to at least {k}")
+        data_type = s.type or cfg.task.type
+        if data_type == "arith":
+            add(f"{key}.type", "task.type is arith, so the set's file needs a type of its own", "set it to jsonl, json, parquet, csv or dataset")
+            continue
+        _check_source(s.file, data_type, f"{key}.file", base_dir, add)
+
+
+def _check_source(spec: str, data_type: str, key: str, base_dir: Path, add) -> None:
+    from pacslab.tasks import DataError, data_sources
+
+    try:
+        data_sources(spec, data_type, key=key, base_dir=base_dir)
+    except DataError as err:
+        issue = err.issues[0]
+        add(key, issue.problem, issue.fix)
 
 
 def _module_findable(module: str, base_dir: Path) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import get_args
+from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from pacslab.config.errors import bounds, literal_values
+from pacslab.config.errors import bounds, literal_values, section_model
 from pacslab.config.schema import Config
 
 def json_schema() -> dict:
@@ -36,28 +36,47 @@ def schema_markdown() -> str:
         nested = []
         for name, info in model.model_fields.items():
             ann = info.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                nested.append((f"{prefix}{name}", ann, info.description))
+            sub = section_model(ann)
+            if sub is not None:
+                nested.append((f"{prefix}{name}", sub, _section_text(ann, sub, info)))
                 continue
-            default = info.get_default(call_default_factory=True)
+            default = "required" if info.is_required() else f"`{json.dumps(info.get_default(call_default_factory=True))}`"
             rows.append(
-                f"| `{prefix}{name}` | {_type_name(ann)} | `{json.dumps(default)}` | {_constraints(info)}{info.description} |"
+                f"| `{prefix}{name}` | {_type_name(ann)} | {default} | {_constraints(info)}{info.description} |"
             )
         lines = rows
         for key, sub, desc in nested:
-            lines += ["", f"## `{key}`", "", desc or "", ""] + table(sub, f"{key}.")
+            lines += ["", f"## `{key}`", "", desc, ""] + table(sub, f"{key}.")
         return lines
 
     out += ["## Top level", ""] + table(Config, "")
     return "\n".join(out) + "\n"
 
 
+def _section_text(ann, sub: type[BaseModel], info) -> str:
+    """A nested section's description, saying when it is optional (`null`) or a list of entries."""
+    text = info.description or ""
+    if ann is sub:
+        return text
+    if get_origin(ann) is list:
+        return f"{text} A list; each entry has the keys below."
+    return f"{text} Default `null`; when set, it has the keys below."
+
+
 def _type_name(ann) -> str:
+    if get_origin(ann) is not Literal and literal_values(ann) and not _is_optional_literal(ann):
+        return " \\| ".join(_type_name(arg) for arg in get_args(ann))  # e.g. list[str] | `all-linear`
     values = literal_values(ann)
     if values:
         return " \\| ".join(f"`{v}`" for v in values)
     text = getattr(ann, "__name__", None) or str(ann)
     return str(ann).replace("typing.", "").replace("|", "\\|") if text == str(ann) or get_args(ann) else text
+
+
+def _is_optional_literal(ann) -> bool:
+    """`Literal[...] | None`, documented as its values (null is in the default column)."""
+    args = get_args(ann)
+    return len(args) == 2 and type(None) in args and any(get_origin(a) is Literal for a in args)
 
 
 def _constraints(info) -> str:

@@ -81,32 +81,43 @@ def line_of(loc: tuple, lines: dict) -> int | None:
     return None
 
 
+def section_model(ann) -> type[BaseModel] | None:
+    """The section model of an annotation: `Model`, `Model | None` or `list[Model]`, else None."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in get_args(ann):
+        model = section_model(arg)
+        if model is not None:
+            return model
+    return None
+
+
 def _field_at(loc: tuple):
-    """The pydantic FieldInfo at a key path, or None."""
+    """The pydantic FieldInfo at a key path (list indices skipped), or None."""
     model: Any = Config
     info = None
     for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return info if isinstance(part, int) else None
+        if isinstance(part, int):
+            continue
+        if model is None:
+            return None
         info = model.model_fields.get(part)
         if info is None:
             return None
-        model = info.annotation
+        model = section_model(info.annotation)
     return info
 
 
 def _known_keys(loc: tuple) -> list[str]:
-    if not loc:
+    if not [p for p in loc if not isinstance(p, int)]:
         return list(Config.model_fields)
     info = _field_at(loc)
-    ann = info.annotation if info else None
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return list(ann.model_fields)
-    return []
+    model = section_model(info.annotation) if info else None
+    return list(model.model_fields) if model else []
 
 
 def _fix_for(loc: tuple) -> str:
-    info = _field_at(tuple(p for p in loc if not isinstance(p, int)))
+    info = _field_at(loc)
     if info is None:
         return "see docs/config.md"
     allowed = literal_values(info.annotation)

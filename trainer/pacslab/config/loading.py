@@ -110,4 +110,6 @@ def resolved_dict(cfg: Config, base_dir: Path) -> dict:
     for key in ("train_file", "eval_file"):
         if data["task"][key]:
             data["task"][key] = os.path.abspath(resolve_path(data["task"][key], base_dir))
+    for entry in data["eval"]["sets"]:
+        entry["file"] = os.path.abspath(resolve_path(entry["file"], base_dir))
     return data

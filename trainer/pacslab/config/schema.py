@@ -13,6 +13,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class LoraConfig(_Section):
+    r: int = Field(16, ge=1, description="Rank of each LoRA adapter.")
+    alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator: the adapter's update is scaled by alpha / r.")
+    dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Dropout on the adapters' input during updates; above 0 the update's first forward no longer "
+        "equals the no-grad pass at θ_old (ψ ≠ 0 at the start of a step).",
+    )
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear",
+        description="Module names that get adapters (e.g. [q_proj, k_proj, v_proj, o_proj]), or `all-linear` "
+        "for every linear layer but the output head.",
+    )
+
+
 class ModelConfig(_Section):
     path: str = Field(
         "builtin:arith-tiny",
@@ -26,6 +43,12 @@ class ModelConfig(_Section):
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass to save memory (slower)."
     )
+    lora: LoraConfig | None = Field(
+        None,
+        description="Train LoRA adapters (PEFT) instead of every weight: only the adapters train, the KL "
+        "reference is the base with the adapters off, checkpoints hold the adapter and exports merge it. "
+        "null = full fine-tuning.",
+    )
 
 
 class ArithConfig(_Section):
@@ -38,26 +61,73 @@ class ArithConfig(_Section):
     seed: int = Field(1234, description="Seed of the problem generator (independent of the run seed).")
 
 
+DATA_TYPES = ("jsonl", "json", "parquet", "csv", "dataset")
+DataType = Literal["jsonl", "json", "parquet", "csv", "dataset"]
+FIELD_PATH = r"^[^.\s][^\s]*$"
+
+
 class TaskConfig(_Section):
-    type: Literal["arith", "jsonl", "parquet"] = Field(
+    type: Literal["arith", "jsonl", "json", "parquet", "csv", "dataset"] = Field(
         "arith",
-        description="Where prompts come from: the built-in `arith` generator, or a local JSONL or "
-        "Parquet file with one prompt and answer per row.",
+        description="Where prompts come from: the built-in `arith` generator, local JSONL, JSON, Parquet or CSV "
+        "files (read with Hugging Face `datasets`), or `dataset`, a folder written by `save_to_disk`. "
+        "Nothing is ever downloaded.",
     )
     arith: ArithConfig = Field(
         ArithConfig(), description="Options of the built-in arithmetic task (type: arith)."
     )
     train_file: str | None = Field(
-        None, description="Training rows (type jsonl or parquet), relative to the config file."
+        None,
+        description="Training rows: a file, a glob (`data/train-*.parquet`) or a folder (every file of the type, "
+        "or a `save_to_disk` folder), relative to the config file.",
     )
     eval_file: str | None = Field(
-        None, description="Held-out rows (type jsonl or parquet, required there), relative to the config file."
+        None,
+        description="Held-out rows, as train_file; required unless eval.sets names the held-out sets. "
+        "Logged as eval/accuracy and eval/pass@k.",
     )
-    prompt_field: str = Field("prompt", min_length=1, description="Column holding the prompt text.")
-    answer_field: str = Field("answer", min_length=1, description="Column holding the reference answer.")
-    id_field: str | None = Field(None, description="Column holding a row id; null = the row number.")
+    prompt_field: str = Field(
+        "prompt",
+        min_length=1,
+        pattern=FIELD_PATH,
+        description="Dotted path of the prompt: a string, or a list of chat messages `[{role, content}, ...]` "
+        "(the verl/PACS layout), rendered with the tokenizer's chat template.",
+    )
+    answer_field: str = Field(
+        "answer",
+        min_length=1,
+        pattern=FIELD_PATH,
+        description="Dotted path of the reference answer, e.g. `reward_model.ground_truth`.",
+    )
+    id_field: str | None = Field(
+        None, pattern=FIELD_PATH, description="Dotted path of a row id; null = the row number."
+    )
+    data_source_field: str | None = Field(
+        "data_source",
+        pattern=FIELD_PATH,
+        description="Dotted path of the row's data source (optional in each row): evaluation also reports "
+        "accuracy per source. null = none.",
+    )
+    extra_info_field: str | None = Field(
+        "extra_info",
+        pattern=FIELD_PATH,
+        description="Dotted path of per-row extra information (optional in each row), passed to a "
+        "`python:` verifier that takes an `extra_info` argument. null = none.",
+    )
     template: str = Field(
-        "{prompt}", description="str.format template applied to each prompt; must contain `{prompt}`."
+        "{prompt}",
+        description="str.format template applied to each plain-string prompt (fields of the row fill other "
+        "placeholders); must contain `{prompt}`. Message-list prompts take no template.",
+    )
+    chat: bool = Field(
+        False,
+        description="Wrap each plain-string prompt as one user message and render it with the chat template "
+        "(message-list prompts always are).",
+    )
+    system_prompt: str | None = Field(
+        None,
+        description="A system message put before every chat prompt that has none of its own (needs chat "
+        "prompts: message lists or task.chat: true).",
     )
     verifier: str = Field(
         "exact",
@@ -74,6 +144,12 @@ class RolloutConfig(_Section):
     max_new_tokens: int = Field(8, ge=1, description="Longest response; longer ones are cut and flagged truncated.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the rollouts (1 = off).")
+    max_prompt_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Training prompts longer than this many tokens (after the chat template) are left out, "
+        "counted in data/prompts_too_long and the log, never truncated; null = no limit.",
+    )
 
 
 class PacsConfig(_Section):
@@ -132,6 +208,20 @@ class OptimConfig(_Section):
     )
 
 
+class EvalSetConfig(_Section):
+    name: str = Field(
+        ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", description="Name of the set: its metrics are eval/<name>/accuracy and eval/<name>/pass@k."
+    )
+    file: str = Field(..., min_length=1, description="The set's rows (a file, glob or folder, as task.train_file).")
+    type: DataType | None = Field(None, description="Format of the set's files; null = task.type.")
+    size: int | None = Field(None, ge=1, description="Prompts evaluated; null = eval.size.")
+    samples: int | None = Field(None, ge=1, description="Samples per prompt for pass@k; null = eval.samples.")
+    k: list[int] | None = Field(None, min_length=1, description="The k of each pass@k (each ≤ samples); null = eval.k.")
+    temperature: float | None = Field(None, gt=0, description="Sampling temperature; null = eval.temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus threshold of the samples; null = eval.top_p.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Longest response; null = rollout.max_new_tokens.")
+
+
 class EvalConfig(_Section):
     size: int | None = Field(200, ge=1, description="Held-out prompts evaluated (null = all of them).")
     samples: int = Field(8, ge=1, description="Samples per prompt (m) for pass@k.")
@@ -139,7 +229,13 @@ class EvalConfig(_Section):
         [1, 8], min_length=1, description="The k of each reported pass@k (each ≤ samples)."
     )
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the pass@k samples.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the pass@k samples (1 = off).")
     batch_prompts: int = Field(64, ge=1, description="Prompts per generation batch during evaluation.")
+    sets: list[EvalSetConfig] = Field(
+        [],
+        description="More held-out sets, each `{name, file}` plus optional overrides of size, samples, k, "
+        "temperature, top_p and max_new_tokens; evaluated beside task.eval_file.",
+    )
 
 
 class LoggingConfig(_Section):
