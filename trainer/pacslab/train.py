@@ -128,7 +128,13 @@ def export_model(model: torch.nn.Module, out: Path, dtype: torch.dtype) -> None:
     if all(p.dtype == dtype for p in model.parameters()):
         model.save_pretrained(out)
         return
-    model.save_pretrained(out, state_dict={k: v.detach().to("cpu", dtype) for k, v in model.state_dict().items()})
+    state, storages = {}, set()
+    for key, value in model.state_dict().items():
+        if value.data_ptr() in storages:  # a tied weight (lm_head = embeddings): saved once, as save_pretrained does
+            continue
+        storages.add(value.data_ptr())
+        state[key] = value.detach().to("cpu", dtype)
+    model.save_pretrained(out, state_dict=state)
     config_path = Path(out) / "config.json"
     config = json.loads(config_path.read_text())
     name = str(dtype).removeprefix("torch.")
