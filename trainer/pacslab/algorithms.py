@@ -143,12 +143,8 @@ def _pacs_requirements(cfg: "Config") -> list[Requirement]:
 
 
 register(Algorithm(
-    name="pacs",
-    summary="PACS: the verifier's label as a supervised target for the implicit critic ψ (no value network)",
-    loss_metric="pacs/loss",
-    aggregation="rows",
-    loss=_pacs_loss,
-    needs_reference=_no_reference,
+    name="pacs", summary="PACS: the verifier's label as a supervised target for the implicit critic ψ (no value network)",
+    loss_metric="pacs/loss", aggregation="rows", loss=_pacs_loss, needs_reference=_no_reference,
     requirements=_pacs_requirements,
     coupling=Coupling(proxy=_pacs_proxy, gradient=_pacs_gradient,
                       zero_at_old=lambda cfg: cfg.pacs.reward_method == "logratio"),
@@ -157,13 +153,6 @@ register(Algorithm(
 
 
 # ---------------------------------------------------------------- GRPO
-
-
-def _grpo_loss(cfg: "Config", x: LossInput):
-    from pacslab.losses import grpo_loss
-
-    return grpo_loss(x.logp, x.old_logp, x.mask, x.labels, rollout_n=x.rollout_n, clip_eps=cfg.grpo.clip_eps,
-                     ref_logp=x.ref_logp, kl_coef=cfg.grpo.kl_coef, group_ids=x.group_ids, advantages=x.advantages)
 
 
 def _grpo_advantages(norm_by_std: bool):
@@ -175,16 +164,25 @@ def _grpo_advantages(norm_by_std: bool):
     return advantages
 
 
-register(Algorithm(
-    name="grpo",
-    summary="GRPO baseline: PPO-clip on group-normalised rewards, token mean",
-    loss_metric="grpo/loss",
-    aggregation="tokens",
-    loss=_grpo_loss,
-    needs_reference=_kl_reference,
-    requirements=_group_of(2, "normalises rewards within a group"),
-    advantages=_grpo_advantages(norm_by_std=True),
-))
+def _register_clipped(name: str, summary: str, *, aggregation: Literal["rows", "tokens"], norm_by_std: bool, why: str,
+                      options: Callable[["Config"], dict]) -> Algorithm:
+    """A PPO-clip loss of losses.py (`{name}_loss`) on group advantages, with the grpo section's options."""
+
+    def loss(cfg: "Config", x: LossInput):
+        from pacslab import losses
+
+        return getattr(losses, f"{name}_loss")(x.logp, x.old_logp, x.mask, x.labels, rollout_n=x.rollout_n,
+                                               group_ids=x.group_ids, advantages=x.advantages,
+                                               clip_eps=cfg.grpo.clip_eps, ref_logp=x.ref_logp,
+                                               kl_coef=cfg.grpo.kl_coef, **options(cfg))
+
+    return register(Algorithm(name=name, summary=summary, loss_metric=f"{name}/loss", aggregation=aggregation, loss=loss,
+                              needs_reference=_kl_reference, requirements=_group_of(2, why),
+                              advantages=_grpo_advantages(norm_by_std)))
+
+
+_register_clipped("grpo", "GRPO baseline: PPO-clip on group-normalised rewards, token mean", aggregation="tokens",
+                  norm_by_std=True, why="normalises rewards within a group", options=lambda _cfg: {})
 
 
 # ---------------------------------------------------------------- RLOO
@@ -202,39 +200,16 @@ def _rloo_advantages(_cfg: "Config", labels, group_ids, n: int):
     return rloo_advantages(labels, rollout_n=n, group_ids=group_ids)
 
 
-register(Algorithm(
-    name="rloo",
-    summary="RLOO baseline: REINFORCE with a leave-one-out baseline",
-    loss_metric="rloo/loss",
-    aggregation="rows",
-    loss=_rloo_loss,
-    needs_reference=_no_reference,
-    requirements=_group_of(2, "needs a leave-one-out baseline"),
-    advantages=_rloo_advantages,
-))
+register(Algorithm(name="rloo", summary="RLOO baseline: REINFORCE with a leave-one-out baseline", loss_metric="rloo/loss",
+                   aggregation="rows", loss=_rloo_loss, needs_reference=_no_reference,
+                   requirements=_group_of(2, "needs a leave-one-out baseline"), advantages=_rloo_advantages))
 
 
 # ---------------------------------------------------------------- Dr. GRPO
 
-
-def _dr_grpo_loss(cfg: "Config", x: LossInput):
-    from pacslab.losses import dr_grpo_loss
-
-    return dr_grpo_loss(x.logp, x.old_logp, x.mask, x.labels, rollout_n=x.rollout_n,
-                        max_new_tokens=cfg.rollout.max_new_tokens, clip_eps=cfg.grpo.clip_eps, ref_logp=x.ref_logp,
-                        kl_coef=cfg.grpo.kl_coef, group_ids=x.group_ids, advantages=x.advantages)
-
-
-register(Algorithm(
-    name="dr_grpo",
-    summary="Dr. GRPO baseline: GRPO without the std division, token sums over a constant length",
-    loss_metric="dr_grpo/loss",
-    aggregation="rows",
-    loss=_dr_grpo_loss,
-    needs_reference=_kl_reference,
-    requirements=_group_of(2, "centres rewards within a group"),
-    advantages=_grpo_advantages(norm_by_std=False),
-))
+_register_clipped("dr_grpo", "Dr. GRPO baseline: GRPO without the std division, token sums over a constant length",
+                  aggregation="rows", norm_by_std=False, why="centres rewards within a group",
+                  options=lambda cfg: {"max_new_tokens": cfg.rollout.max_new_tokens})
 
 
 NAMES: tuple[str, ...] = tuple(ALGORITHMS)

@@ -270,100 +270,67 @@ def _row_advantages(advantages: Tensor | None, labels: Tensor, compute) -> Tenso
     return advantages.detach()
 
 
-def _clipped_terms(logp: Tensor, old_logp: Tensor, mask: Tensor, adv: Tensor, *, clip_eps: float,
-                   ref_logp: Tensor | None, kl_coef: float) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Per-token PPO-clip surrogate plus `kl_coef` · k3 KL [B, T] (0 at padding), the clip-active
-    tokens [B, T] (real tokens whose clipped term is active, i.e. that get no gradient), and the
-    per-token k3 [B, T] when `ref_logp` is given."""
+def _clipped_loss(name: str, logp: Tensor, old_logp: Tensor, mask: Tensor, adv: Tensor, *, divisor,
+                  clip_eps: float = 0.2, ref_logp: Tensor | None = None, kl_coef: float = 0.0) -> tuple[Tensor, Metrics]:
+    """Σ over real tokens of the PPO-clip surrogate (plus `kl_coef` · k3 KL) / `divisor`, and its
+    metrics: `{name}/loss`, `{name}/clip_frac` (share of real tokens whose clipped term is active,
+    i.e. that get no gradient) and `{name}/kl` (token mean of k3) when `ref_logp` is given."""
     _check_tokens(logp, ("old_logp", old_logp), ("mask", mask), ("ref_logp", ref_logp))
     if kl_coef > 0 and ref_logp is None:
         raise ValueError(f"grpo.kl_coef = {kl_coef} needs ref_logp (the frozen reference model's log-probs)")
     dtype = _compute_dtype(logp)
     logp = logp.to(dtype)  # [B, T]
+    n_tokens = mask.bool().sum().clamp(min=1)
     ratio = torch.exp(_masked(logp - old_logp.to(dtype), mask))  # [B, T]
     a = adv.to(dtype).unsqueeze(1)  # [B, 1]
     unclipped = ratio * a  # [B, T]
     clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * a  # [B, T]
-    terms = _masked(-torch.minimum(unclipped, clipped), mask)  # [B, T]
+    loss = _masked(-torch.minimum(unclipped, clipped), mask).sum() / divisor
     clip_active = (((a > 0) & (ratio > 1 + clip_eps)) | ((a < 0) & (ratio < 1 - clip_eps))) & mask.bool()  # [B, T]
-    k3 = None
+    metrics: Metrics = {f"{name}/clip_frac": clip_active.sum().item() / n_tokens.item()}
     if ref_logp is not None:
         delta = _masked(ref_logp.to(dtype) - logp, mask)  # [B, T]
         k3 = torch.exp(delta) - delta - 1  # [B, T], exactly 0 where delta is masked to 0
+        metrics[f"{name}/kl"] = (k3.sum() / n_tokens).item()
         if kl_coef > 0:
-            terms = terms + kl_coef * k3
-    return terms, clip_active, k3
-
-
-def grpo_loss(
-    logp: Tensor,
-    old_logp: Tensor,
-    mask: Tensor,
-    labels: Tensor,
-    *,
-    rollout_n: int,
-    clip_eps: float = 0.2,
-    ref_logp: Tensor | None = None,
-    kl_coef: float = 0.0,
-    group_ids: Tensor | None = None,
-    advantages: Tensor | None = None,
-) -> tuple[Tensor, Metrics]:
-    """Token-level PPO-clip surrogate with group-normalised advantages, token-mean over all real
-    tokens of the batch, plus `kl_coef` · the k3 estimate of KL(π_θ ‖ π_ref) when `kl_coef > 0`.
-
-    `advantages` [B], when given, replace those of these rows' groups (a micro-batch of any rows
-    whose advantages were computed over its whole mini-batch). metrics: `grpo/loss` (the total),
-    `grpo/clip_frac` (share of real tokens whose clipped term is active), and `grpo/kl` only when
-    `ref_logp` is given (no reference, no KL measured).
-    """
-    adv = _row_advantages(advantages, labels,
-                          lambda: grpo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids))  # [B]
-    terms, clip_active, k3 = _clipped_terms(logp, old_logp, mask, adv, clip_eps=clip_eps, ref_logp=ref_logp,
-                                            kl_coef=kl_coef)  # [B, T] each
-    n_tokens = mask.bool().sum().clamp(min=1)
-    loss = terms.sum() / n_tokens
-    metrics: Metrics = {"grpo/clip_frac": clip_active.sum().item() / n_tokens.item()}
-    if k3 is not None:
-        metrics["grpo/kl"] = (k3.sum() / n_tokens).item()
-    metrics["grpo/loss"] = loss.item()
+            loss = loss + kl_coef * k3.sum() / divisor
+    metrics[f"{name}/loss"] = loss.item()
     return loss, metrics
 
 
-def dr_grpo_loss(
-    logp: Tensor,
-    old_logp: Tensor,
-    mask: Tensor,
-    labels: Tensor,
-    *,
-    rollout_n: int,
-    max_new_tokens: int,
-    clip_eps: float = 0.2,
-    ref_logp: Tensor | None = None,
-    kl_coef: float = 0.0,
-    group_ids: Tensor | None = None,
-    advantages: Tensor | None = None,
-) -> tuple[Tensor, Metrics]:
+def grpo_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, labels: Tensor, *, rollout_n: int,
+              group_ids: Tensor | None = None, advantages: Tensor | None = None,
+              **clip_options) -> tuple[Tensor, Metrics]:
+    """Token-level PPO-clip surrogate with group-normalised advantages, token-mean over all real
+    tokens of the batch, plus `kl_coef` · the k3 estimate of KL(π_θ ‖ π_ref) when `kl_coef > 0`.
+
+    `clip_options`: `clip_eps` (0.2), `ref_logp` (None), `kl_coef` (0). `advantages` [B], when
+    given, replace those of these rows' groups (a micro-batch of any rows whose advantages were
+    computed over its whole mini-batch). metrics: `grpo/loss` (the total), `grpo/clip_frac` (share
+    of real tokens whose clipped term is active), and `grpo/kl` only when `ref_logp` is given (no
+    reference, no KL measured).
+    """
+    adv = _row_advantages(advantages, labels,
+                          lambda: grpo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids))  # [B]
+    return _clipped_loss("grpo", logp, old_logp, mask, adv, divisor=mask.bool().sum().clamp(min=1), **clip_options)
+
+
+def dr_grpo_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, labels: Tensor, *, rollout_n: int, max_new_tokens: int,
+                 group_ids: Tensor | None = None, advantages: Tensor | None = None,
+                 **clip_options) -> tuple[Tensor, Metrics]:
     """Dr. GRPO ("GRPO done right", arXiv 2503.20783): GRPO's clipped surrogate with advantages
     R_i − mean_g R (no division by the group's std) and each row's token *sum* divided by the
     constant `max_new_tokens`, then a mean over rows: L = (1/N) Σ_i Σ_t mask·ℓ_{i,t} / L_max. Neither
     normaliser depends on a response's length, so long wrong answers are not penalised less per token.
 
-    metrics: `dr_grpo/loss`, `dr_grpo/clip_frac`, and `dr_grpo/kl` when `ref_logp` is given.
+    `clip_options` as for `grpo_loss`. metrics: `dr_grpo/loss`, `dr_grpo/clip_frac`, and
+    `dr_grpo/kl` when `ref_logp` is given.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens is {max_new_tokens}: use 1 or more (rollout.max_new_tokens)")
     adv = _row_advantages(advantages, labels, lambda: grpo_advantages(
         labels, rollout_n=rollout_n, group_ids=group_ids, norm_by_std=False))  # [B]
-    terms, clip_active, k3 = _clipped_terms(logp, old_logp, mask, adv, clip_eps=clip_eps, ref_logp=ref_logp,
-                                            kl_coef=kl_coef)  # [B, T] each
-    rows = logp.shape[0]
-    loss = terms.sum() / (rows * max_new_tokens)
-    n_tokens = mask.bool().sum().clamp(min=1).item()
-    metrics: Metrics = {"dr_grpo/clip_frac": clip_active.sum().item() / n_tokens}
-    if k3 is not None:
-        metrics["dr_grpo/kl"] = (k3.sum() / n_tokens).item()
-    metrics["dr_grpo/loss"] = loss.item()
-    return loss, metrics
+    return _clipped_loss("dr_grpo", logp, old_logp, mask, adv, divisor=logp.shape[0] * max_new_tokens, **clip_options)
 
 
 def rloo_advantages(labels: Tensor, *, rollout_n: int, group_ids: Tensor | None = None) -> Tensor:
