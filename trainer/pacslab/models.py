@@ -170,13 +170,13 @@ def _piece_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: fl
     return logp, entropy
 
 
-def _chunked_logprobs(project, states: torch.Tensor, targets: torch.Tensor, response_mask: torch.Tensor, *,
-                      temperature: float, return_entropy: bool, chunk_tokens: int):
-    """logp [B, R] (0 where the mask is 0) and entropy [B, R] or None, `chunk_tokens` positions at a time.
+def _chunk_pieces(project, states: torch.Tensor, targets: torch.Tensor, *, temperature: float,
+                  return_entropy: bool, chunk_tokens: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(logp, entropy or None) [B, c] of consecutive chunks of positions, `chunk_tokens` positions of all
+    rows at a time; `project` maps `states[:, a:b]` to logits [B, b−a, V].
 
-    `project` maps `states[:, a:b]` to logits [B, b−a, V]. Only one chunk's fp32 logits exist at once:
-    with a gradient and more than one chunk, each chunk is checkpointed, so the backward pass
-    recomputes its logits instead of keeping every chunk's.
+    Only one chunk's fp32 logits exist at once: with a gradient and more than one chunk, each chunk
+    is checkpointed, so the backward pass recomputes its logits instead of keeping every chunk's.
     """
     rows, width = targets.shape
     step = max(1, chunk_tokens // max(rows, 1))  # positions per chunk
@@ -185,19 +185,22 @@ def _chunked_logprobs(project, states: torch.Tensor, targets: torch.Tensor, resp
     def piece(part: torch.Tensor, part_targets: torch.Tensor):
         return _piece_logprobs(project(part), part_targets, temperature, return_entropy)
 
-    logps, entropies = [], []
+    pieces = []
     for a in range(0, width, step):
         if grad:
             from torch.utils.checkpoint import checkpoint
 
-            lp, ent = checkpoint(piece, states[:, a : a + step], targets[:, a : a + step], use_reentrant=False)
+            pieces.append(checkpoint(piece, states[:, a : a + step], targets[:, a : a + step], use_reentrant=False))
         else:
-            lp, ent = piece(states[:, a : a + step], targets[:, a : a + step])
-        logps.append(lp)
-        entropies.append(ent)
+            pieces.append(piece(states[:, a : a + step], targets[:, a : a + step]))
+    return pieces
+
+
+def _join(pieces, response_mask: torch.Tensor, return_entropy: bool):
+    """logp [B, R] (0 where the mask is 0) and entropy [B, R] or None from the chunks' pieces."""
     mask = response_mask.to(torch.float32)  # [B, R]
-    logp = torch.cat(logps, dim=1) * mask  # [B, R]
-    entropy = torch.cat(entropies, dim=1) * mask if return_entropy else None  # [B, R]
+    logp = torch.cat([lp for lp, _ in pieces], dim=1) * mask  # [B, R]
+    entropy = torch.cat([ent for _, ent in pieces], dim=1) * mask if return_entropy else None  # [B, R]
     return logp, entropy
 
 
@@ -238,9 +241,12 @@ def grouped_sequence_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torc
     # Only left padding of the prompts needs a mask: the padding after a response's EOS is attended
     # by no real token (attention is causal), so without left padding the masks are left out.
     padded = not bool(prompt_mask.all())
+    project = _project(route)
     first = _run(model, route, input_ids=prompt_ids, attention_mask=prompt_mask if padded else None,
                  position_ids=positions, keep=1, **kwargs)[:, -1:]  # [G, 1, H or V]: predicts response token 0
-    states = first.repeat_interleave(n, dim=0)  # [G*n, 1, H or V]
+    # one position per prompt: its logits are formed once and repeated n times
+    pieces = [_piece_logprobs(project(first).repeat_interleave(n, dim=0), response_ids[:, :1], temperature,
+                              return_entropy)]  # [G*n, 1] each
     if width > 1:
         cache.batch_repeat_interleave(n)
         mask = (torch.cat([prompt_mask.repeat_interleave(n, dim=0), response_mask[:, : width - 1].to(prompt_mask.dtype)], dim=1)
@@ -249,9 +255,9 @@ def grouped_sequence_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torc
         response_positions = positions[:, -1:].repeat_interleave(n, dim=0) + steps  # [G*n, R-1]
         rest = _run(model, route, input_ids=response_ids[:, : width - 1], attention_mask=mask,
                     position_ids=response_positions, **kwargs)  # [G*n, R-1, H or V]: position t predicts token t+1
-        states = torch.cat([states, rest], dim=1)  # [G*n, R, H or V]
-    return _chunked_logprobs(_project(route), states, response_ids, response_mask, temperature=temperature,
-                             return_entropy=return_entropy, chunk_tokens=chunk_tokens)
+        pieces += _chunk_pieces(project, rest, response_ids[:, 1:], temperature=temperature,
+                                return_entropy=return_entropy, chunk_tokens=chunk_tokens)
+    return _join(pieces, response_mask, return_entropy)
 
 
 def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor, *,
@@ -271,5 +277,6 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
                   keep=response_len + 1)  # [B, R+1 or T, H or V]
     states = states[:, -(response_len + 1) : -1]  # [B, R, H or V]: position t predicts token t+1
     targets = input_ids[:, -response_len:]  # [B, R]
-    return _chunked_logprobs(_project(route), states, targets, response_mask, temperature=temperature,
-                             return_entropy=return_entropy, chunk_tokens=chunk_tokens)
+    pieces = _chunk_pieces(_project(route), states, targets, temperature=temperature, return_entropy=return_entropy,
+                           chunk_tokens=chunk_tokens)
+    return _join(pieces, response_mask, return_entropy)
