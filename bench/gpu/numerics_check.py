@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import traceback
@@ -31,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "trainer"))
 
+from qwen_shape import parse_bench_args  # noqa: E402
 from qwen_throughput import peak_gib, reset_peak, sync, write_task  # noqa: E402
 
 VERIFIER = '''def half(response, answer, prompt):
@@ -166,23 +166,16 @@ def main() -> int:
     p.add_argument("--new-tokens", type=int, default=1024, help="rollout: the cap on a response")
     p.add_argument("--stop-every", type=int, default=300, help="rollout: 1 in this many ids ends a response")
     p.add_argument("--sections", default="precision,memory,rollout")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args()
-    args.work = args.work.resolve()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parse_bench_args(p)
     import torch
 
-    from qwen_shape import QWEN2_05B, build
+    from qwen_shape import build_model_dir
 
     device = torch.device(args.device)
     args.work.mkdir(parents=True, exist_ok=True)
-    shape = {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 128, "vocab": 1000} if args.tiny else QWEN2_05B
-    model_dir = args.work / "model"
-    model, _ = build(model_dir, **shape)
-    del model
+    model_dir, shape, params = build_model_dir(args.work, tiny=args.tiny)
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "shape": shape,
-              "dtype": args.dtype}
+              "parameters": params, "dtype": args.dtype}
     failed = False
     sections = {"precision": precision, "memory": memory, "rollout": rollout}
     for name in args.sections.split(","):
