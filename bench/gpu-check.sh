@@ -10,12 +10,16 @@
 # 2. a short run of the default config on CUDA (examples/arith.pacs.yaml, 20 steps);
 # 3. 3 steps of a random-init Qwen2-0.5B-shape model, 64 prompts × 8 samples × 256 new tokens, bf16,
 #    with rollout and update tokens/s and peak memory, against plain transformers generate and
-#    forward+backward over the same tokens in the same process.
+#    forward+backward over the same tokens in the same process;
+# 4. the numerics at the 0.5B shape (bench/gpu/numerics_check.py): the fraction of weights 10 PACS
+#    steps at lr 1e-6 move in bf16 (fp32 masters) against float32; peak memory of a 4 × 2,048-token-
+#    response log-prob forward+backward with chunked logits against one chunk; rollout tokens/s with
+#    finished rows leaving the decode batch against every row decoding to the cap.
 # Set PYTHON to pick the interpreter (default: .venv/bin/python if present, else python3). An
 # existing PYTHONPATH is kept after trainer/, so packages installed elsewhere stay importable.
 # Each section runs under `timeout` (seconds: GPU_CHECK_TIMEOUT_PYTEST, GPU_CHECK_TIMEOUT_ARITH,
-# GPU_CHECK_TIMEOUT_QWEN; defaults 90, 90, 240); a failing or timed-out section does not stop the
-# later ones, and its status says which.
+# GPU_CHECK_TIMEOUT_QWEN, GPU_CHECK_TIMEOUT_NUMERICS; defaults 80, 80, 170, 150: within 8 minutes); a
+# failing or timed-out section does not stop the later ones, and its status says which.
 # Writes bench/results/gpu_check.json (or gpu_check_cpu_smoke.json); exits 0 only if every section passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +32,12 @@ else PY=python3; fi
 export PYTHONPATH="$ROOT/trainer${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 WORK=${GPU_CHECK_WORK:-$ROOT/bench/.work/gpu-check}
 NAME=gpu_check; [[ $SMOKE == 1 ]] && NAME=gpu_check_cpu_smoke
-T_PYTEST=${GPU_CHECK_TIMEOUT_PYTEST:-90}
-T_ARITH=${GPU_CHECK_TIMEOUT_ARITH:-90}
-T_QWEN=${GPU_CHECK_TIMEOUT_QWEN:-240}
+T_PYTEST=${GPU_CHECK_TIMEOUT_PYTEST:-80}
+T_ARITH=${GPU_CHECK_TIMEOUT_ARITH:-80}
+T_QWEN=${GPU_CHECK_TIMEOUT_QWEN:-170}
+T_NUMERICS=${GPU_CHECK_TIMEOUT_NUMERICS:-150}
 mkdir -p "$WORK" bench/results
-rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json"
+rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json" "$WORK/numerics" "$WORK/numerics.json"
 STATUS=()
 
 section() { echo; echo "== $* [$(date -u +%H:%M:%S), ${SECONDS} s in]"; }
@@ -91,6 +96,16 @@ fi
 # qwen_throughput.py rewrites --out after each half, so a timeout in the second still leaves the first.
 check qwen "$T_QWEN" "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --work "$WORK/qwen" --out "$WORK/qwen.json"
 
+section "4. numerics at the Qwen2-0.5B shape: precision, chunked log-probs, rows leaving the decode batch"
+if [[ $SMOKE == 1 ]]; then
+  NUMERICS_ARGS=(--device cpu --dtype float32 --tiny --steps 2 --rows 2 --response 64 --chunk-tokens 32 --prompt-len 16
+                 --prompts 4 --n 2 --new-tokens 32 --stop-every 20)
+else
+  NUMERICS_ARGS=(--device cuda --dtype bfloat16 --steps 10 --rows 4 --response 2048 --prompt-len 128 --prompts 16 --n 8
+                 --new-tokens 1024 --stop-every 300)
+fi
+check numerics "$T_NUMERICS" "$PY" bench/gpu/numerics_check.py "${NUMERICS_ARGS[@]}" --work "$WORK/numerics" --out "$WORK/numerics.json"
+
 section "summary"
 timeout -k 10 45 "$PY" - "$WORK" "$NAME" "${STATUS[@]}" <<'EOF'
 import json, sys
@@ -116,8 +131,10 @@ if events.is_file():
                          "eval_accuracy": [round(v["eval/accuracy"], 3) for v in evals]}
 if (work / "qwen.json").is_file():
     data["qwen05b"] = json.loads((work / "qwen.json").read_text())
+if (work / "numerics.json").is_file():
+    data["numerics05b"] = json.loads((work / "numerics.json").read_text())
 path = write_result(name, data)
-print(json.dumps({k: v for k, v in data.items() if k != "qwen05b"}, indent=2))
+print(json.dumps({k: v for k, v in data.items() if k not in ("qwen05b", "numerics05b")}, indent=2))
 q = data.get("qwen05b")
 if q:
     p, t = q.get("pacslab") or {}, q.get("plain_transformers") or {}
@@ -127,6 +144,10 @@ if q:
     for part in ("pacslab", "plain_transformers"):
         if (q.get(part) or {}).get("error"):
             print(f"qwen {part} failed: {q[part]['error']}")
+m = data.get("numerics05b") or {}
+for part in ("precision", "memory", "rollout"):
+    if part in m:
+        print(f"numerics {part}: {json.dumps(m[part])}")
 print(f"wrote {path}")
 EOF
 echo "status: ${STATUS[*]}"

@@ -46,6 +46,29 @@ def build(out: Path | None = None, *, seed: int = 0, dtype=None, **shape):
     return model, tokenizer
 
 
+TINY = {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 128, "vocab": 1000}
+
+
+def parse_bench_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Adds --work and --out (both required), parses, resolves --work and keeps the hub offline."""
+    import os
+
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.work = args.work.resolve()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return args
+
+
+def build_model_dir(work: Path, *, tiny: bool) -> tuple[Path, dict, int]:
+    """The 0.5B shape (or a tiny one, for CPU smoke runs) saved to work/model: (folder, shape, parameters)."""
+    shape = TINY if tiny else QWEN2_05B
+    model_dir = work / "model"
+    model, _ = build(model_dir, **shape)
+    return model_dir, shape, sum(t.numel() for t in model.parameters())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)

@@ -238,11 +238,38 @@ def gpu() -> list[str]:
                 "the first update's 35 GiB); once settled the rollout outran `generate`. The update, which also clips the gradient, computes entropies and runs the prompt and response as two "
                 "forwards, reaches about 0.6× the plain forward+backward at this shape and uses less memory; that gap is not yet "
                 "explained and is the next thing to profile on a GPU.", "", machine_line(d), ""]
+    out += numerics(d)
     smoke = load("gpu_check_cpu_smoke")
     if smoke is not None:
         out += [f"The script's CPU smoke run (`bash bench/gpu-check.sh --cpu-smoke`, toy sizes, checks only that every stage runs): "
                 f"{', '.join(f'{k} {v}' for k, v in smoke['status'].items())} (the `gpu` tests skip without CUDA). {machine_line(smoke)}", ""]
     return out
+
+
+def numerics(d: dict | None) -> list[str]:
+    """Section 4 of the script: precision, chunked log-probs, rows leaving the decode batch."""
+    m = (d or {}).get("numerics05b")
+    if not m:
+        return ["Numerics at the Qwen2-0.5B shape (section 4, bench/gpu/numerics_check.py): **the GPU figures are still to come**; "
+                "no GPU machine has run the script since the section was added. It measures the fraction of weights 10 PACS steps at "
+                "lr 1e-6 move in bfloat16 (fp32 master weights, bf16 autocast) against float32, the peak memory of the log-prob "
+                "forward+backward of 4 responses of 2,048 tokens with chunked logits against one chunk holding them all, and the "
+                "rollout's new tokens/s with finished rows leaving the decode batch against every row decoding to the cap. Its CPU "
+                "smoke runs (below). The Qwen2-0.5B update figures above predate the fp32 master weights (they trained pure bf16 "
+                "weights); they are to be re-measured with them too.", ""]
+    pr, mem, ro = m.get("precision", {}), m.get("memory", {}), m.get("rollout", {})
+    one, chunked = mem.get("one_chunk", {}), mem.get("chunked", {})
+    leave, cap = ro.get("rows_leave", {}), ro.get("every_row_to_the_cap", {})
+    return [f"Numerics at the Qwen2-0.5B shape (section 4, bench/gpu/numerics_check.py, {m.get('device')}):", "",
+            f"- precision, {pr.get('steps')} PACS steps at lr {pr.get('lr')}: bfloat16 compute moved "
+            f"{pr.get('bfloat16_export_moved_frac')} of the weights in its bf16 export and {pr.get('bfloat16_masters_moved_frac')} "
+            f"of its fp32 masters; float32 moved {pr.get('float32_export_moved_frac')}.",
+            f"- log-probs of {mem.get('rows')} × {mem.get('response_tokens')} response tokens, forward+backward: peak "
+            f"{one.get('peak_gib', one.get('error'))} GiB in one chunk, {chunked.get('peak_gib', chunked.get('error'))} GiB in chunks "
+            f"of {chunked.get('chunk_tokens')} tokens.",
+            f"- rollout, {ro.get('prompts')} prompts × {ro.get('n')} samples, up to {ro.get('max_new_tokens')} new tokens (mean "
+            f"{leave.get('length_mean')}): {leave.get('new_tokens_per_s')} new tokens/s with finished rows leaving the batch, "
+            f"{cap.get('new_tokens_per_s')} with every row decoding to the cap ({ro.get('speedup')}×).", ""]
 
 
 def main() -> int:

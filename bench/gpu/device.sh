@@ -10,7 +10,7 @@
 # 3. runs bench/gpu-check.sh (its sections under their own timeouts);
 # 4. runs the whole trainer suite there (informational: the device's torch and transformers versions,
 #    CUDA present), in whatever time is left of DEVICE_BUDGET_S (default 540 s from the start);
-# 5. copies the log, bench/results/gpu_check.json and the small result files, flat, into $OUT (at most 8).
+# 5. copies the log, bench/results/gpu_check.json and the small result files, flat, into $OUT (at most 9).
 # Exits with gpu-check.sh's status.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -63,10 +63,11 @@ main() {
 main 2>&1 | tee "$OUT/gpu-check.log"
 rc=${PIPESTATUS[0]}
 
-# Small result files, flat (the log and the suite's xml are already there: 6 more at most).
+# Small result files, flat (the log and the suite's xml are already there: 7 more at most).
 copy() { [[ -f $1 ]] && (($(stat -c %s "$1") < 8000000)) && cp "$1" "$OUT/$2"; }
 copy bench/results/gpu_check.json gpu_check.json
 copy "$WORK/qwen.json" qwen.json
+copy "$WORK/numerics.json" numerics.json
 copy "$WORK/qwen/run/run.json" qwen-run.json
 copy "$WORK/qwen/run/events.jsonl" qwen-events.jsonl
 copy "$WORK/arith-run/run.json" arith-run.json

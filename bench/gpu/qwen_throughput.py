@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import random
 import sys
 import time
@@ -25,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(ROOT / "trainer"))
+
+from qwen_shape import parse_bench_args  # noqa: E402
 
 
 def sync(device):
@@ -191,23 +192,15 @@ def main() -> int:
     p.add_argument("--micro-prompts", type=int, default=4, help="prompts per forward/backward micro-batch (logits are [b, T, 151936])")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--tiny", action="store_true", help="a tiny Qwen2 shape (for --cpu-smoke)")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args()
-    args.work = args.work.resolve()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parse_bench_args(p)
     import torch
 
-    from qwen_shape import QWEN2_05B, build
+    from qwen_shape import build_model_dir
 
     device = torch.device(args.device)
     args.work.mkdir(parents=True, exist_ok=True)
-    shape = {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 128, "vocab": 1000} if args.tiny else QWEN2_05B
-    model_dir = args.work / "model"
     t0 = time.perf_counter()
-    model, _ = build(model_dir, **shape)
-    params = sum(t.numel() for t in model.parameters())
-    del model
+    model_dir, shape, params = build_model_dir(args.work, tiny=args.tiny)
     task = write_task(args.work, args.prompts, args.prompt_len)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

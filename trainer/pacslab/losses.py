@@ -1,4 +1,4 @@
-"""Losses and advantages for PACS, GRPO and RLOO: pure tensor functions.
+"""Losses and advantages for PACS, GRPO, Dr. GRPO and RLOO: pure tensor functions.
 
 No model, no state, no I/O. Every function takes per-token log-probabilities of one batch
 (`[B, T]`, right-padded, `mask` 1 on real response tokens including EOS) and per-row labels
@@ -94,6 +94,41 @@ def _group_centered(x: Tensor, rollout_n: int, norm_by_std: bool) -> Tensor:
     return centered.reshape(-1)  # [B]
 
 
+def pacs_rhat(logp: Tensor, old_logp: Tensor | None, mask: Tensor, *, beta: float = 1.0,
+              reward_method: str = "logratio") -> Tensor:
+    """The reward proxy r̂ [B] of every row, from that row alone (any rows, no groups needed).
+
+    `logratio`: r̂_i = β Σ_t mask·(logp − old_logp);  `mean_logp`: r̂_i = β Σ_t mask·logp / Σ_t mask
+    (a row without real tokens gets r̂ = 0; `old_logp` may be None).
+    """
+    _choice("reward_method", reward_method, REWARD_METHODS)
+    if reward_method == "logratio" and old_logp is None:
+        raise ValueError("reward_method logratio needs old_logp")
+    _check_tokens(logp, ("old_logp", old_logp), ("mask", mask))
+    dtype = _compute_dtype(logp)
+    logp = logp.to(dtype)  # [B, T]
+    if reward_method == "logratio":
+        return beta * _masked(logp - old_logp.to(dtype), mask).sum(dim=1)  # [B]
+    lengths = mask.bool().sum(dim=1).clamp(min=1).to(dtype)  # [B]
+    return beta * _masked(logp, mask).sum(dim=1) / lengths  # [B]
+
+
+def pacs_psi(rhat: Tensor, *, rollout_n: int, adv_estimator: str = "rloo", norm_by_std: bool = True,
+             group_ids: Tensor | None = None) -> Tensor:
+    """The score ψ [B] from r̂ [B] within each group of whole contiguous groups.
+
+    `rloo`: ψ_i = r̂_i − mean_{j≠i} r̂_j;  `grpo`: (r̂_i − mean_g r̂)/(std_g r̂ + 1e-6), or only
+    centred without `norm_by_std`;  `naive`: ψ_i = r̂_i.
+    """
+    _choice("adv_estimator", adv_estimator, ADV_ESTIMATORS)
+    check_groups(rhat.shape[0], rollout_n, group_ids, min_n=1 if adv_estimator == "naive" else 2)
+    if adv_estimator == "rloo":
+        return _leave_one_out(rhat, rollout_n)  # [B]
+    if adv_estimator == "grpo":
+        return _group_centered(rhat, rollout_n, norm_by_std)  # [B]
+    return rhat
+
+
 def pacs_scores(
     logp: Tensor,
     old_logp: Tensor,
@@ -106,35 +141,16 @@ def pacs_scores(
     norm_by_std: bool = True,
     group_ids: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """The reward proxy r̂ and the score ψ of every row; returns `(rhat [B], psi [B])`.
-
-    - `logratio`: r̂_i = β Σ_t mask·(logp − old_logp);  `mean_logp`: r̂_i = β Σ_t mask·logp / Σ_t mask
-      (a row without real tokens gets r̂ = 0).
-    - `rloo`: ψ_i = r̂_i − mean_{j≠i} r̂_j;  `grpo`: (r̂_i − mean_g r̂)/(std_g r̂ + 1e-6), or only
-      centred without `norm_by_std`;  `naive`: ψ_i = r̂_i.
+    """The reward proxy r̂ and the score ψ of every row; returns `(rhat [B], psi [B])`
+    (`pacs_rhat`, then `pacs_psi`).
 
     Raises ValueError when the rows are not whole groups, or when rollout_n < 2 with rloo/grpo.
     """
-    _choice("reward_method", reward_method, REWARD_METHODS)
     _choice("adv_estimator", adv_estimator, ADV_ESTIMATORS)
-    _check_tokens(logp, ("old_logp", old_logp), ("mask", mask))
     check_groups(logp.shape[0], rollout_n, group_ids, min_n=1 if adv_estimator == "naive" else 2)
-
-    dtype = _compute_dtype(logp)
-    logp = logp.to(dtype)  # [B, T]
-    if reward_method == "logratio":
-        rhat = beta * _masked(logp - old_logp.to(dtype), mask).sum(dim=1)  # [B]
-    else:
-        lengths = mask.bool().sum(dim=1).clamp(min=1).to(dtype)  # [B]
-        rhat = beta * _masked(logp, mask).sum(dim=1) / lengths  # [B]
-
-    if adv_estimator == "rloo":
-        psi = _leave_one_out(rhat, rollout_n)  # [B]
-    elif adv_estimator == "grpo":
-        psi = _group_centered(rhat, rollout_n, norm_by_std)  # [B]
-    else:
-        psi = rhat
-    return rhat, psi
+    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method=reward_method)  # [B]
+    return rhat, pacs_psi(rhat, rollout_n=rollout_n, adv_estimator=adv_estimator, norm_by_std=norm_by_std,
+                          group_ids=group_ids)
 
 
 def pacs_weights(labels: Tensor, *, rollout_n: int, weight_mode: str = "question") -> Tensor:
@@ -190,8 +206,18 @@ def pacs_loss(
     `per_sample/grad_weight` (R − σ(ψ)). Callers pop every `per_sample/` key before logging.
     """
     _check_labels(labels, logp.shape[0])
-    rhat, psi = pacs_scores(logp, old_logp, mask, rollout_n=rollout_n, beta=beta, reward_method=reward_method,
-                            adv_estimator=adv_estimator, norm_by_std=norm_by_std, group_ids=group_ids)
+    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method=reward_method)  # [B]
+    return pacs_loss_of_rhat(rhat, labels, rollout_n=rollout_n, adv_estimator=adv_estimator,
+                             norm_by_std=norm_by_std, weight_mode=weight_mode, group_ids=group_ids)
+
+
+def pacs_loss_of_rhat(rhat: Tensor, labels: Tensor, *, rollout_n: int, adv_estimator: str = "rloo",
+                      norm_by_std: bool = True, weight_mode: str = "question",
+                      group_ids: Tensor | None = None) -> tuple[Tensor, Metrics]:
+    """`pacs_loss` from the reward proxies r̂ [B] of whole groups: ψ, weights, BCE and metrics."""
+    _check_labels(labels, rhat.shape[0])
+    psi = pacs_psi(rhat, rollout_n=rollout_n, adv_estimator=adv_estimator, norm_by_std=norm_by_std,
+                   group_ids=group_ids)  # [B]
     w = pacs_weights(labels, rollout_n=rollout_n, weight_mode=weight_mode).to(psi.dtype)  # [B]
     loss = pacs_bce(psi, labels, w)
     psi_d = psi.detach()  # [B]
@@ -210,59 +236,101 @@ def pacs_loss(
     return loss, metrics
 
 
-def grpo_advantages(labels: Tensor, *, rollout_n: int, group_ids: Tensor | None = None) -> Tensor:
-    """A_i = (R_i − mean_g R) / (std_g R + 1e-6), std unbiased. labels: [B] → [B]."""
+def pacs_rhat_gradient(rhat: Tensor, labels: Tensor, **options) -> tuple[Tensor, Metrics]:
+    """c = ∂L/∂r̂ [B] of the PACS loss over a whole mini-batch, from detached r̂ [B], and its metrics.
+
+    With c, any split of the mini-batch's rows (micro-batches, data-parallel ranks) gets the exact
+    whole-batch gradient by backpropagating Σ_j c_j · r̂_j over its own rows: ∇L = Σ_j c_j ∇r̂_j.
+    `options` are those of `pacs_loss_of_rhat`. At θ = θ_old with `logratio`, r̂ ≡ 0 and c depends
+    on the labels alone.
+    """
+    leaf = rhat.detach().to(_compute_dtype(rhat)).requires_grad_(True)  # [B]
+    with torch.enable_grad():
+        loss, metrics = pacs_loss_of_rhat(leaf, labels, **options)
+        (c,) = torch.autograd.grad(loss, leaf)
+    return c, {k: v for k, v in metrics.items() if not k.startswith("per_sample/")}
+
+
+def grpo_advantages(labels: Tensor, *, rollout_n: int, group_ids: Tensor | None = None,
+                    norm_by_std: bool = True) -> Tensor:
+    """A_i = (R_i − mean_g R) / (std_g R + 1e-6), std unbiased; without `norm_by_std` (Dr. GRPO)
+    A_i = R_i − mean_g R. labels: [B] → [B]."""
     check_groups(labels.shape[0], rollout_n, group_ids, min_n=2)
     _check_labels(labels, labels.shape[0])
-    return _group_centered(labels.detach().to(_compute_dtype(labels)), rollout_n, norm_by_std=True)
+    return _group_centered(labels.detach().to(_compute_dtype(labels)), rollout_n, norm_by_std=norm_by_std)
 
 
-def grpo_loss(
-    logp: Tensor,
-    old_logp: Tensor,
-    mask: Tensor,
-    labels: Tensor,
-    *,
-    rollout_n: int,
-    clip_eps: float = 0.2,
-    ref_logp: Tensor | None = None,
-    kl_coef: float = 0.0,
-    group_ids: Tensor | None = None,
-) -> tuple[Tensor, Metrics]:
-    """Token-level PPO-clip surrogate with group-normalised advantages, token-mean over all real
-    tokens of the batch, plus `kl_coef` · the k3 estimate of KL(π_θ ‖ π_ref) when `kl_coef > 0`.
+def _row_advantages(advantages: Tensor | None, labels: Tensor, compute) -> Tensor:
+    """The given per-row advantages [B] (computed over a whole mini-batch, for a micro-batch of any
+    rows), else `compute()` over these rows, which must then be whole groups."""
+    if advantages is None:
+        return compute()
+    if advantages.shape != labels.shape:
+        raise ValueError(f"advantages has shape {tuple(advantages.shape)}, labels has {tuple(labels.shape)}; they must match")
+    return advantages.detach()
 
-    metrics: `grpo/loss` (the total), `grpo/clip_frac` (share of real tokens whose clipped term is
-    active, i.e. that get no gradient), and `grpo/kl` only when `ref_logp` is given (no reference,
-    no KL measured).
-    """
+
+def _clipped_loss(name: str, logp: Tensor, old_logp: Tensor, mask: Tensor, adv: Tensor, *, divisor,
+                  clip_eps: float = 0.2, ref_logp: Tensor | None = None, kl_coef: float = 0.0) -> tuple[Tensor, Metrics]:
+    """Σ over real tokens of the PPO-clip surrogate (plus `kl_coef` · k3 KL) / `divisor`, and its
+    metrics: `{name}/loss`, `{name}/clip_frac` (share of real tokens whose clipped term is active,
+    i.e. that get no gradient) and `{name}/kl` (token mean of k3) when `ref_logp` is given."""
     _check_tokens(logp, ("old_logp", old_logp), ("mask", mask), ("ref_logp", ref_logp))
     if kl_coef > 0 and ref_logp is None:
         raise ValueError(f"grpo.kl_coef = {kl_coef} needs ref_logp (the frozen reference model's log-probs)")
-    adv = grpo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids)  # [B]
     dtype = _compute_dtype(logp)
     logp = logp.to(dtype)  # [B, T]
-    real = mask.bool()  # [B, T]
-    n_tokens = real.sum().clamp(min=1)
-
+    n_tokens = mask.bool().sum().clamp(min=1)
     ratio = torch.exp(_masked(logp - old_logp.to(dtype), mask))  # [B, T]
     a = adv.to(dtype).unsqueeze(1)  # [B, 1]
     unclipped = ratio * a  # [B, T]
     clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * a  # [B, T]
-    surrogate = _masked(-torch.minimum(unclipped, clipped), mask)  # [B, T]
-    loss = surrogate.sum() / n_tokens
-    clip_active = ((a > 0) & (ratio > 1 + clip_eps)) | ((a < 0) & (ratio < 1 - clip_eps))  # [B, T]
-    metrics: Metrics = {"grpo/clip_frac": (clip_active & real).sum().item() / n_tokens.item()}
-
+    loss = _masked(-torch.minimum(unclipped, clipped), mask).sum() / divisor
+    clip_active = (((a > 0) & (ratio > 1 + clip_eps)) | ((a < 0) & (ratio < 1 - clip_eps))) & mask.bool()  # [B, T]
+    metrics: Metrics = {f"{name}/clip_frac": clip_active.sum().item() / n_tokens.item()}
     if ref_logp is not None:
         delta = _masked(ref_logp.to(dtype) - logp, mask)  # [B, T]
         k3 = torch.exp(delta) - delta - 1  # [B, T], exactly 0 where delta is masked to 0
-        kl = k3.sum() / n_tokens
-        metrics["grpo/kl"] = kl.item()
+        metrics[f"{name}/kl"] = (k3.sum() / n_tokens).item()
         if kl_coef > 0:
-            loss = loss + kl_coef * kl
-    metrics["grpo/loss"] = loss.item()
+            loss = loss + kl_coef * k3.sum() / divisor
+    metrics[f"{name}/loss"] = loss.item()
     return loss, metrics
+
+
+def grpo_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, labels: Tensor, *, rollout_n: int,
+              group_ids: Tensor | None = None, advantages: Tensor | None = None,
+              **clip_options) -> tuple[Tensor, Metrics]:
+    """Token-level PPO-clip surrogate with group-normalised advantages, token-mean over all real
+    tokens of the batch, plus `kl_coef` · the k3 estimate of KL(π_θ ‖ π_ref) when `kl_coef > 0`.
+
+    `clip_options`: `clip_eps` (0.2), `ref_logp` (None), `kl_coef` (0). `advantages` [B], when
+    given, replace those of these rows' groups (a micro-batch of any rows whose advantages were
+    computed over its whole mini-batch). metrics: `grpo/loss` (the total), `grpo/clip_frac` (share
+    of real tokens whose clipped term is active), and `grpo/kl` only when `ref_logp` is given (no
+    reference, no KL measured).
+    """
+    adv = _row_advantages(advantages, labels,
+                          lambda: grpo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids))  # [B]
+    return _clipped_loss("grpo", logp, old_logp, mask, adv, divisor=mask.bool().sum().clamp(min=1), **clip_options)
+
+
+def dr_grpo_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, labels: Tensor, *, rollout_n: int, max_new_tokens: int,
+                 group_ids: Tensor | None = None, advantages: Tensor | None = None,
+                 **clip_options) -> tuple[Tensor, Metrics]:
+    """Dr. GRPO ("GRPO done right", arXiv 2503.20783): GRPO's clipped surrogate with advantages
+    R_i − mean_g R (no division by the group's std) and each row's token *sum* divided by the
+    constant `max_new_tokens`, then a mean over rows: L = (1/N) Σ_i Σ_t mask·ℓ_{i,t} / L_max. Neither
+    normaliser depends on a response's length, so long wrong answers are not penalised less per token.
+
+    `clip_options` as for `grpo_loss`. metrics: `dr_grpo/loss`, `dr_grpo/clip_frac`, and
+    `dr_grpo/kl` when `ref_logp` is given.
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens is {max_new_tokens}: use 1 or more (rollout.max_new_tokens)")
+    adv = _row_advantages(advantages, labels, lambda: grpo_advantages(
+        labels, rollout_n=rollout_n, group_ids=group_ids, norm_by_std=False))  # [B]
+    return _clipped_loss("dr_grpo", logp, old_logp, mask, adv, divisor=logp.shape[0] * max_new_tokens, **clip_options)
 
 
 def rloo_advantages(labels: Tensor, *, rollout_n: int, group_ids: Tensor | None = None) -> Tensor:
@@ -279,10 +347,14 @@ def rloo_loss(
     *,
     rollout_n: int,
     group_ids: Tensor | None = None,
+    advantages: Tensor | None = None,
 ) -> tuple[Tensor, Metrics]:
-    """REINFORCE leave-one-out: L = −(1/N) Σ_i A_i · Σ_t mask·logp. metrics: `rloo/loss`."""
+    """REINFORCE leave-one-out: L = −(1/N) Σ_i A_i · Σ_t mask·logp. metrics: `rloo/loss`.
+
+    `advantages` [B], when given, replace those of these rows' groups (see `grpo_loss`)."""
     _check_tokens(logp, ("mask", mask))
-    adv = rloo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids)  # [B]
+    adv = _row_advantages(advantages, labels,
+                          lambda: rloo_advantages(labels, rollout_n=rollout_n, group_ids=group_ids))  # [B]
     dtype = _compute_dtype(logp)
     seq_logp = _masked(logp.to(dtype), mask).sum(dim=1)  # [B]
     loss = -(adv.to(dtype) * seq_logp).mean()

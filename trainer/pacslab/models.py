@@ -239,22 +239,92 @@ def can_share_prompts(model) -> bool:
     return not getattr(model, flag, False)
 
 
-def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor, response_mask: torch.Tensor, return_entropy: bool):
-    """logp [B, R] (0 where the mask is 0) and entropy [B, R] or None from logits [B, R, V]."""
-    logits = logits.float()
-    logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # [B, R]
-    mask = response_mask.to(logp.dtype)
-    logp = logp * mask
-    entropy = None
-    if return_entropy:
-        with torch.no_grad():
-            detached = logits.detach()
-            entropy = (torch.logsumexp(detached, -1) - (torch.softmax(detached, -1) * detached).sum(-1)) * mask  # [B, R]
+LOGPROB_CHUNK_TOKENS = 2048
+
+
+def _decoder_and_head(model):
+    """(decoder, lm_head) when the model's logits are exactly lm_head(decoder's last hidden state),
+    so log-probs can be taken chunk by chunk from hidden states; else None (the full logits route)."""
+    config = getattr(model, "config", None)
+    if any(getattr(config, name, None) not in (None, 1.0) for name in ("final_logit_softcapping", "logit_scale")):
+        return None
+    try:
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+    if decoder is None or decoder is model or not isinstance(head, torch.nn.Linear):
+        return None
+    return decoder, head
+
+
+def _piece_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float, return_entropy: bool):
+    """logp [b, c] of `targets` and entropy [b, c] or None under softmax(logits / T), in float32."""
+    logits = logits.float()  # [b, c, V]
+    if temperature != 1.0:
+        logits = logits / temperature
+    lse = torch.logsumexp(logits, dim=-1)  # [b, c]
+    logp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse  # [b, c]
+    if not return_entropy:
+        return logp, None
+    with torch.no_grad():
+        detached = logits.detach()
+        entropy = lse.detach() - (torch.softmax(detached, -1) * detached).sum(-1)  # [b, c]
     return logp, entropy
 
 
+def _chunk_pieces(project, states: torch.Tensor, targets: torch.Tensor, *, temperature: float,
+                  return_entropy: bool, chunk_tokens: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(logp, entropy or None) [B, c] of consecutive chunks of positions, `chunk_tokens` positions of all
+    rows at a time; `project` maps `states[:, a:b]` to logits [B, b−a, V].
+
+    Only one chunk's fp32 logits exist at once: with a gradient and more than one chunk, each chunk
+    is checkpointed, so the backward pass recomputes its logits instead of keeping every chunk's.
+    """
+    rows, width = targets.shape
+    step = max(1, chunk_tokens // max(rows, 1))  # positions per chunk
+    grad = torch.is_grad_enabled() and states.requires_grad and width > step
+
+    def piece(part: torch.Tensor, part_targets: torch.Tensor):
+        return _piece_logprobs(project(part), part_targets, temperature, return_entropy)
+
+    pieces = []
+    for a in range(0, width, step):
+        if grad:
+            from torch.utils.checkpoint import checkpoint
+
+            pieces.append(checkpoint(piece, states[:, a : a + step], targets[:, a : a + step], use_reentrant=False))
+        else:
+            pieces.append(piece(states[:, a : a + step], targets[:, a : a + step]))
+    return pieces
+
+
+def _join(pieces, response_mask: torch.Tensor, return_entropy: bool):
+    """logp [B, R] (0 where the mask is 0) and entropy [B, R] or None from the chunks' pieces."""
+    mask = response_mask.to(torch.float32)  # [B, R]
+    logp = torch.cat([lp for lp, _ in pieces], dim=1) * mask  # [B, R]
+    entropy = torch.cat([ent for _, ent in pieces], dim=1) * mask if return_entropy else None  # [B, R]
+    return logp, entropy
+
+
+def _run(model, route, **kwargs):
+    """Hidden states [B, T, H] through the decoder (`route` is `_decoder_and_head`'s), else logits [B, T', V]."""
+    if route is None:
+        keep = keep_logits_kwarg(model)
+        keep_n = kwargs.pop("keep", None)
+        if keep is not None and keep_n is not None:
+            kwargs[keep] = keep_n
+        return model(**kwargs).logits
+    kwargs.pop("keep", None)
+    return route[0](**kwargs).last_hidden_state
+
+
+def _project(route):
+    return (lambda x: x) if route is None else route[1]
+
+
 def grouped_sequence_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
-                              response_mask: torch.Tensor, *, n: int, return_entropy: bool = False):
+                              response_mask: torch.Tensor, *, n: int, return_entropy: bool = False,
+                              temperature: float = 1.0, chunk_tokens: int = LOGPROB_CHUNK_TOKENS):
     """`sequence_logprobs` for G prompts × n responses each, running every prompt once instead of n times.
 
     The prompts ([G, P], left-padded) go through the model once, with gradient when it is enabled;
@@ -266,41 +336,49 @@ def grouped_sequence_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torc
     groups, width = prompt_ids.shape[0], response_ids.shape[1]
     if response_ids.shape[0] != groups * n:
         raise ValueError(f"{response_ids.shape[0]} responses for {groups} prompts × n = {n}: groups were split or mixed")
+    route = _decoder_and_head(model)
     cache = new_cache(model)
-    kwargs = {cache_kwarg(model): cache, "use_cache": True}
-    keep = keep_logits_kwarg(model)
+    kwargs = {cache_kwarg(route[0] if route else model): cache, "use_cache": True}
     positions = position_ids_from_mask(prompt_mask)  # [G, P]
     # Only left padding of the prompts needs a mask: the padding after a response's EOS is attended
     # by no real token (attention is causal), so without left padding the masks are left out.
     padded = not bool(prompt_mask.all())
-    first = model(input_ids=prompt_ids, attention_mask=prompt_mask if padded else None, position_ids=positions,
-                  **kwargs, **({keep: 1} if keep else {})).logits[:, -1:]  # [G, 1, V]: predicts response token 0
-    logits = first.repeat_interleave(n, dim=0)  # [G*n, 1, V]
+    project = _project(route)
+    first = _run(model, route, input_ids=prompt_ids, attention_mask=prompt_mask if padded else None,
+                 position_ids=positions, keep=1, **kwargs)[:, -1:]  # [G, 1, H or V]: predicts response token 0
+    # one position per prompt: its logits are formed once and repeated n times
+    pieces = [_piece_logprobs(project(first).repeat_interleave(n, dim=0), response_ids[:, :1], temperature,
+                              return_entropy)]  # [G*n, 1] each
     if width > 1:
         cache.batch_repeat_interleave(n)
         mask = (torch.cat([prompt_mask.repeat_interleave(n, dim=0), response_mask[:, : width - 1].to(prompt_mask.dtype)], dim=1)
                 if padded else None)  # [G*n, P+R-1]
         steps = torch.arange(1, width, device=prompt_ids.device)  # [R-1]
         response_positions = positions[:, -1:].repeat_interleave(n, dim=0) + steps  # [G*n, R-1]
-        rest = model(input_ids=response_ids[:, : width - 1], attention_mask=mask, position_ids=response_positions,
-                     **kwargs).logits  # [G*n, R-1, V]: position t predicts response token t+1
-        logits = torch.cat([logits, rest], dim=1)  # [G*n, R, V]
-    return _token_logprobs(logits, response_ids, response_mask, return_entropy)
+        rest = _run(model, route, input_ids=response_ids[:, : width - 1], attention_mask=mask,
+                    position_ids=response_positions, **kwargs)  # [G*n, R-1, H or V]: position t predicts token t+1
+        pieces += _chunk_pieces(project, rest, response_ids[:, 1:], temperature=temperature,
+                                return_entropy=return_entropy, chunk_tokens=chunk_tokens)
+    return _join(pieces, response_mask, return_entropy)
 
 
-def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor, *, return_entropy: bool = False):
-    """Log-probabilities of the response tokens (the last R columns of `input_ids`) under `model`.
+def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor, *,
+                      return_entropy: bool = False, temperature: float = 1.0, chunk_tokens: int = LOGPROB_CHUNK_TOKENS):
+    """Log-probabilities of the response tokens (the last R columns of `input_ids`) under `model`,
+    from softmax(logits / `temperature`): the distribution the rollout sampled at that temperature.
 
-    One forward pass for the whole batch; only the R positions that predict response tokens get
-    logits. Returns (logp [B, R] with 0 where `response_mask` is 0, entropy [B, R] or None); the
-    entropy carries no gradient.
+    One forward pass for the whole batch; the logits of the R positions that predict response
+    tokens are formed `chunk_tokens` positions at a time from the last hidden states (never a full
+    fp32 [B, R, V]). Returns (logp [B, R] with 0 where `response_mask` is 0, entropy [B, R] or None);
+    the entropy carries no gradient.
     """
     response_len = response_mask.shape[1]
-    kwargs = {"attention_mask": attention_mask, "position_ids": position_ids_from_mask(attention_mask), "use_cache": False}
-    keep = keep_logits_kwarg(model)
-    if keep is not None:
-        kwargs[keep] = response_len + 1
-    logits = model(input_ids=input_ids, **kwargs).logits  # [B, R+1 or T, V]
-    logits = logits[:, -(response_len + 1) : -1]  # [B, R, V]: position t predicts token t+1
+    route = _decoder_and_head(model)
+    states = _run(model, route, input_ids=input_ids, attention_mask=attention_mask,
+                  position_ids=position_ids_from_mask(attention_mask), use_cache=False,
+                  keep=response_len + 1)  # [B, R+1 or T, H or V]
+    states = states[:, -(response_len + 1) : -1]  # [B, R, H or V]: position t predicts token t+1
     targets = input_ids[:, -response_len:]  # [B, R]
-    return _token_logprobs(logits, targets, response_mask, return_entropy)
+    pieces = _chunk_pieces(_project(route), states, targets, temperature=temperature, return_entropy=return_entropy,
+                           chunk_tokens=chunk_tokens)
+    return _join(pieces, response_mask, return_entropy)

@@ -290,6 +290,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
+def prune_checkpoints(run_dir: Path, keep: int) -> list[str]:
+    """Removes all but the newest `keep` checkpoints, never the one `latest` names; returns the removed names."""
+    root = checkpoints_dir(run_dir)
+    try:
+        latest = (root / "latest").read_text().strip()
+    except OSError:
+        latest = ""
+    folders = sorted(p for p in root.glob("step-*") if p.is_dir()) if root.is_dir() else []
+    removed = [p for p in folders[: max(0, len(folders) - keep)] if p.name != latest]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in removed]
+
+
 def checkpoint_for_step(run_dir: Path, step: int) -> Path | None:
     path = checkpoints_dir(run_dir) / step_name(step)
     # a whole model (config.json), or the LoRA adapter of a model.lora run (adapter_config.json)

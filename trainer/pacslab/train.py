@@ -11,6 +11,8 @@ never interrupted.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import random
@@ -24,15 +26,16 @@ from typing import Callable
 import torch
 import yaml
 
-from pacslab import runio
+from pacslab import algorithms, runio
+from pacslab.algorithms import LossInput
 from pacslab.config import Config, ConfigError, resolved_dict
 from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
 from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
-from pacslab.losses import grpo_loss, pacs_bce, pacs_loss, pacs_scores, pacs_weights, rloo_loss
+from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
 from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lora, load_policy, load_tokenizer,
-                            resolve_device, resolve_model_path, save_adapter, sequence_logprobs, set_adapters,
-                            set_training)
+                            resolve_device, resolve_dtype, resolve_model_path, save_adapter, sequence_logprobs,
+                            set_adapters, set_training)
 from pacslab.rollout import RolloutBatch, generate_rollouts
 from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples, verify
 from pacslab.verifiers import load_verifier
@@ -63,6 +66,7 @@ class StepData:
     ref_logp: torch.Tensor | None  # [B, R]
     entropy: torch.Tensor  # [B, R] of π_old; filled by the update itself when `fused_old`
     fused_old: bool  # old_logp is the update's own forward at θ_old (one optimizer step per batch)
+    minis: list[list[slice]]  # the mini-batches (whole groups), each a list of micro-batches (any rows)
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -107,6 +111,39 @@ def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable
         log("small model on CPU: using one thread (set OMP_NUM_THREADS to choose)")
 
 
+def token_micro_batches(lengths: list[int], prompt_len: int, budget: int, start: int, stop: int) -> list[slice]:
+    """Rows start..stop cut into runs whose rows × (prompt_len + longest response) ≤ `budget`
+    (the positions of one padded forward pass); a row over the budget on its own runs alone."""
+    slices, first, longest = [], start, 0
+    for row in range(start, stop):
+        length = max(1, lengths[row])
+        if row > first and (row + 1 - first) * (prompt_len + max(longest, length)) > budget:
+            slices.append(slice(first, row))
+            first, longest = row, 0
+        longest = max(longest, length)
+    slices.append(slice(first, stop))
+    return slices
+
+
+def export_model(model: torch.nn.Module, out: Path, dtype: torch.dtype) -> None:
+    """save_pretrained in `dtype` (the compute dtype): float32 master weights cast on the way out."""
+    if all(p.dtype == dtype for p in model.parameters()):
+        model.save_pretrained(out)
+        return
+    state, storages = {}, set()
+    for key, value in model.state_dict().items():
+        if value.data_ptr() in storages:  # a tied weight (lm_head = embeddings): saved once, as save_pretrained does
+            continue
+        storages.add(value.data_ptr())
+        state[key] = value.detach().to("cpu", dtype)
+    model.save_pretrained(out, state_dict=state)
+    config_path = Path(out) / "config.json"
+    config = json.loads(config_path.read_text())
+    name = str(dtype).removeprefix("torch.")
+    config.update({key: name for key in ("dtype", "torch_dtype") if key in config} or {"dtype": name})
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
     """AdamW with PyTorch's fused kernel (one kernel for the whole update, on CPU and CUDA), or its
     `foreach` form (one kernel per operation) where this device or dtype has no fused kernel."""
@@ -127,6 +164,9 @@ class Trainer:
         self.on_step = on_step or (lambda _step, line: log(line))
         self.signals = SignalFlag()
         self.device = resolve_device(cfg.device)
+        self.algorithm = algorithms.get(cfg.algorithm)
+        # fp32 master weights and optimizer state; the forward passes run in compute_dtype (autocast)
+        self.compute_dtype = resolve_dtype(cfg.model.dtype, self.device)
         self.n = cfg.rollout.n
         self.step = 0
 
@@ -138,18 +178,19 @@ class Trainer:
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         lora = cfg.model.lora
+        # float32 master weights: the forward passes compute in model.dtype under autocast (see _compute)
         if lora is not None and checkpoint is not None:
-            self.model, self.tokenizer = load_policy(base_model, device=self.device, dtype=cfg.model.dtype, adapter=checkpoint,
+            self.model, self.tokenizer = load_policy(base_model, device=self.device, dtype="float32", adapter=checkpoint,
                                                      gradient_checkpointing=cfg.model.gradient_checkpointing)
         else:
-            self.model, self.tokenizer = load_policy(checkpoint or base_model, device=self.device, dtype=cfg.model.dtype,
+            self.model, self.tokenizer = load_policy(checkpoint or base_model, device=self.device, dtype="float32",
                                                      gradient_checkpointing=cfg.model.gradient_checkpointing, lora=lora)
         if lora is None:
             _no_dropout(self.model)
         tune_cpu_threads(self.model, self.device, log)
         self.ref_model = None
         # with LoRA the reference is the same model with its adapters off: no second copy
-        if cfg.algorithm == "grpo" and cfg.grpo.kl_coef > 0 and lora is None:
+        if self.algorithm.needs_reference(cfg) and lora is None:
             self.ref_model, _ = load_policy(base_model, device=self.device, dtype=cfg.model.dtype)
             self.ref_model.requires_grad_(False).eval()
 
@@ -232,9 +273,11 @@ class Trainer:
         t0 = time.perf_counter()
         # rollout
         examples = self.sampler.next_batch()
-        batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
-                                  max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                                  top_p=cfg.rollout.top_p, generator=self.generator)
+        with self._compute():
+            batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
+                                      max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+                                      top_p=cfg.rollout.top_p, generator=self.generator,
+                                      batch_prompts=cfg.rollout.batch_prompts)
         t_rollout = time.perf_counter() - t0
         # verify
         verdicts = [verify(self.verifier, text, examples[g]) for text, g in zip(batch.response_texts, batch.prompt_index)]
@@ -244,29 +287,34 @@ class Trainer:
         # With one optimizer step per batch the update's first forward runs at θ_old on the same
         # rows, so its detached log-probs are old_logp and the separate pass is skipped.
         fused_old = self._one_update_per_batch()
+        minis = self._partition(batch)
+        micro = [rows for mini in minis for rows in mini]
         if fused_old:
-            old_logp = torch.zeros(batch.response_mask.shape, device=self.device)  # [B, R], filled by _loss
+            old_logp = torch.zeros(batch.response_mask.shape, device=self.device)  # [B, R], filled by the update
             entropy = torch.zeros_like(old_logp)
         else:
-            old_logp, entropy = self._logprobs_no_grad(self.model, batch, return_entropy=True)  # [B, R] each
-        ref_logp = self._reference_logprobs(batch)
-        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old)
+            old_logp, entropy = self._logprobs_no_grad(self.model, batch, micro, return_entropy=True)  # [B, R] each
+        ref_logp = self._reference_logprobs(batch, micro)
+        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis)
         # updates
         t1 = time.perf_counter()
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(cfg, step)
         update_metrics = self._updates(data)
         t_update = time.perf_counter() - t1
-        # critic metrics: ψ_post of every sample, current θ against π_old
-        post_logp, _ = self._logprobs_no_grad(self.model, batch)  # [B, R]
-        rhat, psi = pacs_scores(post_logp, old_logp, batch.response_mask, rollout_n=self.n, beta=cfg.pacs.beta,
-                                reward_method=cfg.pacs.reward_method, adv_estimator=cfg.pacs.adv_estimator,
-                                norm_by_std=cfg.pacs.norm_by_std, group_ids=group_ids)  # [B] each
+        # critic metrics: ψ_post of every sample, current θ against π_old (every critic_every steps)
         weights = pacs_weights(labels, rollout_n=self.n, weight_mode=cfg.pacs.weight_mode)  # [B]
-        critic = critic_metrics(psi, labels, rollout_n=self.n)
-        # the PACS loss at ψ_post: how far this step's update moved the critic towards the labels
-        # (the loss logged during the update is ln 2 at θ = θ_old whenever there is one update a step)
-        critic["critic/bce"] = pacs_bce(psi, labels, weights).item() if torch.isfinite(psi).all() else None
+        post_logp = rhat = psi = None
+        critic: dict = {}
+        if cfg.logging.critic_every and step % cfg.logging.critic_every == 0:
+            post_logp, _ = self._logprobs_no_grad(self.model, batch, micro)  # [B, R]
+            rhat, psi = pacs_scores(post_logp, old_logp, batch.response_mask, rollout_n=self.n, beta=cfg.pacs.beta,
+                                    reward_method=cfg.pacs.reward_method, adv_estimator=cfg.pacs.adv_estimator,
+                                    norm_by_std=cfg.pacs.norm_by_std, group_ids=group_ids)  # [B] each
+            critic = critic_metrics(psi, labels, rollout_n=self.n)
+            # the PACS loss at ψ_post: how far this step's update moved the critic towards the labels
+            # (the loss logged during the update is ln 2 at θ = θ_old whenever there is one update a step)
+            critic["critic/bce"] = pacs_bce(psi, labels, weights).item() if torch.isfinite(psi).all() else None
         # log
         if cfg.logging.rollouts_every and step % cfg.logging.rollouts_every == 0:
             records = self._records(step, data, post_logp, rhat, psi, weights)
@@ -297,44 +345,68 @@ class Trainer:
 
     # ------------------------------------------------------------ phases
 
-    def _micro_slices(self) -> list[slice]:
-        rows = self.cfg.optim.micro_batch_prompts * self.n
-        total = self.cfg.rollout.prompts_per_step * self.n
-        return [slice(start, start + rows) for start in range(0, total, rows)]
+    def _partition(self, batch: RolloutBatch) -> list[list[slice]]:
+        """Mini-batches of whole groups, each cut into micro-batches: optim.micro_batch_prompts groups,
+        or runs of rows within optim.micro_batch_tokens (which may split groups)."""
+        o, n = self.cfg.optim, self.n
+        total, mini_rows = self.cfg.rollout.prompts_per_step * n, o.mini_batch_prompts * n
+        minis = []
+        for start in range(0, total, mini_rows):
+            stop = start + mini_rows
+            if o.micro_batch_tokens is None:
+                step = o.micro_batch_prompts * n
+                minis.append([slice(a, a + step) for a in range(start, stop, step)])
+            else:
+                minis.append(token_micro_batches(batch.lengths, batch.prompt_len, o.micro_batch_tokens, start, stop))
+        return minis
+
+    def _whole_groups(self, rows: slice) -> bool:
+        return rows.start % self.n == 0 and rows.stop % self.n == 0
 
     def _one_update_per_batch(self) -> bool:
         o = self.cfg.optim
         return o.epochs == 1 and o.mini_batch_prompts == self.cfg.rollout.prompts_per_step
 
+    def _compute(self):
+        """Autocast to the compute dtype around a forward pass (the weights stay float32)."""
+        if self.compute_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.compute_dtype)
+
     def _forward(self, model, batch: RolloutBatch, rows: slice, *, return_entropy: bool = False):
-        """Log-probs of `rows` (whole groups) with the response trimmed to its longest real response: [b, r].
+        """Log-probs of `rows` at the rollout temperature, the response trimmed to its longest real
+        response: [b, r].
 
         Each group's prompt runs once and its n responses read it from the KV cache
-        (optim.share_prompts), else every row runs prompt + response.
+        (optim.share_prompts, for rows of whole groups), else every row runs prompt + response.
         """
+        cfg = self.cfg
         response_mask = batch.response_mask[rows]  # [b, R]
         width = int(response_mask.sum(1).max().item()) or 1
         prompt_len = batch.prompt_len
-        if self.cfg.optim.share_prompts and self.n > 1 and can_share_prompts(model):
-            group_rows = slice(rows.start, rows.stop, self.n)  # the first row of each group
-            # whole groups by construction (the rollout repeats each prompt n times; the losses check group_ids)
-            return grouped_sequence_logprobs(model, batch.input_ids[group_rows, :prompt_len],
-                                             batch.attention_mask[group_rows, :prompt_len],
-                                             batch.input_ids[rows, prompt_len : prompt_len + width],
-                                             response_mask[:, :width], n=self.n, return_entropy=return_entropy)
-        input_ids = batch.input_ids[rows, : prompt_len + width]  # [b, P+r]
-        attention_mask = batch.attention_mask[rows, : prompt_len + width]  # [b, P+r]
-        return sequence_logprobs(model, input_ids, attention_mask, response_mask[:, :width], return_entropy=return_entropy)
+        options = {"return_entropy": return_entropy, "temperature": cfg.rollout.temperature,
+                   "chunk_tokens": cfg.optim.logprob_chunk_tokens}
+        with self._compute():
+            if cfg.optim.share_prompts and self.n > 1 and self._whole_groups(rows) and can_share_prompts(model):
+                group_rows = slice(rows.start, rows.stop, self.n)  # the first row of each group
+                # whole groups by construction (the rollout repeats each prompt n times; the losses check group_ids)
+                return grouped_sequence_logprobs(model, batch.input_ids[group_rows, :prompt_len],
+                                                 batch.attention_mask[group_rows, :prompt_len],
+                                                 batch.input_ids[rows, prompt_len : prompt_len + width],
+                                                 response_mask[:, :width], n=self.n, **options)
+            input_ids = batch.input_ids[rows, : prompt_len + width]  # [b, P+r]
+            attention_mask = batch.attention_mask[rows, : prompt_len + width]  # [b, P+r]
+            return sequence_logprobs(model, input_ids, attention_mask, response_mask[:, :width], **options)
 
     @torch.no_grad()
-    def _logprobs_no_grad(self, model, batch: RolloutBatch, *, return_entropy: bool = False):
-        """[B, R] log-probs (and entropies) by micro-batches, zero past each row's response."""
+    def _logprobs_no_grad(self, model, batch: RolloutBatch, micro: list[slice], *, return_entropy: bool = False):
+        """[B, R] log-probs (and entropies) by the update's micro-batches, zero past each row's response."""
         was_training = model.training
         set_training(model, False)
         shape = batch.response_mask.shape
         logp = torch.zeros(shape, device=self.device)
         entropy = torch.zeros(shape, device=self.device) if return_entropy else None
-        for rows in self._micro_slices():
+        for rows in micro:
             lp, ent = self._forward(model, batch, rows, return_entropy=return_entropy)
             logp[rows, : lp.shape[1]] = lp.float()
             if entropy is not None:
@@ -342,68 +414,93 @@ class Trainer:
         set_training(model, was_training)
         return logp, entropy
 
-    def _reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor | None:
+    def _reference_logprobs(self, batch: RolloutBatch, micro: list[slice]) -> torch.Tensor | None:
         """[B, R] log-probs of the frozen reference when a KL term asks: the base model, or with LoRA
         the policy with its adapters switched off."""
         if self.ref_model is not None:
-            return self._logprobs_no_grad(self.ref_model, batch)[0]
-        if not (self.cfg.algorithm == "grpo" and self.cfg.grpo.kl_coef > 0 and has_lora(self.model)):
+            return self._logprobs_no_grad(self.ref_model, batch, micro)[0]
+        if not (self.algorithm.needs_reference(self.cfg) and has_lora(self.model)):
             return None
         set_adapters(self.model, False)
         try:
-            return self._logprobs_no_grad(self.model, batch)[0]
+            return self._logprobs_no_grad(self.model, batch, micro)[0]
         finally:
             set_adapters(self.model, True)
 
-    def _loss(self, d: StepData, rows: slice):
-        """(loss, loggable metrics) of one micro-batch of whole groups: a mean over its own rows or tokens."""
-        cfg = self.cfg
+    def _update_forward(self, d: StepData, rows: slice):
+        """(logp with gradient, old_logp, mask) of `rows`, [b, r] each."""
         logp, entropy = self._forward(self.model, d.batch, rows, return_entropy=d.fused_old)  # [b, r] each
         width = logp.shape[1]
         if d.fused_old:  # this forward runs at θ_old: its values are old_logp (see train_step)
             d.old_logp[rows, :width] = logp.detach().float()
             d.entropy[rows, :width] = entropy.float()
-        old = d.old_logp[rows, :width]  # [b, r]
-        mask = d.batch.response_mask[rows, :width]  # [b, r]
-        labels, group_ids = d.labels[rows], d.group_ids[rows]
-        if cfg.algorithm == "pacs":
-            loss, metrics = pacs_loss(logp, old, mask, labels, rollout_n=self.n, beta=cfg.pacs.beta,
-                                      reward_method=cfg.pacs.reward_method, adv_estimator=cfg.pacs.adv_estimator,
-                                      norm_by_std=cfg.pacs.norm_by_std, weight_mode=cfg.pacs.weight_mode,
-                                      group_ids=group_ids)
-        elif cfg.algorithm == "grpo":
-            ref = d.ref_logp[rows, :width] if d.ref_logp is not None else None
-            loss, metrics = grpo_loss(logp, old, mask, labels, rollout_n=self.n, clip_eps=cfg.grpo.clip_eps,
-                                      ref_logp=ref, kl_coef=cfg.grpo.kl_coef, group_ids=group_ids)
-        else:
-            loss, metrics = rloo_loss(logp, mask, labels, rollout_n=self.n, group_ids=group_ids)
+        return logp, d.old_logp[rows, :width], d.batch.response_mask[rows, :width]
+
+    def _loss(self, d: StepData, rows: slice, advantages: torch.Tensor | None):
+        """(loss, loggable metrics) of one micro-batch: a mean over its own rows or tokens."""
+        logp, old, mask = self._update_forward(d, rows)
+        ref = d.ref_logp[rows, : logp.shape[1]] if d.ref_logp is not None else None
+        loss, metrics = self.algorithm.loss(self.cfg, LossInput(logp, old, mask, d.labels[rows], d.group_ids[rows], ref,
+                                                                advantages, self.n))
         return loss, {k: v for k, v in metrics.items() if not k.startswith("per_sample/")}
 
+    def _size(self, d: StepData, rows: slice) -> float:
+        """The micro-batch's share of its mini-batch's mean: its rows, or its real tokens."""
+        if self.algorithm.aggregation == "tokens":
+            return float(d.batch.response_mask[rows].sum())
+        return float(rows.stop - rows.start)
+
+    def _accumulate(self, d: StepData, mini: list[slice], advantages: torch.Tensor | None) -> dict[str, float]:
+        """Backward of the mini-batch's loss as micro-batch losses weighted by their share; its metrics."""
+        sizes = [self._size(d, rows) for rows in mini]
+        total = sum(sizes) or 1.0
+        start, out = mini[0].start, {}
+        for rows, size in zip(mini, sizes):
+            adv = None if advantages is None else advantages[rows.start - start : rows.stop - start]
+            loss, metrics = self._loss(d, rows, adv)
+            (loss * (size / total)).backward()
+            for k, v in metrics.items():
+                out[k] = out.get(k, 0.0) + float(v) * size / total
+        return out
+
+    def _accumulate_coupled(self, d: StepData, mini: list[slice], at_old: bool) -> dict[str, float]:
+        """The exact gradient of a loss that couples a group's rows (PACS) under micro-batches that
+        split groups: c = ∂L/∂p over the whole mini-batch from detached proxies p (no forward pass at
+        θ = θ_old where p ≡ 0), then Σ_j c_j · p_j backpropagated over each micro-batch."""
+        cfg, coupling = self.cfg, self.algorithm.coupling
+        span = slice(mini[0].start, mini[-1].stop)
+        if at_old and coupling.zero_at_old(cfg):
+            proxy = torch.zeros(span.stop - span.start, device=self.device)  # [b]
+        else:
+            with torch.no_grad():
+                proxy = torch.cat([coupling.proxy(cfg, *self._update_forward(d, rows)) for rows in mini])  # [b]
+        c, metrics = coupling.gradient(cfg, proxy, d.labels[span], d.group_ids[span], self.n)  # [b]
+        for rows in mini:
+            local = c[rows.start - span.start : rows.stop - span.start]  # [m]
+            (local * coupling.proxy(cfg, *self._update_forward(d, rows))).sum().backward()
+        return {k: float(v) for k, v in metrics.items()}
+
     def _updates(self, d: StepData) -> dict[str, float]:
-        """Mini-batches of whole groups, micro-batch gradient accumulation, `epochs` passes."""
-        cfg = self.cfg
+        """Per mini-batch (whole groups), micro-batch gradient accumulation, one optimizer step; `epochs` passes."""
+        cfg, algorithm = self.cfg, self.algorithm
         set_training(self.model, True)
-        micro = self._micro_slices()
-        per_mini = cfg.optim.mini_batch_prompts // cfg.optim.micro_batch_prompts
-        minis = [micro[i : i + per_mini] for i in range(0, len(micro), per_mini)]
         params = [p for p in self.model.parameters() if p.requires_grad]
         clip = cfg.optim.max_grad_norm or float("inf")
         sums: dict[str, float] = {}
         norms, skipped, updates = [], 0, 0
         for _ in range(cfg.optim.epochs):
-            for mini in minis:
-                # the loss is a mean over rows (pacs, rloo) or over real tokens (grpo) of the mini-batch
-                if cfg.algorithm == "grpo":
-                    sizes = [float(d.batch.response_mask[rows].sum()) for rows in mini]
-                else:
-                    sizes = [float(rows.stop - rows.start) for rows in mini]
-                total = sum(sizes) or 1.0
+            for mini in d.minis:
                 self.optimizer.zero_grad(set_to_none=True)
-                for rows, size in zip(mini, sizes):
-                    loss, metrics = self._loss(d, rows)
-                    (loss * (size / total)).backward()
-                    for k, v in metrics.items():
-                        sums[k] = sums.get(k, 0.0) + float(v) * size / total
+                if all(self._whole_groups(rows) for rows in mini):
+                    metrics = self._accumulate(d, mini, advantages=None)
+                elif algorithm.coupling is not None:
+                    metrics = self._accumulate_coupled(d, mini, at_old=len(norms) == 0)
+                else:  # a row-separable loss: its advantages come from the whole mini-batch's groups
+                    span = slice(mini[0].start, mini[-1].stop)
+                    advantages = algorithm.advantages(cfg, d.labels[span], d.group_ids[span], self.n)
+                    metrics = self._accumulate(d, mini, advantages=advantages)
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
                 norm = torch.nn.utils.clip_grad_norm_(params, clip)
                 updates += 1
                 if torch.isfinite(norm):
@@ -421,12 +518,17 @@ class Trainer:
         return out
 
     def _records(self, step: int, d: StepData, post_logp, rhat, psi, weights) -> list[dict]:
+        """Per-sample records; without ψ_post this step (logging.critic_every) its fields are null."""
         cfg = self.cfg
-        p_correct = torch.sigmoid(psi)  # [B]
-        columns = {name: t.detach().cpu().tolist() for name, t in (
-            ("logratio", rhat), ("psi", psi), ("p_correct", p_correct), ("grad_weight", d.labels - p_correct),
-            ("weight", weights))}
-        token_logratio = (cfg.pacs.beta * (post_logp - d.old_logp)).cpu()  # [B, R]
+        columns = {"weight": weights.detach().cpu().tolist()}
+        names = ("logratio", "psi", "p_correct", "grad_weight")
+        if psi is None:
+            columns.update({name: [None] * len(d.verdicts) for name in names})
+        else:
+            p_correct = torch.sigmoid(psi)  # [B]
+            columns.update({name: t.detach().cpu().tolist() for name, t in zip(
+                names, (rhat, psi, p_correct, d.labels - p_correct))})
+        token_logratio = None if post_logp is None else (cfg.pacs.beta * (post_logp - d.old_logp)).cpu()  # [B, R]
         records = []
         for i, verdict in enumerate(d.verdicts):
             g = d.batch.prompt_index[i]
@@ -436,20 +538,22 @@ class Trainer:
                 "prompt": example.prompt, "response": d.batch.response_texts[i], "answer": example.answer,
                 "reward": float(verdict.label),
                 "verifier": {"parsed": verdict.parsed, "detail": verdict.detail, "error": verdict.error},
-                **{name: _finite(values[i]) for name, values in columns.items()},
+                **{name: None if values[i] is None else _finite(values[i]) for name, values in columns.items()},
                 "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
             }
             if cfg.logging.log_token_details:
                 record["tokens"] = d.batch.response_tokens[i]
-                record["token_logratio"] = [_finite(x) for x in token_logratio[i, : d.batch.lengths[i]].tolist()]
+                if token_logratio is not None:
+                    record["token_logratio"] = [_finite(x) for x in token_logratio[i, : d.batch.lengths[i]].tolist()]
             records.append(record)
         return records
 
     def _evaluate(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
-        values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
-                               generator=eval_generator(self.device, cfg.seed, self.step))
+        with self._compute():
+            values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
+                                   generator=eval_generator(self.device, cfg.seed, self.step))
         values["perf/eval_s"] = time.perf_counter() - t0
         self.events.emit("metrics", step=self.step, values=values)
         shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
@@ -466,19 +570,24 @@ class Trainer:
             if has_lora(self.model):
                 save_adapter(self.model, tmp, base=self.base_model)
             else:
-                self.model.save_pretrained(tmp)
+                export_model(self.model, tmp, self.compute_dtype)
             self.tokenizer.save_pretrained(tmp)
             torch.save(state, tmp / runio.TRAINER_STATE)
 
         rel = runio.write_checkpoint(self.run_dir, self.step, save)
         self.checkpointed_step, self._saved_seq = self.step, self.control.last_seq
         self.events.emit("checkpoint", step=self.step, path=rel)
+        if self.cfg.checkpoint_keep:
+            removed = runio.prune_checkpoints(self.run_dir, self.cfg.checkpoint_keep)
+            if removed:
+                self.events.emit("log", step=self.step, level="info",
+                                 message=f"removed {', '.join(removed)} (checkpoint_keep: {self.cfg.checkpoint_keep})")
 
     def _state(self) -> dict:
         rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
+        state = {
             "format": 1,
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -488,10 +597,15 @@ class Trainer:
             "last_control_seq": self.control.last_seq,
             "config": self.cfg.model_dump(mode="json"),
         }
+        if self.compute_dtype != torch.float32:  # the export is cast down: keep the float32 masters for resume
+            state["master_weights"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        return state
 
     def _load_state(self, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.step = state["step"]
+        if "master_weights" in state:
+            self.model.load_state_dict(state["master_weights"])
         self.optimizer.load_state_dict(state["optimizer"])
         random.setstate(state["rng"]["python"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -554,7 +668,7 @@ class Trainer:
             v = values.get(key)
             return "-" if v is None else fmt.format(v)
 
-        loss_key = {"pacs": "pacs/loss", "grpo": "grpo/loss", "rloo": "rloo/loss"}[self.cfg.algorithm]
+        loss_key = self.algorithm.loss_metric
         self.on_step(self.step, f"step {self.step}/{self.cfg.total_steps}  reward {show('reward/mean')}  loss {show(loss_key, '{:.4f}')}  "
                  f"auc {show('critic/auc')}  grad {show('optim/grad_norm')}  {show('perf/step_s', '{:.2f}')} s")
 
@@ -579,7 +693,8 @@ def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | No
         fields.update({k: v for k, v in defaults.items() if info.get(k) is None})
         if "git" not in info.data and config_path is not None:
             fields["git"] = git_info(Path(config_path).resolve().parent)
-    info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm, total_steps=cfg.total_steps, seed=cfg.seed,
+    info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm,
+                loss_metric=algorithms.get(cfg.algorithm).loss_metric, total_steps=cfg.total_steps, seed=cfg.seed,
                 error=None, **fields)
     return run_dir
 

@@ -7,10 +7,13 @@ import pytest
 import torch
 
 from pacslab.losses import (
+    dr_grpo_loss,
     grpo_advantages,
     grpo_loss,
     pacs_bce,
     pacs_loss,
+    pacs_rhat,
+    pacs_rhat_gradient,
     pacs_scores,
     pacs_weights,
     rloo_advantages,
@@ -406,3 +409,102 @@ def test_every_group_estimator_is_zero_sum_within_groups():
         _, psi = pacs_scores(logp, old, mask, rollout_n=4, adv_estimator=est, norm_by_std=norm)
         torch.testing.assert_close(psi.reshape(4, 4).sum(dim=1), torch.zeros(4, dtype=F64), atol=1e-12, rtol=0)
     torch.testing.assert_close(rloo_advantages(labels, rollout_n=4).reshape(4, 4).sum(dim=1), torch.zeros(4, dtype=F64))
+
+
+# ---------- Dr. GRPO ----------
+
+def test_dr_grpo_by_hand():
+    """Advantages only centred (no std), each row's token sum over the constant max_new_tokens."""
+    old = torch.full((4, 3), -1.0, dtype=F64)
+    logp = old.clone().requires_grad_(True)  # ratio 1: the surrogate is −A per real token
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0], [1, 0, 0]], dtype=F64)
+    labels = torch.tensor([1.0, 0.0, 1.0, 1.0], dtype=F64)  # two groups of 2: (1, 0) and (1, 1)
+    loss, m = dr_grpo_loss(logp, old, mask, labels, rollout_n=2, max_new_tokens=5)
+    # A = (+0.5, −0.5, 0, 0); token sums: −0.5·3 (row 0) and +0.5·1 (row 1); over N·L_max = 4·5
+    assert loss.item() == pytest.approx((-1.5 + 0.5) / 20, rel=1e-12)
+    assert m["dr_grpo/loss"] == pytest.approx(loss.item()) and m["dr_grpo/clip_frac"] == 0.0
+    (grad,) = torch.autograd.grad(loss, logp)
+    # every real token of a row gets the same weight −A_i / (N·L_max), whatever the row's length
+    expected = torch.tensor([[-0.5, -0.5, -0.5], [0.5, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=F64) / 20
+    torch.testing.assert_close(grad, expected)
+
+
+def test_dr_grpo_differs_from_grpo_only_by_its_normalisers():
+    logp, old_logp, mask, labels = make_batch(seed=12)
+    n, L = 4, logp.shape[1]
+    centred = grpo_advantages(labels, rollout_n=n, norm_by_std=False)
+    dr, _ = dr_grpo_loss(logp, old_logp, mask, labels, rollout_n=n, max_new_tokens=L)
+    as_grpo, _ = grpo_loss(logp, old_logp, mask, labels, rollout_n=n, advantages=centred)
+    # grpo's token mean × (real tokens) = the token sum; dr_grpo divides that sum by N·L instead
+    torch.testing.assert_close(dr * logp.shape[0] * L, as_grpo * mask.sum())
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        dr_grpo_loss(logp, old_logp, mask, labels, rollout_n=n, max_new_tokens=0)
+
+
+# ---------- any batch layout: the gradient from ∂L/∂r̂ ----------
+
+SPLITS = [[12], [5, 7], [1, 3, 2, 6], [4, 4, 4], [11, 1]]
+
+
+@pytest.mark.parametrize("estimator,norm", ESTIMATORS)
+@pytest.mark.parametrize("reward_method", REWARD_METHODS)
+@pytest.mark.parametrize("weight_mode", ["question", "none"])
+def test_pacs_gradient_is_the_same_under_any_split_of_the_rows(estimator, norm, reward_method, weight_mode):
+    """Σ_j (∂L/∂r̂_j)·r̂_j backpropagated over any split of the rows gives the whole-group gradient."""
+    logp, old_logp, mask, labels = make_batch(seed=21)
+    n, rows = 4, logp.shape[0]
+    opts = options(estimator, norm, reward_method, weight_mode)
+    beta, method = opts.pop("beta"), opts.pop("reward_method")
+    whole = logp.clone().requires_grad_(True)
+    loss, _ = pacs_loss(whole, old_logp, mask, labels, rollout_n=n, beta=beta, reward_method=method, **opts)
+    loss.backward()
+    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method=method)  # detached: no grad here
+    c, metrics = pacs_rhat_gradient(rhat, labels, rollout_n=n, **opts)
+    assert metrics["pacs/loss"] == pytest.approx(loss.item(), rel=1e-12)
+    for split in SPLITS:
+        assert sum(split) == rows
+        leaf = logp.clone().requires_grad_(True)
+        start = 0
+        for size in split:  # each part sees only its own rows and the whole batch's c
+            part = slice(start, start + size)
+            local = pacs_rhat(leaf[part], old_logp[part], mask[part], beta=beta, reward_method=method)
+            (c[part] * local).sum().backward()
+            start += size
+        assert (leaf.grad - whole.grad).abs().max().item() <= 1e-10, split
+
+
+def test_at_theta_old_the_rhat_gradient_depends_on_the_labels_alone():
+    _, _, _, labels = make_batch(seed=22)
+    c, metrics = pacs_rhat_gradient(torch.zeros(12, dtype=F64), labels, rollout_n=4)
+    w = pacs_weights(labels, rollout_n=4)
+    # ψ = 0, σ = 0.5: ∂L/∂ψ_i = w_i (0.5 − R_i)/N, then the leave-one-out transpose
+    d_psi = (w * (0.5 - labels) / 12).reshape(3, 4)
+    expected = (d_psi - (d_psi.sum(1, keepdim=True) - d_psi) / 3).reshape(-1)
+    torch.testing.assert_close(c, expected)
+    assert metrics["pacs/loss"] == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("name", ["grpo", "rloo"])
+def test_row_separable_losses_split_anywhere_with_mini_batch_advantages(name):
+    logp, old_logp, mask, labels = make_batch(seed=23)
+    n = 4
+    ref = logp + 0.1
+
+    def run(leaf, part, adv):
+        if name == "grpo":
+            return grpo_loss(leaf[part], old_logp[part], mask[part], labels[part], rollout_n=n, ref_logp=ref[part],
+                             kl_coef=0.1, advantages=adv)[0]
+        return rloo_loss(leaf[part], mask[part], labels[part], rollout_n=n, advantages=adv)[0]
+
+    whole = logp.clone().requires_grad_(True)
+    run(whole, slice(0, 12), None).backward()
+    adv = (grpo_advantages if name == "grpo" else rloo_advantages)(labels, rollout_n=n)
+    leaf, start = logp.clone().requires_grad_(True), 0
+    for size in (5, 7):  # split inside group 1; weights: real tokens (grpo) or rows (rloo)
+        part = slice(start, start + size)
+        share = mask[part].sum() / mask.sum() if name == "grpo" else size / 12
+        (run(leaf, part, adv[part]) * share).backward()
+        start += size
+    assert (leaf.grad - whole.grad).abs().max().item() <= 1e-10
+    with pytest.raises(ValueError, match="advantages has shape"):
+        run(leaf, slice(0, 4), adv)

@@ -186,9 +186,10 @@ def test_lora_freezes_the_base_and_its_reference_is_the_base(workspace, built_mo
     base, _ = load_policy(built_model, device=torch.device("cpu"), dtype="float32")
     batch = train_module.generate_rollouts(trainer.model, trainer.tokenizer, [e.prompt_ids for e in trainer.train_examples[: cfg.rollout.prompts_per_step]],
                                            n=cfg.rollout.n, max_new_tokens=4, temperature=1.0, top_p=1.0, generator=None)
-    reference = trainer._reference_logprobs(batch)
-    assert torch.allclose(reference, trainer._logprobs_no_grad(base, batch)[0], atol=1e-5)
-    assert not torch.allclose(reference, trainer._logprobs_no_grad(trainer.model, batch)[0], atol=1e-5)
+    micro = [rows for mini in trainer._partition(batch) for rows in mini]
+    reference = trainer._reference_logprobs(batch, micro)
+    assert torch.allclose(reference, trainer._logprobs_no_grad(base, batch, micro)[0], atol=1e-5)
+    assert not torch.allclose(reference, trainer._logprobs_no_grad(trainer.model, batch, micro)[0], atol=1e-5)
 
 
 def test_lora_export_onnx_merges_the_adapter(workspace, capsys):

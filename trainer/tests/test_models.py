@@ -179,3 +179,81 @@ def test_shared_prompt_route_on_cuda(dtype, atol):
     cosine = torch.nn.functional.cosine_similarity(torch.cat([g.float().flatten() for g in shared_grads]),
                                                    torch.cat([g.float().flatten() for g in grads]), dim=0)
     assert cosine > 0.999 if dtype == torch.float32 else cosine > 0.98
+
+
+# ---------- temperature and chunking ----------
+
+def naive_tempered(model, tokenizer, prompt, response, temperature):
+    """log softmax(logits / T) of one response on its own, from the model's full logits."""
+    p, r = tokenizer(prompt)["input_ids"], tokenizer(response)["input_ids"]
+    logits = model(input_ids=torch.tensor([p + r])).logits[0, len(p) - 1 : -1].float() / temperature  # [R, V]
+    logp = torch.log_softmax(logits, -1)
+    return logp.gather(-1, torch.tensor(r).unsqueeze(-1)).squeeze(-1), -(logp.exp() * logp).sum(-1)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one-pass", "shared-prompt"])
+def test_logprobs_are_those_of_the_tempered_distribution(tiny, shared):
+    model, tokenizer = tiny
+    prompts, responses = ["12+345=", "7+8="], [["357$", "3"], ["15$", "150$"]]
+    input_ids, attention_mask, response_mask = grouped_batch(tokenizer, prompts, responses)
+    prompt_len = input_ids.shape[1] - response_mask.shape[1]
+    with torch.no_grad():
+        if shared:
+            logp, entropy = grouped_sequence_logprobs(model, input_ids[::2, :prompt_len], attention_mask[::2, :prompt_len],
+                                                      input_ids[:, prompt_len:], response_mask, n=2,
+                                                      return_entropy=True, temperature=0.5)
+        else:
+            logp, entropy = sequence_logprobs(model, input_ids, attention_mask, response_mask, return_entropy=True,
+                                              temperature=0.5)
+        untempered, _ = sequence_logprobs(model, input_ids, attention_mask, response_mask)
+        for row, (prompt, response) in enumerate((p, r) for p, group in zip(prompts, responses) for r in group):
+            expected_logp, expected_entropy = naive_tempered(model, tokenizer, prompt, response, 0.5)
+            length = len(expected_logp)
+            torch.testing.assert_close(logp[row, :length], expected_logp, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(entropy[row, :length], expected_entropy, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(logp, untempered)  # T = 0.5 is another distribution
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one-pass", "shared-prompt"])
+def test_chunked_logprobs_entropy_and_gradient_agree_with_one_chunk(tiny, shared):
+    """Chunks of 1, 3 and 5 token positions (checkpointed under a gradient) against one chunk."""
+    model, tokenizer = tiny
+    prompts, responses = ["12+345=", "7+8=", "3="], [["357$", "35$", "3"], ["15$", "150$", "1$"], ["3$", "33", "$"]]
+    input_ids, attention_mask, response_mask = grouped_batch(tokenizer, prompts, responses)
+    prompt_len = input_ids.shape[1] - response_mask.shape[1]
+    rows = input_ids.shape[0]
+
+    def run(chunk_tokens):
+        model.zero_grad(set_to_none=True)
+        options = {"return_entropy": True, "temperature": 0.7, "chunk_tokens": chunk_tokens}
+        if shared:
+            logp, entropy = grouped_sequence_logprobs(model, input_ids[::3, :prompt_len], attention_mask[::3, :prompt_len],
+                                                      input_ids[:, prompt_len:], response_mask, n=3, **options)
+        else:
+            logp, entropy = sequence_logprobs(model, input_ids, attention_mask, response_mask, **options)
+        weights = torch.arange(1, logp.numel() + 1, dtype=logp.dtype).reshape(logp.shape)
+        (logp * weights / logp.numel()).sum().backward()
+        return logp.detach(), entropy, [p.grad.clone() for p in model.parameters()]
+
+    logp, entropy, grads = run(10_000)
+    for positions in (1, 3, 5):
+        chunked_logp, chunked_entropy, chunked_grads = run(positions * rows)
+        assert (chunked_logp - logp).abs().max().item() <= 1e-6
+        assert (chunked_entropy - entropy).abs().max().item() <= 1e-6
+        for got, expected in zip(chunked_grads, grads):
+            assert (got - expected).abs().max().item() <= 1e-6
+    model.zero_grad(set_to_none=True)
+
+
+def test_chunks_never_hold_the_full_logits(tiny, monkeypatch):
+    """Each chunk's logits cover at most `chunk_tokens` positions (the [B, R, V] never exists)."""
+    import pacslab.models as models
+
+    model, tokenizer = tiny
+    input_ids, attention_mask, response_mask = batch_of(tokenizer, ["12+345=", "7+8="], ["357$", "15$"])
+    seen = []
+    real = models._piece_logprobs
+    monkeypatch.setattr(models, "_piece_logprobs", lambda logits, *a: seen.append(logits.shape) or real(logits, *a))
+    with torch.no_grad():
+        sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk_tokens=4)
+    assert len(seen) == 2 and all(rows * positions <= 4 for rows, positions, _ in seen)

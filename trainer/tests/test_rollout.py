@@ -89,3 +89,55 @@ def test_sampling_follows_the_distribution_and_top_p():
     assert set(nucleus.tolist()) == {0, 1}
     sharp = sample_tokens(logits, temperature=0.05, top_p=1.0, generator=torch.Generator().manual_seed(0))
     assert (sharp == 0).float().mean() > 0.99
+
+
+@pytest.fixture
+def two_eos_model():
+    """The demo model, its generation_config ending responses at '$' (the tokenizer's EOS) or at '7'."""
+    model, tokenizer = load_policy(ASSETS_DIR / "arith-tiny", device=torch.device("cpu"))
+    seven = tokenizer.convert_tokens_to_ids("7")
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, seven]
+    return model, tokenizer, seven
+
+
+def test_every_eos_id_of_the_generation_config_ends_a_row(two_eos_model):
+    model, tokenizer, seven = two_eos_model
+    batch = generate_rollouts(model, tokenizer, PROMPTS, n=8, max_new_tokens=12, temperature=2.0, top_p=1.0,
+                              generator=torch.Generator().manual_seed(3))
+    ends = [batch.response_ids[row, length - 1].item() for row, length in enumerate(batch.lengths)]
+    assert seven in ends  # some rows stopped at the second end token...
+    for row, length in enumerate(batch.lengths):
+        ids = batch.response_ids[row, :length].tolist()
+        assert not {tokenizer.eos_token_id, seven} & set(ids[:-1])  # ...and none ran past one
+        assert batch.truncated[row] == (ids[-1] not in (tokenizer.eos_token_id, seven))
+
+
+def test_finished_rows_leave_the_decode_batch_and_chunks_change_no_greedy_token(two_eos_model, monkeypatch):
+    model, tokenizer, _ = two_eos_model
+    prompts = ["31+42=", "11+22=", "88+99=", "50+27=", "9+8=", "23+14="]  # 073, 033, 187, 077, 017, 037: 7 ends them early
+    sizes = []
+    forward = type(model).forward
+    monkeypatch.setattr(type(model), "forward", lambda self, *a, **k: sizes.append(k["input_ids"].shape[0]) or forward(self, *a, **k))
+    whole = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=16, temperature=1.0, top_p=1.0,
+                              generator=None, greedy=True)
+    decode_sizes = sizes[1:]
+    assert decode_sizes == sorted(decode_sizes, reverse=True) and decode_sizes[-1] < len(prompts)
+    assert len(set(whole.lengths)) > 1  # rows ended at different steps
+    for chunk in (1, 2, 4):
+        chunked = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=16, temperature=1.0, top_p=1.0,
+                                    generator=None, greedy=True, batch_prompts=chunk)
+        assert chunked.response_texts == whole.response_texts and chunked.lengths == whole.lengths
+        assert torch.equal(chunked.input_ids, whole.input_ids) and torch.equal(chunked.response_mask, whole.response_mask)
+    # the rows that kept decoding after others left still pick what the uncached model ranks first
+    with torch.no_grad():
+        logits = forward(model, input_ids=whole.input_ids, attention_mask=whole.attention_mask,
+                         position_ids=position_ids_from_mask(whole.attention_mask)).logits
+    predicted = logits[:, whole.prompt_len - 1 : -1].argmax(-1)  # [B, R]
+    real = whole.response_mask.bool()
+    assert torch.equal(predicted[real], whole.response_ids[real])
+
+
+def test_batch_prompts_must_be_positive(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match="rollout.batch_prompts"):
+        rollouts(model, tokenizer, seed=0, batch_prompts=0)

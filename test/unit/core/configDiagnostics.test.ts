@@ -73,7 +73,7 @@ describe('diagnoseConfig', () => {
     const text = CONFIG.replace('algorithm: pacs', 'algorithm: ppo').replace('total_steps: 100', 'total_steps: 0').replace('k: [1, 8]', 'k: [1, "x"]');
     const diags = diagnoseConfig(text, schema);
     const byKey = new Map(diags.map((d) => [d.key, d]));
-    assert.match(byKey.get('algorithm')?.message ?? '', /must be one of "pacs", "grpo", "rloo" \(got "ppo"\)/);
+    assert.match(byKey.get('algorithm')?.message ?? '', /must be one of "pacs", "grpo", "rloo", "dr_grpo" \(got "ppo"\)/);
     assert.equal(byKey.get('algorithm')?.column, at(text, 'ppo').column);
     assert.match(byKey.get('total_steps')?.message ?? '', /must be ≥ 1 \(got 0\)/);
     assert.equal(byKey.get('eval.k[1]')?.column, at(text, '"x"').column);
@@ -126,7 +126,7 @@ describe('hoverAt', () => {
     const v = at(CONFIG, 'pacs');
     const onValue = hoverAt(CONFIG, schema, v.line, v.column + 2);
     assert.equal(onValue?.key, 'algorithm');
-    assert.match(onValue?.markdown ?? '', /Allowed: `pacs`, `grpo`, `rloo`/);
+    assert.match(onValue?.markdown ?? '', /Allowed: `pacs`, `grpo`, `rloo`, `dr_grpo`/);
     const inList = at(CONFIG, '8]');
     assert.equal(hoverAt(CONFIG, schema, inList.line, inList.column)?.key, 'eval.k');
     assert.equal(hoverAt(CONFIG, schema, 0, 0)?.key, 'name');
@@ -158,7 +158,7 @@ describe('completionsAt', () => {
   });
 
   test('values of an enum and of a boolean after the colon', () => {
-    assert.deepEqual(completionsAt('algorithm: ', schema, 0, 11).map((i) => i.label), ['pacs', 'grpo', 'rloo']);
+    assert.deepEqual(completionsAt('algorithm: ', schema, 0, 11).map((i) => i.label), ['pacs', 'grpo', 'rloo', 'dr_grpo']);
     const text = 'model:\n  gradient_checkpointing: ';
     assert.deepEqual(completionsAt(text, schema, 1, text.split('\n')[1].length).map((i) => i.label), ['true', 'false']);
     assert.deepEqual(completionsAt('name: ', schema, 0, 6), []);

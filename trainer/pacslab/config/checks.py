@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pacslab.algorithms import get as get_algorithm
 from pacslab.config.errors import ConfigError, Issue, line_of
 from pacslab.config.schema import Config
 
@@ -24,14 +25,8 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
         else:
             issues.append(Issue(key, problem, fix, line_of(tuple(int(p) if p.isdigit() else p for p in key.split(".")), lines)))
 
-    n = cfg.rollout.n
-    if n < 2:
-        if cfg.algorithm == "rloo":
-            add("rollout.n", f"algorithm rloo needs at least 2 responses per prompt for its leave-one-out baseline (n = {n})", "set rollout.n to 2 or more (8 is usual)")
-        elif cfg.algorithm == "grpo":
-            add("rollout.n", f"algorithm grpo normalises rewards within a group, which needs at least 2 responses (n = {n})", "set rollout.n to 2 or more (8 is usual)")
-        elif cfg.pacs.adv_estimator != "naive":
-            add("rollout.n", f"pacs.adv_estimator {cfg.pacs.adv_estimator} compares responses within a group, which needs at least 2 (n = {n})", "set rollout.n to 2 or more, or pacs.adv_estimator to naive")
+    for rule in get_algorithm(cfg.algorithm).requirements(cfg):
+        add(rule.key, rule.problem, rule.fix)
 
     B, mini, micro = cfg.rollout.prompts_per_step, cfg.optim.mini_batch_prompts, cfg.optim.micro_batch_prompts
     if B % mini:

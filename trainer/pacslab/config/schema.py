@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pacslab.algorithms import ALGORITHMS, NAMES
+
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -38,7 +40,11 @@ class ModelConfig(_Section):
         "config file) or `builtin:NAME` for a model shipped in pacslab/assets/. Never downloaded.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Parameter dtype: `auto` is bfloat16 on CUDA and float32 on CPU."
+        "auto",
+        description="Compute dtype: `auto` is bfloat16 on CUDA and float32 on CPU. The trained weights "
+        "and AdamW's state stay float32 (master weights) and the forward passes run in this dtype "
+        "under autocast; checkpoints export the model in this dtype and keep the float32 masters for "
+        "exact resume. The reference model (KL) is loaded in this dtype.",
     )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass to save memory (slower)."
@@ -150,6 +156,12 @@ class RolloutConfig(_Section):
         description="Training prompts longer than this many tokens (after the chat template) are left out, "
         "counted in data/prompts_too_long and the log, never truncated; null = no limit.",
     )
+    batch_prompts: int | None = Field(
+        None,
+        ge=1,
+        description="Prompts (whole groups of n) decoded together; the step's prompts run in chunks of "
+        "this many, bounding the KV cache. null = all of a step's prompts in one batch.",
+    )
 
 
 class PacsConfig(_Section):
@@ -199,6 +211,21 @@ class OptimConfig(_Section):
         description="Prompts per forward/backward pass (gradients accumulate); must divide "
         "optim.mini_batch_prompts.",
     )
+    micro_batch_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="Token budget of a forward/backward pass, replacing optim.micro_batch_prompts: each "
+        "mini-batch is cut into runs of rows whose rows × (prompt + longest response) stays within it "
+        "(a longer row runs alone). Rows of a group may fall in different passes; the gradient is "
+        "exactly the whole-group one. null = micro-batches of optim.micro_batch_prompts groups.",
+    )
+    logprob_chunk_tokens: int = Field(
+        2048,
+        ge=1,
+        description="Token positions whose logits exist at once in a log-prob pass: log-probs and "
+        "entropy are taken chunk by chunk from the last hidden states, never a full [rows, tokens, "
+        "vocabulary] in float32.",
+    )
     epochs: int = Field(1, ge=1, description="Passes over each step's rollouts.")
     share_prompts: bool = Field(
         True,
@@ -245,6 +272,13 @@ class LoggingConfig(_Section):
     rollouts_every: int = Field(
         1, ge=0, description="Write the per-sample rollout records every this many steps (0 = never)."
     )
+    critic_every: int = Field(
+        1,
+        ge=0,
+        description="Compute the critic after the update (ψ_post, one more no-grad forward of every row: "
+        "the critic/* metrics and the records' psi, p_correct and token log-ratios) every this many "
+        "steps; 0 = never. Other steps log no critic/* metrics and leave those record fields null.",
+    )
 
 
 class Config(_Section):
@@ -253,8 +287,11 @@ class Config(_Section):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="Run name, part of the run id; default: the config file name without `.pacs.yaml`.",
     )
-    algorithm: Literal["pacs", "grpo", "rloo"] = Field(
-        "pacs", description="The loss: PACS (implicit critic), or the GRPO / RLOO baselines."
+    algorithm: Literal[NAMES] = Field(  # type: ignore[valid-type]
+        "pacs",
+        description="The loss (registered in pacslab/algorithms.py): "
+        + "; ".join(f"`{a.name}`, {a.summary}" + (" (the critic/* metrics are its own critic)" if a.implicit_critic else "")
+                    for a in ALGORITHMS.values()) + ".",
     )
     seed: int = Field(0, description="Seed of every random choice of the run (prompt order, sampling, init).")
     device: str = Field(
@@ -265,6 +302,12 @@ class Config(_Section):
         25, ge=0, description="Evaluate every this many steps; 0 = only before the first step and at the end."
     )
     checkpoint_every: int = Field(50, ge=0, description="Checkpoint every this many steps; 0 = only at the end.")
+    checkpoint_keep: int | None = Field(
+        None,
+        ge=1,
+        description="Keep only the newest this many checkpoints (never deleting the one `latest` names); "
+        "null = keep all.",
+    )
     model: ModelConfig = Field(ModelConfig(), description="The policy model.")
     task: TaskConfig = Field(TaskConfig(), description="Prompts, answers and the verifier.")
     rollout: RolloutConfig = Field(RolloutConfig(), description="Sampling of the training responses.")
