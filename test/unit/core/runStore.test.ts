@@ -73,6 +73,25 @@ describe('RunStore', () => {
     store.dispose();
   });
 
+  test('an evaluation is not a training step: steps/s counts training steps only, and an evaluation keeps the window', async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-eval');
+    // Two seconds a training step; the evaluation after step 5 (a format-1 run: eval metrics on a
+    // metrics event, its time in perf/eval_s) neither counts as a step nor restarts the window.
+    const events: object[] = [];
+    for (let step = 1; step <= 10; step++) {
+      events.push(metricsEvent(step, { 'reward/mean': step / 10, 'perf/step_s': 2 }, 1000 + 2 * step));
+      if (step === 5) events.push(metricsEvent(5, { 'eval/accuracy': 0.5, 'perf/eval_s': 0.5 }, 1010.5));
+    }
+    appendEvents(dir, events);
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-eval');
+    assert.equal(run?.stepsPerSecond, 0.5);
+    assert.deepEqual(store.metricSeries(run.id).get('perf/eval_s'), { steps: [5], values: [0.5] });
+    store.dispose();
+  });
+
   test('counts bad lines, lists rollout steps without reading them, loads one step on request', async () => {
     const root = freshRoot();
     const id = '20261127-030000-arith-dddd';
