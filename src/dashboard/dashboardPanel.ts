@@ -11,7 +11,8 @@ import {
 } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
 import { onWebviewMessage, webviewHtml } from '../webviewHtml';
-import { criticStep, dashboardState, loadCritic, type CriticResult } from './dashboardState';
+import { pinFor, shownStep } from '../core/runModel';
+import { dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
@@ -79,9 +80,7 @@ export class DashboardPanel implements vscode.Disposable {
       case 'selectCriticStep': {
         if (!this.runIds.includes(message.runId)) return;
         this.criticRunId = message.runId;
-        const steps = this.store.rolloutSteps(message.runId);
-        const latest = steps[steps.length - 1];
-        this.pinnedStep = steps.includes(message.step) && message.step !== latest ? message.step : null;
+        this.pinnedStep = pinFor(this.store.rolloutSteps(message.runId), message.step);
         this.schedulePush(true);
         return;
       }
@@ -127,9 +126,9 @@ export class DashboardPanel implements vscode.Disposable {
   private async criticAt(runId: string): Promise<CriticResult | null> {
     const steps = this.store.rolloutSteps(runId);
     // A panel restored at what was then the newest step follows new steps again.
-    if (this.pinnedStep === steps[steps.length - 1]) this.pinnedStep = null;
-    const step = criticStep(steps, this.pinnedStep);
-    if (step === undefined) return null;
+    if (this.pinnedStep === steps.at(-1)) this.pinnedStep = null;
+    const step = shownStep(steps, this.pinnedStep);
+    if (step === null) return null;
     if (this.critic?.runId !== runId || this.critic.step !== step) this.critic = await loadCritic(this.store, runId, step);
     return this.critic;
   }

@@ -11,7 +11,8 @@ import {
 } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
 import { onWebviewMessage } from '../webviewHtml';
-import { rolloutsState, sampleMessages, shownStep, type LoadedStep } from './rolloutsState';
+import { pinFor, shownStep } from '../core/runModel';
+import { rolloutsState, sampleMessages, type LoadedStep } from './rolloutsState';
 
 export class RolloutsSession implements vscode.Disposable {
   private ready = false;
@@ -60,8 +61,7 @@ export class RolloutsSession implements vscode.Disposable {
         void this.sync(true);
         return;
       case 'selectStep': {
-        const steps = this.runId ? this.store.rolloutSteps(this.runId) : [];
-        this.pinnedStep = message.step === steps[steps.length - 1] ? null : message.step;
+        this.pinnedStep = pinFor(this.runId ? this.store.rolloutSteps(this.runId) : [], message.step);
         void this.sync();
         return;
       }

@@ -12,7 +12,8 @@ import type { Browser, Page } from 'playwright-core';
 import type { DashboardHostMessage, DashboardState, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
 import { RunStore } from '../../src/core/runStore';
 import { webviewPageHtml } from '../../src/core/webviewPage';
-import { criticStep, dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
+import { shownStep } from '../../src/core/runModel';
+import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState';
 import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
@@ -76,8 +77,8 @@ export async function record(root: string): Promise<Recorded> {
     await store.refresh();
     const configMap = new Map<string, unknown>();
     for (const id of runIds) configMap.set(id, await configs.read(store.get(id)?.dir ?? join(root, id)));
-    const step = criticStep(store.rolloutSteps(runIds[0]), null);
-    const critic = step === undefined ? null : await loadCritic(store, runIds[0], step);
+    const step = shownStep(store.rolloutSteps(runIds[0]), null);
+    const critic = step === null ? null : await loadCritic(store, runIds[0], step);
     return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic) };
   };
   const rollouts = async (runId: string, step: number, loadId: number): Promise<RolloutsHostMessage[]> => {
