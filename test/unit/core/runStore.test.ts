@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -89,6 +89,46 @@ describe('RunStore', () => {
     const run = store.get('20261127-030000-arith-eval');
     assert.equal(run?.stepsPerSecond, 0.5);
     assert.deepEqual(store.metricSeries(run.id).get('perf/eval_s'), { steps: [5], values: [0.5] });
+    store.dispose();
+  });
+
+  test('reads a format-1 run: its evaluations, logged as metrics events, are evaluations', async () => {
+    const root = freshRoot();
+    const id = '20261120-101500-arith-f001';
+    cpSync(join(import.meta.dirname, '..', 'fixtures', 'format1-run'), join(root, id), { recursive: true });
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get(id);
+    assert.ok(run);
+    assert.equal(run.info.format, 1);
+    assert.equal(run.events.badLines, 0);
+    const series = store.metricSeries(id);
+    assert.deepEqual(series.get('eval/accuracy'), { steps: [0, 2, 4], values: [0.25, 0.5, 0.625] });
+    assert.deepEqual(series.get('reward/mean')?.steps, [1, 2, 3, 4]);
+    assert.deepEqual(series.get('critic/auc')?.steps, [2, 3, 4], 'null values are left out');
+    assert.equal(run.stepsPerSecond, 3 / 6.5, 'steps 1 to 4 in 6.5 s; the evaluations in between neither count nor restart the window');
+    assert.equal(run.lastMetricStep, 4);
+    assert.deepEqual(store.rolloutSteps(id), [1]);
+    assert.deepEqual(run.checkpoints, [{ step: 4, path: 'checkpoints/step-000004' }]);
+    store.dispose();
+  });
+
+  test('an event of a known type with a field of the wrong type is a bad line, not a crash', async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-badf');
+    appendEvents(dir, [
+      metricsEvent(1, { 'reward/mean': 0.5 }),
+      { t: 1002, type: 'metrics', step: 'two', values: { 'reward/mean': 0.7 } },
+      { t: 1003, type: 'checkpoint', step: 2, path: null },
+      { t: 1004, type: 'later_event_type', step: 3 },
+    ]);
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-badf');
+    assert.equal(run?.events.badLines, 2);
+    assert.match(run.events.firstBadLines[0].error, /"metrics" event needs a whole, non-negative "step"/);
+    assert.deepEqual(store.metricSeries(run.id).get('reward/mean'), { steps: [1], values: [0.5] });
+    assert.equal(run.events.lastEventT, 1004, 'an unknown type is kept, not counted bad');
     store.dispose();
   });
 
