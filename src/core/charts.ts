@@ -186,7 +186,11 @@ function chunkMax(xs: number[]): number[] {
 
 /**
  * Reliability diagram of σ(ψ_post) against the empirical accuracy, `bins` equal-width bins on
- * [0, 1] (p = 1 falls in the last bin), and ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|.
+ * [0, 1] (p = 1 falls in the last bin), and ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|,
+ * null when no sample is binned. A p_correct that is not a number in [0, 1] (NaN from a diverged
+ * step, or garbage in an untrusted file) is left out. The same numbers as the trainer's
+ * `reliability_bins` and `expected_calibration_error` (metrics.py, which raises on a finite value
+ * outside [0, 1]): test/unit/fixtures/reliability-parity.json.
  */
 export function reliability(samples: readonly CriticFields[], bins = 10): Reliability {
   const count = new Array<number>(bins).fill(0);
@@ -195,20 +199,20 @@ export function reliability(samples: readonly CriticFields[], bins = 10): Reliab
   let total = 0;
   for (const s of samples) {
     const p = s.p_correct;
-    if (!Number.isFinite(p)) continue;
+    if (!(typeof p === 'number' && p >= 0 && p <= 1)) continue;
     const b = Math.min(bins - 1, Math.max(0, Math.floor(p * bins)));
     count[b]++;
     confSum[b] += p;
     if (isCorrect(s.reward)) correct[b]++;
     total++;
   }
-  let ece = 0;
+  let ece: number | null = total ? 0 : null;
   const out: ReliabilityBin[] = [];
   for (let b = 0; b < bins; b++) {
     const n = count[b];
     const confidence = n ? confSum[b] / n : null;
     const accuracy = n ? correct[b] / n : null;
-    if (n) ece += (n / total) * Math.abs((accuracy as number) - (confidence as number));
+    if (n) ece = (ece as number) + (n / total) * Math.abs((accuracy as number) - (confidence as number));
     out.push({ lo: b / bins, hi: (b + 1) / bins, count: n, confidence, accuracy });
   }
   return { bins: out, ece, count: total };

@@ -248,7 +248,7 @@ test('dashboard: one chart per metric family, points increase live, critic view 
     assert.ok(after > before, `reward points grow: ${before} -> ${after}`);
     const critic = rec.dashboardFull.state.critic;
     assert.ok(critic);
-    assert.equal(await attr(h.page, '#chart-reliability', 'data-ece'), critic.reliability.ece.toFixed(4));
+    assert.equal(await attr(h.page, '#chart-reliability', 'data-ece'), critic.reliability.ece?.toFixed(4));
     assert.equal(Number(await attr(h.page, '#chart-psi-histogram', 'data-points')), critic.samples);
     assert.match((await h.page.locator('#critic-summary').textContent()) ?? '', new RegExp(`step ${critic.step} · ${critic.samples} samples · ECE`));
     assert.match((await h.page.locator('#critic-summary').textContent()) ?? '', /1 unreadable line skipped/);
@@ -726,7 +726,7 @@ test('trainer output: the dashboard and the inspector render a run written by pa
     await dash.send([rec.trainerDashboard]);
     await waitForRenders(dash.page, 1);
     assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rawPoints(rec.trainerDashboard.state, 'reward'));
-    assert.equal(await attr(dash.page, '#chart-reliability', 'data-ece'), state.critic?.reliability.ece.toFixed(4));
+    assert.equal(await attr(dash.page, '#chart-reliability', 'data-ece'), state.critic?.reliability.ece?.toFixed(4));
     await dash.page.screenshot({ path: join(OUT, 'trainer-run-dashboard-dark.png'), fullPage: true });
   });
   await withPage(browser, { bundle: 'rollouts', theme: THEMES[0] }, async (inspector) => {

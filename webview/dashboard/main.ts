@@ -546,7 +546,7 @@ function renderReliability(critic: CriticView | null, colors: ThemeColors): void
     chart.update('none');
   }
   reliabilityCanvas.dataset.points = String(bins.length);
-  reliabilityCanvas.dataset.ece = critic ? critic.reliability.ece.toFixed(4) : '';
+  reliabilityCanvas.dataset.ece = critic?.reliability.ece?.toFixed(4) ?? '';
 }
 
 interface ScoreColumn {

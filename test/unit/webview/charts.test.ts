@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   buildFamilies,
@@ -133,7 +135,7 @@ describe('reliability', () => {
     assert.equal(rel.bins[5].confidence, null);
     // ECE = 1/7·|0 − 0.05| + 2/7·|0.5 − 0.15| + 4/7·|0.75 − 0.9625|
     const expected = (1 / 7) * 0.05 + (2 / 7) * 0.35 + (4 / 7) * 0.2125;
-    assert.ok(Math.abs(rel.ece - expected) < 1e-12, `${rel.ece} vs ${expected}`);
+    assert.ok(Math.abs((rel.ece ?? NaN) - expected) < 1e-12, `${rel.ece} vs ${expected}`);
   });
 
   it('is 0 for a perfectly calibrated critic', () => {
@@ -141,8 +143,31 @@ describe('reliability', () => {
       ...Array.from({ length: 4 }, (_, i) => ({ p_correct: 0.25, psi: 0, reward: i === 0 ? 1 : 0 })),
       ...Array.from({ length: 4 }, (_, i) => ({ p_correct: 0.75, psi: 0, reward: i === 0 ? 0 : 1 })),
     ];
-    assert.ok(Math.abs(reliability(samples).ece) < 1e-12);
+    assert.ok(Math.abs(reliability(samples).ece ?? NaN) < 1e-12);
   });
+});
+
+describe('reliability parity with the trainer (metrics.py)', () => {
+  interface ParityCase {
+    name: string;
+    probs: (number | null)[];
+    labels: number[];
+    n_bins: number;
+    bins: unknown[];
+    ece: number | null;
+  }
+  // Written by trainer/tests/test_metrics.py, which fails when the file is not its current output.
+  const { cases } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'reliability-parity.json'), 'utf8')) as { cases: ParityCase[] };
+
+  it('has the trainer\'s cases', () => assert.ok(cases.length >= 8));
+  for (const c of cases) {
+    it(`gives the trainer's bins and ECE: ${c.name}`, () => {
+      const samples = c.probs.map((p, i) => ({ p_correct: p ?? NaN, psi: 0, reward: c.labels[i] }));
+      const rel = reliability(samples, c.n_bins);
+      assert.deepEqual(rel.bins, c.bins);
+      assert.equal(rel.ece, c.ece);
+    });
+  }
 });
 
 describe('configDiff', () => {
