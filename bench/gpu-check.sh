@@ -123,7 +123,7 @@ if events.is_file():
         except ValueError:  # a line cut short by a timeout
             pass
     train = [e["values"] for e in rows if e.get("type") == "metrics" and "perf/samples_per_s" in e.get("values", {})]
-    evals = [e["values"] for e in rows if e.get("type") == "metrics" and "eval/accuracy" in e.get("values", {})]
+    evals = [e["values"] for e in rows if e.get("type") in ("metrics", "eval") and "eval/accuracy" in e.get("values", {})]
     if train:
         later = train[1:] or train
         data["arith"] = {"steps": len(train), "samples_per_s_mean_after_first": round(sum(v["perf/samples_per_s"] for v in later) / len(later), 1),

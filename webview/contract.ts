@@ -60,7 +60,9 @@ export interface ReliabilityBin {
 
 export interface Reliability {
   bins: ReliabilityBin[];
-  ece: number;
+  /** Expected calibration error; null when no sample has a probability. */
+  ece: number | null;
+  /** Samples binned. */
   count: number;
 }
 

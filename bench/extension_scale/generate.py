@@ -100,7 +100,7 @@ def main() -> int:
             events.write(json.dumps({"t": t, "type": "rollouts", "step": step, "file": f"rollouts/step-{step:06d}.jsonl",
                                      "count": len(lines)}) + "\n")
             if step % 25 == 0:
-                events.write(json.dumps({"t": t, "type": "metrics", "step": step,
+                events.write(json.dumps({"t": t, "type": "eval", "step": step,
                                          "values": {"eval/accuracy": mean, "eval/pass@1": mean, "eval/pass@8": min(1, mean * 1.5)}}) + "\n")
             if step % 100 == 0:
                 print(f"step {step}/{args.steps}: {total_bytes / 2**20:.0f} MiB of rollouts, {time.perf_counter() - started:.0f} s", flush=True)
@@ -108,7 +108,7 @@ def main() -> int:
         events.write(json.dumps({"t": t_end, "type": "state", "status": "finished", "reason": "completed all steps"}) + "\n")
         events.write(json.dumps({"t": t_end, "type": "run_finished", "status": "finished"}) + "\n")
     iso = lambda ts: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))  # noqa: E731
-    info = {"format": 1, "id": RUN_ID, "name": "scale", "algorithm": "pacs", "status": "finished", "pid": None,
+    info = {"format": 2, "id": RUN_ID, "name": "scale", "algorithm": "pacs", "status": "finished", "pid": None,
             "pid_start_time": None, "host": "bench", "created_at": iso(t_start), "updated_at": iso(t_end),
             "step": args.steps, "total_steps": args.steps, "config_path": "scale.pacs.yaml", "seed": args.seed,
             "git": None, "versions": {"pacslab": "bench", "device": "cpu"}, "error": None}

@@ -69,7 +69,7 @@ async function hostMessage(maxPoints: number, critic: CriticResult | null): Prom
   if (maxPoints !== MAX_POINTS_PER_SERIES) {
     // The undecimated variant: the same families with every point kept.
     const { buildFamilies } = await import('../../src/core/charts');
-    state.families = buildFamilies([{ runId: RUN_ID, series }], maxPoints);
+    state.families = buildFamilies([{ runId: RUN_ID, series, lossMetric: 'pacs/loss' }], maxPoints);
   }
   return { type: 'state', state };
 }

@@ -46,7 +46,8 @@ def evals(run_dir: Path) -> list[tuple[int, dict]]:
     out = []
     for line in (run_dir / "events.jsonl").read_text().splitlines():
         event = json.loads(line)
-        if event.get("type") == "metrics" and "eval/accuracy" in event.get("values", {}):
+        # format 2 writes evaluations as `eval` events; format 1 as `metrics` events
+        if event.get("type") in ("eval", "metrics") and "eval/accuracy" in event.get("values", {}):
             out.append((event["step"], event["values"]))
     return out
 

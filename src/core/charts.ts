@@ -14,7 +14,8 @@ import type {
   StepValue,
   SeriesData,
 } from '../../webview/contract';
-import type { RolloutSample, RunGitInfo, RunInfo } from './runFormat';
+import type { RolloutSample, RunInfo } from './runFormat';
+import { commitLabel, isCorrect } from './runModel';
 
 export interface MetricSeries {
   steps: number[];
@@ -24,12 +25,14 @@ export interface MetricSeries {
 export interface RunMetrics {
   runId: string;
   series: ReadonlyMap<string, MetricSeries>;
+  /** The run's loss metric (runModel.lossMetric); charted in the loss family. */
+  lossMetric: string;
 }
 
 interface FamilyRule {
   id: string;
   title: string;
-  matches: (metric: string) => boolean;
+  matches: (metric: string, lossMetric: string) => boolean;
 }
 
 const prefix = (p: string) => (metric: string) => metric.startsWith(p);
@@ -38,9 +41,9 @@ const oneOf = (...names: string[]) => (metric: string) => names.includes(metric)
 /** Known families, in display order. A metric no rule claims gets a family named by its prefix. */
 const FAMILY_RULES: readonly FamilyRule[] = [
   { id: 'reward', title: 'Reward', matches: prefix('reward/') },
-  { id: 'loss', title: 'Loss (PACS / GRPO / RLOO) and the critic after the update', matches: oneOf('pacs/loss', 'grpo/loss', 'rloo/loss', 'critic/bce') },
+  { id: 'loss', title: 'Loss (PACS / GRPO / RLOO) and the critic after the update', matches: (m, loss) => m === loss || m === 'critic/bce' },
   { id: 'critic', title: 'Implicit critic: AUC, ECE, accuracy', matches: oneOf('critic/auc', 'critic/ece', 'critic/accuracy') },
-  { id: 'psi', title: 'ψ and class weights', matches: (m) => m.startsWith('critic/psi_') || (m.startsWith('pacs/') && m !== 'pacs/loss') },
+  { id: 'psi', title: 'ψ and class weights', matches: (m, loss) => m.startsWith('critic/psi_') || (m.startsWith('pacs/') && m !== loss) },
   { id: 'eval', title: 'Evaluation: accuracy and pass@k', matches: prefix('eval/') },
   { id: 'grad-norm', title: 'Gradient norm', matches: oneOf('optim/grad_norm') },
   { id: 'length', title: 'Response length', matches: oneOf('response/length_mean', 'response/length_max') },
@@ -53,8 +56,9 @@ const FAMILY_RULES: readonly FamilyRule[] = [
   { id: 'optim', title: 'Optimizer', matches: prefix('optim/') },
 ];
 
-export function familyOf(metric: string): { id: string; title: string } {
-  const rule = FAMILY_RULES.find((r) => r.matches(metric));
+/** The chart a metric belongs to; `lossMetric` is the run's (runModel.lossMetric). */
+export function familyOf(metric: string, lossMetric: string): { id: string; title: string } {
+  const rule = FAMILY_RULES.find((r) => r.matches(metric, lossMetric));
   if (rule) return { id: rule.id, title: rule.title };
   const head = metric.includes('/') ? metric.slice(0, metric.indexOf('/')) : metric;
   return { id: `other-${head.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, title: head };
@@ -112,7 +116,7 @@ export function buildFamilies(runs: readonly RunMetrics[], maxPoints = MAX_POINT
   for (const run of runs) {
     for (const [metric, raw] of run.series) {
       if (raw.steps.length === 0) continue;
-      const { id, title } = familyOf(metric);
+      const { id, title } = familyOf(metric, run.lossMetric);
       const family = families.get(id) ?? { id, title, series: [] };
       families.set(id, family);
       const ordered = sortBySteps(raw);
@@ -142,11 +146,6 @@ function sortBySteps(series: MetricSeries): MetricSeries {
   if (sorted && n === series.steps.length && n === series.values.length) return series;
   const idx = [...Array(n).keys()].sort((a, b) => series.steps[a] - series.steps[b]);
   return { steps: idx.map((i) => series.steps[i]), values: idx.map((i) => series.values[i]) };
-}
-
-/** R is a 0/1 label; a verifier giving partial credit counts as correct from 0.5 up. */
-export function isCorrect(reward: number): boolean {
-  return reward >= 0.5;
 }
 
 type CriticFields = Pick<RolloutSample, 'psi' | 'p_correct' | 'reward'>;
@@ -187,7 +186,11 @@ function chunkMax(xs: number[]): number[] {
 
 /**
  * Reliability diagram of σ(ψ_post) against the empirical accuracy, `bins` equal-width bins on
- * [0, 1] (p = 1 falls in the last bin), and ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|.
+ * [0, 1] (p = 1 falls in the last bin), and ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b|,
+ * null when no sample is binned. A p_correct that is not a number in [0, 1] (NaN from a diverged
+ * step, or garbage in an untrusted file) is left out. The same numbers as the trainer's
+ * `reliability_bins` and `expected_calibration_error` (metrics.py, which raises on a finite value
+ * outside [0, 1]): test/unit/fixtures/reliability-parity.json.
  */
 export function reliability(samples: readonly CriticFields[], bins = 10): Reliability {
   const count = new Array<number>(bins).fill(0);
@@ -196,20 +199,20 @@ export function reliability(samples: readonly CriticFields[], bins = 10): Reliab
   let total = 0;
   for (const s of samples) {
     const p = s.p_correct;
-    if (!Number.isFinite(p)) continue;
+    if (!(typeof p === 'number' && p >= 0 && p <= 1)) continue;
     const b = Math.min(bins - 1, Math.max(0, Math.floor(p * bins)));
     count[b]++;
     confSum[b] += p;
     if (isCorrect(s.reward)) correct[b]++;
     total++;
   }
-  let ece = 0;
+  let ece: number | null = total ? 0 : null;
   const out: ReliabilityBin[] = [];
   for (let b = 0; b < bins; b++) {
     const n = count[b];
     const confidence = n ? confSum[b] / n : null;
     const accuracy = n ? correct[b] / n : null;
-    if (n) ece += (n / total) * Math.abs((accuracy as number) - (confidence as number));
+    if (n) ece = (ece as number) + (n / total) * Math.abs((accuracy as number) - (confidence as number));
     out.push({ lo: b / bins, hi: (b + 1) / bins, count: n, confidence, accuracy });
   }
   return { bins: out, ece, count: total };
@@ -248,15 +251,6 @@ export function configDiff(runIds: readonly string[], configs: readonly (unknown
     .map((key) => ({ key, values: flat.map((f) => f?.get(key) ?? null) }))
     .filter((row) => runIds.length > 1 && new Set(row.values).size > 1);
   return { runIds: [...runIds], rows, keyCount: keys.size };
-}
-
-/** Short sha of the commit a run started from; `*` marks uncommitted changes (a snapshot). */
-export function commitLabel(git: RunGitInfo | null | undefined): string | null {
-  if (!git) return null;
-  const sha = git.commit ?? git.snapshot;
-  if (!sha) return null;
-  const short = sha.slice(0, 7);
-  return git.snapshot || git.dirty ? `${short}*` : short;
 }
 
 export function runSummary(info: RunInfo): RunSummary {

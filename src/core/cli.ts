@@ -12,7 +12,8 @@ import type { GitMode } from './git';
 import { LaunchError, launchRun, resumeRun } from './launcher';
 import { readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './runFormat';
-import type { RunStatus } from './runFormat';
+import type { RunInfo, RunStatus } from './runFormat';
+import { commitLabel, lossMetric } from './runModel';
 import { RunStore } from './runStore';
 
 const USAGE = `pacs-lab: train, watch and control PACS Lab runs
@@ -98,15 +99,15 @@ async function cmdTrain(argv: string[]): Promise<number> {
   out(`  log: ${join(launched.runDir, RUN_FILES.log)}`);
   const info = await readRunInfo(launched.runDir);
   if (info.git) {
-    const snap = info.git.snapshot ? `, uncommitted work in snapshot ${info.git.snapshot.slice(0, 8)} (${info.git.ref})` : '';
-    out(`  code: ${info.git.commit?.slice(0, 8) ?? '(no commit)'}${info.git.branch ? ` on ${info.git.branch}` : ''}${snap}`);
+    const snap = info.git.snapshot ? `, uncommitted work in snapshot ${info.git.snapshot.slice(0, 7)} (${info.git.ref})` : '';
+    out(`  code: ${commitLabel(info.git) ?? '(no commit)'}${info.git.branch ? ` on ${info.git.branch}` : ''}${snap}`);
   }
   if (p.bools.has('detach')) {
     out(`detached: follow with \`pacs-lab status ${runsRoot}\`, control with \`pacs-lab control ${launched.runDir} pause|stop|...\``);
     return EXIT.ok;
   }
   out('starting the trainer (loading Python, torch and the model)...');
-  return follow(launched.runDir, launched.exited, info.total_steps);
+  return follow(launched.runDir, launched.exited, info);
 }
 
 async function cmdResume(argv: string[]): Promise<number> {
@@ -116,17 +117,17 @@ async function cmdResume(argv: string[]): Promise<number> {
   out(`resuming ${resumed.runDir} (pid ${resumed.pid})`);
   if (p.bools.has('detach')) return EXIT.ok;
   const info = await readRunInfo(resumed.runDir);
-  return follow(resumed.runDir, resumed.exited, info.total_steps, true);
+  return follow(resumed.runDir, resumed.exited, info, true);
 }
 
 /**
  * Prints progress until the run ends (run_finished, or the trainer exits), then the summary.
  * Ctrl-C sends `stop` once; a second Ctrl-C leaves the run going.
  */
-async function follow(runDir: string, exited: Promise<{ code: number | null }>, totalSteps: number, fromEnd = false): Promise<number> {
+async function follow(runDir: string, exited: Promise<{ code: number | null }>, run: RunInfo, fromEnd = false): Promise<number> {
   const startedMs = Date.now();
   const tty = process.stdout.isTTY === true;
-  const follower = new RunFollower(totalSteps);
+  const follower = new RunFollower(run.total_steps, lossMetric(run));
   const eventsPath = join(runDir, RUN_FILES.events);
   // A resumed run appends to its events: show only what this launch adds, except the first eval.
   const tail = new JsonlTail(eventsPath);
@@ -248,8 +249,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     const rows = [['RUN', 'STATUS', 'STEP', 'BEST ACC', 'REWARD', 'AUC', 'CODE']];
     const fixed = (v: number | null) => (v === null ? '-' : v.toFixed(3));
     for (const r of runs) {
-      const git = r.info.git;
-      const code = git ? `${(git.commit ?? git.snapshot ?? '').slice(0, 8)}${git.snapshot ? '+' : ''}` : '-';
+      const code = commitLabel(r.info.git) ?? '-';
       const score = runScore(r.id, store.metricSeries(r.id));
       const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
       rows.push([r.id, r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
@@ -257,7 +257,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
     out('REWARD and AUC: means over the last tenth of each run\'s steps; BEST ACC: best eval/accuracy @ its step.');
-    if (runs.some((r) => r.info.git?.snapshot)) out('(+ = uncommitted work saved in a snapshot commit)');
+    if (runs.some((r) => commitLabel(r.info.git)?.endsWith('*'))) out('(* = uncommitted work at launch, saved in a snapshot commit unless --git ignore)');
     return EXIT.ok;
   } finally {
     store.dispose();

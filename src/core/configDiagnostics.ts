@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import Ajv2020 from 'ajv/dist/2020';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode, Pair, ScalarTag } from 'yaml';
 
 export type JsonSchema = Record<string, unknown>;
@@ -55,24 +55,14 @@ type Segment = string | number;
 
 // ------------------------------------------------------------------ positions
 
-class Lines {
-  private readonly starts: number[] = [0];
-  constructor(readonly text: string) {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.starts.push(i + 1);
-  }
+/** 0-based lines and UTF-16 columns, from the line starts yaml records while it parses (its LineCounter counts from 1). */
+class Lines extends LineCounter {
   pos(offset: number): { line: number; column: number } {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid] <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return { line: lo, column: offset - this.starts[lo] };
+    const { line, col } = this.linePos(offset);
+    return { line: line - 1, column: col - 1 };
   }
   offset(line: number, column: number): number {
-    const start = this.starts[Math.min(Math.max(line, 0), this.starts.length - 1)];
-    return start + column;
+    return this.lineStarts[Math.min(Math.max(line, 0), this.lineStarts.length - 1)] + column;
   }
   range(start: number, end: number): Pick<ConfigDiagnostic, 'line' | 'column' | 'endLine' | 'endColumn'> {
     const a = this.pos(start);
@@ -225,8 +215,8 @@ const PYYAML_BOOL: ScalarTag = {
 };
 
 /** Parses scalars as the trainer's PyYAML safe_load does, so the diagnostics agree with the trainer. */
-function parseConfig(text: string): Document {
-  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, customTags: [PYYAML_BOOL] });
+function parseConfig(text: string, lines: Lines): Document {
+  return parseDocument(text, { prettyErrors: false, uniqueKeys: true, customTags: [PYYAML_BOOL], lineCounter: lines });
 }
 
 /**
@@ -234,8 +224,8 @@ function parseConfig(text: string): Document {
  * not among the allowed ones, each positioned on the offending key or value.
  */
 export function diagnoseConfig(text: string, schema: JsonSchema): ConfigDiagnostic[] {
-  const lines = new Lines(text);
-  const doc = parseConfig(text);
+  const lines = new Lines();
+  const doc = parseConfig(text, lines);
   const out: ConfigDiagnostic[] = [];
   for (const e of doc.errors) {
     out.push({ message: `YAML: ${e.message.split('\n')[0]}`, severity: 'error', key: '', ...lines.range(e.pos[0], e.pos[1]) });
@@ -426,8 +416,8 @@ function pathAtOffset(node: unknown, offset: number, prefix: Segment[]): Segment
 
 /** Documentation of the key (or value's key) at a 0-based position. */
 export function hoverAt(text: string, schema: JsonSchema, line: number, column: number): ConfigHover | undefined {
-  const lines = new Lines(text);
-  const doc = parseConfig(text);
+  const lines = new Lines();
+  const doc = parseConfig(text, lines);
   const path = pathAtOffset(doc.contents, lines.offset(line, column), []);
   if (!path?.length) return undefined;
   // Hover a list item as its list.

@@ -166,7 +166,4 @@ export async function readJsonlFile(path: string): Promise<{ records: unknown[];
   return out;
 }
 
-/** True for plain JSON objects (not arrays, not null). */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isRecord } from './runModel';

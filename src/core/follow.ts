@@ -1,7 +1,7 @@
 // Following one run's events for a terminal: a progress line per step and, at the end, a
 // before/after summary. Pure: it consumes events and returns text.
-import { isRecord } from './events';
 import type { RunStatus } from './runFormat';
+import { isTrainingStep, parseEvent } from './runModel';
 
 export interface RunSummary {
   status: RunStatus | null;
@@ -23,8 +23,6 @@ export interface RunSummary {
   error: string | null;
 }
 
-const LOSS_KEYS = ['pacs/loss', 'grpo/loss', 'rloo/loss'];
-
 /** Accumulates a run's events; `progressLine()` and `summaryTable()` render them. */
 export class RunFollower {
   private totalSteps: number;
@@ -42,7 +40,11 @@ export class RunFollower {
   private finishedStatus: RunStatus | null = null;
   private error: string | null = null;
 
-  constructor(totalSteps = 0) {
+  /** @param lossMetric the metric the progress line shows as the loss (runModel.lossMetric of the run). */
+  constructor(
+    totalSteps = 0,
+    private readonly lossMetric = 'pacs/loss',
+  ) {
     this.totalSteps = totalSteps;
   }
 
@@ -51,38 +53,40 @@ export class RunFollower {
   }
 
   /** Applies one event; returns the lines worth printing for it (state changes, warnings, errors). */
-  apply(event: unknown): { stepped: boolean; notes: string[] } {
+  apply(record: unknown): { stepped: boolean; notes: string[] } {
     const notes: string[] = [];
-    if (!isRecord(event) || typeof event.type !== 'string') return { stepped: false, notes };
-    const t = typeof event.t === 'number' ? event.t : null;
+    const parsed = parseEvent(record);
+    if (parsed.kind === 'bad') return { stepped: false, notes };
+    const t = parsed.event.t;
     if (t !== null) {
       this.firstT ??= t;
       this.lastT = t;
     }
-    const step = typeof event.step === 'number' ? event.step : null;
+    if (parsed.kind === 'unknown') return { stepped: false, notes };
+    const { event } = parsed;
     switch (event.type) {
       case 'run_started':
-        if (typeof event.total_steps === 'number') this.totalSteps = event.total_steps;
+        if (event.total_steps > 0) this.totalSteps = event.total_steps;
         this.startedT ??= t;
         return { stepped: false, notes };
-      case 'metrics': {
-        if (step === null || !isRecord(event.values)) return { stepped: false, notes };
-        const values: Record<string, number> = {};
-        for (const [k, v] of Object.entries(event.values)) if (typeof v === 'number' && Number.isFinite(v)) values[k] = v;
+      case 'eval': {
+        const { step, values } = event;
         Object.assign(this.latest, values);
         const evals = Object.fromEntries(Object.entries(values).filter(([k]) => k.startsWith('eval/')));
-        if (Object.keys(evals).length) {
-          if (this.evalBeforeStep === null) {
-            this.evalBefore = evals;
-            this.evalBeforeStep = step;
-          }
-          this.evalAfter = evals;
-          this.evalAfterStep = step;
-          const shownEvals = Object.entries(evals).sort(([a], [b]) => evalOrder(a, b));
-          notes.push(`eval at step ${step}: ${shownEvals.map(([k, v]) => `${k.slice('eval/'.length)} ${pct(v)}`).join('  ')}`);
+        if (this.evalBeforeStep === null) {
+          this.evalBefore = evals;
+          this.evalBeforeStep = step;
         }
-        const training = Object.keys(values).some((k) => !k.startsWith('eval/') && !k.startsWith('perf/eval'));
-        if (!training) return { stepped: false, notes };
+        this.evalAfter = evals;
+        this.evalAfterStep = step;
+        const shownEvals = Object.entries(evals).sort(([a], [b]) => evalOrder(a, b));
+        notes.push(`eval at step ${step}: ${shownEvals.map(([k, v]) => `${k.slice('eval/'.length)} ${pct(v)}`).join('  ')}`);
+        return { stepped: false, notes };
+      }
+      case 'metrics': {
+        const { step, values } = event;
+        Object.assign(this.latest, values);
+        if (!isTrainingStep(event)) return { stepped: false, notes };
         this.lastStep = step;
         if (t !== null) {
           this.firstStepSeen ??= { step: step - 1, t: t - (values['perf/step_s'] ?? 0) };
@@ -91,19 +95,19 @@ export class RunFollower {
         return { stepped: true, notes };
       }
       case 'state':
-        if (typeof event.status === 'string') notes.push(`[${event.status}]${typeof event.reason === 'string' ? ` ${event.reason}` : ''}`);
+        notes.push(`[${event.status}]${event.reason !== undefined ? ` ${event.reason}` : ''}`);
         return { stepped: false, notes };
       case 'log':
-        if (event.level === 'warning' || event.level === 'error') notes.push(`${String(event.level)}: ${String(event.message)}`);
+        if (event.level === 'warning' || event.level === 'error') notes.push(`${event.level}: ${event.message}`);
         return { stepped: false, notes };
       case 'checkpoint':
-        notes.push(`checkpoint saved at step ${String(step)}: ${String(event.path)}`);
+        notes.push(`checkpoint saved at step ${event.step}: ${event.path}`);
         return { stepped: false, notes };
       case 'error':
-        this.error = typeof event.message === 'string' ? event.message : 'unknown error';
+        this.error = event.message;
         return { stepped: false, notes };
       case 'run_finished':
-        this.finishedStatus = typeof event.status === 'string' ? (event.status as RunStatus) : 'finished';
+        this.finishedStatus = event.status;
         return { stepped: false, notes };
       default:
         return { stepped: false, notes };
@@ -129,10 +133,9 @@ export class RunFollower {
   /** `step 12/100  reward 0.438  loss 0.0123  critic auc 0.812  1.35 steps/s` */
   progressLine(): string {
     const v = this.latest;
-    const loss = LOSS_KEYS.find((k) => k in v);
     const parts = [`step ${this.lastStep}/${this.totalSteps || '?'}`];
     parts.push(`reward ${fmt(v['reward/mean'], 3)}`);
-    parts.push(`loss ${fmt(loss ? v[loss] : undefined, 4)}`);
+    parts.push(`loss ${fmt(v[this.lossMetric], 4)}`);
     parts.push(`critic auc ${fmt(v['critic/auc'], 3)}`);
     const rate = this.stepsPerSecond();
     parts.push(rate === null ? '- steps/s' : `${rate.toFixed(2)} steps/s`);

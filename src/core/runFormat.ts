@@ -1,7 +1,8 @@
 // The run directory contract (docs/run-format.md) as TypeScript types.
 // Readers stay tolerant: unknown fields are kept, never rejected.
 
-export const RUN_FORMAT_VERSION = 1;
+/** 2: evaluations are `eval` events (format 1 logged them as `metrics` events; still read). */
+export const RUN_FORMAT_VERSION = 2;
 
 export const RUN_STATUSES = [
   'starting',
@@ -70,12 +71,15 @@ export interface RunInfo {
   git: RunGitInfo | null;
   versions: RunVersions;
   error: RunError | null;
+  /** The metric holding the loss, e.g. `pacs/loss` (written by the trainer; see runModel.lossMetric). */
+  loss_metric?: string;
   [key: string]: unknown;
 }
 
+// The events as readers get them from runModel.parseEvent (validated; see docs/run-format.md).
 interface EventBase {
-  /** Unix seconds. */
-  t: number;
+  /** Unix seconds; null when the line has none. */
+  t: number | null;
   step?: number;
 }
 
@@ -84,10 +88,17 @@ export interface RunStartedEvent extends EventBase {
   config: Record<string, unknown>;
   total_steps: number;
 }
+/** One training step. The file holds null for a metric undefined at that step; readers drop it. */
 export interface MetricsEvent extends EventBase {
   type: 'metrics';
   step: number;
-  values: Record<string, number | null>;
+  values: Record<string, number>;
+}
+/** One held-out evaluation of the policy at `step`: `eval/*` and `perf/eval_s`. */
+export interface EvalEvent extends EventBase {
+  type: 'eval';
+  step: number;
+  values: Record<string, number>;
 }
 export interface RolloutsEvent extends EventBase {
   type: 'rollouts';
@@ -109,7 +120,7 @@ export interface StateEvent extends EventBase {
 export interface ControlAckEvent extends EventBase {
   type: 'control_ack';
   seq: number;
-  command: ControlCommandName;
+  command: ControlCommandName | string;
   result: string;
 }
 export interface LogEvent extends EventBase {
@@ -135,6 +146,7 @@ export interface UnknownEvent extends EventBase {
 export type KnownRunEvent =
   | RunStartedEvent
   | MetricsEvent
+  | EvalEvent
   | RolloutsEvent
   | CheckpointEvent
   | StateEvent

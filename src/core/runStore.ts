@@ -6,13 +6,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
-import { JsonlTail, isRecord, readJsonlFile } from './events';
+import { JsonlTail, readJsonlFile } from './events';
 import type { BadLine, JsonlReadResult } from './events';
 import { isSameProcess } from './process';
 import { parseRunInfo, readLauncherInfo, readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { isRealFolder, readRunFile, RunFileError, runFilePath } from './runFiles';
-import { LIVE_STATUSES, RUN_FILES } from './runFormat';
-import type { RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
+import { LIVE_STATUSES, RUN_FILES, rolloutFileName } from './runFormat';
+import type { KnownRunEvent, RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
+import { isRecord, isTrainingStep, parseEvent } from './runModel';
 
 export interface MetricSeries {
   steps: number[];
@@ -51,7 +52,7 @@ export interface RunState {
   status: RunStatus;
   /** The newest value of every metric seen. */
   latest: Record<string, number>;
-  /** The step of the newest `metrics` event, or null before the first. */
+  /** The step of the newest `metrics` or `eval` event, or null before the first. */
   lastMetricStep: number | null;
   checkpoints: CheckpointRef[];
   /** The highest `control_ack` seq seen (0 when none). */
@@ -61,7 +62,7 @@ export interface RunState {
   startedAt: number | null;
   /** `t` of the last `run_finished` event (unix seconds). */
   finishedAt: number | null;
-  /** Training steps per second over the last few metric events, or null. */
+  /** Training steps per second over the last few `metrics` events (evaluations excluded), or null. */
   stepsPerSecond: number | null;
   /** The last `error` event, or run.json's error. */
   lastError: RunError | null;
@@ -100,7 +101,7 @@ interface RunEntry {
   series: Map<string, MetricSeries>;
   rolloutSteps: Set<number>;
   rolloutStepsSorted: number[] | null;
-  /** (step, t) of recent training metric events, for steps/s. */
+  /** (step, t) of recent training steps (`metrics` events), for steps/s. */
   recent: Array<[number, number]>;
 }
 
@@ -207,7 +208,7 @@ export class RunStore implements Disposable {
       this.rolloutCache.set(key, cached);
       return cached;
     }
-    const file = await runFilePath(entry.state.dir, join(RUN_FILES.rolloutsDir, `step-${String(step).padStart(6, '0')}.jsonl`));
+    const file = await runFilePath(entry.state.dir, rolloutFileName(step));
     const { records, badLines } = await readJsonlFile(file);
     const samples = records.filter(isRecord) as RolloutSample[];
     const loaded = { samples, badLines: badLines.length + records.length - samples.length };
@@ -439,13 +440,13 @@ function applyEvents(entry: RunEntry, previous: RunState, records: unknown[], ba
   };
   const bad = [...badLines];
   for (const record of records) {
-    if (!isRecord(record) || typeof record.type !== 'string') {
-      bad.push({ line: 0, snippet: JSON.stringify(record).slice(0, 120), error: 'not an event object with a "type"' });
+    const parsed = parseEvent(record);
+    if (parsed.kind === 'bad') {
+      bad.push({ line: 0, snippet: JSON.stringify(record).slice(0, 120), error: parsed.error });
       continue;
     }
-    const t = typeof record.t === 'number' ? record.t : null;
-    if (t !== null) state.events.lastEventT = t;
-    applyEvent(entry, state, record, t);
+    if (parsed.event.t !== null) state.events.lastEventT = parsed.event.t;
+    if (parsed.kind === 'known') applyEvent(entry, state, parsed.event);
   }
   state.events.badLines += bad.length;
   for (const line of bad) {
@@ -455,20 +456,18 @@ function applyEvents(entry: RunEntry, previous: RunState, records: unknown[], ba
   return state;
 }
 
-function applyEvent(entry: RunEntry, state: RunState, event: Record<string, unknown>, t: number | null): void {
-  const step = typeof event.step === 'number' ? event.step : null;
+function applyEvent(entry: RunEntry, state: RunState, event: KnownRunEvent): void {
+  const { t } = event;
   switch (event.type) {
-    case 'metrics': {
-      if (step === null || !isRecord(event.values)) return;
-      let training = false;
+    case 'metrics':
+    case 'eval': {
+      const { step } = event;
       for (const [name, value] of Object.entries(event.values)) {
-        if (typeof value !== 'number' || !Number.isFinite(value)) continue;
         appendPoint(entry.series, name, step, value);
         state.latest[name] = value;
-        if (!name.startsWith('eval/')) training = true;
       }
       state.lastMetricStep = state.lastMetricStep === null ? step : Math.max(state.lastMetricStep, step);
-      if (training && t !== null) {
+      if (isTrainingStep(event) && t !== null) {
         // A resumed run logs again from its checkpoint: restart the rate window there.
         const last = entry.recent[entry.recent.length - 1];
         if (last && step <= last[0]) entry.recent.length = 0;
@@ -478,20 +477,18 @@ function applyEvent(entry: RunEntry, state: RunState, event: Record<string, unkn
       return;
     }
     case 'rollouts':
-      if (step !== null && !entry.rolloutSteps.has(step)) {
-        entry.rolloutSteps.add(step);
+      if (!entry.rolloutSteps.has(event.step)) {
+        entry.rolloutSteps.add(event.step);
         entry.rolloutStepsSorted = null;
       }
       return;
     case 'checkpoint':
-      if (step !== null && typeof event.path === 'string') {
-        state.checkpoints = state.checkpoints.filter((c) => c.step !== step);
-        state.checkpoints.push({ step, path: event.path });
-        state.checkpoints.sort((a, b) => a.step - b.step);
-      }
+      state.checkpoints = state.checkpoints.filter((c) => c.step !== event.step);
+      state.checkpoints.push({ step: event.step, path: event.path });
+      state.checkpoints.sort((a, b) => a.step - b.step);
       return;
     case 'control_ack':
-      if (typeof event.seq === 'number') state.lastAckSeq = Math.max(state.lastAckSeq, event.seq);
+      state.lastAckSeq = Math.max(state.lastAckSeq, event.seq);
       return;
     case 'run_started':
       if (state.startedAt === null && t !== null) state.startedAt = t;
@@ -501,9 +498,7 @@ function applyEvent(entry: RunEntry, state: RunState, event: Record<string, unkn
       state.finishedAt = t;
       return;
     case 'error':
-      if (typeof event.message === 'string') {
-        state.lastError = { message: event.message, traceback: typeof event.traceback === 'string' ? event.traceback : undefined };
-      }
+      state.lastError = { message: event.message, traceback: event.traceback };
       return;
     default:
       return;

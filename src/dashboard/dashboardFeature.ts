@@ -5,14 +5,14 @@ import * as vscode from 'vscode';
 import { VIEW_TYPES, type DashboardPersistedState } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
 import { pickRuns } from '../runs/pickRun';
-import { webviewOptions } from '../webviewHtml';
+import { Disposer } from '../vscode/disposer';
+import { createWebviewPanel, registerPanelRestorer, SessionSet } from '../vscode/webviewSession';
 import { DashboardPanel } from './dashboardPanel';
 import { RunConfigCache } from './runConfig';
 
-export class DashboardFeature implements vscode.Disposable {
-  private readonly panels = new Set<DashboardPanel>();
+export class DashboardFeature extends Disposer {
+  private readonly panels = new SessionSet<DashboardPanel>();
   private readonly configs = new RunConfigCache();
-  private readonly disposables: vscode.Disposable[] = [];
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
   /** Fires with a run id when a dashboard showing that run becomes the active editor. */
   readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
@@ -21,17 +21,21 @@ export class DashboardFeature implements vscode.Disposable {
     private readonly context: vscode.ExtensionContext,
     private readonly store: RunStore,
   ) {
-    this.disposables.push(
-      this.onDidFocusRunEmitter,
-      vscode.commands.registerCommand('pacs.openDashboard', (arg?: unknown, selection?: unknown) => this.open(arg, selection, false)),
-      vscode.commands.registerCommand('pacs.compareRuns', (arg?: unknown, selection?: unknown) => this.open(arg, selection, true)),
-      vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.dashboard, {
-        deserializeWebviewPanel: async (panel, state: unknown) => this.restore(panel, state),
+    super();
+    this.track(this.onDidFocusRunEmitter);
+    this.track(vscode.commands.registerCommand('pacs.openDashboard', (arg?: unknown, selection?: unknown) => this.open(arg, selection, false)));
+    this.track(vscode.commands.registerCommand('pacs.compareRuns', (arg?: unknown, selection?: unknown) => this.open(arg, selection, true)));
+    this.track(
+      registerPanelRestorer(VIEW_TYPES.dashboard, context.extensionUri, persistedState, (panel, saved) => {
+        this.add(new DashboardPanel(panel, saved.runIds, this.store, this.configs, this.context.extensionUri, saved));
       }),
+    );
+    this.track(
       store.onDidChange(({ runIds }) => {
         for (const panel of this.panels) panel.runsChanged(runIds);
       }),
     );
+    this.track(this.panels);
   }
 
   /** Opens (or reveals) the dashboard of the runs named by `arg`, asking when it names none. */
@@ -43,40 +47,18 @@ export class DashboardFeature implements vscode.Disposable {
     });
     if (runs.length === 0) return;
     const ids = runs.map((run) => run.id);
-    const existing = [...this.panels].find((p) => p.runIds.length === ids.length && p.runIds.every((id) => ids.includes(id)));
+    const existing = this.panels.find((p) => p.runIds.length === ids.length && p.runIds.every((id) => ids.includes(id)));
     if (existing) {
       existing.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.dashboard, 'Dashboard', vscode.ViewColumn.Active, {
-      ...webviewOptions(this.context.extensionUri),
-      retainContextWhenHidden: false,
-    });
-    this.track(new DashboardPanel(panel, ids, this.store, this.configs, this.context.extensionUri));
+    const panel = createWebviewPanel(VIEW_TYPES.dashboard, 'Dashboard', this.context.extensionUri);
+    this.add(new DashboardPanel(panel, ids, this.store, this.configs, this.context.extensionUri));
   }
 
-  private restore(panel: vscode.WebviewPanel, state: unknown): void {
-    const saved = persistedState(state);
-    if (!saved) {
-      panel.dispose();
-      return;
-    }
-    panel.webview.options = webviewOptions(this.context.extensionUri);
-    this.track(new DashboardPanel(panel, saved.runIds, this.store, this.configs, this.context.extensionUri, saved));
-  }
-
-  private track(panel: DashboardPanel): void {
+  private add(panel: DashboardPanel): void {
     this.panels.add(panel);
-    const focus = panel.onDidFocusRun((runId) => this.onDidFocusRunEmitter.fire(runId));
-    panel.onDidDispose(() => {
-      focus.dispose();
-      this.panels.delete(panel);
-    });
-  }
-
-  dispose(): void {
-    for (const panel of [...this.panels]) panel.dispose();
-    for (const d of this.disposables) d.dispose();
+    panel.onDidFocusRun((runId) => this.onDidFocusRunEmitter.fire(runId));
   }
 }
 

@@ -10,25 +10,22 @@ import {
   type DashboardWebviewMessage,
 } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
-import { onWebviewMessage, webviewHtml } from '../webviewHtml';
-import { criticStep, dashboardState, loadCritic, type CriticResult } from './dashboardState';
+import { WebviewSession } from '../vscode/webviewSession';
+import { webviewHtml } from '../webviewHtml';
+import { pinFor, shownStep } from '../core/runModel';
+import { dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;
 
-export class DashboardPanel implements vscode.Disposable {
-  private ready = false;
-  private disposed = false;
+export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, DashboardHostMessage> {
   private pushTimer: ReturnType<typeof setTimeout> | undefined;
   private lastPush = 0;
   private criticRunId: string | null;
   /** The step the user picked; null follows the newest step with rollouts. */
   private pinnedStep: number | null;
   private critic: CriticResult | null = null;
-  private readonly disposables: vscode.Disposable[] = [];
-  private readonly onDidDisposeEmitter = new vscode.EventEmitter<void>();
-  readonly onDidDispose = this.onDidDisposeEmitter.event;
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
   /** Fires with the panel's critic run when the panel becomes the active editor. */
   readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
@@ -41,23 +38,18 @@ export class DashboardPanel implements vscode.Disposable {
     extensionUri: vscode.Uri,
     restored?: { criticRunId: string | null; criticStep: number | null },
   ) {
+    super(panel, isDashboardWebviewMessage, 'dashboard');
     this.criticRunId = restored?.criticRunId && runIds.includes(restored.criticRunId) ? restored.criticRunId : (runIds[0] ?? null);
     this.pinnedStep = restored?.criticStep ?? null;
     panel.title = this.title();
     panel.webview.html = webviewHtml(panel.webview, extensionUri, 'dashboard', panel.title);
-    this.disposables.push(
-      this.onDidDisposeEmitter,
-      this.onDidFocusRunEmitter,
-      onWebviewMessage(panel.webview, isDashboardWebviewMessage, (message) => this.handle(message), 'dashboard'),
+    this.track(this.onDidFocusRunEmitter);
+    this.track(
       panel.onDidChangeViewState(({ webviewPanel }) => {
         if (webviewPanel.active && this.criticRunId) this.onDidFocusRunEmitter.fire(this.criticRunId);
       }),
-      panel.onDidDispose(() => this.dispose()),
     );
-  }
-
-  reveal(): void {
-    this.panel.reveal();
+    this.track({ dispose: () => clearTimeout(this.pushTimer) });
   }
 
   /** Called on every store change; pushes when one of this panel's runs changed. */
@@ -70,18 +62,16 @@ export class DashboardPanel implements vscode.Disposable {
     return `Compare ${this.runIds.length} runs`;
   }
 
-  private handle(message: DashboardWebviewMessage): void {
+  protected onReady(): void {
+    this.schedulePush(true);
+  }
+
+  protected handle(message: Exclude<DashboardWebviewMessage, { type: 'ready' }>): void {
     switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        this.schedulePush(true);
-        return;
       case 'selectCriticStep': {
         if (!this.runIds.includes(message.runId)) return;
         this.criticRunId = message.runId;
-        const steps = this.store.rolloutSteps(message.runId);
-        const latest = steps[steps.length - 1];
-        this.pinnedStep = steps.includes(message.step) && message.step !== latest ? message.step : null;
+        this.pinnedStep = pinFor(this.store.rolloutSteps(message.runId), message.step);
         this.schedulePush(true);
         return;
       }
@@ -94,8 +84,7 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   private schedulePush(now = false): void {
-    // A hidden panel's webview is gone (no retainContextWhenHidden); it says `ready` when shown.
-    if (!this.ready || this.disposed || !this.panel.visible || this.pushTimer !== undefined) return;
+    if (!this.ready || this.pushTimer !== undefined) return;
     const wait = now ? 0 : Math.max(0, this.lastPush + PUSH_INTERVAL_MS - Date.now());
     this.pushTimer = setTimeout(() => {
       this.pushTimer = undefined;
@@ -107,10 +96,9 @@ export class DashboardPanel implements vscode.Disposable {
   private async push(): Promise<void> {
     try {
       const state = await this.buildState();
-      if (this.disposed) return;
+      if (!this.ready) return;
       this.panel.title = this.title();
-      const message: DashboardHostMessage = { type: 'state', state };
-      await this.panel.webview.postMessage(message);
+      await this.post({ type: 'state', state });
     } catch (err) {
       console.error('PACS Lab: the dashboard could not be updated', err);
     }
@@ -127,19 +115,10 @@ export class DashboardPanel implements vscode.Disposable {
   private async criticAt(runId: string): Promise<CriticResult | null> {
     const steps = this.store.rolloutSteps(runId);
     // A panel restored at what was then the newest step follows new steps again.
-    if (this.pinnedStep === steps[steps.length - 1]) this.pinnedStep = null;
-    const step = criticStep(steps, this.pinnedStep);
-    if (step === undefined) return null;
+    if (this.pinnedStep === steps.at(-1)) this.pinnedStep = null;
+    const step = shownStep(steps, this.pinnedStep);
+    if (step === null) return null;
     if (this.critic?.runId !== runId || this.critic.step !== step) this.critic = await loadCritic(this.store, runId, step);
     return this.critic;
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    if (this.pushTimer !== undefined) clearTimeout(this.pushTimer);
-    this.onDidDisposeEmitter.fire();
-    this.panel.dispose();
-    for (const d of this.disposables) d.dispose();
   }
 }

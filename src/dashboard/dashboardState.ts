@@ -3,6 +3,7 @@
 
 import type { CriticView, DashboardState } from '../../webview/contract';
 import { buildFamilies, configDiff, criticView, runScore, runSummary } from '../core/charts';
+import { lossMetric } from '../core/runModel';
 import type { RunStore } from '../core/runStore';
 
 export type DashboardStore = Pick<RunStore, 'get' | 'metricSeries' | 'rolloutSteps' | 'loadRollouts'>;
@@ -12,11 +13,6 @@ export interface CriticResult {
   step: number;
   view: CriticView | null;
   error: string | null;
-}
-
-/** The critic step: the pinned one while it has rollouts, else the newest. */
-export function criticStep(steps: readonly number[], pinned: number | null): number | undefined {
-  return pinned !== null && steps.includes(pinned) ? pinned : steps[steps.length - 1];
 }
 
 export async function loadCritic(store: DashboardStore, runId: string, step: number): Promise<CriticResult> {
@@ -44,7 +40,7 @@ export function dashboardState(
     runs: found.map((run) => runSummary(run.info)),
     scores: found.map((run) => runScore(run.id, store.metricSeries(run.id))),
     missing: runIds.filter((id) => !foundIds.includes(id)),
-    families: buildFamilies(found.map((run) => ({ runId: run.id, series: store.metricSeries(run.id) }))),
+    families: buildFamilies(found.map((run) => ({ runId: run.id, series: store.metricSeries(run.id), lossMetric: lossMetric(run.info) }))),
     criticRunId: criticRun,
     rolloutSteps: criticRun ? [...store.rolloutSteps(criticRun)] : [],
     critic: usable?.view ?? null,

@@ -8,7 +8,7 @@ import type { ChangedFile } from '../core/git';
 import type { RunState, RunStore } from '../core/runStore';
 import { pickRun } from '../runs/pickRun';
 import type { RunRoots } from '../runs/runRoots';
-import { shortCommit } from '../runs/runText';
+import { commitLabel } from '../core/runModel';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
 import type { RunWorktrees } from './runWorktrees';
@@ -81,7 +81,7 @@ export class RunCodeFeature extends Disposer implements vscode.TextDocumentConte
       void vscode.window.showErrorMessage(`PACS Lab: ${(err as Error).message}`);
       return;
     }
-    const label = `run ${run.id} (${shortCommit(run.info.git)})`;
+    const label = `run ${run.id} (${commitLabel(run.info.git) ?? ''})`;
     if (changed.length === 0) {
       void vscode.window.showInformationMessage(`PACS Lab: the working tree holds the same code as ${label}.`);
       return;

@@ -6,33 +6,30 @@ import { VIEW_TYPES, type RolloutsPersistedState } from '../../webview/contract'
 import type { RunStore } from '../core/runStore';
 import { LIVE_STATUSES } from '../core/runFormat';
 import { pickRun } from '../runs/pickRun';
+import { Disposer } from '../vscode/disposer';
+import { createWebviewPanel, registerPanelRestorer, SessionSet } from '../vscode/webviewSession';
 import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { RolloutsSession } from './rolloutsSession';
 
-interface InspectorPanel {
-  panel: vscode.WebviewPanel;
-  session: RolloutsSession;
-}
-
-export class RolloutsFeature implements vscode.Disposable, vscode.WebviewViewProvider {
+export class RolloutsFeature extends Disposer implements vscode.WebviewViewProvider {
   private viewSession: RolloutsSession | undefined;
   /** The run the side view was told to follow; undefined follows the newest live run. */
   private followed: string | undefined;
-  private readonly panels = new Set<InspectorPanel>();
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly panels = new SessionSet<RolloutsSession>();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly store: RunStore,
   ) {
-    this.disposables.push(
-      vscode.window.registerWebviewViewProvider(VIEW_TYPES.rolloutsView, this),
-      vscode.commands.registerCommand('pacs.inspectRollouts', (arg?: unknown) => this.inspect(arg)),
-      vscode.window.registerWebviewPanelSerializer(VIEW_TYPES.rolloutInspector, {
-        deserializeWebviewPanel: async (panel, state: unknown) => this.restore(panel, state),
-      }),
-      store.onDidChange(({ runIds }) => this.runsChanged(runIds)),
+    super();
+    this.track(vscode.window.registerWebviewViewProvider(VIEW_TYPES.rolloutsView, this));
+    this.track(vscode.commands.registerCommand('pacs.inspectRollouts', (arg?: unknown) => this.inspect(arg)));
+    this.track(
+      registerPanelRestorer(VIEW_TYPES.rolloutInspector, context.extensionUri, restoredTab, (panel, { runId, step }) => this.openPanel(panel, runId, step)),
     );
+    this.track(store.onDidChange(({ runIds }) => this.runsChanged(runIds)));
+    this.track(this.panels);
+    this.track({ dispose: () => this.viewSession?.dispose() });
   }
 
   /** Makes the side view show `runId` (the runs tree's selection, an active dashboard); a run it already shows keeps its step. */
@@ -44,14 +41,9 @@ export class RolloutsFeature implements vscode.Disposable, vscode.WebviewViewPro
   resolveWebviewView(view: vscode.WebviewView): void {
     view.webview.options = webviewOptions(this.context.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.context.extensionUri, 'rollouts', 'Rollouts', { mode: 'view' });
-    const session = new RolloutsSession(view.webview, this.store, 'view', this.viewRunId() ?? null, null);
+    const session = new RolloutsSession(view, this.store, 'view', this.viewRunId() ?? null, null);
     this.viewSession = session;
-    const visibility = view.onDidChangeVisibility(() => {
-      if (!view.visible) session.webviewReset();
-    });
-    view.onDidDispose(() => {
-      visibility.dispose();
-      session.dispose();
+    session.onDidDispose(() => {
       if (this.viewSession === session) this.viewSession = undefined;
     });
   }
@@ -66,7 +58,7 @@ export class RolloutsFeature implements vscode.Disposable, vscode.WebviewViewPro
     const wanted = this.viewRunId();
     if (this.viewSession && wanted && wanted !== this.viewSession.currentRunId) this.viewSession.showRun(wanted);
     else this.viewSession?.runsChanged(runIds);
-    for (const { session } of this.panels) session.runsChanged(runIds);
+    for (const session of this.panels) session.runsChanged(runIds);
   }
 
   /** pacs.inspectRollouts: a run id, `{ runId, step? }`, or nothing (quick pick). */
@@ -74,54 +66,28 @@ export class RolloutsFeature implements vscode.Disposable, vscode.WebviewViewPro
     const run = await pickRun(this.store, arg, { placeHolder: 'Select a run to inspect its rollouts' });
     if (!run) return;
     const step = stepOf(arg);
-    const existing = [...this.panels].find((p) => p.session.currentRunId === run.id);
+    const existing = this.panels.find((session) => session.currentRunId === run.id);
     if (existing) {
-      existing.session.showRun(run.id, step);
-      existing.panel.reveal();
+      existing.showRun(run.id, step);
+      existing.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPES.rolloutInspector, `Rollouts: ${run.info.name}`, vscode.ViewColumn.Active, {
-      ...webviewOptions(this.context.extensionUri),
-      retainContextWhenHidden: false,
-    });
-    this.openPanel(panel, run.id, step);
-  }
-
-  private restore(panel: vscode.WebviewPanel, state: unknown): void {
-    const saved = state as Partial<RolloutsPersistedState> | undefined;
-    const runId = typeof saved?.runId === 'string' ? saved.runId : null;
-    if (!runId) {
-      panel.dispose();
-      return;
-    }
-    panel.webview.options = webviewOptions(this.context.extensionUri);
-    // A tab that showed the newest step follows it again (the run may have gone on); else it pins its step.
-    const step = saved?.following !== true && typeof saved?.step === 'number' ? saved.step : null;
-    this.openPanel(panel, runId, step);
+    this.openPanel(createWebviewPanel(VIEW_TYPES.rolloutInspector, `Rollouts: ${run.info.name}`, this.context.extensionUri), run.id, step);
   }
 
   private openPanel(panel: vscode.WebviewPanel, runId: string, step: number | null): void {
     const name = this.store.get(runId)?.info.name ?? runId;
     panel.title = `Rollouts: ${name}`;
     panel.webview.html = webviewHtml(panel.webview, this.context.extensionUri, 'rollouts', panel.title, { mode: 'panel' });
-    const session = new RolloutsSession(panel.webview, this.store, 'panel', runId, step);
-    const entry = { panel, session };
-    this.panels.add(entry);
-    const visibility = panel.onDidChangeViewState(() => {
-      if (!panel.visible) session.webviewReset();
-    });
-    panel.onDidDispose(() => {
-      visibility.dispose();
-      session.dispose();
-      this.panels.delete(entry);
-    });
+    this.panels.add(new RolloutsSession(panel, this.store, 'panel', runId, step));
   }
+}
 
-  dispose(): void {
-    for (const { panel } of [...this.panels]) panel.dispose();
-    this.viewSession?.dispose();
-    for (const d of this.disposables) d.dispose();
-  }
+/** A restored tab's run, and its step unless it showed the newest (then it follows the newest again: the run may have gone on). */
+function restoredTab(state: unknown): { runId: string; step: number | null } | undefined {
+  const saved = state as Partial<RolloutsPersistedState> | undefined;
+  if (typeof saved?.runId !== 'string' || !saved.runId) return undefined;
+  return { runId: saved.runId, step: saved.following !== true && typeof saved.step === 'number' ? saved.step : null };
 }
 
 function stepOf(arg: unknown): number | null {

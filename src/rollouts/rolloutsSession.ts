@@ -10,25 +10,24 @@ import {
   type RolloutsWebviewMessage,
 } from '../../webview/contract';
 import type { RunStore } from '../core/runStore';
-import { onWebviewMessage } from '../webviewHtml';
-import { rolloutsState, sampleMessages, shownStep, type LoadedStep } from './rolloutsState';
+import { WebviewSession } from '../vscode/webviewSession';
+import { pinFor, shownStep } from '../core/runModel';
+import { rolloutsState, sampleMessages, type LoadedStep } from './rolloutsState';
 
-export class RolloutsSession implements vscode.Disposable {
-  private ready = false;
+export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
   private loadId = 0;
   private loaded: LoadedStep | null = null;
   private error: string | null = null;
-  private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
-    private readonly webview: vscode.Webview,
+    surface: vscode.WebviewPanel | vscode.WebviewView,
     private readonly store: RunStore,
     private readonly mode: 'view' | 'panel',
     private runId: string | null,
     /** The step the user picked; null follows the newest step with rollouts. */
     private pinnedStep: number | null,
   ) {
-    this.disposables.push(onWebviewMessage(webview, isRolloutsWebviewMessage, (message) => this.handle(message), 'rollout inspector'));
+    super(surface, isRolloutsWebviewMessage, 'rollout inspector');
   }
 
   get currentRunId(): string | null {
@@ -48,20 +47,14 @@ export class RolloutsSession implements vscode.Disposable {
     if (this.runId && runIds.includes(this.runId)) void this.sync();
   }
 
-  /** The webview was re-created (a hidden view shown again): it will say `ready` again. */
-  webviewReset(): void {
-    this.ready = false;
+  protected onReady(): void {
+    void this.sync(true);
   }
 
-  private handle(message: RolloutsWebviewMessage): void {
+  protected handle(message: Exclude<RolloutsWebviewMessage, { type: 'ready' }>): void {
     switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        void this.sync(true);
-        return;
       case 'selectStep': {
-        const steps = this.runId ? this.store.rolloutSteps(this.runId) : [];
-        this.pinnedStep = message.step === steps[steps.length - 1] ? null : message.step;
+        this.pinnedStep = pinFor(this.runId ? this.store.rolloutSteps(this.runId) : [], message.step);
         void this.sync();
         return;
       }
@@ -122,19 +115,5 @@ export class RolloutsSession implements vscode.Disposable {
 
   private state(step: number | null): RolloutsState {
     return rolloutsState(this.store, this.runId, step, this.loadId, this.loaded, this.error, this.mode);
-  }
-
-  private async post(message: RolloutsHostMessage): Promise<void> {
-    try {
-      await this.webview.postMessage(message);
-    } catch {
-      // The webview went away mid-send; it says `ready` again when it comes back.
-      this.ready = false;
-    }
-  }
-
-  dispose(): void {
-    this.ready = false;
-    for (const d of this.disposables) d.dispose();
   }
 }

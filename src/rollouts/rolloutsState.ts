@@ -14,12 +14,6 @@ export interface LoadedStep {
   badLines: number;
 }
 
-/** The step shown: the pinned one while it has rollouts, else the newest. */
-export function shownStep(steps: readonly number[], pinned: number | null): number | null {
-  if (pinned !== null && steps.includes(pinned)) return pinned;
-  return steps[steps.length - 1] ?? null;
-}
-
 export function rolloutsState(
   store: RolloutsStore,
   runId: string | null,

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { ControlError, sendControl } from '../core/control';
 import { deleteRunRef, repoRootOf, runRef } from '../core/git';
 import { readLauncherInfo } from '../core/runDir';
-import { LIVE_STATUSES, RUN_FILES } from '../core/runFormat';
+import { LIVE_STATUSES, RESUMABLE_STATUSES, RUN_FILES } from '../core/runFormat';
 import type { ControlCommandName, RunStatus } from '../core/runFormat';
 import type { RunState, RunStore } from '../core/runStore';
 import type { RunWorktrees } from '../git/runWorktrees';
@@ -17,7 +17,6 @@ import type { RunRoots } from './runRoots';
 import { inertLinks } from './runText';
 
 const ACK_TIMEOUT_MS = 15000;
-const RELAUNCHABLE: readonly RunStatus[] = ['suspended', 'stopped', 'crashed', 'failed'];
 const DELETABLE: readonly RunStatus[] = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];
 
 interface ControlSpec {
@@ -66,7 +65,7 @@ export class RunCommands extends Disposer {
 
   /** A paused trainer continues in place; a suspended, stopped, crashed or failed run is relaunched from its checkpoint. */
   private async resume(arg: unknown): Promise<void> {
-    const run = await pickRun(this.store, arg, { statuses: ['paused', ...RELAUNCHABLE], placeHolder: 'Select the run to resume' });
+    const run = await pickRun(this.store, arg, { statuses: ['paused', ...RESUMABLE_STATUSES], placeHolder: 'Select the run to resume' });
     if (!run) return;
     if (run.status === 'paused') await this.send(run, RESUME);
     else await this.launcher.relaunch(run);

@@ -2,7 +2,8 @@
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import type { RunState } from '../core/runStore';
-import { formatNumber, runSummary, shortCommit } from './runText';
+import { commitLabel } from '../core/runModel';
+import { formatNumber, runSummary } from './runText';
 
 const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
   starting: ['loading~spin'],
@@ -65,5 +66,5 @@ function codeLine(run: RunState): string {
   if (!git) return 'not in a git repository (code not recorded)';
   const branch = git.branch ? ` on ${git.branch}` : '';
   const dirty = git.dirty ? ', with uncommitted work saved in a snapshot' : '';
-  return `${shortCommit(git)}${branch}${dirty}`;
+  return `${commitLabel(git) ?? ''}${branch}${dirty}`;
 }

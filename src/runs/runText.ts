@@ -1,14 +1,7 @@
 // Plain-text summaries of a run for the tree, the quick picks and the status bar. No vscode here.
-import type { RunGitInfo, RunInfo } from '../core/runFormat';
+import type { RunInfo } from '../core/runFormat';
+import { commitLabel } from '../core/runModel';
 import type { RunState } from '../core/runStore';
-
-/** `a1b2c3d`, with `*` when a snapshot holds uncommitted work; '' outside a repository. */
-export function shortCommit(git: RunGitInfo | null): string {
-  if (!git) return '';
-  const sha = git.commit ?? git.snapshot;
-  if (!sha) return '';
-  return `${sha.slice(0, 7)}${git.dirty ? '*' : ''}`;
-}
 
 /**
  * Trainer-written text for a notification. Notifications render `[label](target)` as a link, and
@@ -29,7 +22,7 @@ export function formatNumber(value: number): string {
 export function runSummary(info: RunInfo, reward: number | undefined): string {
   const parts = [info.total_steps > 0 ? `step ${info.step}/${info.total_steps}` : `step ${info.step}`];
   if (reward !== undefined) parts.push(`reward ${formatNumber(reward)}`);
-  const commit = shortCommit(info.git);
+  const commit = commitLabel(info.git);
   if (commit) parts.push(commit);
   return parts.join(' · ');
 }
@@ -61,6 +54,6 @@ export function configRunsSummary(runs: readonly Pick<RunState, 'id' | 'info' | 
     if (reward !== undefined && (best === undefined || reward > best.latest['reward/mean'])) best = run;
   }
   if (!best) return { title: `${count} · no reward yet`, runId: runs[0].id };
-  const commit = shortCommit(best.info.git);
+  const commit = commitLabel(best.info.git);
   return { title: `${count} · best reward ${formatNumber(best.latest['reward/mean'])}${commit ? ` (${commit})` : ''}`, runId: best.id };
 }

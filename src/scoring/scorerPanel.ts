@@ -1,12 +1,11 @@
 // The pacs.scorer panel: whole state to the webview after its `ready`; "Re-score" messages back.
 import * as vscode from 'vscode';
-import { assertNever } from '../../webview/contract';
 import { isScorerWebviewMessage, SCORER_VIEW_TYPE } from '../../webview/scorer/contract';
 import type { ScoreView, ScorerHostMessage, ScorerState, ScorerWebviewMessage } from '../../webview/scorer/contract';
 import { ScoreError } from '../core/scoring/implicitReward';
 import type { GroupScoreResult, ScoreResult, ScorerCache } from '../core/scoring/scorer';
-import { Disposer } from '../vscode/disposer';
-import { onWebviewMessage, webviewHtml, webviewOptions } from '../webviewHtml';
+import { createWebviewPanel, WebviewSession } from '../vscode/webviewSession';
+import { webviewHtml } from '../webviewHtml';
 
 export interface ScorerTarget {
   runId: string;
@@ -26,35 +25,21 @@ export interface ScorerDeps {
   ensureExport(target: ScorerTarget, ask: boolean): Promise<boolean>;
 }
 
-export class ScorerPanel extends Disposer {
-  private readonly panel: vscode.WebviewPanel;
-  private ready = false;
+export class ScorerPanel extends WebviewSession<ScorerWebviewMessage, ScorerHostMessage> {
   private generation = 0;
   private busy: ScorerState['busy'] = null;
   private error: string | null = null;
   private result: ScoreView | null = null;
-  private readonly disposeEmitter = new vscode.EventEmitter<void>();
-  readonly onDidDispose = this.disposeEmitter.event;
 
   constructor(
     extensionUri: vscode.Uri,
     private target: ScorerTarget,
     private readonly deps: ScorerDeps,
-    restored?: vscode.WebviewPanel,
+    private readonly panel: vscode.WebviewPanel = createWebviewPanel(SCORER_VIEW_TYPE, '', extensionUri),
   ) {
-    super();
-    this.panel = restored ?? vscode.window.createWebviewPanel(SCORER_VIEW_TYPE, '', vscode.ViewColumn.Active, { retainContextWhenHidden: false });
-    this.panel.webview.options = webviewOptions(extensionUri);
+    super(panel, isScorerWebviewMessage, 'scorer');
     this.panel.webview.html = webviewHtml(this.panel.webview, extensionUri, 'scorer', 'Score a Response');
     this.updateTitle();
-    this.track(this.disposeEmitter);
-    this.track(onWebviewMessage(this.panel.webview, isScorerWebviewMessage, (message) => this.handle(message), 'scorer'));
-    this.track(
-      this.panel.onDidDispose(() => {
-        this.disposeEmitter.fire();
-        super.dispose();
-      }),
-    );
   }
 
   start(offerExport: boolean): void {
@@ -65,32 +50,23 @@ export class ScorerPanel extends Disposer {
     this.target = target;
     this.result = null;
     this.updateTitle();
-    this.panel.reveal();
+    this.reveal();
     void this.score(offerExport);
-  }
-
-  override dispose(): void {
-    this.panel.dispose();
   }
 
   private updateTitle(): void {
     this.panel.title = `Score · ${this.target.runName} · step ${this.target.step}`;
   }
 
-  private handle(message: ScorerWebviewMessage): void {
-    switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        this.post();
-        return;
-      case 'rescore':
-        this.target = { ...this.target, step: message.step, prompt: message.prompt, response: message.response, eos: message.eos };
-        this.updateTitle();
-        void this.score(true);
-        return;
-      default:
-        assertNever(message, 'scorer host');
-    }
+  protected onReady(): void {
+    this.postState();
+  }
+
+  /** `rescore`, the page's one message besides `ready`. */
+  protected handle(message: Exclude<ScorerWebviewMessage, { type: 'ready' }>): void {
+    this.target = { ...this.target, step: message.step, prompt: message.prompt, response: message.response, eos: message.eos };
+    this.updateTitle();
+    void this.score(true);
   }
 
   private async score(offerExport: boolean): Promise<void> {
@@ -98,7 +74,7 @@ export class ScorerPanel extends Disposer {
     const target = this.target;
     this.busy = 'exporting';
     this.error = null;
-    this.post();
+    this.postState();
     try {
       if (!(await this.deps.ensureExport(target, offerExport))) {
         this.finish(generation, null, `Step ${target.step} of this run has no current ONNX export. Press Re-score to export it (python -m pacslab export-onnx --run ${target.runDir} --step ${target.step}).`);
@@ -106,7 +82,7 @@ export class ScorerPanel extends Disposer {
       }
       if (generation !== this.generation) return;
       this.busy = 'scoring';
-      this.post();
+      this.postState();
       const scorer = await this.deps.cache.get(target.runDir, target.step);
       const result = target.sample
         ? await scorer.scoreInGroup(target.sample, { prompt: target.prompt, response: target.response, eos: target.eos })
@@ -122,11 +98,10 @@ export class ScorerPanel extends Disposer {
     this.busy = null;
     this.result = result;
     this.error = error;
-    this.post();
+    this.postState();
   }
 
-  private post(): void {
-    if (!this.ready) return;
+  private postState(): void {
     const t = this.target;
     const state: ScorerState = {
       runId: t.runId,
@@ -141,8 +116,7 @@ export class ScorerPanel extends Disposer {
       error: this.error,
       result: this.result,
     };
-    const message: ScorerHostMessage = { type: 'state', state };
-    void this.panel.webview.postMessage(message);
+    void this.post({ type: 'state', state });
   }
 }
 

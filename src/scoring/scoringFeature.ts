@@ -3,7 +3,8 @@
 // implicit critic's verdict in the pacs.scorer panel. Scoring itself is src/core/scoring.
 import * as vscode from 'vscode';
 import { isScorerPersistedState, SCORER_VIEW_TYPE } from '../../webview/scorer/contract';
-import type { RunStore } from '../core/runStore';
+import type { ScorerPersistedState } from '../../webview/scorer/contract';
+import type { RunState, RunStore } from '../core/runStore';
 import { runExportOnnx } from '../core/scoring/exportOnnx';
 import { ScoreError } from '../core/scoring/implicitReward';
 import { readGroup } from '../core/scoring/group';
@@ -13,6 +14,7 @@ import { ScorerCache } from '../core/scoring/scorer';
 import { pickRun } from '../runs/pickRun';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
+import { registerPanelRestorer } from '../vscode/webviewSession';
 import { ScorerPanel } from './scorerPanel';
 import type { ScorerTarget } from './scorerPanel';
 import { parseScoreRequest, sampleOf } from './scoreRequest';
@@ -37,11 +39,7 @@ export class ScoringFeature extends Disposer {
     super();
     this.track({ dispose: () => this.cache.dispose() });
     this.track(vscode.commands.registerCommand('pacs.scoreResponse', (arg?: unknown) => this.scoreResponse(arg)));
-    this.track(
-      vscode.window.registerWebviewPanelSerializer(SCORER_VIEW_TYPE, {
-        deserializeWebviewPanel: async (panel, state: unknown) => this.restore(panel, state),
-      }),
-    );
+    this.track(registerPanelRestorer(SCORER_VIEW_TYPE, context.extensionUri, (state) => this.restorable(state), (panel, saved) => this.restore(panel, saved)));
     this.track({ dispose: () => this.panel?.dispose() });
   }
 
@@ -90,12 +88,13 @@ export class ScoringFeature extends Disposer {
     scorer.start(offerExport);
   }
 
-  private async restore(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+  /** A saved scorer tab of a run still in the store. */
+  private restorable(state: unknown): { state: ScorerPersistedState; run: RunState } | undefined {
     const run = isScorerPersistedState(state) ? this.store.get(state.runId) : undefined;
-    if (!isScorerPersistedState(state) || !run) {
-      panel.dispose();
-      return;
-    }
+    return run && isScorerPersistedState(state) ? { state, run } : undefined;
+  }
+
+  private async restore(panel: vscode.WebviewPanel, { state, run }: { state: ScorerPersistedState; run: RunState }): Promise<void> {
     const steps = await checkpointSteps(run.dir);
     this.showPanel({ ...state, runName: run.configName, runDir: run.dir, checkpoints: steps, sample: state.sample ?? null }, false, panel);
   }

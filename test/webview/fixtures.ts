@@ -118,7 +118,7 @@ function yamlOf(value: unknown, indent = ''): string {
 
 function runInfo(spec: RunSpec, step: number, status: RunInfo['status']): RunInfo {
   return {
-    format: 1,
+    format: 2,
     id: spec.id,
     name: spec.name,
     algorithm: spec.algorithm,
@@ -319,7 +319,7 @@ export function writeRun(root: string, spec: RunSpec, upTo = spec.steps): void {
       const skill = learnt(step, spec.steps);
       events.push({
         t,
-        type: 'metrics',
+        type: 'eval',
         step,
         values: { 'eval/accuracy': 0.25 + 0.6 * skill, 'eval/pass@1': 0.22 + 0.6 * skill, 'eval/pass@8': Math.min(1, 0.6 + 0.4 * skill), ...evalSetValues(spec, skill) },
       });

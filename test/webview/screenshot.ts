@@ -1,7 +1,8 @@
 // Renders one run's dashboard, as the extension shapes it, to a PNG (the README's picture):
 //   node --import tsx test/webview/screenshot.ts RUNS_ROOT RUN_ID OUT.png [theme index]
 import { RunStore } from '../../src/core/runStore';
-import { criticStep, dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
+import { shownStep } from '../../src/core/runModel';
+import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { THEMES } from './themes';
 import { openPage, waitForRenders } from './webviewTests';
@@ -12,8 +13,8 @@ async function main(root: string, runId: string, out: string, themeIndex: number
   await store.refresh();
   const run = store.get(runId);
   if (!run) throw new Error(`no run ${runId} under ${root}`);
-  const step = criticStep(store.rolloutSteps(runId), null);
-  const critic = step === undefined ? null : await loadCritic(store, runId, step);
+  const step = shownStep(store.rolloutSteps(runId), null);
+  const critic = step === null ? null : await loadCritic(store, runId, step);
   const configs = new Map<string, unknown>([[runId, await new RunConfigCache().read(run.dir)]]);
   const state = dashboardState(store, [runId], runId, configs, critic);
   store.dispose();

@@ -12,7 +12,8 @@ import type { Browser, Page } from 'playwright-core';
 import type { DashboardHostMessage, DashboardState, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
 import { RunStore } from '../../src/core/runStore';
 import { webviewPageHtml } from '../../src/core/webviewPage';
-import { criticStep, dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
+import { shownStep } from '../../src/core/runModel';
+import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState';
 import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
@@ -76,8 +77,8 @@ export async function record(root: string): Promise<Recorded> {
     await store.refresh();
     const configMap = new Map<string, unknown>();
     for (const id of runIds) configMap.set(id, await configs.read(store.get(id)?.dir ?? join(root, id)));
-    const step = criticStep(store.rolloutSteps(runIds[0]), null);
-    const critic = step === undefined ? null : await loadCritic(store, runIds[0], step);
+    const step = shownStep(store.rolloutSteps(runIds[0]), null);
+    const critic = step === null ? null : await loadCritic(store, runIds[0], step);
     return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic) };
   };
   const rollouts = async (runId: string, step: number, loadId: number): Promise<RolloutsHostMessage[]> => {
@@ -247,7 +248,7 @@ test('dashboard: one chart per metric family, points increase live, critic view 
     assert.ok(after > before, `reward points grow: ${before} -> ${after}`);
     const critic = rec.dashboardFull.state.critic;
     assert.ok(critic);
-    assert.equal(await attr(h.page, '#chart-reliability', 'data-ece'), critic.reliability.ece.toFixed(4));
+    assert.equal(await attr(h.page, '#chart-reliability', 'data-ece'), critic.reliability.ece?.toFixed(4));
     assert.equal(Number(await attr(h.page, '#chart-psi-histogram', 'data-points')), critic.samples);
     assert.match((await h.page.locator('#critic-summary').textContent()) ?? '', new RegExp(`step ${critic.step} · ${critic.samples} samples · ECE`));
     assert.match((await h.page.locator('#critic-summary').textContent()) ?? '', /1 unreadable line skipped/);
@@ -752,7 +753,7 @@ test('trainer output: the dashboard and the inspector render a run written by pa
     await dash.send([rec.trainerDashboard]);
     await waitForRenders(dash.page, 1);
     assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rawPoints(rec.trainerDashboard.state, 'reward'));
-    assert.equal(await attr(dash.page, '#chart-reliability', 'data-ece'), state.critic?.reliability.ece.toFixed(4));
+    assert.equal(await attr(dash.page, '#chart-reliability', 'data-ece'), state.critic?.reliability.ece?.toFixed(4));
     await dash.page.screenshot({ path: join(OUT, 'trainer-run-dashboard-dark.png'), fullPage: true });
   });
   await withPage(browser, { bundle: 'rollouts', theme: THEMES[0] }, async (inspector) => {

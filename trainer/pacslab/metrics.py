@@ -71,19 +71,23 @@ def roc_auc(scores: Numbers, labels: Numbers) -> float | None:
 
 def reliability_bins(probs: Numbers, labels: Numbers, n_bins: int = 10) -> list[dict]:
     """Equal-width bins over [0, 1] (a probability of exactly 1 falls in the last bin); each bin is
-    {lo, hi, count, mean_prob, accuracy}, with mean_prob and accuracy None for an empty bin.
+    {lo, hi, count, confidence, accuracy}: the mean probability and the share of label 1 of its
+    samples, both None for an empty bin. A probability that is not finite (NaN from a diverged
+    step) is left out of every bin. The dashboard's `reliability` (src/core/charts.ts) gives the
+    same numbers: test/unit/fixtures/reliability-parity.json holds both sides' cases.
 
-    >>> [b["count"] for b in reliability_bins([0.05, 0.5, 0.55, 1.0], [0, 1, 0, 1], n_bins=2)]
+    >>> [b["count"] for b in reliability_bins([0.05, 0.5, 0.55, 1.0, float("nan")], [0, 1, 0, 1, 1], n_bins=2)]
     [1, 3]
     """
     p, y = _pairs(probs, labels)
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1; got {n_bins}")
-    if any(not 0.0 <= v <= 1.0 for v in p):
+    kept = [i for i, v in enumerate(p) if math.isfinite(v)]
+    if any(not 0.0 <= p[i] <= 1.0 for i in kept):
         raise ValueError("probabilities must lie in [0, 1]")
     members: list[list[int]] = [[] for _ in range(n_bins)]
-    for i, v in enumerate(p):
-        members[min(int(v * n_bins), n_bins - 1)].append(i)
+    for i in kept:
+        members[min(int(p[i] * n_bins), n_bins - 1)].append(i)
     bins = []
     for b, idx in enumerate(members):
         count = len(idx)
@@ -91,23 +95,26 @@ def reliability_bins(probs: Numbers, labels: Numbers, n_bins: int = 10) -> list[
             "lo": b / n_bins,
             "hi": (b + 1) / n_bins,
             "count": count,
-            "mean_prob": sum(p[i] for i in idx) / count if count else None,
+            "confidence": sum(p[i] for i in idx) / count if count else None,
             "accuracy": sum(y[i] for i in idx) / count if count else None,
         })
     return bins
 
 
-def expected_calibration_error(probs: Numbers, labels: Numbers, n_bins: int = 10) -> float:
-    """ECE = Σ_b (count_b / N) · |accuracy_b − mean_prob_b| over equal-width bins.
+def expected_calibration_error(probs: Numbers, labels: Numbers, n_bins: int = 10) -> float | None:
+    """ECE = Σ_b (count_b / N) · |accuracy_b − confidence_b| over the bins of `reliability_bins`,
+    N the samples binned; None when there is none (no samples, or only NaN probabilities).
 
     >>> round(expected_calibration_error([0.2, 0.2, 0.9, 0.9], [0, 1, 1, 1], n_bins=10), 6)
     0.2
+    >>> expected_calibration_error([], []) is None
+    True
     """
     bins = reliability_bins(probs, labels, n_bins)
     total = sum(b["count"] for b in bins)
     if total == 0:
-        raise ValueError("no samples: expected calibration error is undefined")
-    return sum(b["count"] / total * abs(b["accuracy"] - b["mean_prob"]) for b in bins if b["count"])
+        return None
+    return sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"])
 
 
 def critic_metrics(psi_post: Tensor, labels: Tensor, *, rollout_n: int) -> dict[str, float | None]:

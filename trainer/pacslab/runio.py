@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-FORMAT_VERSION = 1
+# 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only)
+FORMAT_VERSION = 2
 LIVE_STATUSES = ("starting", "running", "paused")
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
@@ -226,9 +227,10 @@ def read_jsonl(path: Path) -> tuple[list[dict], int]:
 
 
 def iter_metrics(run_dir: Path) -> Iterator[tuple[int, dict]]:
+    """(step, values) of every training step and evaluation, in file order."""
     events, _ = read_jsonl(Path(run_dir) / EVENTS)
     for e in events:
-        if e.get("type") == "metrics":
+        if e.get("type") in ("metrics", "eval"):
             yield e.get("step"), e.get("values", {})
 
 

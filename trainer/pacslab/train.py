@@ -555,7 +555,7 @@ class Trainer:
             values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
                                    generator=eval_generator(self.device, cfg.seed, self.step))
         values["perf/eval_s"] = time.perf_counter() - t0
-        self.events.emit("metrics", step=self.step, values=values)
+        self.events.emit("eval", step=self.step, values=values)
         shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
         self.log(f"eval step {self.step}: {shown}")
 

@@ -51,7 +51,7 @@ def train(workspace: Path, *overrides: str) -> tuple[int, Path]:
 def metrics(run_dir: Path) -> dict[int, dict]:
     out: dict[int, dict] = {}
     for e in events_of(run_dir):
-        if e["type"] == "metrics":
+        if e["type"] in ("metrics", "eval"):
             out.setdefault(e["step"], {}).update(e["values"])
     return out
 

@@ -2,9 +2,12 @@
 
 import doctest
 import itertools
+import json
 import math
+import os
 import random
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 import torch
@@ -79,13 +82,54 @@ def test_reliability_bins_by_hand():
     bins = reliability_bins(torch.tensor([0.05, 0.15, 0.15, 0.62, 0.68, 1.0]), torch.tensor([0, 1, 0, 1, 1, 1]))
     assert [b["count"] for b in bins] == [1, 2, 0, 0, 0, 0, 2, 0, 0, 1]
     assert bins[1]["lo"] == pytest.approx(0.1) and bins[1]["hi"] == pytest.approx(0.2)
-    assert bins[1]["mean_prob"] == pytest.approx(0.15) and bins[1]["accuracy"] == 0.5
-    assert bins[2]["mean_prob"] is None and bins[2]["accuracy"] is None
-    assert bins[9]["mean_prob"] == 1.0 and bins[9]["accuracy"] == 1.0
+    assert bins[1]["confidence"] == pytest.approx(0.15) and bins[1]["accuracy"] == 0.5
+    assert bins[2]["confidence"] is None and bins[2]["accuracy"] is None
+    assert bins[9]["confidence"] == 1.0 and bins[9]["accuracy"] == 1.0
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         reliability_bins([1.5], [1])
-    with pytest.raises(ValueError, match="no samples"):
-        expected_calibration_error([], [])
+    assert expected_calibration_error([], []) is None
+    assert expected_calibration_error([float("nan")], [1]) is None, "a NaN probability is left out"
+
+
+PARITY_FILE = Path(__file__).resolve().parents[2] / "test" / "unit" / "fixtures" / "reliability-parity.json"
+
+
+def parity_cases() -> list[dict]:
+    """Inputs on which metrics.py and the dashboard's charts.ts must agree: bin edges, p = 0 and 1,
+    empty bins, NaN, no samples, several bin counts, and a seeded random sample."""
+    rng = random.Random(12)
+    probs = [rng.random() for _ in range(200)]
+    edges = [b / 10 for b in range(11)]
+    return [
+        {"name": "by hand", "probs": [0.05, 0.15, 0.15, 0.62, 0.68, 1.0], "labels": [0, 1, 0, 1, 1, 1], "n_bins": 10},
+        {"name": "bin edges", "probs": edges, "labels": [b % 2 for b in range(11)], "n_bins": 10},
+        {"name": "NaN left out", "probs": [0.2, math.nan, 0.9, math.nan], "labels": [0, 1, 1, 0], "n_bins": 10},
+        {"name": "only NaN", "probs": [math.nan], "labels": [1], "n_bins": 10},
+        {"name": "no samples", "probs": [], "labels": [], "n_bins": 10},
+        {"name": "one bin", "probs": [0.0, 0.3, 1.0], "labels": [0, 1, 1], "n_bins": 1},
+        {"name": "random, 7 bins", "probs": probs, "labels": [int(rng.random() < p) for p in probs], "n_bins": 7},
+        {"name": "random, 15 bins", "probs": probs, "labels": [int(rng.random() < 0.5) for _ in probs], "n_bins": 15},
+    ]
+
+
+def parity_fixture() -> str:
+    cases = []
+    for case in parity_cases():
+        probs, labels, n = case["probs"], case["labels"], case["n_bins"]
+        cases.append({**case, "probs": [None if math.isnan(p) else p for p in probs],  # JSON has no NaN
+                      "bins": reliability_bins(probs, labels, n), "ece": expected_calibration_error(probs, labels, n)})
+    note = "Written by trainer/tests/test_metrics.py (PACS_UPDATE_FIXTURES=1); read by test/unit/webview/charts.test.ts. null probs are NaN."
+    return json.dumps({"note": note, "cases": cases}, indent=1, allow_nan=False) + "\n"
+
+
+def test_reliability_parity_fixture_is_current():
+    expected = parity_fixture()
+    if os.environ.get("PACS_UPDATE_FIXTURES") == "1":
+        PARITY_FILE.write_text(expected)
+    assert PARITY_FILE.exists() and PARITY_FILE.read_text() == expected, (
+        f"{PARITY_FILE} does not hold metrics.py's current results: regenerate it with "
+        "`PACS_UPDATE_FIXTURES=1 pytest tests/test_metrics.py -k parity` and commit it "
+        "(test/unit/webview/charts.test.ts then checks the dashboard against it)")
 
 
 def test_critic_metrics_by_hand():

@@ -30,7 +30,7 @@ def train(config_path: Path, run_dir: Path, *, overrides=(), resume=False, on_st
 def metrics_by_step(run_dir: Path, *, drop_perf: bool = True) -> list[tuple[int, dict]]:
     out = []
     for e in events_of(run_dir):
-        if e["type"] == "metrics":
+        if e["type"] in ("metrics", "eval"):
             values = {k: v for k, v in e["values"].items() if not (drop_perf and k.startswith("perf/"))}
             out.append((e["step"], values))
     return out
@@ -51,14 +51,17 @@ def test_a_run_writes_the_run_format(write_config, tmp_path):
     run_dir = tmp_path / "runs" / "r1"
     assert train(config, run_dir) == 0
     info = run_json(run_dir)
-    assert info["status"] == "finished" and info["step"] == 4 and info["total_steps"] == 4
+    assert info["status"] == "finished" and info["step"] == 4 and info["total_steps"] == 4 and info["format"] == 2
     assert info["pid_start_time"].isdigit() and info["versions"]["device"] == "cpu" and info["error"] is None
     events = events_of(run_dir)
     types = [e["type"] for e in events]
     assert types[0] == "run_started" and types[-1] == "run_finished" and events[-1]["status"] == "finished"
     steps = metrics_by_step(run_dir)
-    # evaluation before step 1, at step 2 (eval_every) and at the end; one training record per step
+    # evaluation before step 1, at step 2 (eval_every) and at the end, each its own event; one training record per step
     assert [s for s, v in steps if "eval/accuracy" in v] == [0, 2, 4]
+    evals = [e for e in events if e["type"] == "eval"]
+    assert [e["step"] for e in evals] == [0, 2, 4] and all(set(e["values"]) == {"eval/accuracy", "eval/pass@1", "eval/pass@2", "perf/eval_s"} for e in evals)
+    assert not any(k.startswith("eval/") for e in events if e["type"] == "metrics" for k in e["values"])
     train_values = [v for _, v in steps if "reward/mean" in v]
     assert len(train_values) == 4
     for name in ("reward/mean", "reward/std", "reward/mixed_group_frac", "pacs/loss", "pacs/psi_mean",

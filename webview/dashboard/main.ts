@@ -34,6 +34,7 @@ import {
   type RunScore,
   type RunSummary,
 } from '../contract';
+import { isEvaluationMetric } from '../../src/core/runModel';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
@@ -49,11 +50,6 @@ const host = connect<DashboardWebviewMessage, DashboardPersistedState>();
 let pendingScroll = host.getState()?.scrollY;
 /** The smoothing weight of the training-metric charts (TensorBoard's EMA), kept across sessions. */
 let smoothing = clampSmoothing(host.getState()?.smoothing);
-/**
- * Metrics logged at evaluations only are drawn as logged: they are sparse (one point every
- * eval_every steps), and an average over them would blur what they measure.
- */
-const loggedAtEvaluations = (metric: string) => metric.startsWith('eval/') || metric === 'perf/eval_s';
 /** The step range every metric chart shows after a drag-to-zoom (null: all steps). */
 let zoomRange: { min: number; max: number } | null = null;
 /** Per chart, the series (run + metric) the user hid from its legend. */
@@ -277,7 +273,8 @@ function familyDatasets(
     const sparse = series.xs.length <= 60;
     const key = `${series.runId}\u0000${series.metric}`;
     const label = compare ? `${run?.name ?? series.runId} · ${series.metric}` : series.metric;
-    const w = loggedAtEvaluations(series.metric) ? 0 : weight;
+    // Evaluations are drawn as logged: they are sparse (one every eval_every steps), and an average would blur what they measure.
+    const w = isEvaluationMetric(series.metric) ? 0 : weight;
     const ys = w > 0 ? smooth(series.ys, w) : series.ys;
     const common = { key, hidden: hidden?.has(key) ?? false, borderDash: compare ? DASHES[metricIndex % DASHES.length] : [], tension: 0, spanGaps: false };
     lines.push({
@@ -549,7 +546,7 @@ function renderReliability(critic: CriticView | null, colors: ThemeColors): void
     chart.update('none');
   }
   reliabilityCanvas.dataset.points = String(bins.length);
-  reliabilityCanvas.dataset.ece = critic ? critic.reliability.ece.toFixed(4) : '';
+  reliabilityCanvas.dataset.ece = critic?.reliability.ece?.toFixed(4) ?? '';
 }
 
 interface ScoreColumn {

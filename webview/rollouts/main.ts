@@ -20,13 +20,13 @@ import {
   type RolloutsWebviewMessage,
   type SortKey,
 } from '../contract';
+import { isCorrect } from '../../src/core/runModel';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import {
   buildRows,
   DEFAULT_FILTERS,
   invisibleChars,
-  isCorrect,
   isCriticWrong,
   nextSampleRow,
   sampleKey,
@@ -256,7 +256,7 @@ function renderRow(row: Row, rowIndex: number): HTMLElement {
     );
   }
   const s = samples[row.sample] as RolloutSample;
-  const correct = isCorrect(s);
+  const correct = isCorrect(s.reward);
   const wrongCritic = isCriticWrong(s);
   return h(
     'div',
@@ -334,7 +334,7 @@ function renderDetail(): void {
   detail.hidden = !expanded || !s;
   list.setAttribute('aria-expanded', String(expanded && !!s));
   if (!s || !expanded || !state) return;
-  const correct = isCorrect(s);
+  const correct = isCorrect(s.reward);
   const rescore = ce('vscode-button', { id: 'rescore', icon: 'beaker' }, 'Edit and re-score');
   rescore.addEventListener('click', () => {
     if (!state?.run || state.step === null) return;

@@ -1,6 +1,7 @@
 // The inspector's rows: filtering, sorting and grouping of one step's samples. No DOM, so the
 // same code is tested in plain Node.
 
+import { isCorrect } from '../../src/core/runModel';
 import type { LabelFilter, RolloutSample, SortKey } from '../contract';
 
 export interface Filters {
@@ -17,12 +18,9 @@ export type Row =
   | { kind: 'group'; group: number; correct: number; total: number; prompt: string }
   | { kind: 'sample'; sample: number };
 
-/** R is a 0/1 label; partial credit counts as correct from 0.5 up (as in src/core/charts.ts). */
-export const isCorrect = (s: Pick<RolloutSample, 'reward'>): boolean => s.reward >= 0.5;
-
 /** The critic predicts "correct" when σ(ψ) > 0.5, as `critic/accuracy` does; wrong when that disagrees with R. */
 export const isCriticWrong = (s: Pick<RolloutSample, 'reward' | 'p_correct'>): boolean =>
-  s.p_correct > 0.5 !== isCorrect(s);
+  s.p_correct > 0.5 !== isCorrect(s.reward);
 
 export const sampleKey = (s: Pick<RolloutSample, 'group' | 'index'>): string => `${s.group}:${s.index}`;
 
@@ -56,8 +54,8 @@ export function buildRows(samples: readonly (RolloutSample | undefined)[], filte
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i];
     if (!s) continue;
-    if (filters.label === 'correct' && !isCorrect(s)) continue;
-    if (filters.label === 'wrong' && isCorrect(s)) continue;
+    if (filters.label === 'correct' && !isCorrect(s.reward)) continue;
+    if (filters.label === 'wrong' && isCorrect(s.reward)) continue;
     if (filters.criticWrong && !isCriticWrong(s)) continue;
     if (searcher && !searcher.matches(i, needle)) continue;
     kept.push(i);
@@ -101,7 +99,7 @@ export function labelCounts(samples: readonly (RolloutSample | undefined)[]): Ma
     if (!s) continue;
     const c = counts.get(s.group) ?? { correct: 0, total: 0 };
     c.total++;
-    if (isCorrect(s)) c.correct++;
+    if (isCorrect(s.reward)) c.correct++;
     counts.set(s.group, c);
   }
   return counts;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunInfo } from '../../../src/core/runFormat';
-import { configRunsSummary, formatNumber, inertLinks, runSummary, shortCommit, shortRunLabel } from '../../../src/runs/runText';
+import { configRunsSummary, formatNumber, inertLinks, runSummary, shortRunLabel } from '../../../src/runs/runText';
 
 function info(overrides: Partial<RunInfo>): RunInfo {
   return {
@@ -11,13 +11,6 @@ function info(overrides: Partial<RunInfo>): RunInfo {
   };
 }
 
-test('the short commit marks uncommitted work and is empty outside a repository', () => {
-  const git = { commit: 'a1b2c3d4e5', branch: 'main', dirty: false, snapshot: null, ref: null };
-  assert.equal(shortCommit(git), 'a1b2c3d');
-  assert.equal(shortCommit({ ...git, dirty: true, snapshot: 'ffff000' }), 'a1b2c3d*');
-  assert.equal(shortCommit({ ...git, commit: null, dirty: true, snapshot: '99887766' }), '9988776*');
-  assert.equal(shortCommit(null), '');
-});
 
 test('the summary reads step, reward and commit', () => {
   const git = { commit: 'a1b2c3d4e5', branch: 'main', dirty: true, snapshot: 'f00', ref: null };

@@ -6,7 +6,7 @@ import type { RunInfo } from '../../../src/core/runFormat';
 
 export function runInfo(id: string, fields: Partial<RunInfo> = {}): RunInfo {
   return {
-    format: 1,
+    format: 2,
     id,
     name: 'arith',
     algorithm: 'pacs',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -70,6 +70,80 @@ describe('RunStore', () => {
     const store = new RunStore({ roots: [root] });
     await store.refresh();
     assert.deepEqual(store.metricSeries('20261127-030000-arith-cccc').get('reward/mean'), { steps: [1, 2, 3, 4], values: [1, 20, 30, 40] });
+    store.dispose();
+  });
+
+  test('an evaluation is not a training step: steps/s counts training steps only, and an evaluation keeps the window', async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-eval');
+    // Two seconds a training step; the evaluation after step 5 (a format-1 run: eval metrics on a
+    // metrics event, its time in perf/eval_s) neither counts as a step nor restarts the window.
+    const events: object[] = [];
+    for (let step = 1; step <= 10; step++) {
+      events.push(metricsEvent(step, { 'reward/mean': step / 10, 'perf/step_s': 2 }, 1000 + 2 * step));
+      if (step === 5) events.push(metricsEvent(5, { 'eval/accuracy': 0.5, 'perf/eval_s': 0.5 }, 1010.5));
+    }
+    appendEvents(dir, events);
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-eval');
+    assert.equal(run?.stepsPerSecond, 0.5);
+    assert.deepEqual(store.metricSeries(run.id).get('perf/eval_s'), { steps: [5], values: [0.5] });
+    store.dispose();
+  });
+
+  test("step 0's data metrics are not a training step: the window starts at step 1", async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-data');
+    // The data facts at step 0, then a 30 s evaluation, then two seconds a training step.
+    const events: object[] = [metricsEvent(0, { 'data/train_prompts': 320, 'data/prompts_too_long': 3 }, 1000)];
+    for (let step = 1; step <= 5; step++) events.push(metricsEvent(step, { 'reward/mean': step / 10 }, 1030 + 2 * step));
+    appendEvents(dir, events);
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-data');
+    assert.equal(run?.stepsPerSecond, 0.5);
+    assert.deepEqual(store.metricSeries(run.id).get('data/prompts_too_long'), { steps: [0], values: [3] });
+    store.dispose();
+  });
+
+  test('reads a format-1 run: its evaluations, logged as metrics events, are evaluations', async () => {
+    const root = freshRoot();
+    const id = '20261120-101500-arith-f001';
+    cpSync(join(import.meta.dirname, '..', 'fixtures', 'format1-run'), join(root, id), { recursive: true });
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get(id);
+    assert.ok(run);
+    assert.equal(run.info.format, 1);
+    assert.equal(run.events.badLines, 0);
+    const series = store.metricSeries(id);
+    assert.deepEqual(series.get('eval/accuracy'), { steps: [0, 2, 4], values: [0.25, 0.5, 0.625] });
+    assert.deepEqual(series.get('reward/mean')?.steps, [1, 2, 3, 4]);
+    assert.deepEqual(series.get('critic/auc')?.steps, [2, 3, 4], 'null values are left out');
+    assert.equal(run.stepsPerSecond, 3 / 6.5, 'steps 1 to 4 in 6.5 s; the evaluations in between neither count nor restart the window');
+    assert.equal(run.lastMetricStep, 4);
+    assert.deepEqual(store.rolloutSteps(id), [1]);
+    assert.deepEqual(run.checkpoints, [{ step: 4, path: 'checkpoints/step-000004' }]);
+    store.dispose();
+  });
+
+  test('an event of a known type with a field of the wrong type is a bad line, not a crash', async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-badf');
+    appendEvents(dir, [
+      metricsEvent(1, { 'reward/mean': 0.5 }),
+      { t: 1002, type: 'metrics', step: 'two', values: { 'reward/mean': 0.7 } },
+      { t: 1003, type: 'checkpoint', step: 2, path: null },
+      { t: 1004, type: 'later_event_type', step: 3 },
+    ]);
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-badf');
+    assert.equal(run?.events.badLines, 2);
+    assert.match(run.events.firstBadLines[0].error, /"metrics" event needs a whole, non-negative "step"/);
+    assert.deepEqual(store.metricSeries(run.id).get('reward/mean'), { steps: [1], values: [0.5] });
+    assert.equal(run.events.lastEventT, 1004, 'an unknown type is kept, not counted bad');
     store.dispose();
   });
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   buildFamilies,
-  commitLabel,
   configDiff,
   decimate,
   familyOf,
@@ -50,8 +51,8 @@ describe('buildFamilies', () => {
     ['eval/pass@8', { steps: [0, 25], values: [0.5, 0.6] }],
   ]);
   const families = buildFamilies([
-    { runId: 'a', series: runA },
-    { runId: 'b', series: runB },
+    { runId: 'a', series: runA, lossMetric: 'pacs/loss' },
+    { runId: 'b', series: runB, lossMetric: 'grpo/loss' },
   ]);
 
   it('makes one chart per family in display order, unknown prefixes last', () => {
@@ -74,13 +75,13 @@ describe('buildFamilies', () => {
 
   it('turns non-finite values into gaps and sorts unordered steps', () => {
     assert.deepEqual(families[1].series[0].ys, [0.7, null, 0.5]);
-    const [family] = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps: [3, 1, 2], values: [3, 1, 2] }]]) }]);
+    const [family] = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps: [3, 1, 2], values: [3, 1, 2] }]]), lossMetric: 'pacs/loss' }]);
     assert.deepEqual([family.series[0].xs, family.series[0].ys], [[1, 2, 3], [1, 2, 3]]);
   });
 
   it('decimates long series to the point budget but reports the raw count', () => {
     const steps = Array.from({ length: 5000 }, (_, i) => i);
-    const [family] = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps, values: steps }]]) }], 500);
+    const [family] = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps, values: steps }]]), lossMetric: 'pacs/loss' }], 500);
     assert.ok(family.series[0].xs.length <= 500);
     assert.equal(family.series[0].rawCount, 5000);
   });
@@ -93,10 +94,13 @@ describe('buildFamilies', () => {
       'response/length_max', 'response/truncated_frac', 'perf/step_s', 'perf/rollout_s', 'perf/update_s', 'perf/samples_per_s',
       'perf/tokens_per_s', 'eval/accuracy', 'eval/pass@1', 'eval/pass@8',
     ];
-    for (const name of names) assert.ok(!familyOf(name).id.startsWith('other-'), name);
-    assert.equal(familyOf('grpo/loss').id, 'loss');
-    assert.equal(familyOf('perf/samples_per_s').id, 'throughput');
-    assert.equal(familyOf('perf/update_s').id, 'timing');
+    const loss = (name: string) => (name.endsWith('/loss') ? name : 'pacs/loss');
+    for (const name of names) assert.ok(!familyOf(name, loss(name)).id.startsWith('other-'), name);
+    assert.equal(familyOf('grpo/loss', 'grpo/loss').id, 'loss');
+    assert.equal(familyOf('drgrpo/loss', 'drgrpo/loss').id, 'loss', 'the run names its loss metric: no list of algorithms');
+    assert.equal(familyOf('pacs/loss', 'grpo/loss').id, 'psi', 'another algorithm\'s metric is not this run\'s loss');
+    assert.equal(familyOf('perf/samples_per_s', 'pacs/loss').id, 'throughput');
+    assert.equal(familyOf('perf/update_s', 'pacs/loss').id, 'timing');
   });
 });
 
@@ -131,7 +135,7 @@ describe('reliability', () => {
     assert.equal(rel.bins[5].confidence, null);
     // ECE = 1/7·|0 − 0.05| + 2/7·|0.5 − 0.15| + 4/7·|0.75 − 0.9625|
     const expected = (1 / 7) * 0.05 + (2 / 7) * 0.35 + (4 / 7) * 0.2125;
-    assert.ok(Math.abs(rel.ece - expected) < 1e-12, `${rel.ece} vs ${expected}`);
+    assert.ok(Math.abs((rel.ece ?? NaN) - expected) < 1e-12, `${rel.ece} vs ${expected}`);
   });
 
   it('is 0 for a perfectly calibrated critic', () => {
@@ -139,8 +143,31 @@ describe('reliability', () => {
       ...Array.from({ length: 4 }, (_, i) => ({ p_correct: 0.25, psi: 0, reward: i === 0 ? 1 : 0 })),
       ...Array.from({ length: 4 }, (_, i) => ({ p_correct: 0.75, psi: 0, reward: i === 0 ? 0 : 1 })),
     ];
-    assert.ok(Math.abs(reliability(samples).ece) < 1e-12);
+    assert.ok(Math.abs(reliability(samples).ece ?? NaN) < 1e-12);
   });
+});
+
+describe('reliability parity with the trainer (metrics.py)', () => {
+  interface ParityCase {
+    name: string;
+    probs: (number | null)[];
+    labels: number[];
+    n_bins: number;
+    bins: unknown[];
+    ece: number | null;
+  }
+  // Written by trainer/tests/test_metrics.py, which fails when the file is not its current output.
+  const { cases } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'reliability-parity.json'), 'utf8')) as { cases: ParityCase[] };
+
+  it('has the trainer\'s cases', () => assert.ok(cases.length >= 8));
+  for (const c of cases) {
+    it(`gives the trainer's bins and ECE: ${c.name}`, () => {
+      const samples = c.probs.map((p, i) => ({ p_correct: p ?? NaN, psi: 0, reward: c.labels[i] }));
+      const rel = reliability(samples, c.n_bins);
+      assert.deepEqual(rel.bins, c.bins);
+      assert.equal(rel.ece, c.ece);
+    });
+  }
 });
 
 describe('configDiff', () => {
@@ -168,16 +195,6 @@ describe('configDiff', () => {
       ['l', '[1,{"a":2}]'],
       ['e', '{}'],
     ]);
-  });
-});
-
-describe('commitLabel', () => {
-  it('shows a short sha and marks an uncommitted snapshot with *', () => {
-    const git = { commit: '3f2a9b8c7d6e5f4a', branch: 'main', dirty: false, snapshot: null, ref: null };
-    assert.equal(commitLabel(git), '3f2a9b8');
-    assert.equal(commitLabel({ ...git, dirty: true, snapshot: 'aa11bb22cc' }), '3f2a9b8*');
-    assert.equal(commitLabel({ ...git, commit: null, dirty: true, snapshot: 'aa11bb22cc' }), 'aa11bb2*');
-    assert.equal(commitLabel(null), null);
   });
 });
 

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SAMPLE_CHUNK } from '../../../webview/contract';
 import { RunStore } from '../../../src/core/runStore';
-import { criticStep, dashboardState, loadCritic } from '../../../src/dashboard/dashboardState';
+import { shownStep } from '../../../src/core/runModel';
+import { dashboardState, loadCritic } from '../../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../../src/dashboard/runConfig';
-import { rolloutsState, sampleMessages, shownStep } from '../../../src/rollouts/rolloutsState';
+import { rolloutsState, sampleMessages } from '../../../src/rollouts/rolloutsState';
 import { RUN_A, RUN_B, writeRun } from '../../webview/fixtures';
 
 describe('host state from a runs folder', () => {
@@ -34,7 +35,7 @@ describe('host state from a runs folder', () => {
     ]);
     const steps = store.rolloutSteps(RUN_A.id);
     assert.equal(steps.length, RUN_A.steps / RUN_A.rolloutsEvery);
-    const critic = await loadCritic(store, RUN_A.id, criticStep(steps, null) as number);
+    const critic = await loadCritic(store, RUN_A.id, shownStep(steps, null) as number);
     const state = dashboardState(store, [RUN_A.id, RUN_B.id, 'gone'], RUN_A.id, configMap, critic);
     assert.deepEqual(state.runs.map((r) => [r.id, r.commit]), [
       [RUN_A.id, '3f2a9b8'],
@@ -59,13 +60,6 @@ describe('host state from a runs folder', () => {
     const critic = await loadCritic(store, RUN_A.id, 7);
     assert.equal(critic.view, null);
     assert.match(critic.error ?? '', /Cannot read the rollouts of step 7/);
-  });
-
-  it('picks the pinned step while it exists, else the newest', () => {
-    assert.equal(criticStep([10, 20, 30], 20), 20);
-    assert.equal(criticStep([10, 20, 30], 25), 30);
-    assert.equal(shownStep([], null), null);
-    assert.equal(shownStep([10, 20], 10), 10);
   });
 
   it('sends a step as whole state then chunks that cover every sample once', async () => {
