@@ -26,7 +26,7 @@ import yaml
 
 from pacslab import runio
 from pacslab.config import Config, resolved_dict
-from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
+from pacslab.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
 from pacslab.evaluate import eval_generator, evaluate
 from pacslab.losses import grpo_loss, pacs_bce, pacs_loss, pacs_scores, pacs_weights, rloo_loss
 from pacslab.metrics import critic_metrics
@@ -550,9 +550,10 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
                     **runio.process_fields())
         if not resume:
             runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
-        trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
-                          on_step=on_step)
-        status = trainer.run()
+        with Heartbeat(info, cfg.launch.heartbeat_s):
+            trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
+                              on_step=on_step)
+            status = trainer.run()
         log(f"run {status}: {run_dir}")
         return 0
     except KeyboardInterrupt:

@@ -20,16 +20,18 @@ from pacslab.config.schema import (
     Config,
     EvalConfig,
     GrpoConfig,
+    LaunchConfig,
     LoggingConfig,
     ModelConfig,
     OptimConfig,
     PacsConfig,
     RolloutConfig,
+    SlurmConfig,
     TaskConfig,
 )
 
 __all__ = [
-    "BUILTIN_PREFIX", "ArithConfig", "Config", "ConfigError", "EvalConfig", "GrpoConfig", "Issue", "LoggingConfig",
+    "BUILTIN_PREFIX", "ArithConfig", "Config", "ConfigError", "EvalConfig", "GrpoConfig", "Issue", "LaunchConfig", "LoggingConfig",
     "ModelConfig", "OptimConfig", "PacsConfig", "RolloutConfig", "TaskConfig", "check_config", "default_name",
-    "json_schema", "load_config", "resolve_path", "resolved_dict", "schema_markdown", "suggest", "validate_data",
+    "json_schema", "load_config", "resolve_path", "resolved_dict", "schema_markdown", "SlurmConfig", "suggest", "validate_data",
 ]
