@@ -5,6 +5,7 @@ import type { RunState } from '../core/runStore';
 import { formatNumber, runSummary, shortCommit } from './runText';
 
 const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
+  queued: ['clock'],
   starting: ['loading~spin'],
   running: ['sync~spin', 'charts.blue'],
   paused: ['debug-pause', 'charts.yellow'],

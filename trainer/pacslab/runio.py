@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the `queued` status of a submitted batch job
 LIVE_STATUSES = ("starting", "running", "paused")
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
