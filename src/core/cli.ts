@@ -9,7 +9,7 @@ import { JsonlTail } from './events';
 import { RunFollower, summaryTable } from './follow';
 import { GIT_MODES } from './git';
 import type { GitMode } from './git';
-import { LaunchError, launchRun, resumeRun } from './launcher';
+import { LaunchError, launchRun, launchedAs, resumeRun } from './launcher';
 import { readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './runFormat';
 import type { RunStatus } from './runFormat';
@@ -93,13 +93,17 @@ async function cmdTrain(argv: string[]): Promise<number> {
     gitMode,
   });
   if (launched.gitWarning) err(`warning: ${launched.gitWarning}`);
-  out(`run ${launched.runId} (pid ${launched.pid})`);
+  out(`run ${launched.runId} (${launchedAs(launched)})`);
   out(`  dir: ${launched.runDir}`);
   out(`  log: ${join(launched.runDir, RUN_FILES.log)}`);
   const info = await readRunInfo(launched.runDir);
   if (info.git) {
     const snap = info.git.snapshot ? `, uncommitted work in snapshot ${info.git.snapshot.slice(0, 8)} (${info.git.ref})` : '';
     out(`  code: ${info.git.commit?.slice(0, 8) ?? '(no commit)'}${info.git.branch ? ` on ${info.git.branch}` : ''}${snap}`);
+  }
+  if (launched.jobId !== null) {
+    out(`queued in Slurm: the job's trainer writes to the run folder; follow with \`pacs-lab status ${runsRoot}\`, cancel with \`pacs-lab control ${launched.runDir} stop\``);
+    return EXIT.ok;
   }
   if (p.bools.has('detach')) {
     out(`detached: follow with \`pacs-lab status ${runsRoot}\`, control with \`pacs-lab control ${launched.runDir} pause|stop|...\``);
@@ -113,8 +117,8 @@ async function cmdResume(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['python'], ['detach']);
   if (p.positional.length !== 1) throw new UsageError('resume takes one RUN_DIR');
   const resumed = await resumeRun(p.positional[0], pythonFrom(p));
-  out(`resuming ${resumed.runDir} (pid ${resumed.pid})`);
-  if (p.bools.has('detach')) return EXIT.ok;
+  out(`resuming ${resumed.runDir} (${launchedAs(resumed)})`);
+  if (p.bools.has('detach') || resumed.jobId !== null) return EXIT.ok;
   const info = await readRunInfo(resumed.runDir);
   return follow(resumed.runDir, resumed.exited, info.total_steps, true);
 }

@@ -114,7 +114,7 @@ async function cancelQueued(runDir: string): Promise<ControlResult> {
   if ((await readRunInfo(runDir)).status === 'queued') {
     await recordRunEnd(runDir, 'stopped', `Slurm job ${launcher.job_id} cancelled (scancel) before it started`, null);
   }
-  return { seq: 0, acked: true, result: `ok: cancelled Slurm job ${launcher.job_id}` };
+  return { seq: 0, acked: true, result: 'ok' };
 }
 
 async function assertTrainerAlive(runDir: string, info: RunInfo): Promise<void> {

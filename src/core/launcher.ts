@@ -55,6 +55,11 @@ export interface LaunchResult {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** `pid 1234`, or `Slurm job 56` for a run the trainer submitted as a batch job. */
+export function launchedAs(result: { pid: number | null; jobId: string | null }): string {
+  return result.jobId !== null ? `Slurm job ${result.jobId}` : `pid ${result.pid ?? 'unknown'}`;
+}
+
 /** A launch problem the user can fix; the message names what and how. */
 export class LaunchError extends Error {
   constructor(message: string) {

@@ -36,19 +36,21 @@ export function isActiveJobState(state: string): boolean {
 /**
  * What Slurm says of the job: `squeue` while it is queued or running, else `scontrol show job`
  * (which keeps an ended job for MinJobAge, 300 s by default; `sacct` needs accounting, which many
- * clusters lack). Null when Slurm no longer knows the job or cannot be asked.
+ * clusters lack). `unknown` when Slurm no longer knows the job; null when Slurm cannot be asked
+ * (no squeue on PATH, the controller not answering): then nothing may be concluded.
  */
-export async function slurmJob(jobId: string): Promise<SlurmJob | null> {
+export async function slurmJob(jobId: string): Promise<SlurmJob | 'unknown' | null> {
   const queued = await run('squeue', ['-h', '-j', jobId, '-o', '%T|%r']);
-  const line = queued?.split('\n').find((l) => l.includes('|'));
+  const line = queued.ok ? queued.stdout.split('\n').find((l) => l.includes('|')) : undefined;
   if (line) {
     const [state, reason] = line.trim().split('|');
     return { id: jobId, state, reason: reason && reason !== 'None' ? reason : null };
   }
   const shown = await run('scontrol', ['show', 'job', '-o', jobId]);
-  const state = shown ? /\bJobState=(\S+)/.exec(shown)?.[1] : undefined;
-  if (!shown || !state) return null;
-  const reason = /\bReason=(\S+)/.exec(shown)?.[1];
+  if (!shown.ok) return /invalid job id/i.test(shown.stderr) ? 'unknown' : null;
+  const state = /\bJobState=(\S+)/.exec(shown.stdout)?.[1];
+  if (!state) return null;
+  const reason = /\bReason=(\S+)/.exec(shown.stdout)?.[1];
   return { id: jobId, state, reason: reason && reason !== 'None' ? reason : null };
 }
 
@@ -70,8 +72,8 @@ export function describeJobEnd(job: SlurmJob): string {
   return `Slurm job ${job.id} ended ${job.state}${job.reason ? ` (reason: ${job.reason})` : ''}`;
 }
 
-function run(command: string, args: string[]): Promise<string | null> {
+function run(command: string, args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(command, args, { timeout: 30_000 }, (err, stdout) => resolve(err ? null : stdout.trim()));
+    execFile(command, args, { timeout: 30_000 }, (err, stdout, stderr) => resolve({ ok: !err, stdout: stdout.trim(), stderr: stderr.trim() }));
   });
 }
