@@ -6,7 +6,7 @@
 set -euo pipefail
 dir="$(realpath -m "${1:?usage: slurm-up.sh DIR}")"
 here="$(dirname "$0")"
-bash "$here/../system-deps.sh" slurm-wlm munge
+bash "$here/../system-deps.sh"
 if [ "$(id -u)" != 0 ]; then
   echo "slurm-up.sh starts munged as the munge user and slurmd as root: run it as root (or through sudo)." >&2
   exit 1
