@@ -3,7 +3,7 @@
 // only listed, and read one step at a time on request.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
 import { JsonlTail, isRecord, readJsonlFile } from './events';
@@ -40,11 +40,16 @@ export interface EventStats {
 
 /** A snapshot of one run. Treat it as read-only: a new object replaces it on every change, and only then. */
 export interface RunState {
-  /** The run directory's name, which is the run id. */
+  /**
+   * The store's key of the run: the run directory's name, which is the run id; for a run whose
+   * id an earlier runs root also holds, `<run id>@<root number>` (1-based), so both are shown.
+   */
   id: string;
   dir: string;
   /** The runs root the run was found under. */
   root: string;
+  /** True when another runs root holds a run with the same id (the views then name the root). */
+  idInOtherRoot: boolean;
   info: RunInfo;
   /** run.json's `name` (the config's name). */
   configName: string;
@@ -124,7 +129,7 @@ export class RunStore implements Disposable {
   private roots: string[];
   private pollIntervalMs: number;
   private readonly detectCrashes: boolean;
-  private readonly lostAfterMs: number;
+  private lostAfterMs: number;
   private readonly slurmPollMs: number;
   private readonly entries = new Map<string, RunEntry>();
   /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed. */
@@ -163,6 +168,11 @@ export class RunStore implements Disposable {
     if (!this.timer || this.disposed) return;
     clearInterval(this.timer);
     this.startTimer();
+  }
+
+  /** Changes the heartbeat age after which a live run on another host is lost (from the next poll). */
+  setLostAfter(ms: number): void {
+    this.lostAfterMs = ms;
   }
 
   getPollInterval(): number {
@@ -272,17 +282,27 @@ export class RunStore implements Disposable {
   private async refreshOnce(): Promise<void> {
     const changed = new Set<string>();
     const seen = new Set<string>();
-    for (const root of this.roots) {
+    /** Run id → how many roots hold it. */
+    const holders = new Map<string, number>();
+    for (const [index, root] of this.roots.entries()) {
       for (const id of await listRunDirs(root)) {
-        if (seen.has(id)) continue;
-        seen.add(id);
+        const key = seen.has(id) ? `${id}@${index + 1}` : id;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        holders.set(id, (holders.get(id) ?? 0) + 1);
         try {
-          if (await this.refreshRun(root, id)) changed.add(id);
+          if (await this.refreshRun(root, id, key)) changed.add(key);
         } catch (err) {
           this.errorEmitter.fire({ path: join(root, id), message: (err as Error).message });
         }
         if (this.disposed) return;
       }
+    }
+    for (const [key, entry] of this.entries) {
+      const shared = (holders.get(basename(entry.state.dir)) ?? 0) > 1;
+      if (entry.state.idInOtherRoot === shared) continue;
+      entry.state = { ...entry.state, idInOtherRoot: shared };
+      changed.add(key);
     }
     for (const id of [...this.entries.keys()]) {
       if (!seen.has(id)) {
@@ -294,9 +314,9 @@ export class RunStore implements Disposable {
   }
 
   /** Returns true when the run is new or changed. */
-  private async refreshRun(root: string, id: string): Promise<boolean> {
+  private async refreshRun(root: string, id: string, key: string): Promise<boolean> {
     const dir = join(root, id);
-    let entry = this.entries.get(id);
+    let entry = this.entries.get(key);
     if (entry && entry.state.root !== root) entry = undefined;
     let changed = false;
 
@@ -321,7 +341,7 @@ export class RunStore implements Disposable {
 
     if (!entry) {
       entry = {
-        state: emptyState(id, dir, root, info),
+        state: emptyState(key, dir, root, info),
         infoKey,
         tail: new JsonlTail(join(dir, RUN_FILES.events)),
         series: new Map(),
@@ -331,7 +351,7 @@ export class RunStore implements Disposable {
         beatMs: Math.min(Date.now(), Date.parse(info.updated_at) || 0),
         slurmAskedMs: 0,
       };
-      this.entries.set(id, entry);
+      this.entries.set(key, entry);
     } else if (entry.infoKey !== infoKey) entry.beatMs = Date.now();
     entry.infoKey = infoKey;
     let state: RunState = { ...entry.state, info, status: info.status, configName: info.name, crashed: info.status === 'crashed' };
@@ -343,7 +363,7 @@ export class RunStore implements Disposable {
       entry.recent = [];
       entry.rolloutSteps = new Set(await listRolloutSteps(dir));
       entry.rolloutStepsSorted = null;
-      state = { ...emptyState(id, dir, root, info) };
+      state = { ...emptyState(key, dir, root, info), idInOtherRoot: entry.state.idInOtherRoot };
       changed = true;
     }
     if (read.records.length || read.badLines.length) {
@@ -475,6 +495,7 @@ function emptyState(id: string, dir: string, root: string, info: RunInfo): RunSt
     id,
     dir,
     root,
+    idInOtherRoot: false,
     info,
     configName: info.name,
     status: info.status,

@@ -38,9 +38,12 @@ export function shownStatus(run: RunState): string {
 }
 
 export function runDescription(run: RunState): string {
-  const summary = runSummary(run.info, run.latest['reward/mean']);
-  if (run.lost) return `lost · ${summary}`;
-  return run.status === 'queued' ? `queued in Slurm · ${summary}` : summary;
+  const parts = [runSummary(run.info, run.latest['reward/mean'])];
+  if (run.lost) parts.unshift('lost');
+  else if (run.status === 'queued') parts.unshift('queued in Slurm');
+  // The same run id in two runs roots: each names its root.
+  if (run.idInOtherRoot) parts.push(`in ${run.root}`);
+  return parts.join(' · ');
 }
 
 /** Every field comes from files a trainer wrote: appended as escaped text, never as markdown. */
@@ -71,6 +74,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
     ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
     ['Error', run.lastError?.message],
     ['Folder', run.dir],
+    ['Runs root', run.idInOtherRoot ? run.root : undefined],
   ];
   for (const [label, value] of rows) {
     if (value === undefined || value === null || value === '') continue;
