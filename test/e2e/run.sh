@@ -37,6 +37,7 @@ stop_trainers() {
 }
 finish() {
   stop_trainers
+  [ -n "${SLURM_CONF:-}" ] && bash "$ROOT/test/cluster/slurm-down.sh" "$WORK/slurm"
   for dir in "$WORKSPACE"/.pacs/runs/*/; do
     [ -f "$dir/trainer.log" ] && tail -n 60 "$dir/trainer.log" > "$OUT/trainer-$(basename "$dir").log.tail"
   done
@@ -54,6 +55,13 @@ echo "Installing $(basename "$VSIX") into a fresh extensions folder"
 mkdir -p "$WORKSPACE"
 cp -r "$EXAMPLES"/. "$WORKSPACE/"
 node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml"
+# The Slurm stage: a single-node cluster (as root; test/cluster/slurm-up.sh) and a copy of the
+# config that submits to it, its job held until the test releases it.
+if [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null; then
+  bash "$ROOT/test/cluster/slurm-up.sh" "$WORK/slurm" > "$OUT/slurm-up.log" 2>&1 || { cat "$OUT/slurm-up.log" >&2; exit 1; }
+  export SLURM_CONF="$WORK/slurm/slurm.conf"
+  node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml" --slurm "$WORKSPACE/arith-slurm.pacs.yaml"
+fi
 git -C "$WORKSPACE" init -q -b main
 git -C "$WORKSPACE" -c user.name=e2e -c user.email=e2e@example.invalid add -A
 git -C "$WORKSPACE" -c user.name=e2e -c user.email=e2e@example.invalid commit -q -m "examples"
