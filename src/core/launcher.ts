@@ -214,7 +214,8 @@ async function submitJob(runDir: string, python: string, args: string[], cwd: st
     const childEnv = { ...process.env, ...env, PYTHONUNBUFFERED: '1' };
     execFile(python, args, { cwd, env: childEnv, maxBuffer: 4 * 1024 * 1024 }, (err, out, errOut) => {
       // execFile's error code is the exit status, or a string such as ENOENT when nothing started.
-      done({ code: err ? ((err as NodeJS.ErrnoException & { code?: number | string }).code ?? null) : 0, stdout: out, stderr: errOut || (err && typeof err.code === 'string' ? err.message : '') });
+      const code = err ? ((err as { code?: number | string }).code ?? null) : 0;
+      done({ code, stdout: out, stderr: typeof code === 'string' && err ? err.message : errOut });
     });
   });
   await appendLine(join(runDir, RUN_FILES.log), `${stdout}${stderr}`.trimEnd());
