@@ -24,6 +24,10 @@ chmod 755 "$dir/munge/run"
 [ -f "$dir/munge/etc/munge.key" ] || dd if=/dev/urandom of="$dir/munge/etc/munge.key" bs=1024 count=1 status=none
 chmod 400 "$dir/munge/etc/munge.key"
 chown -R munge:munge "$dir/munge"
+if ! setpriv --reuid=munge --regid=munge --clear-groups test -x "$dir/munge"; then
+  echo "The munge user cannot enter $dir/munge: a folder above it is not searchable by others (mode 700?). Pass a DIR under a folder with mode 755, e.g. one made by mktemp -d directly under /tmp." >&2
+  exit 1
+fi
 socket="$dir/munge/run/munge.socket"
 setpriv --reuid=munge --regid=munge --clear-groups munged --key-file="$dir/munge/etc/munge.key" \
   --socket="$socket" --pid-file="$dir/munge/run/munged.pid" --log-file="$dir/munge/log/munged.log" \

@@ -37,7 +37,7 @@ stop_trainers() {
 }
 finish() {
   stop_trainers
-  [ -n "${SLURM_CONF:-}" ] && bash "$ROOT/test/cluster/slurm-down.sh" "$WORK/slurm"
+  if [ -n "${SLURM_DIR:-}" ]; then bash "$ROOT/test/cluster/slurm-down.sh" "$SLURM_DIR"; rm -rf "$SLURM_DIR"; fi
   for dir in "$WORKSPACE"/.pacs/runs/*/; do
     [ -f "$dir/trainer.log" ] && tail -n 60 "$dir/trainer.log" > "$OUT/trainer-$(basename "$dir").log.tail"
   done
@@ -58,8 +58,10 @@ node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml"
 # The Slurm stage: a single-node cluster (as root; test/cluster/slurm-up.sh) and a copy of the
 # config that submits to it, its job held until the test releases it.
 if [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null; then
-  bash "$ROOT/test/cluster/slurm-up.sh" "$WORK/slurm" > "$OUT/slurm-up.log" 2>&1 || { cat "$OUT/slurm-up.log" >&2; exit 1; }
-  export SLURM_CONF="$WORK/slurm/slurm.conf"
+  # A folder of its own: the munge user cannot enter $WORK (mode 700).
+  SLURM_DIR="$(mktemp -d "${TMPDIR:-/tmp}/pacs-e2e-slurm.XXXXXX")"
+  bash "$ROOT/test/cluster/slurm-up.sh" "$SLURM_DIR" > "$OUT/slurm-up.log" 2>&1 || { cat "$OUT/slurm-up.log" >&2; exit 1; }
+  export SLURM_CONF="$SLURM_DIR/slurm.conf"
   node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml" --slurm "$WORKSPACE/arith-slurm.pacs.yaml"
 fi
 git -C "$WORKSPACE" init -q -b main
