@@ -250,7 +250,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
       const code = git ? `${(git.commit ?? git.snapshot ?? '').slice(0, 8)}${git.snapshot ? '+' : ''}` : '-';
       const score = runScore(r.id, store.metricSeries(r.id));
       const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
-      rows.push([r.id, r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
+      rows.push([r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
