@@ -317,6 +317,26 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await screenshot(win, 'run-code-window');
     await win.close();
   });
+});
+
+// A session of its own: the main session's last stage opens and closes a second window.
+describe('PACS Lab launching through Slurm (a single-node cluster started by run.sh)', () => {
+  const noCluster = !process.env.SLURM_CONF && 'no Slurm cluster (test/e2e/run.sh starts one as root, with slurm-wlm and munge installed)';
+  let server;
+  let browser;
+  let page;
+  const stage = stages(() => page);
+
+  before(async () => {
+    if (noCluster) return;
+    server = await startCodeServer('slurm', { ...baseSettings, 'security.workspace.trust.enabled': false });
+    browser = await openBrowser();
+    page = await openWorkbench(browser, server.url);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
 
   stage('▶ Train on a Slurm config submits a job: the tree shows it queued, then running; Stop Run stops it', async () => {
     const before = listRuns();
@@ -340,7 +360,7 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     if (await confirm.isVisible({ timeout: 3_000 }).catch(() => false)) await confirm.click();
     await waitForStatus(slurmRun, 'stopped', 180_000);
     await screenshot(page, 'slurm-stopped');
-  }, { skip: !process.env.SLURM_CONF && 'no Slurm cluster (test/e2e/run.sh starts one as root, with slurm-wlm and munge installed)' });
+  }, { skip: noCluster });
 });
 
 describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)', () => {

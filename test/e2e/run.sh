@@ -72,6 +72,7 @@ echo "# edited after the commit: the run records a snapshot of this" >> "$WORKSP
 export PACS_E2E_CODE_SERVER="$CODE_SERVER" PACS_E2E_EXTENSIONS="$EXTENSIONS" PACS_E2E_WORK="$WORK" \
   PACS_E2E_WORKSPACE="$WORKSPACE" PACS_E2E_OUT="$OUT" PACS_E2E_PYTHON="$PYTHON_BIN"
 status=0
-node --test --test-reporter=spec --test-concurrency=1 test/e2e/e2e.test.mjs || status=$?
+# PACS_E2E_ONLY=<pattern>: only the sessions and stages whose names match (node --test-name-pattern).
+node --test --test-reporter=spec --test-concurrency=1 ${PACS_E2E_ONLY:+--test-name-pattern="$PACS_E2E_ONLY"} test/e2e/e2e.test.mjs || status=$?
 echo "Screenshots and logs: ${OUT#"$ROOT"/}/"
 exit $status
