@@ -113,6 +113,25 @@ function stages(getPage) {
   });
 }
 
+/**
+ * A code-server session of its own for a describe block: started, with its workbench open in a
+ * browser, before the block's stages (`session.page`), and closed after them.
+ */
+function openSession(name, settings, { skip = false } = {}) {
+  const session = {};
+  before(async () => {
+    if (skip) return;
+    session.server = await startCodeServer(name, settings);
+    session.browser = await openBrowser();
+    session.page = await openWorkbench(session.browser, session.server.url);
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.server?.stop();
+  });
+  return session;
+}
+
 describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
   let server;
   let browser;
@@ -322,23 +341,11 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
 // A session of its own: the main session's last stage opens and closes a second window.
 describe('PACS Lab launching through Slurm (a single-node cluster started by run.sh)', () => {
   const noCluster = !process.env.SLURM_CONF && 'no Slurm cluster (test/e2e/run.sh starts one as root, with slurm-wlm and munge installed)';
-  let server;
-  let browser;
-  let page;
-  const stage = stages(() => page);
-
-  before(async () => {
-    if (noCluster) return;
-    server = await startCodeServer('slurm', { ...baseSettings, 'security.workspace.trust.enabled': false });
-    browser = await openBrowser();
-    page = await openWorkbench(browser, server.url);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const session = openSession('slurm', { ...baseSettings, 'security.workspace.trust.enabled': false }, { skip: noCluster });
+  const stage = stages(() => session.page);
 
   stage('▶ Train on a Slurm config submits a job: the tree shows it queued, then running; Stop Run stops it', async () => {
+    const { page } = session;
     const before = listRuns();
     await openFile(page, 'arith-slurm.pacs.yaml');
     await page.locator('.codelens-decoration a').filter({ hasText: '▶ Train' }).first().click();
