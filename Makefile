@@ -1,7 +1,7 @@
 # PACS Lab. `make demo` trains the embedded default; `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps bundle build demo test lint typecheck test-unit test-py test-webview test-e2e package bench ide clean
+.PHONY: help setup system-deps bundle build demo test lint typecheck test-unit test-py test-webview test-e2e test-cluster package bench ide clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,7 +18,7 @@ export PYTHONUNBUFFERED := 1
 
 help:
 	@echo "make demo     train the embedded default (tiny model, arithmetic) with live progress"
-	@echo "make test     lint, type-check, unit, trainer, webview and real-VS-Code tests"
+	@echo "make test     lint, type-check, unit, trainer, webview, Slurm and real-VS-Code tests"
 	@echo "make setup    install Node and Python dependencies (idempotent)"
 	@echo "make build    type-check and bundle the extension, CLI and webviews"
 	@echo "make package  build the linux-x64 .vsix"
@@ -74,7 +74,12 @@ test-webview: system-deps bundle
 test-e2e: system-deps package
 	bash test/e2e/run.sh
 
-test: system-deps lint typecheck test-unit test-py test-webview test-e2e
+# A single-node Slurm (munged, slurmctld, slurmd under a temporary folder, stopped by pid) and the
+# Slurm launcher's tests against it (test/cluster/).
+test-cluster: system-deps setup
+	bash test/cluster/run.sh
+
+test: system-deps lint typecheck test-unit test-py test-webview test-cluster test-e2e
 
 package: typecheck
 	node esbuild.mjs --production

@@ -26,10 +26,11 @@ export class Extension extends Disposer {
     super();
     const log = this.track(vscode.window.createOutputChannel('PACS Lab', { log: true }));
     const roots = this.track(new RunRoots());
-    const store = this.track(new RunStore({ roots: roots.roots(), pollIntervalMs: pollIntervalMs() }));
+    const store = this.track(new RunStore({ roots: roots.roots(), pollIntervalMs: pollIntervalMs(), lostAfterMs: lostAfterMs() }));
     this.track(logStoreErrors(store, log));
     this.track(roots.onDidChange(() => void store.setRoots(roots.roots())));
     this.track(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('pacs.pollIntervalMs') && store.setPollInterval(pollIntervalMs())));
+    this.track(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('pacs.lostAfterSeconds') && store.setLostAfter(lostAfterMs())));
 
     const python = this.track(new TrainerPython(context, log));
     this.track(new RunContextKeys(store));
@@ -64,6 +65,10 @@ function logStoreErrors(store: RunStore, log: vscode.LogOutputChannel): vscode.D
     logged.set(path, message);
     log.warn(`Cannot read ${path}: ${message}`);
   });
+}
+
+function lostAfterMs(): number {
+  return Math.max(10, vscode.workspace.getConfiguration('pacs').get<number>('lostAfterSeconds', 120)) * 1000;
 }
 
 function pollIntervalMs(): number {

@@ -9,7 +9,7 @@ import { JsonlTail } from './events';
 import { RunFollower, summaryTable } from './follow';
 import { GIT_MODES } from './git';
 import type { GitMode } from './git';
-import { LaunchError, launchRun, resumeRun } from './launcher';
+import { LaunchError, launchRun, launchedAs, resumeRun } from './launcher';
 import { readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './runFormat';
 import type { RunInfo, RunStatus } from './runFormat';
@@ -94,13 +94,17 @@ async function cmdTrain(argv: string[]): Promise<number> {
     gitMode,
   });
   if (launched.gitWarning) err(`warning: ${launched.gitWarning}`);
-  out(`run ${launched.runId} (pid ${launched.pid})`);
+  out(`run ${launched.runId} (${launchedAs(launched)})`);
   out(`  dir: ${launched.runDir}`);
   out(`  log: ${join(launched.runDir, RUN_FILES.log)}`);
   const info = await readRunInfo(launched.runDir);
   if (info.git) {
     const snap = info.git.snapshot ? `, uncommitted work in snapshot ${info.git.snapshot.slice(0, 7)} (${info.git.ref})` : '';
     out(`  code: ${commitLabel(info.git) ?? '(no commit)'}${info.git.branch ? ` on ${info.git.branch}` : ''}${snap}`);
+  }
+  if (launched.jobId !== null) {
+    out(`queued in Slurm: the job's trainer writes to the run folder; follow with \`pacs-lab status ${runsRoot}\`, cancel with \`pacs-lab control ${launched.runDir} stop\``);
+    return EXIT.ok;
   }
   if (p.bools.has('detach')) {
     out(`detached: follow with \`pacs-lab status ${runsRoot}\`, control with \`pacs-lab control ${launched.runDir} pause|stop|...\``);
@@ -114,8 +118,8 @@ async function cmdResume(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['python'], ['detach']);
   if (p.positional.length !== 1) throw new UsageError('resume takes one RUN_DIR');
   const resumed = await resumeRun(p.positional[0], pythonFrom(p));
-  out(`resuming ${resumed.runDir} (pid ${resumed.pid})`);
-  if (p.bools.has('detach')) return EXIT.ok;
+  out(`resuming ${resumed.runDir} (${launchedAs(resumed)})`);
+  if (p.bools.has('detach') || resumed.jobId !== null) return EXIT.ok;
   const info = await readRunInfo(resumed.runDir);
   return follow(resumed.runDir, resumed.exited, info, true);
 }
@@ -252,7 +256,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
       const code = commitLabel(r.info.git) ?? '-';
       const score = runScore(r.id, store.metricSeries(r.id));
       const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
-      rows.push([r.id, r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
+      rows.push([r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));

@@ -3,8 +3,9 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { JsonlTail, isRecord } from './events';
+import { cancelJob, isSlurmLaunch } from './launchers/slurm';
 import { isSameProcess } from './process';
-import { appendLine, readLauncherInfo, readRunInfo } from './runDir';
+import { appendLine, readLauncherInfo, readRunInfo, recordRunEnd } from './runDir';
 import { readRunFile, statRunFile } from './runFiles';
 import { CONTROL_COMMANDS, RUN_FILES } from './runFormat';
 import type { ControlCommandName, RunInfo, RunStatus } from './runFormat';
@@ -48,6 +49,11 @@ export function isControlCommand(value: string): value is ControlCommandName {
  */
 export function controlRefusal(status: RunStatus, command: ControlCommandName): string | null {
   if (LISTENING.includes(status)) return null;
+  if (status === 'queued') {
+    return command === 'stop'
+      ? null
+      : `Cannot ${command} a queued run: its Slurm job has not started the trainer yet. Stop cancels the job; the other commands work once it runs.`;
+  }
   if (command === 'resume' && (status === 'suspended' || status === 'stopped' || status === 'crashed' || status === 'failed')) {
     return `The run is ${status}: no trainer is running to resume. Relaunch it from its last checkpoint instead (PACS: Resume Run, or \`pacs-lab resume RUN_DIR\`).`;
   }
@@ -58,7 +64,8 @@ export function controlRefusal(status: RunStatus, command: ControlCommandName): 
  * Appends `{"seq", "command", "t"}` to the run's control.jsonl (seq = 1 + the highest seq in the
  * file, written with O_APPEND), then waits for the trainer's control_ack with that seq.
  * Throws ControlError when the run's status does not allow the command or its trainer process is
- * gone; resolves `acked: false` when no acknowledgement comes in time.
+ * gone; resolves `acked: false` when no acknowledgement comes in time. `stop` of a queued run
+ * cancels its Slurm job (`scancel`) instead: no trainer reads control.jsonl yet.
  */
 export async function sendControl(runDir: string, command: ControlCommandName, options: SendControlOptions = {}): Promise<ControlResult> {
   const { timeoutMs = 15000, pollMs = 200, signal } = options;
@@ -68,6 +75,7 @@ export async function sendControl(runDir: string, command: ControlCommandName, o
   const info = await readRunInfo(runDir);
   const refusal = controlRefusal(info.status, command);
   if (refusal) throw new ControlError(refusal);
+  if (info.status === 'queued') return cancelQueued(runDir);
   await assertTrainerAlive(runDir, info);
 
   const eventsPath = join(runDir, RUN_FILES.events);
@@ -91,12 +99,30 @@ export async function sendControl(runDir: string, command: ControlCommandName, o
   }
 }
 
+/**
+ * Cancels the Slurm job of a queued run and records it stopped. A job that started meanwhile gets
+ * scancel's SIGTERM: its trainer saves a checkpoint and records `stopped` itself.
+ */
+async function cancelQueued(runDir: string): Promise<ControlResult> {
+  const launcher = await readLauncherInfo(runDir);
+  if (!isSlurmLaunch(launcher)) throw new ControlError(`The run is queued, but ${join(runDir, RUN_FILES.launcher)} names no Slurm job to cancel.`);
+  try {
+    await cancelJob(launcher.job_id);
+  } catch (err) {
+    throw new ControlError((err as Error).message);
+  }
+  if ((await readRunInfo(runDir)).status === 'queued') {
+    await recordRunEnd(runDir, 'stopped', `Slurm job ${launcher.job_id} cancelled (scancel) before it started`, null);
+  }
+  return { seq: 0, acked: true, result: 'ok' };
+}
+
 async function assertTrainerAlive(runDir: string, info: RunInfo): Promise<void> {
   let owner: { pid: number; startTime: string | null; host: string | null } | null = null;
   if (info.pid) owner = { pid: info.pid, startTime: info.pid_start_time, host: info.host };
   else {
     const launcher = await readLauncherInfo(runDir);
-    if (launcher) owner = { pid: launcher.pid, startTime: launcher.pid_start_time, host: launcher.host };
+    if (launcher?.pid) owner = { pid: launcher.pid, startTime: launcher.pid_start_time, host: launcher.host };
   }
   if (!owner || owner.host !== hostname()) return;
   if (!isSameProcess(owner.pid, owner.startTime)) {

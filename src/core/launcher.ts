@@ -1,7 +1,9 @@
 // Launching the trainer: the run directory and run.json are made here, the code is captured with
 // git.ts, and `python -m pacslab train` is spawned detached, without a shell, with its output in
-// trainer.log, so a run outlives the window or terminal that started it.
-import { spawn } from 'node:child_process';
+// trainer.log, so a run outlives the window or terminal that started it. Under
+// `launch.backend: slurm` the same command submits the batch job instead (the trainer's Slurm
+// launcher) and returns at once: it is run to its end here, and the job is the run's process.
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
@@ -12,8 +14,9 @@ import { captureGit, createRunWorktree, repoRootOf } from './git';
 import type { GitMode } from './git';
 import { isRecord } from './events';
 import { processStartTime } from './process';
+import { isSlurmLaunch } from './launchers/slurm';
 import { absoluteCommand, neutralDir, pythonEnv } from './python';
-import { readLauncherInfo, readRunInfo, recordRunEnd, writeJsonAtomic } from './runDir';
+import { appendLine, readLauncherInfo, readRunInfo, recordRunEnd, writeJsonAtomic } from './runDir';
 import { openRunFileForAppend, pathInside } from './runFiles';
 import { RESUMABLE_STATUSES, RUN_FILES, RUN_FORMAT_VERSION } from './runFormat';
 import type { LauncherInfo, RunInfo } from './runFormat';
@@ -41,14 +44,22 @@ export interface LaunchOptions {
 export interface LaunchResult {
   runId: string;
   runDir: string;
-  pid: number;
+  /** The trainer's pid; null for a Slurm job (its trainer starts when the job does). */
+  pid: number | null;
+  /** The Slurm job id under `launch.backend: slurm`, else null. */
+  jobId: string | null;
   /** One line for the user about the code capture (not a repository, uncommitted work saved). */
   gitWarning?: string;
   /**
    * Settles when the trainer exits, if it exits while this process lives. The child is detached
-   * and unreferenced: it never keeps this process alive.
+   * and unreferenced: it never keeps this process alive. Never settles for a Slurm job.
    */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** `pid 1234`, or `Slurm job 56` for a run the trainer submitted as a batch job. */
+export function launchedAs(result: { pid: number | null; jobId: string | null }): string {
+  return result.jobId !== null ? `Slurm job ${result.jobId}` : `pid ${result.pid ?? 'unknown'}`;
 }
 
 /** A launch problem the user can fix; the message names what and how. */
@@ -140,14 +151,20 @@ export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
   if (options.device && options.device !== 'auto') sets.push(`device=${options.device}`);
   const args = ['-m', 'pacslab', 'train', configPath, '--run-dir', runDir, ...sets.flatMap((s) => ['--set', s])];
   const repoRoot = capture.repoRoot;
+  const record: LaunchRecord = {
+    config_abs_path: configPath,
+    config_repo_path: repoRoot ? toPosix(relative(repoRoot, configPath)) : null,
+    sets,
+    device: options.device ?? null,
+  };
+  if (launchBackendOf(yamlFields, sets) === 'slurm') {
+    await writeJsonAtomic(join(runDir, RUN_FILES.launcher), launcherRecord(absoluteCommand(options.python), args, configDir, record));
+    const jobId = await submitJob(runDir, options.python, args, configDir, options.env);
+    return { runId, runDir, pid: null, jobId, gitWarning: capture.warning, exited: NEVER };
+  }
   try {
-    const { pid, exited } = await spawnTrainer(runDir, options.python, args, configDir, options.env, {
-      config_abs_path: configPath,
-      config_repo_path: repoRoot ? toPosix(relative(repoRoot, configPath)) : null,
-      sets,
-      device: options.device ?? null,
-    });
-    return { runId, runDir, pid, gitWarning: capture.warning, exited };
+    const { pid, exited } = await spawnTrainer(runDir, options.python, args, configDir, options.env, record);
+    return { runId, runDir, pid, jobId: null, gitWarning: capture.warning, exited };
   } catch (err) {
     // Never leave a run that says "starting" with no process behind it.
     await recordRunEnd(runDir, 'failed', 'the trainer could not be started', { message: (err as Error).message });
@@ -170,6 +187,55 @@ function toPosix(path: string): string {
 }
 
 type LaunchRecord = Pick<LauncherInfo, 'config_abs_path' | 'config_repo_path' | 'sets' | 'device'> & { resume?: boolean };
+
+/** The `exited` of a Slurm job: the job, not a child of this process, runs the trainer. */
+const NEVER: LaunchResult['exited'] = new Promise(() => undefined);
+
+/** `launch.backend` of the config, a `--set launch.backend=...` winning (the trainer validates the value). */
+export function launchBackendOf(yamlFields: Record<string, unknown>, sets: readonly string[]): 'local' | 'slurm' {
+  const prefix = 'launch.backend=';
+  const set = [...sets].reverse().find((s) => s.startsWith(prefix));
+  const launch = yamlFields.launch;
+  const value = set !== undefined ? set.slice(prefix.length).trim() : isRecord(launch) ? launch.backend : undefined;
+  return value === 'slurm' ? 'slurm' : 'local';
+}
+
+function launcherRecord(python: string, args: string[], cwd: string, record: LaunchRecord): LauncherInfo {
+  return { pid: null, pid_start_time: null, host: hostname(), python, args, cwd, launched_at: new Date().toISOString(), ...record, backend: 'slurm' };
+}
+
+/**
+ * Runs `python ...args` to its end: under `launch.backend: slurm` it writes job.sbatch, submits
+ * it and records the job in launcher.json (trainer/pacslab/launchers/slurm.py). Its output goes to
+ * trainer.log; a refusal (no sbatch, a partition or account Slurm refuses) becomes a LaunchError
+ * with sbatch's message as is and the key to fix. Returns the job id.
+ */
+async function submitJob(runDir: string, python: string, args: string[], cwd: string, env: Record<string, string> | undefined): Promise<string> {
+  python = absoluteCommand(python);
+  const { code, stdout, stderr } = await new Promise<{ code: number | string | null; stdout: string; stderr: string }>((done) => {
+    execFile(python, args, { cwd, env: pythonEnv({ ...process.env, ...env }), maxBuffer: 4 * 1024 * 1024 }, (err, out, errOut) => {
+      // execFile's error code is the exit status, or a string such as ENOENT when nothing started.
+      const code = err ? ((err as { code?: number | string }).code ?? null) : 0;
+      done({ code, stdout: out, stderr: typeof code === 'string' && err ? err.message : errOut });
+    });
+  });
+  await appendLine(join(runDir, RUN_FILES.log), `${stdout}${stderr}`.trimEnd());
+  if (typeof code === 'string') {
+    const message = `Could not start ${python}: ${stderr.trim()}. Set pacs.pythonPath (or --python) to a Python with pacslab installed.`;
+    await markFailedIfStarting(runDir, message);
+    throw new LaunchError(message);
+  }
+  const launcher = await readLauncherInfo(runDir);
+  if (code === 0 && isSlurmLaunch(launcher) && launcher.job_id) return launcher.job_id;
+  const message = stderr.trim().replace(/^error: /, '') || `python -m pacslab train exited with code ${code ?? 'unknown'} without submitting a job; see ${join(runDir, RUN_FILES.log)}.`;
+  await markFailedIfStarting(runDir, message);
+  throw new LaunchError(message);
+}
+
+/** A new run whose submission failed must not stay `starting` (the trainer marks it failed itself, but may not have run). */
+async function markFailedIfStarting(runDir: string, message: string): Promise<void> {
+  if ((await readRunInfo(runDir)).status === 'starting') await recordRunEnd(runDir, 'failed', 'the batch job could not be submitted', { message });
+}
 
 /** Spawns `python ...args` detached, output appended to trainer.log, and records launcher.json. */
 async function spawnTrainer(
@@ -207,6 +273,7 @@ async function spawnTrainer(
   });
   child.unref();
   const launcher: LauncherInfo = {
+    backend: 'local',
     pid,
     pid_start_time: processStartTime(pid),
     host: hostname(),
@@ -224,13 +291,16 @@ export { absoluteCommand };
 
 export interface ResumeResult {
   runDir: string;
-  pid: number;
+  pid: number | null;
+  jobId: string | null;
   exited: LaunchResult['exited'];
 }
 
 /**
  * Continues a suspended, stopped, crashed or failed run from its latest checkpoint:
- * `python -m pacslab train --resume <runDir>`, output appended to the same trainer.log.
+ * `python -m pacslab train --resume <runDir>`, output appended to the same trainer.log. A run
+ * launched through Slurm is submitted again (the trainer refuses while its last job is still
+ * queued or running).
  */
 export async function resumeRun(runDir: string, python: string, env?: Record<string, string>): Promise<ResumeResult> {
   const dir = resolve(runDir);
@@ -247,6 +317,10 @@ export async function resumeRun(runDir: string, python: string, env?: Record<str
   const previous = await readLauncherInfo(dir);
   const cwd = await resumeCwd(dir, [info.config_dir, previous?.cwd]);
   const args = ['-m', 'pacslab', 'train', '--resume', dir];
+  if (isSlurmLaunch(previous)) {
+    const jobId = await submitJob(dir, python, args, cwd, env);
+    return { runDir: dir, pid: null, jobId, exited: NEVER };
+  }
   const { pid, exited } = await spawnTrainer(dir, python, args, cwd, env, {
     config_abs_path: previous?.config_abs_path ?? join(dir, RUN_FILES.config),
     config_repo_path: previous?.config_repo_path ?? null,
@@ -254,7 +328,7 @@ export async function resumeRun(runDir: string, python: string, env?: Record<str
     device: previous?.device ?? null,
     resume: true,
   });
-  return { runDir: dir, pid, exited };
+  return { runDir: dir, pid, jobId: null, exited };
 }
 
 /**

@@ -1,10 +1,12 @@
 // The run directory contract (docs/run-format.md) as TypeScript types.
 // Readers stay tolerant: unknown fields are kept, never rejected.
 
-/** 2: evaluations are `eval` events (format 1 logged them as `metrics` events; still read). */
+/** 2: evaluations are `eval` events (format 1 logged them as `metrics` events; still read), and the
+ * `queued` status (a batch job submitted, its trainer not started yet). */
 export const RUN_FORMAT_VERSION = 2;
 
 export const RUN_STATUSES = [
+  'queued',
   'starting',
   'running',
   'paused',
@@ -161,10 +163,12 @@ export type RunEvent = KnownRunEvent | UnknownEvent;
  * launcher.json: written once by the launcher (extension or CLI) right after it spawns the
  * trainer, never by the trainer. It identifies the process before the trainer has written its
  * own pid to run.json (so a trainer that dies while starting is noticed) and records how the run
- * was launched, so it can be reproduced.
+ * was launched, so it can be reproduced. A Slurm launch records the job instead of a process
+ * (`backend: slurm`, `job_id`, `pid: null`).
  */
 export interface LauncherInfo {
-  pid: number;
+  /** Null for a Slurm launch: the trainer's pid is in run.json once the job runs. */
+  pid: number | null;
   pid_start_time: string | null;
   host: string;
   python: string;
@@ -180,6 +184,12 @@ export interface LauncherInfo {
   launched_at: string;
   /** Set for launches that continue a run (`--resume`). */
   resume?: boolean;
+  /** `local` when absent. */
+  backend?: 'local' | 'slurm';
+  /** The Slurm job (backend slurm). */
+  job_id?: string;
+  /** The batch script, relative to the run directory (backend slurm). */
+  script?: string;
 }
 
 /** One line of rollouts/step-NNNNNN.jsonl. Text fields are untrusted model output. */
@@ -223,6 +233,7 @@ export const RUN_FILES = {
   gitPatch: 'git.patch',
   log: 'trainer.log',
   launcher: 'launcher.json',
+  jobScript: 'job.sbatch',
   rolloutsDir: 'rollouts',
   checkpointsDir: 'checkpoints',
   onnxDir: 'onnx',

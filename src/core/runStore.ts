@@ -3,16 +3,17 @@
 // only listed, and read one step at a time on request.
 import { lstat, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
 import { JsonlTail, readJsonlFile } from './events';
 import type { BadLine, JsonlReadResult } from './events';
+import { describeJobEnd, isActiveJobState, isSlurmLaunch, slurmJob } from './launchers/slurm';
 import { isSameProcess } from './process';
 import { parseRunInfo, readLauncherInfo, readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { isRealFolder, readRunFile, RunFileError, runFilePath } from './runFiles';
 import { LIVE_STATUSES, RUN_FILES, rolloutFileName } from './runFormat';
-import type { KnownRunEvent, RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
+import type { KnownRunEvent, LauncherInfo, RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
 import { isRecord, isTrainingStep, parseEvent } from './runModel';
 
 export interface MetricSeries {
@@ -41,11 +42,16 @@ export interface EventStats {
 
 /** A snapshot of one run. Treat it as read-only: a new object replaces it on every change, and only then. */
 export interface RunState {
-  /** The run directory's name, which is the run id. */
+  /**
+   * The store's key of the run: the run directory's name, which is the run id; for a run whose
+   * id an earlier runs root also holds, `<run id>@<root number>` (1-based), so both are shown.
+   */
   id: string;
   dir: string;
   /** The runs root the run was found under. */
   root: string;
+  /** True when another runs root holds a run with the same id (the views then name the root). */
+  idInOtherRoot: boolean;
   info: RunInfo;
   /** run.json's `name` (the config's name). */
   configName: string;
@@ -68,6 +74,11 @@ export interface RunState {
   lastError: RunError | null;
   /** True when the run is `crashed` (found dead by this store or earlier). */
   crashed: boolean;
+  /**
+   * Why a live run on another host is judged lost (its heartbeat stopped), else null. Not written
+   * to run.json: the heartbeat may come back (a file-system hiccup), or Slurm confirm a crash.
+   */
+  lost: string | null;
 }
 
 export interface RunStoreOptions {
@@ -75,6 +86,13 @@ export interface RunStoreOptions {
   pollIntervalMs?: number;
   /** Mark live runs whose process is gone as crashed (default true). */
   detectCrashes?: boolean;
+  /**
+   * A live run on another host is lost when run.json has not changed for this long (default
+   * 120 s), or for three of its trainer's heartbeat intervals when that is longer.
+   */
+  lostAfterMs?: number;
+  /** How often Slurm is asked about each queued or running job (default 10 s). */
+  slurmPollMs?: number;
 }
 
 export interface RunStoreChange {
@@ -103,12 +121,18 @@ interface RunEntry {
   rolloutStepsSorted: number[] | null;
   /** (step, t) of recent training steps (`metrics` events), for steps/s. */
   recent: Array<[number, number]>;
+  /** When run.json last changed (ms, this host's clock; run.json's `updated_at` at first sight). */
+  beatMs: number;
+  /** When Slurm was last asked about this run's job (ms). */
+  slurmAskedMs: number;
 }
 
 export class RunStore implements Disposable {
   private roots: string[];
   private pollIntervalMs: number;
   private readonly detectCrashes: boolean;
+  private lostAfterMs: number;
+  private readonly slurmPollMs: number;
   private readonly entries = new Map<string, RunEntry>();
   /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed. */
   private readonly brokenInfo = new Map<string, string>();
@@ -130,6 +154,8 @@ export class RunStore implements Disposable {
     this.roots = [...options.roots];
     this.pollIntervalMs = validInterval(options.pollIntervalMs ?? 1000);
     this.detectCrashes = options.detectCrashes ?? true;
+    this.lostAfterMs = options.lostAfterMs ?? 120_000;
+    this.slurmPollMs = options.slurmPollMs ?? 10_000;
   }
 
   /** Loads every run now, then polls every `pollIntervalMs`. */
@@ -144,6 +170,11 @@ export class RunStore implements Disposable {
     if (!this.timer || this.disposed) return;
     clearInterval(this.timer);
     this.startTimer();
+  }
+
+  /** Changes the heartbeat age after which a live run on another host is lost (from the next poll). */
+  setLostAfter(ms: number): void {
+    this.lostAfterMs = ms;
   }
 
   getPollInterval(): number {
@@ -253,17 +284,27 @@ export class RunStore implements Disposable {
   private async refreshOnce(): Promise<void> {
     const changed = new Set<string>();
     const seen = new Set<string>();
-    for (const root of this.roots) {
+    /** Run id → how many roots hold it. */
+    const holders = new Map<string, number>();
+    for (const [index, root] of this.roots.entries()) {
       for (const id of await listRunDirs(root)) {
-        if (seen.has(id)) continue;
-        seen.add(id);
+        const key = seen.has(id) ? `${id}@${index + 1}` : id;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        holders.set(id, (holders.get(id) ?? 0) + 1);
         try {
-          if (await this.refreshRun(root, id)) changed.add(id);
+          if (await this.refreshRun(root, id, key)) changed.add(key);
         } catch (err) {
           this.errorEmitter.fire({ path: join(root, id), message: (err as Error).message });
         }
         if (this.disposed) return;
       }
+    }
+    for (const [key, entry] of this.entries) {
+      const shared = (holders.get(basename(entry.state.dir)) ?? 0) > 1;
+      if (entry.state.idInOtherRoot === shared) continue;
+      entry.state = { ...entry.state, idInOtherRoot: shared };
+      changed.add(key);
     }
     for (const id of [...this.entries.keys()]) {
       if (!seen.has(id)) {
@@ -275,9 +316,9 @@ export class RunStore implements Disposable {
   }
 
   /** Returns true when the run is new or changed. */
-  private async refreshRun(root: string, id: string): Promise<boolean> {
+  private async refreshRun(root: string, id: string, key: string): Promise<boolean> {
     const dir = join(root, id);
-    let entry = this.entries.get(id);
+    let entry = this.entries.get(key);
     if (entry && entry.state.root !== root) entry = undefined;
     let changed = false;
 
@@ -302,16 +343,18 @@ export class RunStore implements Disposable {
 
     if (!entry) {
       entry = {
-        state: emptyState(id, dir, root, info),
+        state: emptyState(key, dir, root, info),
         infoKey,
         tail: new JsonlTail(join(dir, RUN_FILES.events)),
         series: new Map(),
         rolloutSteps: new Set(await listRolloutSteps(dir)),
         rolloutStepsSorted: null,
         recent: [],
+        beatMs: Math.min(Date.now(), Date.parse(info.updated_at) || 0),
+        slurmAskedMs: 0,
       };
-      this.entries.set(id, entry);
-    }
+      this.entries.set(key, entry);
+    } else if (entry.infoKey !== infoKey) entry.beatMs = Date.now();
     entry.infoKey = infoKey;
     let unreadable: RunFileError | null = null;
     let state: RunState = { ...entry.state, info, status: info.status, configName: info.name, crashed: info.status === 'crashed' };
@@ -331,7 +374,7 @@ export class RunStore implements Disposable {
       entry.recent = [];
       entry.rolloutSteps = new Set(await listRolloutSteps(dir));
       entry.rolloutStepsSorted = null;
-      state = { ...emptyState(id, dir, root, info) };
+      state = { ...emptyState(key, dir, root, info), idInOtherRoot: entry.state.idInOtherRoot };
       changed = true;
     }
     if (read.records.length || read.badLines.length) {
@@ -350,19 +393,77 @@ export class RunStore implements Disposable {
     return changed;
   }
 
-  /** Marks a live run whose trainer is gone as crashed; returns true when it did. */
+  /**
+   * Marks a live run whose trainer is gone as crashed (or its Slurm job's end), and a live run on
+   * another host whose heartbeat stopped as lost; returns true when the state changed.
+   */
   private async checkAlive(entry: RunEntry): Promise<boolean> {
     const { info, dir } = entry.state;
-    if (!LIVE_STATUSES.includes(info.status)) return false;
-    const owner = await processOwner(dir, info);
+    const live = LIVE_STATUSES.includes(info.status);
+    if (!live && info.status !== 'queued') return this.setLost(entry, null);
+    const launcher = await readLauncherInfo(dir);
+    if (isSlurmLaunch(launcher) && (await this.checkJobEnded(entry, launcher.job_id)) === 'marked') return true;
+    if (!live) return false;
+    const owner = processOwner(info, launcher);
     if (!owner) return this.checkNeverStarted(entry);
-    if (owner.host !== this.host) return false;
+    if (owner.host !== this.host) return this.checkHeartbeat(entry);
     if (isSameProcess(owner.pid, owner.startTime)) return false;
+    // Slurm knows why the process is gone (time limit, preemption): wait for it to end the job, then say so.
+    const slurmSaid = isSlurmLaunch(launcher) ? await this.checkJobEnded(entry, launcher.job_id, true) : 'silent';
+    if (slurmSaid !== 'silent') return slurmSaid === 'marked';
     // The trainer may have written its final status just before exiting: re-read before judging.
     if (!LIVE_STATUSES.includes((await readRunInfo(dir)).status)) return false;
     const log = await trainerLogTail(dir);
     const reason = `the trainer process (pid ${owner.pid}) is gone without recording an end state`;
     await this.markEnded(entry, 'crashed', reason, `The run crashed: ${reason}.${log ? ` Last lines of trainer.log:\n${log}` : ''}`);
+    return true;
+  }
+
+  /**
+   * Asks Slurm (every slurmPollMs at most, unless `now`) about the job of a queued or live run; one that ended
+   * while run.json still says queued or live is marked: `stopped` when cancelled, else `failed`
+   * (it never started) or `crashed`, with Slurm's state and reason. Returns `marked` when it
+   * marked, `active` while the job is queued or running, `silent` when Slurm was not asked or
+   * told nothing that settles it.
+   */
+  private async checkJobEnded(entry: RunEntry, jobId: string, now = false): Promise<'marked' | 'active' | 'silent'> {
+    if (!now && Date.now() - entry.slurmAskedMs < this.slurmPollMs) return 'silent';
+    entry.slurmAskedMs = Date.now();
+    const job = await slurmJob(jobId);
+    if (job === null) return 'silent';
+    if (job !== 'unknown' && isActiveJobState(job.state)) return 'active';
+    const { dir } = entry.state;
+    // The trainer may have recorded its end (or its start) since this poll read run.json.
+    const fresh = await readRunInfo(dir);
+    const queued = fresh.status === 'queued';
+    if (!queued && !LIVE_STATUSES.includes(fresh.status)) return 'silent';
+    if (job === 'unknown') {
+      // An ended job Slurm has forgotten: only a queued run is certain never to have started.
+      if (!queued) return 'silent';
+      const reason = `Slurm no longer knows job ${jobId}, and its trainer never started`;
+      await this.markEnded(entry, 'failed', reason, `The run never started: ${reason}. See ${join(dir, RUN_FILES.log)}.`);
+      return 'marked';
+    }
+    const cancelled = job.state.startsWith('CANCELLED');
+    const status = cancelled ? 'stopped' : queued ? 'failed' : 'crashed';
+    const reason = `${describeJobEnd(job)}${queued ? ' before its trainer started' : ' while run.json said ' + fresh.status}`;
+    const log = await trainerLogTail(dir);
+    await this.markEnded(entry, status, reason, `${reason}.${log ? ` Last lines of trainer.log:\n${log}` : ''}`);
+    return 'marked';
+  }
+
+  /** A live run on another host: lost once its heartbeat (run.json rewritten) is too old. */
+  private checkHeartbeat(entry: RunEntry): boolean {
+    const { info } = entry.state;
+    const interval = typeof info.heartbeat_s === 'number' && info.heartbeat_s > 0 ? info.heartbeat_s * 1000 : 0;
+    const limit = Math.max(this.lostAfterMs, 3 * interval);
+    const silent = Date.now() - entry.beatMs;
+    return this.setLost(entry, silent > limit ? `no heartbeat from ${info.host ?? 'its host'} for ${Math.round(silent / 1000)} s (run.json unchanged)` : null);
+  }
+
+  private setLost(entry: RunEntry, lost: string | null): boolean {
+    if ((entry.state.lost === null) === (lost === null)) return false;
+    entry.state = { ...entry.state, lost };
     return true;
   }
 
@@ -379,7 +480,7 @@ export class RunStore implements Disposable {
     if (!Number.isFinite(since) || Date.now() - since < NEVER_STARTED_MS) return false;
     // The trainer may have recorded itself since this poll read run.json.
     const fresh = await readRunInfo(dir);
-    if (fresh.status !== 'starting' || (await processOwner(dir, fresh))) return false;
+    if (fresh.status !== 'starting' || processOwner(fresh, await readLauncherInfo(dir))) return false;
     const reason = 'no trainer process was ever recorded for this run: its launch was interrupted before the trainer started';
     await this.markEnded(entry, 'failed', reason,
       `The run never started: ${reason} (for example, the editor closed mid-launch). Launch the config again; this folder keeps its config and code snapshot.`);
@@ -387,7 +488,7 @@ export class RunStore implements Disposable {
   }
 
   /** Records the run's end (run.json and a state event) and takes it into the entry without a re-read. */
-  private async markEnded(entry: RunEntry, status: 'crashed' | 'failed', reason: string, message: string): Promise<void> {
+  private async markEnded(entry: RunEntry, status: 'crashed' | 'failed' | 'stopped', reason: string, message: string): Promise<void> {
     const { dir } = entry.state;
     const updated = await recordRunEnd(dir, status, reason, { message }).catch(async (err: unknown) => {
       // run.json is written first; an events.jsonl that is a link refuses the state event after it.
@@ -396,7 +497,7 @@ export class RunStore implements Disposable {
       return readRunInfo(dir);
     });
     entry.infoKey = versionKey(await lstat(join(dir, RUN_FILES.info)));
-    entry.state = { ...entry.state, info: updated, status, crashed: status === 'crashed', lastError: entry.state.lastError ?? updated.error };
+    entry.state = { ...entry.state, info: updated, status, crashed: status === 'crashed', lost: null, lastError: entry.state.lastError ?? updated.error };
   }
 }
 
@@ -415,6 +516,7 @@ function emptyState(id: string, dir: string, root: string, info: RunInfo): RunSt
     id,
     dir,
     root,
+    idInOtherRoot: false,
     info,
     configName: info.name,
     status: info.status,
@@ -428,6 +530,7 @@ function emptyState(id: string, dir: string, root: string, info: RunInfo): RunSt
     stepsPerSecond: null,
     lastError: info.error,
     crashed: info.status === 'crashed',
+    lost: null,
   };
 }
 
@@ -539,9 +642,8 @@ function newestFirst(a: RunState, b: RunState): number {
 }
 
 /** The process that should be running this run: run.json's pid, else the launcher's. */
-async function processOwner(dir: string, info: RunInfo): Promise<{ pid: number; startTime: string | null; host: string | null } | null> {
+function processOwner(info: RunInfo, launcher: LauncherInfo | null): { pid: number; startTime: string | null; host: string | null } | null {
   if (info.pid) return { pid: info.pid, startTime: info.pid_start_time, host: info.host };
-  const launcher = await readLauncherInfo(dir);
   if (!launcher || typeof launcher.pid !== 'number') return null;
   return { pid: launcher.pid, startTime: launcher.pid_start_time, host: launcher.host };
 }

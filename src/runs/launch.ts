@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import { GitDirtyError } from '../core/git';
 import type { GitMode } from '../core/git';
-import { launchRun, reproduceRun, resumeRun } from '../core/launcher';
+import { launchRun, launchedAs, reproduceRun, resumeRun } from '../core/launcher';
 import type { LaunchResult } from '../core/launcher';
 import type { RunState, RunStore } from '../core/runStore';
 import type { RunWorktrees } from '../git/runWorktrees';
@@ -66,7 +66,7 @@ export class RunLauncher extends Disposer {
     if (!python) return;
     const resumed = await this.withLaunchErrors(`Resuming ${run.id}`, () => resumeRun(run.dir, python));
     if (!resumed) return;
-    this.log.info(`Resumed ${run.id} (pid ${resumed.pid}).`);
+    this.log.info(`Resumed ${run.id} (${launchedAs(resumed)}).`);
     this.followExit(run.id, resumed.exited);
     await this.store.refresh();
   }
@@ -134,7 +134,7 @@ export class RunLauncher extends Disposer {
   }
 
   private announce(launched: LaunchResult, verb: string): void {
-    this.log.info(`${verb} ${launched.runId} (pid ${launched.pid}) in ${launched.runDir}.`);
+    this.log.info(`${verb} ${launched.runId} (${launchedAs(launched)}) in ${launched.runDir}.`);
     if (launched.gitWarning) {
       this.log.warn(launched.gitWarning);
       void vscode.window.showWarningMessage(`PACS Lab: ${launched.gitWarning}`);

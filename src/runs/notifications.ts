@@ -69,8 +69,11 @@ export class RunNotifications extends Disposer {
 /** `failed at step 12: <the error's first line>`, or `crashed at step 12: ...`. */
 function endReason(run: RunState): string {
   const at = `at step ${run.info.step}`;
-  // A crash is found from outside (the process is gone), so that is all there is to say.
-  if (run.status === 'crashed') return `crashed ${at}: its trainer process is gone without recording an end state`;
+  // A crash is found from outside: the process is gone, or Slurm says how its job ended.
+  if (run.status === 'crashed') {
+    const slurm = /^(Slurm job \S+ ended [^.\n]*)/.exec(run.lastError?.message ?? '')?.[1];
+    return `crashed ${at}: ${slurm ? inertLinks(slurm) : 'its trainer process is gone without recording an end state'}`;
+  }
   const error = run.lastError?.message.split('\n')[0].replace(/[:.]\s*$/, '');
   return error ? `failed ${at}: ${inertLinks(error)}` : `failed ${at}`;
 }

@@ -76,7 +76,7 @@ function runsNamed(store: RunLookup, ids: readonly string[], options: PickRunsOp
   for (const id of ids) {
     const run = store.get(id);
     if (!run) {
-      void vscode.window.showErrorMessage(`PACS Lab: no run "${id}" in the runs folders. Refresh the Runs view or check the setting pacs.runsDir.`);
+      void vscode.window.showErrorMessage(`PACS Lab: no run "${id}" in the runs folders. Refresh the Runs view or check the setting pacs.runsDirs.`);
     } else if (!fits(run, options.statuses)) {
       void vscode.window.showWarningMessage(
         `PACS Lab: run ${id} is ${run.status}; this command needs a run that is ${options.statuses?.join(' or ')}.`,

@@ -31,7 +31,7 @@ interface ControlSpec {
 const CONTROLS: Record<string, ControlSpec> = {
   'pacs.pauseRun': { command: 'pause', statuses: ['running', 'starting'], progress: 'Pausing', done: 'paused' },
   'pacs.suspendRun': { command: 'suspend', statuses: ['running', 'paused', 'starting'], progress: 'Suspending', done: 'suspended (checkpoint saved, process exited)' },
-  'pacs.stopRun': { command: 'stop', statuses: ['running', 'paused', 'starting'], progress: 'Stopping', done: 'stopped (checkpoint saved)' },
+  'pacs.stopRun': { command: 'stop', statuses: ['running', 'paused', 'starting', 'queued'], progress: 'Stopping', done: 'stopped (checkpoint saved)' },
   'pacs.checkpointRun': { command: 'checkpoint', statuses: ['running', 'paused'], progress: 'Saving a checkpoint of', done: 'checkpointed' },
 };
 const RESUME: ControlSpec = { command: 'resume', statuses: ['paused'], progress: 'Resuming', done: 'resumed' };

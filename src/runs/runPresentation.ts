@@ -6,6 +6,7 @@ import { commitLabel } from '../core/runModel';
 import { formatNumber, runSummary } from './runText';
 
 const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
+  queued: ['clock'],
   starting: ['loading~spin'],
   running: ['sync~spin', 'charts.blue'],
   paused: ['debug-pause', 'charts.yellow'],
@@ -16,13 +17,34 @@ const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
   crashed: ['warning', 'problemsWarningIcon.foreground'],
 };
 
+/** A live run on another host whose heartbeat stopped (RunState.lost). */
+const LOST_ICON: [codicon: string, color?: string] = ['question', 'problemsWarningIcon.foreground'];
+
 export function statusIcon(status: RunStatus): vscode.ThemeIcon {
-  const [id, color] = STATUS_ICONS[status];
+  return themeIcon(STATUS_ICONS[status]);
+}
+
+/** The run's icon: its status's, or the lost one. */
+export function runIcon(run: RunState): vscode.ThemeIcon {
+  return run.lost ? themeIcon(LOST_ICON) : statusIcon(run.status);
+}
+
+function themeIcon([id, color]: [codicon: string, color?: string]): vscode.ThemeIcon {
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
+/** `running`, `queued`, ..., or `lost` for a live run on another host whose heartbeat stopped. */
+export function shownStatus(run: RunState): string {
+  return run.lost ? 'lost' : run.status;
+}
+
 export function runDescription(run: RunState): string {
-  return runSummary(run.info, run.latest['reward/mean']);
+  const parts = [runSummary(run.info, run.latest['reward/mean'])];
+  if (run.lost) parts.unshift('lost');
+  else if (run.status === 'queued') parts.unshift('queued in Slurm');
+  // The same run id in two runs roots: each names its root.
+  if (run.idInOtherRoot) parts.push(`in ${run.root}`);
+  return parts.join(' · ');
 }
 
 /** Every field comes from files a trainer wrote: appended as escaped text, never as markdown. */
@@ -30,8 +52,8 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = false;
   md.supportHtml = false;
-  md.appendMarkdown(`$(${STATUS_ICONS[run.status][0]}) `);
-  md.appendText(`${run.info.name} — ${run.status}`);
+  md.appendMarkdown(`$(${(run.lost ? LOST_ICON : STATUS_ICONS[run.status])[0]}) `);
+  md.appendText(`${run.info.name} — ${shownStatus(run)}`);
   md.appendMarkdown('\n\n');
   const { info } = run;
   const rows: Array<[string, string | null | undefined]> = [
@@ -46,11 +68,14 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
     ['Code', codeLine(run)],
     ['Device', typeof info.versions.device === 'string' ? info.versions.device : undefined],
     ['Host', info.host],
+    ['Slurm job', typeof info.slurm_job_id === 'string' ? info.slurm_job_id : undefined],
+    ['Lost', run.lost],
     ['Created', info.created_at],
     ['Last checkpoint', run.checkpoints.length ? `step ${run.checkpoints[run.checkpoints.length - 1].step}` : undefined],
     ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
     ['Error', run.lastError?.message],
     ['Folder', run.dir],
+    ['Runs root', run.idInOtherRoot ? run.root : undefined],
   ];
   for (const [label, value] of rows) {
     if (value === undefined || value === null || value === '') continue;

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { RunState, RunStore } from '../core/runStore';
 import { Disposer } from '../vscode/disposer';
 import { CONFIG_GLOB } from './launch';
-import { runDescription, runTooltip, statusIcon } from './runPresentation';
+import { runDescription, runIcon, runTooltip, shownStatus } from './runPresentation';
 import type { RunRoots } from './runRoots';
 import { shortRunLabel } from './runText';
 
@@ -36,9 +36,9 @@ export class RunItem extends vscode.TreeItem {
     this.runId = run.id;
     this.id = `run:${run.id}`;
     this.description = runDescription(run);
-    this.iconPath = statusIcon(run.status);
+    this.iconPath = runIcon(run);
     this.contextValue = `run.${run.status}${run.info.git ? '.git' : ''}`;
-    this.accessibilityInformation = { label: `${run.id}, ${run.status}, ${this.description}` };
+    this.accessibilityInformation = { label: `${run.id}, ${shownStatus(run)}, ${this.description}` };
   }
 }
 

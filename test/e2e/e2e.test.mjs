@@ -92,7 +92,11 @@ async function rewardChartGainsPoints(page, dashboard) {
  */
 function stages(getPage) {
   let failed;
-  return (name, body) => test(name, async (t) => {
+  return (name, body, { skip = false } = {}) => test(name, async (t) => {
+    if (skip) {
+      t.skip(skip);
+      return;
+    }
     if (failed) {
       t.skip(`"${failed}" failed`);
       return;
@@ -108,6 +112,25 @@ function stages(getPage) {
       throw error;
     }
   });
+}
+
+/**
+ * A code-server session of its own for a describe block: started, with its workbench open in a
+ * browser, before the block's stages (`session.page`), and closed after them.
+ */
+function openSession(name, settings, { skip = false } = {}) {
+  const session = {};
+  before(async () => {
+    if (skip) return;
+    session.server = await startCodeServer(name, settings);
+    session.browser = await openBrowser();
+    session.page = await openWorkbench(session.browser, session.server.url);
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.server?.stop();
+  });
+  return session;
 }
 
 describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
@@ -314,6 +337,38 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await screenshot(win, 'run-code-window');
     await win.close();
   });
+});
+
+// A session of its own: the main session's last stage opens and closes a second window.
+describe('PACS Lab launching through Slurm (a single-node cluster started by run.sh)', () => {
+  const noCluster = !process.env.SLURM_CONF && 'no Slurm cluster (test/e2e/run.sh starts one as root, with slurm-wlm and munge installed)';
+  const session = openSession('slurm', { ...baseSettings, 'security.workspace.trust.enabled': false }, { skip: noCluster });
+  const stage = stages(() => session.page);
+
+  stage('▶ Train on a Slurm config submits a job: the tree shows it queued, then running; Stop Run stops it', async () => {
+    const { page } = session;
+    const before = listRuns();
+    await openFile(page, 'arith-slurm.pacs.yaml');
+    await page.locator('.codelens-decoration a').filter({ hasText: '▶ Train' }).first().click();
+    const slurmRun = await waitFor('a new run directory for arith-slurm', () => listRuns().find((id) => !before.includes(id)));
+    // run.sh's config holds the job (--hold), so "queued" lasts until the test releases it.
+    await waitForStatus(slurmRun, 'queued');
+    const jobId = readRunJson(slurmRun).slurm_job_id;
+    assert.ok(jobId, `run.json of ${slurmRun} records the job id`);
+    assert.ok(existsSync(join(runsRoot(), slurmRun, 'job.sbatch')), 'the batch script is kept in the run folder');
+    await showRunsView(page);
+    await waitForTreeRow(page, /queued in Slurm/, 'the run queued in Slurm');
+    await screenshot(page, 'slurm-queued');
+    execFileSync('scontrol', ['release', String(jobId)]);
+    await waitForStatus(slurmRun, 'running', 180_000);
+    await waitForTreeRow(page, new RegExp(`${slurmRun.slice(-4)}.*running|running.*${slurmRun.slice(-4)}`, 'i'), 'the Slurm run running');
+    await runCommand(page, 'PACS: Stop Run');
+    await pickFirstIfAsked(page);
+    const confirm = page.locator('.monaco-dialog-box .monaco-button').filter({ hasText: /^Stop/ }).first();
+    if (await confirm.isVisible({ timeout: 3_000 }).catch(() => false)) await confirm.click();
+    await waitForStatus(slurmRun, 'stopped', 180_000);
+    await screenshot(page, 'slurm-stopped');
+  }, { skip: noCluster });
 });
 
 describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)', () => {

@@ -1,11 +1,20 @@
 // Rewrites a copy of examples/arith.pacs.yaml for the end-to-end test: small fast steps, a run long
 // enough to pause, reload and stop by hand, a short evaluation. Only the copy is changed.
+// `e2eConfig.mjs FILE --slurm OUT` writes OUT instead: FILE (already rewritten) as a config that
+// submits to Slurm, its job held (`--hold`) until the test releases it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import process from 'node:process';
 import { parseDocument } from 'yaml';
 
 const file = process.argv[2];
 const doc = parseDocument(readFileSync(file, 'utf8'));
+if (process.argv[3] === '--slurm') {
+  doc.set('name', 'arith-slurm');
+  doc.set('device', 'cpu');
+  doc.setIn(['launch'], doc.createNode({ backend: 'slurm', heartbeat_s: 5, slurm: { extra_sbatch_args: ['--hold'] } }));
+  writeFileSync(process.argv[4], doc.toString());
+  process.exit(0);
+}
 const edits = {
   total_steps: 100000,
   eval_every: 0,

@@ -40,6 +40,8 @@ def _parser(delegated) -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set optim.lr=0.001 (repeatable)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--here", action="store_true",
+                       help="train in this process whatever launch.backend says (the command a Slurm job runs)")
     train.set_defaults(handler=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a config's model or a run's checkpoint on the held-out split")
@@ -104,6 +106,10 @@ def cmd_train(args) -> int:
     run_dir = prepare_run_dir(cfg, config_path=None if resume_dir else config_path, run_dir=run_dir,
                               runs_root=args.runs_root, resume=resume_dir is not None)
     print(f"run directory: {run_dir}", flush=True)
+    if cfg.launch.backend == "slurm" and not args.here:
+        from pacslab.launchers.slurm import submit_from_cli
+
+        return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume_dir is not None)
     log, on_step, close = _reporter(cfg.total_steps)
     try:
         return run_training(cfg, run_dir, base_dir=base_dir, resume=resume_dir is not None, log=log, on_step=on_step)

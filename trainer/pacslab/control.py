@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacslab.runio import CONTROL
+from pacslab.runio import CONTROL, RunInfo
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
 POLL_S = 0.2
@@ -101,3 +102,31 @@ class SignalFlag:
             self.uninstall()
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
+
+
+class Heartbeat:
+    """Refreshes run.json's `updated_at` every `interval_s` from a thread of its own, so a long step,
+    a pause or a model load still shows the trainer alive to a reader on another host (which has no
+    pid to check). run.json also records the interval, from which readers judge a heartbeat stale."""
+
+    def __init__(self, info: RunInfo, interval_s: float):
+        self.info = info
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="pacs-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.info.update(heartbeat_s=self.interval_s)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.info.update()
+            except OSError:  # a file-system hiccup: the next beat tries again
+                continue

@@ -14,12 +14,14 @@ import platform
 import secrets
 import shutil
 import socket
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-# 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only)
+# 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
+# and the `queued` status of a submitted batch job
 FORMAT_VERSION = 2
 LIVE_STATUSES = ("starting", "running", "paused")
 RUN_JSON = "run.json"
@@ -88,17 +90,20 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 class RunInfo:
-    """run.json, owned by this trainer process; fields written by the launcher are kept."""
+    """run.json, owned by this trainer process; fields written by the launcher are kept. Safe to
+    update from the heartbeat thread and the loop at once."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / RUN_JSON
         self.data: dict[str, Any] = read_json(self.path) or {}
+        self._lock = threading.Lock()
 
     def update(self, **fields: Any) -> None:
-        # re-read first: the launcher or the extension may have added fields since
-        on_disk = read_json(self.path) or {}
-        self.data = {**on_disk, **self.data, **fields, "updated_at": utc_now()}
-        write_json_atomic(self.path, self.data)
+        with self._lock:
+            # re-read first: the launcher or the extension may have added fields since
+            on_disk = read_json(self.path) or {}
+            self.data = {**on_disk, **self.data, **fields, "updated_at": utc_now()}
+            write_json_atomic(self.path, self.data)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)

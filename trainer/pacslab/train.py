@@ -29,7 +29,7 @@ import yaml
 from pacslab import algorithms, runio
 from pacslab.algorithms import LossInput
 from pacslab.config import Config, ConfigError, resolved_dict
-from pacslab.control import COMMANDS, POLL_S, ControlReader, SignalFlag
+from pacslab.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
 from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
@@ -715,9 +715,10 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
                     **runio.process_fields())
         if not resume:
             runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
-        trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
-                          on_step=on_step)
-        status = trainer.run()
+        with Heartbeat(info, cfg.launch.heartbeat_s):
+            trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
+                              on_step=on_step)
+            status = trainer.run()
         log(f"run {status}: {run_dir}")
         return 0
     except ConfigError as exc:  # the data or the model does not fit the config: exit 2 as for a config error

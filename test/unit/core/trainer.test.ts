@@ -136,7 +136,7 @@ describe('the real trainer', { skip, concurrency: true }, () => {
     const suspended = await sendControl(runDir, 'suspend', { timeoutMs: 60_000 });
     assert.equal(suspended.result, 'ok');
     await statusIs(runDir, 'suspended');
-    await waitFor('the suspended trainer to exit', () => !isProcessAlive(launched.pid), runDir);
+    await waitFor('the suspended trainer to exit', () => !isProcessAlive(Number(launched.pid)), runDir);
     await assert.rejects(sendControl(runDir, 'pause'), (e: unknown) => e instanceof ControlError && /suspended/.test(e.message));
     await assert.rejects(sendControl(runDir, 'resume'), /Relaunch it from its last checkpoint/);
     const stepAtSuspend = (await readRunInfo(runDir)).step;
@@ -149,7 +149,7 @@ describe('the real trainer', { skip, concurrency: true }, () => {
     const stopped = await sendControl(runDir, 'stop', { timeoutMs: 60_000 });
     assert.deepEqual(stopped, { seq: 6, acked: true, result: 'ok' });
     await statusIs(runDir, 'stopped');
-    await waitFor('the stopped trainer to exit', () => !isProcessAlive(again2.pid), runDir);
+    await waitFor('the stopped trainer to exit', () => !isProcessAlive(Number(again2.pid)), runDir);
     const all = events(runDir);
     assert.deepEqual(all.filter((e) => e.type === 'control_ack').map((e) => [e.seq, e.command]), [
       [1, 'pause'],

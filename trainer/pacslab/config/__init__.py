@@ -22,18 +22,20 @@ from pacslab.config.schema import (
     EvalConfig,
     EvalSetConfig,
     GrpoConfig,
+    LaunchConfig,
     LoggingConfig,
     LoraConfig,
     ModelConfig,
     OptimConfig,
     PacsConfig,
     RolloutConfig,
+    SlurmConfig,
     TaskConfig,
 )
 
 __all__ = [
     "BUILTIN_PREFIX", "DATA_TYPES", "ArithConfig", "Config", "ConfigError", "EvalConfig", "EvalSetConfig", "GrpoConfig",
-    "Issue", "LoggingConfig", "LoraConfig",
+    "Issue", "LaunchConfig", "LoggingConfig", "LoraConfig",
     "ModelConfig", "OptimConfig", "PacsConfig", "RolloutConfig", "TaskConfig", "check_config", "default_name",
-    "json_schema", "load_config", "resolve_path", "resolved_dict", "schema_markdown", "suggest", "validate_data",
+    "json_schema", "load_config", "resolve_path", "resolved_dict", "schema_markdown", "SlurmConfig", "suggest", "validate_data",
 ]

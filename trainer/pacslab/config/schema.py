@@ -281,6 +281,54 @@ class LoggingConfig(_Section):
     )
 
 
+class SlurmConfig(_Section):
+    partition: str | None = Field(None, min_length=1, description="`sbatch --partition`; null = the cluster's default partition.")
+    nodes: int = Field(
+        1, ge=1, description="`sbatch --nodes`. The native engine trains on one node; more need a multi-process engine."
+    )
+    gpus_per_node: int = Field(0, ge=0, description="`sbatch --gpus-per-node`; 0 asks for no GPU.")
+    cpus_per_task: int | None = Field(None, ge=1, description="`sbatch --cpus-per-task`; null = the cluster's default.")
+    mem: str | None = Field(
+        None, pattern=r"^\d+[KMGT]?$", description="`sbatch --mem` per node, e.g. `64G`; null = the cluster's default."
+    )
+    time: str | None = Field(
+        None,
+        pattern=r"^(\d+-)?\d+(:\d{2}){0,2}$",
+        description="`sbatch --time`, the job's time limit: `MM`, `HH:MM:SS` or `D-HH:MM:SS`; null = the partition's.",
+    )
+    account: str | None = Field(None, min_length=1, description="`sbatch --account` to charge; null = your default.")
+    qos: str | None = Field(None, min_length=1, description="`sbatch --qos`; null = the default quality of service.")
+    extra_sbatch_args: list[str] = Field(
+        [], description="More `sbatch` options, one per item, e.g. `--constraint=a100` (written as `#SBATCH` lines)."
+    )
+    setup: list[str] = Field(
+        [],
+        description="Shell lines the job runs before the trainer, e.g. `module load cuda/12.1` or "
+        "`source ~/venvs/pacs/bin/activate`.",
+    )
+    python: str | None = Field(
+        None,
+        min_length=1,
+        description="The Python the job runs the trainer with (after `setup`); null = the interpreter that submits.",
+    )
+
+
+class LaunchConfig(_Section):
+    backend: Literal["local", "slurm"] = Field(
+        "local",
+        description="Where the trainer runs: `local` (a process on this machine) or `slurm` (a batch job "
+        "submitted with `sbatch`; see docs/clusters.md).",
+    )
+    heartbeat_s: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="The trainer refreshes run.json (`updated_at`) at least this often, paused too, so a "
+        "run on another host whose heartbeat stops is shown lost.",
+    )
+    slurm: SlurmConfig = Field(SlurmConfig(), description="The batch job (backend: slurm).")
+
+
 class Config(_Section):
     name: str | None = Field(
         None,
@@ -319,3 +367,4 @@ class Config(_Section):
     optim: OptimConfig = Field(OptimConfig(), description="Optimizer, schedule and batching.")
     eval: EvalConfig = Field(EvalConfig(), description="Held-out evaluation.")
     logging: LoggingConfig = Field(LoggingConfig(), description="What the run directory records.")
+    launch: LaunchConfig = Field(LaunchConfig(), description="Where and how the trainer runs.")

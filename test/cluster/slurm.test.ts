@@ -1,0 +1,159 @@
+// The Slurm launcher against a real single-node Slurm (test/cluster/run.sh starts it and sets
+// SLURM_CONF): the embedded default submitted as a batch job, followed through the run store,
+// controlled through control.jsonl, cancelled queued and running, resumed by resubmission, and
+// refused submissions shown with sbatch's message and the key to fix.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sendControl } from '../../src/core/control';
+import { LaunchError, launchRun, resumeRun } from '../../src/core/launcher';
+import { slurmJob } from '../../src/core/launchers/slurm';
+import { readLauncherInfo, readRunInfo } from '../../src/core/runDir';
+import type { RunStatus } from '../../src/core/runFormat';
+import { RunStore } from '../../src/core/runStore';
+
+const REPO = resolve(__dirname, '..', '..');
+const PYTHON = process.env.PACS_PYTHON || join(REPO, '.venv', 'bin', 'python');
+// Small, quick steps of the embedded default (examples/arith.pacs.yaml), on the CPU.
+const SMALL = ['launch.backend=slurm', 'device=cpu', 'eval_every=0', 'checkpoint_every=0', 'optim.warmup_steps=2',
+  'eval.size=8', 'eval.samples=2', 'eval.k=[1,2]', 'rollout.prompts_per_step=4', 'rollout.n=4',
+  'optim.mini_batch_prompts=4', 'optim.micro_batch_prompts=4', 'launch.heartbeat_s=2'];
+const HOLD = 'launch.slurm.extra_sbatch_args=[--hold]';
+
+const skip = process.env.SLURM_CONF ? false : 'no cluster: run through `make test-cluster` (test/cluster/run.sh sets SLURM_CONF)';
+const work = mkdtempSync(join(tmpdir(), 'pacs-slurm-test-'));
+const runsRoot = join(work, 'runs');
+const config = join(work, 'arith.pacs.yaml');
+let store: RunStore;
+
+before(async () => {
+  copyFileSync(join(REPO, 'examples', 'arith.pacs.yaml'), config);
+  store = new RunStore({ roots: [runsRoot], pollIntervalMs: 200, slurmPollMs: 200 });
+  await store.start();
+});
+after(() => {
+  store.dispose();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function launch(...sets: string[]) {
+  return launchRun({ configPath: config, runsRoot, python: PYTHON, sets: [...SMALL, ...sets], gitMode: 'ignore', workspaceRoot: work });
+}
+
+/** Waits for the run store (which also asks Slurm) to show the run in `status`. */
+async function storeSays(runId: string, status: RunStatus, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await store.refresh();
+    const run = store.get(runId);
+    if (run?.status === status) return;
+    if (Date.now() > deadline) {
+      const log = run && existsSync(join(run.dir, 'trainer.log')) ? readFileSync(join(run.dir, 'trainer.log'), 'utf8').slice(-3000) : '';
+      assert.fail(`run ${runId} is ${run?.status ?? 'not found'}, not ${status}\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function jobState(jobId: string): Promise<string> {
+  const job = await slurmJob(jobId);
+  return job && job !== 'unknown' ? job.state : String(job);
+}
+
+function slurm(...args: string[]): string {
+  return execFileSync(args[0], args.slice(1), { encoding: 'utf8' });
+}
+
+describe('the Slurm launcher on a real cluster', { skip }, () => {
+  test('the embedded default goes queued → running → paused → running → finished', async () => {
+    const launched = await launch('total_steps=60', HOLD);
+    assert.ok(launched.jobId, 'a job id');
+    assert.equal(launched.pid, null);
+    const script = readFileSync(join(launched.runDir, 'job.sbatch'), 'utf8');
+    assert.match(script, /^#SBATCH --output=.*trainer\.log$/m);
+    assert.match(script, /^exec .* -m pacslab train --here /m);
+    const launcher = await readLauncherInfo(launched.runDir);
+    assert.equal(launcher?.backend, 'slurm');
+    assert.equal(launcher?.job_id, launched.jobId);
+    assert.equal(launcher?.config_abs_path, config);
+    assert.equal((await readRunInfo(launched.runDir)).slurm_job_id, launched.jobId);
+    await storeSays(launched.runId, 'queued');
+    assert.equal(await jobState(launched.jobId), 'PENDING');
+
+    slurm('scontrol', 'release', launched.jobId);
+    await storeSays(launched.runId, 'running');
+    const paused = await sendControl(launched.runDir, 'pause', { timeoutMs: 120_000 });
+    assert.equal(paused.result, 'ok');
+    await storeSays(launched.runId, 'paused');
+    const resumed = await sendControl(launched.runDir, 'resume', { timeoutMs: 120_000 });
+    assert.equal(resumed.result, 'ok');
+    await storeSays(launched.runId, 'finished');
+    const info = await readRunInfo(launched.runDir);
+    assert.equal(info.step, 60);
+    assert.equal(typeof info.heartbeat_s, 'number');
+  });
+
+  test('Stop on a queued run cancels its job; nothing trains', async () => {
+    const launched = await launch('total_steps=60', HOLD);
+    await storeSays(launched.runId, 'queued');
+    const result = await sendControl(launched.runDir, 'stop');
+    assert.equal(result.result, 'ok');
+    assert.equal((await readRunInfo(launched.runDir)).status, 'stopped');
+    assert.match(await jobState(String(launched.jobId)), /^CANCELLED/);
+    assert.equal(existsSync(join(launched.runDir, 'config.yaml')), false, 'the trainer never ran');
+  });
+
+  test('scancel of a running job: the trainer saves a checkpoint and the run is stopped; Resume resubmits', async () => {
+    const launched = await launch('total_steps=100000');
+    await storeSays(launched.runId, 'running');
+    slurm('scancel', String(launched.jobId));
+    await storeSays(launched.runId, 'stopped');
+    const events = readFileSync(join(launched.runDir, 'events.jsonl'), 'utf8');
+    assert.match(events, /"reason": "received SIGTERM"/);
+    assert.match(events, /"type": "checkpoint"/);
+
+    const again = await resumeRun(launched.runDir, PYTHON);
+    assert.ok(again.jobId && again.jobId !== launched.jobId, 'a new job');
+    await storeSays(launched.runId, 'running');
+    // A second resume while the job runs would train twice: refused.
+    await assert.rejects(resumeRun(launched.runDir, PYTHON), LaunchError);
+    await sendControl(launched.runDir, 'suspend', { timeoutMs: 120_000 });
+    await storeSays(launched.runId, 'suspended');
+  });
+
+  test('a job whose trainer is killed is marked crashed with Slurm\'s state', async () => {
+    const launched = await launch('total_steps=100000');
+    await storeSays(launched.runId, 'running');
+    // As the kernel's OOM killer would: SIGKILL leaves the trainer no chance to record its end,
+    // and only Slurm knows what became of the job.
+    process.kill(Number((await readRunInfo(launched.runDir)).pid), 'SIGKILL');
+    await storeSays(launched.runId, 'crashed');
+    const info = await readRunInfo(launched.runDir);
+    assert.match(info.error?.message ?? '', new RegExp(`Slurm job ${launched.jobId} ended [A-Z_]+`));
+  });
+
+  test('a partition or GPU request Slurm refuses: sbatch\'s message, the key to fix, nothing queued', async () => {
+    const before = slurm('squeue', '-h', '-o', '%i').trim();
+    await assert.rejects(launch('launch.slurm.partition=no-such-partition'), (err: unknown) => {
+      assert.ok(err instanceof LaunchError);
+      assert.match(err.message, /sbatch: error: invalid partition specified: no-such-partition/);
+      assert.match(err.message, /launch\.slurm\.partition/);
+      return true;
+    });
+    await assert.rejects(launch('launch.slurm.gpus_per_node=8'), (err: unknown) => {
+      assert.ok(err instanceof LaunchError);
+      assert.match(err.message, /sbatch: error: .*(gres|GRES)/);
+      assert.match(err.message, /launch\.slurm\.gpus_per_node/);
+      return true;
+    });
+    assert.equal(slurm('squeue', '-h', '-o', '%i').trim(), before, 'nothing was submitted');
+    await store.refresh();
+    const failed = store.runs().filter((r) => r.status === 'failed');
+    assert.equal(failed.length, 2);
+    assert.ok(failed.every((r) => existsSync(join(r.dir, 'job.sbatch'))), 'the refused script is kept for reading');
+    assert.equal(readdirSync(runsRoot).length, store.runs().length);
+  });
+});
