@@ -4,16 +4,23 @@ Every file another process reads is written so that a reader never sees half of 
 go to a temporary name, are fsynced and renamed; events.jsonl is append-only, one line per event,
 flushed after each; checkpoints are built in a temporary folder and renamed, and `latest` is
 updated only after the rename.
+
+A run folder is untrusted data (it may come from a cloned repository): no file or folder inside it
+is opened through a symbolic link, and only regular files are read or appended to
+(`UnsafeRunPath` otherwise).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import socket
+import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,27 +63,106 @@ def step_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
+# ---------------------------------------------------------------- files that are never links
+
+
+class UnsafeRunPath(OSError):
+    """A path inside a run folder that is a symbolic link, or not a regular file (or folder)."""
+
+
+_NO_LINKS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot block the open
+
+
+def open_run_file(path: Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open` of a regular file that is not a link; raises UnsafeRunPath for anything else."""
+    try:
+        fd = os.open(path, flags | _NO_LINKS, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeRunPath(f"{path} is a symbolic link; a run folder holds only regular files: remove the link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeRunPath(f"{path} is not a regular file; remove it from the run folder")
+    return fd
+
+
+def read_run_file(path: Path, offset: int = 0) -> bytes:
+    """The bytes of a regular run file from `offset` on (FileNotFoundError when absent)."""
+    fd = open_run_file(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def append_run_file(path: Path):
+    """A text file object appending to a regular run file (created when absent)."""
+    return os.fdopen(open_run_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", encoding="utf-8")
+
+
+def run_subdir(run_dir: Path, name: str, *, create: bool = True) -> Path:
+    """`run_dir/name`, a real folder (made when absent and `create`), never a link to elsewhere."""
+    path = Path(run_dir) / name
+    if create:
+        try:
+            path.mkdir()
+        except FileExistsError:
+            pass
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+        raise UnsafeRunPath(f"{path} is {'a symbolic link' if stat.S_ISLNK(mode) else 'not a folder'}; "
+                            "a run folder holds only real folders: remove it")
+    return path
+
+
+def is_regular_file(path: Path) -> bool:
+    """Whether `path` is a regular file itself (a link to one is not)."""
+    try:
+        return stat.S_ISREG(Path(path).lstat().st_mode)
+    except OSError:
+        return False
+
+
+def is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(Path(path).lstat().st_mode)
+    except OSError:
+        return False
+
+
 # ---------------------------------------------------------------- atomic files
+
+TMP_MARK = ".tmp-"
 
 
 def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None:
     """Writes through a temporary name and a rename, so readers see the old or the new file, never a
     part. `durable` also fsyncs before the rename (a power cut keeps it), as run-format.md asks of
-    run.json; the per-step rollout files skip it, which saves a millisecond or more a step on a slow disk."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        f.flush()
-        if durable:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    run.json; the per-step rollout files skip it, which saves a millisecond or more a step on a slow disk.
+
+    The temporary name is new for every write (`.NAME.tmp-PID-RANDOM`, created exclusively, never
+    through a link), so two writers never write into, or rename, each other's file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with os.fdopen(open_run_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> dict | None:
+    """A JSON object from a regular file; None when it is absent, a link, not a file or not JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_run_file(path).decode("utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -174,7 +260,7 @@ class EventLog:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / EVENTS
         _repair_torn_tail(self.path)
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._f = append_run_file(self.path)
 
     def emit(self, type: str, step: int | None = None, **fields: Any) -> dict:
         event = {"t": time.time(), "type": type}
@@ -194,7 +280,7 @@ class EventLog:
 def _repair_torn_tail(path: Path) -> None:
     """A crash can leave a last line without its newline; cut it so appends start clean."""
     try:
-        with open(path, "rb+") as f:
+        with os.fdopen(open_run_file(path, os.O_RDWR), "rb+") as f:
             data = f.read()
             if data and not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)
@@ -205,7 +291,7 @@ def _repair_torn_tail(path: Path) -> None:
 def read_jsonl(path: Path) -> tuple[list[dict], int]:
     """(objects, bad line count). An unfinished last line is left for later, not counted bad."""
     try:
-        data = Path(path).read_bytes()
+        data = read_run_file(Path(path))
     except FileNotFoundError:
         return [], 0
     complete = data[: data.rfind(b"\n") + 1]
@@ -236,8 +322,7 @@ def iter_metrics(run_dir: Path) -> Iterator[tuple[int, dict]]:
 
 
 def write_rollouts(run_dir: Path, step: int, records: list[dict]) -> str:
-    folder = Path(run_dir) / "rollouts"
-    folder.mkdir(exist_ok=True)
+    run_subdir(run_dir, "rollouts")
     rel = f"rollouts/{step_name(step)}.jsonl"
     body = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
     write_atomic(Path(run_dir) / rel, body, durable=False)
@@ -256,8 +341,7 @@ def write_checkpoint(run_dir: Path, step: int, save: Any) -> str:
 
     Writing the same step twice replaces the older copy only once the new one is complete.
     """
-    root = checkpoints_dir(run_dir)
-    root.mkdir(exist_ok=True)
+    root = run_subdir(run_dir, "checkpoints")
     final = root / step_name(step)
     tmp = root / f".{step_name(step)}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -277,22 +361,33 @@ def write_checkpoint(run_dir: Path, step: int, save: Any) -> str:
     return f"checkpoints/{step_name(step)}"
 
 
+_STEP_NAME = re.compile(r"step-\d{6,}")
+
+
+def _complete(folder: Path, marker: str = TRAINER_STATE) -> bool:
+    """A checkpoint folder of this run: named step-N, a real folder, its `marker` a regular file."""
+    return bool(_STEP_NAME.fullmatch(folder.name)) and is_real_dir(folder) and is_regular_file(folder / marker)
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     root = checkpoints_dir(run_dir)
+    if not is_real_dir(root):
+        return None
     try:
-        name = (root / "latest").read_text().strip()
+        name = read_run_file(root / "latest").decode("utf-8", "replace").strip()
     except OSError:
         name = ""
-    if name and (root / name / TRAINER_STATE).is_file():
+    if name and _complete(root / name):
         return root / name
     # `latest` missing or pointing at a removed folder: fall back to the newest complete one
-    complete = sorted(p for p in root.glob("step-*") if (p / TRAINER_STATE).is_file()) if root.is_dir() else []
+    complete = sorted(p for p in root.glob("step-*") if _complete(p))
     return complete[-1] if complete else None
 
 
 def checkpoint_for_step(run_dir: Path, step: int) -> Path | None:
-    path = checkpoints_dir(run_dir) / step_name(step)
-    return path if (path / "config.json").is_file() else None
+    root = checkpoints_dir(run_dir)
+    path = root / step_name(step)
+    return path if is_real_dir(root) and _complete(path, "config.json") else None
 
 
 # ---------------------------------------------------------------- listing runs
