@@ -48,6 +48,16 @@ class ControlReader:
                 commands.append(cmd)
         return commands
 
+    def exit_pending(self) -> bool:
+        """Whether an unread complete line asks to stop or suspend (read again by the next poll)."""
+        try:
+            data = read_run_file(self.path, self.offset)
+        except (FileNotFoundError, UnsafeRunPath):
+            return False
+        lines = data[: data.rfind(b"\n") + 1].splitlines()
+        return any(cmd is not None and cmd.seq > self.last_seq and cmd.command in ("stop", "suspend")
+                   for cmd in map(_parse, lines))
+
 
 def _parse(line: bytes) -> Command | None:
     try:

@@ -13,6 +13,7 @@ is opened through a symbolic link, and only regular files are read or appended t
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import platform
@@ -33,6 +34,9 @@ EVENTS = "events.jsonl"
 CONTROL = "control.jsonl"
 CONFIG = "config.yaml"
 TRAINER_STATE = "trainer_state.pt"
+LOCK = "trainer.lock"
+# what only a trainer writes: a folder holding one of these holds a run (a launcher's holds none)
+RUN_CONTENT = (CONFIG, EVENTS, "checkpoints", "rollouts")
 
 
 def utc_now() -> str:
@@ -251,6 +255,82 @@ def process_fields() -> dict:
     return {"pid": pid, "pid_start_time": pid_start_time(pid), "host": socket.gethostname()}
 
 
+# ---------------------------------------------------------------- one writer per run
+
+
+class RunInUse(Exception):
+    """Another live process holds the run's lock."""
+
+
+class RunLock:
+    """An exclusive `flock` on `run_dir/trainer.lock`, held until `release()` or the process ends
+    (the kernel drops it with the process, so a killed trainer never leaves a stale lock). The file
+    names the holder (pid, host) for the message a second writer gets."""
+
+    def __init__(self, run_dir: Path | str):
+        path = Path(run_dir) / LOCK
+        self._fd = open_run_file(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(self._fd)
+            os.close(self._fd)
+            raise RunInUse(f"run is in use by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
+                           f"({Path(run_dir)}); wait for it to end, or stop it first") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps(process_fields()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = -1
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int) -> dict:
+    """The holder's {pid, host}; it writes them right after locking, so wait a moment for them."""
+    for _ in range(20):
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"null")
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return data
+        time.sleep(0.05)
+    return {}
+
+
+def holds_run(run_dir: Path) -> list[str]:
+    """The files in `run_dir` that only a trainer writes (empty for a new or launcher-made folder)."""
+    return [name for name in RUN_CONTENT if os.path.lexists(Path(run_dir) / name)]
+
+
+def remove_stale_temps(run_dir: Path) -> list[str]:
+    """Removes what a killed writer left half done: checkpoint folders `.step-N.tmp-PID` and
+    `.step-N.old-PID`, and temporary files `.NAME.tmp-PID-RANDOM`. Call it holding the run's lock
+    (no other writer is then alive). Returns the removed paths, relative to `run_dir`."""
+    run_dir = Path(run_dir)
+    removed = []
+    candidates = [*run_dir.glob(f".*{TMP_MARK}*")]
+    for sub in ("checkpoints", "rollouts"):
+        if is_real_dir(run_dir / sub):
+            candidates += (run_dir / sub).glob(f".*{TMP_MARK}*")
+    if is_real_dir(run_dir / "checkpoints"):
+        candidates += (run_dir / "checkpoints").glob(".step-*.old-*")
+    for path in candidates:
+        if is_real_dir(path):
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(str(path.relative_to(run_dir)))
+    return removed
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -343,7 +423,7 @@ def write_checkpoint(run_dir: Path, step: int, save: Any) -> str:
     """
     root = run_subdir(run_dir, "checkpoints")
     final = root / step_name(step)
-    tmp = root / f".{step_name(step)}.tmp-{os.getpid()}"
+    tmp = root / f".{step_name(step)}{TMP_MARK}{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save(tmp)

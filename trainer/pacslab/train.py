@@ -34,9 +34,51 @@ from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, load_p
                             resolve_model_path, sequence_logprobs, set_training)
 from pacslab.rollout import RolloutBatch, generate_rollouts
 from pacslab.tasks import Example, PromptSampler, load_examples
-from pacslab.verifiers import load_verifier
+from pacslab.verifiers import VerifierInterrupted, VerifierRunner
 
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
+EXIT_INPUT = 2
+# more than this share of a step's samples with a verifier error gives a warning
+VERIFIER_ERROR_WARN_FRAC = 0.5
+
+
+class RunError(Exception):
+    """A failure its message explains fully: the run ends failed with it, without a traceback."""
+
+
+class InputError(ValueError):
+    """The data or the verifier cannot be used; found before any model loads."""
+
+
+@dataclass
+class Inputs:
+    """What a run reads besides its model: the verifier and the examples of both splits."""
+
+    verifier: VerifierRunner
+    train_examples: list[Example]
+    eval_examples: list[Example]
+
+    def close(self) -> None:
+        self.verifier.close()
+
+    def __enter__(self) -> "Inputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_inputs(cfg: Config, base_dir: Path) -> Inputs:
+    """Reads the data of both splits and starts the verifier, before any model loads; any problem
+    raises InputError naming the file, line, key and fix (as a config error does)."""
+    try:
+        train_examples = load_examples(cfg.task, "train", base_dir=Path(base_dir))
+        eval_examples = load_examples(cfg.task, "eval", base_dir=Path(base_dir))
+        verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
+                                  workers=cfg.task.verifier_workers)
+    except (ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    return Inputs(verifier, train_examples, eval_examples)
 
 
 class StopRun(Exception):
@@ -119,7 +161,7 @@ def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool,
                  events: runio.EventLog, info: runio.RunInfo, log: Callable[[str], None] = print,
-                 on_step: Callable[[int, str], None] | None = None):
+                 on_step: Callable[[int, str], None] | None = None, inputs: Inputs | None = None):
         self.cfg, self.run_dir, self.base_dir = cfg, Path(run_dir), Path(base_dir)
         self.events, self.info, self.log = events, info, log
         self.on_step = on_step or (lambda _step, line: log(line))
@@ -128,9 +170,10 @@ class Trainer:
         self.n = cfg.rollout.n
         self.step = 0
 
+        inputs = inputs or load_inputs(cfg, self.base_dir)
         checkpoint = runio.latest_checkpoint(self.run_dir) if resume else None
-        if resume and checkpoint is None:
-            raise ValueError(f"{self.run_dir} has no complete checkpoint to resume from; start a new run instead")
+        # killed before its first checkpoint: the config and seed are known, so it starts again from step 0
+        self.restarted = resume and checkpoint is None
         base_model = resolve_model_path(cfg.model.path, base_dir=self.base_dir)
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
@@ -143,19 +186,21 @@ class Trainer:
             self.ref_model, _ = load_policy(base_model, device=self.device, dtype=cfg.model.dtype)
             self.ref_model.requires_grad_(False).eval()
 
-        self.verifier = load_verifier(cfg.task.verifier, base_dir=str(self.base_dir))
-        self.train_examples = load_examples(cfg.task, "train", base_dir=self.base_dir)
-        self.eval_examples = load_examples(cfg.task, "eval", base_dir=self.base_dir)
+        self.verifier, self.train_examples, self.eval_examples = inputs.verifier, inputs.train_examples, inputs.eval_examples
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = make_optimizer(self.model, cfg)
         self.control = ControlReader(self.run_dir)
+        self.verifier.interrupted = self._exit_requested
         self._saved_seq = -1
         if checkpoint is not None:
             self._load_state(checkpoint / runio.TRAINER_STATE)
             self.log(f"resumed from {checkpoint.relative_to(self.run_dir)} (step {self.step})")
+        if self.restarted:
+            self.log("no checkpoint yet: starting again from step 0 with the run's config and seed")
         self.resumed = checkpoint is not None
         self.paused = False
+        self._verified_a_step = False
         self.checkpointed_step: int | None = self.step if self.resumed else None
 
     # ------------------------------------------------------------ the loop
@@ -164,22 +209,25 @@ class Trainer:
         cfg = self.cfg
         self.signals.install()
         try:
-            if not self.resumed:
+            if self.restarted:
+                self._set_status("running", "resumed from step 0: the run had no checkpoint yet")
+                self._interruptible(self._evaluate)
+            elif not self.resumed:
                 self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
                 self._set_status("running", "started")
-                self._evaluate()
+                self._interruptible(self._evaluate)
             else:
                 self._set_status("running", f"resumed from step {self.step}")
             self._handle_control()
             while self.step < cfg.total_steps:
                 self.step += 1
-                values = self.train_step(self.step)
+                values = self._interruptible(self.train_step, self.step)
                 self.events.emit("metrics", step=self.step, values=values)
                 self.info.update(step=self.step)
                 self._report(values)
                 last = self.step == cfg.total_steps
                 if last or (cfg.eval_every and self.step % cfg.eval_every == 0):
-                    self._evaluate()
+                    self._interruptible(self._evaluate)
                 if last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self._checkpoint()
                 self._handle_control()
@@ -202,8 +250,9 @@ class Trainer:
                                   top_p=cfg.rollout.top_p, generator=self.generator)
         t_rollout = time.perf_counter() - t0
         # verify
-        verdicts = [self.verifier(text, examples[g].answer, examples[g].prompt)
-                    for text, g in zip(batch.response_texts, batch.prompt_index)]
+        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt)
+                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        verifier_errors = self._check_verdicts(step, verdicts)
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
@@ -246,6 +295,7 @@ class Trainer:
             "reward/mean": labels.mean().item(),
             "reward/std": labels.std(unbiased=False).item(),
             "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
+            "verifier/error_frac": verifier_errors,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
@@ -262,6 +312,22 @@ class Trainer:
         return {k: (None if v is None else _finite(v)) for k, v in values.items()}
 
     # ------------------------------------------------------------ phases
+
+    def _check_verdicts(self, step: int, verdicts: list) -> float:
+        """The share of samples whose verification failed; warns when it is most of them, and ends
+        the run when every sample of this process's first step failed (the verifier is broken)."""
+        errors = [v.error for v in verdicts if v.error is not None]
+        frac = len(errors) / max(1, len(verdicts))
+        if errors and len(errors) == len(verdicts) and not self._verified_a_step:
+            raise RunError(f"the verifier failed on all {len(verdicts)} samples of the first step (first error: "
+                           f"{errors[0]}); fix task.verifier ({self.cfg.task.verifier}) and launch again")
+        self._verified_a_step = True
+        if frac > VERIFIER_ERROR_WARN_FRAC:
+            message = (f"the verifier failed on {len(errors)} of {len(verdicts)} samples of step {step} "
+                       f"(first error: {errors[0]}); those samples count as wrong")
+            self.log(f"warning: {message}")
+            self.events.emit("log", step=step, level="warning", message=message)
+        return frac
 
     def _micro_slices(self) -> list[slice]:
         rows = self.cfg.optim.micro_batch_prompts * self.n
@@ -455,6 +521,36 @@ class Trainer:
 
     # ------------------------------------------------------------ control
 
+    def _exit_requested(self) -> bool:
+        """A signal or a stop/suspend line has arrived (polled while a verifier is busy)."""
+        return self.signals.received is not None or self.control.exit_pending()
+
+    def _interruptible(self, phase: Callable, *args):
+        """Runs a step or an evaluation; when a stop arrives while its verifier is busy, a step is
+        undone (its random state and data position restored, so a resume runs it again exactly)
+        and the run stops through the usual checkpoint; an evaluation's values are dropped."""
+        mark = self._step_mark() if phase == self.train_step else None
+        try:
+            return phase(*args)
+        except VerifierInterrupted:
+            if mark is not None:
+                self._rewind(mark)
+            self.log("stopping while the verifier was busy")
+            self._handle_control()
+            raise StopRun("stopped", "stopped while the verifier was busy")  # only reached if the request vanished
+
+    def _step_mark(self) -> dict:
+        """The state a step starts from (its number is already counted)."""
+        return {"step": self.step - 1, "python": random.getstate(), "torch": torch.get_rng_state(),
+                "generator": self.generator.get_state(), "sampler": self.sampler.state_dict()}
+
+    def _rewind(self, mark: dict) -> None:
+        self.step = mark["step"]
+        random.setstate(mark["python"])
+        torch.set_rng_state(mark["torch"])
+        self.generator.set_state(mark["generator"])
+        self.sampler.load_state_dict(mark["sampler"])
+
     def _handle_control(self) -> None:
         """Obeys new control.jsonl lines and signals; while paused, waits here polling."""
         while True:
@@ -515,13 +611,15 @@ class Trainer:
 
 def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | None, runs_root: Path,
                     resume: bool) -> Path:
-    """The run directory, created when no launcher made it; run.json keeps the launcher's fields."""
+    """The run directory, created when no launcher made it; run.json keeps the launcher's fields.
+    What a killed writer left half done is removed (the caller holds the run's lock)."""
     from pacslab.gitinfo import git_info
 
     if run_dir is None:
         run_dir = runio.create_run_dir(runs_root, cfg.name or "run")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    runio.remove_stale_temps(run_dir)
     info = runio.RunInfo(run_dir)
     fields: dict = {}
     if not resume:
@@ -536,22 +634,27 @@ def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | No
 
 
 def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
-                 log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None) -> int:
-    """Trains, recording everything in `run_dir`. Returns the process exit code (0, or 1 on failure)."""
+                 log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None,
+                 inputs: Inputs | None = None) -> int:
+    """Trains, recording everything in `run_dir`. Returns the process exit code: 0, 1 on failure,
+    2 when the data or the verifier cannot be used (`inputs`, when given, are the caller's to close)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     run_dir = Path(run_dir)
     info = runio.RunInfo(run_dir)
     events = runio.EventLog(run_dir)
+    owned = None
     try:
+        if inputs is None:
+            inputs = owned = load_inputs(cfg, base_dir)
         device = resolve_device(cfg.device)
         info.update(status="starting", config_dir=str(base_dir), versions=runio.versions(str(device)),
                     **runio.process_fields())
         if not resume:
             runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
         trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
-                          on_step=on_step)
+                          on_step=on_step, inputs=inputs)
         status = trainer.run()
         log(f"run {status}: {run_dir}")
         return 0
@@ -560,14 +663,24 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         events.emit("state", status="stopped", reason="interrupted twice: exited without a checkpoint")
         events.emit("run_finished", status="stopped")
         return 130
+    except (RunError, InputError) as exc:
+        message = f"{'input error: ' if isinstance(exc, InputError) else ''}{exc}"
+        _record_failure(info, events, message, None)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_INPUT if isinstance(exc, InputError) else 1
     except Exception as exc:  # noqa: BLE001 - any failure must end as status failed, with its traceback
         tb = traceback.format_exc()
-        message = f"{type(exc).__name__}: {exc}"
-        info.update(status="failed", error={"message": message, "traceback": tb})
-        events.emit("error", message=message, traceback=tb)
-        events.emit("state", status="failed", reason=message)
-        events.emit("run_finished", status="failed")
+        _record_failure(info, events, f"{type(exc).__name__}: {exc}", tb)
         print(tb, file=sys.stderr)
         return 1
     finally:
+        if owned is not None:
+            owned.close()
         events.close()
+
+
+def _record_failure(info: runio.RunInfo, events: runio.EventLog, message: str, tb: str | None) -> None:
+    info.update(status="failed", error={"message": message, "traceback": tb})
+    events.emit("error", message=message, traceback=tb)
+    events.emit("state", status="failed", reason=message)
+    events.emit("run_finished", status="failed")

@@ -69,8 +69,11 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
             if value and not resolve_path(value, base_dir).is_file():
                 add(f"task.{key}", f"the file {resolve_path(value, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
     if cfg.task.verifier.startswith("python:"):
-        module = cfg.task.verifier.split(":")[1]
-        if not _module_findable(module, base_dir):
+        module = cfg.task.verifier.removeprefix("python:").rpartition(":")[0]
+        if module.endswith(".py"):
+            if not resolve_path(module, base_dir).is_file():
+                add("task.verifier", f"the file {resolve_path(module, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
+        elif not _module_findable(module, base_dir):
             add("task.verifier", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
     if issues:
         raise ConfigError(file, issues)

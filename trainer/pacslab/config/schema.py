@@ -61,10 +61,25 @@ class TaskConfig(_Section):
     )
     verifier: str = Field(
         "exact",
-        pattern=r"^(exact|math|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        pattern=r"^(exact|math|python:([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$",
         description="How a response is checked: `exact` (normalised string or number), `math` "
-        "(math-verify equivalence of the boxed or last answer) or `python:module:function` "
-        "(your own; module importable from the config's folder).",
+        "(math-verify equivalence of the boxed or last answer) or `python:MODULE:FUNCTION` "
+        "(your own: MODULE importable from the config's folder, or a .py file relative to it, "
+        "e.g. `python:./my_verifier.py:check`).",
+    )
+    verifier_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=86400,
+        description="Seconds the verifier may take on one sample; a slower sample gets label 0 with "
+        "the error `timed out` (`exact` runs in the trainer and is never cut off).",
+    )
+    verifier_workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Processes that run the verifier (`math` and `python:` verifiers run outside the "
+        "trainer); more run a step's samples in parallel, with the same results in the same order.",
     )
 
 
