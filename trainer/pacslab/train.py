@@ -507,7 +507,7 @@ class Trainer:
         }
 
     def _load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # a run folder is untrusted: no pickled code
         self.step = state["step"]
         self.optimizer.load_state_dict(state["optimizer"])
         random.setstate(state["rng"]["python"])

@@ -112,3 +112,30 @@ def test_resume_refuses_a_linked_config(finished_run, tmp_path, capsys):
     assert main(["train", "--resume", str(run_dir)]) == 2
     assert "config.yaml" in capsys.readouterr().err
     assert [e["type"] for e in events_of(run_dir)].count("run_started") == 1
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(write_config, tmp_path):
+    import subprocess
+
+    from test_train import metrics_by_step
+
+    config = write_config(total_steps=3, eval_every=2, checkpoint_every=0)
+    straight, killed = tmp_path / "runs" / "straight", tmp_path / "runs" / "killed"
+    for run_dir in (straight, killed):
+        assert main(["train", str(config), "--run-dir", str(run_dir), *FAST]) == 0
+    # what a kill -9 after step 3's metrics, before its checkpoint, leaves: no checkpoint, a live status
+    import shutil
+
+    shutil.rmtree(killed / "checkpoints")
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    runio.RunInfo(killed).update(status="running", pid=gone, host=socket.gethostname())
+    assert runio.detect_crash(killed)["status"] == "crashed"
+    assert main(["train", "--resume", str(killed)]) == 0
+    info = run_json(killed)
+    assert info["status"] == "finished" and info["step"] == 3 and info["error"] is None
+    # the restart logs every step again, with the values of a run never killed
+    expected = metrics_by_step(straight)
+    assert len(expected) == 6 and metrics_by_step(killed)[-6:] == expected
+    states = [(e["status"], e.get("reason")) for e in events_of(killed) if e["type"] == "state"]
+    assert states[-2:] == [("running", "resumed from step 0: the run had no checkpoint yet"), ("finished", "completed all steps")]
+    assert [e["type"] for e in events_of(killed)].count("run_started") == 1
