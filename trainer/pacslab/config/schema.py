@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 BUILTIN_PREFIX = "builtin:"
+
+# YAML 1.2 (and the editor's parser) reads `1e-3` as a number; PyYAML's YAML 1.1 reads it as text
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _yaml12_number(value: object) -> object:
+    return float(value) if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()) else value
+
+
+# Numbers are strict: `true` is not 1, `"8"` and `8.0` are not 8; a float key takes an integer.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, BeforeValidator(_yaml12_number), Strict()]
+# Text is bounded: a template or a path of megabytes is a mistake, and a template is copied into every prompt.
+MAX_TEXT = 65_536
+MAX_PATH = 4_096
+MAX_NAME = 256
 
 
 class _Section(BaseModel):
@@ -17,6 +34,7 @@ class ModelConfig(_Section):
     path: str = Field(
         "builtin:arith-tiny",
         min_length=1,
+        max_length=MAX_PATH,
         description="The policy to train: a local Hugging Face model directory (relative to the "
         "config file) or `builtin:NAME` for a model shipped in pacslab/assets/. Never downloaded.",
     )
@@ -29,13 +47,13 @@ class ModelConfig(_Section):
 
 
 class ArithConfig(_Section):
-    digits: int = Field(3, ge=1, le=9, description="Digits per operand of the generated problems.")
+    digits: Int = Field(3, ge=1, le=9, description="Digits per operand of the generated problems.")
     ops: list[Literal["+", "-", "*"]] = Field(
         ["+"], min_length=1, description="Operators to draw problems from."
     )
-    train_size: int = Field(20000, ge=1, description="Number of generated training problems.")
-    eval_size: int = Field(200, ge=1, description="Number of generated held-out problems.")
-    seed: int = Field(1234, description="Seed of the problem generator (independent of the run seed).")
+    train_size: Int = Field(20000, ge=1, description="Number of generated training problems.")
+    eval_size: Int = Field(200, ge=1, description="Number of generated held-out problems.")
+    seed: Int = Field(1234, description="Seed of the problem generator (independent of the run seed).")
 
 
 class TaskConfig(_Section):
@@ -48,33 +66,34 @@ class TaskConfig(_Section):
         ArithConfig(), description="Options of the built-in arithmetic task (type: arith)."
     )
     train_file: str | None = Field(
-        None, description="Training rows (type jsonl or parquet), relative to the config file."
+        None, max_length=MAX_PATH, description="Training rows (type jsonl or parquet), relative to the config file."
     )
     eval_file: str | None = Field(
-        None, description="Held-out rows (type jsonl or parquet, required there), relative to the config file."
+        None, max_length=MAX_PATH, description="Held-out rows (type jsonl or parquet, required there), relative to the config file."
     )
-    prompt_field: str = Field("prompt", min_length=1, description="Column holding the prompt text.")
-    answer_field: str = Field("answer", min_length=1, description="Column holding the reference answer.")
-    id_field: str | None = Field(None, description="Column holding a row id; null = the row number.")
+    prompt_field: str = Field("prompt", min_length=1, max_length=MAX_NAME, description="Column holding the prompt text.")
+    answer_field: str = Field("answer", min_length=1, max_length=MAX_NAME, description="Column holding the reference answer.")
+    id_field: str | None = Field(None, max_length=MAX_NAME, description="Column holding a row id; null = the row number.")
     template: str = Field(
-        "{prompt}", description="str.format template applied to each prompt; must contain `{prompt}`."
+        "{prompt}", max_length=MAX_TEXT, description="str.format template applied to each prompt; must contain `{prompt}`."
     )
     verifier: str = Field(
         "exact",
+        max_length=MAX_PATH,
         pattern=r"^(exact|math|python:([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$",
         description="How a response is checked: `exact` (normalised string or number), `math` "
         "(math-verify equivalence of the boxed or last answer) or `python:MODULE:FUNCTION` "
         "(your own: MODULE importable from the config's folder, or a .py file relative to it, "
         "e.g. `python:./my_verifier.py:check`).",
     )
-    verifier_timeout_s: float = Field(
+    verifier_timeout_s: Float = Field(
         10.0,
         gt=0,
         le=86400,
         description="Seconds the verifier may take on one sample; a slower sample gets label 0 with "
         "the error `timed out` (`exact` runs in the trainer and is never cut off).",
     )
-    verifier_workers: int = Field(
+    verifier_workers: Int = Field(
         1,
         ge=1,
         le=256,
@@ -84,15 +103,15 @@ class TaskConfig(_Section):
 
 
 class RolloutConfig(_Section):
-    prompts_per_step: int = Field(16, ge=1, description="Prompts (groups) sampled per training step.")
-    n: int = Field(8, ge=1, description="Responses sampled per prompt (the group size).")
-    max_new_tokens: int = Field(8, ge=1, description="Longest response; longer ones are cut and flagged truncated.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the rollouts (1 = off).")
+    prompts_per_step: Int = Field(16, ge=1, description="Prompts (groups) sampled per training step.")
+    n: Int = Field(8, ge=1, description="Responses sampled per prompt (the group size).")
+    max_new_tokens: Int = Field(8, ge=1, description="Longest response; longer ones are cut and flagged truncated.")
+    temperature: Float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
+    top_p: Float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the rollouts (1 = off).")
 
 
 class PacsConfig(_Section):
-    beta: float = Field(1.0, gt=0, description="Scale β of the reward proxy r̂ (and of ψ).")
+    beta: Float = Field(1.0, gt=0, description="Scale β of the reward proxy r̂ (and of ψ).")
     reward_method: Literal["logratio", "mean_logp"] = Field(
         "logratio",
         description="r̂ = β·Σ(logp − old_logp) over the response (`logratio`) or β·mean(logp) (`mean_logp`).",
@@ -111,34 +130,34 @@ class PacsConfig(_Section):
 
 
 class GrpoConfig(_Section):
-    clip_eps: float = Field(0.2, gt=0, lt=1, description="PPO clip range ε of the GRPO surrogate.")
-    kl_coef: float = Field(
+    clip_eps: Float = Field(0.2, gt=0, lt=1, description="PPO clip range ε of the GRPO surrogate.")
+    kl_coef: Float = Field(
         0.0, ge=0, description="Coefficient of the k3 KL to a frozen reference; > 0 loads the reference model."
     )
 
 
 class OptimConfig(_Section):
-    lr: float = Field(1.0e-3, gt=0, description="Peak learning rate of AdamW.")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW (β1, β2).")
+    lr: Float = Field(1.0e-3, gt=0, description="Peak learning rate of AdamW.")
+    weight_decay: Float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    betas: tuple[Float, Float] = Field((0.9, 0.999), description="AdamW (β1, β2).")
     schedule: Literal["constant", "warmup_cosine"] = Field(
         "constant",
         description="Learning-rate schedule over the training steps: constant, or linear warm-up "
         "then cosine decay to lr·min_lr_ratio.",
     )
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps (schedule warmup_cosine).")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final lr / peak lr (schedule warmup_cosine).")
-    max_grad_norm: float = Field(1.0, ge=0, description="Clip the gradient norm to this value; 0 = no clipping.")
-    mini_batch_prompts: int = Field(
+    warmup_steps: Int = Field(0, ge=0, description="Linear warm-up steps (schedule warmup_cosine).")
+    min_lr_ratio: Float = Field(0.1, ge=0, le=1, description="Final lr / peak lr (schedule warmup_cosine).")
+    max_grad_norm: Float = Field(1.0, ge=0, description="Clip the gradient norm to this value; 0 = no clipping.")
+    mini_batch_prompts: Int = Field(
         16, ge=1, description="Prompts (whole groups) per optimizer step; must divide rollout.prompts_per_step."
     )
-    micro_batch_prompts: int = Field(
+    micro_batch_prompts: Int = Field(
         16,
         ge=1,
         description="Prompts per forward/backward pass (gradients accumulate); must divide "
         "optim.mini_batch_prompts.",
     )
-    epochs: int = Field(1, ge=1, description="Passes over each step's rollouts.")
+    epochs: Int = Field(1, ge=1, description="Passes over each step's rollouts.")
     share_prompts: bool = Field(
         True,
         description="Run each prompt once per group in the log-prob passes and let its n responses read "
@@ -148,20 +167,20 @@ class OptimConfig(_Section):
 
 
 class EvalConfig(_Section):
-    size: int | None = Field(200, ge=1, description="Held-out prompts evaluated (null = all of them).")
-    samples: int = Field(8, ge=1, description="Samples per prompt (m) for pass@k.")
-    k: list[int] = Field(
+    size: Int | None = Field(200, ge=1, description="Held-out prompts evaluated (null = all of them).")
+    samples: Int = Field(8, ge=1, description="Samples per prompt (m) for pass@k.")
+    k: list[Int] = Field(
         [1, 8], min_length=1, description="The k of each reported pass@k (each ≤ samples)."
     )
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the pass@k samples.")
-    batch_prompts: int = Field(64, ge=1, description="Prompts per generation batch during evaluation.")
+    temperature: Float = Field(1.0, gt=0, description="Sampling temperature of the pass@k samples.")
+    batch_prompts: Int = Field(64, ge=1, description="Prompts per generation batch during evaluation.")
 
 
 class LoggingConfig(_Section):
     log_token_details: bool = Field(
         True, description="Write per-token strings and log-ratios into the rollout records (token heat-map)."
     )
-    rollouts_every: int = Field(
+    rollouts_every: Int = Field(
         1, ge=0, description="Write the per-sample rollout records every this many steps (0 = never)."
     )
 
@@ -169,21 +188,22 @@ class LoggingConfig(_Section):
 class Config(_Section):
     name: str | None = Field(
         None,
+        max_length=MAX_NAME,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="Run name, part of the run id; default: the config file name without `.pacs.yaml`.",
     )
     algorithm: Literal["pacs", "grpo", "rloo"] = Field(
         "pacs", description="The loss: PACS (implicit critic), or the GRPO / RLOO baselines."
     )
-    seed: int = Field(0, description="Seed of every random choice of the run (prompt order, sampling, init).")
+    seed: Int = Field(0, description="Seed of every random choice of the run (prompt order, sampling, init).")
     device: str = Field(
-        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto (CUDA when present), cpu, cuda or cuda:N."
+        "auto", max_length=MAX_NAME, pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto (CUDA when present), cpu, cuda or cuda:N."
     )
-    total_steps: int = Field(100, ge=1, description="Training steps (one rollout batch and its updates each).")
-    eval_every: int = Field(
+    total_steps: Int = Field(100, ge=1, description="Training steps (one rollout batch and its updates each).")
+    eval_every: Int = Field(
         25, ge=0, description="Evaluate every this many steps; 0 = only before the first step and at the end."
     )
-    checkpoint_every: int = Field(50, ge=0, description="Checkpoint every this many steps; 0 = only at the end.")
+    checkpoint_every: Int = Field(50, ge=0, description="Checkpoint every this many steps; 0 = only at the end.")
     model: ModelConfig = Field(ModelConfig(), description="The policy model.")
     task: TaskConfig = Field(TaskConfig(), description="Prompts, answers and the verifier.")
     rollout: RolloutConfig = Field(RolloutConfig(), description="Sampling of the training responses.")
