@@ -73,8 +73,10 @@ def one_kill(config: Path, workdir: Path, index: int, delay: float, expected: li
     info = runio.detect_crash(run_dir) or {}
     trial = {"index": index, "delay_s": round(delay, 3), "killed": killed, "status_after_kill": info.get("status"),
              "step_at_kill": info.get("step"), "checkpoint": getattr(runio.latest_checkpoint(run_dir), "name", None)}
-    if not killed:
-        trial["outcome"] = "finished before the kill" if info.get("status") == "finished" else "bad: exited by itself"
+    if info.get("status") == "finished":  # the kill came after the run's end (or never)
+        trial["outcome"] = "finished before the kill"
+    elif not killed:
+        trial["outcome"] = f"bad: exited by itself with status {info.get('status')}"
     else:
         resume_log = workdir / f"run-{index:02d}.resume.log"
         code = trainer("train", "--resume", str(run_dir), cwd=config.parent, log=resume_log).wait(timeout=RESUME_TIMEOUT_S)

@@ -174,11 +174,13 @@ def cmd_eval(args) -> int:
     from pacslab.models import load_policy, resolve_device, resolve_model_path
     from pacslab.tasks import load_examples
     from pacslab.train import tune_cpu_threads
-    from pacslab.verifiers import load_verifier
+    from pacslab.verifiers import VerifierRunner
 
     target: Path = args.target
     is_run = target.is_dir()
     config_path = target / runio.CONFIG if is_run else target
+    if is_run and not runio.is_regular_file(config_path):
+        return _usage_error(f"{target} is not a run directory (no {runio.CONFIG} file); pass the folder of a run")
     base_dir = Path(runio.RunInfo(target).get("config_dir") or target) if is_run else target.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides)
@@ -192,15 +194,20 @@ def cmd_eval(args) -> int:
             return EXIT_CONFIG
     else:
         model_dir = resolve_model_path(cfg.model.path, base_dir=base_dir)
+    try:
+        examples = load_examples(cfg.task, "eval", base_dir=base_dir)
+        verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
+                                  workers=cfg.task.verifier_workers)
+    except ValueError as exc:
+        return _config_error(exc, kind="input")
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
     tune_cpu_threads(model, device, lambda _: None)
-    verifier = load_verifier(cfg.task.verifier, base_dir=str(base_dir))
-    examples = load_examples(cfg.task, "eval", base_dir=base_dir)
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
-    values = evaluate(model, tokenizer, examples, verifier, cfg.eval, max_new_tokens=cfg.rollout.max_new_tokens,
-                      generator=eval_generator(device, cfg.seed, step))
+    with verifier:
+        values = evaluate(model, tokenizer, examples, verifier, cfg.eval, max_new_tokens=cfg.rollout.max_new_tokens,
+                          generator=eval_generator(device, cfg.seed, step))
     print(json.dumps({"model": str(model_dir), "step": step, "values": values}, indent=2))
     return 0
 

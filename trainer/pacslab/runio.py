@@ -310,10 +310,21 @@ def holds_run(run_dir: Path) -> list[str]:
     return [name for name in RUN_CONTENT if os.path.lexists(Path(run_dir) / name)]
 
 
+_WRITER_PID = re.compile(r"\.(?:tmp|old)-(\d+)")
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary name is another live one (a `status` mid-write)."""
+    found = _WRITER_PID.search(name)
+    pid = int(found.group(1)) if found else 0
+    return pid != os.getpid() and process_alive(pid, None)
+
+
 def remove_stale_temps(run_dir: Path) -> list[str]:
     """Removes what a killed writer left half done: checkpoint folders `.step-N.tmp-PID` and
-    `.step-N.old-PID`, and temporary files `.NAME.tmp-PID-RANDOM`. Call it holding the run's lock
-    (no other writer is then alive). Returns the removed paths, relative to `run_dir`."""
+    `.step-N.old-PID`, and temporary files `.NAME.tmp-PID-RANDOM`, unless PID is alive. Call it
+    holding the run's lock (no other trainer is then alive). Returns the removed paths, relative to
+    `run_dir`."""
     run_dir = Path(run_dir)
     removed = []
     candidates = [*run_dir.glob(f".*{TMP_MARK}*")]
@@ -323,6 +334,8 @@ def remove_stale_temps(run_dir: Path) -> list[str]:
     if is_real_dir(run_dir / "checkpoints"):
         candidates += (run_dir / "checkpoints").glob(".step-*.old-*")
     for path in candidates:
+        if _writer_alive(path.name):
+            continue
         if is_real_dir(path):
             shutil.rmtree(path)
         else:
@@ -480,7 +493,7 @@ def list_runs(runs_root: Path) -> list[dict]:
     if not root.is_dir():
         return runs
     for run_dir in sorted(root.iterdir(), reverse=True):
-        if not run_dir.is_dir():
+        if not is_real_dir(run_dir):  # a link could point at another folder's run.json
             continue
         info = detect_crash(run_dir)
         if info is not None:

@@ -299,6 +299,7 @@ class VerifierRunner:
         results: list[Verdict | None] = [None] * len(items)
         pending = list(range(len(items)))[::-1]
         busy: dict[int, tuple[int, float]] = {}  # worker slot -> (item, deadline)
+        next_check = time.monotonic() + POLL_S
         while pending or busy:
             for slot in range(len(self._workers)):
                 if pending and slot not in busy:
@@ -307,10 +308,12 @@ class VerifierRunner:
                     worker.send(items[item])
                     busy[slot] = (item, time.monotonic() + self.timeout_s)
             self._collect(busy, results)
-            if busy and self.interrupted():
-                for slot in busy:
-                    self._kill(slot)
-                raise VerifierInterrupted("verification stopped: the run was asked to stop")
+            if busy and time.monotonic() >= next_check:  # a stop is looked for every POLL_S, not every sample
+                next_check = time.monotonic() + POLL_S
+                if self.interrupted():
+                    for slot in busy:
+                        self._kill(slot)
+                    raise VerifierInterrupted("verification stopped: the run was asked to stop")
         return results  # type: ignore[return-value]
 
     def _collect(self, busy: dict, results: list) -> None:
@@ -361,8 +364,9 @@ class _Worker:
 
     def __init__(self, spec: str, base_dir: str | None, load_timeout_s: float):
         code = "from pacslab.verifiers import _worker_main; _worker_main()"
+        # stdout is read with os.read only, so its buffer never holds data that select cannot see
         self.proc = subprocess.Popen([sys.executable, "-c", code, spec, base_dir or ""], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, bufsize=0)
+                                     stdout=subprocess.PIPE)
         self._buffer = b""
         self._eof = False
         if not self.wait([self], load_timeout_s):
@@ -370,9 +374,9 @@ class _Worker:
             raise ValueError(f"task.verifier {spec!r}: loading it took longer than {load_timeout_s:g} s; {_FIX}")
         hello = self._line()
         if hello is None or "error" in hello:
-            code = self.exit_code()
+            exit_code = self.exit_code()
             self.kill()
-            reason = hello["error"] if hello else f"its process exited with code {code} while loading"
+            reason = hello["error"] if hello else f"its process exited with code {exit_code} while loading"
             raise ValueError(reason if reason.startswith("task.verifier") else f"task.verifier {spec!r}: {reason}; {_FIX}")
 
     @staticmethod
@@ -407,6 +411,7 @@ class _Worker:
     def send(self, item: tuple[str, str, str]) -> None:
         try:
             self.proc.stdin.write(json.dumps(list(item), default=str).encode() + b"\n")
+            self.proc.stdin.flush()
         except BrokenPipeError:
             pass  # it died: the next wait reads its end of output
 
@@ -425,7 +430,10 @@ class _Worker:
             self.proc.kill()
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
-            stream.close()
+            try:
+                stream.close()
+            except BrokenPipeError:  # unflushed input for a dead worker
+                pass
 
 
 def _die_with_parent() -> None:
@@ -456,6 +464,8 @@ def _worker_main() -> None:
     except ValueError as exc:
         reply({"error": str(exc)})
         return
+    if spec == "math":
+        import math_verify  # noqa: F401 - imported now, so the first sample's time limit does not pay for sympy
     reply({"ready": True})
     for line in sys.stdin:
         response, answer, prompt = json.loads(line)

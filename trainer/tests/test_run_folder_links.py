@@ -43,6 +43,18 @@ def test_crash_detection_never_writes_through_a_linked_run_json(run_dir, outside
     assert outside.read_text() == before and (run_dir / "run.json").is_symlink()
 
 
+def test_status_never_follows_a_linked_run_folder_out_of_the_runs_root(tmp_path):
+    other = tmp_path / "elsewhere" / "real-run"
+    other.mkdir(parents=True)
+    live = {"id": "real-run", "status": "running", "pid": dead_pid(), "host": socket.gethostname()}
+    runio.write_json_atomic(other / "run.json", live)
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "20260101-000000-x-abcd").symlink_to(other, target_is_directory=True)
+    assert runio.list_runs(root) == []
+    assert runio.read_json(other / "run.json")["status"] == "running"
+
+
 def test_run_json_is_written_through_a_fresh_temporary_name(run_dir, outside):
     (run_dir / "run.json.tmp").symlink_to(outside)  # the temporary name older versions used
     runio.RunInfo(run_dir).update(status="running")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -58,6 +59,11 @@ def test_a_config_error_on_resume_leaves_run_json_alone(finished_run):
     assert (run_dir / "run.json").read_bytes() == before
 
 
+def dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+
+
 def hold_lock(run_dir):
     """Another process holding the run's lock; prints its pid once it holds it."""
     code = ("import sys, time; from pacslab import runio; lock = runio.RunLock(sys.argv[1]); "
@@ -94,14 +100,17 @@ def test_the_lock_is_exclusive_and_released(tmp_path):
 def test_half_written_checkpoints_and_temp_files_are_removed_on_resume(finished_run):
     _, run_dir = finished_run
     runio.RunInfo(run_dir).update(status="crashed")
-    stale = [run_dir / "checkpoints" / ".step-000003.tmp-4242", run_dir / "checkpoints" / ".step-000002.old-4242"]
+    gone = dead_pid()
+    stale = [run_dir / "checkpoints" / f".step-000003.tmp-{gone}", run_dir / "checkpoints" / f".step-000002.old-{gone}"]
     for folder in stale:
         folder.mkdir()
         (folder / "model.safetensors").write_bytes(b"half")
-    temp = run_dir / ".run.json.tmp-4242-abcd1234"
+    temp = run_dir / f".run.json.tmp-{gone}-abcd1234"
     temp.write_text("{")
+    live = run_dir / f".run.json.tmp-{os.getppid()}-abcd1234"  # a live writer's (a `status` mid-write): kept
+    live.write_text("{")
     assert main(["train", "--resume", str(run_dir)]) == 0
-    assert not any(p.exists() for p in (*stale, temp))
+    assert not any(p.exists() for p in (*stale, temp)) and live.exists()
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["latest", "step-000001", "step-000002"]
 
 
@@ -115,8 +124,6 @@ def test_resume_refuses_a_linked_config(finished_run, tmp_path, capsys):
 
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(write_config, tmp_path):
-    import subprocess
-
     from test_train import metrics_by_step
 
     config = write_config(total_steps=3, eval_every=2, checkpoint_every=0)
@@ -127,7 +134,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(write_conf
     import shutil
 
     shutil.rmtree(killed / "checkpoints")
-    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    gone = dead_pid()
     runio.RunInfo(killed).update(status="running", pid=gone, host=socket.gethostname())
     assert runio.detect_crash(killed)["status"] == "crashed"
     assert main(["train", "--resume", str(killed)]) == 0
