@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 
 from pacslab.config import ConfigError, json_schema, load_config, schema_markdown
@@ -105,15 +105,10 @@ def cmd_train(args) -> int:
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with runio.RunLock(run_dir) if run_dir is not None else _no_lock() as lock:
+        with runio.RunLock(run_dir) if run_dir is not None else nullcontext() as lock:
             return _train_locked(args, run_dir, config_path, runs_root, lock)
     except (runio.RunInUse, runio.UnsafeRunPath) as exc:
         return _usage_error(str(exc))
-
-
-@contextmanager
-def _no_lock():
-    yield None
 
 
 def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path, lock) -> int:
@@ -136,7 +131,7 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
     with inputs:
         run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
                                   runs_root=runs_root, resume=resume)
-        with runio.RunLock(run_dir) if lock is None else _no_lock():
+        with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             log, on_step, close = _reporter(cfg.total_steps)
             try:

@@ -14,8 +14,8 @@ def issues_of(path, overrides=()):
 
 
 @pytest.mark.parametrize("key, value", [
-    ("total_steps", True), ("rollout.n", False), ("eval.size", True), ("optim.lr", True), ("optim.epochs", 2.0),
-    ("rollout.prompts_per_step", "4"), ("eval.k", [1, True]), ("optim.betas", [0.9, True]), ("seed", 1.5),
+    ("total_steps", True), ("optim.epochs", True), ("eval.size", True), ("optim.lr", True), ("optim.epochs", 2.0),
+    ("rollout.prompts_per_step", "4"), ("eval.k", [1, True]), ("optim.betas", [0.9, True]), ("seed", True),
 ])
 def test_booleans_text_and_fractions_are_not_numbers(write_config, key, value):
     issues, message = issues_of(write_config(**{key: value}))
