@@ -225,6 +225,12 @@ async function cmdStatus(argv: string[]): Promise<number> {
   if (p.positional.length > 1) throw new UsageError('status takes at most one RUNS_DIR');
   const root = resolve(p.positional[0] ?? join('.pacs', 'runs'));
   const store = new RunStore({ roots: [root] });
+  // A run folder that cannot be read safely (bad run.json, a link in it) is named, not skipped silently.
+  const reported = new Set<string>();
+  store.onDidError(({ message }) => {
+    if (!reported.has(message)) err(`warning: ${message}`);
+    reported.add(message);
+  });
   try {
     await store.refresh();
     const runs = store.runs();

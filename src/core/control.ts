@@ -1,11 +1,11 @@
 // Sending control commands to a running trainer through control.jsonl and waiting for the
 // trainer's control_ack event (docs/run-format.md).
-import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { JsonlTail, isRecord } from './events';
 import { isSameProcess } from './process';
 import { appendLine, readLauncherInfo, readRunInfo } from './runDir';
+import { readRunFile, statRunFile } from './runFiles';
 import { CONTROL_COMMANDS, RUN_FILES } from './runFormat';
 import type { ControlCommandName, RunInfo, RunStatus } from './runFormat';
 
@@ -72,7 +72,7 @@ export async function sendControl(runDir: string, command: ControlCommandName, o
 
   const eventsPath = join(runDir, RUN_FILES.events);
   // Only events written after the command can acknowledge it: start reading at today's end.
-  const startOffset = await stat(eventsPath).then((s) => s.size).catch(() => 0);
+  const startOffset = (await statRunFile(eventsPath))?.size ?? 0;
   const tail = new JsonlTail(eventsPath, startOffset);
   const controlPath = join(runDir, RUN_FILES.control);
   const seq = (await maxSeq(controlPath)) + 1;
@@ -110,7 +110,7 @@ async function assertTrainerAlive(runDir: string, info: RunInfo): Promise<void> 
 export async function maxSeq(controlPath: string): Promise<number> {
   let text: string;
   try {
-    text = await readFile(controlPath, 'utf8');
+    text = await readRunFile(controlPath);
   } catch {
     return 0;
   }

@@ -1,8 +1,8 @@
 // Incremental JSON Lines reading. events.jsonl is append-only and may end in a line cut short by
 // a crash or still being written; any line may be garbage. Readers skip and count bad lines and
 // never stop on them (docs/run-format.md).
-import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { openRunFile, statRunFile } from './runFiles';
 
 /** A line that is not valid JSON. */
 export interface BadLine {
@@ -81,21 +81,17 @@ export class JsonlTail {
 
   private async readNew(): Promise<JsonlReadResult> {
     const result: JsonlReadResult = { records: [], badLines: [], restarted: false };
-    let info;
-    try {
-      info = await stat(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        if (this.offset > 0 || this.inode !== null) this.restart(result);
-        return result;
-      }
-      throw err;
+    // A link or special file under the name throws RunFileError: it is never followed.
+    const info = await statRunFile(this.path);
+    if (!info) {
+      if (this.offset > 0 || this.inode !== null) this.restart(result);
+      return result;
     }
     if ((this.inode !== null && info.ino !== this.inode) || info.size < this.offset) this.restart(result);
     this.inode = info.ino;
     if (info.size === this.offset) return result;
 
-    const handle = await open(this.path, 'r');
+    const handle = await openRunFile(this.path);
     try {
       await this.consume(handle, info.size, result);
     } finally {
@@ -157,7 +153,7 @@ function parseLine(line: string, lineNumber: number, out: { records: unknown[]; 
  * without a newline is parsed too, since the file is complete.
  */
 export async function readJsonlFile(path: string): Promise<{ records: unknown[]; badLines: BadLine[] }> {
-  const handle = await open(path, 'r');
+  const handle = await openRunFile(path);
   let text: string;
   try {
     text = await handle.readFile({ encoding: 'utf8' });

@@ -141,7 +141,7 @@ export async function captureGit(cwd: string, runId: string, mode: GitMode): Pro
   const tree = await writeWorkingTree(repoRoot);
   const base = head ? await raw(git, ['rev-parse', `${head}^{tree}`]) : await emptyTree(repoRoot);
   const dirty = tree !== base;
-  const ref = `refs/pacs/runs/${runId}`;
+  const ref = runRef(runId);
   const info: RunGitInfo = { commit: head, branch: branch || null, remote, dirty, snapshot: null, ref: null };
 
   if (dirty && mode === 'block') {
@@ -186,7 +186,34 @@ async function defaultRemoteUrl(git: SimpleGit): Promise<string | null> {
 function requireSha(runInfo: Pick<RunInfo, 'git' | 'id'>): string {
   const sha = runCodeSha(runInfo.git);
   if (!sha) throw new Error(`Run ${runInfo.id} was not launched from a git repository: there is no code to restore.`);
+  // run.json is untrusted: only an object name reaches git, never an option or a revision expression.
+  if (!SHA.test(sha)) {
+    throw new Error(`Run ${runInfo.id}: run.json's git commit is ${JSON.stringify(sha).slice(0, 80)}, not a commit sha (40 or 64 hex digits); the run.json was edited or crafted.`);
+  }
   return sha;
+}
+
+const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/** A run id as a folder name and a ref name component: no separators, no `..`, no leading `-` or `.`. */
+const RUN_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** The ref that keeps a run's code alive: the only ref PACS Lab makes, so the only one it deletes. */
+export function runRef(runId: string): string {
+  return `refs/pacs/runs/${runId}`;
+}
+
+/**
+ * Deletes the run's ref. `ref` comes from run.json, which is untrusted: anything but
+ * `refs/pacs/runs/<the run's own id>` is refused with an Error for the user (HEAD or a branch
+ * name would delete the user's work), and nothing is run.
+ */
+export async function deleteRunRef(repoRoot: string, runId: string, ref: unknown): Promise<void> {
+  if (!RUN_ID.test(runId) || runId.includes('..') || ref !== runRef(runId)) {
+    throw new Error(
+      `run.json names the ref ${JSON.stringify(ref)?.slice(0, 80)}; PACS Lab only deletes ${runRef(runId)}, the ref it made for this run, so it left every ref alone.`,
+    );
+  }
+  await raw(gitAt(repoRoot), ['update-ref', '-d', ref]);
 }
 
 /**

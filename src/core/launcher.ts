@@ -4,15 +4,17 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { captureGit, createRunWorktree, repoRootOf } from './git';
 import type { GitMode } from './git';
 import { isRecord } from './events';
 import { processStartTime } from './process';
+import { absoluteCommand, neutralDir, pythonEnv } from './python';
 import { readLauncherInfo, readRunInfo, recordRunEnd, writeJsonAtomic } from './runDir';
+import { openRunFileForAppend, pathInside } from './runFiles';
 import { RESUMABLE_STATUSES, RUN_FILES, RUN_FORMAT_VERSION } from './runFormat';
 import type { LauncherInfo, RunInfo } from './runFormat';
 
@@ -180,7 +182,7 @@ async function spawnTrainer(
 ): Promise<{ pid: number; exited: LaunchResult['exited'] }> {
   // The child starts in `cwd`: a relative interpreter path (`.venv/bin/python`) means relative to ours.
   python = absoluteCommand(python);
-  const log = await open(join(runDir, RUN_FILES.log), 'a');
+  const log = await openRunFileForAppend(join(runDir, RUN_FILES.log));
   let child: ChildProcess;
   try {
     child = spawn(python, args, {
@@ -188,7 +190,7 @@ async function spawnTrainer(
       detached: true,
       shell: false,
       stdio: ['ignore', log.fd, log.fd],
-      env: { ...process.env, ...env, PYTHONUNBUFFERED: '1' },
+      env: pythonEnv({ ...process.env, ...env }),
     });
     await new Promise<void>((resolveSpawn, rejectSpawn) => {
       child.once('spawn', resolveSpawn);
@@ -218,10 +220,7 @@ async function spawnTrainer(
   return { pid, exited };
 }
 
-/** A command with a folder part made absolute against the current directory; bare names stay for the PATH. */
-export function absoluteCommand(command: string): string {
-  return /[\\/]/.test(command) ? resolve(command) : command;
-}
+export { absoluteCommand };
 
 export interface ResumeResult {
   runDir: string;
@@ -246,9 +245,9 @@ export async function resumeRun(runDir: string, python: string, env?: Record<str
     throw new LaunchError(`${dir} has no ${RUN_FILES.config}: the trainer never started, so there is nothing to resume. Launch the config again.`);
   });
   const previous = await readLauncherInfo(dir);
-  const cwd = typeof info.config_dir === 'string' ? info.config_dir : (previous?.cwd ?? dir);
+  const cwd = await resumeCwd(dir, [info.config_dir, previous?.cwd]);
   const args = ['-m', 'pacslab', 'train', '--resume', dir];
-  const { pid, exited } = await spawnTrainer(dir, python, args, await existingDir(cwd, dir), env, {
+  const { pid, exited } = await spawnTrainer(dir, python, args, cwd, env, {
     config_abs_path: previous?.config_abs_path ?? join(dir, RUN_FILES.config),
     config_repo_path: previous?.config_repo_path ?? null,
     sets: previous?.sets ?? [],
@@ -258,14 +257,24 @@ export async function resumeRun(runDir: string, python: string, env?: Record<str
   return { runDir: dir, pid, exited };
 }
 
-async function existingDir(preferred: string, fallback: string): Promise<string> {
-  try {
-    await access(preferred);
-    return preferred;
-  } catch {
-    return fallback;
+/**
+ * The folder a resumed trainer starts in: run.json's config_dir, else launcher.json's cwd, when it
+ * is an existing folder outside the run folder; else a new empty one. Both files are untrusted
+ * data, and Python's current folder is on sys.path (Python 3.10 ignores PYTHONSAFEPATH).
+ */
+async function resumeCwd(runDir: string, candidates: unknown[]): Promise<string> {
+  const realRun = await realpath(runDir);
+  for (const candidate of candidates) {
+    if (typeof candidate !== 'string' || !isAbsolute(candidate)) continue;
+    const real = await realpath(candidate).catch(() => null);
+    if (!real || real === realRun || real.startsWith(realRun + sep)) continue;
+    if (await stat(real).then((s) => s.isDirectory(), () => false)) return candidate;
   }
+  return neutralDir();
 }
+
+/** A `--set` override as the trainer takes it: a dotted key, `=`, a value. */
+const SET_ARG = /^[A-Za-z_][A-Za-z0-9_.]*=/;
 
 export interface ReproduceOptions {
   python: string;
@@ -293,11 +302,14 @@ export async function reproduceRun(runDir: string, options: ReproduceOptions): P
   if (!repoRoot) throw new LaunchError(`Cannot find the git repository run ${info.id} came from; open its workspace.`);
   const configRepoPath = launcher?.config_repo_path ?? (from ? toPosix(relative(repoRoot, from)) : null);
   if (!configRepoPath) throw new LaunchError(`Run ${info.id} does not record which config it ran.`);
-  await createRunWorktree(repoRoot, info, options.worktreeDir);
-  const sets = (launcher?.sets ?? []).filter((s) => !s.startsWith('seed=') && !s.startsWith('device='));
+  // launcher.json is untrusted: its config path must stay inside the worktree, its overrides be KEY=VALUE.
+  const configPath = pathInside(resolve(options.worktreeDir), configRepoPath, `${join(dir, RUN_FILES.launcher)}: config_repo_path`);
+  const recorded = Array.isArray(launcher?.sets) ? launcher.sets : [];
+  const sets = recorded.filter((s) => typeof s === 'string' && SET_ARG.test(s) && !s.startsWith('seed=') && !s.startsWith('device='));
   sets.push(`seed=${info.seed}`);
+  await createRunWorktree(repoRoot, info, options.worktreeDir);
   const result = await launchRun({
-    configPath: join(options.worktreeDir, ...configRepoPath.split('/')),
+    configPath,
     runsRoot: options.runsRoot,
     python: options.python,
     sets,

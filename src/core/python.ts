@@ -1,7 +1,8 @@
 // Finding a Python interpreter that can run the trainer, and creating a managed one.
 import { execFile, spawn } from 'node:child_process';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 export type PythonSource = 'setting' | 'python-extension' | 'managed' | 'PACS_PYTHON' | 'PATH';
 
@@ -37,6 +38,39 @@ const PROBE = [
   "  'torch': torch.__version__, 'transformers': transformers.__version__}))",
 ].join('\n');
 
+/**
+ * The environment of every Python child. `python -m` and `python -c` put the current folder first
+ * on sys.path, so a `pacslab/` package in a data folder (a crafted run folder) would be imported in
+ * place of the trainer; PYTHONSAFEPATH (Python 3.11+, the `-P` flag) leaves it off. Unlike `-I`, it
+ * keeps PYTHONPATH and the user site, which an editable or user install of the trainer may need.
+ */
+export function pythonEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, PYTHONSAFEPATH: '1', PYTHONUNBUFFERED: '1' };
+}
+
+/**
+ * Runs `use` with a new, empty, private folder to start a Python child in, removed afterwards:
+ * Python 3.10 ignores PYTHONSAFEPATH, so the folder on sys.path must hold nothing importable.
+ */
+export async function withNeutralCwd<T>(use: (cwd: string) => Promise<T>): Promise<T> {
+  const dir = await neutralDir();
+  try {
+    return await use(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A new empty folder only this user can write (mode 0700). */
+export function neutralDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'pacs-python-'));
+}
+
+/** A command with a folder part made absolute against the current directory; bare names stay for the PATH. */
+export function absoluteCommand(command: string): string {
+  return /[\\/]/.test(command) ? resolve(command) : command;
+}
+
 /** The interpreter inside a virtual environment folder. */
 export function venvPython(envDir: string): string {
   return process.platform === 'win32' ? join(envDir, 'Scripts', 'python.exe') : join(envDir, 'bin', 'python');
@@ -47,8 +81,8 @@ export function venvPython(envDir: string): string {
  * versions, or an error message naming what is missing.
  */
 export function probePython(python: string, timeoutMs = 60000, env: NodeJS.ProcessEnv = process.env): Promise<PythonFound['versions'] | { error: string }> {
-  return new Promise((resolvePromise) => {
-    execFile(python, ['-c', PROBE], { timeout: timeoutMs, env, windowsHide: true }, (err, stdout, stderr) => {
+  return withNeutralCwd((cwd) => new Promise((resolvePromise) => {
+    execFile(absoluteCommand(python), ['-c', PROBE], { cwd, timeout: timeoutMs, env: pythonEnv(env), windowsHide: true }, (err, stdout, stderr) => {
       if (err) {
         const nf = (err as NodeJS.ErrnoException).code === 'ENOENT';
         const lastLine = stderr.trim().split('\n').pop() ?? '';
@@ -62,7 +96,7 @@ export function probePython(python: string, timeoutMs = 60000, env: NodeJS.Proce
         resolvePromise({ error: `unexpected output: ${stdout.slice(0, 200)}` });
       }
     });
-  });
+  }));
 }
 
 /**
@@ -138,7 +172,7 @@ export async function setupManagedEnv(options: SetupOptions): Promise<string> {
 function runLogged(command: string, args: string[], log: (line: string) => void, signal?: AbortSignal): Promise<void> {
   log(`$ ${command} ${args.join(' ')}`);
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { shell: false, signal, windowsHide: true, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+    const child = spawn(command, args, { shell: false, signal, windowsHide: true, env: pythonEnv() });
     const recent: string[] = [];
     const forward = (chunk: Buffer, buffer: { text: string }) => {
       buffer.text += chunk.toString('utf8');

@@ -1,15 +1,16 @@
 // Reading and writing the files of one run directory (docs/run-format.md).
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRecord } from './events';
+import { createRunFile, openRunFile, openRunFileForAppend, readRunFile, RunFileError, statRunFile } from './runFiles';
 import { RUN_FILES, RUN_FORMAT_VERSION, isRunStatus } from './runFormat';
 import type { LauncherInfo, RunInfo, RunStatus } from './runFormat';
 
 /** Writes a file atomically: a unique temp file in the same folder, fsync, rename over the target. */
 export async function writeFileAtomic(path: string, content: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const handle = await open(tmp, 'w');
+  const handle = await createRunFile(tmp);
   try {
     await handle.writeFile(content, 'utf8');
     await handle.sync();
@@ -28,16 +29,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** An error about a run directory that names the file and what to do. */
-export class RunFileError extends Error {
-  constructor(
-    message: string,
-    readonly path: string,
-  ) {
-    super(message);
-    this.name = 'RunFileError';
-  }
-}
+export { RunFileError };
 
 /**
  * Reads run.json, filling defaults for missing fields so callers can rely on the RunInfo shape.
@@ -47,8 +39,9 @@ export async function readRunInfo(runDir: string): Promise<RunInfo> {
   const path = join(runDir, RUN_FILES.info);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readRunFile(path);
   } catch (err) {
+    if (err instanceof RunFileError) throw err;
     throw new RunFileError(`No run.json in ${runDir} (${(err as Error).message}). Is this a PACS run directory?`, path);
   }
   return parseRunInfo(text, path, runDir);
@@ -99,10 +92,10 @@ export function nameFromRunId(id: string): string {
   return m ? m[1] : id;
 }
 
-/** Reads launcher.json (written by the launcher beside run.json), or null. */
+/** Reads launcher.json (written by the launcher beside run.json), or null (also for a link or special file). */
 export async function readLauncherInfo(runDir: string): Promise<LauncherInfo | null> {
   try {
-    const raw: unknown = JSON.parse(await readFile(join(runDir, RUN_FILES.launcher), 'utf8'));
+    const raw: unknown = JSON.parse(await readRunFile(join(runDir, RUN_FILES.launcher)));
     return isRecord(raw) ? (raw as unknown as LauncherInfo) : null;
   } catch {
     return null;
@@ -117,27 +110,24 @@ export async function readLauncherInfo(runDir: string): Promise<LauncherInfo | n
 export async function appendEvent(runDir: string, event: Record<string, unknown>): Promise<void> {
   const path = join(runDir, RUN_FILES.events);
   let prefix = '';
-  try {
-    const info = await stat(path);
-    if (info.size > 0) {
-      const handle = await open(path, 'r');
-      try {
-        const last = Buffer.alloc(1);
-        await handle.read(last, 0, 1, info.size - 1);
-        if (last[0] !== 0x0a) prefix = '\n';
-      } finally {
-        await handle.close();
-      }
+  const info = await statRunFile(path);
+  // No events file yet: the append creates it.
+  if (info && info.size > 0) {
+    const handle = await openRunFile(path);
+    try {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, info.size - 1);
+      if (last[0] !== 0x0a) prefix = '\n';
+    } finally {
+      await handle.close();
     }
-  } catch {
-    // No events file yet: the append creates it.
   }
   await appendLine(path, prefix + JSON.stringify(event));
 }
 
-/** Appends one line with O_APPEND so concurrent appenders never overwrite each other. */
+/** Appends one line with O_APPEND so concurrent appenders never overwrite each other; never through a link. */
 export async function appendLine(path: string, line: string): Promise<void> {
-  const handle = await open(path, 'a');
+  const handle = await openRunFileForAppend(path);
   try {
     await handle.write(`${line}\n`);
   } finally {
@@ -169,21 +159,24 @@ export async function recordRunEnd(
   return updated;
 }
 
-/** The last `maxLines` lines of trainer.log (at most the last 64 KiB), or '' when there is none. */
+/**
+ * The last `maxLines` lines of trainer.log (at most the last 64 KiB), or '' when there is none; a
+ * log that is a link or special file is not read, and the result says why.
+ */
 export async function trainerLogTail(runDir: string, maxLines = 20): Promise<string> {
   const path = join(runDir, RUN_FILES.log);
   try {
-    const info = await stat(path);
-    const length = Math.min(info.size, 64 * 1024);
-    const handle = await open(path, 'r');
+    const handle = await openRunFile(path);
     try {
+      const info = await handle.stat();
+      const length = Math.min(info.size, 64 * 1024);
       const buf = Buffer.alloc(length);
       await handle.read(buf, 0, length, info.size - length);
       return buf.toString('utf8').trimEnd().split('\n').slice(-maxLines).join('\n');
     } finally {
       await handle.close();
     }
-  } catch {
-    return '';
+  } catch (err) {
+    return err instanceof RunFileError ? `(not read: ${err.message})` : '';
   }
 }

@@ -1,15 +1,16 @@
 // One model of every run under a set of runs roots, kept current by polling (file watchers drop
 // events on remote file systems). Opening a run reads run.json and events.jsonl; rollout files are
 // only listed, and read one step at a time on request.
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
 import { JsonlTail, isRecord, readJsonlFile } from './events';
-import type { BadLine } from './events';
+import type { BadLine, JsonlReadResult } from './events';
 import { isSameProcess } from './process';
 import { parseRunInfo, readLauncherInfo, readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
+import { isRealFolder, readRunFile, RunFileError, runFilePath } from './runFiles';
 import { LIVE_STATUSES, RUN_FILES } from './runFormat';
 import type { RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
 
@@ -206,7 +207,7 @@ export class RunStore implements Disposable {
       this.rolloutCache.set(key, cached);
       return cached;
     }
-    const file = join(entry.state.dir, RUN_FILES.rolloutsDir, `step-${String(step).padStart(6, '0')}.jsonl`);
+    const file = await runFilePath(entry.state.dir, join(RUN_FILES.rolloutsDir, `step-${String(step).padStart(6, '0')}.jsonl`));
     const { records, badLines } = await readJsonlFile(file);
     const samples = records.filter(isRecord) as RolloutSample[];
     const loaded = { samples, badLines: badLines.length + records.length - samples.length };
@@ -280,7 +281,7 @@ export class RunStore implements Disposable {
     let changed = false;
 
     const infoPath = join(dir, RUN_FILES.info);
-    const infoStat = await stat(infoPath).catch(() => null);
+    const infoStat = await lstat(infoPath).catch(() => null);
     if (!infoStat) return false;
     const infoKey = versionKey(infoStat);
     let info = entry?.state.info;
@@ -288,7 +289,7 @@ export class RunStore implements Disposable {
       // A run.json that failed to parse is read again only once it changes (its error was reported).
       if (this.brokenInfo.get(infoPath) === infoKey) return false;
       try {
-        info = parseRunInfo(await readFile(infoPath, 'utf8'), infoPath, dir);
+        info = parseRunInfo(await readRunFile(infoPath), infoPath, dir);
       } catch (err) {
         this.brokenInfo.set(infoPath, infoKey);
         throw err;
@@ -311,10 +312,19 @@ export class RunStore implements Disposable {
       this.entries.set(id, entry);
     }
     entry.infoKey = infoKey;
+    let unreadable: RunFileError | null = null;
     let state: RunState = { ...entry.state, info, status: info.status, configName: info.name, crashed: info.status === 'crashed' };
     state.lastError = state.lastError ?? info.error;
 
-    const read = await entry.tail.read();
+    let read: JsonlReadResult;
+    try {
+      read = await entry.tail.read();
+    } catch (err) {
+      if (!(err instanceof RunFileError)) throw err;
+      // Still watch the run's status (crash detection below), and show why its events are not read.
+      unreadable = err;
+      read = { records: [], badLines: [], restarted: false };
+    }
     if (read.restarted) {
       entry.series = new Map();
       entry.recent = [];
@@ -327,10 +337,15 @@ export class RunStore implements Disposable {
       state = applyEvents(entry, state, read.records, read.badLines);
       changed = true;
     }
+    if (unreadable && state.lastError?.message !== unreadable.message) {
+      state = { ...state, lastError: { message: unreadable.message } };
+      changed = true;
+    }
     // Keep the same object while nothing changed, so callers can compare states by identity.
     if (changed) entry.state = { ...state, events: { ...state.events, lines: entry.tail.lineCount, bytes: entry.tail.position } };
 
     if (this.detectCrashes && (await this.checkAlive(entry))) changed = true;
+    if (unreadable) this.errorEmitter.fire({ path: unreadable.path, message: unreadable.message });
     return changed;
   }
 
@@ -373,8 +388,13 @@ export class RunStore implements Disposable {
   /** Records the run's end (run.json and a state event) and takes it into the entry without a re-read. */
   private async markEnded(entry: RunEntry, status: 'crashed' | 'failed', reason: string, message: string): Promise<void> {
     const { dir } = entry.state;
-    const updated = await recordRunEnd(dir, status, reason, { message });
-    entry.infoKey = versionKey(await stat(join(dir, RUN_FILES.info)));
+    const updated = await recordRunEnd(dir, status, reason, { message }).catch(async (err: unknown) => {
+      // run.json is written first; an events.jsonl that is a link refuses the state event after it.
+      if (!(err instanceof RunFileError)) throw err;
+      this.errorEmitter.fire({ path: err.path, message: err.message });
+      return readRunInfo(dir);
+    });
+    entry.infoKey = versionKey(await lstat(join(dir, RUN_FILES.info)));
     entry.state = { ...entry.state, info: updated, status, crashed: status === 'crashed', lastError: entry.state.lastError ?? updated.error };
   }
 }
@@ -549,7 +569,10 @@ async function listRunDirs(root: string): Promise<string[]> {
 
 async function listRolloutSteps(dir: string): Promise<number[]> {
   try {
-    const names = await readdir(join(dir, RUN_FILES.rolloutsDir));
+    const folder = join(dir, RUN_FILES.rolloutsDir);
+    // A link in place of rollouts/ is not listed; reading a step from it says why (loadRollouts).
+    if (!(await isRealFolder(folder))) return [];
+    const names = await readdir(folder);
     const steps: number[] = [];
     for (const name of names) {
       const m = ROLLOUT_FILE.exec(name);

@@ -2,9 +2,10 @@
 // directory without one, the `config` of its `run_started` event. config.yaml is cached by
 // modification time; a run_started config, once found, for good.
 
-import { open, readFile, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { openRunFile, readRunFile } from '../core/runFiles';
 import { RUN_FILES } from '../core/runFormat';
 
 /** run_started is the first event; a config is a few KB, so the head of the file holds it. */
@@ -16,7 +17,7 @@ export class RunConfigCache {
   /** The run's config as an object; null while neither source is readable. */
   async read(runDir: string): Promise<unknown | null> {
     const yamlPath = join(runDir, RUN_FILES.config);
-    const fromYaml = await this.cached(yamlPath, async () => parse(await readFile(yamlPath, 'utf8')) ?? null);
+    const fromYaml = await this.cached(yamlPath, async () => parse(await readRunFile(yamlPath)) ?? null);
     if (fromYaml !== undefined) return fromYaml;
     const eventsPath = join(runDir, RUN_FILES.events);
     // run_started is written once, first: events appended while the run trains do not change it.
@@ -25,9 +26,9 @@ export class RunConfigCache {
     return (await this.cached(eventsPath, () => runStartedConfig(eventsPath))) ?? null;
   }
 
-  /** undefined when the file does not exist. */
+  /** undefined when the file does not exist; a link is not followed (load refuses it). */
   private async cached(path: string, load: () => Promise<unknown | null>): Promise<unknown | null | undefined> {
-    const info = await stat(path).catch(() => null);
+    const info = await lstat(path).catch(() => null);
     if (!info) return undefined;
     const hit = this.cache.get(path);
     if (hit && hit.mtimeMs === info.mtimeMs) return hit.config;
@@ -43,7 +44,7 @@ export class RunConfigCache {
 }
 
 async function runStartedConfig(eventsPath: string): Promise<unknown | null> {
-  const handle = await open(eventsPath, 'r');
+  const handle = await openRunFile(eventsPath);
   try {
     const buffer = Buffer.alloc(EVENTS_HEAD_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, EVENTS_HEAD_BYTES, 0);

@@ -1,12 +1,10 @@
 // Pause, resume, suspend, stop and checkpoint through control.jsonl (core/control.ts); delete a
 // run; open its log; refresh the view.
-import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import { ControlError, sendControl } from '../core/control';
-import { repoRootOf } from '../core/git';
+import { deleteRunRef, repoRootOf, runRef } from '../core/git';
 import { readLauncherInfo } from '../core/runDir';
 import { LIVE_STATUSES, RUN_FILES } from '../core/runFormat';
 import type { ControlCommandName, RunStatus } from '../core/runFormat';
@@ -118,8 +116,10 @@ export class RunCommands extends Disposer {
     const deleteRun = 'Delete Run';
     const deleteAll = 'Delete Run and Its Code Snapshot';
     const ref = run.info.git?.ref ?? null;
+    // run.json is untrusted: only the ref PACS Lab made for this run is ever offered for deletion.
+    const foreignRef = ref !== null && ref !== runRef(run.id);
     // git update-ref runs the repository's reference-transaction hook: workspace code.
-    const canDeleteRef = ref !== null && vscode.workspace.isTrusted;
+    const canDeleteRef = ref !== null && !foreignRef && vscode.workspace.isTrusted;
     const worktrees = await this.worktreesOf(run);
     const choice = await vscode.window.showWarningMessage(
       `Delete run ${run.id}?`,
@@ -128,7 +128,11 @@ export class RunCommands extends Disposer {
         detail:
           `This deletes the folder ${run.dir} with its checkpoints, rollouts and logs. It cannot be undone.` +
           (worktrees.length ? `\n\nThe git worktree of its code is removed too: ${worktrees.join(', ')}.` : '') +
-          (ref ? `\n\nThe run's code stays in git under ${ref}${canDeleteRef ? ' unless you also delete that ref' : ' (deleting that ref needs a trusted workspace)'}.` : ''),
+          (foreignRef
+            ? `\n\nIts run.json names the git ref ${JSON.stringify(ref).slice(0, 80)}, which is not this run's own (${runRef(run.id)}): no ref is deleted.`
+            : ref
+              ? `\n\nThe run's code stays in git under ${ref}${canDeleteRef ? ' unless you also delete that ref' : ' (deleting that ref needs a trusted workspace)'}.`
+              : ''),
       },
       ...(canDeleteRef ? [deleteRun, deleteAll] : [deleteRun]),
     );
@@ -176,7 +180,7 @@ export class RunCommands extends Disposer {
       return;
     }
     try {
-      await promisify(execFile)('git', ['update-ref', '-d', ref], { cwd: repoRoot });
+      await deleteRunRef(repoRoot, run.id, ref);
       this.log.info(`Deleted ${ref} in ${repoRoot}.`);
     } catch (err) {
       void vscode.window.showWarningMessage(`PACS Lab: the run was deleted, but not ${ref}: ${(err as Error).message}`);

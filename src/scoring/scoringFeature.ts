@@ -5,11 +5,13 @@ import * as vscode from 'vscode';
 import { isScorerPersistedState, SCORER_VIEW_TYPE } from '../../webview/scorer/contract';
 import type { RunStore } from '../core/runStore';
 import { runExportOnnx } from '../core/scoring/exportOnnx';
+import { ScoreError } from '../core/scoring/implicitReward';
 import { readGroup } from '../core/scoring/group';
 import type { SampleRef } from '../core/scoring/group';
 import { checkpointSteps, exportState } from '../core/scoring/manifest';
 import { ScorerCache } from '../core/scoring/scorer';
 import { pickRun } from '../runs/pickRun';
+import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
 import { ScorerPanel } from './scorerPanel';
 import type { ScorerTarget } from './scorerPanel';
@@ -21,6 +23,7 @@ export interface PythonResolver {
 }
 
 const EXPORT = 'Export';
+const TRUST_ACTION = 'export or score runs';
 
 export class ScoringFeature extends Disposer {
   private readonly cache = new ScorerCache();
@@ -43,6 +46,9 @@ export class ScoringFeature extends Disposer {
   }
 
   private async scoreResponse(arg: unknown): Promise<void> {
+    // Scoring may export the run with the trainer's Python, and loads the run's models: both act on
+    // the workspace's run folders, which Restricted Mode treats as untrusted.
+    if (!(await requireTrust(TRUST_ACTION))) return;
     const request = parseScoreRequest(arg);
     const run = await pickRun(this.store, request.runId, { placeHolder: 'Select a run whose implicit critic scores the response' });
     if (!run) return;
@@ -96,6 +102,11 @@ export class ScoringFeature extends Disposer {
 
   /** True when RUN_DIR/onnx can score the target's step, exporting it first when the user agrees. */
   private async ensureExport(target: ScorerTarget, ask: boolean): Promise<boolean> {
+    // A panel restored in Restricted Mode, or one left open when trust was withdrawn.
+    if (!vscode.workspace.isTrusted) {
+      if (ask) void requireTrust(TRUST_ACTION);
+      throw new ScoreError(`PACS Lab does not ${TRUST_ACTION} in Restricted Mode. Trust the workspace to score.`);
+    }
     const state = await exportState(target.runDir, target.step);
     if (state.ready) return true;
     if (!ask) return false;

@@ -2,8 +2,10 @@
 // (VS Code 1.100.3), driven in Debian's Chromium. Run through test/e2e/run.sh (`make test-e2e`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import process from 'node:process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -350,5 +352,49 @@ describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)'
     await sleep(3_000);
     await screenshot(page, 'restricted-mode-refusal');
     assert.deepEqual(listRuns(), runsBefore, `no run is launched; the explanation was: ${message}`);
+  });
+
+  // A cloned repository's .pacs/runs/ is untrusted data: a crafted run whose trainer is gone, whose
+  // events.jsonl and trainer.log link to files outside it, and which holds a pacslab/ package.
+  stage('a crafted run folder can neither run its code nor read or write outside itself', async () => {
+    const outside = join(env.workspace, '..', 'outside-the-runs');
+    mkdirSync(outside, { recursive: true });
+    const victim = join(outside, 'victim.txt');
+    const secret = join(outside, 'secret.txt');
+    const marker = join(outside, 'planted-package-ran');
+    writeFileSync(victim, 'unchanged\n');
+    writeFileSync(secret, 'SECRET-TOKEN-e2e\n');
+    const id = '20261127-030000-crafted-abcd';
+    const dir = join(runsRoot(), id);
+    mkdirSync(join(dir, 'checkpoints', 'step-000001'), { recursive: true });
+    mkdirSync(join(dir, 'pacslab'));
+    const plant = `open(${JSON.stringify(marker)}, "w").write("ran")\n`;
+    writeFileSync(join(dir, 'pacslab', '__init__.py'), plant);
+    writeFileSync(join(dir, 'pacslab', '__main__.py'), plant);
+    writeFileSync(join(dir, 'checkpoints', 'step-000001', 'config.json'), '{}');
+    symlinkSync(victim, join(dir, 'events.jsonl'));
+    symlinkSync(secret, join(dir, 'trainer.log'));
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({
+      format: 1, id, name: 'crafted', status: 'running', pid: deadPid, pid_start_time: '1', host: hostname(),
+      created_at: '2026-11-27T03:00:00Z', updated_at: '2026-11-27T03:00:00Z', step: 1, total_steps: 10,
+      config_dir: dir, git: { commit: 'HEAD', ref: 'HEAD', snapshot: null, branch: 'main', dirty: false },
+    }));
+
+    // The extension polls in Restricted Mode too: it finds the trainer gone and records the crash.
+    await waitForStatus(id, 'crashed', 60_000);
+    assert.equal(readFileSync(victim, 'utf8'), 'unchanged\n', 'nothing was appended through the events.jsonl link');
+    const recorded = readFileSync(join(dir, 'run.json'), 'utf8');
+    assert.doesNotMatch(recorded, /SECRET-TOKEN/, 'the linked trainer.log was not copied into run.json');
+    assert.match(recorded, /trainer\.log is a symbolic link/, 'run.json says why the log was not read');
+
+    await runCommand(page, 'PACS: Score a Response with the Implicit Critic');
+    const message = await waitFor('a notification refusing to export or score in Restricted Mode', async () => {
+      const text = await notificationsText(page);
+      return /does not export or score runs in restricted mode/i.test(text) && text;
+    }, { timeout: 60_000 });
+    await sleep(3_000);
+    await screenshot(page, 'restricted-mode-crafted-run');
+    assert.equal(existsSync(marker), false, `the planted pacslab/ package ran; the notification was: ${message}`);
   });
 });

@@ -365,8 +365,9 @@ class _Worker:
     def __init__(self, spec: str, base_dir: str | None, load_timeout_s: float):
         code = "from pacslab.verifiers import _worker_main; _worker_main()"
         # stdout is read with os.read only, so its buffer never holds data that select cannot see
+        # PYTHONSAFEPATH: the current folder (maybe a run folder) is not put on sys.path
         self.proc = subprocess.Popen([sys.executable, "-c", code, spec, base_dir or ""], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, env={**os.environ, "PYTHONSAFEPATH": "1"})
         self._buffer = b""
         self._eof = False
         if not self.wait([self], load_timeout_s):

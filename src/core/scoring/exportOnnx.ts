@@ -1,6 +1,8 @@
 // Runs `python -m pacslab export-onnx` for a run (the editor offers it when RUN_DIR/onnx is
 // missing or stale), reporting its progress lines and keeping the tail of its output for errors.
 import { spawn } from 'node:child_process';
+import { resolve as resolvePath } from 'node:path';
+import { absoluteCommand, pythonEnv, withNeutralCwd } from '../python';
 import { ScoreError } from './implicitReward';
 import { exportOnnxArgs } from './manifest';
 
@@ -15,10 +17,14 @@ export interface ExportOnnxOptions {
 
 const KEPT_LINES = 20;
 
+/**
+ * Never started in the run folder: it is untrusted data, and Python puts its current folder on
+ * sys.path, where a planted `pacslab/` would shadow the trainer.
+ */
 export function runExportOnnx(python: string, runDir: string, options: ExportOnnxOptions = {}): Promise<void> {
-  const args = exportOnnxArgs(runDir, options.step, options.reference);
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, args, { cwd: runDir, env: { ...(options.env ?? process.env), PYTHONUNBUFFERED: '1' }, signal: options.signal, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = exportOnnxArgs(resolvePath(runDir), options.step, options.reference);
+  return withNeutralCwd((cwd) => new Promise((resolve, reject) => {
+    const child = spawn(absoluteCommand(python), args, { cwd, env: pythonEnv(options.env), signal: options.signal, stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     let partial = '';
     child.stderr.setEncoding('utf8');
@@ -43,5 +49,5 @@ export function runExportOnnx(python: string, runDir: string, options: ExportOnn
       const why = signal ? `was stopped (${signal})` : `exited with code ${code}`;
       reject(new ScoreError(`\`${python} ${args.join(' ')}\` ${why}:\n${tail.join('\n')}`));
     });
-  });
+  }));
 }

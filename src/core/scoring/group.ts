@@ -1,6 +1,6 @@
 // The logged members of one group of a step (rollouts/step-NNNNNN.jsonl), for ψ against the group.
-import { join } from 'node:path';
 import { isRecord, readJsonlFile } from '../events';
+import { RunFileError, runFilePath } from '../runFiles';
 import { rolloutFileName } from '../runFormat';
 import type { RolloutSample } from '../runFormat';
 import { ScoreError } from './implicitReward';
@@ -22,10 +22,10 @@ export function parseSampleRef(text: string): SampleRef {
 
 /** The samples of (step, group), by index; the sample `index` must be among them. */
 export async function readGroup(runDir: string, ref: SampleRef): Promise<RolloutSample[]> {
-  const path = join(runDir, rolloutFileName(ref.step));
+  const path = await runFilePath(runDir, rolloutFileName(ref.step)).catch(rethrowAsScoreError);
   const records = await readJsonlFile(path).then(
     (r) => r.records.filter(isRecord) as RolloutSample[],
-    () => [] as RolloutSample[],
+    (err: unknown) => (err instanceof RunFileError ? rethrowAsScoreError(err) : ([] as RolloutSample[])),
   );
   if (records.length === 0) {
     throw new ScoreError(`${path}: no rollout records; pick a step whose rollouts were logged (logging.rollouts_every)`);
@@ -41,4 +41,9 @@ export async function readGroup(runDir: string, ref: SampleRef): Promise<Rollout
     }
   }
   return members;
+}
+
+/** A link or escape in the run folder, reported as the scorer reports its errors. */
+function rethrowAsScoreError(err: unknown): never {
+  throw err instanceof RunFileError ? new ScoreError(err.message) : err;
 }

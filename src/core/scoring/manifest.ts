@@ -1,7 +1,8 @@
 // RUN_DIR/onnx/manifest.json, written by `python -m pacslab export-onnx` (docs/scoring.md).
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRecord } from '../events';
+import { isRealFolder, pathInside, readRunFile, RunFileError, runFilePath, statRunFile } from '../runFiles';
 import { RUN_FILES } from '../runFormat';
 
 export const MANIFEST_FORMAT = 1;
@@ -64,7 +65,7 @@ export function onnxDir(runDir: string): string {
 export async function readManifest(runDir: string): Promise<OnnxManifest | null> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(join(onnxDir(runDir), MANIFEST_FILE), 'utf8'));
+    parsed = JSON.parse(await readRunFile(await runFilePath(runDir, join(RUN_FILES.onnxDir, MANIFEST_FILE))));
   } catch {
     return null;
   }
@@ -83,6 +84,7 @@ export async function checkpointSteps(runDir: string): Promise<number[]> {
   const root = join(runDir, RUN_FILES.checkpointsDir);
   let names: string[];
   try {
+    if (!(await isRealFolder(root))) return [];
     names = await readdir(root);
   } catch {
     return [];
@@ -91,7 +93,7 @@ export async function checkpointSteps(runDir: string): Promise<number[]> {
     names.map(async (name) => {
       const match = /^step-(\d+)$/.exec(name);
       if (!match) return null;
-      const ok = await stat(join(root, name, 'config.json')).then((s) => s.isFile(), () => false);
+      const ok = await runFilePath(runDir, join(RUN_FILES.checkpointsDir, name, 'config.json')).then(statRunFile).then((s) => s !== null, () => false);
       return ok ? Number(match[1]) : null;
     }),
   );
@@ -101,24 +103,52 @@ export async function checkpointSteps(runDir: string): Promise<number[]> {
 export type ExportState = { ready: true; manifest: OnnxManifest } | { ready: false; reason: string };
 
 /**
- * Whether RUN_DIR/onnx can score `step`: the manifest lists it, every file it names exists, and
- * the checkpoint was not rewritten after the export.
+ * The path of a file the manifest names (`key` says where), refusing one that leaves the export
+ * folder, by `..`, an absolute path or a link on the way (RunFileError).
+ */
+export async function exportFilePath(runDir: string, file: unknown, key: string): Promise<string> {
+  const label = `${join(onnxDir(runDir), MANIFEST_FILE)}: ${key}`;
+  pathInside(onnxDir(runDir), file, label);
+  return runFilePath(runDir, join(RUN_FILES.onnxDir, file as string), label);
+}
+
+/**
+ * Whether RUN_DIR/onnx can score `step`: the manifest lists it, every file it names is a regular
+ * file inside the export folder, and the checkpoint was not rewritten after the export.
  */
 export async function exportState(runDir: string, step: number): Promise<ExportState> {
   const manifest = await readManifest(runDir);
   if (!manifest) return { ready: false, reason: `${join(onnxDir(runDir), MANIFEST_FILE)} is missing or of another format` };
   const policy = manifest.policies[String(step)];
-  if (!policy) return { ready: false, reason: `step ${step} is not exported (exported: ${Object.keys(manifest.policies).join(', ') || 'none'})` };
-  for (const file of [policy.file, manifest.reference.file, manifest.tokenizer.file]) {
-    const exists = await stat(join(onnxDir(runDir), file)).then((s) => s.isFile(), () => false);
-    if (!exists) return { ready: false, reason: `${join(onnxDir(runDir), file)} is missing` };
+  if (!isRecord(policy)) return { ready: false, reason: `step ${step} is not exported (exported: ${Object.keys(manifest.policies).join(', ') || 'none'})` };
+  let checkpointTime: number | null;
+  try {
+    for (const [key, file] of exportFiles(manifest, step)) {
+      const path = await exportFilePath(runDir, file, key);
+      if (!(await statRunFile(path))) return { ready: false, reason: `${path} is missing` };
+    }
+    const label = `${join(onnxDir(runDir), MANIFEST_FILE)}: policies.${step}.checkpoint`;
+    pathInside(runDir, policy.checkpoint, label);
+    checkpointTime = (await statRunFile(await runFilePath(runDir, join(policy.checkpoint, 'config.json'), label)))?.mtimeMs ?? null;
+  } catch (err) {
+    if (err instanceof RunFileError) return { ready: false, reason: err.message };
+    throw err;
   }
-  const checkpointTime = await stat(join(runDir, policy.checkpoint, 'config.json')).then((s) => s.mtimeMs, () => null);
   const exportedAt = Date.parse(policy.created_at ?? manifest.created_at);
   if (checkpointTime !== null && Number.isFinite(exportedAt) && checkpointTime > exportedAt + 1000) {
     return { ready: false, reason: `the checkpoint of step ${step} was rewritten after it was exported` };
   }
   return { ready: true, manifest };
+}
+
+/** The files scoring `step` reads, each with the manifest key that names it. */
+export function exportFiles(manifest: OnnxManifest, step: number): Array<[key: string, file: unknown]> {
+  return [
+    [`policies.${step}.file`, manifest.policies[String(step)]?.file],
+    ['reference.file', manifest.reference.file],
+    ['tokenizer.file', manifest.tokenizer.file],
+    ['tokenizer.config_file', manifest.tokenizer.config_file],
+  ];
 }
 
 /** Arguments after the Python interpreter that export `step` (the newest checkpoint when undefined). */

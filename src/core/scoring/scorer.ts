@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { groupPsi, ScoreError, sigmoid, tokenLogprobs } from './implicitReward';
-import { exportState, onnxDir, readManifest, referenceSpec } from './manifest';
+import { exportFilePath, exportFiles, exportState, onnxDir, readManifest, referenceSpec } from './manifest';
 import type { OnnxManifest } from './manifest';
 import { loadOnnxRuntime } from './onnxRuntime';
 import type { Ort } from './onnxRuntime';
@@ -82,13 +82,16 @@ export class RunScorer {
     if (!state.ready) {
       throw new ScoreError(`${onnxDir(runDir)}: ${state.reason}; run \`python -m pacslab export-onnx --run ${runDir} --step ${wanted} --reference ${referenceSpec(manifest.reference)}\``);
     }
-    const dir = onnxDir(runDir);
-    const tokenizer = await ScoringTokenizer.load(dir, state.manifest.tokenizer);
+    // exportState checked every file: each a regular file inside the export folder.
+    const [policyPath, referencePath, tokenizerPath, tokenizerConfigPath] = await Promise.all(
+      exportFiles(state.manifest, wanted).map(([key, file]) => exportFilePath(runDir, file, key)),
+    );
+    const tokenizer = await ScoringTokenizer.load(tokenizerPath, tokenizerConfigPath, state.manifest.tokenizer);
     const ort = await loadOnnxRuntime();
     const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 3 };
     const [policy, reference] = await Promise.all([
-      ort.InferenceSession.create(join(dir, state.manifest.policies[String(wanted)].file), options),
-      ort.InferenceSession.create(join(dir, state.manifest.reference.file), options),
+      ort.InferenceSession.create(policyPath, options),
+      ort.InferenceSession.create(referencePath, options),
     ]);
     return new RunScorer(runDir, wanted, state.manifest, tokenizer, ort, { policy, reference });
   }

@@ -1,9 +1,8 @@
 // The exported tokenizer.json, used as the trainer uses its tokenizer (trainer/pacslab/scoring.py
 // ScoringTokenizer does the same): the prompt with the tokenizer's special tokens, the response
 // without, then EOS.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { readRunFile } from '../runFiles';
 import { ScoreError } from './implicitReward';
 import type { TokenizerInfo } from './manifest';
 
@@ -22,9 +21,10 @@ export class ScoringTokenizer {
     readonly info: TokenizerInfo,
   ) {}
 
-  static async load(onnxDir: string, info: TokenizerInfo): Promise<ScoringTokenizer> {
-    const json = JSON.parse(await readFile(join(onnxDir, info.file), 'utf8')) as object;
-    const config = JSON.parse(await readFile(join(onnxDir, info.config_file), 'utf8')) as object;
+  /** From the export's tokenizer.json and its config (paths checked by manifest.ts exportFilePath). */
+  static async load(jsonPath: string, configPath: string, info: TokenizerInfo): Promise<ScoringTokenizer> {
+    const json = JSON.parse(await readRunFile(jsonPath)) as object;
+    const config = JSON.parse(await readRunFile(configPath)) as object;
     return new ScoringTokenizer(new Tokenizer(json, config), info);
   }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { GitDirtyError, captureGit, createRunWorktree, listChangedFiles, showFileAtRun } from '../../../src/core/git';
+import { GitDirtyError, captureGit, createRunWorktree, deleteRunRef, listChangedFiles, showFileAtRun } from '../../../src/core/git';
 import { initRepo, isolatedGit } from '../gitRepo';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-git-'));
@@ -248,5 +248,34 @@ describe('run code', () => {
     assert.equal(readFileSync(join(wt, 'train.py'), 'utf8'), 'print("run")\n');
     assert.equal(readFileSync(join(wt, 'helper.py'), 'utf8'), 'h\n');
     await assert.rejects(createRunWorktree(dir, { id: 'x', git: null }, join(base, 'nope')), /not launched from a git repository/);
+  });
+});
+
+// run.json is untrusted: its git values reach git only when they are what PACS Lab wrote.
+describe('git values from run.json', () => {
+  test('deleteRunRef deletes only refs/pacs/runs/<the run id>: "HEAD" or a branch is refused and the branch stays', async () => {
+    const dir = committedRepo();
+    const head = git(dir, 'rev-parse', 'HEAD');
+    await captureGit(dir, 'run-own', 'snapshot');
+    for (const ref of ['HEAD', 'refs/heads/main', 'main', 'refs/pacs/runs/other-run', '--no-deref', null]) {
+      await assert.rejects(deleteRunRef(dir, 'run-own', ref), /only deletes refs\/pacs\/runs\/run-own/);
+    }
+    await assert.rejects(deleteRunRef(dir, '..', 'refs/pacs/runs/..'), /only deletes/);
+    assert.equal(git(dir, 'rev-parse', 'refs/heads/main'), head, 'the branch is still there');
+    assert.equal(git(dir, 'symbolic-ref', 'HEAD'), 'refs/heads/main');
+    await deleteRunRef(dir, 'run-own', 'refs/pacs/runs/run-own');
+    assert.throws(() => git(dir, 'rev-parse', '--verify', '-q', 'refs/pacs/runs/run-own'));
+  });
+
+  test('a commit that is not a sha (an option, a revision expression) never reaches git', async () => {
+    const dir = committedRepo();
+    const target = join(base, `worktree-${n++}`);
+    for (const commit of ['--output=/tmp/x', 'HEAD', 'main~1', 'a'.repeat(39)]) {
+      const run = { id: 'run-x', git: { commit, branch: 'main', dirty: false, snapshot: null, ref: null } };
+      await assert.rejects(createRunWorktree(dir, run, target), /not a commit sha/);
+      await assert.rejects(listChangedFiles(dir, run), /not a commit sha/);
+      await assert.rejects(showFileAtRun(dir, run, 'README.md'), /not a commit sha/);
+    }
+    assert.equal(existsSync(target), false);
   });
 });

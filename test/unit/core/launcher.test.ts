@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { LaunchError, absoluteCommand, configNameOf, ensureRunsRoot, launchRun, newRunId, reproduceRun } from '../../../src/core/launcher';
+import { LaunchError, absoluteCommand, configNameOf, ensureRunsRoot, launchRun, newRunId, reproduceRun, resumeRun } from '../../../src/core/launcher';
 import { initRepo, isolatedGit } from '../gitRepo';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-launcher-'));
@@ -80,5 +80,65 @@ describe('absoluteCommand', () => {
     assert.equal(absoluteCommand('.venv/bin/python'), join(process.cwd(), '.venv', 'bin', 'python'));
     assert.equal(absoluteCommand('/usr/bin/python3'), '/usr/bin/python3');
     assert.equal(absoluteCommand('python3'), 'python3');
+  });
+});
+
+// run.json and launcher.json are untrusted: Python never starts inside the run folder, and a
+// trainer.log that is a link is not appended to.
+describe('resuming a crafted run', () => {
+  /** A stand-in for Python that records where it started and with which PYTHONSAFEPATH. */
+  function fakePython(): string {
+    const script = join(base, `fake-python-${Math.random().toString(16).slice(2)}.sh`);
+    writeFileSync(script, '#!/bin/sh\necho "cwd=$PWD safepath=$PYTHONSAFEPATH"\n', { mode: 0o755 });
+    return script;
+  }
+
+  function stoppedRun(configDir: unknown): string {
+    const dir = join(base, `crafted-${Math.random().toString(16).slice(2)}`, '20261127-030000-arith-abcd');
+    mkdirSync(join(dir, 'pacslab'), { recursive: true });
+    writeFileSync(join(dir, 'pacslab', '__init__.py'), 'open("PWNED", "w").write("ran")\n');
+    writeFileSync(join(dir, 'config.yaml'), 'name: arith\n');
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ id: '20261127-030000-arith-abcd', status: 'stopped', config_dir: configDir }));
+    return dir;
+  }
+
+  /** The stand-in's line in trainer.log (the child is detached and unreferenced: poll for it). */
+  async function startedIn(dir: string, python: string): Promise<string> {
+    await resumeRun(dir, python);
+    for (let i = 0; i < 600; i++) {
+      const log = readFileSync(join(dir, 'trainer.log'), 'utf8');
+      if (log.includes('\n')) return log;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`the stand-in Python never wrote to ${join(dir, 'trainer.log')}`);
+  }
+
+  test('a config_dir naming the run folder (or a folder inside it) is not used as the working folder', async () => {
+    const python = fakePython();
+    for (const configDir of ['.', 'SELF', 'SELF/pacslab', 42]) {
+      const dir = stoppedRun(null);
+      const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+      info.config_dir = configDir === 'SELF' ? dir : configDir === 'SELF/pacslab' ? join(dir, 'pacslab') : configDir;
+      writeFileSync(join(dir, 'run.json'), JSON.stringify(info));
+      const log = await startedIn(dir, python);
+      const cwd = /cwd=(\S+)/.exec(log)?.[1] ?? '';
+      assert.ok(cwd && !cwd.startsWith(dir), `started in ${cwd}`);
+      assert.match(log, /safepath=1/);
+    }
+  });
+
+  test('a config_dir outside the run is kept', async () => {
+    const configDir = mkdtempSync(join(base, 'configs-'));
+    const log = await startedIn(stoppedRun(configDir), fakePython());
+    assert.match(log, new RegExp(`cwd=${configDir}\\b`));
+  });
+
+  test('a trainer.log that links outside the run is refused, not appended to', async () => {
+    const dir = stoppedRun(null);
+    const victim = join(base, `victim-${Math.random().toString(16).slice(2)}.txt`);
+    writeFileSync(victim, 'unchanged\n');
+    symlinkSync(victim, join(dir, 'trainer.log'));
+    await assert.rejects(resumeRun(dir, fakePython()), /trainer\.log is a symbolic link/);
+    assert.equal(readFileSync(victim, 'utf8'), 'unchanged\n');
   });
 });

@@ -2,12 +2,13 @@
 // own test module), within 1e-4 on r̂ and every token.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { groupPsi, ScoreError, sigmoid, tokenLogprobs } from '../../../src/core/scoring/implicitReward';
+import { runExportOnnx } from '../../../src/core/scoring/exportOnnx';
 import { exportState } from '../../../src/core/scoring/manifest';
 import { ScorerCache } from '../../../src/core/scoring/scorer';
 import { runScoreCli } from '../../../src/core/scoring/scoreCli';
@@ -117,6 +118,40 @@ describe('scoring parity with the Python CLI', { timeout: 120_000 }, () => {
     } finally {
       cache.dispose();
     }
+  });
+
+  it('exports from a run folder holding a planted pacslab/ package without importing it (Python never starts in the run folder)', async () => {
+    const crafted = join(dir, 'crafted');
+    cpSync(runDir, crafted, { recursive: true });
+    rmSync(join(crafted, 'onnx'), { recursive: true, force: true });
+    const marker = join(dir, 'planted-package-ran');
+    mkdirSync(join(crafted, 'pacslab'));
+    const plant = `open(${JSON.stringify(marker)}, "w").write("ran")\n`;
+    writeFileSync(join(crafted, 'pacslab', '__init__.py'), plant);
+    writeFileSync(join(crafted, 'pacslab', '__main__.py'), plant);
+    await runExportOnnx(PYTHON, crafted, { step: 2 });
+    assert.equal(existsSync(marker), false, 'the planted package ran');
+    assert.equal((await exportState(crafted, 2)).ready, true, 'the real trainer exported the run');
+  });
+
+  it('refuses manifest paths that leave the export folder, by .. or by a link', async () => {
+    const copy = join(dir, 'escape');
+    cpSync(runDir, copy, { recursive: true, preserveTimestamps: true });
+    const manifestPath = join(copy, 'onnx', 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, reference: { ...manifest.reference, file: '../run.json' } }));
+    const escaped = await exportState(copy, 2);
+    assert.equal(escaped.ready, false);
+    assert.match(!escaped.ready ? escaped.reason : '', /reference\.file \("\.\.\/run\.json"\) points outside/);
+    await assert.rejects(new ScorerCache().get(copy, 2), /points outside/);
+
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const tokenizer = join(copy, 'onnx', manifest.tokenizer.file);
+    rmSync(tokenizer);
+    symlinkSync(join(runDir, 'onnx', manifest.tokenizer.file), tokenizer);
+    const linked = await exportState(copy, 2);
+    assert.equal(linked.ready, false);
+    assert.match(!linked.ready ? linked.reason : '', /tokenizer\.json is a symbolic link/);
   });
 
   // 2:0:1 has logged tokens with a padding token inside; 2:0:2 has none (its text is re-tokenized).
