@@ -365,9 +365,13 @@ class _Worker:
     def __init__(self, spec: str, base_dir: str | None, load_timeout_s: float):
         code = "from pacslab.verifiers import _worker_main; _worker_main()"
         # stdout is read with os.read only, so its buffer never holds data that select cannot see
-        # PYTHONSAFEPATH: the current folder (maybe a run folder) is not put on sys.path
+        # PYTHONSAFEPATH: the current folder (maybe a run folder) is not put on sys.path; the worker
+        # imports this very pacslab, wherever it was imported from
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONSAFEPATH": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen([sys.executable, "-c", code, spec, base_dir or ""], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env={**os.environ, "PYTHONSAFEPATH": "1"})
+                                     stdout=subprocess.PIPE, env=env)
         self._buffer = b""
         self._eof = False
         if not self.wait([self], load_timeout_s):
