@@ -1,7 +1,7 @@
 """Kill sweep: `kill -9` a trainer at random moments of short runs, then check what is left.
 
-Every killed run must read `crashed` (run.json says a live status, its process is gone), and then
-either resume to `finished` with the metrics of a run never killed, or be refused clearly (exit 2,
+Every killed run must read `crashed` (run.json says a live status, its process is gone; a run
+killed before the trainer recorded its process has no status yet), and then either resume to `finished` with the metrics of a run never killed, or be refused clearly (exit 2,
 "not a run directory") when the kill came before the trainer wrote its config. No output, of the
 killed trainer or of the resume, may hold a Python traceback.
 
@@ -11,7 +11,6 @@ killed trainer or of the resume, may hold a Python traceback.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 from pacslab import runio
 
 CONFIG = {
-    "name": "sweep", "seed": 3, "device": "cpu", "total_steps": 6, "eval_every": 3, "checkpoint_every": 2,
+    "name": "sweep", "seed": 3, "device": "cpu", "total_steps": 12, "eval_every": 4, "checkpoint_every": 3,
     "model": {"path": "model"},
     "task": {"type": "arith", "arith": {"digits": 1, "train_size": 60, "eval_size": 12, "seed": 5}},
     "rollout": {"prompts_per_step": 4, "n": 4, "max_new_tokens": 4},
@@ -50,18 +49,25 @@ def final_metrics(run_dir: Path) -> list[tuple[int, dict]]:
     return sorted(last.items())
 
 
-def reference(config: Path, workdir: Path) -> tuple[float, list]:
-    """One run never killed: (its wall time, its metrics)."""
+def reference(config: Path, workdir: Path) -> tuple[float, float, list]:
+    """One run never killed: (seconds until it starts training, its wall time, its metrics)."""
     run_dir = workdir / "reference"
     t0 = time.monotonic()
     proc = trainer("train", str(config), "--run-dir", str(run_dir), cwd=config.parent, log=workdir / "reference.log")
-    if proc.wait(timeout=RESUME_TIMEOUT_S) != 0:
+    started = None
+    while proc.poll() is None:
+        if started is None and (run_dir / runio.EVENTS).exists():
+            started = time.monotonic() - t0
+        time.sleep(0.05)
+    if proc.returncode != 0:
         raise RuntimeError(f"the reference run failed: see {workdir / 'reference.log'}")
-    return time.monotonic() - t0, final_metrics(run_dir)
+    total = time.monotonic() - t0
+    return started or total / 2, total, final_metrics(run_dir)
 
 
 def one_kill(config: Path, workdir: Path, index: int, delay: float, expected: list) -> dict:
     run_dir, log = workdir / f"run-{index:02d}", workdir / f"run-{index:02d}.log"
+    t0 = time.monotonic()
     proc = trainer("train", str(config), "--run-dir", str(run_dir), cwd=config.parent, log=log)
     try:
         proc.wait(timeout=delay)
@@ -72,7 +78,8 @@ def one_kill(config: Path, workdir: Path, index: int, delay: float, expected: li
         killed = True
     info = runio.detect_crash(run_dir) or {}
     trial = {"index": index, "delay_s": round(delay, 3), "killed": killed, "status_after_kill": info.get("status"),
-             "step_at_kill": info.get("step"), "checkpoint": getattr(runio.latest_checkpoint(run_dir), "name", None)}
+             "step_at_kill": info.get("step"), "checkpoint": getattr(runio.latest_checkpoint(run_dir), "name", None),
+             "ran_s": round(time.monotonic() - t0, 3)}
     if info.get("status") == "finished":  # the kill came after the run's end (or never)
         trial["outcome"] = "finished before the kill"
     elif not killed:
@@ -99,15 +106,24 @@ def one_kill(config: Path, workdir: Path, index: int, delay: float, expected: li
 
 
 def sweep(config: Path, workdir: Path, *, kills: int, seed: int) -> dict:
-    """`kills` trials, each killed after a delay drawn uniformly over a reference run's wall time."""
+    """Trials until `kills` trainers were killed (at most 3·kills trials). Half of the kills fall
+    anywhere in a run (start-up included), half once training has started; a run that finishes
+    before its kill shortens the window of the next ones to the fastest run seen."""
     workdir.mkdir(parents=True, exist_ok=True)
-    duration, expected = reference(config, workdir)
+    started, duration, expected = reference(config, workdir)
     rng = random.Random(seed)
-    trials = [one_kill(config, workdir, i, rng.uniform(0, duration), expected) for i in range(kills)]
+    trials: list[dict] = []
+    while sum(t["killed"] for t in trials) < kills and len(trials) < 3 * kills:
+        low = 0.0 if len(trials) % 2 == 0 else min(started, duration * 0.8)
+        trial = one_kill(config, workdir, len(trials), rng.uniform(low, duration), expected)
+        if not trial["killed"]:
+            duration = min(duration, trial["ran_s"])
+        trials.append(trial)
     outcomes: dict[str, int] = {}
     for t in trials:
         outcomes[t["outcome"]] = outcomes.get(t["outcome"], 0) + 1
-    return {"kills": kills, "seed": seed, "reference_s": round(duration, 2), "outcomes": outcomes,
+    return {"kills": sum(t["killed"] for t in trials), "trials_run": len(trials), "seed": seed,
+            "reference_training_starts_s": round(started, 2), "outcomes": outcomes,
             "bad": sum(t["outcome"].startswith("bad") for t in trials), "trials": trials}
 
 
