@@ -130,7 +130,7 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
         return _config_error(exc, run_dir, kind="input")
     with inputs:
         run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume)
+                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
         with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             log, on_step, close = _reporter(cfg.total_steps)

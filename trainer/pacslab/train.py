@@ -583,14 +583,14 @@ class Trainer:
             acks.append((cmd, result))
         if want_checkpoint or exit_as:
             self._checkpoint()
+        if commands and not exit_as:  # before the acks: whoever sees an ack reads the status it led to
+            status = "paused" if self.paused else "running"
+            if status != self.info.get("status"):
+                self._set_status(status, "control command")
         for cmd, result in acks:
             self.events.emit("control_ack", step=self.step, seq=cmd.seq, command=cmd.command, result=result)
         if exit_as:
             raise StopRun(*exit_as)
-        if commands:
-            status = "paused" if self.paused else "running"
-            if status != self.info.get("status"):
-                self._set_status(status, "control command")
 
     def _set_status(self, status: str, reason: str) -> None:
         self.info.update(status=status, step=self.step)
@@ -610,9 +610,11 @@ class Trainer:
 
 
 def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | None, runs_root: Path,
-                    resume: bool) -> Path:
+                    resume: bool, base_dir: Path | None = None) -> Path:
     """The run directory, created when no launcher made it; run.json keeps the launcher's fields.
-    What a killed writer left half done is removed (the caller holds the run's lock)."""
+    What a killed writer left half done is removed (the caller holds the run's lock). run.json
+    records this process at once, and with `base_dir` a new run's config.yaml is written here, so
+    a run killed from now on reads `crashed` and resumes from step 0."""
     from pacslab.gitinfo import git_info
 
     if run_dir is None:
@@ -628,9 +630,15 @@ def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | No
         fields.update({k: v for k, v in defaults.items() if info.get(k) is None})
         if "git" not in info.data and config_path is not None:
             fields["git"] = git_info(Path(config_path).resolve().parent)
+    if base_dir is not None and not resume:
+        _write_config(cfg, run_dir, base_dir)
     info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm, total_steps=cfg.total_steps, seed=cfg.seed,
-                error=None, **fields)
+                error=None, status="starting", **runio.process_fields(), **fields)
     return run_dir
+
+
+def _write_config(cfg: Config, run_dir: Path, base_dir: Path) -> None:
+    runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
 
 
 def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
@@ -651,8 +659,8 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         device = resolve_device(cfg.device)
         info.update(status="starting", config_dir=str(base_dir), versions=runio.versions(str(device)),
                     **runio.process_fields())
-        if not resume:
-            runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
+        if not resume and not runio.is_regular_file(run_dir / runio.CONFIG):
+            _write_config(cfg, run_dir, base_dir)
         trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
                           on_step=on_step, inputs=inputs)
         status = trainer.run()
