@@ -2,7 +2,8 @@
 # `make bench`: every benchmark, results in bench/results/*.json and the tables in BENCHMARKS.md.
 #
 #   bash bench/run.sh                      # all (the learning table last: it is the longest)
-#   bash bench/run.sh trl scale onnx       # some: trl | learning | scale | onnx | gpu-smoke | report
+#   bash bench/run.sh trl scale onnx       # some: trl | learning | scale | onnx | gpu-smoke | kill | report
+#   bash bench/run.sh kill                 # the kill sweep (20 kill -9s, each run resumed; not in the default set)
 #   LEARNING_STEPS=40 bash bench/run.sh learning   # the learning table with fewer steps than the config's
 #
 # bench/gpu-check.sh is the device check; it is not run here (it needs a CUDA machine), except as
@@ -33,6 +34,7 @@ run_learning() { "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$L
 run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
 run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }
 run_gpu_smoke() { "${NICE[@]}" bash bench/gpu-check.sh --cpu-smoke; }
+run_kill() { "${NICE[@]}" "$PY" bench/kill_sweep/run.py; }
 run_report() { "$PY" bench/report.py; }
 
 if [[ ! -f dist/webview/dashboard.js ]]; then node esbuild.mjs; fi
@@ -46,8 +48,9 @@ for target in "${targets[@]}"; do
     scale) run_scale ;;
     onnx) run_onnx ;;
     gpu-smoke) run_gpu_smoke ;;
+    kill) run_kill ;;
     report) ;;
-    *) echo "unknown benchmark '$target': use trl, learning, scale, onnx, gpu-smoke or report" >&2; exit 2 ;;
+    *) echo "unknown benchmark '$target': use trl, learning, scale, onnx, gpu-smoke, kill or report" >&2; exit 2 ;;
   esac
 done
 run_report

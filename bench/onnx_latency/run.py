@@ -2,8 +2,8 @@
 what the editor runs) against PyTorch (pacslab.scoring with --backend torch) and Python
 onnxruntime, on the CPU, for the same prompt, response and models.
 
-Each model is wrapped in a minimal run directory (config.yaml, checkpoints/step-000000 linking
-to the model) and exported with `python -m pacslab export-onnx --run DIR --step 0`; the policy and
+Each model is wrapped in a minimal run directory (config.yaml, checkpoints/step-000000 holding
+hard links to the model's files: the trainer never follows a symbolic link inside a run folder) and exported with `python -m pacslab export-onnx --run DIR --step 0`; the policy and
 the reference are the same weights, so r̂ is 0, which does not change the work. One score = one
 forward pass of the policy and one of the reference over prompt + response. Median of N after
 warm-up.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,11 +36,18 @@ LONG_PROMPT = "(12+34)*5=? Compute 987+654, then 321-123, then 45*6. "
 LONG_RESPONSE = "987+654=1641. 321-123=198. 45*6=270. So the sum is 1641+198+270=2109."
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
+
+
 def make_run(run_dir: Path, model_dir: Path) -> None:
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    link = run_dir / "checkpoints" / "step-000000"
-    if not link.exists():
-        link.symlink_to(model_dir.resolve(), target_is_directory=True)
+    step = run_dir / "checkpoints" / "step-000000"
+    if not step.exists():
+        shutil.copytree(model_dir.resolve(), step, copy_function=_link_or_copy)
     (run_dir / "config.yaml").write_text(f"name: onnx-bench\nalgorithm: pacs\nmodel:\n  path: {model_dir.resolve()}\n"
                                          "pacs:\n  beta: 1.0\n  reward_method: logratio\n  adv_estimator: rloo\n  norm_by_std: true\n")
 

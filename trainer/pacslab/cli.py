@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from pacslab.config import ConfigError, json_schema, load_config, schema_markdown
@@ -42,6 +43,8 @@ def _parser(delegated) -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--here", action="store_true",
                        help="train in this process whatever launch.backend says (the command a Slurm job runs)")
+    train.add_argument("--new-run-id", action="store_true",
+                       help="when --run-dir already holds a run, start a new run in a new folder beside it instead of refusing")
     train.set_defaults(handler=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a config's model or a run's checkpoint on the held-out split")
@@ -70,51 +73,90 @@ def _parser(delegated) -> argparse.ArgumentParser:
     return parser
 
 
-def _config_error(exc: ConfigError, run_dir: Path | None = None) -> int:
-    print(f"config error:\n{exc}", file=sys.stderr)
-    if run_dir is not None and (run_dir / "run.json").exists():
+def _config_error(exc: ConfigError | ValueError, run_dir: Path | None = None, *, kind: str = "config") -> int:
+    """Prints a problem found before training; a launcher's placeholder run (status `starting`,
+    never trained) is marked failed with it, and a run that has trained is left as it is."""
+    print(f"{kind} error:\n{exc}", file=sys.stderr)
+    if run_dir is not None:
         from pacslab import runio
 
-        runio.RunInfo(run_dir).update(status="failed", error={"message": f"config error: {exc}", "traceback": None})
+        info = runio.RunInfo(run_dir)
+        if info.get("status") == "starting" and not runio.holds_run(run_dir):
+            info.update(status="failed", error={"message": f"{kind} error: {exc}", "traceback": None})
+    return EXIT_CONFIG
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
     return EXIT_CONFIG
 
 
 def cmd_train(args) -> int:
     from pacslab import runio
 
-    resume_dir: Path | None = args.resume
-    if resume_dir is not None:
-        if not (resume_dir / runio.CONFIG).is_file():
-            print(f"error: {resume_dir} is not a run directory (no {runio.CONFIG}); pass the folder of a run", file=sys.stderr)
-            return EXIT_CONFIG
-        config_path = resume_dir / runio.CONFIG
-        base_dir = Path(runio.RunInfo(resume_dir).get("config_dir") or resume_dir)
-        run_dir: Path | None = resume_dir
+    resume = args.resume is not None
+    if resume:
+        run_dir: Path | None = args.resume
+        config_path = run_dir / runio.CONFIG
+        if not runio.is_regular_file(config_path):
+            return _usage_error(f"{run_dir} is not a run directory (no {runio.CONFIG} file); pass the folder of a run")
     elif args.config is None:
-        print("error: give a CONFIG file, or --resume RUN_DIR", file=sys.stderr)
-        return EXIT_CONFIG
+        return _usage_error("give a CONFIG file, or --resume RUN_DIR")
     else:
         config_path, run_dir = args.config, args.run_dir
-        base_dir = config_path.resolve().parent
+    runs_root = args.runs_root
+    if run_dir is not None and not resume and runio.holds_run(run_dir):
+        if not args.new_run_id:
+            return _usage_error(f"{run_dir} already holds a run ({', '.join(runio.holds_run(run_dir))}); continue it with "
+                                f"--resume {run_dir}, or add --new-run-id to start a new run in a new folder beside it")
+        run_dir, runs_root = None, run_dir.parent
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        cfg = load_config(config_path, args.overrides)
+        with runio.RunLock(run_dir) if run_dir is not None else nullcontext() as lock:
+            return _train_locked(args, run_dir, config_path, runs_root, lock)
+    except (runio.RunInUse, runio.UnsafeRunPath) as exc:
+        return _usage_error(str(exc))
+
+
+def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path, lock) -> int:
+    """Trains holding the run's lock (taken here for a run folder made now)."""
+    from pacslab import runio
+
+    resume = args.resume is not None
+    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
+    try:
+        cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
         return _config_error(exc, run_dir)
 
-    from pacslab.train import prepare_run_dir, run_training
+    from pacslab.train import InputError, load_inputs, prepare_run_dir, run_training
 
-    run_dir = prepare_run_dir(cfg, config_path=None if resume_dir else config_path, run_dir=run_dir,
-                              runs_root=args.runs_root, resume=resume_dir is not None)
-    print(f"run directory: {run_dir}", flush=True)
     if cfg.launch.backend == "slurm" and not args.here:
         from pacslab.launchers.slurm import submit_from_cli
 
-        return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume_dir is not None)
-    log, on_step, close = _reporter(cfg.total_steps)
+        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
+                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        with runio.RunLock(run_dir) if lock is None else nullcontext():
+            print(f"run directory: {run_dir}", flush=True)
+            return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume)
     try:
-        return run_training(cfg, run_dir, base_dir=base_dir, resume=resume_dir is not None, log=log, on_step=on_step)
-    finally:
-        close()
+        inputs = load_inputs(cfg, base_dir)
+    except ConfigError as exc:  # the data does not fit the config
+        return _config_error(exc if exc.file is not None else ConfigError(config_path, exc.issues), run_dir)
+    except InputError as exc:
+        return _config_error(exc, run_dir, kind="input")
+    with inputs:
+        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
+                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        with runio.RunLock(run_dir) if lock is None else nullcontext():
+            print(f"run directory: {run_dir}", flush=True)
+            log, on_step, close = _reporter(cfg.total_steps)
+            try:
+                return run_training(cfg, run_dir, base_dir=base_dir, resume=resume, log=log, on_step=on_step,
+                                    inputs=inputs)
+            finally:
+                close()
 
 
 def _reporter(total: int):
@@ -145,14 +187,16 @@ def cmd_eval(args) -> int:
     from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
     from pacslab.tasks import encode_examples
     from pacslab.train import tune_cpu_threads
-    from pacslab.verifiers import load_verifier
+    from pacslab.verifiers import VerifierRunner
 
     target: Path = args.target
     is_run = target.is_dir()
     config_path = target / runio.CONFIG if is_run else target
+    if is_run and not runio.is_regular_file(config_path):
+        return _usage_error(f"{target} is not a run directory (no {runio.CONFIG} file); pass the folder of a run")
     base_dir = Path(runio.RunInfo(target).get("config_dir") or target) if is_run else target.resolve().parent
     try:
-        cfg = load_config(config_path, args.overrides)
+        cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
         return _config_error(exc)
     if is_run:
@@ -170,6 +214,11 @@ def cmd_eval(args) -> int:
                        lambda examples: encode_examples(examples, tokenizer, cfg.task, model_dir=base_model))
     except ConfigError as exc:
         return _config_error(exc)
+    try:
+        verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
+                                  workers=cfg.task.verifier_workers)
+    except ValueError as exc:
+        return _config_error(exc, kind="input")
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     if is_adapter_dir(model_dir):
@@ -177,9 +226,9 @@ def cmd_eval(args) -> int:
     else:
         model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
     tune_cpu_threads(model, device, lambda _: None)
-    verifier = load_verifier(cfg.task.verifier, base_dir=str(base_dir))
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
-    values = evaluate_sets(model, tokenizer, sets, verifier, generator=eval_generator(device, cfg.seed, step))
+    with verifier:
+        values = evaluate_sets(model, tokenizer, sets, verifier, generator=eval_generator(device, cfg.seed, step))
     print(json.dumps({"model": str(model_dir), "step": step, "values": values}, indent=2))
     return 0
 

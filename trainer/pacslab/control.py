@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacslab.runio import CONTROL, RunInfo
+from pacslab.runio import CONTROL, RunInfo, UnsafeRunPath, append_run_file, read_run_file
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
 POLL_S = 0.2
@@ -37,10 +37,8 @@ class ControlReader:
 
     def poll(self) -> list[Command]:
         try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
+            data = read_run_file(self.path, self.offset)
+        except (FileNotFoundError, UnsafeRunPath):  # a link in place of control.jsonl is never obeyed
             return []
         complete = data[: data.rfind(b"\n") + 1]
         self.offset += len(complete)
@@ -50,6 +48,16 @@ class ControlReader:
             if cmd is not None and cmd.seq > self.last_seq:
                 commands.append(cmd)
         return commands
+
+    def exit_pending(self) -> bool:
+        """Whether an unread complete line asks to stop or suspend (read again by the next poll)."""
+        try:
+            data = read_run_file(self.path, self.offset)
+        except (FileNotFoundError, UnsafeRunPath):
+            return False
+        lines = data[: data.rfind(b"\n") + 1].splitlines()
+        return any(cmd is not None and cmd.seq > self.last_seq and cmd.command in ("stop", "suspend")
+                   for cmd in map(_parse, lines))
 
 
 def _parse(line: bytes) -> Command | None:
@@ -66,13 +74,16 @@ def append_command(run_dir: Path, command: str) -> int:
     """Appends a command with seq = 1 + the highest seq in the file (for the CLI and tests)."""
     path = Path(run_dir) / CONTROL
     seqs = [0]
-    if path.exists():
-        for line in path.read_bytes().splitlines():
-            cmd = _parse(line)
-            if cmd is not None:
-                seqs.append(cmd.seq)
+    try:
+        lines = read_run_file(path).splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        cmd = _parse(line)
+        if cmd is not None:
+            seqs.append(cmd.seq)
     seq = max(seqs) + 1
-    with open(path, "a", encoding="utf-8") as f:
+    with append_run_file(path) as f:
         f.write(json.dumps({"seq": seq, "command": command, "t": time.time()}) + "\n")
     return seq
 

@@ -4,16 +4,24 @@ Every file another process reads is written so that a reader never sees half of 
 go to a temporary name, are fsynced and renamed; events.jsonl is append-only, one line per event,
 flushed after each; checkpoints are built in a temporary folder and renamed, and `latest` is
 updated only after the rename.
+
+A run folder is untrusted data (it may come from a cloned repository): no file or folder inside it
+is opened through a symbolic link, and only regular files are read or appended to
+(`UnsafeRunPath` otherwise).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import socket
+import stat
 import threading
 import time
 from datetime import datetime, timezone
@@ -29,6 +37,9 @@ EVENTS = "events.jsonl"
 CONTROL = "control.jsonl"
 CONFIG = "config.yaml"
 TRAINER_STATE = "trainer_state.pt"
+LOCK = "trainer.lock"
+# what only a trainer writes: a folder holding one of these holds a run (a launcher's holds none)
+RUN_CONTENT = (CONFIG, EVENTS, "checkpoints", "rollouts")
 
 
 def utc_now() -> str:
@@ -59,27 +70,106 @@ def step_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
+# ---------------------------------------------------------------- files that are never links
+
+
+class UnsafeRunPath(OSError):
+    """A path inside a run folder that is a symbolic link, or not a regular file (or folder)."""
+
+
+_NO_LINKS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot block the open
+
+
+def open_run_file(path: Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open` of a regular file that is not a link; raises UnsafeRunPath for anything else."""
+    try:
+        fd = os.open(path, flags | _NO_LINKS, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeRunPath(f"{path} is a symbolic link; a run folder holds only regular files: remove the link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeRunPath(f"{path} is not a regular file; remove it from the run folder")
+    return fd
+
+
+def read_run_file(path: Path, offset: int = 0) -> bytes:
+    """The bytes of a regular run file from `offset` on (FileNotFoundError when absent)."""
+    fd = open_run_file(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def append_run_file(path: Path):
+    """A text file object appending to a regular run file (created when absent)."""
+    return os.fdopen(open_run_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", encoding="utf-8")
+
+
+def run_subdir(run_dir: Path, name: str, *, create: bool = True) -> Path:
+    """`run_dir/name`, a real folder (made when absent and `create`), never a link to elsewhere."""
+    path = Path(run_dir) / name
+    if create:
+        try:
+            path.mkdir()
+        except FileExistsError:
+            pass
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+        raise UnsafeRunPath(f"{path} is {'a symbolic link' if stat.S_ISLNK(mode) else 'not a folder'}; "
+                            "a run folder holds only real folders: remove it")
+    return path
+
+
+def is_regular_file(path: Path) -> bool:
+    """Whether `path` is a regular file itself (a link to one is not)."""
+    try:
+        return stat.S_ISREG(Path(path).lstat().st_mode)
+    except OSError:
+        return False
+
+
+def is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(Path(path).lstat().st_mode)
+    except OSError:
+        return False
+
+
 # ---------------------------------------------------------------- atomic files
+
+TMP_MARK = ".tmp-"
 
 
 def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None:
     """Writes through a temporary name and a rename, so readers see the old or the new file, never a
     part. `durable` also fsyncs before the rename (a power cut keeps it), as run-format.md asks of
-    run.json; the per-step rollout files skip it, which saves a millisecond or more a step on a slow disk."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        f.flush()
-        if durable:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    run.json; the per-step rollout files skip it, which saves a millisecond or more a step on a slow disk.
+
+    The temporary name is new for every write (`.NAME.tmp-PID-RANDOM`, created exclusively, never
+    through a link), so two writers never write into, or rename, each other's file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with os.fdopen(open_run_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> dict | None:
+    """A JSON object from a regular file; None when it is absent, a link, not a file or not JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_run_file(path).decode("utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -171,6 +261,95 @@ def process_fields() -> dict:
     return {"pid": pid, "pid_start_time": pid_start_time(pid), "host": socket.gethostname()}
 
 
+# ---------------------------------------------------------------- one writer per run
+
+
+class RunInUse(Exception):
+    """Another live process holds the run's lock."""
+
+
+class RunLock:
+    """An exclusive `flock` on `run_dir/trainer.lock`, held until `release()` or the process ends
+    (the kernel drops it with the process, so a killed trainer never leaves a stale lock). The file
+    names the holder (pid, host) for the message a second writer gets."""
+
+    def __init__(self, run_dir: Path | str):
+        path = Path(run_dir) / LOCK
+        self._fd = open_run_file(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(self._fd)
+            os.close(self._fd)
+            raise RunInUse(f"run is in use by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
+                           f"({Path(run_dir)}); wait for it to end, or stop it first") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps(process_fields()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = -1
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int) -> dict:
+    """The holder's {pid, host}; it writes them right after locking, so wait a moment for them."""
+    for _ in range(20):
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"null")
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return data
+        time.sleep(0.05)
+    return {}
+
+
+def holds_run(run_dir: Path) -> list[str]:
+    """The files in `run_dir` that only a trainer writes (empty for a new or launcher-made folder)."""
+    return [name for name in RUN_CONTENT if os.path.lexists(Path(run_dir) / name)]
+
+
+_WRITER_PID = re.compile(r"\.(?:tmp|old)-(\d+)")
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary name is another live one (a `status` mid-write)."""
+    found = _WRITER_PID.search(name)
+    pid = int(found.group(1)) if found else 0
+    return pid != os.getpid() and process_alive(pid, None)
+
+
+def remove_stale_temps(run_dir: Path) -> list[str]:
+    """Removes what a killed writer left half done: checkpoint folders `.step-N.tmp-PID` and
+    `.step-N.old-PID`, and temporary files `.NAME.tmp-PID-RANDOM`, unless PID is alive. Call it
+    holding the run's lock (no other trainer is then alive). Returns the removed paths, relative to
+    `run_dir`."""
+    run_dir = Path(run_dir)
+    removed = []
+    candidates = [*run_dir.glob(f".*{TMP_MARK}*")]
+    for sub in ("checkpoints", "rollouts"):
+        if is_real_dir(run_dir / sub):
+            candidates += (run_dir / sub).glob(f".*{TMP_MARK}*")
+    if is_real_dir(run_dir / "checkpoints"):
+        candidates += (run_dir / "checkpoints").glob(".step-*.old-*")
+    for path in candidates:
+        if _writer_alive(path.name):
+            continue
+        if is_real_dir(path):
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(str(path.relative_to(run_dir)))
+    return removed
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -180,7 +359,7 @@ class EventLog:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / EVENTS
         _repair_torn_tail(self.path)
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._f = append_run_file(self.path)
 
     def emit(self, type: str, step: int | None = None, **fields: Any) -> dict:
         event = {"t": time.time(), "type": type}
@@ -200,7 +379,7 @@ class EventLog:
 def _repair_torn_tail(path: Path) -> None:
     """A crash can leave a last line without its newline; cut it so appends start clean."""
     try:
-        with open(path, "rb+") as f:
+        with os.fdopen(open_run_file(path, os.O_RDWR), "rb+") as f:
             data = f.read()
             if data and not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)
@@ -211,7 +390,7 @@ def _repair_torn_tail(path: Path) -> None:
 def read_jsonl(path: Path) -> tuple[list[dict], int]:
     """(objects, bad line count). An unfinished last line is left for later, not counted bad."""
     try:
-        data = Path(path).read_bytes()
+        data = read_run_file(Path(path))
     except FileNotFoundError:
         return [], 0
     complete = data[: data.rfind(b"\n") + 1]
@@ -243,8 +422,7 @@ def iter_metrics(run_dir: Path) -> Iterator[tuple[int, dict]]:
 
 
 def write_rollouts(run_dir: Path, step: int, records: list[dict]) -> str:
-    folder = Path(run_dir) / "rollouts"
-    folder.mkdir(exist_ok=True)
+    run_subdir(run_dir, "rollouts")
     rel = f"rollouts/{step_name(step)}.jsonl"
     body = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
     write_atomic(Path(run_dir) / rel, body, durable=False)
@@ -263,10 +441,9 @@ def write_checkpoint(run_dir: Path, step: int, save: Any) -> str:
 
     Writing the same step twice replaces the older copy only once the new one is complete.
     """
-    root = checkpoints_dir(run_dir)
-    root.mkdir(exist_ok=True)
+    root = run_subdir(run_dir, "checkpoints")
     final = root / step_name(step)
-    tmp = root / f".{step_name(step)}.tmp-{os.getpid()}"
+    tmp = root / f".{step_name(step)}{TMP_MARK}{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save(tmp)
@@ -284,27 +461,39 @@ def write_checkpoint(run_dir: Path, step: int, save: Any) -> str:
     return f"checkpoints/{step_name(step)}"
 
 
+_STEP_NAME = re.compile(r"step-\d{6,}")
+
+
+def _complete(folder: Path, marker: str = TRAINER_STATE) -> bool:
+    """A checkpoint folder of this run: named step-N, a real folder, its `marker` a regular file."""
+    return bool(_STEP_NAME.fullmatch(folder.name)) and is_real_dir(folder) and is_regular_file(folder / marker)
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     root = checkpoints_dir(run_dir)
+    if not is_real_dir(root):
+        return None
     try:
-        name = (root / "latest").read_text().strip()
+        name = read_run_file(root / "latest").decode("utf-8", "replace").strip()
     except OSError:
         name = ""
-    if name and (root / name / TRAINER_STATE).is_file():
+    if name and _complete(root / name):
         return root / name
     # `latest` missing or pointing at a removed folder: fall back to the newest complete one
-    complete = sorted(p for p in root.glob("step-*") if (p / TRAINER_STATE).is_file()) if root.is_dir() else []
+    complete = sorted(p for p in root.glob("step-*") if _complete(p))
     return complete[-1] if complete else None
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> list[str]:
     """Removes all but the newest `keep` checkpoints, never the one `latest` names; returns the removed names."""
     root = checkpoints_dir(run_dir)
+    if not is_real_dir(root):
+        return []
     try:
-        latest = (root / "latest").read_text().strip()
+        latest = read_run_file(root / "latest").decode("utf-8", "replace").strip()
     except OSError:
         latest = ""
-    folders = sorted(p for p in root.glob("step-*") if p.is_dir()) if root.is_dir() else []
+    folders = sorted(p for p in root.glob("step-*") if _STEP_NAME.fullmatch(p.name) and is_real_dir(p))
     removed = [p for p in folders[: max(0, len(folders) - keep)] if p.name != latest]
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)
@@ -312,9 +501,10 @@ def prune_checkpoints(run_dir: Path, keep: int) -> list[str]:
 
 
 def checkpoint_for_step(run_dir: Path, step: int) -> Path | None:
-    path = checkpoints_dir(run_dir) / step_name(step)
+    root = checkpoints_dir(run_dir)
+    path = root / step_name(step)
     # a whole model (config.json), or the LoRA adapter of a model.lora run (adapter_config.json)
-    return path if (path / "config.json").is_file() or (path / "adapter_config.json").is_file() else None
+    return path if is_real_dir(root) and (_complete(path, "config.json") or _complete(path, "adapter_config.json")) else None
 
 
 # ---------------------------------------------------------------- listing runs
@@ -327,7 +517,7 @@ def list_runs(runs_root: Path) -> list[dict]:
     if not root.is_dir():
         return runs
     for run_dir in sorted(root.iterdir(), reverse=True):
-        if not run_dir.is_dir():
+        if not is_real_dir(run_dir):  # a link could point at another folder's run.json
             continue
         info = detect_crash(run_dir)
         if info is not None:

@@ -37,11 +37,69 @@ from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lo
                             resolve_device, resolve_dtype, resolve_model_path, save_adapter, sequence_logprobs,
                             set_adapters, set_training)
 from pacslab.rollout import RolloutBatch, generate_rollouts
-from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples, verify
-from pacslab.verifiers import load_verifier
+from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples
+from pacslab.verifiers import VerifierInterrupted, VerifierRunner
 
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
 EXIT_CONFIG = 2
+# more than this share of a step's samples with a verifier error gives a warning
+VERIFIER_ERROR_WARN_FRAC = 0.5
+
+
+class RunError(Exception):
+    """A failure its message explains fully: the run ends failed with it, without a traceback."""
+
+
+class InputError(ValueError):
+    """The verifier cannot be used; found before any model loads."""
+
+
+@dataclass
+class Inputs:
+    """What a run reads besides its model: the verifier, the training prompts (tokenized) and the
+    eval sets; `too_long` are the training prompts left out by rollout.max_prompt_tokens."""
+
+    verifier: VerifierRunner
+    train_examples: list[Example]
+    eval_sets: list
+    too_long: list[Example]
+
+    def close(self) -> None:
+        self.verifier.close()
+
+    def __enter__(self) -> "Inputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_inputs(cfg: Config, base_dir: Path) -> Inputs:
+    """Reads and tokenizes the data (chat prompts through the chat template; prompts over
+    rollout.max_prompt_tokens leave training, all of them is an error) and starts the verifier,
+    before any model loads. A data problem raises DataError (a ConfigError naming the file, line,
+    key and fix); a verifier that cannot start raises InputError."""
+    base_dir = Path(base_dir)
+    base_model = resolve_model_path(cfg.model.path, base_dir=base_dir)
+    tokenizer = load_tokenizer(base_model)
+
+    def encode(examples):
+        return encode_examples(examples, tokenizer, cfg.task, model_dir=base_model)
+
+    train = encode(load_examples(cfg.task, "train", base_dir=base_dir))
+    eval_sets = encoded(load_eval_sets(cfg, base_dir=base_dir), encode)
+    train_examples, too_long = drop_long_prompts(train, cfg.rollout.max_prompt_tokens)
+    if not train_examples:
+        shortest = min(len(e.prompt_ids) for e in too_long)
+        raise DataError(None, "rollout.max_prompt_tokens",
+                        f"every one of the {len(too_long)} training prompts is longer than {cfg.rollout.max_prompt_tokens} tokens (the shortest has {shortest})",
+                        f"raise rollout.max_prompt_tokens to at least {shortest}, or shorten the prompts")
+    try:
+        verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
+                                  workers=cfg.task.verifier_workers)
+    except (ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    return Inputs(verifier, train_examples, eval_sets, too_long)
 
 
 class StopRun(Exception):
@@ -158,7 +216,7 @@ def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool,
                  events: runio.EventLog, info: runio.RunInfo, log: Callable[[str], None] = print,
-                 on_step: Callable[[int, str], None] | None = None):
+                 on_step: Callable[[int, str], None] | None = None, inputs: Inputs | None = None):
         self.cfg, self.run_dir, self.base_dir = cfg, Path(run_dir), Path(base_dir)
         self.events, self.info, self.log = events, info, log
         self.on_step = on_step or (lambda _step, line: log(line))
@@ -170,11 +228,11 @@ class Trainer:
         self.n = cfg.rollout.n
         self.step = 0
 
+        inputs = inputs or load_inputs(cfg, self.base_dir)
         checkpoint = runio.latest_checkpoint(self.run_dir) if resume else None
-        if resume and checkpoint is None:
-            raise ValueError(f"{self.run_dir} has no complete checkpoint to resume from; start a new run instead")
+        # killed before its first checkpoint: the config and seed are known, so it starts again from step 0
+        self.restarted = resume and checkpoint is None
         base_model = self.base_model = resolve_model_path(cfg.model.path, base_dir=self.base_dir)
-        self._load_data(base_model)
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         lora = cfg.model.lora
@@ -194,40 +252,27 @@ class Trainer:
             self.ref_model, _ = load_policy(base_model, device=self.device, dtype=cfg.model.dtype)
             self.ref_model.requires_grad_(False).eval()
 
-        self.verifier = load_verifier(cfg.task.verifier, base_dir=str(self.base_dir))
+        self.verifier, self.train_examples, self.eval_sets = inputs.verifier, inputs.train_examples, inputs.eval_sets
+        self.prompts_too_long = len(inputs.too_long)
+        if inputs.too_long:
+            e = inputs.too_long[0]
+            self.log(f"left out {len(inputs.too_long)} of {len(inputs.too_long) + len(self.train_examples)} training prompts "
+                     f"longer than rollout.max_prompt_tokens ({cfg.rollout.max_prompt_tokens} tokens), e.g. {e.where or e.id}")
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = make_optimizer(self.model, cfg)
         self.control = ControlReader(self.run_dir)
+        self.verifier.interrupted = self._exit_requested
         self._saved_seq = -1
         if checkpoint is not None:
             self._load_state(checkpoint / runio.TRAINER_STATE)
             self.log(f"resumed from {checkpoint.relative_to(self.run_dir)} (step {self.step})")
+        if self.restarted:
+            self.log("no checkpoint yet: starting again from step 0 with the run's config and seed")
         self.resumed = checkpoint is not None
         self.paused = False
+        self._verified_a_step = False
         self.checkpointed_step: int | None = self.step if self.resumed else None
-
-    def _load_data(self, base_model: Path) -> None:
-        """Training prompts and eval sets, tokenized (chat prompts through the chat template), before
-        the model loads: prompts over rollout.max_prompt_tokens leave training, all of them is an error."""
-        cfg = self.cfg
-        tokenizer = load_tokenizer(base_model)
-
-        def encode(examples):
-            return encode_examples(examples, tokenizer, cfg.task, model_dir=base_model)
-
-        train = encode(load_examples(cfg.task, "train", base_dir=self.base_dir))
-        self.eval_sets = encoded(load_eval_sets(cfg, base_dir=self.base_dir), encode)
-        self.train_examples, too_long = drop_long_prompts(train, cfg.rollout.max_prompt_tokens)
-        self.prompts_too_long = len(too_long)
-        if not self.train_examples:
-            shortest = min(len(e.prompt_ids) for e in too_long)
-            raise DataError(None, "rollout.max_prompt_tokens",
-                            f"every one of the {len(too_long)} training prompts is longer than {cfg.rollout.max_prompt_tokens} tokens (the shortest has {shortest})",
-                            f"raise rollout.max_prompt_tokens to at least {shortest}, or shorten the prompts")
-        if too_long:
-            self.log(f"left out {len(too_long)} of {len(train)} training prompts longer than rollout.max_prompt_tokens "
-                     f"({cfg.rollout.max_prompt_tokens} tokens), e.g. {too_long[0].where or too_long[0].id}")
 
     # ------------------------------------------------------------ the loop
 
@@ -235,7 +280,10 @@ class Trainer:
         cfg = self.cfg
         self.signals.install()
         try:
-            if not self.resumed:
+            if self.restarted:
+                self._set_status("running", "resumed from step 0: the run had no checkpoint yet")
+                self._interruptible(self._evaluate)
+            elif not self.resumed:
                 self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
                 self.events.emit("metrics", step=0, values={"data/train_prompts": float(len(self.train_examples)),
                                                             "data/prompts_too_long": float(self.prompts_too_long)})
@@ -243,19 +291,19 @@ class Trainer:
                     self.events.emit("log", step=0, level="warning",
                                      message=f"left out {self.prompts_too_long} training prompts longer than rollout.max_prompt_tokens")
                 self._set_status("running", "started")
-                self._evaluate()
+                self._interruptible(self._evaluate)
             else:
                 self._set_status("running", f"resumed from step {self.step}")
             self._handle_control()
             while self.step < cfg.total_steps:
                 self.step += 1
-                values = self.train_step(self.step)
+                values = self._interruptible(self.train_step, self.step)
                 self.events.emit("metrics", step=self.step, values=values)
                 self.info.update(step=self.step)
                 self._report(values)
                 last = self.step == cfg.total_steps
                 if last or (cfg.eval_every and self.step % cfg.eval_every == 0):
-                    self._evaluate()
+                    self._interruptible(self._evaluate)
                 if last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self._checkpoint()
                 self._handle_control()
@@ -280,7 +328,9 @@ class Trainer:
                                       batch_prompts=cfg.rollout.batch_prompts)
         t_rollout = time.perf_counter() - t0
         # verify
-        verdicts = [verify(self.verifier, text, examples[g]) for text, g in zip(batch.response_texts, batch.prompt_index)]
+        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
+                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        verifier_errors = self._check_verdicts(step, verdicts)
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
@@ -328,6 +378,7 @@ class Trainer:
             "reward/mean": labels.mean().item(),
             "reward/std": labels.std(unbiased=False).item(),
             "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
+            "verifier/error_frac": verifier_errors,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
@@ -362,6 +413,22 @@ class Trainer:
 
     def _whole_groups(self, rows: slice) -> bool:
         return rows.start % self.n == 0 and rows.stop % self.n == 0
+
+    def _check_verdicts(self, step: int, verdicts: list) -> float:
+        """The share of samples whose verification failed; warns when it is most of them, and ends
+        the run when every sample of this process's first step failed (the verifier is broken)."""
+        errors = [v.error for v in verdicts if v.error is not None]
+        frac = len(errors) / max(1, len(verdicts))
+        if errors and len(errors) == len(verdicts) and not self._verified_a_step:
+            raise RunError(f"the verifier failed on all {len(verdicts)} samples of the first step (first error: "
+                           f"{errors[0]}); fix task.verifier ({self.cfg.task.verifier}) and launch again")
+        self._verified_a_step = True
+        if frac > VERIFIER_ERROR_WARN_FRAC:
+            message = (f"the verifier failed on {len(errors)} of {len(verdicts)} samples of step {step} "
+                       f"(first error: {errors[0]}); those samples count as wrong")
+            self.log(f"warning: {message}")
+            self.events.emit("log", step=step, level="warning", message=message)
+        return frac
 
     def _one_update_per_batch(self) -> bool:
         o = self.cfg.optim
@@ -602,7 +669,7 @@ class Trainer:
         return state
 
     def _load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # a run folder is untrusted: no pickled code
         self.step = state["step"]
         if "master_weights" in state:
             self.model.load_state_dict(state["master_weights"])
@@ -617,6 +684,36 @@ class Trainer:
         self._saved_seq = self.control.last_seq
 
     # ------------------------------------------------------------ control
+
+    def _exit_requested(self) -> bool:
+        """A signal or a stop/suspend line has arrived (polled while a verifier is busy)."""
+        return self.signals.received is not None or self.control.exit_pending()
+
+    def _interruptible(self, phase: Callable, *args):
+        """Runs a step or an evaluation; when a stop arrives while its verifier is busy, a step is
+        undone (its random state and data position restored, so a resume runs it again exactly)
+        and the run stops through the usual checkpoint; an evaluation's values are dropped."""
+        mark = self._step_mark() if phase == self.train_step else None
+        try:
+            return phase(*args)
+        except VerifierInterrupted:
+            if mark is not None:
+                self._rewind(mark)
+            self.log("stopping while the verifier was busy")
+            self._handle_control()
+            raise StopRun("stopped", "stopped while the verifier was busy")  # only reached if the request vanished
+
+    def _step_mark(self) -> dict:
+        """The state a step starts from (its number is already counted)."""
+        return {"step": self.step - 1, "python": random.getstate(), "torch": torch.get_rng_state(),
+                "generator": self.generator.get_state(), "sampler": self.sampler.state_dict()}
+
+    def _rewind(self, mark: dict) -> None:
+        self.step = mark["step"]
+        random.setstate(mark["python"])
+        torch.set_rng_state(mark["torch"])
+        self.generator.set_state(mark["generator"])
+        self.sampler.load_state_dict(mark["sampler"])
 
     def _handle_control(self) -> None:
         """Obeys new control.jsonl lines and signals; while paused, waits here polling."""
@@ -650,14 +747,14 @@ class Trainer:
             acks.append((cmd, result))
         if want_checkpoint or exit_as:
             self._checkpoint()
+        if commands and not exit_as:  # before the acks: whoever sees an ack reads the status it led to
+            status = "paused" if self.paused else "running"
+            if status != self.info.get("status"):
+                self._set_status(status, "control command")
         for cmd, result in acks:
             self.events.emit("control_ack", step=self.step, seq=cmd.seq, command=cmd.command, result=result)
         if exit_as:
             raise StopRun(*exit_as)
-        if commands:
-            status = "paused" if self.paused else "running"
-            if status != self.info.get("status"):
-                self._set_status(status, "control command")
 
     def _set_status(self, status: str, reason: str) -> None:
         self.info.update(status=status, step=self.step)
@@ -677,14 +774,18 @@ class Trainer:
 
 
 def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | None, runs_root: Path,
-                    resume: bool) -> Path:
-    """The run directory, created when no launcher made it; run.json keeps the launcher's fields."""
+                    resume: bool, base_dir: Path | None = None) -> Path:
+    """The run directory, created when no launcher made it; run.json keeps the launcher's fields.
+    What a killed writer left half done is removed (the caller holds the run's lock). run.json
+    records this process at once, and with `base_dir` a new run's config.yaml is written here, so
+    a run killed from now on reads `crashed` and resumes from step 0."""
     from pacslab.gitinfo import git_info
 
     if run_dir is None:
         run_dir = runio.create_run_dir(runs_root, cfg.name or "run")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    runio.remove_stale_temps(run_dir)
     info = runio.RunInfo(run_dir)
     fields: dict = {}
     if not resume:
@@ -693,42 +794,49 @@ def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | No
         fields.update({k: v for k, v in defaults.items() if info.get(k) is None})
         if "git" not in info.data and config_path is not None:
             fields["git"] = git_info(Path(config_path).resolve().parent)
+    if base_dir is not None and not resume:
+        _write_config(cfg, run_dir, base_dir)
     info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm,
                 loss_metric=algorithms.get(cfg.algorithm).loss_metric, total_steps=cfg.total_steps, seed=cfg.seed,
-                error=None, **fields)
+                error=None, status="starting", **runio.process_fields(), **fields)
     return run_dir
 
 
+def _write_config(cfg: Config, run_dir: Path, base_dir: Path) -> None:
+    runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
+
+
 def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
-                 log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None) -> int:
-    """Trains, recording everything in `run_dir`. Returns the process exit code (0; 1 on failure; 2 when
-    the data or the model does not fit the config)."""
+                 log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None,
+                 inputs: Inputs | None = None) -> int:
+    """Trains, recording everything in `run_dir`. Returns the process exit code: 0, 1 on failure,
+    2 when the data, the model or the verifier does not fit the config (`inputs`, when given, are
+    the caller's to close)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     run_dir = Path(run_dir)
     info = runio.RunInfo(run_dir)
     events = runio.EventLog(run_dir)
+    owned = None
     try:
+        if inputs is None:
+            inputs = owned = load_inputs(cfg, base_dir)
         device = resolve_device(cfg.device)
         info.update(status="starting", config_dir=str(base_dir), versions=runio.versions(str(device)),
                     **runio.process_fields())
-        if not resume:
-            runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
+        if not resume and not runio.is_regular_file(run_dir / runio.CONFIG):
+            _write_config(cfg, run_dir, base_dir)
         with Heartbeat(info, cfg.launch.heartbeat_s):
             trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
-                              on_step=on_step)
+                              on_step=on_step, inputs=inputs)
             status = trainer.run()
         log(f"run {status}: {run_dir}")
         return 0
     except ConfigError as exc:  # the data or the model does not fit the config: exit 2 as for a config error
         if exc.file is None and info.get("config_path"):
             exc = ConfigError(info.get("config_path"), exc.issues)
-        message = f"config error: {exc}"
-        info.update(status="failed", error={"message": message, "traceback": None})
-        events.emit("error", message=message, traceback=None)
-        events.emit("state", status="failed", reason=message)
-        events.emit("run_finished", status="failed")
+        _record_failure(info, events, f"config error: {exc}", None)
         print(f"config error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
@@ -736,14 +844,24 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         events.emit("state", status="stopped", reason="interrupted twice: exited without a checkpoint")
         events.emit("run_finished", status="stopped")
         return 130
+    except (RunError, InputError) as exc:
+        message = f"{'input error: ' if isinstance(exc, InputError) else ''}{exc}"
+        _record_failure(info, events, message, None)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, InputError) else 1
     except Exception as exc:  # noqa: BLE001 - any failure must end as status failed, with its traceback
         tb = traceback.format_exc()
-        message = f"{type(exc).__name__}: {exc}"
-        info.update(status="failed", error={"message": message, "traceback": tb})
-        events.emit("error", message=message, traceback=tb)
-        events.emit("state", status="failed", reason=message)
-        events.emit("run_finished", status="failed")
+        _record_failure(info, events, f"{type(exc).__name__}: {exc}", tb)
         print(tb, file=sys.stderr)
         return 1
     finally:
+        if owned is not None:
+            owned.close()
         events.close()
+
+
+def _record_failure(info: runio.RunInfo, events: runio.EventLog, message: str, tb: str | None) -> None:
+    info.update(status="failed", error={"message": message, "traceback": tb})
+    events.emit("error", message=message, traceback=tb)
+    events.emit("state", status="failed", reason=message)
+    events.emit("run_finished", status="failed")

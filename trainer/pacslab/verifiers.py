@@ -2,7 +2,8 @@
 
 Each takes `(response, answer, prompt)` and returns a `Verdict`. The engine strips special tokens
 from the response before verifying. `load_verifier` turns the config's `task.verifier` into a
-callable of that signature that never raises.
+callable of that signature that never raises; `VerifierRunner` runs it for the trainer, in worker
+processes with a time limit per sample (`task.verifier_timeout_s`, `task.verifier_workers`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import numbers
+import os
 import re
+import selectors
+import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -251,9 +258,235 @@ def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
         raise ValueError(f"task.verifier {spec!r} needs both a module and a function; {_FIX}")
     try:
         module = _import_module(target, base_dir)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - also a module that calls sys.exit() while it is imported
         raise ValueError(f"task.verifier {spec!r}: cannot import {target!r} ({type(exc).__name__}: {exc}); {_FIX}") from exc
     fn = getattr(module, name, None)
     if not callable(fn):
         raise ValueError(f"task.verifier {spec!r}: {target!r} has no function {name!r}; {_FIX}")
     return _never_raises(fn, spec)
+
+
+# ---------------------------------------------------------------- running a verifier for the trainer
+
+IN_PROCESS = ("exact",)  # linear in the text and never blocks; everything else runs in worker processes
+LOAD_TIMEOUT_S = 120.0  # importing a verifier module (with torch or sympy, say) may take this long
+POLL_S = 0.2
+
+
+class VerifierInterrupted(Exception):
+    """Verification was abandoned because the run was asked to stop (a signal, stop or suspend)."""
+
+
+class VerifierRunner:
+    """The config's verifier for the trainer: `verify(items)` labels `(response, answer, prompt)`
+    triples and returns their verdicts in order; calling it labels one.
+
+    `exact` runs in this process. Any other verifier runs in `workers` processes of its own (the
+    trainer never imports user code), each sample cut off after `timeout_s` seconds: the sample
+    gets label 0 with error "TimeoutError: timed out after ... s" and its worker is replaced. A
+    worker that dies gives label 0 with the exit code. `interrupted()` is polled while waiting:
+    when it returns true the busy workers are killed and VerifierInterrupted is raised, so a stuck
+    verifier never keeps a run from stopping. Loading errors (also sys.exit() in the module) raise
+    ValueError naming `task.verifier`.
+    """
+
+    def __init__(self, spec: str, *, base_dir: str | None = None, timeout_s: float = 10.0, workers: int = 1,
+                 interrupted: Callable[[], bool] | None = None):
+        self.spec, self.base_dir, self.timeout_s = spec, base_dir, float(timeout_s)
+        self.interrupted = interrupted or (lambda: False)
+        self._local = load_verifier(spec, base_dir=base_dir) if spec in IN_PROCESS else None
+        self._workers: list[_Worker | None] = []
+        if self._local is None:
+            if spec in ("math",) or spec.startswith("python:"):
+                self._workers = [self._start_worker() for _ in range(max(1, workers))]
+            else:
+                load_verifier(spec, base_dir=base_dir)  # raises the ValueError naming the fix
+
+    def __call__(self, response: str, answer: str, prompt: str = "", extra_info: object = None) -> Verdict:
+        return self.verify([(response, answer, prompt, extra_info)])[0]
+
+    def verify(self, items: list[tuple]) -> list[Verdict]:
+        """Verdicts of `(response, answer, prompt)` or `(response, answer, prompt, extra_info)` items, in order."""
+        if self._local is not None:
+            return [self._local(*item) for item in items]
+        results: list[Verdict | None] = [None] * len(items)
+        pending = list(range(len(items)))[::-1]
+        busy: dict[int, tuple[int, float]] = {}  # worker slot -> (item, deadline)
+        next_check = time.monotonic() + POLL_S
+        while pending or busy:
+            for slot in range(len(self._workers)):
+                if pending and slot not in busy:
+                    worker = self._workers[slot] = self._workers[slot] or self._start_worker()
+                    item = pending.pop()
+                    worker.send(items[item])
+                    busy[slot] = (item, time.monotonic() + self.timeout_s)
+            self._collect(busy, results)
+            if busy and time.monotonic() >= next_check:  # a stop is looked for every POLL_S, not every sample
+                next_check = time.monotonic() + POLL_S
+                if self.interrupted():
+                    for slot in busy:
+                        self._kill(slot)
+                    raise VerifierInterrupted("verification stopped: the run was asked to stop")
+        return results  # type: ignore[return-value]
+
+    def _collect(self, busy: dict, results: list) -> None:
+        """Waits up to POLL_S for answers; fills the results of finished, dead and late samples."""
+        now = time.monotonic()
+        wait = max(0.0, min([POLL_S] + [deadline - now for _, deadline in busy.values()]))
+        ready = _Worker.wait([self._workers[slot] for slot in busy], wait)
+        for slot in list(busy):
+            worker, (item, deadline) = self._workers[slot], busy[slot]
+            if worker in ready:
+                verdict = worker.receive()
+                if verdict is None:
+                    code = worker.exit_code()
+                    verdict = Verdict(0, None, "verifier process died",
+                                      f"RuntimeError: the verifier process exited with code {code}")
+                    self._kill(slot)
+            elif time.monotonic() >= deadline:
+                verdict = Verdict(0, None, f"verifier timed out after {self.timeout_s:g} s",
+                                  f"TimeoutError: timed out after {self.timeout_s:g} s")
+                self._kill(slot)
+            else:
+                continue
+            results[item] = verdict
+            del busy[slot]
+
+    def _start_worker(self) -> "_Worker":
+        return _Worker(self.spec, self.base_dir, LOAD_TIMEOUT_S)
+
+    def _kill(self, slot: int) -> None:
+        worker, self._workers[slot] = self._workers[slot], None
+        if worker is not None:
+            worker.kill()
+
+    def close(self) -> None:
+        for slot in range(len(self._workers)):
+            self._kill(slot)
+
+    def __enter__(self) -> "VerifierRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Worker:
+    """One verifier process: JSON lines in on stdin, out on a private copy of its stdout (what the
+    verifier prints goes to stderr, into the run's log)."""
+
+    def __init__(self, spec: str, base_dir: str | None, load_timeout_s: float):
+        code = "from pacslab.verifiers import _worker_main; _worker_main()"
+        # stdout is read with os.read only, so its buffer never holds data that select cannot see
+        # PYTHONSAFEPATH: the current folder (maybe a run folder) is not put on sys.path; the worker
+        # imports this very pacslab, wherever it was imported from
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONSAFEPATH": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen([sys.executable, "-c", code, spec, base_dir or ""], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env)
+        self._buffer = b""
+        self._eof = False
+        if not self.wait([self], load_timeout_s):
+            self.kill()
+            raise ValueError(f"task.verifier {spec!r}: loading it took longer than {load_timeout_s:g} s; {_FIX}")
+        hello = self._line()
+        if hello is None or "error" in hello:
+            exit_code = self.exit_code()
+            self.kill()
+            reason = hello["error"] if hello else f"its process exited with code {exit_code} while loading"
+            raise ValueError(reason if reason.startswith("task.verifier") else f"task.verifier {spec!r}: {reason}; {_FIX}")
+
+    @staticmethod
+    def wait(workers: list["_Worker"], timeout: float) -> list["_Worker"]:
+        """The workers with a complete line (or an end of output) to read, waiting up to `timeout`."""
+        ready = [w for w in workers if b"\n" in w._buffer]
+        if ready:
+            return ready
+        with selectors.DefaultSelector() as sel:
+            for w in workers:
+                sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+            deadline = time.monotonic() + timeout
+            while True:
+                events = sel.select(max(0.0, deadline - time.monotonic()))
+                for key, _ in events:
+                    key.data._fill()
+                ready = [w for w in workers if b"\n" in w._buffer or w._eof]
+                if ready or time.monotonic() >= deadline:
+                    return ready
+
+    def _fill(self) -> None:
+        chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+        self._buffer += chunk
+        self._eof = self._eof or not chunk
+
+    def _line(self) -> dict | None:
+        if b"\n" not in self._buffer:
+            return None
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def send(self, item: tuple) -> None:
+        try:
+            self.proc.stdin.write(json.dumps(list(item), default=str).encode() + b"\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died: the next wait reads its end of output
+
+    def receive(self) -> Verdict | None:
+        out = self._line()
+        return None if out is None else Verdict(out["label"], out["parsed"], out["detail"], out["error"])
+
+    def exit_code(self) -> int | None:
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except BrokenPipeError:  # unflushed input for a dead worker
+                pass
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the trainer dies, even by kill -9."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_main() -> None:
+    """A verifier worker's loop (see `_Worker`): argv is [spec, base_dir]."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainer, which then stops us
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    spec, base_dir = sys.argv[1], sys.argv[2] or None
+
+    def reply(obj: dict) -> None:
+        out.write(json.dumps(obj, default=str) + "\n")
+        out.flush()
+
+    try:
+        fn = load_verifier(spec, base_dir=base_dir)
+    except ValueError as exc:
+        reply({"error": str(exc)})
+        return
+    if spec == "math":
+        import math_verify  # noqa: F401 - imported now, so the first sample's time limit does not pay for sympy
+    reply({"ready": True})
+    for line in sys.stdin:
+        v = fn(*json.loads(line))  # response, answer, prompt[, extra_info]
+        reply({"label": v.label, "parsed": v.parsed, "detail": v.detail, "error": v.error})

@@ -62,8 +62,11 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
 
     _check_data(cfg, base_dir, add)
     if cfg.task.verifier.startswith("python:"):
-        module = cfg.task.verifier.split(":")[1]
-        if not _module_findable(module, base_dir):
+        module = cfg.task.verifier.removeprefix("python:").rpartition(":")[0]
+        if module.endswith(".py"):
+            if not resolve_path(module, base_dir).is_file():
+                add("task.verifier", f"the file {resolve_path(module, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
+        elif not _module_findable(module, base_dir):
             add("task.verifier", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
     if issues:
         raise ConfigError(file, issues)

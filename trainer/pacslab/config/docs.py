@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -69,8 +70,19 @@ def _type_name(ann) -> str:
     values = literal_values(ann)
     if values:
         return " \\| ".join(f"`{v}`" for v in values)
-    text = getattr(ann, "__name__", None) or str(ann)
-    return str(ann).replace("typing.", "").replace("|", "\\|") if text == str(ann) or get_args(ann) else text
+    return _plain(ann).replace("|", "\\|")
+
+
+def _plain(ann) -> str:
+    """A type as written in Python, without the Annotated wrappers (strictness, validators)."""
+    origin, args = get_origin(ann), get_args(ann)
+    if origin is Annotated:
+        return _plain(args[0])
+    if origin in (Union, UnionType):
+        return " | ".join(_plain(a) for a in args)
+    if args:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_plain(a) for a in args)}]"
+    return "None" if ann is type(None) else getattr(ann, "__name__", str(ann))
 
 
 def _is_optional_literal(ann) -> bool:

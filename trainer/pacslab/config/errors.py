@@ -53,9 +53,16 @@ def issue_from_error(err: dict, lines: dict, override_keys) -> Issue:
         fix += f" Known keys here: {', '.join(known)}"
         return Issue(key, f"unknown key{where}", fix, line)
     value = err.get("input")
-    shown = json.dumps(value, default=str) if not isinstance(value, dict) else "a mapping"
+    shown = _short(json.dumps(value, default=str)) if not isinstance(value, dict) else "a mapping"
     problem = f"{err['msg'][0].lower()}{err['msg'][1:]} (got {shown}){where}"
+    if kind == "string_too_long":  # every text key is bounded (schema.MAX_TEXT), most by the section's limit
+        return Issue(key, problem, f"shorten it to at most {err['ctx']['max_length']:,} characters", line)
     return Issue(key, problem, _fix_for(loc), line)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A value cut for an error line (a bad value may be megabytes long)."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
 def suggest(name: str, known: list[str]) -> str | None:
@@ -144,5 +151,7 @@ BOUND_SYMBOLS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
 
 def bounds(info) -> list[str]:
     """A field's numeric bounds as text, e.g. ["≥ 1", "≤ 9"]."""
-    return [f"{sym} {getattr(m, attr)}" for m in info.metadata for attr, sym in BOUND_SYMBOLS
-            if getattr(m, attr, None) is not None]
+    limits = [f"{sym} {getattr(m, attr)}" for m in info.metadata for attr, sym in BOUND_SYMBOLS
+              if getattr(m, attr, None) is not None]
+    return limits + [f"at most {m.max_length:,} characters" for m in info.metadata
+                     if getattr(m, "max_length", None) is not None]

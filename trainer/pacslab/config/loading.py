@@ -12,16 +12,28 @@ from pacslab.config.checks import check_config, resolve_path
 from pacslab.config.errors import ConfigError, Issue, issue_from_error
 from pacslab.config.schema import BUILTIN_PREFIX, Config
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a `*.pacs.yaml`, apply `key.sub=value` overrides, validate and check it.
+MAX_CONFIG_BYTES = 1 << 20  # PyYAML reads about 0.2 MB a second: a bigger file would take long to refuse
+
+def load_config(path: str | Path, overrides: list[str] | None = None, *, base_dir: str | Path | None = None) -> Config:
+    """Read a `*.pacs.yaml`, apply `key.sub=value` overrides, validate and check it. Relative paths
+    and verifier modules resolve against `base_dir` (default: the file's folder; a run's config.yaml
+    resolves against the run's `config_dir`).
 
     Raises ConfigError naming the file, key, line and fix of every problem found.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(path, [Issue("", f"cannot read the file ({exc.strerror})", "check the path")]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, [Issue("", f"the file is larger than {MAX_CONFIG_BYTES:,} bytes, far more than any config",
+                                       "keep long texts (prompts, data) in data files that the config names")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [Issue("", f"the file is not UTF-8 text (byte {exc.start})", "save it as UTF-8")]) from None
     data, lines = _parse_yaml(text, path)
     override_keys = set()
     for item in overrides or []:
@@ -29,7 +41,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if data.get("name") is None:
         data["name"] = default_name(path)
     cfg = validate_data(data, path, lines, override_keys)
-    check_config(cfg, base_dir=path.resolve().parent, file=path, lines=lines, override_keys=override_keys)
+    check_config(cfg, base_dir=Path(base_dir) if base_dir is not None else path.resolve().parent, file=path, lines=lines,
+                 override_keys=override_keys)
     return cfg
 
 

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from pacslab.algorithms import ALGORITHMS, NAMES
 
 BUILTIN_PREFIX = "builtin:"
 
+# YAML 1.2 (and the editor's parser) reads `1e-3` as a number; PyYAML's YAML 1.1 reads it as text
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _yaml12_number(value: object) -> object:
+    return float(value) if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()) else value
+
+
+# Numbers are strict: `true` is not 1, `"8"` and `8.0` are not 8; a float key takes an integer.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, BeforeValidator(_yaml12_number), Strict()]
+# Text is bounded: a template or a path of megabytes is a mistake, and a template is copied into every prompt.
+MAX_TEXT = 65_536
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, str_max_length=MAX_TEXT)
 
 
 class LoraConfig(_Section):
-    r: int = Field(16, ge=1, description="Rank of each LoRA adapter.")
-    alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator: the adapter's update is scaled by alpha / r.")
-    dropout: float = Field(
+    r: Int = Field(16, ge=1, description="Rank of each LoRA adapter.")
+    alpha: Float = Field(32.0, gt=0, description="LoRA scaling numerator: the adapter's update is scaled by alpha / r.")
+    dropout: Float = Field(
         0.0,
         ge=0,
         lt=1,
@@ -58,13 +73,13 @@ class ModelConfig(_Section):
 
 
 class ArithConfig(_Section):
-    digits: int = Field(3, ge=1, le=9, description="Digits per operand of the generated problems.")
+    digits: Int = Field(3, ge=1, le=9, description="Digits per operand of the generated problems.")
     ops: list[Literal["+", "-", "*"]] = Field(
         ["+"], min_length=1, description="Operators to draw problems from."
     )
-    train_size: int = Field(20000, ge=1, description="Number of generated training problems.")
-    eval_size: int = Field(200, ge=1, description="Number of generated held-out problems.")
-    seed: int = Field(1234, description="Seed of the problem generator (independent of the run seed).")
+    train_size: Int = Field(20000, ge=1, description="Number of generated training problems.")
+    eval_size: Int = Field(200, ge=1, description="Number of generated held-out problems.")
+    seed: Int = Field(1234, description="Seed of the problem generator (independent of the run seed).")
 
 
 DATA_TYPES = ("jsonl", "json", "parquet", "csv", "dataset")
@@ -137,26 +152,41 @@ class TaskConfig(_Section):
     )
     verifier: str = Field(
         "exact",
-        pattern=r"^(exact|math|python:[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        pattern=r"^(exact|math|python:([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$",
         description="How a response is checked: `exact` (normalised string or number), `math` "
-        "(math-verify equivalence of the boxed or last answer) or `python:module:function` "
-        "(your own; module importable from the config's folder).",
+        "(math-verify equivalence of the boxed or last answer) or `python:MODULE:FUNCTION` "
+        "(your own: MODULE importable from the config's folder, or a .py file relative to it, "
+        "e.g. `python:./my_verifier.py:check`).",
+    )
+    verifier_timeout_s: Float = Field(
+        10.0,
+        gt=0,
+        le=86400,
+        description="Seconds the verifier may take on one sample; a slower sample gets label 0 with "
+        "the error `timed out` (`exact` runs in the trainer and is never cut off).",
+    )
+    verifier_workers: Int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Processes that run the verifier (`math` and `python:` verifiers run outside the "
+        "trainer); more run a step's samples in parallel, with the same results in the same order.",
     )
 
 
 class RolloutConfig(_Section):
-    prompts_per_step: int = Field(16, ge=1, description="Prompts (groups) sampled per training step.")
-    n: int = Field(8, ge=1, description="Responses sampled per prompt (the group size).")
-    max_new_tokens: int = Field(8, ge=1, description="Longest response; longer ones are cut and flagged truncated.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the rollouts (1 = off).")
-    max_prompt_tokens: int | None = Field(
+    prompts_per_step: Int = Field(16, ge=1, description="Prompts (groups) sampled per training step.")
+    n: Int = Field(8, ge=1, description="Responses sampled per prompt (the group size).")
+    max_new_tokens: Int = Field(8, ge=1, description="Longest response; longer ones are cut and flagged truncated.")
+    temperature: Float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
+    top_p: Float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the rollouts (1 = off).")
+    max_prompt_tokens: Int | None = Field(
         None,
         ge=1,
         description="Training prompts longer than this many tokens (after the chat template) are left out, "
         "counted in data/prompts_too_long and the log, never truncated; null = no limit.",
     )
-    batch_prompts: int | None = Field(
+    batch_prompts: Int | None = Field(
         None,
         ge=1,
         description="Prompts (whole groups of n) decoded together; the step's prompts run in chunks of "
@@ -165,7 +195,7 @@ class RolloutConfig(_Section):
 
 
 class PacsConfig(_Section):
-    beta: float = Field(1.0, gt=0, description="Scale β of the reward proxy r̂ (and of ψ).")
+    beta: Float = Field(1.0, gt=0, description="Scale β of the reward proxy r̂ (and of ψ).")
     reward_method: Literal["logratio", "mean_logp"] = Field(
         "logratio",
         description="r̂ = β·Σ(logp − old_logp) over the response (`logratio`) or β·mean(logp) (`mean_logp`).",
@@ -184,34 +214,34 @@ class PacsConfig(_Section):
 
 
 class GrpoConfig(_Section):
-    clip_eps: float = Field(0.2, gt=0, lt=1, description="PPO clip range ε of the GRPO surrogate.")
-    kl_coef: float = Field(
+    clip_eps: Float = Field(0.2, gt=0, lt=1, description="PPO clip range ε of the GRPO surrogate.")
+    kl_coef: Float = Field(
         0.0, ge=0, description="Coefficient of the k3 KL to a frozen reference; > 0 loads the reference model."
     )
 
 
 class OptimConfig(_Section):
-    lr: float = Field(1.0e-3, gt=0, description="Peak learning rate of AdamW.")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW (β1, β2).")
+    lr: Float = Field(1.0e-3, gt=0, description="Peak learning rate of AdamW.")
+    weight_decay: Float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    betas: tuple[Float, Float] = Field((0.9, 0.999), description="AdamW (β1, β2).")
     schedule: Literal["constant", "warmup_cosine"] = Field(
         "constant",
         description="Learning-rate schedule over the training steps: constant, or linear warm-up "
         "then cosine decay to lr·min_lr_ratio.",
     )
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps (schedule warmup_cosine).")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final lr / peak lr (schedule warmup_cosine).")
-    max_grad_norm: float = Field(1.0, ge=0, description="Clip the gradient norm to this value; 0 = no clipping.")
-    mini_batch_prompts: int = Field(
+    warmup_steps: Int = Field(0, ge=0, description="Linear warm-up steps (schedule warmup_cosine).")
+    min_lr_ratio: Float = Field(0.1, ge=0, le=1, description="Final lr / peak lr (schedule warmup_cosine).")
+    max_grad_norm: Float = Field(1.0, ge=0, description="Clip the gradient norm to this value; 0 = no clipping.")
+    mini_batch_prompts: Int = Field(
         16, ge=1, description="Prompts (whole groups) per optimizer step; must divide rollout.prompts_per_step."
     )
-    micro_batch_prompts: int = Field(
+    micro_batch_prompts: Int = Field(
         16,
         ge=1,
         description="Prompts per forward/backward pass (gradients accumulate); must divide "
         "optim.mini_batch_prompts.",
     )
-    micro_batch_tokens: int | None = Field(
+    micro_batch_tokens: Int | None = Field(
         None,
         ge=1,
         description="Token budget of a forward/backward pass, replacing optim.micro_batch_prompts: each "
@@ -219,14 +249,14 @@ class OptimConfig(_Section):
         "(a longer row runs alone). Rows of a group may fall in different passes; the gradient is "
         "exactly the whole-group one. null = micro-batches of optim.micro_batch_prompts groups.",
     )
-    logprob_chunk_tokens: int = Field(
+    logprob_chunk_tokens: Int = Field(
         2048,
         ge=1,
         description="Token positions whose logits exist at once in a log-prob pass: log-probs and "
         "entropy are taken chunk by chunk from the last hidden states, never a full [rows, tokens, "
         "vocabulary] in float32.",
     )
-    epochs: int = Field(1, ge=1, description="Passes over each step's rollouts.")
+    epochs: Int = Field(1, ge=1, description="Passes over each step's rollouts.")
     share_prompts: bool = Field(
         True,
         description="Run each prompt once per group in the log-prob passes and let its n responses read "
@@ -241,23 +271,23 @@ class EvalSetConfig(_Section):
     )
     file: str = Field(..., min_length=1, description="The set's rows (a file, glob or folder, as task.train_file).")
     type: DataType | None = Field(None, description="Format of the set's files; null = task.type.")
-    size: int | None = Field(None, ge=1, description="Prompts evaluated; null = eval.size.")
-    samples: int | None = Field(None, ge=1, description="Samples per prompt for pass@k; null = eval.samples.")
-    k: list[int] | None = Field(None, min_length=1, description="The k of each pass@k (each ≤ samples); null = eval.k.")
-    temperature: float | None = Field(None, gt=0, description="Sampling temperature; null = eval.temperature.")
-    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus threshold of the samples; null = eval.top_p.")
-    max_new_tokens: int | None = Field(None, ge=1, description="Longest response; null = rollout.max_new_tokens.")
+    size: Int | None = Field(None, ge=1, description="Prompts evaluated; null = eval.size.")
+    samples: Int | None = Field(None, ge=1, description="Samples per prompt for pass@k; null = eval.samples.")
+    k: list[Int] | None = Field(None, min_length=1, description="The k of each pass@k (each ≤ samples); null = eval.k.")
+    temperature: Float | None = Field(None, gt=0, description="Sampling temperature; null = eval.temperature.")
+    top_p: Float | None = Field(None, gt=0, le=1, description="Nucleus threshold of the samples; null = eval.top_p.")
+    max_new_tokens: Int | None = Field(None, ge=1, description="Longest response; null = rollout.max_new_tokens.")
 
 
 class EvalConfig(_Section):
-    size: int | None = Field(200, ge=1, description="Held-out prompts evaluated (null = all of them).")
-    samples: int = Field(8, ge=1, description="Samples per prompt (m) for pass@k.")
-    k: list[int] = Field(
+    size: Int | None = Field(200, ge=1, description="Held-out prompts evaluated (null = all of them).")
+    samples: Int = Field(8, ge=1, description="Samples per prompt (m) for pass@k.")
+    k: list[Int] = Field(
         [1, 8], min_length=1, description="The k of each reported pass@k (each ≤ samples)."
     )
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the pass@k samples.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the pass@k samples (1 = off).")
-    batch_prompts: int = Field(64, ge=1, description="Prompts per generation batch during evaluation.")
+    temperature: Float = Field(1.0, gt=0, description="Sampling temperature of the pass@k samples.")
+    top_p: Float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold of the pass@k samples (1 = off).")
+    batch_prompts: Int = Field(64, ge=1, description="Prompts per generation batch during evaluation.")
     sets: list[EvalSetConfig] = Field(
         [],
         description="More held-out sets, each `{name, file}` plus optional overrides of size, samples, k, "
@@ -269,10 +299,10 @@ class LoggingConfig(_Section):
     log_token_details: bool = Field(
         True, description="Write per-token strings and log-ratios into the rollout records (token heat-map)."
     )
-    rollouts_every: int = Field(
+    rollouts_every: Int = Field(
         1, ge=0, description="Write the per-sample rollout records every this many steps (0 = never)."
     )
-    critic_every: int = Field(
+    critic_every: Int = Field(
         1,
         ge=0,
         description="Compute the critic after the update (ψ_post, one more no-grad forward of every row: "
@@ -283,11 +313,11 @@ class LoggingConfig(_Section):
 
 class SlurmConfig(_Section):
     partition: str | None = Field(None, min_length=1, description="`sbatch --partition`; null = the cluster's default partition.")
-    nodes: int = Field(
+    nodes: Int = Field(
         1, ge=1, description="`sbatch --nodes`. The native engine trains on one node; more need a multi-process engine."
     )
-    gpus_per_node: int = Field(0, ge=0, description="`sbatch --gpus-per-node`; 0 asks for no GPU.")
-    cpus_per_task: int | None = Field(None, ge=1, description="`sbatch --cpus-per-task`; null = the cluster's default.")
+    gpus_per_node: Int = Field(0, ge=0, description="`sbatch --gpus-per-node`; 0 asks for no GPU.")
+    cpus_per_task: Int | None = Field(None, ge=1, description="`sbatch --cpus-per-task`; null = the cluster's default.")
     mem: str | None = Field(
         None, pattern=r"^\d+[KMGT]?$", description="`sbatch --mem` per node, e.g. `64G`; null = the cluster's default."
     )
@@ -319,7 +349,7 @@ class LaunchConfig(_Section):
         description="Where the trainer runs: `local` (a process on this machine) or `slurm` (a batch job "
         "submitted with `sbatch`; see docs/clusters.md).",
     )
-    heartbeat_s: int = Field(
+    heartbeat_s: Int = Field(
         30,
         ge=1,
         le=3600,
@@ -341,16 +371,16 @@ class Config(_Section):
         + "; ".join(f"`{a.name}`, {a.summary}" + (" (the critic/* metrics are its own critic)" if a.implicit_critic else "")
                     for a in ALGORITHMS.values()) + ".",
     )
-    seed: int = Field(0, description="Seed of every random choice of the run (prompt order, sampling, init).")
+    seed: Int = Field(0, description="Seed of every random choice of the run (prompt order, sampling, init).")
     device: str = Field(
         "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto (CUDA when present), cpu, cuda or cuda:N."
     )
-    total_steps: int = Field(100, ge=1, description="Training steps (one rollout batch and its updates each).")
-    eval_every: int = Field(
+    total_steps: Int = Field(100, ge=1, description="Training steps (one rollout batch and its updates each).")
+    eval_every: Int = Field(
         25, ge=0, description="Evaluate every this many steps; 0 = only before the first step and at the end."
     )
-    checkpoint_every: int = Field(50, ge=0, description="Checkpoint every this many steps; 0 = only at the end.")
-    checkpoint_keep: int | None = Field(
+    checkpoint_every: Int = Field(50, ge=0, description="Checkpoint every this many steps; 0 = only at the end.")
+    checkpoint_keep: Int | None = Field(
         None,
         ge=1,
         description="Keep only the newest this many checkpoints (never deleting the one `latest` names); "
