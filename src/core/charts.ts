@@ -274,12 +274,7 @@ export const SCORE_WINDOW = 0.1;
  * training steps, where single steps are noisy. Non-finite values are left out.
  */
 export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries>): RunScore {
-  const points = (metric: string): StepValue[] => {
-    const s = series.get(metric);
-    if (!s) return [];
-    const ordered = sortBySteps(s);
-    return ordered.steps.map((step, i) => ({ step, value: ordered.values[i] })).filter((p) => Number.isFinite(p.value));
-  };
+  const points = (metric: string) => finitePoints(series, metric);
   const accuracy = points('eval/accuracy');
   const best = bestOf(accuracy);
   const evalSets = [...series.keys()]
@@ -295,29 +290,48 @@ export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries
     .filter((x): x is { m: string; k: string } => x.k !== undefined)
     .sort((a, b) => Number(b.k) - Number(a.k));
   const pass = passMetrics.length ? points(passMetrics[0].m).at(-1) : undefined;
-  const trainSteps = points('reward/mean').map((p) => p.step);
-  let window: [number, number] | null = null;
-  if (trainSteps.length) {
-    const count = Math.max(1, Math.ceil(trainSteps.length * SCORE_WINDOW));
-    window = [trainSteps[trainSteps.length - count], trainSteps[trainSteps.length - 1]];
-  }
-  const mean = (metric: string): number | null => {
-    if (!window) return null;
-    const [from, to] = window;
-    const inWindow = points(metric).filter((p) => p.step >= from && p.step <= to);
-    return inWindow.length ? inWindow.reduce((sum, p) => sum + p.value, 0) / inWindow.length : null;
-  };
+  const window = scoreWindow(series);
   return {
     runId,
     bestAccuracy: best,
     lastAccuracy: accuracy.at(-1) ?? null,
     lastPassAtK: pass ? { ...pass, metric: passMetrics[0].m } : null,
     window,
-    reward: mean('reward/mean'),
-    criticAuc: mean('critic/auc'),
-    criticAccuracy: mean('critic/accuracy'),
+    reward: windowMean(points('reward/mean'), window),
+    criticAuc: windowMean(points('critic/auc'), window),
+    criticAccuracy: windowMean(points('critic/accuracy'), window),
     evalSets,
   };
+}
+
+/**
+ * The reward a run is ranked by wherever runs are compared (the dashboard's summary, the
+ * CodeLens's "best reward"): the mean of `reward/mean` over its last tenth of training steps.
+ */
+export function recentReward(series: ReadonlyMap<string, MetricSeries>): number | null {
+  return windowMean(finitePoints(series, 'reward/mean'), scoreWindow(series));
+}
+
+function finitePoints(series: ReadonlyMap<string, MetricSeries>, metric: string): StepValue[] {
+  const s = series.get(metric);
+  if (!s) return [];
+  const ordered = sortBySteps(s);
+  return ordered.steps.map((step, i) => ({ step, value: ordered.values[i] })).filter((p) => Number.isFinite(p.value));
+}
+
+/** The first and last step of a run's newest tenth of training steps (at least one); null before the first. */
+function scoreWindow(series: ReadonlyMap<string, MetricSeries>): [number, number] | null {
+  const trainSteps = finitePoints(series, 'reward/mean').map((p) => p.step);
+  if (!trainSteps.length) return null;
+  const count = Math.max(1, Math.ceil(trainSteps.length * SCORE_WINDOW));
+  return [trainSteps[trainSteps.length - count], trainSteps[trainSteps.length - 1]];
+}
+
+function windowMean(points: readonly StepValue[], window: [number, number] | null): number | null {
+  if (!window) return null;
+  const [from, to] = window;
+  const inWindow = points.filter((p) => p.step >= from && p.step <= to);
+  return inWindow.length ? inWindow.reduce((sum, p) => sum + p.value, 0) / inWindow.length : null;
 }
 
 /** A named eval set's accuracy (`eval/<name>/accuracy`); per-source metrics (`source=...`) are not sets. */

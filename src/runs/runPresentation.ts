@@ -2,23 +2,13 @@
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import type { RunState } from '../core/runStore';
-import { commitLabel } from '../core/runModel';
-import { formatNumber, runSummary } from './runText';
+import { commitLabel, STATUS_CODICONS } from '../core/runModel';
+import { formatNumber, localTime, runSummary } from './runText';
 
-const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
-  starting: ['loading~spin'],
-  running: ['sync~spin', 'charts.blue'],
-  paused: ['debug-pause', 'charts.yellow'],
-  suspended: ['debug-disconnect'],
-  stopped: ['debug-stop'],
-  finished: ['pass', 'testing.iconPassed'],
-  failed: ['error', 'testing.iconFailed'],
-  crashed: ['warning', 'problemsWarningIcon.foreground'],
-};
 
 export function statusIcon(status: RunStatus): vscode.ThemeIcon {
-  const [id, color] = STATUS_ICONS[status];
-  return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
+  const { codicon, spin, color } = STATUS_CODICONS[status];
+  return new vscode.ThemeIcon(spin ? `${codicon}~spin` : codicon, color ? new vscode.ThemeColor(color) : undefined);
 }
 
 export function runDescription(run: RunState): string {
@@ -30,7 +20,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = false;
   md.supportHtml = false;
-  md.appendMarkdown(`$(${STATUS_ICONS[run.status][0]}) `);
+  md.appendMarkdown(`$(${statusIcon(run.status).id}) `);
   md.appendText(`${run.info.name} — ${run.status}`);
   md.appendMarkdown('\n\n');
   const { info } = run;
@@ -46,7 +36,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
     ['Code', codeLine(run)],
     ['Device', typeof info.versions.device === 'string' ? info.versions.device : undefined],
     ['Host', info.host],
-    ['Created', info.created_at],
+    ['Created', localCreatedAt(info.created_at)],
     ['Last checkpoint', run.checkpoints.length ? `step ${run.checkpoints[run.checkpoints.length - 1].step}` : undefined],
     ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
     ['Error', run.lastError?.message],
@@ -67,4 +57,10 @@ function codeLine(run: RunState): string {
   const branch = git.branch ? ` on ${git.branch}` : '';
   const dirty = git.dirty ? ', with uncommitted work saved in a snapshot' : '';
   return `${commitLabel(git) ?? ''}${branch}${dirty}`;
+}
+
+/** run.json's `created_at` (ISO, UTC) in the user's local time; as written when it is no date. */
+function localCreatedAt(createdAt: string): string {
+  const when = new Date(createdAt);
+  return Number.isNaN(when.getTime()) ? createdAt : `${when.getFullYear()}-${localTime(when)}`;
 }

@@ -34,7 +34,8 @@ import {
   type RunScore,
   type RunSummary,
 } from '../contract';
-import { isEvaluationMetric } from '../../src/core/runModel';
+import { isEvaluationMetric, STATUS_CODICONS } from '../../src/core/runModel';
+import { isRunStatus } from '../../src/core/runFormat';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
@@ -188,17 +189,8 @@ function renderRuns(s: DashboardState, colors: ThemeColors): void {
 }
 
 function statusIcon(status: string): HTMLElement {
-  const names: Record<string, string> = {
-    running: 'sync',
-    starting: 'loading',
-    paused: 'debug-pause',
-    suspended: 'debug-stop',
-    finished: 'pass',
-    stopped: 'circle-slash',
-    failed: 'error',
-    crashed: 'warning',
-  };
-  return icon(names[status] ?? 'circle-outline');
+  const known = isRunStatus(status) ? STATUS_CODICONS[status] : undefined;
+  return icon(known ? `${known.codicon}${known.spin ? ' codicon-modifier-spin' : ''}` : 'circle-outline');
 }
 
 function renderFamilies(s: DashboardState, colors: ThemeColors): void {

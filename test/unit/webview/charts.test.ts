@@ -10,6 +10,7 @@ import {
   flattenConfig,
   psiHistogram,
   reliability,
+  recentReward,
   runScore,
 } from '../../../src/core/charts';
 
@@ -232,6 +233,16 @@ describe('runScore', () => {
       runId: 'empty', bestAccuracy: null, lastAccuracy: null, lastPassAtK: null, window: null, reward: null, criticAuc: null, criticAccuracy: null,
       evalSets: [],
     });
+  });
+
+  it('ranks runs by the same last-tenth reward everywhere: a spike at the newest step does not win', () => {
+    const steps = Array.from({ length: 20 }, (_, i) => i + 1);
+    const steady = series({ 'reward/mean': [steps, steps.map(() => 0.6)] });
+    const spiky = series({ 'reward/mean': [steps, steps.map((s) => (s === 20 ? 0.9 : 0.2))] });
+    assert.equal(recentReward(steady), 0.6);
+    assert.ok(Math.abs((recentReward(spiky) as number) - 0.55) < 1e-12, 'mean of steps 19 and 20');
+    assert.equal(recentReward(spiky), runScore('r', spiky).reward);
+    assert.equal(recentReward(new Map()), null);
   });
 
   it('scores each named eval set by its best and newest accuracy, leaving per-source metrics out', () => {
