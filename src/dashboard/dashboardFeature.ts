@@ -70,5 +70,6 @@ function persistedState(state: unknown): DashboardPersistedState | undefined {
     runIds: s.runIds,
     criticRunId: typeof s.criticRunId === 'string' ? s.criticRunId : null,
     criticStep: typeof s.criticStep === 'number' ? s.criticStep : null,
+    smoothing: typeof s.smoothing === 'number' ? s.smoothing : undefined,
   };
 }

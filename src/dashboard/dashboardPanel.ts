@@ -15,6 +15,8 @@ import { webviewHtml } from '../webviewHtml';
 import { pinFor, shownStep } from '../core/runModel';
 import { dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
+import { seriesCsv } from '../core/charts';
+import { clampSmoothing } from '../core/smoothing';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;
@@ -26,6 +28,8 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
   /** The step the user picked; null follows the newest step with rollouts. */
   private pinnedStep: number | null;
   private critic: CriticResult | null = null;
+  /** The weight of the training curves' EMA; the webview sends its own after `ready`. */
+  private smoothing: number;
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
   /** Fires with the panel's critic run when the panel becomes the active editor. */
   readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
@@ -36,11 +40,12 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     private readonly store: RunStore,
     private readonly configs: RunConfigCache,
     extensionUri: vscode.Uri,
-    restored?: { criticRunId: string | null; criticStep: number | null },
+    restored?: { criticRunId: string | null; criticStep: number | null; smoothing?: number },
   ) {
     super(panel, isDashboardWebviewMessage, 'dashboard');
     this.criticRunId = restored?.criticRunId && runIds.includes(restored.criticRunId) ? restored.criticRunId : (runIds[0] ?? null);
     this.pinnedStep = restored?.criticStep ?? null;
+    this.smoothing = clampSmoothing(restored?.smoothing);
     panel.title = this.title();
     panel.webview.html = webviewHtml(panel.webview, extensionUri, 'dashboard', panel.title);
     this.track(this.onDidFocusRunEmitter);
@@ -55,6 +60,11 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
   /** Called on every store change; pushes when one of this panel's runs changed. */
   runsChanged(runIds: readonly string[]): void {
     if (runIds.some((id) => this.runIds.includes(id))) this.schedulePush();
+  }
+
+  /** A default export file name: the run's name, or `compare-N-runs`. */
+  private fileStem(): string {
+    return this.runIds.length === 1 ? safeFileName(this.store.get(this.runIds[0])?.info.name ?? this.runIds[0]) : `compare-${this.runIds.length}-runs`;
   }
 
   private title(): string {
@@ -78,6 +88,32 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
       case 'inspectRollouts':
         void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: message.runId, step: message.step });
         return;
+      case 'setSmoothing': {
+        const weight = clampSmoothing(message.weight);
+        if (weight === this.smoothing) return;
+        this.smoothing = weight;
+        this.schedulePush(true);
+        return;
+      }
+      case 'exportCsv': {
+        const exported = message.series
+          .filter((ref) => this.runIds.includes(ref.runId))
+          .flatMap((ref) => {
+            const series = this.store.metricSeries(ref.runId).get(ref.metric);
+            return series ? [{ ...ref, series }] : [];
+          });
+        void saveExport(`${this.fileStem()}.csv`, { CSV: ['csv'] }, new TextEncoder().encode(seriesCsv(exported)));
+        return;
+      }
+      case 'exportPng': {
+        const png = pngBytes(message.dataUrl);
+        if (!png) {
+          void vscode.window.showErrorMessage('PACS Lab: the chart image from the dashboard is not a PNG; nothing was saved.');
+          return;
+        }
+        void saveExport(`${this.fileStem()}-${safeFileName(message.name)}.png`, { PNG: ['png'] }, png);
+        return;
+      }
       default:
         assertNever(message, 'dashboard host');
     }
@@ -109,7 +145,7 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     const configs = new Map(await Promise.all(found.map(async (run) => [run.id, await this.configs.read(run.dir)] as const)));
     const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
     const critic = criticRunId ? await this.criticAt(criticRunId) : null;
-    return dashboardState(this.store, this.runIds, criticRunId, configs, critic);
+    return dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
   }
 
   private async criticAt(runId: string): Promise<CriticResult | null> {
@@ -120,5 +156,32 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     if (step === null) return null;
     if (this.critic?.runId !== runId || this.critic.step !== step) this.critic = await loadCritic(this.store, runId, step);
     return this.critic;
+  }
+}
+
+const PNG_DATA_URL = 'data:image/png;base64,';
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The bytes of a `data:image/png;base64,` URL from the webview, or null when it holds no PNG. */
+export function pngBytes(dataUrl: string): Uint8Array | null {
+  if (!dataUrl.startsWith(PNG_DATA_URL)) return null;
+  const bytes = Buffer.from(dataUrl.slice(PNG_DATA_URL.length), 'base64');
+  return PNG_MAGIC.every((b, i) => bytes[i] === b) ? new Uint8Array(bytes) : null;
+}
+
+/** A file name from run-file text: letters, digits, `.`, `_` and `-` only. */
+export function safeFileName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '').slice(0, 80) || 'chart';
+}
+
+/** Asks where to save (in the first workspace folder by default) and writes `bytes` there. */
+async function saveExport(fileName: string, filters: Record<string, string[]>, bytes: Uint8Array): Promise<void> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const uri = await vscode.window.showSaveDialog({ defaultUri: folder ? vscode.Uri.joinPath(folder, fileName) : undefined, filters, saveLabel: 'Export' });
+  if (!uri) return;
+  try {
+    await vscode.workspace.fs.writeFile(uri, bytes);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`PACS Lab: could not write ${uri.fsPath}: ${(err as Error).message}`);
   }
 }
