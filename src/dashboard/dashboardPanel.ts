@@ -16,6 +16,7 @@ import { pinFor, shownStep } from '../core/runModel';
 import { dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
 import { seriesCsv } from '../core/charts';
+import { pngBytes, safeFileName } from '../core/exportFiles';
 import { clampSmoothing } from '../core/smoothing';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
@@ -157,21 +158,6 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     if (this.critic?.runId !== runId || this.critic.step !== step) this.critic = await loadCritic(this.store, runId, step);
     return this.critic;
   }
-}
-
-const PNG_DATA_URL = 'data:image/png;base64,';
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** The bytes of a `data:image/png;base64,` URL from the webview, or null when it holds no PNG. */
-export function pngBytes(dataUrl: string): Uint8Array | null {
-  if (!dataUrl.startsWith(PNG_DATA_URL)) return null;
-  const bytes = Buffer.from(dataUrl.slice(PNG_DATA_URL.length), 'base64');
-  return PNG_MAGIC.every((b, i) => bytes[i] === b) ? new Uint8Array(bytes) : null;
-}
-
-/** A file name from run-file text: letters, digits, `.`, `_` and `-` only. */
-export function safeFileName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '').slice(0, 80) || 'chart';
 }
 
 /** Asks where to save (in the first workspace folder by default) and writes `bytes` there. */

@@ -249,6 +249,7 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     const first = datasets.find((d) => !(d as Tagged).raw);
     const last = first?.data.at(-1) as { y: number } | undefined;
     canvas.dataset.lastY = last === undefined ? '' : String(last.y);
+    canvas.dataset.lastX = last === undefined ? '' : String((last as unknown as { x: number }).x);
     canvas.setAttribute('aria-label', chartLabel(family, drawn));
     const card = canvas.closest('figure');
     if (!card) continue;
@@ -454,7 +455,10 @@ function familyDatasets(
  * follows the one zoomed, so the same steps are in view everywhere.
  */
 function stepZoomOptions(colors: ThemeColors) {
-  const sync = ({ chart }: { chart: Chart }) => setZoom({ min: chart.scales.x.min, max: chart.scales.x.max });
+  // resetZoom reports a completed zoom too: one applied by setZoom itself is not synced back.
+  const sync = ({ chart }: { chart: Chart }) => {
+    if (!applyingZoom) setZoom({ min: chart.scales.x.min, max: chart.scales.x.max });
+  };
   return {
     limits: { x: { min: xAxis === 'wall' ? ('original' as const) : 0 } },
     zoom: {
@@ -467,15 +471,22 @@ function stepZoomOptions(colors: ThemeColors) {
   };
 }
 
+let applyingZoom = false;
+
 /** Shows `range` of steps, widened to whole steps, on every metric chart, or all steps (null). */
 function setZoom(range: { min: number; max: number } | null): void {
   if (range && xAxis === 'step') range = { min: Math.max(0, Math.floor(range.min)), max: Math.max(Math.ceil(range.max), Math.floor(range.min) + 1) };
   zoomRange = range;
-  for (const [id, chart] of charts) {
-    if (id === 'psi-histogram' || id === 'reliability') continue;
-    if (range === null) chart.resetZoom('none');
-    else chart.zoomScale('x', range, 'none');
-    markRange(chart);
+  applyingZoom = true;
+  try {
+    for (const [id, chart] of charts) {
+      if (id === 'psi-histogram' || id === 'reliability') continue;
+      if (range === null) chart.resetZoom('none');
+      else chart.zoomScale('x', range, 'none');
+      markRange(chart);
+    }
+  } finally {
+    applyingZoom = false;
   }
   resetZoomButton.hidden = range === null;
   document.body.dataset.zoom = range ? `${range.min}..${range.max}` : '';
