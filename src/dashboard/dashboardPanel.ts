@@ -29,6 +29,7 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
   /** The step the user picked; null follows the newest step with rollouts. */
   private pinnedStep: number | null;
   private critic: CriticResult | null = null;
+  private ids: string[];
   /** The weight of the training curves' EMA; the webview sends its own after `ready`. */
   private smoothing: number;
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
@@ -37,13 +38,14 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
 
   constructor(
     readonly panel: vscode.WebviewPanel,
-    readonly runIds: readonly string[],
+    runIds: readonly string[],
     private readonly store: RunStore,
     private readonly configs: RunConfigCache,
     extensionUri: vscode.Uri,
     restored?: { criticRunId: string | null; criticStep: number | null; smoothing?: number },
   ) {
     super(panel, isDashboardWebviewMessage, 'dashboard');
+    this.ids = [...runIds];
     this.criticRunId = restored?.criticRunId && runIds.includes(restored.criticRunId) ? restored.criticRunId : (runIds[0] ?? null);
     this.pinnedStep = restored?.criticStep ?? null;
     this.smoothing = clampSmoothing(restored?.smoothing);
@@ -56,6 +58,22 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
       }),
     );
     this.track({ dispose: () => clearTimeout(this.pushTimer) });
+  }
+
+  get runIds(): readonly string[] {
+    return this.ids;
+  }
+
+  /** Shows these runs instead (runs added to or removed from the comparison in the Runs tree). */
+  setRuns(runIds: readonly string[]): void {
+    if (runIds.length === 0) return;
+    this.ids = [...runIds];
+    if (!this.criticRunId || !this.ids.includes(this.criticRunId)) {
+      this.criticRunId = this.ids[0];
+      this.pinnedStep = null;
+    }
+    this.panel.title = this.title();
+    this.schedulePush(true);
   }
 
   /** Called on every store change; pushes when one of this panel's runs changed. */
