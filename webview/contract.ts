@@ -183,6 +183,9 @@ export interface DashboardPersistedState {
   metricFilter?: string;
   /** Runs toggled off the charts in the runs table. */
   hiddenRuns?: string[];
+  /** Runs that differ only by seed drawn as their mean ± std, and their own lines too. */
+  groupSeeds?: boolean;
+  seedLines?: boolean;
 }
 
 export interface RolloutsState {

@@ -16,7 +16,7 @@ import { shownStep } from '../../src/core/runModel';
 import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState';
-import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
+import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, SEED_RUNS, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
 import { launchChromium } from './browser';
 
@@ -44,6 +44,8 @@ interface Recorded {
   trainerStep: RolloutsHostMessage[];
   /** dashboardFull with the host's EMA at other weights than the default, by weight. */
   smoothedAt: Record<string, DashboardHostMessage>;
+  /** RUN_B and three runs that differ only by seed. */
+  seeds: DashboardHostMessage;
 }
 
 const TRAINER_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'trainer-run');
@@ -95,6 +97,7 @@ export async function record(root: string): Promise<Recorded> {
   writeRun(root, RUN_A);
   writeRun(root, RUN_B);
   writeBigRun(root);
+  for (const spec of SEED_RUNS) writeRun(root, spec);
   const recorded: Recorded = {
     dashboardPartial,
     dashboardFull: await dashboard([RUN_A.id]),
@@ -103,6 +106,7 @@ export async function record(root: string): Promise<Recorded> {
     bigStep: await rollouts(BIG_RUN_ID, 1, 2),
     trainerDashboard: await dashboard([TRAINER_RUN_ID]),
     trainerStep: await rollouts(TRAINER_RUN_ID, 10, 3),
+    seeds: await dashboard([...SEED_RUNS.map((spec) => spec.id), RUN_B.id]),
     smoothedAt: Object.fromEntries(await Promise.all([0, 0.3, 0.99].map(async (w) => [String(w), await dashboard([RUN_A.id], w)] as const))),
   };
   store.dispose();
@@ -600,6 +604,45 @@ test('dashboard: CSV and PNG export ask the host; each chart is keyboard-reachab
     assert.equal(await h.page.locator('#card-entropy details.data-table tbody tr').count(), n, 'one row per drawn point');
     const firstRow = await h.page.locator('#card-entropy details.data-table tbody tr').first().locator('th').textContent();
     assert.equal(firstRow, String(entropy?.series[0].xs[0]));
+  });
+});
+
+test('dashboard: runs that differ only by seed are drawn as their mean ± std, per-seed lines on demand, summarised as mean ± std', async (browser, rec) => {
+  const state = rec.seeds.state;
+  const reward = state.families.find((f) => f.id === 'reward');
+  assert.ok(reward);
+  const seedIds = SEED_RUNS.map((spec) => spec.id);
+  const lastOf = (runId: string) => {
+    const series = reward.series.find((x) => x.runId === runId && x.metric === 'reward/mean');
+    return (series?.smoothed ?? series?.ys ?? []).at(-1) as number;
+  };
+  const lasts = seedIds.map(lastOf);
+  const mean = lasts.reduce((a, b) => a + b, 0) / 3;
+  const std = Math.sqrt(lasts.reduce((a, b) => a + (b - mean) ** 2, 0) / 2);
+  await withPage(browser, { bundle: 'dashboard', height: 2000 }, async (h) => {
+    await h.send([rec.seeds]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await h.page.locator('#seed-controls').isVisible(), true, 'offered when some runs differ only by seed');
+    assert.equal(await attr(h.page, '#chart-reward', 'data-groups'), '0');
+    let rendered = await renders(h.page);
+    await h.page.locator('#group-seeds').check();
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-groups'), '3', 'one mean line per reward metric of the group');
+    const group = JSON.parse((await attr(h.page, '#chart-reward', 'data-group-last')) ?? '{}') as { mean: number; std: number };
+    assert.ok(Math.abs(group.mean - mean) < 1e-12 && Math.abs(group.std - std) < 1e-12, `mean ${group.mean} ± ${group.std}, expected ${mean} ± ${std}`);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-series'), String(reward.series.length));
+    const row = h.page.locator('#seed-groups tbody tr');
+    assert.equal(await row.count(), 1, 'RUN_B is in no group');
+    assert.match((await row.locator('th').textContent()) ?? '', /arith \(3 seeds\)/);
+    const scores = state.scores.filter((c) => seedIds.includes(c.runId)).map((c) => c.reward as number);
+    const rewardMean = scores.reduce((a, b) => a + b, 0) / 3;
+    assert.ok(Math.abs(Number(await row.locator('td[data-col="reward"]').getAttribute('data-mean')) - rewardMean) < 1e-12);
+    rendered = await renders(h.page);
+    await h.page.locator('#seed-lines').check();
+    await waitForRenders(h.page, rendered + 1);
+    await h.page.locator('#metrics').screenshot({ path: join(OUT, 'dashboard-seed-group.png') });
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as { groupSeeds: boolean; seedLines: boolean };
+    assert.deepEqual([saved.groupSeeds, saved.seedLines], [true, true]);
   });
 });
 

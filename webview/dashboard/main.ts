@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import {
   BarController,
   BarElement,
+  Filler,
   CategoryScale,
   Chart,
   Legend,
@@ -45,8 +46,9 @@ import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shar
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
 import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
+import { groupSeries, meanBand, meanStd, seedGroups, type SeedGroup } from './seeds';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
+Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
 
 const REDRAW_INTERVAL_MS = 250;
 const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
@@ -65,6 +67,9 @@ const logCharts = new Set<string>((host.getState()?.logCharts ?? []).filter((id)
 /** Runs toggled off the charts in the runs table. */
 const hiddenRuns = new Set<string>((host.getState()?.hiddenRuns ?? []).filter((id) => typeof id === 'string'));
 let metricFilter = typeof host.getState()?.metricFilter === 'string' ? (host.getState()?.metricFilter as string) : '';
+/** Runs that differ only by seed drawn as their mean ± std (on the step axis); their own lines on demand. */
+let groupSeeds = host.getState()?.groupSeeds === true;
+let seedLines = host.getState()?.seedLines === true;
 /** The summary table's sort: a column key and direction (null: the order the runs were given in). */
 let sortBy: { key: string; descending: boolean } | null = null;
 /** Per chart, the series (run + metric) the user hid from its legend. */
@@ -86,6 +91,11 @@ const xAxisSelect = h('select', { id: 'x-axis', 'aria-label': 'X axis of the met
   h('option', { value: 'step' }, 'step'), h('option', { value: 'relative' }, 'relative time'), h('option', { value: 'wall' }, 'wall-clock time'));
 xAxisSelect.value = xAxis;
 const metricFilterBox = h('input', { id: 'metric-filter', type: 'search', placeholder: 'Filter metrics', value: metricFilter, 'aria-label': 'Show only the charts whose title or metrics contain this text' });
+const groupSeedsBox = h('input', { id: 'group-seeds', type: 'checkbox', checked: groupSeeds });
+const seedLinesBox = h('input', { id: 'seed-lines', type: 'checkbox', checked: seedLines });
+const seedControls = h('span', { id: 'seed-controls', className: 'seed-controls', hidden: true },
+  groupSeedsBox, h('label', { for: 'group-seeds', title: 'Runs whose configs differ only by seed: their mean with a ± 1 std band (step axis)' }, 'Group seeds'),
+  seedLinesBox, h('label', { for: 'seed-lines' }, 'Per-seed lines'));
 const exportCsvButton = ce('vscode-button', { id: 'export-csv', secondary: true, icon: 'desktop-download' }, 'Export CSV');
 const resetZoomButton = ce('vscode-button', { id: 'reset-zoom', secondary: true, icon: 'zoom-out', hidden: true }, 'All steps');
 const zoomHint = h('span', { className: 'hint', id: 'zoom-hint' }, 'Drag across a chart to zoom into steps (Ctrl + wheel zooms, Shift + drag pans); double-click for all steps.');
@@ -116,6 +126,7 @@ root.append(
       h('label', { for: 'x-axis' }, 'X axis'),
       xAxisSelect,
       metricFilterBox,
+      seedControls,
       exportCsvButton,
       resetZoomButton,
       zoomHint,
@@ -182,6 +193,8 @@ function persist(): void {
     logCharts: [...logCharts],
     metricFilter,
     hiddenRuns: [...hiddenRuns],
+    groupSeeds,
+    seedLines,
   });
 }
 
@@ -224,10 +237,14 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
   const seen = new Set<string>();
   const starts = runStartTimes(s.families);
   const filter = metricFilter.trim().toLowerCase();
+  const groups = activeSeedGroups(s);
+  seedControls.hidden = seedGroups(s.runs, s.configDiff).length === 0;
+  groupSeedsBox.disabled = xAxis !== 'step';
+  seedLinesBox.disabled = !groupSeeds || xAxis !== 'step';
   for (const family of s.families) {
     seen.add(family.id);
     const { drawn, constants } = splitConstant(family.series.filter((series) => !hiddenRuns.has(series.runId)));
-    const datasets = familyDatasets(family, drawn, s.runs, colors, s.smoothing ?? 0, hiddenSeries.get(family.id), starts);
+    const datasets = familyDatasets(family, drawn, s.runs, colors, s.smoothing ?? 0, hiddenSeries.get(family.id), starts, groups);
     const weight = datasets.some((d) => (d as Tagged).raw) ? s.smoothing : 0;
     const points = family.series.reduce((sum, series) => sum + series.rawCount, 0);
     let chart = charts.get(family.id);
@@ -250,12 +267,15 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     const last = first?.data.at(-1) as { y: number } | undefined;
     canvas.dataset.lastY = last === undefined ? '' : String(last.y);
     canvas.dataset.lastX = last === undefined ? '' : String((last as unknown as { x: number }).x);
+    const groupLine = datasets.find((d) => (d as Tagged).group);
+    canvas.dataset.groups = String(datasets.filter((d) => (d as Tagged).group).length);
+    canvas.dataset.groupLast = groupLine ? JSON.stringify((groupLine as Tagged).group) : '';
     canvas.setAttribute('aria-label', chartLabel(family, drawn));
     const card = canvas.closest('figure');
     if (!card) continue;
     const note = card.querySelector('.chart-note') as HTMLElement;
     note.textContent = constants.length
-      ? `Constant, not drawn: ${constants.map((c) => `${seriesLabel(c, s.runs)} = ${formatNumber(c.constant)}`).join('; ')}.`
+      ? `Constant, not drawn: ${[...new Set(constants.map((c) => `${seriesLabel(c, s.runs)} = ${formatNumber(c.constant)}`))].join('; ')}.`
       : '';
     note.hidden = constants.length === 0;
     card.hidden = filter !== '' && ![family.title, family.id, ...family.series.map((x) => x.metric)].some((text) => text.toLowerCase().includes(filter));
@@ -355,7 +375,7 @@ function fillDataTable(details: HTMLDetailsElement, familyId: string): void {
   const chart = charts.get(familyId);
   details.querySelector('table')?.remove();
   if (!chart) return;
-  const lines = (chart.data.datasets as Tagged[]).filter((d) => !d.raw);
+  const lines = (chart.data.datasets as Tagged[]).filter((d) => !d.raw && !d.band);
   const rows = new Map<number, (number | null)[]>();
   lines.forEach((line, column) => {
     for (const point of line.data as { x: number; y: number }[]) {
@@ -389,7 +409,7 @@ function rebuildCharts(ids?: readonly string[]): void {
 }
 
 /** A line dataset with the series it draws (`key`: run + metric) and whether it is the faint raw line behind a smoothed one. */
-type Tagged = ChartDataset<'line'> & { key?: string; raw?: boolean };
+type Tagged = ChartDataset<'line'> & { key?: string; raw?: boolean; band?: boolean; group?: { mean: number | null; std: number | null } };
 
 /**
  * One line per series; with a smoothing weight above 0, the smoothed line in the series' colour
@@ -404,12 +424,18 @@ function familyDatasets(
   weight: number,
   hidden: ReadonlySet<string> | undefined,
   starts: ReadonlyMap<string, number>,
+  groups: readonly SeedGroup[],
 ): Tagged[] {
   const metrics = [...new Set(family.series.map((s) => s.metric))];
   const compare = runs.length > 1;
   const lines: Tagged[] = [];
   const raws: Tagged[] = [];
+  const grouped = new Set(groups.flatMap((g) => g.runIds));
   for (const series of drawn) {
+    if (grouped.has(series.runId)) {
+      if (seedLines) raws.push(seedLine(series, runs, colors, weight));
+      continue;
+    }
     const metricIndex = metrics.indexOf(series.metric);
     const color = compare ? runColor(colors, runs, series.runId) : colors.series[metricIndex % colors.series.length];
     const sparse = series.xs.length <= 60;
@@ -447,7 +473,44 @@ function familyDatasets(
       });
     }
   }
-  return [...lines, ...raws];
+  return [...lines, ...raws, ...groups.flatMap((group) => groupDatasets(group, drawn, runs, colors, weight))];
+}
+
+/** The seed groups drawn now: with "Group seeds" on the step axis. */
+function activeSeedGroups(s: DashboardState): SeedGroup[] {
+  return groupSeeds && xAxis === 'step' ? seedGroups(s.runs.filter((r) => !hiddenRuns.has(r.id)), s.configDiff) : [];
+}
+
+/** One seed's own line under its group's band: thin, faint, out of the legend. */
+function seedLine(series: SeriesData, runs: readonly RunSummary[], colors: ThemeColors, weight: number): Tagged {
+  const color = withAlpha(runColor(colors, runs, series.runId), 0.45);
+  const ys = (weight > 0 ? series.smoothed : null) ?? series.ys;
+  return {
+    label: `${seriesLabel(series, runs)} (seed)`, raw: true, data: series.xs.map((x, i) => ({ x, y: ys[i] ?? NaN })),
+    borderColor: color, backgroundColor: color, borderWidth: 1, pointRadius: 0, tension: 0, order: 1,
+  };
+}
+
+/** Per metric, a group's mean line over a ± 1 std band (Chart.js fill between the band's edges). */
+function groupDatasets(group: SeedGroup, drawn: readonly SeriesData[], runs: readonly RunSummary[], colors: ThemeColors, weight: number): Tagged[] {
+  const metrics = [...new Set(drawn.filter((s) => group.runIds.includes(s.runId)).map((s) => s.metric))];
+  const color = runColor(colors, runs, group.runIds[0]);
+  return metrics.flatMap((metric, m) => {
+    const band = meanBand(groupSeries(group, drawn, metric).map((s) => ({ xs: s.xs, ys: (weight > 0 ? s.smoothed : null) ?? s.ys })));
+    const edge = (sign: number) => band.xs.map((x, i) => ({ x, y: band.mean[i] + sign * band.std[i] }));
+    const faint = withAlpha(color, colors.highContrast ? 0.35 : 0.18);
+    const last = band.xs.length - 1;
+    return [
+      { label: `${group.name} · ${metric} − std`, band: true, data: edge(-1), borderWidth: 0, pointRadius: 0, borderColor: faint, backgroundColor: faint, fill: false, order: 2 },
+      { label: `${group.name} · ${metric} + std`, band: true, data: edge(1), borderWidth: 0, pointRadius: 0, borderColor: faint, backgroundColor: faint, fill: '-1', order: 2 },
+      {
+        label: `${group.name} · ${metric}`, key: `${group.id}\u0000${metric}`, data: band.xs.map((x, i) => ({ x, y: band.mean[i] })),
+        group: last < 0 ? { mean: null, std: null } : { mean: band.mean[last], std: band.std[last] },
+        borderColor: color, backgroundColor: color, borderWidth: colors.highContrast ? 2.5 : 2, borderDash: DASHES[m % DASHES.length],
+        pointRadius: 0, pointHoverRadius: 4, tension: 0, order: 0,
+      },
+    ] as Tagged[];
+  });
 }
 
 /**
@@ -502,7 +565,8 @@ function markRange(chart: Chart): void {
 }
 
 function legendFilter(item: LegendItem, data: ChartData): boolean {
-  return !(data.datasets[item.datasetIndex ?? -1] as Tagged | undefined)?.raw;
+  const dataset = data.datasets[item.datasetIndex ?? -1] as Tagged | undefined;
+  return !dataset?.raw && !dataset?.band;
 }
 
 /** A legend click hides or shows a series with its raw line, and the choice survives redraws. */
@@ -833,6 +897,25 @@ function renderScores(s: DashboardState, colors: ThemeColors): void {
     ? `Reward and critic columns: means over each run's last tenth of training steps${windows.length === 1 ? ` (steps ${windows[0][0]}–${windows[0][1]})` : ''}.${compare ? ' The best value of a column is in bold; a header sorts by it.' : ''}`
     : 'No training steps logged yet.';
   scoresSection.append(table, h('p', { className: 'hint', id: 'scores-note' }, note));
+  const groups = activeSeedGroups(s);
+  if (groups.length) scoresSection.append(seedTable(groups, scores));
+}
+
+/** Each seed group's numbers as mean ± std over its seeds. */
+function seedTable(groups: readonly SeedGroup[], scores: readonly RunScore[]): HTMLElement {
+  const columns = SCORE_COLUMNS.filter((c) => c.key !== 'pass-at-k');
+  const body = h('tbody');
+  for (const group of groups) {
+    const own = scores.filter((c) => group.runIds.includes(c.runId));
+    body.append(h('tr', { 'data-group': group.id }, h('th', { scope: 'row' }, group.name), ...columns.map((column) => {
+      const values = own.map(column.value).filter((v): v is number => v !== null);
+      if (!values.length) return h('td', { 'data-col': column.key }, '–');
+      const { mean, std } = meanStd(values);
+      return h('td', { 'data-col': column.key, 'data-mean': String(mean), 'data-std': String(std) }, `${formatNumber(mean)} ± ${formatNumber(std)}`);
+    })));
+  }
+  return h('table', { id: 'seed-groups', className: 'diff-table', 'aria-label': 'Seed groups: mean ± std over their runs' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'seed group'), ...columns.map((c) => h('th', { scope: 'col' }, c.title)))), body);
 }
 
 /** Blanks last whichever the direction; numbers by value, text in natural order. */
@@ -920,6 +1003,18 @@ metricFilterBox.addEventListener('input', debounce(() => {
   persist();
   render();
 }, 150));
+
+groupSeedsBox.addEventListener('change', () => {
+  groupSeeds = groupSeedsBox.checked;
+  persist();
+  render();
+});
+
+seedLinesBox.addEventListener('change', () => {
+  seedLines = seedLinesBox.checked;
+  persist();
+  render();
+});
 
 exportCsvButton.addEventListener('click', () => host.post({ type: 'exportCsv', series: shownSeries() }));
 
