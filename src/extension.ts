@@ -47,6 +47,7 @@ export class Extension extends Disposer {
     this.track(new NewConfigCommand());
     this.track(new TrainerSetup(context, python, log));
     const dashboard = this.track(new DashboardFeature(context, store));
+    tree.useComparison(dashboard);
     const rollouts = this.track(new RolloutsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));

@@ -28,8 +28,14 @@ export interface SeriesData {
   metric: string;
   xs: number[];
   ys: (number | null)[];
+  /** Each point's event time (Unix seconds), null where unknown: the x axis in time. */
+  ts: (number | null)[];
+  /** The EMA at `DashboardState.smoothing`, computed before decimation; null when not smoothed (evaluations, weight 0). */
+  smoothed: (number | null)[] | null;
   /** Points before decimation: grows while a run trains. */
   rawCount: number;
+  /** The value of a series that never moves (two or more points), else null: such a series is noted, not drawn, next to moving ones. */
+  constant: number | null;
 }
 
 export interface ChartFamily {
@@ -133,6 +139,8 @@ export interface DashboardState {
   /** Why the critic view is empty (a step file that cannot be read), or null. */
   criticError: string | null;
   configDiff: ConfigDiff;
+  /** The smoothing weight the series' `smoothed` values were computed with. */
+  smoothing: number;
 }
 
 export type DashboardHostMessage = { type: 'state'; state: DashboardState };
@@ -141,7 +149,23 @@ export type DashboardWebviewMessage =
   | { type: 'ready' }
   /** A step without rollouts (such as -1) selects the run's latest step with rollouts. */
   | { type: 'selectCriticStep'; runId: string; step: number }
-  | { type: 'inspectRollouts'; runId: string; step: number };
+  | { type: 'inspectRollouts'; runId: string; step: number }
+  /** The smoothing weight (0 to 0.99) the host computes the training curves' EMA with; sent after `ready` too. */
+  | { type: 'setSmoothing'; weight: number }
+  /** Save the full-resolution points of these series as CSV (the host asks where). */
+  | { type: 'exportCsv'; series: SeriesRef[] }
+  /** Save a chart as PNG: `dataUrl` is the canvas's `data:image/png;base64,...`. */
+  | { type: 'exportPng'; name: string; dataUrl: string };
+
+/** One run's metric. */
+export interface SeriesRef {
+  runId: string;
+  metric: string;
+}
+
+/** The x axis of the metric charts: training step, seconds since the run's first point, or the clock. */
+export const X_AXES = ['step', 'relative', 'wall'] as const;
+export type XAxis = (typeof X_AXES)[number];
 
 /** What the dashboard keeps with vscode.setState: enough for the serializer to reopen it. */
 export interface DashboardPersistedState {
@@ -152,6 +176,16 @@ export interface DashboardPersistedState {
   scrollY?: number;
   /** Smoothing weight of the training-metric charts, 0 to 0.99. */
   smoothing?: number;
+  xAxis?: XAxis;
+  /** Chart ids drawn with a logarithmic y axis. */
+  logCharts?: string[];
+  /** The metric filter box's text. */
+  metricFilter?: string;
+  /** Runs toggled off the charts in the runs table. */
+  hiddenRuns?: string[];
+  /** Runs that differ only by seed drawn as their mean ± std, and their own lines too. */
+  groupSeeds?: boolean;
+  seedLines?: boolean;
 }
 
 export interface RolloutsState {
@@ -232,6 +266,12 @@ export function isDashboardWebviewMessage(value: unknown): value is DashboardWeb
     case 'selectCriticStep':
     case 'inspectRollouts':
       return isString(value.runId) && isInt(value.step);
+    case 'setSmoothing':
+      return typeof value.weight === 'number' && Number.isFinite(value.weight);
+    case 'exportCsv':
+      return Array.isArray(value.series) && value.series.every((r) => isRecord(r) && isString(r.runId) && isString(r.metric));
+    case 'exportPng':
+      return isString(value.name) && isString(value.dataUrl);
     default:
       return false;
   }

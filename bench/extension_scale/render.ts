@@ -17,7 +17,7 @@ import { webviewPageHtml } from '../../src/core/webviewPage';
 import { dashboardState, loadCritic, type CriticResult, type DashboardStore } from '../../src/dashboard/dashboardState';
 import { THEMES } from '../../test/webview/themes';
 import { launchChromium } from '../../test/webview/browser';
-import { DEFAULT_SMOOTHING } from '../../webview/dashboard/smoothing';
+import { DEFAULT_SMOOTHING } from '../../src/core/smoothing';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const window: any;

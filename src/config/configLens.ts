@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { RunState, RunStore } from '../core/runStore';
 import type { RunRoots } from '../runs/runRoots';
 import { configRunsSummary } from '../runs/runText';
+import { recentReward } from '../core/charts';
 import { Disposer } from '../vscode/disposer';
 import { CONFIG_SELECTOR } from './configLanguage';
 
@@ -30,7 +31,7 @@ export class ConfigLens extends Disposer implements vscode.CodeLensProvider {
       new vscode.CodeLens(top, { title: '▶ Train', tooltip: 'Launch a training run of this config', command: 'pacs.startRun', arguments: [document.uri] }),
     ];
     const runs = this.runsOf(document.uri);
-    const summary = configRunsSummary(runs);
+    const summary = configRunsSummary(runs.map((run) => ({ id: run.id, info: run.info, reward: recentReward(this.store.metricSeries(run.id)) })));
     if (!summary) return lenses;
     lenses.push(
       new vscode.CodeLens(top, {

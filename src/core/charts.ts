@@ -15,11 +15,14 @@ import type {
   SeriesData,
 } from '../../webview/contract';
 import type { RolloutSample, RunInfo } from './runFormat';
-import { commitLabel, isCorrect } from './runModel';
+import { commitLabel, isCorrect, isEvaluationMetric } from './runModel';
+import { smooth } from './smoothing';
 
 export interface MetricSeries {
   steps: number[];
   values: number[];
+  /** Each point's event time (Unix seconds); null, or absent, where unknown. */
+  times?: (number | null)[];
 }
 
 export interface RunMetrics {
@@ -76,10 +79,14 @@ export function decimate(
   ys: readonly (number | null)[],
   maxPoints = MAX_POINTS_PER_SERIES,
 ): { xs: number[]; ys: (number | null)[] } {
-  const n = Math.min(xs.length, ys.length);
-  if (n <= maxPoints || maxPoints < 4) {
-    return { xs: xs.slice(0, n), ys: ys.slice(0, n) };
-  }
+  const keep = decimationIndices(ys.slice(0, Math.min(xs.length, ys.length)), maxPoints);
+  return { xs: keep.map((i) => xs[i]), ys: keep.map((i) => ys[i]) };
+}
+
+/** The indices `decimate` keeps, so a series' times and smoothed values are picked at the same points. */
+export function decimationIndices(ys: readonly (number | null)[], maxPoints = MAX_POINTS_PER_SERIES): number[] {
+  const n = ys.length;
+  if (n <= maxPoints || maxPoints < 4) return [...Array(n).keys()];
   const keep: number[] = [0];
   const buckets = Math.floor((maxPoints - 2) / 2);
   const interior = n - 2;
@@ -102,7 +109,7 @@ export function decimate(
     if (hi !== lo) keep.push(Math.max(lo, hi));
   }
   keep.push(n - 1);
-  return { xs: keep.map((i) => xs[i]), ys: keep.map((i) => ys[i]) };
+  return keep;
 }
 
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
@@ -111,7 +118,7 @@ const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : nul
  * One chart per metric family, each run's metrics overlaid on a shared step axis: every point
  * keeps its own step, so runs logged at different steps (or evaluated every k steps) line up.
  */
-export function buildFamilies(runs: readonly RunMetrics[], maxPoints = MAX_POINTS_PER_SERIES): ChartFamily[] {
+export function buildFamilies(runs: readonly RunMetrics[], maxPoints = MAX_POINTS_PER_SERIES, smoothing = 0): ChartFamily[] {
   const families = new Map<string, ChartFamily>();
   for (const run of runs) {
     for (const [metric, raw] of run.series) {
@@ -119,9 +126,7 @@ export function buildFamilies(runs: readonly RunMetrics[], maxPoints = MAX_POINT
       const { id, title } = familyOf(metric, run.lossMetric);
       const family = families.get(id) ?? { id, title, series: [] };
       families.set(id, family);
-      const ordered = sortBySteps(raw);
-      const { xs, ys } = decimate(ordered.steps, ordered.values.map(finiteOrNull), maxPoints);
-      family.series.push({ runId: run.runId, metric, xs, ys, rawCount: ordered.steps.length });
+      family.series.push(seriesData(run.runId, metric, sortBySteps(raw), maxPoints, smoothing));
     }
   }
   const order = (id: string) => {
@@ -131,6 +136,45 @@ export function buildFamilies(runs: readonly RunMetrics[], maxPoints = MAX_POINT
   const result = [...families.values()].sort((a, b) => order(a.id) - order(b.id) || a.id.localeCompare(b.id));
   for (const family of result) family.series.sort(bySeries(runs));
   return result;
+}
+
+/**
+ * One series as charted: decimated to `maxPoints`, with its times and, for a training metric and
+ * a weight above 0, its EMA computed over every raw point first (smoothing the decimated min/max
+ * pairs instead would pull a spiky curve towards its extremes).
+ */
+function seriesData(runId: string, metric: string, ordered: MetricSeries, maxPoints: number, smoothing: number): SeriesData {
+  const values = ordered.values.map(finiteOrNull);
+  const keep = decimationIndices(values, maxPoints);
+  const smoothed = smoothing > 0 && !isEvaluationMetric(metric) ? smooth(values, smoothing) : null;
+  return {
+    runId,
+    metric,
+    xs: keep.map((i) => ordered.steps[i]),
+    ys: keep.map((i) => values[i]),
+    ts: keep.map((i) => ordered.times?.[i] ?? null),
+    smoothed: smoothed && keep.map((i) => smoothed[i]),
+    rawCount: ordered.steps.length,
+    constant: constantValue(values),
+  };
+}
+
+/**
+ * The value of a series that never moves (up to float rounding) over at least two points, such as
+ * `pacs/weight_mean` at 1 or a one-update step's loss at ln 2; null for a series that moves.
+ */
+export function constantValue(values: readonly (number | null)[]): number | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let count = 0;
+  for (const v of values) {
+    if (v === null) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+    count++;
+  }
+  if (count < 2) return null;
+  return hi - lo <= Math.max(Math.abs(lo), Math.abs(hi)) * 1e-9 ? lo : null;
 }
 
 function bySeries(runs: readonly RunMetrics[]) {
@@ -145,7 +189,7 @@ function sortBySteps(series: MetricSeries): MetricSeries {
   for (let i = 1; i < n && sorted; i++) sorted = series.steps[i - 1] <= series.steps[i];
   if (sorted && n === series.steps.length && n === series.values.length) return series;
   const idx = [...Array(n).keys()].sort((a, b) => series.steps[a] - series.steps[b]);
-  return { steps: idx.map((i) => series.steps[i]), values: idx.map((i) => series.values[i]) };
+  return { steps: idx.map((i) => series.steps[i]), values: idx.map((i) => series.values[i]), times: idx.map((i) => series.times?.[i] ?? null) };
 }
 
 type CriticFields = Pick<RolloutSample, 'psi' | 'p_correct' | 'reward'>;
@@ -274,12 +318,7 @@ export const SCORE_WINDOW = 0.1;
  * training steps, where single steps are noisy. Non-finite values are left out.
  */
 export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries>): RunScore {
-  const points = (metric: string): StepValue[] => {
-    const s = series.get(metric);
-    if (!s) return [];
-    const ordered = sortBySteps(s);
-    return ordered.steps.map((step, i) => ({ step, value: ordered.values[i] })).filter((p) => Number.isFinite(p.value));
-  };
+  const points = (metric: string) => finitePoints(series, metric);
   const accuracy = points('eval/accuracy');
   const best = bestOf(accuracy);
   const evalSets = [...series.keys()]
@@ -295,29 +334,48 @@ export function runScore(runId: string, series: ReadonlyMap<string, MetricSeries
     .filter((x): x is { m: string; k: string } => x.k !== undefined)
     .sort((a, b) => Number(b.k) - Number(a.k));
   const pass = passMetrics.length ? points(passMetrics[0].m).at(-1) : undefined;
-  const trainSteps = points('reward/mean').map((p) => p.step);
-  let window: [number, number] | null = null;
-  if (trainSteps.length) {
-    const count = Math.max(1, Math.ceil(trainSteps.length * SCORE_WINDOW));
-    window = [trainSteps[trainSteps.length - count], trainSteps[trainSteps.length - 1]];
-  }
-  const mean = (metric: string): number | null => {
-    if (!window) return null;
-    const [from, to] = window;
-    const inWindow = points(metric).filter((p) => p.step >= from && p.step <= to);
-    return inWindow.length ? inWindow.reduce((sum, p) => sum + p.value, 0) / inWindow.length : null;
-  };
+  const window = scoreWindow(series);
   return {
     runId,
     bestAccuracy: best,
     lastAccuracy: accuracy.at(-1) ?? null,
     lastPassAtK: pass ? { ...pass, metric: passMetrics[0].m } : null,
     window,
-    reward: mean('reward/mean'),
-    criticAuc: mean('critic/auc'),
-    criticAccuracy: mean('critic/accuracy'),
+    reward: windowMean(points('reward/mean'), window),
+    criticAuc: windowMean(points('critic/auc'), window),
+    criticAccuracy: windowMean(points('critic/accuracy'), window),
     evalSets,
   };
+}
+
+/**
+ * The reward a run is ranked by wherever runs are compared (the dashboard's summary, the
+ * CodeLens's "best reward"): the mean of `reward/mean` over its last tenth of training steps.
+ */
+export function recentReward(series: ReadonlyMap<string, MetricSeries>): number | null {
+  return windowMean(finitePoints(series, 'reward/mean'), scoreWindow(series));
+}
+
+function finitePoints(series: ReadonlyMap<string, MetricSeries>, metric: string): StepValue[] {
+  const s = series.get(metric);
+  if (!s) return [];
+  const ordered = sortBySteps(s);
+  return ordered.steps.map((step, i) => ({ step, value: ordered.values[i] })).filter((p) => Number.isFinite(p.value));
+}
+
+/** The first and last step of a run's newest tenth of training steps (at least one); null before the first. */
+function scoreWindow(series: ReadonlyMap<string, MetricSeries>): [number, number] | null {
+  const trainSteps = finitePoints(series, 'reward/mean').map((p) => p.step);
+  if (!trainSteps.length) return null;
+  const count = Math.max(1, Math.ceil(trainSteps.length * SCORE_WINDOW));
+  return [trainSteps[trainSteps.length - count], trainSteps[trainSteps.length - 1]];
+}
+
+function windowMean(points: readonly StepValue[], window: [number, number] | null): number | null {
+  if (!window) return null;
+  const [from, to] = window;
+  const inWindow = points.filter((p) => p.step >= from && p.step <= to);
+  return inWindow.length ? inWindow.reduce((sum, p) => sum + p.value, 0) / inWindow.length : null;
 }
 
 /** A named eval set's accuracy (`eval/<name>/accuracy`); per-source metrics (`source=...`) are not sets. */
@@ -328,4 +386,37 @@ function bestOf(points: StepValue[]): StepValue | null {
   let best: StepValue | null = null;
   for (const p of points) if (!best || p.value > best.value) best = p;
   return best;
+}
+
+/** A series as exported: which run and metric, and its full-resolution points. */
+export interface ExportedSeries {
+  runId: string;
+  metric: string;
+  series: MetricSeries;
+}
+
+/**
+ * CSV of full-resolution series in long form, one row per point: `run,metric,step,t,value` (`t`
+ * in Unix seconds, empty where unknown). Run ids and metric names come from run files: quoted
+ * when they hold a comma, quote or line break, and prefixed with `'` when they start like a
+ * spreadsheet formula.
+ */
+export function seriesCsv(exported: readonly ExportedSeries[]): string {
+  const lines = ['run,metric,step,t,value'];
+  for (const { runId, metric, series } of exported) {
+    const ordered = sortBySteps(series);
+    const run = csvText(runId);
+    const name = csvText(metric);
+    ordered.steps.forEach((step, i) => {
+      const value = ordered.values[i];
+      const t = ordered.times?.[i];
+      lines.push(`${run},${name},${step},${t ?? ''},${Number.isFinite(value) ? value : ''}`);
+    });
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function csvText(text: string): string {
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }

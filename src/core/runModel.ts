@@ -3,7 +3,7 @@
 // label, the step a view shows, a sample's label, the loss metric). Pure and without Node APIs:
 // the store, the follower, the CLI, the tree and the webviews all import it.
 import { isRunStatus, rolloutFileName } from './runFormat';
-import type { KnownRunEvent, RunGitInfo, RunInfo, UnknownEvent } from './runFormat';
+import type { KnownRunEvent, RunGitInfo, RunInfo, RunStatus, UnknownEvent } from './runFormat';
 
 /** True for plain JSON objects (not arrays, not null). */
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -109,3 +109,19 @@ export function isCorrect(reward: number): boolean {
 export function lossMetric(info: Pick<RunInfo, 'algorithm'> & { loss_metric?: unknown }): string {
   return typeof info.loss_metric === 'string' && info.loss_metric ? info.loss_metric : `${String(info.algorithm)}/loss`;
 }
+
+/**
+ * The codicon of each run status, shared by the tree, the quick picks and the dashboard so a
+ * status looks the same everywhere; `spin` animates it where the view can, `color` is a theme color id.
+ */
+export const STATUS_CODICONS: Readonly<Record<RunStatus, { codicon: string; spin?: boolean; color?: string }>> = {
+  queued: { codicon: 'clock' },
+  starting: { codicon: 'loading', spin: true },
+  running: { codicon: 'sync', spin: true, color: 'charts.blue' },
+  paused: { codicon: 'debug-pause', color: 'charts.yellow' },
+  suspended: { codicon: 'debug-disconnect' },
+  stopped: { codicon: 'debug-stop' },
+  finished: { codicon: 'pass', color: 'testing.iconPassed' },
+  failed: { codicon: 'error', color: 'testing.iconFailed' },
+  crashed: { codicon: 'warning', color: 'problemsWarningIcon.foreground' },
+};

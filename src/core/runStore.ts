@@ -19,6 +19,8 @@ import { isRecord, isTrainingStep, parseEvent } from './runModel';
 export interface MetricSeries {
   steps: number[];
   values: number[];
+  /** Each point's event time (`t`, Unix seconds); null where the event had none. */
+  times: (number | null)[];
 }
 
 export interface CheckpointRef {
@@ -566,7 +568,7 @@ function applyEvent(entry: RunEntry, state: RunState, event: KnownRunEvent): voi
     case 'eval': {
       const { step } = event;
       for (const [name, value] of Object.entries(event.values)) {
-        appendPoint(entry.series, name, step, value);
+        appendPoint(entry.series, name, step, value, t);
         state.latest[name] = value;
       }
       state.lastMetricStep = state.lastMetricStep === null ? step : Math.max(state.lastMetricStep, step);
@@ -612,10 +614,10 @@ function applyEvent(entry: RunEntry, state: RunState, event: KnownRunEvent): voi
  * Appends a point, first dropping points at or after `step` so a series stays ordered when a
  * resumed run logs steps again from its checkpoint.
  */
-function appendPoint(series: Map<string, MetricSeries>, name: string, step: number, value: number): void {
+function appendPoint(series: Map<string, MetricSeries>, name: string, step: number, value: number, t: number | null): void {
   let s = series.get(name);
   if (!s) {
-    s = { steps: [], values: [] };
+    s = { steps: [], values: [], times: [] };
     series.set(name, s);
   }
   const n = s.steps.length;
@@ -624,9 +626,11 @@ function appendPoint(series: Map<string, MetricSeries>, name: string, step: numb
     while (keep > 0 && s.steps[keep - 1] >= step) keep--;
     s.steps.length = keep;
     s.values.length = keep;
+    s.times.length = keep;
   }
   s.steps.push(step);
   s.values.push(value);
+  s.times.push(t);
 }
 
 function rate(recent: Array<[number, number]>): number | null {

@@ -16,6 +16,11 @@ export class DashboardFeature extends Disposer {
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
   /** Fires with a run id when a dashboard showing that run becomes the active editor. */
   readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
+  /** The dashboard last active: the comparison the Runs tree's checkboxes add runs to and remove them from. */
+  private current: DashboardPanel | undefined;
+  private readonly onDidChangeComparisonEmitter = new vscode.EventEmitter<void>();
+  /** Fires when the runs of the open comparison change (or another dashboard becomes it). */
+  readonly onDidChangeComparison = this.onDidChangeComparisonEmitter.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -23,6 +28,7 @@ export class DashboardFeature extends Disposer {
   ) {
     super();
     this.track(this.onDidFocusRunEmitter);
+    this.track(this.onDidChangeComparisonEmitter);
     this.track(vscode.commands.registerCommand('pacs.openDashboard', (arg?: unknown, selection?: unknown) => this.open(arg, selection, false)));
     this.track(vscode.commands.registerCommand('pacs.compareRuns', (arg?: unknown, selection?: unknown) => this.open(arg, selection, true)));
     this.track(
@@ -56,9 +62,48 @@ export class DashboardFeature extends Disposer {
     this.add(new DashboardPanel(panel, ids, this.store, this.configs, this.context.extensionUri));
   }
 
+  /** The runs of the open comparison: the dashboard last active. */
+  comparedRuns(): readonly string[] {
+    return this.current?.runIds ?? [];
+  }
+
+  /**
+   * Adds runs to the open comparison or removes them (the Runs tree's checkboxes), opening one
+   * when none is open; removing its last run closes it.
+   */
+  setCompared(runIds: readonly string[], compared: boolean): void {
+    const panel = this.current;
+    if (!panel) {
+      if (!compared || runIds.length === 0) return;
+      const created = createWebviewPanel(VIEW_TYPES.dashboard, 'Dashboard', this.context.extensionUri);
+      this.add(new DashboardPanel(created, runIds, this.store, this.configs, this.context.extensionUri));
+      return;
+    }
+    const next = compared ? [...new Set([...panel.runIds, ...runIds])] : panel.runIds.filter((id) => !runIds.includes(id));
+    if (next.length === 0) {
+      panel.dispose();
+      return;
+    }
+    panel.setRuns(next);
+    panel.reveal();
+    this.onDidChangeComparisonEmitter.fire();
+  }
+
   private add(panel: DashboardPanel): void {
     this.panels.add(panel);
-    panel.onDidFocusRun((runId) => this.onDidFocusRunEmitter.fire(runId));
+    this.current = panel;
+    this.onDidChangeComparisonEmitter.fire();
+    panel.onDidFocusRun((runId) => {
+      this.onDidFocusRunEmitter.fire(runId);
+      if (this.current === panel) return;
+      this.current = panel;
+      this.onDidChangeComparisonEmitter.fire();
+    });
+    panel.onDidDispose(() => {
+      if (this.current !== panel) return;
+      this.current = [...this.panels].filter((p) => p !== panel).at(-1);
+      this.onDidChangeComparisonEmitter.fire();
+    });
   }
 }
 
@@ -70,5 +115,6 @@ function persistedState(state: unknown): DashboardPersistedState | undefined {
     runIds: s.runIds,
     criticRunId: typeof s.criticRunId === 'string' ? s.criticRunId : null,
     criticStep: typeof s.criticStep === 'number' ? s.criticStep : null,
+    smoothing: typeof s.smoothing === 'number' ? s.smoothing : undefined,
   };
 }

@@ -15,6 +15,9 @@ import { webviewHtml } from '../webviewHtml';
 import { pinFor, shownStep } from '../core/runModel';
 import { dashboardState, loadCritic, type CriticResult } from './dashboardState';
 import type { RunConfigCache } from './runConfig';
+import { seriesCsv } from '../core/charts';
+import { pngBytes, safeFileName } from '../core/exportFiles';
+import { clampSmoothing } from '../core/smoothing';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;
@@ -26,21 +29,26 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
   /** The step the user picked; null follows the newest step with rollouts. */
   private pinnedStep: number | null;
   private critic: CriticResult | null = null;
+  private ids: string[];
+  /** The weight of the training curves' EMA; the webview sends its own after `ready`. */
+  private smoothing: number;
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
   /** Fires with the panel's critic run when the panel becomes the active editor. */
   readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
 
   constructor(
     readonly panel: vscode.WebviewPanel,
-    readonly runIds: readonly string[],
+    runIds: readonly string[],
     private readonly store: RunStore,
     private readonly configs: RunConfigCache,
     extensionUri: vscode.Uri,
-    restored?: { criticRunId: string | null; criticStep: number | null },
+    restored?: { criticRunId: string | null; criticStep: number | null; smoothing?: number },
   ) {
     super(panel, isDashboardWebviewMessage, 'dashboard');
+    this.ids = [...runIds];
     this.criticRunId = restored?.criticRunId && runIds.includes(restored.criticRunId) ? restored.criticRunId : (runIds[0] ?? null);
     this.pinnedStep = restored?.criticStep ?? null;
+    this.smoothing = clampSmoothing(restored?.smoothing);
     panel.title = this.title();
     panel.webview.html = webviewHtml(panel.webview, extensionUri, 'dashboard', panel.title);
     this.track(this.onDidFocusRunEmitter);
@@ -52,9 +60,30 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     this.track({ dispose: () => clearTimeout(this.pushTimer) });
   }
 
+  get runIds(): readonly string[] {
+    return this.ids;
+  }
+
+  /** Shows these runs instead (runs added to or removed from the comparison in the Runs tree). */
+  setRuns(runIds: readonly string[]): void {
+    if (runIds.length === 0) return;
+    this.ids = [...runIds];
+    if (!this.criticRunId || !this.ids.includes(this.criticRunId)) {
+      this.criticRunId = this.ids[0];
+      this.pinnedStep = null;
+    }
+    this.panel.title = this.title();
+    this.schedulePush(true);
+  }
+
   /** Called on every store change; pushes when one of this panel's runs changed. */
   runsChanged(runIds: readonly string[]): void {
     if (runIds.some((id) => this.runIds.includes(id))) this.schedulePush();
+  }
+
+  /** A default export file name: the run's name, or `compare-N-runs`. */
+  private fileStem(): string {
+    return this.runIds.length === 1 ? safeFileName(this.store.get(this.runIds[0])?.info.name ?? this.runIds[0]) : `compare-${this.runIds.length}-runs`;
   }
 
   private title(): string {
@@ -78,6 +107,32 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
       case 'inspectRollouts':
         void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: message.runId, step: message.step });
         return;
+      case 'setSmoothing': {
+        const weight = clampSmoothing(message.weight);
+        if (weight === this.smoothing) return;
+        this.smoothing = weight;
+        this.schedulePush(true);
+        return;
+      }
+      case 'exportCsv': {
+        const exported = message.series
+          .filter((ref) => this.runIds.includes(ref.runId))
+          .flatMap((ref) => {
+            const series = this.store.metricSeries(ref.runId).get(ref.metric);
+            return series ? [{ ...ref, series }] : [];
+          });
+        void saveExport(`${this.fileStem()}.csv`, { CSV: ['csv'] }, new TextEncoder().encode(seriesCsv(exported)));
+        return;
+      }
+      case 'exportPng': {
+        const png = pngBytes(message.dataUrl);
+        if (!png) {
+          void vscode.window.showErrorMessage('PACS Lab: the chart image from the dashboard is not a PNG; nothing was saved.');
+          return;
+        }
+        void saveExport(`${this.fileStem()}-${safeFileName(message.name)}.png`, { PNG: ['png'] }, png);
+        return;
+      }
       default:
         assertNever(message, 'dashboard host');
     }
@@ -109,7 +164,7 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     const configs = new Map(await Promise.all(found.map(async (run) => [run.id, await this.configs.read(run.dir)] as const)));
     const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
     const critic = criticRunId ? await this.criticAt(criticRunId) : null;
-    return dashboardState(this.store, this.runIds, criticRunId, configs, critic);
+    return dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
   }
 
   private async criticAt(runId: string): Promise<CriticResult | null> {
@@ -120,5 +175,17 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     if (step === null) return null;
     if (this.critic?.runId !== runId || this.critic.step !== step) this.critic = await loadCritic(this.store, runId, step);
     return this.critic;
+  }
+}
+
+/** Asks where to save (in the first workspace folder by default) and writes `bytes` there. */
+async function saveExport(fileName: string, filters: Record<string, string[]>, bytes: Uint8Array): Promise<void> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const uri = await vscode.window.showSaveDialog({ defaultUri: folder ? vscode.Uri.joinPath(folder, fileName) : undefined, filters, saveLabel: 'Export' });
+  if (!uri) return;
+  try {
+    await vscode.workspace.fs.writeFile(uri, bytes);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`PACS Lab: could not write ${uri.fsPath}: ${(err as Error).message}`);
   }
 }

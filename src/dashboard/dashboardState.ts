@@ -2,7 +2,8 @@
 // build their recorded host messages with this same function.
 
 import type { CriticView, DashboardState } from '../../webview/contract';
-import { buildFamilies, configDiff, criticView, runScore, runSummary } from '../core/charts';
+import { buildFamilies, configDiff, criticView, MAX_POINTS_PER_SERIES, runScore, runSummary } from '../core/charts';
+import { DEFAULT_SMOOTHING } from '../core/smoothing';
 import { lossMetric } from '../core/runModel';
 import type { RunStore } from '../core/runStore';
 
@@ -31,6 +32,7 @@ export function dashboardState(
   criticRunId: string | null,
   configs: ReadonlyMap<string, unknown | null>,
   critic: CriticResult | null,
+  smoothing = DEFAULT_SMOOTHING,
 ): DashboardState {
   const found = runIds.map((id) => store.get(id)).filter((run) => run !== undefined);
   const foundIds = found.map((run) => run.id);
@@ -40,7 +42,11 @@ export function dashboardState(
     runs: found.map((run) => runSummary(run.info)),
     scores: found.map((run) => runScore(run.id, store.metricSeries(run.id))),
     missing: runIds.filter((id) => !foundIds.includes(id)),
-    families: buildFamilies(found.map((run) => ({ runId: run.id, series: store.metricSeries(run.id), lossMetric: lossMetric(run.info) }))),
+    families: buildFamilies(
+      found.map((run) => ({ runId: run.id, series: store.metricSeries(run.id), lossMetric: lossMetric(run.info) })),
+      MAX_POINTS_PER_SERIES,
+      smoothing,
+    ),
     criticRunId: criticRun,
     rolloutSteps: criticRun ? [...store.rolloutSteps(criticRun)] : [],
     critic: usable?.view ?? null,
@@ -49,5 +55,6 @@ export function dashboardState(
       foundIds,
       foundIds.map((id) => configs.get(id) ?? null),
     ),
+    smoothing,
   };
 }

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import type { RunState, RunStore } from '../core/runStore';
 import { Disposer } from '../vscode/disposer';
-import { inertLinks, runSummary } from './runText';
+import { inertLinks, notifies, runSummary, type NotifyRunEnd } from './runText';
 
 const NOTIFIED: readonly RunStatus[] = ['finished', 'failed', 'crashed'];
 const OPEN_DASHBOARD = 'Open Dashboard';
@@ -48,13 +48,16 @@ export class RunNotifications extends Disposer {
 
   private async announce(run: RunState): Promise<void> {
     const summary = runSummary(run.info, run.latest['reward/mean']);
+    const show = notifies(vscode.workspace.getConfiguration('pacs').get<NotifyRunEnd>('notifyRunEnd'), run.status);
     let choice: string | undefined;
     if (run.status === 'finished') {
       this.log.info(`Run ${run.id} finished (${summary}).`);
+      if (!show) return;
       choice = await vscode.window.showInformationMessage(`PACS Lab: run ${run.id} finished (${summary}).`, OPEN_DASHBOARD, SHOW_LOG);
     } else {
       const why = endReason(run);
       this.log.error(`Run ${run.id} ${why}`);
+      if (!show) return;
       choice = await vscode.window.showErrorMessage(
         `PACS Lab: run ${run.id} ${why}. The trainer log has the details.`,
         SHOW_LOG,

@@ -125,7 +125,7 @@ export class RunCommands extends Disposer {
       {
         modal: true,
         detail:
-          `This deletes the folder ${run.dir} with its checkpoints, rollouts and logs. It cannot be undone.` +
+          `This deletes the folder ${run.dir} with its checkpoints, rollouts and logs. It goes to the trash (the recycle bin), where you can restore it.` +
           (worktrees.length ? `\n\nThe git worktree of its code is removed too: ${worktrees.join(', ')}.` : '') +
           (foreignRef
             ? `\n\nIts run.json names the git ref ${JSON.stringify(ref).slice(0, 80)}, which is not this run's own (${runRef(run.id)}): no ref is deleted.`
@@ -136,11 +136,33 @@ export class RunCommands extends Disposer {
       ...(canDeleteRef ? [deleteRun, deleteAll] : [deleteRun]),
     );
     if (!choice) return;
-    await rm(run.dir, { recursive: true, force: true });
-    this.log.info(`Deleted run ${run.id} (${run.dir}).`);
+    if (!(await this.trash(run.dir))) return;
+    this.log.info(`Moved run ${run.id} to the trash (${run.dir}).`);
     await this.removeWorktrees(run, worktrees);
     if (choice === deleteAll && ref) await this.deleteRef(run, ref);
     await this.store.refresh();
+  }
+
+  /**
+   * Moves a run folder to the trash. Where there is none (a remote file system, a headless
+   * machine) it asks before deleting permanently. False when nothing was deleted.
+   */
+  private async trash(dir: string): Promise<boolean> {
+    const uri = vscode.Uri.file(dir);
+    try {
+      await vscode.workspace.fs.delete(uri, { recursive: true, useTrash: true });
+      return true;
+    } catch (err) {
+      const permanently = 'Delete Permanently';
+      const choice = await vscode.window.showWarningMessage(
+        `PACS Lab: ${dir} could not be moved to the trash (${(err as Error).message}). Delete it permanently?`,
+        { modal: true },
+        permanently,
+      );
+      if (choice !== permanently) return false;
+      await rm(dir, { recursive: true, force: true });
+      return true;
+    }
   }
 
   /**

@@ -2,26 +2,16 @@
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import type { RunState } from '../core/runStore';
-import { commitLabel } from '../core/runModel';
-import { formatNumber, runSummary } from './runText';
-
-const STATUS_ICONS: Record<RunStatus, [codicon: string, color?: string]> = {
-  queued: ['clock'],
-  starting: ['loading~spin'],
-  running: ['sync~spin', 'charts.blue'],
-  paused: ['debug-pause', 'charts.yellow'],
-  suspended: ['debug-disconnect'],
-  stopped: ['debug-stop'],
-  finished: ['pass', 'testing.iconPassed'],
-  failed: ['error', 'testing.iconFailed'],
-  crashed: ['warning', 'problemsWarningIcon.foreground'],
-};
+import { commitLabel, STATUS_CODICONS } from '../core/runModel';
+import { formatNumber, localTime, runSummary } from './runText';
 
 /** A live run on another host whose heartbeat stopped (RunState.lost). */
-const LOST_ICON: [codicon: string, color?: string] = ['question', 'problemsWarningIcon.foreground'];
+const LOST_ICON: StatusIcon = { codicon: 'question', color: 'problemsWarningIcon.foreground' };
+
+type StatusIcon = (typeof STATUS_CODICONS)[RunStatus];
 
 export function statusIcon(status: RunStatus): vscode.ThemeIcon {
-  return themeIcon(STATUS_ICONS[status]);
+  return themeIcon(STATUS_CODICONS[status]);
 }
 
 /** The run's icon: its status's, or the lost one. */
@@ -29,8 +19,8 @@ export function runIcon(run: RunState): vscode.ThemeIcon {
   return run.lost ? themeIcon(LOST_ICON) : statusIcon(run.status);
 }
 
-function themeIcon([id, color]: [codicon: string, color?: string]): vscode.ThemeIcon {
-  return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
+function themeIcon({ codicon, spin, color }: StatusIcon): vscode.ThemeIcon {
+  return new vscode.ThemeIcon(spin ? `${codicon}~spin` : codicon, color ? new vscode.ThemeColor(color) : undefined);
 }
 
 /** `running`, `queued`, ..., or `lost` for a live run on another host whose heartbeat stopped. */
@@ -52,7 +42,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = false;
   md.supportHtml = false;
-  md.appendMarkdown(`$(${(run.lost ? LOST_ICON : STATUS_ICONS[run.status])[0]}) `);
+  md.appendMarkdown(`$(${run.lost ? LOST_ICON.codicon : STATUS_CODICONS[run.status].codicon}) `);
   md.appendText(`${run.info.name} — ${shownStatus(run)}`);
   md.appendMarkdown('\n\n');
   const { info } = run;
@@ -70,7 +60,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
     ['Host', info.host],
     ['Slurm job', typeof info.slurm_job_id === 'string' ? info.slurm_job_id : undefined],
     ['Lost', run.lost],
-    ['Created', info.created_at],
+    ['Created', localCreatedAt(info.created_at)],
     ['Last checkpoint', run.checkpoints.length ? `step ${run.checkpoints[run.checkpoints.length - 1].step}` : undefined],
     ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
     ['Error', run.lastError?.message],
@@ -92,4 +82,10 @@ function codeLine(run: RunState): string {
   const branch = git.branch ? ` on ${git.branch}` : '';
   const dirty = git.dirty ? ', with uncommitted work saved in a snapshot' : '';
   return `${commitLabel(git) ?? ''}${branch}${dirty}`;
+}
+
+/** run.json's `created_at` (ISO, UTC) in the user's local time; as written when it is no date. */
+function localCreatedAt(createdAt: string): string {
+  const when = new Date(createdAt);
+  return Number.isNaN(when.getTime()) ? createdAt : `${when.getFullYear()}-${localTime(when)}`;
 }

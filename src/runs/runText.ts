@@ -1,5 +1,5 @@
 // Plain-text summaries of a run for the tree, the quick picks and the status bar. No vscode here.
-import type { RunInfo } from '../core/runFormat';
+import type { RunInfo, RunStatus } from '../core/runFormat';
 import { commitLabel } from '../core/runModel';
 import type { RunState } from '../core/runStore';
 
@@ -37,23 +37,50 @@ export function activeRunText(info: RunInfo, reward: number | undefined, stepsPe
 
 /**
  * The Runs tree's short label: `11-27 03:42:56 · 86a7` from `20261127-034256-arith-86a7` (the
- * group already names the config; times are UTC, as in the id). Other ids are kept whole.
+ * group already names the config). The id's time is UTC; the label shows it in `timeZone` (the
+ * user's local time by default). Other ids are kept whole.
  */
-export function shortRunLabel(id: string): string {
-  const m = /^\d{4}(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-.+-([0-9a-f]{4})$/.exec(id);
-  return m ? `${m[1]}-${m[2]} ${m[3]}:${m[4]}:${m[5]} · ${m[6]}` : id;
+export function shortRunLabel(id: string, timeZone?: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-.+-([0-9a-f]{4})$/.exec(id);
+  if (!m) return id;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const when = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  if (when.getUTCMonth() !== month - 1 || when.getUTCDate() !== day || when.getUTCHours() !== hour || when.getUTCMinutes() !== minute || when.getUTCSeconds() !== second) return id;
+  return `${localTime(when, timeZone)} · ${m[7]}`;
 }
 
-/** What the CodeLens says of a config's runs, e.g. `3 runs · best reward 0.81 (a1b2c3d*)`, and the best run. */
-export function configRunsSummary(runs: readonly Pick<RunState, 'id' | 'info' | 'latest'>[]): { title: string; runId: string } | undefined {
+/** `MM-DD HH:MM:SS` of `when` in `timeZone` (local time by default), 24-hour. */
+export function localTime(when: Date, timeZone?: string): string {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+  }).formatToParts(when);
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
+  return `${part('month')}-${part('day')} ${part('hour')}:${part('minute')}:${part('second')}`;
+}
+
+/**
+ * What the CodeLens says of a config's runs, e.g. `3 runs · best reward 0.81 (a1b2c3d*)`, and the
+ * best run. `reward` is each run's `recentReward` (charts.ts), the rule the dashboard ranks by.
+ */
+export function configRunsSummary(runs: readonly (Pick<RunState, 'id' | 'info'> & { reward: number | null })[]): { title: string; runId: string } | undefined {
   if (runs.length === 0) return undefined;
   const count = runs.length === 1 ? '1 run' : `${runs.length} runs`;
   let best: (typeof runs)[number] | undefined;
   for (const run of runs) {
-    const reward = run.latest['reward/mean'];
-    if (reward !== undefined && (best === undefined || reward > best.latest['reward/mean'])) best = run;
+    if (run.reward !== null && (best?.reward == null || run.reward > best.reward)) best = run;
   }
-  if (!best) return { title: `${count} · no reward yet`, runId: runs[0].id };
+  if (!best || best.reward === null) return { title: `${count} · no reward yet`, runId: runs[0].id };
   const commit = commitLabel(best.info.git);
-  return { title: `${count} · best reward ${formatNumber(best.latest['reward/mean'])}${commit ? ` (${commit})` : ''}`, runId: best.id };
+  return { title: `${count} · best reward ${formatNumber(best.reward)}${commit ? ` (${commit})` : ''}`, runId: best.id };
+}
+
+
+/** The `pacs.notifyRunEnd` setting: which run endings show a notification (all are logged). */
+export type NotifyRunEnd = 'all' | 'failures' | 'off';
+
+/** Unknown values notify, as the default does. */
+export function notifies(setting: unknown, status: RunStatus): boolean {
+  if (setting === 'off') return false;
+  if (setting === 'failures') return status !== 'finished';
+  return true;
 }

@@ -31,9 +31,14 @@ export class ConfigGroupItem extends vscode.TreeItem {
 export class RunItem extends vscode.TreeItem {
   readonly runId: string;
 
-  constructor(run: RunState) {
+  constructor(run: RunState, compared: boolean) {
     super(shortRunLabel(run.id), vscode.TreeItemCollapsibleState.None);
     this.runId = run.id;
+    this.checkboxState = {
+      state: compared ? vscode.TreeItemCheckboxState.Checked : vscode.TreeItemCheckboxState.Unchecked,
+      tooltip: compared ? 'Remove from the open comparison' : 'Add to the open comparison (opens one when none is open)',
+      accessibilityInformation: { label: compared ? 'In the open comparison' : 'Not in the open comparison' },
+    };
     this.id = `run:${run.id}`;
     this.description = runDescription(run);
     this.iconPath = runIcon(run);
@@ -43,6 +48,13 @@ export class RunItem extends vscode.TreeItem {
 }
 
 type Node = ConfigGroupItem | RunItem;
+
+/** The open comparison the run checkboxes add runs to and remove them from (the dashboard feature). */
+export interface Comparison {
+  comparedRuns(): readonly string[];
+  setCompared(runIds: readonly string[], compared: boolean): void;
+  readonly onDidChangeComparison: vscode.Event<void>;
+}
 
 export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> {
   private readonly changed = this.track(new vscode.EventEmitter<Node | undefined>());
@@ -59,6 +71,7 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   private items = new Map<string, RunItem>();
   /** Whether each config file exists; entries are dropped when the file watcher sees it come or go. */
   private readonly configExists = new Map<string, boolean>();
+  private comparison: Comparison | undefined;
 
   constructor(
     private readonly store: RunStore,
@@ -66,10 +79,11 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   ) {
     super();
     this.view = this.track(
-      vscode.window.createTreeView('pacs.runs', { treeDataProvider: this, canSelectMany: true, showCollapseAll: true }),
+      vscode.window.createTreeView('pacs.runs', { treeDataProvider: this, canSelectMany: true, showCollapseAll: true, manageCheckboxStateManually: true }),
     );
     this.track(this.view.onDidChangeSelection(({ selection }) => this.selectionChanged(selection)));
     this.track(this.view.onDidChangeVisibility(() => this.checkWelcome()));
+    this.track(this.view.onDidChangeCheckboxState(({ items }) => this.checkboxesChanged(items)));
     this.track(store.onDidChange(() => this.scheduleRefresh()));
     const configs = this.track(vscode.workspace.createFileSystemWatcher(CONFIG_GLOB, false, true, false));
     this.track(configs.onDidCreate((uri) => this.configChanged(uri)));
@@ -113,6 +127,22 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
     this.rebuild();
   }
 
+  /** Run checkboxes show and change the runs of the open comparison. */
+  useComparison(comparison: Comparison): void {
+    this.comparison = comparison;
+    this.track(comparison.onDidChangeComparison(() => this.scheduleRefresh()));
+    this.scheduleRefresh();
+  }
+
+  private checkboxesChanged(items: readonly (readonly [Node, vscode.TreeItemCheckboxState])[]): void {
+    if (!this.comparison) return;
+    const runs = items.filter((entry): entry is readonly [RunItem, vscode.TreeItemCheckboxState] => entry[0] instanceof RunItem);
+    const add = runs.filter(([, state]) => state === vscode.TreeItemCheckboxState.Checked).map(([item]) => item.runId);
+    const remove = runs.filter(([, state]) => state === vscode.TreeItemCheckboxState.Unchecked).map(([item]) => item.runId);
+    if (add.length) this.comparison.setCompared(add, true);
+    if (remove.length) this.comparison.setCompared(remove, false);
+  }
+
   private selectionChanged(selection: readonly Node[]): void {
     const runs = selection.filter((node) => node instanceof RunItem);
     if (runs.length > 0) this.selectedRun.fire(runs[runs.length - 1].runId);
@@ -136,7 +166,8 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
       runs.push(run);
       byConfig.set(run.configName, runs);
     }
-    this.items = new Map(all.map((run) => [run.id, new RunItem(run)]));
+    const compared = new Set(this.comparison?.comparedRuns() ?? []);
+    this.items = new Map(all.map((run) => [run.id, new RunItem(run, compared.has(run.id))]));
     this.groups = [...byConfig.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs)));

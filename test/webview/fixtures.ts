@@ -55,6 +55,8 @@ export interface RunSpec {
   payloadStep?: number;
   /** Named eval sets (config eval.sets), logged as eval/<name>/accuracy, pass@1 and per data source. */
   evalSets?: string[];
+  /** The config's `seed` (0 unless set); `seed` above seeds the fixture's own random numbers. */
+  configSeed?: number;
 }
 
 export const RUN_A: RunSpec = {
@@ -85,6 +87,11 @@ export const RUN_B: RunSpec = {
   evalSets: ['math500', 'aime24'],
 };
 
+/** Three runs of RUN_A's config that differ only by seed: a seed group. */
+export const SEED_RUNS: RunSpec[] = [1, 2, 3].map((k) => ({
+  ...RUN_A, id: `20261127-05000${k}-arith-5ee${k}`, steps: 120, seed: 40 + k, configSeed: k, payloadStep: undefined, rolloutsEvery: 60,
+}));
+
 export const BIG_RUN_ID = '20261127-040000-big-77aa';
 export const BIG_SAMPLES = 100_000;
 
@@ -92,7 +99,7 @@ function config(spec: RunSpec): Record<string, unknown> {
   return {
     name: spec.name,
     algorithm: spec.algorithm,
-    seed: 0,
+    seed: spec.configSeed ?? 0,
     device: 'cpu',
     total_steps: spec.steps,
     eval_every: 25,

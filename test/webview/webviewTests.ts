@@ -16,7 +16,7 @@ import { shownStep } from '../../src/core/runModel';
 import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/runConfig';
 import { rolloutsState, sampleMessages } from '../../src/rollouts/rolloutsState';
-import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, writeBigRun, writeRun } from './fixtures';
+import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, SEED_RUNS, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
 import { launchChromium } from './browser';
 
@@ -42,6 +42,10 @@ interface Recorded {
   /** From the run the real trainer wrote (test/webview/fixtures/trainer-run). */
   trainerDashboard: DashboardHostMessage;
   trainerStep: RolloutsHostMessage[];
+  /** dashboardFull with the host's EMA at other weights than the default, by weight. */
+  smoothedAt: Record<string, DashboardHostMessage>;
+  /** RUN_B and three runs that differ only by seed. */
+  seeds: DashboardHostMessage;
 }
 
 const TRAINER_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'trainer-run');
@@ -73,13 +77,13 @@ const test = (name: string, fn: TestFn) => tests.push([name, fn]);
 export async function record(root: string): Promise<Recorded> {
   const configs = new RunConfigCache();
   const store = new RunStore({ roots: [root, TRAINER_RUNS], detectCrashes: false });
-  const dashboard = async (runIds: string[]): Promise<DashboardHostMessage> => {
+  const dashboard = async (runIds: string[], smoothing?: number): Promise<DashboardHostMessage> => {
     await store.refresh();
     const configMap = new Map<string, unknown>();
     for (const id of runIds) configMap.set(id, await configs.read(store.get(id)?.dir ?? join(root, id)));
     const step = shownStep(store.rolloutSteps(runIds[0]), null);
     const critic = step === null ? null : await loadCritic(store, runIds[0], step);
-    return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic) };
+    return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic, smoothing) };
   };
   const rollouts = async (runId: string, step: number, loadId: number): Promise<RolloutsHostMessage[]> => {
     await store.refresh();
@@ -93,6 +97,7 @@ export async function record(root: string): Promise<Recorded> {
   writeRun(root, RUN_A);
   writeRun(root, RUN_B);
   writeBigRun(root);
+  for (const spec of SEED_RUNS) writeRun(root, spec);
   const recorded: Recorded = {
     dashboardPartial,
     dashboardFull: await dashboard([RUN_A.id]),
@@ -101,6 +106,8 @@ export async function record(root: string): Promise<Recorded> {
     bigStep: await rollouts(BIG_RUN_ID, 1, 2),
     trainerDashboard: await dashboard([TRAINER_RUN_ID]),
     trainerStep: await rollouts(TRAINER_RUN_ID, 10, 3),
+    seeds: await dashboard([...SEED_RUNS.map((spec) => spec.id), RUN_B.id]),
+    smoothedAt: Object.fromEntries(await Promise.all([0, 0.3, 0.99].map(async (w) => [String(w), await dashboard([RUN_A.id], w)] as const))),
   };
   store.dispose();
   writeFileSync(
@@ -378,14 +385,27 @@ test('dashboard: the smoothing slider smooths training curves (not evaluations) 
     assert.equal(await h.page.locator('#smoothing-label').textContent(), '0.60');
     const slider = h.page.locator('#smoothing');
     await slider.focus();
+    // The host computes the EMA over every raw point: the slider asks it for a weight.
+    const asked = async (weight: number) => {
+      for (let i = 0; i < 50; i++) {
+        if ((await h.posted()).some((m) => m.type === 'setSmoothing' && m.weight === weight)) return;
+        await h.page.waitForTimeout(20);
+      }
+      assert.fail(`the dashboard did not ask the host for smoothing ${weight}`);
+    };
+    await asked(0.6);
     let rendered = await renders(h.page);
     await h.page.keyboard.press('Home');
+    await asked(0);
+    await h.send([rec.smoothedAt['0']]);
     await waitForRenders(h.page, rendered + 1);
     assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0');
     const raw = reward.series[0].ys.filter((y): y is number => y !== null && Number.isFinite(y)).at(-1);
     assert.equal(await lastY(h), raw, 'at 0 the curve is the data');
     rendered = await renders(h.page);
     await h.page.keyboard.press('End');
+    await asked(0.99);
+    await h.send([rec.smoothedAt['0.99']]);
     await waitForRenders(h.page, rendered + 1);
     assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0.99');
     assert.equal(await h.page.locator('#smoothing-label').textContent(), '0.99');
@@ -396,8 +416,9 @@ test('dashboard: the smoothing slider smooths training curves (not evaluations) 
     await h.page.screenshot({ path: join(OUT, 'dashboard-smoothing-0.99.png') });
   });
   await withPage(browser, { bundle: 'dashboard', savedState: { runIds: [RUN_A.id], criticRunId: null, criticStep: null, smoothing: 0.3 } }, async (h) => {
-    await h.send([rec.dashboardFull]);
+    await h.send([rec.smoothedAt['0.3']]);
     await waitForRenders(h.page, 1);
+    assert.ok((await h.posted()).some((m) => m.type === 'setSmoothing' && m.weight === 0.3), 'a re-created dashboard asks for its saved weight');
     assert.equal(await attr(h.page, '#chart-reward', 'data-smoothing'), '0.3', 'a re-created dashboard keeps its weight');
     assert.equal(await h.page.locator('#smoothing').inputValue(), '0.3');
     assert.ok(Math.abs((await lastY(h)) - ema(reward.series[0].ys, 0.3)) < 1e-9);
@@ -476,6 +497,155 @@ test('dashboard: the summary table lists each run\'s best and last accuracy, pas
   });
 });
 
+test('dashboard: the runs table sorts, toggles runs off the charts and shows the config keys that differ', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard', height: 1400 }, async (h) => {
+    await h.send([rec.compare]);
+    await waitForRenders(h.page, 1);
+    const { runs, scores, configDiff } = rec.compare.state;
+    const order = () => h.page.locator('#scores tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.runId));
+    assert.deepEqual(await order(), runs.map((r) => r.id));
+    const byReward = [...scores].sort((a, b) => (b.reward as number) - (a.reward as number)).map((c) => c.runId);
+    let rendered = await renders(h.page);
+    await h.page.locator('#scores button[data-sort="reward"]').click();
+    await waitForRenders(h.page, rendered + 1);
+    assert.deepEqual(await order(), byReward, 'the highest reward first');
+    assert.equal(await h.page.locator('#scores th:has(button[data-sort="reward"])').getAttribute('aria-sort'), 'descending');
+    rendered = await renders(h.page);
+    await h.page.locator('#scores button[data-sort="reward"]').click();
+    await waitForRenders(h.page, rendered + 1);
+    assert.deepEqual(await order(), [...byReward].reverse(), 'a second click sorts the other way');
+    const lr = configDiff.rows.find((row) => row.key === 'optim.lr');
+    assert.ok(lr, 'the fixtures differ in optim.lr');
+    const lrCells = await h.page.locator('#scores tbody tr').evaluateAll((rows) =>
+      rows.map((r) => [(r as HTMLElement).dataset.runId, (r as HTMLElement).querySelector('td[data-col="config:optim.lr"]')?.textContent]));
+    for (const [runId, text] of lrCells) assert.equal(text, lr.values[configDiff.runIds.indexOf(runId as string)]);
+    assert.match((await h.page.locator('#scores td[data-col="status"]').first().textContent()) ?? '', /finished|running|stopped/);
+
+    assert.equal(await attr(h.page, '#chart-reward', 'data-series'), '6');
+    rendered = await renders(h.page);
+    await h.page.locator(`#scores input.run-toggle[data-run-id="${RUN_B.id}"]`).uncheck();
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-series'), '3', 'the run toggled off leaves the charts');
+    assert.ok(await h.page.locator(`#scores tr[data-run-id="${RUN_B.id}"].run-hidden`).count());
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as { hiddenRuns: string[] };
+    assert.deepEqual(saved.hiddenRuns, [RUN_B.id]);
+    await h.page.locator('#summary').screenshot({ path: join(OUT, 'dashboard-runs-table.png') });
+  });
+});
+
+test('dashboard: x axis in steps, relative or wall-clock time; log y per chart; metric filter; constant series noted', async (browser, rec) => {
+  const state = rec.dashboardFull.state;
+  const reward = state.families.find((f) => f.id === 'reward');
+  assert.ok(reward);
+  const ts = state.families.flatMap((f) => f.series.flatMap((x) => x.ts)).filter((t): t is number => t !== null);
+  const first = Math.min(...ts);
+  const lastReward = Math.max(...(reward.series[0].ts as number[]));
+  await withPage(browser, { bundle: 'dashboard', height: 2400 }, async (h) => {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-x-axis'), 'step');
+    assert.match((await h.page.locator('#card-psi .chart-note').textContent()) ?? '', /Constant, not drawn: pacs\/weight_mean = 1\b/);
+    const psi = state.families.find((f) => f.id === 'psi');
+    assert.equal(await attr(h.page, '#chart-psi', 'data-series'), String((psi?.series.length ?? 0) - 1), 'the constant series is left out');
+    let rendered = await renders(h.page);
+    await h.page.locator('#x-axis').selectOption('relative');
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-x-axis'), 'relative');
+    const relMax = Number(await attr(h.page, '#chart-reward', 'data-x-max'));
+    assert.ok(relMax >= lastReward - first, `seconds since the run started: ${relMax} for ${lastReward - first}`);
+    assert.ok(Number(await attr(h.page, '#chart-reward', 'data-x-max')) < (lastReward - first) * 1.2 + 60);
+    rendered = await renders(h.page);
+    await h.page.locator('#x-axis').selectOption('wall');
+    await waitForRenders(h.page, rendered + 1);
+    const wallMax = Number(await attr(h.page, '#chart-reward', 'data-x-max'));
+    assert.ok(wallMax >= lastReward * 1000 && wallMax < (lastReward + 3600) * 1000, `milliseconds of the clock: ${wallMax}`);
+
+    rendered = await renders(h.page);
+    await h.page.locator('#card-loss .log-toggle').click();
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-loss', 'data-log'), 'true');
+    assert.equal(await attr(h.page, '#chart-reward', 'data-log'), 'false', 'only the chart toggled');
+    assert.equal(await h.page.locator('#card-loss .log-toggle').getAttribute('aria-pressed'), 'true');
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as { logCharts: string[]; xAxis: string };
+    assert.deepEqual(saved.logCharts, ['loss']);
+    assert.equal(saved.xAxis, 'wall');
+
+    await h.page.locator('#metric-filter').fill('entropy');
+    await h.page.waitForFunction(() => document.querySelectorAll('#charts figure.chart-card:not([hidden])').length === 1);
+    assert.equal(await h.page.locator('#charts figure.chart-card:not([hidden]) canvas').getAttribute('id'), 'chart-entropy');
+  });
+});
+
+test('dashboard: CSV and PNG export ask the host; each chart is keyboard-reachable and has a data table', async (browser, rec) => {
+  await withPage(browser, { bundle: 'dashboard', height: 2400 }, async (h) => {
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 1);
+    await h.page.locator('#metric-filter').fill('entropy');
+    await h.page.waitForFunction(() => document.querySelectorAll('#charts figure.chart-card:not([hidden])').length === 1);
+    await h.page.locator('#export-csv').click();
+    await h.page.locator('#card-entropy .png-export').click();
+    await h.page.waitForFunction(() =>
+      (window as unknown as { __pacsTest: { posted: { type: string }[] } }).__pacsTest.posted.some((m) => m.type === 'exportPng'));
+    const posted = await h.posted();
+    assert.deepEqual(posted.find((m) => m.type === 'exportCsv'), { type: 'exportCsv', series: [{ runId: RUN_A.id, metric: 'policy/entropy' }] }, 'the series shown');
+    const png = posted.find((m) => m.type === 'exportPng') as unknown as { name: string; dataUrl: string };
+    assert.equal(png.name, 'entropy');
+    assert.ok(png.dataUrl.startsWith('data:image/png;base64,') && png.dataUrl.length > 1000);
+
+    const entropy = rec.dashboardFull.state.families.find((f) => f.id === 'entropy');
+    const n = entropy?.series[0].xs.length ?? 0;
+    await h.page.locator('#chart-entropy').focus();
+    await h.page.keyboard.press('End');
+    assert.equal(await attr(h.page, '#chart-entropy', 'data-active-index'), String(n - 1));
+    await h.page.keyboard.press('ArrowLeft');
+    assert.equal(await attr(h.page, '#chart-entropy', 'data-active-index'), String(n - 2));
+    await h.page.locator('#card-entropy details.data-table summary').click();
+    await h.page.locator('#card-entropy details.data-table tbody tr').first().waitFor();
+    assert.equal(await h.page.locator('#card-entropy details.data-table tbody tr').count(), n, 'one row per drawn point');
+    const firstRow = await h.page.locator('#card-entropy details.data-table tbody tr').first().locator('th').textContent();
+    assert.equal(firstRow, String(entropy?.series[0].xs[0]));
+  });
+});
+
+test('dashboard: runs that differ only by seed are drawn as their mean ± std, per-seed lines on demand, summarised as mean ± std', async (browser, rec) => {
+  const state = rec.seeds.state;
+  const reward = state.families.find((f) => f.id === 'reward');
+  assert.ok(reward);
+  const seedIds = SEED_RUNS.map((spec) => spec.id);
+  const lastOf = (runId: string) => {
+    const series = reward.series.find((x) => x.runId === runId && x.metric === 'reward/mean');
+    return (series?.smoothed ?? series?.ys ?? []).at(-1) as number;
+  };
+  const lasts = seedIds.map(lastOf);
+  const mean = lasts.reduce((a, b) => a + b, 0) / 3;
+  const std = Math.sqrt(lasts.reduce((a, b) => a + (b - mean) ** 2, 0) / 2);
+  await withPage(browser, { bundle: 'dashboard', height: 2000 }, async (h) => {
+    await h.send([rec.seeds]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await h.page.locator('#seed-controls').isVisible(), true, 'offered when some runs differ only by seed');
+    assert.equal(await attr(h.page, '#chart-reward', 'data-groups'), '0');
+    let rendered = await renders(h.page);
+    await h.page.locator('#group-seeds').check();
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-groups'), '3', 'one mean line per reward metric of the group');
+    const group = JSON.parse((await attr(h.page, '#chart-reward', 'data-group-last')) ?? '{}') as { mean: number; std: number };
+    assert.ok(Math.abs(group.mean - mean) < 1e-12 && Math.abs(group.std - std) < 1e-12, `mean ${group.mean} ± ${group.std}, expected ${mean} ± ${std}`);
+    assert.equal(await attr(h.page, '#chart-reward', 'data-series'), String(reward.series.length));
+    const row = h.page.locator('#seed-groups tbody tr');
+    assert.equal(await row.count(), 1, 'RUN_B is in no group');
+    assert.match((await row.locator('th').textContent()) ?? '', /arith \(3 seeds\)/);
+    const scores = state.scores.filter((c) => seedIds.includes(c.runId)).map((c) => c.reward as number);
+    const rewardMean = scores.reduce((a, b) => a + b, 0) / 3;
+    assert.ok(Math.abs(Number(await row.locator('td[data-col="reward"]').getAttribute('data-mean')) - rewardMean) < 1e-12);
+    rendered = await renders(h.page);
+    await h.page.locator('#seed-lines').check();
+    await waitForRenders(h.page, rendered + 1);
+    await h.page.locator('#metrics').screenshot({ path: join(OUT, 'dashboard-seed-group.png') });
+    const saved = (await h.page.evaluate(() => (window as unknown as { __pacsTest: { getState(): unknown } }).__pacsTest.getState())) as { groupSeeds: boolean; seedLines: boolean };
+    assert.deepEqual([saved.groupSeeds, saved.seedLines], [true, true]);
+  });
+});
+
 test('dashboard: each named eval set is charted and gets its own column in the summary table', async (browser, rec) => {
   await withPage(browser, { bundle: 'dashboard', height: 1400 }, async (h) => {
     await h.send([rec.compare]);
@@ -489,7 +659,8 @@ test('dashboard: each named eval set is charted and gets its own column in the s
     }
     assert.equal(await attr(h.page, '#chart-eval', 'data-series'), String(evalFamily.series.length));
     const headers = await h.page.locator('#scores thead th').allTextContents();
-    assert.deepEqual(headers.slice(-2), ['aime24 accuracy', 'math500 accuracy'], 'a column per set, per-source metrics left out');
+    const sets = headers.filter((text) => text.endsWith(' accuracy') && !['best eval accuracy', 'last eval accuracy', 'critic accuracy'].includes(text));
+    assert.deepEqual(sets, ['aime24 accuracy', 'math500 accuracy'], 'a column per set, per-source metrics left out');
     for (const name of ['math500', 'aime24']) {
       const cells = await h.page.locator(`#scores td[data-col="eval-set-${name}"]`).allTextContents();
       const expected = scores.map((c) => {

@@ -7,10 +7,12 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import {
   BarController,
   BarElement,
+  Filler,
   CategoryScale,
   Chart,
   Legend,
   LinearScale,
+  LogarithmicScale,
   LineController,
   LineElement,
   PointElement,
@@ -33,14 +35,20 @@ import {
   type DashboardWebviewMessage,
   type RunScore,
   type RunSummary,
+  type SeriesData,
+  type SeriesRef,
+  type XAxis,
 } from '../contract';
-import { isEvaluationMetric } from '../../src/core/runModel';
+import { STATUS_CODICONS } from '../../src/core/runModel';
+import { isRunStatus } from '../../src/core/runFormat';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
-import { clampSmoothing, MAX_SMOOTHING, smooth } from './smoothing';
+import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
+import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
+import { groupSeries, meanBand, meanStd, seedGroups, type SeedGroup } from './seeds';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
+Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
 
 const REDRAW_INTERVAL_MS = 250;
 const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
@@ -52,6 +60,18 @@ let pendingScroll = host.getState()?.scrollY;
 let smoothing = clampSmoothing(host.getState()?.smoothing);
 /** The step range every metric chart shows after a drag-to-zoom (null: all steps). */
 let zoomRange: { min: number; max: number } | null = null;
+/** The metric charts' x axis, kept across sessions. */
+let xAxis: XAxis = isXAxis(host.getState()?.xAxis) ? (host.getState()?.xAxis as XAxis) : 'step';
+/** Charts drawn with a logarithmic y axis. */
+const logCharts = new Set<string>((host.getState()?.logCharts ?? []).filter((id) => typeof id === 'string'));
+/** Runs toggled off the charts in the runs table. */
+const hiddenRuns = new Set<string>((host.getState()?.hiddenRuns ?? []).filter((id) => typeof id === 'string'));
+let metricFilter = typeof host.getState()?.metricFilter === 'string' ? (host.getState()?.metricFilter as string) : '';
+/** Runs that differ only by seed drawn as their mean ± std (on the step axis); their own lines on demand. */
+let groupSeeds = host.getState()?.groupSeeds === true;
+let seedLines = host.getState()?.seedLines === true;
+/** The summary table's sort: a column key and direction (null: the order the runs were given in). */
+let sortBy: { key: string; descending: boolean } | null = null;
 /** Per chart, the series (run + metric) the user hid from its legend. */
 const hiddenSeries = new Map<string, Set<string>>();
 let state: DashboardState | undefined;
@@ -67,6 +87,16 @@ const smoothingSlider = h('input', {
   'aria-label': 'Smoothing of the training metric curves',
 });
 const smoothingLabel = h('output', { id: 'smoothing-label', for: 'smoothing' }, smoothing.toFixed(2));
+const xAxisSelect = h('select', { id: 'x-axis', 'aria-label': 'X axis of the metric charts' },
+  h('option', { value: 'step' }, 'step'), h('option', { value: 'relative' }, 'relative time'), h('option', { value: 'wall' }, 'wall-clock time'));
+xAxisSelect.value = xAxis;
+const metricFilterBox = h('input', { id: 'metric-filter', type: 'search', placeholder: 'Filter metrics', value: metricFilter, 'aria-label': 'Show only the charts whose title or metrics contain this text' });
+const groupSeedsBox = h('input', { id: 'group-seeds', type: 'checkbox', checked: groupSeeds });
+const seedLinesBox = h('input', { id: 'seed-lines', type: 'checkbox', checked: seedLines });
+const seedControls = h('span', { id: 'seed-controls', className: 'seed-controls', hidden: true },
+  groupSeedsBox, h('label', { for: 'group-seeds', title: 'Runs whose configs differ only by seed: their mean with a ± 1 std band (step axis)' }, 'Group seeds'),
+  seedLinesBox, h('label', { for: 'seed-lines' }, 'Per-seed lines'));
+const exportCsvButton = ce('vscode-button', { id: 'export-csv', secondary: true, icon: 'desktop-download' }, 'Export CSV');
 const resetZoomButton = ce('vscode-button', { id: 'reset-zoom', secondary: true, icon: 'zoom-out', hidden: true }, 'All steps');
 const zoomHint = h('span', { className: 'hint', id: 'zoom-hint' }, 'Drag across a chart to zoom into steps (Ctrl + wheel zooms, Shift + drag pans); double-click for all steps.');
 const criticRun = ce('vscode-single-select', { id: 'critic-run', 'aria-label': 'Run for the critic view' });
@@ -93,6 +123,11 @@ root.append(
       h('label', { for: 'smoothing', title: 'Exponential moving average, as in TensorBoard; evaluations are drawn as logged' }, 'Smoothing'),
       smoothingSlider,
       smoothingLabel,
+      h('label', { for: 'x-axis' }, 'X axis'),
+      xAxisSelect,
+      metricFilterBox,
+      seedControls,
+      exportCsvButton,
       resetZoomButton,
       zoomHint,
     ),
@@ -154,6 +189,12 @@ function persist(): void {
     criticStep: state.critic?.step ?? null,
     scrollY: window.scrollY,
     smoothing,
+    xAxis,
+    logCharts: [...logCharts],
+    metricFilter,
+    hiddenRuns: [...hiddenRuns],
+    groupSeeds,
+    seedLines,
   });
 }
 
@@ -188,41 +229,27 @@ function renderRuns(s: DashboardState, colors: ThemeColors): void {
 }
 
 function statusIcon(status: string): HTMLElement {
-  const names: Record<string, string> = {
-    running: 'sync',
-    starting: 'loading',
-    paused: 'debug-pause',
-    suspended: 'debug-stop',
-    finished: 'pass',
-    stopped: 'circle-slash',
-    failed: 'error',
-    crashed: 'warning',
-  };
-  return icon(names[status] ?? 'circle-outline');
+  const known = isRunStatus(status) ? STATUS_CODICONS[status] : undefined;
+  return icon(known ? `${known.codicon}${known.spin ? ' codicon-modifier-spin' : ''}` : 'circle-outline');
 }
 
 function renderFamilies(s: DashboardState, colors: ThemeColors): void {
   const seen = new Set<string>();
+  const starts = runStartTimes(s.families);
+  const filter = metricFilter.trim().toLowerCase();
+  const groups = activeSeedGroups(s);
+  seedControls.hidden = seedGroups(s.runs, s.configDiff).length === 0;
+  groupSeedsBox.disabled = xAxis !== 'step';
+  seedLinesBox.disabled = !groupSeeds || xAxis !== 'step';
   for (const family of s.families) {
     seen.add(family.id);
-    const datasets = familyDatasets(family, s.runs, colors, smoothing, hiddenSeries.get(family.id));
-    const weight = datasets.some((d) => (d as Tagged).raw) ? smoothing : 0;
+    const { drawn, constants } = splitConstant(family.series.filter((series) => !hiddenRuns.has(series.runId)));
+    const datasets = familyDatasets(family, drawn, s.runs, colors, s.smoothing ?? 0, hiddenSeries.get(family.id), starts, groups);
+    const weight = datasets.some((d) => (d as Tagged).raw) ? s.smoothing : 0;
     const points = family.series.reduce((sum, series) => sum + series.rawCount, 0);
     let chart = charts.get(family.id);
     if (!chart) {
-      const canvas = h('canvas', { id: `chart-${family.id}`, role: 'img', 'aria-label': `${family.title} chart` });
-      chartGrid.append(chartCard(family.id, family.title, canvas));
-      const config = lineConfig(datasets, colors, 'step');
-      const plugins = config.options?.plugins;
-      if (plugins?.legend) {
-        plugins.legend.labels = { ...plugins.legend.labels, filter: legendFilter };
-        plugins.legend.onClick = (_event, item, element) => legendClick(element.chart as unknown as Chart, family.id, item);
-      }
-      if (plugins) plugins.zoom = stepZoomOptions(colors);
-      chart = new Chart(canvas, config);
-      charts.set(family.id, chart);
-      canvas.addEventListener('dblclick', () => setZoom(null));
-      if (zoomRange) chart.zoomScale('x', zoomRange, 'none');
+      chart = createMetricChart(family, datasets, colors);
     } else {
       chart.data.datasets = datasets;
       applyColors(chart.options as unknown as Themeable, colors);
@@ -231,14 +258,30 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     const canvas = chart.canvas;
     canvas.dataset.points = String(points);
     markRange(chart);
-    canvas.dataset.series = String(family.series.length);
+    canvas.dataset.series = String(drawn.length);
     canvas.dataset.smoothing = String(weight);
+    canvas.dataset.xAxis = xAxis;
+    canvas.dataset.log = String(logCharts.has(family.id));
     // The first series' newest drawn value, for tests to check the curve against the data.
     const first = datasets.find((d) => !(d as Tagged).raw);
     const last = first?.data.at(-1) as { y: number } | undefined;
     canvas.dataset.lastY = last === undefined ? '' : String(last.y);
+    canvas.dataset.lastX = last === undefined ? '' : String((last as unknown as { x: number }).x);
+    const groupLine = datasets.find((d) => (d as Tagged).group);
+    canvas.dataset.groups = String(datasets.filter((d) => (d as Tagged).group).length);
+    canvas.dataset.groupLast = groupLine ? JSON.stringify((groupLine as Tagged).group) : '';
+    canvas.setAttribute('aria-label', chartLabel(family, drawn));
     const card = canvas.closest('figure');
-    if (card) chartGrid.append(card);
+    if (!card) continue;
+    const note = card.querySelector('.chart-note') as HTMLElement;
+    note.textContent = constants.length
+      ? `Constant, not drawn: ${[...new Set(constants.map((c) => `${seriesLabel(c, s.runs)} = ${formatNumber(c.constant)}`))].join('; ')}.`
+      : '';
+    note.hidden = constants.length === 0;
+    card.hidden = filter !== '' && ![family.title, family.id, ...family.series.map((x) => x.metric)].some((text) => text.toLowerCase().includes(filter));
+    const table = card.querySelector('details.data-table') as HTMLDetailsElement;
+    if (table.open) fillDataTable(table, family.id);
+    chartGrid.append(card);
   }
   for (const [id, chart] of charts) {
     if (seen.has(id) || id === 'psi-histogram' || id === 'reliability') continue;
@@ -248,39 +291,165 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
   }
 }
 
+/**
+ * Next to series that move, a series that never does (`pacs/weight_mean` at 1) would squash
+ * their axis to show its flat line: it is named in a note instead. A chart of only constant
+ * series draws them (on an axis of ±5% around their value).
+ */
+function splitConstant(series: readonly SeriesData[]): { drawn: SeriesData[]; constants: (SeriesData & { constant: number })[] } {
+  const constants = series.filter((x): x is SeriesData & { constant: number } => x.constant !== null && x.constant !== undefined);
+  if (constants.length === series.length) return { drawn: [...series], constants: [] };
+  return { drawn: series.filter((x) => x.constant === null || x.constant === undefined), constants };
+}
+
+function seriesLabel(series: SeriesData, runs: readonly RunSummary[]): string {
+  return runs.length > 1 ? `${runs.find((r) => r.id === series.runId)?.name ?? series.runId} · ${series.metric}` : series.metric;
+}
+
+function chartLabel(family: ChartFamily, drawn: readonly SeriesData[]): string {
+  return `${family.title} chart, ${drawn.length} series against ${X_TITLES[xAxis]}. The data table under it lists the values.`;
+}
+
+function createMetricChart(family: ChartFamily, datasets: Tagged[], colors: ThemeColors): Chart {
+  const canvas = h('canvas', { id: `chart-${family.id}`, role: 'img', tabindex: 0 });
+  const logButton = h('button', { type: 'button', className: 'chart-action log-toggle', 'data-chart': family.id, 'aria-pressed': String(logCharts.has(family.id)), title: 'Logarithmic y axis (values ≤ 0 are not drawn)' }, 'log y');
+  const pngButton = h('button', { type: 'button', className: 'chart-action png-export', 'data-chart': family.id, title: 'Save this chart as a PNG image' }, 'PNG');
+  const table = h('details', { className: 'data-table', 'data-chart': family.id }, h('summary', {}, 'Data table'));
+  const card = h(
+    'figure',
+    { className: 'chart-card', id: `card-${family.id}` },
+    h('figcaption', {}, h('span', { className: 'chart-title' }, family.title), h('span', { className: 'chart-actions' }, logButton, pngButton)),
+    h('div', { className: 'chart-box' }, canvas),
+    h('p', { className: 'chart-note hint', hidden: true }),
+    table,
+  );
+  chartGrid.append(card);
+  const config = lineConfig(datasets, colors, X_TITLES[xAxis], logCharts.has(family.id) ? 'logarithmic' : 'linear');
+  const plugins = config.options?.plugins;
+  if (plugins?.legend) {
+    plugins.legend.labels = { ...plugins.legend.labels, filter: legendFilter };
+    plugins.legend.onClick = (_event, item, element) => legendClick(element.chart as unknown as Chart, family.id, item);
+  }
+  if (plugins) plugins.zoom = stepZoomOptions(colors);
+  const chart = new Chart(canvas, config);
+  charts.set(family.id, chart);
+  canvas.addEventListener('dblclick', () => setZoom(null));
+  canvas.addEventListener('keydown', (event) => chartKey(chart, event));
+  logButton.addEventListener('click', () => {
+    if (logCharts.has(family.id)) logCharts.delete(family.id);
+    else logCharts.add(family.id);
+    rebuildCharts([family.id]);
+  });
+  pngButton.addEventListener('click', () => host.post({ type: 'exportPng', name: family.id, dataUrl: chart.toBase64Image('image/png', 1) }));
+  table.addEventListener('toggle', () => {
+    if (table.open) fillDataTable(table, family.id);
+  });
+  if (zoomRange) chart.zoomScale('x', zoomRange, 'none');
+  return chart;
+}
+
+/** ← / → (Home / End) walk the tooltip along the chart's first drawn line: the chart is readable without a pointer. */
+function chartKey(chart: Chart, event: KeyboardEvent): void {
+  const moves: Record<string, (i: number, n: number) => number> = {
+    ArrowRight: (i, n) => Math.min(n - 1, i + 1),
+    ArrowLeft: (i) => Math.max(0, i - 1),
+    Home: () => 0,
+    End: (_i, n) => n - 1,
+  };
+  const move = moves[event.key];
+  if (!move) return;
+  const datasetIndex = chart.data.datasets.findIndex((d, i) => !(d as Tagged).raw && chart.isDatasetVisible(i));
+  const n = datasetIndex < 0 ? 0 : chart.data.datasets[datasetIndex].data.length;
+  if (n === 0) return;
+  event.preventDefault();
+  const current = chart.tooltip?.getActiveElements()[0]?.index ?? -1;
+  const index = move(current < 0 ? (event.key === 'ArrowLeft' ? n : -1) : current, n);
+  const point = chart.getDatasetMeta(datasetIndex).data[index];
+  chart.tooltip?.setActiveElements([{ datasetIndex, index }], { x: point?.x ?? 0, y: point?.y ?? 0 });
+  chart.update('none');
+  chart.canvas.dataset.activeIndex = String(index);
+}
+
+/** The chart's drawn series as a table (x, then a column per line): what a screen reader reads. */
+function fillDataTable(details: HTMLDetailsElement, familyId: string): void {
+  const chart = charts.get(familyId);
+  details.querySelector('table')?.remove();
+  if (!chart) return;
+  const lines = (chart.data.datasets as Tagged[]).filter((d) => !d.raw && !d.band);
+  const rows = new Map<number, (number | null)[]>();
+  lines.forEach((line, column) => {
+    for (const point of line.data as { x: number; y: number }[]) {
+      const row = rows.get(point.x) ?? new Array<number | null>(lines.length).fill(null);
+      row[column] = Number.isFinite(point.y) ? point.y : null;
+      rows.set(point.x, row);
+    }
+  });
+  const body = h('tbody');
+  for (const x of [...rows.keys()].sort((a, b) => a - b)) {
+    body.append(h('tr', {}, h('th', { scope: 'row' }, formatX(x, xAxis)), ...(rows.get(x) ?? []).map((y) => h('td', {}, y === null ? '–' : formatNumber(y)))));
+  }
+  details.append(
+    h('table', { className: 'diff-table' },
+      h('caption', { className: 'hint' }, `${rows.size} points as drawn (decimated to at most 1000 per series; Export CSV has every point)`),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, X_TITLES[xAxis]), ...lines.map((line) => h('th', { scope: 'col' }, String(line.label ?? ''))))),
+      body),
+  );
+}
+
+/** Re-creates charts (all, or those named) with the current axes; a zoom is dropped when the x axis changes. */
+function rebuildCharts(ids?: readonly string[]): void {
+  for (const [id, chart] of charts) {
+    if (id === 'psi-histogram' || id === 'reliability' || (ids && !ids.includes(id))) continue;
+    chart.canvas.closest('figure')?.remove();
+    chart.destroy();
+    charts.delete(id);
+  }
+  persist();
+  render();
+}
+
 /** A line dataset with the series it draws (`key`: run + metric) and whether it is the faint raw line behind a smoothed one. */
-type Tagged = ChartDataset<'line'> & { key?: string; raw?: boolean };
+type Tagged = ChartDataset<'line'> & { key?: string; raw?: boolean; band?: boolean; group?: { mean: number | null; std: number | null } };
 
 /**
  * One line per series; with a smoothing weight above 0, the smoothed line in the series' colour
- * over its raw line, faint and left out of the legend (the legend toggles both).
+ * (the host's EMA over every raw point) over its raw line, faint and left out of the legend (the
+ * legend toggles both).
  */
 function familyDatasets(
   family: ChartFamily,
+  drawn: readonly SeriesData[],
   runs: readonly RunSummary[],
   colors: ThemeColors,
   weight: number,
   hidden: ReadonlySet<string> | undefined,
+  starts: ReadonlyMap<string, number>,
+  groups: readonly SeedGroup[],
 ): Tagged[] {
   const metrics = [...new Set(family.series.map((s) => s.metric))];
   const compare = runs.length > 1;
   const lines: Tagged[] = [];
   const raws: Tagged[] = [];
-  for (const series of family.series) {
+  const grouped = new Set(groups.flatMap((g) => g.runIds));
+  for (const series of drawn) {
+    if (grouped.has(series.runId)) {
+      if (seedLines) raws.push(seedLine(series, runs, colors, weight));
+      continue;
+    }
     const metricIndex = metrics.indexOf(series.metric);
-    const run = runs.find((r) => r.id === series.runId);
     const color = compare ? runColor(colors, runs, series.runId) : colors.series[metricIndex % colors.series.length];
     const sparse = series.xs.length <= 60;
     const key = `${series.runId}\u0000${series.metric}`;
-    const label = compare ? `${run?.name ?? series.runId} · ${series.metric}` : series.metric;
-    // Evaluations are drawn as logged: they are sparse (one every eval_every steps), and an average would blur what they measure.
-    const w = isEvaluationMetric(series.metric) ? 0 : weight;
-    const ys = w > 0 ? smooth(series.ys, w) : series.ys;
+    const label = seriesLabel(series, runs);
+    const xs = xValues(series, xAxis, starts.get(series.runId));
+    const points = (ys: readonly (number | null)[]) =>
+      xs.flatMap((x, i) => (x === null ? [] : [{ x, y: ys[i] ?? NaN }]));
+    const smoothed = weight > 0 ? series.smoothed : null;
     const common = { key, hidden: hidden?.has(key) ?? false, borderDash: compare ? DASHES[metricIndex % DASHES.length] : [], tension: 0, spanGaps: false };
     lines.push({
       ...common,
       label,
-      data: series.xs.map((x, i) => ({ x, y: ys[i] ?? NaN })),
+      data: points(smoothed ?? series.ys),
       borderColor: color,
       backgroundColor: color,
       borderWidth: colors.highContrast ? 2.5 : 1.5,
@@ -288,13 +457,13 @@ function familyDatasets(
       pointHoverRadius: 4,
       order: 0,
     });
-    if (w > 0) {
+    if (smoothed) {
       const faint = withAlpha(color, colors.highContrast ? 0.45 : 0.25);
       raws.push({
         ...common,
         label: `${label} (raw)`,
         raw: true,
-        data: series.xs.map((x, i) => ({ x, y: series.ys[i] ?? NaN })),
+        data: points(series.ys),
         borderColor: faint,
         backgroundColor: faint,
         borderWidth: 1,
@@ -304,7 +473,44 @@ function familyDatasets(
       });
     }
   }
-  return [...lines, ...raws];
+  return [...lines, ...raws, ...groups.flatMap((group) => groupDatasets(group, drawn, runs, colors, weight))];
+}
+
+/** The seed groups drawn now: with "Group seeds" on the step axis. */
+function activeSeedGroups(s: DashboardState): SeedGroup[] {
+  return groupSeeds && xAxis === 'step' ? seedGroups(s.runs.filter((r) => !hiddenRuns.has(r.id)), s.configDiff) : [];
+}
+
+/** One seed's own line under its group's band: thin, faint, out of the legend. */
+function seedLine(series: SeriesData, runs: readonly RunSummary[], colors: ThemeColors, weight: number): Tagged {
+  const color = withAlpha(runColor(colors, runs, series.runId), 0.45);
+  const ys = (weight > 0 ? series.smoothed : null) ?? series.ys;
+  return {
+    label: `${seriesLabel(series, runs)} (seed)`, raw: true, data: series.xs.map((x, i) => ({ x, y: ys[i] ?? NaN })),
+    borderColor: color, backgroundColor: color, borderWidth: 1, pointRadius: 0, tension: 0, order: 1,
+  };
+}
+
+/** Per metric, a group's mean line over a ± 1 std band (Chart.js fill between the band's edges). */
+function groupDatasets(group: SeedGroup, drawn: readonly SeriesData[], runs: readonly RunSummary[], colors: ThemeColors, weight: number): Tagged[] {
+  const metrics = [...new Set(drawn.filter((s) => group.runIds.includes(s.runId)).map((s) => s.metric))];
+  const color = runColor(colors, runs, group.runIds[0]);
+  return metrics.flatMap((metric, m) => {
+    const band = meanBand(groupSeries(group, drawn, metric).map((s) => ({ xs: s.xs, ys: (weight > 0 ? s.smoothed : null) ?? s.ys })));
+    const edge = (sign: number) => band.xs.map((x, i) => ({ x, y: band.mean[i] + sign * band.std[i] }));
+    const faint = withAlpha(color, colors.highContrast ? 0.35 : 0.18);
+    const last = band.xs.length - 1;
+    return [
+      { label: `${group.name} · ${metric} − std`, band: true, data: edge(-1), borderWidth: 0, pointRadius: 0, borderColor: faint, backgroundColor: faint, fill: false, order: 2 },
+      { label: `${group.name} · ${metric} + std`, band: true, data: edge(1), borderWidth: 0, pointRadius: 0, borderColor: faint, backgroundColor: faint, fill: '-1', order: 2 },
+      {
+        label: `${group.name} · ${metric}`, key: `${group.id}\u0000${metric}`, data: band.xs.map((x, i) => ({ x, y: band.mean[i] })),
+        group: last < 0 ? { mean: null, std: null } : { mean: band.mean[last], std: band.std[last] },
+        borderColor: color, backgroundColor: color, borderWidth: colors.highContrast ? 2.5 : 2, borderDash: DASHES[m % DASHES.length],
+        pointRadius: 0, pointHoverRadius: 4, tension: 0, order: 0,
+      },
+    ] as Tagged[];
+  });
 }
 
 /**
@@ -312,9 +518,12 @@ function familyDatasets(
  * follows the one zoomed, so the same steps are in view everywhere.
  */
 function stepZoomOptions(colors: ThemeColors) {
-  const sync = ({ chart }: { chart: Chart }) => setZoom({ min: chart.scales.x.min, max: chart.scales.x.max });
+  // resetZoom reports a completed zoom too: one applied by setZoom itself is not synced back.
+  const sync = ({ chart }: { chart: Chart }) => {
+    if (!applyingZoom) setZoom({ min: chart.scales.x.min, max: chart.scales.x.max });
+  };
   return {
-    limits: { x: { min: 0 } },
+    limits: { x: { min: xAxis === 'wall' ? ('original' as const) : 0 } },
     zoom: {
       mode: 'x' as const,
       drag: { enabled: true, backgroundColor: withAlpha(colors.series[0], 0.15), borderColor: colors.series[0], borderWidth: 1 },
@@ -325,15 +534,22 @@ function stepZoomOptions(colors: ThemeColors) {
   };
 }
 
+let applyingZoom = false;
+
 /** Shows `range` of steps, widened to whole steps, on every metric chart, or all steps (null). */
 function setZoom(range: { min: number; max: number } | null): void {
-  if (range) range = { min: Math.max(0, Math.floor(range.min)), max: Math.max(Math.ceil(range.max), Math.floor(range.min) + 1) };
+  if (range && xAxis === 'step') range = { min: Math.max(0, Math.floor(range.min)), max: Math.max(Math.ceil(range.max), Math.floor(range.min) + 1) };
   zoomRange = range;
-  for (const [id, chart] of charts) {
-    if (id === 'psi-histogram' || id === 'reliability') continue;
-    if (range === null) chart.resetZoom('none');
-    else chart.zoomScale('x', range, 'none');
-    markRange(chart);
+  applyingZoom = true;
+  try {
+    for (const [id, chart] of charts) {
+      if (id === 'psi-histogram' || id === 'reliability') continue;
+      if (range === null) chart.resetZoom('none');
+      else chart.zoomScale('x', range, 'none');
+      markRange(chart);
+    }
+  } finally {
+    applyingZoom = false;
   }
   resetZoomButton.hidden = range === null;
   document.body.dataset.zoom = range ? `${range.min}..${range.max}` : '';
@@ -349,7 +565,8 @@ function markRange(chart: Chart): void {
 }
 
 function legendFilter(item: LegendItem, data: ChartData): boolean {
-  return !(data.datasets[item.datasetIndex ?? -1] as Tagged | undefined)?.raw;
+  const dataset = data.datasets[item.datasetIndex ?? -1] as Tagged | undefined;
+  return !dataset?.raw && !dataset?.band;
 }
 
 /** A legend click hides or shows a series with its raw line, and the choice survives redraws. */
@@ -371,7 +588,7 @@ function legendClick(chart: Chart, familyId: string, item: LegendItem): void {
   chart.update();
 }
 
-function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitle: string): ChartConfiguration<'line'> {
+function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitle: string, yType: 'linear' | 'logarithmic' = 'linear'): ChartConfiguration<'line'> {
   const config: ChartConfiguration<'line'> = {
     type: 'line',
     data: { datasets },
@@ -385,8 +602,8 @@ function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitl
       scales: {
         // Steps are never negative: with a single point (an eval at step 0) Chart.js would
         // otherwise pad the axis to −1…1.
-        x: { type: 'linear', min: 0, title: { display: true, text: xTitle } },
-        y: { type: 'linear', afterDataLimits: padFlatRange },
+        x: { type: 'linear', min: xAxis === 'wall' ? undefined : 0, title: { display: true, text: xTitle }, ticks: { callback: (value) => formatX(Number(value), xAxis) } },
+        y: { type: yType, afterDataLimits: padFlatRange },
       },
       plugins: {
         legend: { position: 'bottom', labels: { boxWidth: 12, boxHeight: 2 } },
@@ -557,6 +774,8 @@ interface ScoreColumn {
   text: (score: RunScore) => string;
   /** Set for columns where a higher value is better: the best run's cell is marked when comparing. */
   higherIsBetter?: boolean;
+  /** For text columns (config values): what the column sorts by. */
+  sortText?: (score: RunScore) => string | null;
 }
 
 const percent = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
@@ -595,44 +814,115 @@ function evalSetColumns(scores: RunScore[]): ScoreColumn[] {
   });
 }
 
-/** One row per run: its best and newest held-out numbers, and reward and critic quality over its last tenth of steps. */
+/** A column per config key that differs between the runs (at most 8; the config section lists every one). */
+function configColumns(s: DashboardState): ScoreColumn[] {
+  return s.configDiff.rows.slice(0, 8).map((row) => {
+    const valueOf = (c: RunScore) => row.values[s.configDiff.runIds.indexOf(c.runId)] ?? null;
+    return { key: `config:${row.key}`, title: row.key, sortText: valueOf, value: () => null, text: (c) => valueOf(c) ?? '(not set)' };
+  });
+}
+
+/**
+ * The runs table: one row per run with its status, step, best and newest held-out numbers,
+ * reward and critic quality over its last tenth of steps, and the config keys that differ. A
+ * header sorts by its column (again: the other way); a row's checkbox shows or hides the run on
+ * the charts.
+ */
 function renderScores(s: DashboardState, colors: ThemeColors): void {
   clear(scoresSection);
   const scores = s.scores ?? [];
   if (!s.runs.length) return;
   const compare = s.runs.length > 1;
   const best = new Map<string, number>();
-  const columns = [...SCORE_COLUMNS, ...evalSetColumns(scores)];
+  const columns = [...SCORE_COLUMNS, ...evalSetColumns(scores), ...(compare ? configColumns(s) : [])];
   for (const column of columns) {
     const values = scores.map(column.value).filter((v): v is number => v !== null);
     if (compare && column.higherIsBetter && values.length > 1) best.set(column.key, Math.max(...values));
   }
+  const header = (key: string, title: string) => {
+    const sorted = sortBy?.key === key ? (sortBy.descending ? 'descending' : 'ascending') : 'none';
+    const button = h('button', { type: 'button', className: 'sort-header', 'data-sort': key }, title);
+    button.addEventListener('click', () => {
+      sortBy = sortBy?.key === key ? { key, descending: !sortBy.descending } : { key, descending: true };
+      render();
+    });
+    return h('th', { scope: 'col', 'aria-sort': sorted }, button);
+  };
   const table = h(
     'table',
-    { id: 'scores', className: 'diff-table', 'aria-label': 'Summary of each run' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'run'), h('th', { scope: 'col' }, 'step'),
-      ...columns.map((c) => h('th', { scope: 'col' }, c.title)))),
+    { id: 'scores', className: 'diff-table', 'aria-label': 'Runs: summary and config' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'on charts'), header('run', 'run'), header('status', 'status'), header('step', 'step'),
+      ...columns.map((c) => header(c.key, c.title)))),
   );
   const body = h('tbody');
-  s.runs.forEach((run, i) => {
-    const score = scores.find((c) => c.runId === run.id);
+  const rows = s.runs.map((run, i) => ({ run, i, score: scores.find((c) => c.runId === run.id) }));
+  if (sortBy) {
+    const key = sortBy.key;
+    const column = columns.find((c) => c.key === key);
+    const sortValue = (row: (typeof rows)[number]): number | string | null => {
+      if (key === 'run') return row.run.name;
+      if (key === 'status') return row.run.status;
+      if (key === 'step') return row.run.step;
+      if (!column || !row.score) return null;
+      return column.sortText ? column.sortText(row.score) : column.value(row.score);
+    };
+    const sign = sortBy.descending ? -1 : 1;
+    rows.sort((a, b) => compareValues(sortValue(a), sortValue(b), sign) || a.i - b.i);
+  }
+  for (const { run, i, score } of rows) {
     const swatch = h('span', { className: 'swatch', 'aria-hidden': 'true' });
     swatch.style.setProperty('--swatch', runColor(colors, s.runs, run.id));
+    const toggle = h('input', { type: 'checkbox', className: 'run-toggle', 'data-run-id': run.id, 'aria-label': `Show ${run.name} on the charts`, checked: !hiddenRuns.has(run.id) });
+    toggle.addEventListener('change', () => {
+      if (toggle.checked) hiddenRuns.delete(run.id);
+      else hiddenRuns.add(run.id);
+      persist();
+      render();
+    });
     const cells = columns.map((column) => {
       const value = score ? column.value(score) : null;
       const isBest = value !== null && best.get(column.key) === value;
       return h('td', { 'data-col': column.key, 'data-value': value === null ? null : String(value), className: isBest ? 'best' : null },
         score ? column.text(score) : '–');
     });
-    body.append(h('tr', { 'data-run-id': run.id, 'data-index': String(i) },
-      h('th', { scope: 'row', title: run.id }, swatch, run.name), h('td', { 'data-col': 'step' }, `${run.step}/${run.totalSteps}`), ...cells));
-  });
+    body.append(h('tr', { 'data-run-id': run.id, 'data-index': String(i), className: hiddenRuns.has(run.id) ? 'run-hidden' : null },
+      h('td', {}, toggle),
+      h('th', { scope: 'row', title: run.id }, swatch, run.name),
+      h('td', { 'data-col': 'status', 'data-value': run.status }, statusIcon(run.status), ` ${run.status}`),
+      h('td', { 'data-col': 'step' }, `${run.step}/${run.totalSteps}`), ...cells));
+  }
   table.append(body);
   const windows = scores.map((c) => c.window).filter((w): w is [number, number] => w !== null);
   const note = windows.length
-    ? `Reward and critic columns: means over each run's last tenth of training steps${windows.length === 1 ? ` (steps ${windows[0][0]}–${windows[0][1]})` : ''}.${compare ? ' The best value of a column is in bold.' : ''}`
+    ? `Reward and critic columns: means over each run's last tenth of training steps${windows.length === 1 ? ` (steps ${windows[0][0]}–${windows[0][1]})` : ''}.${compare ? ' The best value of a column is in bold; a header sorts by it.' : ''}`
     : 'No training steps logged yet.';
   scoresSection.append(table, h('p', { className: 'hint', id: 'scores-note' }, note));
+  const groups = activeSeedGroups(s);
+  if (groups.length) scoresSection.append(seedTable(groups, scores));
+}
+
+/** Each seed group's numbers as mean ± std over its seeds. */
+function seedTable(groups: readonly SeedGroup[], scores: readonly RunScore[]): HTMLElement {
+  const columns = SCORE_COLUMNS.filter((c) => c.key !== 'pass-at-k');
+  const body = h('tbody');
+  for (const group of groups) {
+    const own = scores.filter((c) => group.runIds.includes(c.runId));
+    body.append(h('tr', { 'data-group': group.id }, h('th', { scope: 'row' }, group.name), ...columns.map((column) => {
+      const values = own.map(column.value).filter((v): v is number => v !== null);
+      if (!values.length) return h('td', { 'data-col': column.key }, '–');
+      const { mean, std } = meanStd(values);
+      return h('td', { 'data-col': column.key, 'data-mean': String(mean), 'data-std': String(std) }, `${formatNumber(mean)} ± ${formatNumber(std)}`);
+    })));
+  }
+  return h('table', { id: 'seed-groups', className: 'diff-table', 'aria-label': 'Seed groups: mean ± std over their runs' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'seed group'), ...columns.map((c) => h('th', { scope: 'col' }, c.title)))), body);
+}
+
+/** Blanks last whichever the direction; numbers by value, text in natural order. */
+function compareValues(a: number | string | null, b: number | string | null, sign: number): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+  if (typeof a === 'number' && typeof b === 'number') return sign * (a - b);
+  return sign * String(a).localeCompare(String(b), undefined, { numeric: true });
 }
 
 function renderConfig(s: DashboardState): void {
@@ -690,13 +980,53 @@ inspectButton.addEventListener('click', () => {
 
 resetZoomButton.addEventListener('click', () => setZoom(null));
 
+const requestSmoothing = debounce((weight: number) => host.post({ type: 'setSmoothing', weight }), 100);
+
+// The host computes the EMA over every raw point (before decimation) and sends it with the state.
 smoothingSlider.addEventListener('input', () => {
   smoothing = clampSmoothing(Number(smoothingSlider.value));
   smoothingLabel.textContent = smoothing.toFixed(2);
   smoothingSlider.setAttribute('aria-valuetext', smoothingLabel.textContent);
   persist();
+  requestSmoothing(smoothing);
+});
+
+xAxisSelect.addEventListener('change', () => {
+  if (!isXAxis(xAxisSelect.value)) return;
+  xAxis = xAxisSelect.value;
+  setZoom(null);
+  rebuildCharts();
+});
+
+metricFilterBox.addEventListener('input', debounce(() => {
+  metricFilter = metricFilterBox.value;
+  persist();
+  render();
+}, 150));
+
+groupSeedsBox.addEventListener('change', () => {
+  groupSeeds = groupSeedsBox.checked;
+  persist();
   render();
 });
+
+seedLinesBox.addEventListener('change', () => {
+  seedLines = seedLinesBox.checked;
+  persist();
+  render();
+});
+
+exportCsvButton.addEventListener('click', () => host.post({ type: 'exportCsv', series: shownSeries() }));
+
+/** The series on the charts the filter shows, less the runs toggled off and the lines hidden from a legend. */
+function shownSeries(): SeriesRef[] {
+  if (!state) return [];
+  return state.families
+    .filter((family) => !document.getElementById(`card-${family.id}`)?.hidden)
+    .flatMap((family) => family.series
+      .filter((series) => !hiddenRuns.has(series.runId) && !hiddenSeries.get(family.id)?.has(`${series.runId}\u0000${series.metric}`))
+      .map((series) => ({ runId: series.runId, metric: series.metric })));
+}
 
 window.addEventListener('scroll', debounce(persist, 200), { passive: true });
 
@@ -710,3 +1040,4 @@ onThemeChange(() => {
 
 onHostMessage(isDashboardHostMessage, handle);
 host.post({ type: 'ready' });
+host.post({ type: 'setSmoothing', weight: smoothing });

@@ -9,6 +9,9 @@ import { RunStore } from '../../../src/core/runStore';
 import type { RunStoreChange } from '../../../src/core/runStore';
 import { appendEvents, makeRun, metricsEvent, runInfo, writeRunJson } from './runFixtures';
 
+/** A series' steps and values (its times are checked where they matter). */
+const pointsOf = (s: { steps: number[]; values: number[] } | undefined) => s && { steps: s.steps, values: s.values };
+
 const base = mkdtempSync(join(tmpdir(), 'pacs-store-'));
 after(() => rmSync(base, { recursive: true, force: true }));
 let n = 0;
@@ -46,8 +49,8 @@ describe('RunStore', () => {
     assert.deepEqual(changes[1].runIds, ['20261127-030000-arith-aaaa'], 'only the run that changed');
     const run = store.get('20261127-030000-arith-aaaa');
     assert.ok(run);
-    assert.deepEqual(store.metricSeries(run.id).get('reward/mean'), { steps: [1, 2], values: [0.2, 0.4] });
-    assert.deepEqual(store.metricSeries(run.id).get('eval/accuracy'), { steps: [0], values: [0.1] });
+    assert.deepEqual(store.metricSeries(run.id).get('reward/mean'), { steps: [1, 2], values: [0.2, 0.4], times: [1001, 1002] }, 'each point keeps its event time');
+    assert.deepEqual(pointsOf(store.metricSeries(run.id).get('eval/accuracy')), { steps: [0], values: [0.1] });
     assert.equal(run.latest['pacs/loss'], 1.2);
     assert.equal(run.lastMetricStep, 2);
     assert.deepEqual(run.checkpoints, [{ step: 2, path: 'checkpoints/step-000002' }]);
@@ -69,7 +72,7 @@ describe('RunStore', () => {
     appendEvents(dir, [2, 3, 4].map((s) => metricsEvent(s, { 'reward/mean': s * 10 })));
     const store = new RunStore({ roots: [root] });
     await store.refresh();
-    assert.deepEqual(store.metricSeries('20261127-030000-arith-cccc').get('reward/mean'), { steps: [1, 2, 3, 4], values: [1, 20, 30, 40] });
+    assert.deepEqual(pointsOf(store.metricSeries('20261127-030000-arith-cccc').get('reward/mean')), { steps: [1, 2, 3, 4], values: [1, 20, 30, 40] });
     store.dispose();
   });
 
@@ -88,7 +91,7 @@ describe('RunStore', () => {
     await store.refresh();
     const run = store.get('20261127-030000-arith-eval');
     assert.equal(run?.stepsPerSecond, 0.5);
-    assert.deepEqual(store.metricSeries(run.id).get('perf/eval_s'), { steps: [5], values: [0.5] });
+    assert.deepEqual(pointsOf(store.metricSeries(run.id).get('perf/eval_s')), { steps: [5], values: [0.5] });
     store.dispose();
   });
 
@@ -103,7 +106,7 @@ describe('RunStore', () => {
     await store.refresh();
     const run = store.get('20261127-030000-arith-data');
     assert.equal(run?.stepsPerSecond, 0.5);
-    assert.deepEqual(store.metricSeries(run.id).get('data/prompts_too_long'), { steps: [0], values: [3] });
+    assert.deepEqual(pointsOf(store.metricSeries(run.id).get('data/prompts_too_long')), { steps: [0], values: [3] });
     store.dispose();
   });
 
@@ -118,7 +121,7 @@ describe('RunStore', () => {
     assert.equal(run.info.format, 1);
     assert.equal(run.events.badLines, 0);
     const series = store.metricSeries(id);
-    assert.deepEqual(series.get('eval/accuracy'), { steps: [0, 2, 4], values: [0.25, 0.5, 0.625] });
+    assert.deepEqual(pointsOf(series.get('eval/accuracy')), { steps: [0, 2, 4], values: [0.25, 0.5, 0.625] });
     assert.deepEqual(series.get('reward/mean')?.steps, [1, 2, 3, 4]);
     assert.deepEqual(series.get('critic/auc')?.steps, [2, 3, 4], 'null values are left out');
     assert.equal(run.stepsPerSecond, 3 / 6.5, 'steps 1 to 4 in 6.5 s; the evaluations in between neither count nor restart the window');
@@ -142,7 +145,7 @@ describe('RunStore', () => {
     const run = store.get('20261127-030000-arith-badf');
     assert.equal(run?.events.badLines, 2);
     assert.match(run.events.firstBadLines[0].error, /"metrics" event needs a whole, non-negative "step"/);
-    assert.deepEqual(store.metricSeries(run.id).get('reward/mean'), { steps: [1], values: [0.5] });
+    assert.deepEqual(pointsOf(store.metricSeries(run.id).get('reward/mean')), { steps: [1], values: [0.5] });
     assert.equal(run.events.lastEventT, 1004, 'an unknown type is kept, not counted bad');
     store.dispose();
   });

@@ -5,13 +5,18 @@ import { describe, it } from 'node:test';
 import {
   buildFamilies,
   configDiff,
+  constantValue,
   decimate,
   familyOf,
   flattenConfig,
   psiHistogram,
   reliability,
+  recentReward,
   runScore,
+  seriesCsv,
 } from '../../../src/core/charts';
+import { pngBytes, safeFileName } from '../../../src/core/exportFiles';
+import { smooth } from '../../../src/core/smoothing';
 
 describe('decimate', () => {
   const n = 10_000;
@@ -234,6 +239,16 @@ describe('runScore', () => {
     });
   });
 
+  it('ranks runs by the same last-tenth reward everywhere: a spike at the newest step does not win', () => {
+    const steps = Array.from({ length: 20 }, (_, i) => i + 1);
+    const steady = series({ 'reward/mean': [steps, steps.map(() => 0.6)] });
+    const spiky = series({ 'reward/mean': [steps, steps.map((s) => (s === 20 ? 0.9 : 0.2))] });
+    assert.equal(recentReward(steady), 0.6);
+    assert.ok(Math.abs((recentReward(spiky) as number) - 0.55) < 1e-12, 'mean of steps 19 and 20');
+    assert.equal(recentReward(spiky), runScore('r', spiky).reward);
+    assert.equal(recentReward(new Map()), null);
+  });
+
   it('scores each named eval set by its best and newest accuracy, leaving per-source metrics out', () => {
     const score = runScore('r', series({
       'eval/math500/accuracy': [[0, 10, 20], [0.2, 0.5, 0.4]],
@@ -246,5 +261,67 @@ describe('runScore', () => {
       { name: 'math500', best: { step: 10, value: 0.5 }, last: { step: 20, value: 0.4 } },
     ]);
     assert.equal(score.bestAccuracy, null, 'eval/accuracy is the task\'s own held-out split only');
+  });
+});
+
+describe('chart series for the comparison features', () => {
+  const steps = Array.from({ length: 5000 }, (_, i) => i + 1);
+  // A spiky metric: mostly 0, a spike of 10 every 50 steps.
+  const values = steps.map((s) => (s % 50 === 0 ? 10 : 0));
+  const times = steps.map((s) => 1_800_000_000 + 2 * s);
+  const run = { runId: 'a', series: new Map([['optim/grad_norm', { steps, values, times }], ['eval/accuracy', { steps, values, times }]]), lossMetric: 'pacs/loss' };
+
+  it('smooths every raw point before decimating: the EMA is not biased by the kept min/max pairs', () => {
+    const families = buildFamilies([run], 100, 0.9);
+    const grad = families.find((f) => f.id === 'grad-norm')?.series[0];
+    assert.ok(grad && grad.smoothed);
+    let avg = 0;
+    let k = 0;
+    const ema = values.map((y) => { avg = 0.9 * avg + 0.1 * y; k++; return avg / (1 - 0.9 ** k); });
+    grad.xs.forEach((x, i) => assert.ok(Math.abs((grad.smoothed?.[i] as number) - ema[x - 1]) < 1e-9, `step ${x}`));
+    // Smoothing the decimated points instead (each bucket's 0 and its spike of 10) lifts the curve.
+    const biased = smooth(grad.ys, 0.9).at(-1) as number;
+    assert.ok(biased > 3 && (grad.smoothed.at(-1) as number) < 1.1, `decimated-then-smoothed ${biased}, smoothed-then-decimated ${grad.smoothed.at(-1)}`);
+    assert.equal(families.find((f) => f.id === 'eval')?.series[0].smoothed, null, 'evaluations are not smoothed');
+    assert.equal(buildFamilies([run], 100, 0)[0].series[0].smoothed, null, 'weight 0 sends no smoothed values');
+  });
+
+  it('keeps each kept point\'s time, and marks constant series', () => {
+    const [family] = buildFamilies([run], 100);
+    const series = family.series[0];
+    series.xs.forEach((x, i) => assert.equal(series.ts[i], 1_800_000_000 + 2 * x));
+    const flat = buildFamilies([{ runId: 'a', series: new Map([['pacs/weight_mean', { steps: [1, 2, 3], values: [1, 1, 1.0000000000000002] }]]), lossMetric: 'pacs/loss' }]);
+    assert.equal(flat[0].series[0].constant, 1);
+    assert.equal(constantValue([0.69, 0.7]), null);
+    assert.equal(constantValue([0.69]), null, 'one point is no constant series');
+    assert.equal(constantValue([0, null, 0]), 0);
+    const untimed = buildFamilies([{ runId: 'a', series: new Map([['reward/mean', { steps: [1], values: [1] }]]), lossMetric: 'pacs/loss' }]);
+    assert.deepEqual(untimed[0].series[0].ts, [null]);
+  });
+
+  it('writes CSV in long form with every raw point; text from run files cannot become a formula or break a row', () => {
+    const csv = seriesCsv([
+      { runId: 'run,1', metric: '=HYPERLINK("x")', series: { steps: [2, 1], values: [0.5, NaN], times: [1800000002, null] } },
+      { runId: 'r2', metric: 'reward/mean', series: { steps: [1], values: [-1] } },
+    ]);
+    assert.equal(csv, [
+      'run,metric,step,t,value',
+      '"run,1","\'=HYPERLINK(""x"")",1,,',
+      '"run,1","\'=HYPERLINK(""x"")",2,1800000002,0.5',
+      'r2,reward/mean,1,,-1',
+      '',
+    ].join('\n'));
+  });
+});
+
+describe('export files', () => {
+  it('takes only a real PNG from the webview, and makes file names from run text safe', () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+    assert.deepEqual(pngBytes(`data:image/png;base64,${png.toString('base64')}`), new Uint8Array(png));
+    assert.equal(pngBytes(`data:image/png;base64,${Buffer.from('<svg onload=x>').toString('base64')}`), null);
+    assert.equal(pngBytes(`data:image/svg+xml;base64,${png.toString('base64')}`), null);
+    assert.equal(safeFileName('../../etc/passwd'), 'etc-passwd');
+    assert.equal(safeFileName('arith-pacs 0.5b'), 'arith-pacs-0.5b');
+    assert.equal(safeFileName('...'), 'chart');
   });
 });

@@ -19,6 +19,9 @@ function kindOfDashboardMessage(m: DashboardWebviewMessage): string {
     case 'ready':
     case 'selectCriticStep':
     case 'inspectRollouts':
+    case 'setSmoothing':
+    case 'exportCsv':
+    case 'exportPng':
       return m.type;
     default:
       return assertNever(m, 'test');
@@ -51,6 +54,9 @@ describe('contract', () => {
       { type: 'ready' },
       { type: 'selectCriticStep', runId: 'r', step: 10 },
       { type: 'inspectRollouts', runId: 'r', step: 10 },
+      { type: 'setSmoothing', weight: 0.3 },
+      { type: 'exportCsv', series: [{ runId: 'r', metric: 'reward/mean' }] },
+      { type: 'exportPng', name: 'reward', dataUrl: 'data:image/png;base64,AAAA' },
     ];
     for (const m of dashboard) {
       assert.ok(isDashboardWebviewMessage(m), m.type);
@@ -69,7 +75,9 @@ describe('contract', () => {
   });
 
   it('guards reject unknown types and malformed fields', () => {
-    for (const bad of [null, 'ready', {}, { type: 'nope' }, { type: 'selectCriticStep', runId: 1, step: 2 }, { type: 'inspectRollouts', runId: 'r', step: 1.5 }]) {
+    for (const bad of [null, 'ready', {}, { type: 'nope' }, { type: 'selectCriticStep', runId: 1, step: 2 }, { type: 'inspectRollouts', runId: 'r', step: 1.5 },
+      { type: 'setSmoothing', weight: NaN }, { type: 'setSmoothing' }, { type: 'exportCsv', series: [{ runId: 'r' }] }, { type: 'exportCsv', series: 'r' },
+      { type: 'exportPng', name: 'x' }]) {
       assert.equal(isDashboardWebviewMessage(bad), false, JSON.stringify(bad));
     }
     for (const bad of [

@@ -70,6 +70,11 @@ export class MarkdownString {
   }
 }
 
+export enum TreeItemCheckboxState {
+  Unchecked = 0,
+  Checked = 1,
+}
+
 export enum TreeItemCollapsibleState {
   None = 0,
   Collapsed = 1,
@@ -94,6 +99,12 @@ export class FakeTreeView<T> {
   readonly onDidChangeSelection = this.selectionEmitter.event;
   private readonly visibilityEmitter = new EventEmitter<{ visible: boolean }>();
   readonly onDidChangeVisibility = this.visibilityEmitter.event;
+  private readonly checkboxEmitter = new EventEmitter<{ items: readonly (readonly [T, TreeItemCheckboxState])[] }>();
+  readonly onDidChangeCheckboxState = this.checkboxEmitter.event;
+  /** The user ticks or clears these items' checkboxes. */
+  check(items: readonly (readonly [T, TreeItemCheckboxState])[]): void {
+    this.checkboxEmitter.fire({ items });
+  }
   selection: readonly T[] = [];
   visible = true;
   disposed = false;

@@ -12,7 +12,7 @@ import { RunStore } from '../../../src/core/runStore';
 import type { RunState } from '../../../src/core/runStore';
 import type { RunRoots } from '../../../src/runs/runRoots';
 import { RUN_A, RUN_B, writeRun } from '../../webview/fixtures';
-import { FakeTreeView, FakeWebview, installFakeVscode, MarkdownString, recorded, Uri } from './fakeVscode';
+import { EventEmitter, FakeTreeView, FakeWebview, installFakeVscode, MarkdownString, recorded, TreeItemCheckboxState, Uri } from './fakeVscode';
 import { until } from './until';
 
 installFakeVscode();
@@ -155,6 +155,26 @@ describe('the Runs tree', () => {
     empty.dispose();
     emptyStore.dispose();
     rmSync(emptyRoot, { recursive: true, force: true });
+  });
+
+  it('run checkboxes show the open comparison, and ticking or clearing one adds or removes the run', async () => {
+    const changed = new EventEmitter<void>();
+    let compared: string[] = [RUN_A.id];
+    const calls: [string[], boolean][] = [];
+    tree.useComparison({
+      comparedRuns: () => compared,
+      setCompared: (ids, on) => calls.push([[...ids], on]),
+      onDidChangeComparison: changed.event,
+    });
+    await until('the compared run is checked', () => runItem(RUN_A.id).checkboxState !== undefined && (runItem(RUN_A.id).checkboxState as { state: number }).state === TreeItemCheckboxState.Checked);
+    assert.equal((runItem(RUN_B.id).checkboxState as { state: number }).state, TreeItemCheckboxState.Unchecked);
+    view.check([[runItem(RUN_B.id), TreeItemCheckboxState.Checked]]);
+    view.check([[runItem(RUN_A.id), TreeItemCheckboxState.Unchecked], [groupOf(RUN_A.id), TreeItemCheckboxState.Unchecked]]);
+    assert.deepEqual(calls, [[[RUN_B.id], true], [[RUN_A.id], false]], 'only run items count');
+    compared = [RUN_B.id];
+    changed.fire();
+    await until('the tree follows the comparison', () => (runItem(RUN_B.id).checkboxState as { state: number }).state === TreeItemCheckboxState.Checked);
+    assert.equal((runItem(RUN_A.id).checkboxState as { state: number }).state, TreeItemCheckboxState.Unchecked, 'the tree follows the comparison');
   });
 
   it('disposes its tree view', () => {

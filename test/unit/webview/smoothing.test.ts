@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clampSmoothing, DEFAULT_SMOOTHING, smooth } from '../../../webview/dashboard/smoothing';
+import { clampSmoothing, DEFAULT_SMOOTHING, smooth } from '../../../src/core/smoothing';
 
 describe('smooth', () => {
   it('is the identity at weight 0', () => {
