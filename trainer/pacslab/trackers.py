@@ -44,7 +44,13 @@ class _Mlflow:
         import mlflow
 
         self.mlflow = mlflow
-        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or (run_dir / "mlruns").resolve().as_uri())
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            # MLflow 3 keeps its file store in maintenance mode behind this opt-in; it is still the
+            # one store that needs no server and no database package
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            uri = (run_dir / "mlruns").resolve().as_uri()
+        mlflow.set_tracking_uri(uri)
         mlflow.set_experiment("pacslab")
         self.run = mlflow.start_run(run_name=run_id)
         mlflow.log_params(_flat(config))
