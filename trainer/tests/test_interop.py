@@ -56,7 +56,7 @@ def test_a_tensorboard_log_becomes_a_run_with_mapped_names(tmp_path):
     info = run_json(run_dir)
     assert info["format"] == 2 and info["status"] == "finished" and info["step"] == 3
     assert info["source"]["trainer"] == "verl" and info["source"]["path"] == str(source.resolve())
-    assert info["loss_metric"] == "actor/pg_loss"
+    assert info["loss_metric"] == "actor/pg_loss" and info["algorithm"] == "verl"
     series = metric_series(run_dir)
     assert series["reward/mean"] == {1: 0.25, 2: 0.5, 3: 0.75}
     assert series["optim/grad_norm"] == {1: 0.5, 2: None, 3: 0.5}

@@ -362,7 +362,7 @@ function renderDetail(): void {
     textBlock('Prompt', 'detail-prompt', s.prompt),
     textBlock('Response', 'detail-response', s.response),
     heatmap(s) ?? '',
-    textBlock('Reference answer', 'detail-answer', s.answer),
+    typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
   );
 }
 

@@ -107,7 +107,8 @@ def _iso(t: float) -> str:
 def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> Path:
     """A new run directory holding `run`: run.json (status finished, `source`), events.jsonl (metrics,
     eval and rollouts events in step order) and rollouts/step-NNNNNN.jsonl."""
-    run_dir = runio.create_run_dir(Path(runs_root), run_name(name or run.name))
+    name = run_name(name or run.name)
+    run_dir = runio.create_run_dir(Path(runs_root), name)
     steps = sorted(set(run.metrics) | set(run.evals) | set(run.rollouts))
     last = max((s for s in steps), default=0)
     fallback_t = os.stat(run.source_path).st_mtime
@@ -130,7 +131,7 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
     body = "".join(json.dumps(line, allow_nan=False, ensure_ascii=False) + "\n" for line in lines)
     runio.write_atomic(run_dir / runio.EVENTS, body)
     runio.write_json_atomic(run_dir / runio.RUN_JSON, {
-        "format": runio.FORMAT_VERSION, "id": run_dir.name, "name": run.name, "algorithm": None,
+        "format": runio.FORMAT_VERSION, "id": run_dir.name, "name": name, "algorithm": run.trainer,
         "loss_metric": run.loss_metric, "status": "finished", "created_at": _iso(lines[0]["t"]),
         "updated_at": runio.utc_now(), "step": last, "total_steps": run.total_steps or last, "seed": None,
         "git": None, "error": None,
