@@ -786,7 +786,7 @@ test('an imported TRL run: the dashboard charts its metrics; the inspector says 
     await dash.send([rec.importedDashboard]);
     await waitForRenders(dash.page, 1);
     assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rawPoints(state, 'reward'));
-    assert.ok(rawPoints(state, 'reward') > 0);
+    assert.ok((rawPoints(state, 'reward') ?? 0) > 0);
     await dash.page.screenshot({ path: join(OUT, 'imported-run-dashboard.png'), fullPage: true });
   });
   await withPage(browser, { bundle: 'rollouts' }, async (inspector) => {
