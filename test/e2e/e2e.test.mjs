@@ -461,7 +461,9 @@ describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing &&
     for (const [name, trainer] of [['tb-logs', 'verl'], ['trl-out', 'trl']]) {
       await folderRow(name).waitFor({ timeout: 30_000 });
       await folderRow(name).click({ button: 'right' });
-      await page.locator('.context-view .action-label').filter({ hasText: 'Import Runs…' }).first().click();
+      // VS Code's own context menu: the item highlighted, Enter runs it (a click may land before the menu takes input)
+      await page.locator('.context-view .action-label').filter({ hasText: 'Import Runs…' }).first().hover();
+      await page.keyboard.press('Enter');
       await waitFor(`the ${name} run to be imported`, () => imported().some((id) => readRunJson(id).source.trainer === trainer), { timeout: 120_000 });
     }
     await showRunsView(page);

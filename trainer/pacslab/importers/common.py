@@ -110,7 +110,7 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
     name = run_name(name or run.name)
     run_dir = runio.create_run_dir(Path(runs_root), name)
     steps = sorted(set(run.metrics) | set(run.evals) | set(run.rollouts))
-    last = max((s for s in steps), default=0)
+    last = max(steps, default=0)
     fallback_t = os.stat(run.source_path).st_mtime
     t_of = _times(run, steps, fallback_t)
     lines: list[dict] = [{"t": t_of(steps[0] if steps else 0), "type": "run_started", "config": run.config,

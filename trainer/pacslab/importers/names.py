@@ -36,7 +36,7 @@ def guess_trainer(tags: set[str]) -> str:
     """Which trainer wrote a TensorBoard log, from its tags ("tensorboard" when none is known)."""
     if any(t.startswith(("critic/rewards/", "actor/pg_loss", "timing_s/")) for t in tags):
         return "verl"
-    if {"train/reward", "train/loss"} & tags or "reward" in tags and "reward_std" in tags:
+    if {"train/reward", "train/loss"} & tags or {"reward", "reward_std"} <= tags:
         return "trl"
     return "tensorboard"
 

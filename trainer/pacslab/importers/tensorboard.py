@@ -3,6 +3,7 @@ event file becomes a metric at its step (the newest value wins where a step is l
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pacslab.importers.common import ImportError_, ImportedRun, regular_file, run_name
@@ -13,19 +14,8 @@ EVENT_GLOB = "events.out.tfevents.*"
 
 def event_dirs(root: Path) -> list[Path]:
     """Every folder under `root` (itself included) holding event files, not following links."""
-    found = []
-    for folder, dirs, files in _walk(root):
-        if any(f.startswith("events.out.tfevents.") for f in files):
-            found.append(folder)
-    return sorted(found)
-
-
-def _walk(root: Path):
-    import os
-
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        yield Path(folder), dirs, files
+    return sorted(Path(folder) for folder, _dirs, files in os.walk(root, followlinks=False)
+                  if any(f.startswith("events.out.tfevents.") for f in files))
 
 
 def scalars(folder: Path) -> list[tuple[str, int, float, float]]:
@@ -62,6 +52,8 @@ def scalars(folder: Path) -> list[tuple[str, int, float, float]]:
 
 def read_tensorboard(folder: Path, *, root: Path, trainer: str | None = None) -> ImportedRun:
     rows = scalars(folder)
+    if not rows:
+        raise ImportError_(f"{folder}'s event files hold no scalars; nothing to import")
     trainer = trainer or guess_trainer({tag for tag, *_ in rows})
     label = folder.name if folder == root else str(folder.relative_to(root))
     run = ImportedRun(source_path=folder, trainer=trainer, name=run_name(label))
@@ -70,6 +62,4 @@ def read_tensorboard(folder: Path, *, root: Path, trainer: str | None = None) ->
         run.add(run.evals if is_eval else run.metrics, step, name, value, wall)
     loss = our_name(trainer, LOSS.get(trainer, ""))[0] if trainer in LOSS else None
     run.loss_metric = loss if loss and any(loss in v for v in run.metrics.values()) else None
-    if not rows:
-        raise ImportError_(f"{folder}'s event files hold no scalars; nothing to import")
     return run
