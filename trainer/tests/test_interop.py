@@ -161,29 +161,9 @@ def trl_output(tmp_path_factory) -> Path:
     """A 2-step GRPOTrainer run on the CPU: checkpoints each step, completions tables, TensorBoard."""
     if importlib.util.find_spec("trl") is None:
         pytest.skip("trl is not installed (pip install trl==1.16.0); the TRL import test needs a real GRPOTrainer run")
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl_output import write_trl_output
 
-    from pacslab.demo_model import build_model, build_tokenizer
-
-    out = tmp_path_factory.mktemp("trl") / "grpo-out"
-    tokenizer = build_tokenizer()
-    tokenizer.padding_side = "left"
-    model = build_model(tokenizer, seed=0, layers=1, hidden=32, heads=2)
-    dataset = Dataset.from_list([{"prompt": f"{a}+{b}=", "answer": str(a + b)} for a in range(4) for b in range(4)])
-
-    def exact_reward(prompts, completions, answer, **_):
-        return [float(c.strip().startswith(a)) for c, a in zip(completions, answer)]
-
-    def length_reward(prompts, completions, **_):
-        return [-0.1 * len(c) for c in completions]
-
-    args = GRPOConfig(output_dir=str(out), per_device_train_batch_size=4, num_generations=2, max_completion_length=4,
-                      max_steps=2, logging_steps=1, report_to="tensorboard", save_strategy="steps", save_steps=1,
-                      use_cpu=True, bf16=False, seed=0, log_completions=True, disable_tqdm=True, learning_rate=1e-3)
-    GRPOTrainer(model=model, reward_funcs=[exact_reward, length_reward], args=args, train_dataset=dataset,
-                processing_class=tokenizer).train()
-    return out
+    return write_trl_output(tmp_path_factory.mktemp("trl") / "grpo-out", extra_reward=True)
 
 
 def test_a_trl_output_becomes_a_run_with_its_completions(trl_output, tmp_path):
