@@ -13,6 +13,7 @@ import { TrainerPython } from './python/trainerPython';
 import { RolloutsFeature } from './rollouts/rolloutsFeature';
 import { RunLauncher } from './runs/launch';
 import { RunCommands } from './runs/runCommands';
+import { RunImporter } from './runs/importRuns';
 import { RunContextKeys } from './runs/runContextKeys';
 import { RunNotifications } from './runs/notifications';
 import { RunRoots } from './runs/runRoots';
@@ -41,6 +42,8 @@ export class Extension extends Disposer {
     const launcher = this.track(new RunLauncher(store, roots, worktrees, python, log));
     this.track(launcher.onDidLaunch((runId) => void tree.reveal(runId)));
     this.track(new RunCommands(store, roots, launcher, worktrees, log));
+    const importer = this.track(new RunImporter(store, roots, python, log));
+    this.track(importer.onDidImport((runId) => void tree.reveal(runId)));
     this.track(new RunCodeFeature(store, roots, worktrees));
     this.track(new ConfigLanguage(context, log));
     this.track(new ConfigLens(store, roots));

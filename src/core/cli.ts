@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { runScore } from './charts';
 import { ControlError, isControlCommand, sendControl } from './control';
 import { JsonlTail } from './events';
+import { ImportRunsError, importRuns } from './importRuns';
 import { RunFollower, summaryTable } from './follow';
 import { GIT_MODES } from './git';
 import type { GitMode } from './git';
@@ -24,11 +25,14 @@ usage:
   pacs-lab resume RUN_DIR [--python PY] [--detach]
   pacs-lab status [RUNS_DIR] [--json]
   pacs-lab control RUN_DIR ${CONTROL_COMMANDS.join('|')} [--timeout SECONDS]
+  pacs-lab import PATH [--runs-dir DIR] [--name NAME] [--python PY]
   pacs-lab score ...        (see \`pacs-lab score --help\`)
 
 train launches CONFIG (a *.pacs.yaml) in a new run directory under --runs-dir (default
 .pacs/runs) and follows it: one progress line per step, then a before/after table. Ctrl-C
 asks the run to stop (it saves a checkpoint first); a second Ctrl-C leaves it running.
+import makes a new run directory (under --runs-dir, default .pacs/runs) for each run in PATH: a
+TensorBoard log directory, a TRL output directory or a verl rollout_data_dir (docs/interop.md).
 Python: --python, else $PACS_PYTHON, else python3 on the PATH.
 
 exit codes: 0 finished (also stopped or suspended), 1 failed (a config error included) or
@@ -284,6 +288,14 @@ async function cmdControl(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+async function cmdImport(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ['runs-dir', 'name', 'python'], []);
+  if (p.positional.length !== 1) throw new UsageError('import needs one PATH');
+  const made = await importRuns({ source: p.positional[0], runsRoot: one(p, 'runs-dir') ?? join('.pacs', 'runs'), python: pythonFrom(p), name: one(p, 'name') });
+  for (const dir of made) out(`imported ${dir}`);
+  return EXIT.ok;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -296,6 +308,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdStatus(rest);
       case 'control':
         return await cmdControl(rest);
+      case 'import':
+        return await cmdImport(rest);
       // `score` belongs to the ONNX scorer (src/core/scoring/); loaded on demand so the other
       // commands never load onnxruntime.
       case 'score': {
@@ -316,7 +330,7 @@ async function main(argv: string[]): Promise<number> {
       err(`pacs-lab: ${e.message}\n\n${USAGE}`);
       return EXIT.usage;
     }
-    if (e instanceof LaunchError || e instanceof ControlError || (e as Error).name === 'GitDirtyError' || (e as Error).name === 'RunFileError') {
+    if (e instanceof LaunchError || e instanceof ControlError || e instanceof ImportRunsError || (e as Error).name === 'GitDirtyError' || (e as Error).name === 'RunFileError') {
       err(`pacs-lab: ${(e as Error).message}`);
       return EXIT.usage;
     }

@@ -453,3 +453,77 @@ describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)'
     assert.equal(existsSync(marker), false, `the planted pacslab/ package ran; the notification was: ${message}`);
   });
 });
+
+/**
+ * The import sources, made by the libraries that write them: a TensorBoard log folder from torch's
+ * SummaryWriter with verl's tag names, and a TRL output directory from a real 2-step GRPOTrainer run
+ * on the CPU (log_completions, checkpoints each step).
+ */
+function makeImportSources(folder) {
+  const script = join(env.work, 'make-import-sources.py');
+  writeFileSync(script, `
+import sys
+from pathlib import Path
+from torch.utils.tensorboard import SummaryWriter
+out = Path(sys.argv[1])
+writer = SummaryWriter(log_dir=str(out / "tb-logs" / "verl-exp"))
+for step in range(1, 21):
+    writer.add_scalar("critic/rewards/mean", step / 20, global_step=step)
+    writer.add_scalar("actor/pg_loss", 1 / step, global_step=step)
+writer.close()
+`);
+  execFileSync(env.python, [script, folder], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+  execFileSync(env.python, [join(process.cwd(), 'trainer', 'tests', 'trl_output.py'), join(folder, 'trl-out')], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
+}
+
+const trlMissing = spawnSync(env.python, ['-c', 'import trl'], { encoding: 'utf8' }).status !== 0;
+
+describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing && 'trl is not installed for the trainer Python (pip install trl==1.16.0)' }, () => {
+  let server;
+  let browser;
+  let page;
+  const stage = stages(() => page);
+  const imported = () => listRuns().filter((id) => readRunJson(id).source);
+
+  before(async () => {
+    makeImportSources(join(env.workspace, 'imports'));
+    server = await startCodeServer('imports', { ...baseSettings, 'security.workspace.trust.enabled': false });
+    browser = await openBrowser();
+    page = await openWorkbench(browser, server.url);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  stage('Import Runs… from the explorer imports a TensorBoard folder and a TRL output; the Runs tree shows both', async () => {
+    await runCommand(page, 'View: Show Explorer');
+    const explorer = page.locator('.explorer-folders-view');
+    const folderRow = (name) => explorer.locator('.monaco-list-row').filter({ hasText: new RegExp(`^\\s*${name}\\s*$`) }).first();
+    await folderRow('imports').click();
+    for (const [name, trainer] of [['tb-logs', 'verl'], ['trl-out', 'trl']]) {
+      await folderRow(name).waitFor({ timeout: 30_000 });
+      await folderRow(name).click({ button: 'right' });
+      // VS Code's own context menu: the item highlighted, Enter runs it (a click may land before the menu takes input)
+      await page.locator('.context-view .action-label').filter({ hasText: 'Import Runs…' }).first().hover();
+      await page.keyboard.press('Enter');
+      await waitFor(`the ${name} run to be imported`, () => imported().some((id) => readRunJson(id).source.trainer === trainer), { timeout: 120_000 });
+    }
+    await showRunsView(page);
+    for (const id of imported()) await waitForTreeRow(page, new RegExp(readRunJson(id).name), `the imported run ${id}`);
+    await screenshot(page, 'imported-in-tree');
+  });
+
+  stage('the dashboard charts each imported run\'s reward', async () => {
+    for (const id of imported()) {
+      await runCommand(page, 'PACS: Open Dashboard');
+      const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: id }).first();
+      if (await row.isVisible({ timeout: 8_000 }).catch(() => false)) await row.click();
+      else await page.locator('.quick-input-widget input.input').fill(id).then(() => page.keyboard.press('Enter'));
+      const frame = await findFrame(page, `the dashboard of ${id}`, '#chart-reward');
+      await waitFor(`the reward chart of ${id} to have points`, async () => Number(await frame.locator('#chart-reward').getAttribute('data-points')) > 0, { timeout: 30_000 });
+      await screenshot(page, `imported-dashboard-${readRunJson(id).source.trainer}`);
+      await page.keyboard.press('Control+W');
+    }
+  });
+});

@@ -46,10 +46,15 @@ interface Recorded {
   smoothedAt: Record<string, DashboardHostMessage>;
   /** RUN_B and three runs that differ only by seed. */
   seeds: DashboardHostMessage;
+  /** From a run the real importer wrote from a real TRL output (test/webview/fixtures/imported-run). */
+  importedDashboard: DashboardHostMessage;
+  importedStep: RolloutsHostMessage[];
 }
 
 const TRAINER_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'trainer-run');
 const TRAINER_RUN_ID = '20261127-034358-dev-09e1';
+const IMPORTED_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'imported-run');
+const IMPORTED_RUN_ID = '20261201-165746-trl-grpo-071c';
 
 interface PageOptions {
   bundle: 'dashboard' | 'rollouts';
@@ -76,7 +81,7 @@ const test = (name: string, fn: TestFn) => tests.push([name, fn]);
 
 export async function record(root: string): Promise<Recorded> {
   const configs = new RunConfigCache();
-  const store = new RunStore({ roots: [root, TRAINER_RUNS], detectCrashes: false });
+  const store = new RunStore({ roots: [root, TRAINER_RUNS, IMPORTED_RUNS], detectCrashes: false });
   const dashboard = async (runIds: string[], smoothing?: number): Promise<DashboardHostMessage> => {
     await store.refresh();
     const configMap = new Map<string, unknown>();
@@ -108,6 +113,8 @@ export async function record(root: string): Promise<Recorded> {
     trainerStep: await rollouts(TRAINER_RUN_ID, 10, 3),
     seeds: await dashboard([...SEED_RUNS.map((spec) => spec.id), RUN_B.id]),
     smoothedAt: Object.fromEntries(await Promise.all([0, 0.3, 0.99].map(async (w) => [String(w), await dashboard([RUN_A.id], w)] as const))),
+    importedDashboard: await dashboard([IMPORTED_RUN_ID]),
+    importedStep: await rollouts(IMPORTED_RUN_ID, 2, 4),
   };
   store.dispose();
   writeFileSync(
@@ -939,6 +946,33 @@ test('trainer output: the dashboard and the inspector render a run written by pa
     assert.equal(await inspector.page.locator('#detail-response').textContent(), samples[0].response);
     assert.equal(await inspector.page.locator('#heatmap .tok').count(), samples[0].tokens?.length);
     await inspector.page.screenshot({ path: join(OUT, 'trainer-run-rollouts-light.png') });
+  });
+});
+
+test('an imported TRL run: the dashboard charts its metrics; the inspector says what the record lacks', async (browser, rec) => {
+  const state = rec.importedDashboard.state;
+  assert.deepEqual(state.runs.map((r) => [r.id, r.algorithm]), [[IMPORTED_RUN_ID, 'trl']]);
+  assert.ok(state.families.some((f) => f.id === 'reward'), 'TRL\'s reward is mapped to reward/mean');
+  await withPage(browser, { bundle: 'dashboard' }, async (dash) => {
+    await dash.send([rec.importedDashboard]);
+    await waitForRenders(dash.page, 1);
+    assert.equal(Number(await attr(dash.page, '#chart-reward', 'data-points')), rawPoints(state, 'reward'));
+    assert.ok((rawPoints(state, 'reward') ?? 0) > 0);
+    await dash.page.screenshot({ path: join(OUT, 'imported-run-dashboard.png'), fullPage: true });
+  });
+  await withPage(browser, { bundle: 'rollouts' }, async (inspector) => {
+    await loadStep(inspector, rec.importedStep);
+    const samples = samplesIn(rec.importedStep);
+    assert.equal(samples.length, 4);
+    assert.equal(await inspector.page.locator('.sample-row.critic-wrong').count(), 0, 'no σ(ψ), so never "critic wrong"');
+    await inspector.page.locator('.sample-row').first().click();
+    await inspector.page.waitForSelector('#detail-absent');
+    assert.match((await inspector.page.locator('#detail-absent').textContent()) ?? '', /Not recorded .*psi, p_correct, grad_weight, weight, logratio, length/);
+    const metrics = (await inspector.page.locator('#detail-metrics').textContent()) ?? '';
+    assert.doesNotMatch(metrics, /ψ_post|σ\(ψ\)|undefined/);
+    assert.match(metrics, /advantage/);
+    assert.equal(await inspector.page.locator('#detail-response').textContent(), samples[0].response);
+    await inspector.page.screenshot({ path: join(OUT, 'imported-run-rollouts.png') });
   });
 });
 

@@ -1,4 +1,4 @@
-"""`python -m pacslab <command>`: train, eval, status, schema, export-merged, make-demo-model, export-onnx, score.
+"""`python -m pacslab <command>`: train, eval, status, import, schema, export-merged, make-demo-model, export-onnx, score.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -57,6 +57,13 @@ def _parser(delegated) -> argparse.ArgumentParser:
     st.add_argument("runs_root", type=Path, nargs="?", default=DEFAULT_RUNS_ROOT)
     st.add_argument("--json", action="store_true", help="print run.json of every run as a JSON array")
     st.set_defaults(handler=cmd_status)
+
+    im = sub.add_parser("import", help="import TensorBoard logs, a TRL output directory or a verl rollout dump as runs")
+    im.add_argument("path", type=Path, help="a TensorBoard log directory, a TRL output_dir or a verl rollout_data_dir")
+    im.add_argument("--runs-root", type=Path, default=DEFAULT_RUNS_ROOT, help="where the new run directories go (default .pacs/runs)")
+    im.add_argument("--name", help="the name part of the run id (default: the source folder's name)")
+    im.add_argument("--json", action="store_true", help="print the new run directories as a JSON array")
+    im.set_defaults(handler=cmd_import)
 
     mg = sub.add_parser("export-merged", help="write a run's checkpoint as one transformers model (a LoRA adapter merged into its base)")
     mg.add_argument("run_dir", type=Path, help="the run directory")
@@ -269,6 +276,22 @@ def cmd_status(args) -> int:
     for run in runs:
         step = f"{run.get('step') or 0}/{run.get('total_steps') or '?'}"
         print(f"{str(run.get('id') or Path(run['dir']).name):48} {str(run.get('status')):10} {step:>11}  {run.get('algorithm') or ''}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from pacslab.importers import ImportError_, import_path
+
+    try:
+        made = import_path(args.path, args.runs_root, name=args.name)
+    except ImportError_ as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        print(json.dumps([str(d) for d in made]))
+    else:
+        for run_dir in made:
+            print(f"imported {run_dir}")
     return 0
 
 

@@ -33,6 +33,8 @@ from pacslab.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFl
 from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
+from pacslab.sysmetrics import SystemMonitor
+from pacslab.trackers import Trackers
 from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lora, load_policy, load_tokenizer,
                             resolve_device, resolve_dtype, resolve_model_path, save_adapter, sequence_logprobs,
                             set_adapters, set_training)
@@ -273,20 +275,22 @@ class Trainer:
         self.paused = False
         self._verified_a_step = False
         self.checkpointed_step: int | None = self.step if self.resumed else None
+        self.system = SystemMonitor(cfg.logging.system_every_s, self.device, log)
 
     # ------------------------------------------------------------ the loop
 
     def run(self) -> str:
         cfg = self.cfg
         self.signals.install()
+        self.trackers = Trackers(cfg.logging.report_to, self.run_dir, self.run_dir.name, resolved_dict(cfg, self.base_dir))
         try:
             if self.restarted:
                 self._set_status("running", "resumed from step 0: the run had no checkpoint yet")
                 self._interruptible(self._evaluate)
             elif not self.resumed:
                 self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
-                self.events.emit("metrics", step=0, values={"data/train_prompts": float(len(self.train_examples)),
-                                                            "data/prompts_too_long": float(self.prompts_too_long)})
+                self._emit_values("metrics", 0, {"data/train_prompts": float(len(self.train_examples)),
+                                                 "data/prompts_too_long": float(self.prompts_too_long)})
                 if self.prompts_too_long:
                     self.events.emit("log", step=0, level="warning",
                                      message=f"left out {self.prompts_too_long} training prompts longer than rollout.max_prompt_tokens")
@@ -297,8 +301,8 @@ class Trainer:
             self._handle_control()
             while self.step < cfg.total_steps:
                 self.step += 1
-                values = self._interruptible(self.train_step, self.step)
-                self.events.emit("metrics", step=self.step, values=values)
+                values = {**self._interruptible(self.train_step, self.step), **self.system.sample()}
+                self._emit_values("metrics", self.step, values)
                 self.info.update(step=self.step)
                 self._report(values)
                 last = self.step == cfg.total_steps
@@ -312,6 +316,7 @@ class Trainer:
             status, reason = stop.status, stop.reason
         finally:
             self.signals.uninstall()
+            self.trackers.close()
         self._set_status(status, reason)
         self.events.emit("run_finished", status=status)
         return status
@@ -622,7 +627,7 @@ class Trainer:
             values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
                                    generator=eval_generator(self.device, cfg.seed, self.step))
         values["perf/eval_s"] = time.perf_counter() - t0
-        self.events.emit("eval", step=self.step, values=values)
+        self._emit_values("eval", self.step, values)
         shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
         self.log(f"eval step {self.step}: {shown}")
 
@@ -755,6 +760,11 @@ class Trainer:
             self.events.emit("control_ack", step=self.step, seq=cmd.seq, command=cmd.command, result=result)
         if exit_as:
             raise StopRun(*exit_as)
+
+    def _emit_values(self, kind: str, step: int, values: dict) -> None:
+        """A `metrics` or `eval` event, also sent to the trackers of logging.report_to."""
+        self.events.emit(kind, step=step, values=values)
+        self.trackers.log(step, values)
 
     def _set_status(self, status: str, reason: str) -> None:
         self.info.update(status=status, step=self.step)

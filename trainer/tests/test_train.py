@@ -31,7 +31,7 @@ def metrics_by_step(run_dir: Path, *, drop_perf: bool = True) -> list[tuple[int,
     out = []
     for e in events_of(run_dir):
         if e["type"] in ("metrics", "eval"):
-            values = {k: v for k, v in e["values"].items() if not (drop_perf and k.startswith("perf/"))}
+            values = {k: v for k, v in e["values"].items() if not (drop_perf and k.startswith(("perf/", "system/")))}
             out.append((e["step"], values))
     return out
 

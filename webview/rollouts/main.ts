@@ -24,6 +24,7 @@ import { isCorrect } from '../../src/core/runModel';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import {
+  absentFields,
   buildRows,
   DEFAULT_FILTERS,
   invisibleChars,
@@ -280,7 +281,7 @@ function renderRow(row: Row, rowIndex: number): HTMLElement {
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.p_correct)),
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.grad_weight)),
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.weight, 2)),
-    h('span', { role: 'gridcell', className: 'cell num' }, String(s.length), s.truncated ? icon('fold', 'truncated') : null),
+    h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.length), s.truncated ? icon('fold', 'truncated') : null),
     h('span', { role: 'gridcell', className: 'cell snippet' }, oneLine(s.response)),
   );
 }
@@ -356,25 +357,40 @@ function renderDetail(): void {
       rescore,
       close,
     ),
+    absentNote(s) ?? '',
     metricsList(s),
     textBlock('Prompt', 'detail-prompt', s.prompt),
     textBlock('Response', 'detail-response', s.response),
     heatmap(s) ?? '',
-    textBlock('Reference answer', 'detail-answer', s.answer),
+    typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
   );
 }
 
+/** An imported record has no ψ, critic or token fields: say so once rather than show dashes as values. */
+function absentNote(s: RolloutSample): HTMLElement | null {
+  const absent = absentFields(s);
+  if (!absent.length) return null;
+  return h('p', { className: 'warning', id: 'detail-absent', role: 'note' }, icon('info'),
+    `Not recorded by the trainer that wrote this run (an imported run): ${absent.join(', ')}. Only PACS Lab's own runs have them.`);
+}
+
 function metricsList(s: RolloutSample): HTMLElement {
+  const absent = new Set(absentFields(s));
   const entries: [string, string][] = [
     ['reward R', formatNumber(s.reward)],
-    ['ψ_post', formatNumber(s.psi)],
-    ['σ(ψ)', formatNumber(s.p_correct)],
-    ['grad weight R − σ(ψ)', formatNumber(s.grad_weight)],
-    ['class weight w', formatNumber(s.weight)],
-    ['r̂ (log-ratio)', formatNumber(s.logratio)],
-    ['length', `${s.length}${s.truncated ? ' (truncated)' : ''}`],
-    ['prompt id', String(s.prompt_id ?? '')],
+    ...(
+      [
+        ['psi', 'ψ_post', formatNumber(s.psi)],
+        ['p_correct', 'σ(ψ)', formatNumber(s.p_correct)],
+        ['grad_weight', 'grad weight R − σ(ψ)', formatNumber(s.grad_weight)],
+        ['weight', 'class weight w', formatNumber(s.weight)],
+        ['logratio', 'r̂ (log-ratio)', formatNumber(s.logratio)],
+        ['length', 'length', `${s.length}${s.truncated ? ' (truncated)' : ''}`],
+      ] as const
+    ).filter(([key]) => !absent.has(key)).map(([, label, value]): [string, string] => [label, value]),
   ];
+  if (s.prompt_id !== undefined) entries.push(['prompt id', String(s.prompt_id)]);
+  if (typeof s.advantage === 'number') entries.push(['advantage', formatNumber(s.advantage)]);
   if (s.verifier?.parsed !== undefined) entries.push(['verifier parsed', String(s.verifier.parsed)]);
   if (s.verifier?.detail) entries.push(['verifier detail', String(s.verifier.detail)]);
   if (s.verifier?.error) entries.push(['verifier error', String(s.verifier.error)]);

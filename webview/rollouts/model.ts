@@ -18,9 +18,18 @@ export type Row =
   | { kind: 'group'; group: number; correct: number; total: number; prompt: string }
   | { kind: 'sample'; sample: number };
 
-/** The critic predicts "correct" when σ(ψ) > 0.5, as `critic/accuracy` does; wrong when that disagrees with R. */
+/**
+ * The critic predicts "correct" when σ(ψ) > 0.5, as `critic/accuracy` does; wrong when that disagrees
+ * with R. Never wrong without a σ(ψ): a step without the critic pass, or an imported run.
+ */
 export const isCriticWrong = (s: Pick<RolloutSample, 'reward' | 'p_correct'>): boolean =>
-  s.p_correct > 0.5 !== isCorrect(s.reward);
+  typeof s.p_correct === 'number' && s.p_correct > 0.5 !== isCorrect(s.reward);
+
+/** Fields every record of our own trainer has (null when undefined at a step) and an imported record lacks. */
+export const PACS_ONLY_FIELDS = ['psi', 'p_correct', 'grad_weight', 'weight', 'logratio', 'length'] as const;
+
+/** The PACS-only fields a record leaves out (absent, not null: null is a step without the critic pass). */
+export const absentFields = (s: RolloutSample): string[] => PACS_ONLY_FIELDS.filter((k) => !(k in s));
 
 export const sampleKey = (s: Pick<RolloutSample, 'group' | 'index'>): string => `${s.group}:${s.index}`;
 

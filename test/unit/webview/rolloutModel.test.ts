@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RolloutSample } from '../../../src/core/runFormat';
 import {
+  absentFields,
   buildRows,
   DEFAULT_FILTERS,
   invisibleChars,
@@ -49,6 +50,15 @@ describe('rollout rows', () => {
     assert.deepEqual(keys(buildRows(samples, { ...DEFAULT_FILTERS, criticWrong: true })), ['g0', '0:0', 'g1', '1:1']);
     assert.equal(isCriticWrong({ reward: 1, p_correct: 0.5 }), true);
     assert.equal(isCriticWrong({ reward: 0, p_correct: 0.5 }), false);
+  });
+
+  it('knows an imported record, which has no critic fields, is never "critic wrong"', () => {
+    const imported = { step: 1, group: 0, index: 0, prompt: 'p', response: 'r', reward: 1 } as unknown as RolloutSample;
+    assert.equal(isCriticWrong(imported), false);
+    assert.deepEqual(absentFields(imported), ['psi', 'p_correct', 'grad_weight', 'weight', 'logratio', 'length']);
+    assert.deepEqual(absentFields(sample(0, 0, 1, 0.3)), []);
+    // null is a step without the critic pass, not a field the trainer cannot know
+    assert.deepEqual(absentFields({ ...sample(0, 0, 1, 0.3), psi: null } as unknown as RolloutSample), []);
   });
 
   it('skips samples not received yet', () => {

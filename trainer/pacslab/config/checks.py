@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from pacslab.algorithms import get as get_algorithm
@@ -38,6 +39,10 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
         if k < 1 or k > cfg.eval.samples:
             add("eval.k", f"pass@{k} needs 1 ≤ k ≤ eval.samples ({cfg.eval.samples})", f"drop {k} from eval.k or raise eval.samples to at least {k}")
     _check_eval_sets(cfg, base_dir, add)
+    for name in cfg.logging.report_to:
+        if importlib.util.find_spec(name) is None:
+            add("logging.report_to", f"{name} is not installed in this Python",
+                f"pip install {name} (or 'pacslab[{name}]'), or remove {name} from logging.report_to")
     if cfg.task.system_prompt and cfg.task.type == "arith" and not cfg.task.chat:
         add("task.system_prompt", "the arith prompts are plain strings, and a system prompt needs chat messages", "set task.chat: true, or remove task.system_prompt")
     if cfg.model.lora and isinstance(cfg.model.lora.target_modules, list) and not cfg.model.lora.target_modules:

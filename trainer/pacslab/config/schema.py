@@ -309,6 +309,20 @@ class LoggingConfig(_Section):
         "the critic/* metrics and the records' psi, p_correct and token log-ratios) every this many "
         "steps; 0 = never. Other steps log no critic/* metrics and leave those record fields null.",
     )
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        [],
+        description="Experiment trackers that also get every step's metrics and every evaluation: "
+        "`tensorboard` (event files in the run's `tensorboard/`), `wandb` (offline, in the run's `wandb/`, "
+        "unless WANDB_MODE is set) and `mlflow` (a file store in the run's `mlruns/` unless "
+        "MLFLOW_TRACKING_URI is set); each needs its package (`pip install 'pacslab[<name>]'`).",
+    )
+    system_every_s: float = Field(
+        30.0,
+        ge=0,
+        description="Log the system metrics (system/*: process CPU and RSS; GPU allocated, reserved and peak "
+        "memory and NVML utilisation on a GPU) with the first step and then at most every this many "
+        "seconds; 0 = never.",
+    )
 
 
 class SlurmConfig(_Section):
