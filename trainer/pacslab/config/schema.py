@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -281,6 +281,32 @@ class LoggingConfig(_Section):
     )
 
 
+class LaunchConfig(_Section):
+    num_processes: int = Field(
+        1,
+        ge=1,
+        description="Training processes per machine (engine: trl): one per GPU, or CPU processes (gloo) without "
+        "GPUs. The trainer starts the launcher itself: torchrun on a CPU, `accelerate launch` on GPUs.",
+    )
+    num_machines: int = Field(1, ge=1, description="Machines (nodes) taking part in the run (engine: trl).")
+    machine_rank: int = Field(0, ge=0, description="This machine's rank among num_machines (0 writes the run directory).")
+    main_process_ip: str | None = Field(
+        None, min_length=1, description="Address of machine 0, needed when num_machines > 1; null = this machine."
+    )
+    main_process_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the rendezvous on machine 0; null = a free port (one machine)."
+    )
+    accelerate_config: str | None = Field(
+        None,
+        min_length=1,
+        description="An `accelerate` config file (relative to the config file): the DeepSpeed ZeRO or FSDP "
+        "configs TRL ships, or your own; null = plain data parallel (DDP).",
+    )
+
+
+ENGINES = ("native", "trl")
+
+
 class Config(_Section):
     name: str | None = Field(
         None,
@@ -308,6 +334,19 @@ class Config(_Section):
         description="Keep only the newest this many checkpoints (never deleting the one `latest` names); "
         "null = keep all.",
     )
+    engine: Literal["native", "trl"] = Field(
+        "native",
+        description="Who runs the training loop: `native`, this package's own one-process loop, or `trl`, "
+        "TRL's GRPOTrainer on accelerate (several processes, GPUs and nodes, DeepSpeed/FSDP) with the "
+        "same losses and run directory (docs/scaling.md).",
+    )
+    trl: dict[str, Any] = Field(
+        {},
+        description="Further `trl.GRPOConfig` fields passed through as they are (engine: trl), e.g. "
+        "`{gradient_accumulation_steps: 2, logging_steps: 1}`; each is checked against GRPOConfig, and a "
+        "field another section sets (learning rate, batch, sampling) is an error naming that section.",
+    )
+    launch: LaunchConfig = Field(LaunchConfig(), description="The training processes (engine: trl).")
     model: ModelConfig = Field(ModelConfig(), description="The policy model.")
     task: TaskConfig = Field(TaskConfig(), description="Prompts, answers and the verifier.")
     rollout: RolloutConfig = Field(RolloutConfig(), description="Sampling of the training responses.")
