@@ -1,0 +1,119 @@
+"""engine: trl: its config rules, and PACS exact on rows spread over processes and micro-batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TRAINER_DIR
+from pacslab.config import ConfigError, load_config
+from pacslab.engines.trl.loss import coupled_loss, labels_gradient, whole_groups
+from pacslab.engines.trl.trainer import pacs_micro_loss
+from pacslab.losses import pacs_loss
+
+pytest.importorskip("trl")
+
+WORKERS = Path(__file__).parent / "trl_workers"
+
+
+def torchrun(script: str, *args: str, processes: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           str(processes), str(WORKERS / script), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_two_processes_give_the_one_process_pacs_gradient(tmp_path):
+    """Groups split across the 2 ranks and their micro-batches, and whole groups per micro-batch."""
+    result = torchrun("exactness.py", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
+    for report in reports:
+        assert report["world"] == 2 and report["grad_norm"] > 0.1
+        assert set(report["errors"]) == {"whole_groups", "split_groups"}
+        for layout, error in report["errors"].items():
+            assert error <= 1e-6, f"{layout}: relative gradient error {error}"
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logp = torch.randn(8, 5, generator=g, dtype=torch.float64, requires_grad=True)  # [B, T]
+    old = (logp.detach() + 0.1 * torch.randn(8, 5, generator=g, dtype=torch.float64))  # [B, T]
+    mask = (torch.arange(5).unsqueeze(0) < torch.tensor([5, 3, 1, 4, 2, 5, 5, 1]).unsqueeze(1)).double()  # [B, T]
+    labels = torch.tensor([1.0, 0, 0, 1, 1, 1, 1, 1])
+    return logp, old, mask, labels, torch.arange(8) // 4
+
+
+def test_the_local_path_is_pacs_loss_bitwise():
+    logp, old, mask, labels, groups = _batch()
+    want, _ = pacs_loss(logp, old, mask, labels, rollout_n=4, group_ids=groups)
+    c, _ = labels_gradient(labels, groups, rollout_n=4)
+    got = pacs_micro_loss(logp, old, mask, labels, groups, c, rollout_n=4, beta=1.0, processes=1, accumulation=1)
+    assert torch.equal(got, want)
+
+
+def test_c_at_theta_old_gives_the_pacs_gradient_on_any_rows():
+    logp, _, mask, labels, groups = _batch()
+    old = logp.detach()
+    loss, _ = pacs_loss(logp, old, mask, labels, rollout_n=4, group_ids=groups)
+    (want,) = torch.autograd.grad(loss, logp)
+    c, metrics = labels_gradient(labels, groups, rollout_n=4)
+    assert metrics["pacs/loss"] == pytest.approx(loss.item())
+    rows = torch.tensor([6, 1, 3]), torch.tensor([0, 2, 4, 5, 7])  # two micro-batches mixing both groups
+    got = torch.zeros_like(logp)
+    for r in rows:
+        (g,) = torch.autograd.grad(coupled_loss(logp[r], old[r], mask[r], c[r], beta=1.0, scale=1.0), logp)
+        got += g
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_whole_groups_needs_contiguous_whole_groups():
+    assert whole_groups(torch.tensor([2, 2, 0, 0]), 2)
+    assert not whole_groups(torch.tensor([2, 0, 2, 0]), 2)
+    assert not whole_groups(torch.tensor([2, 2, 2, 2]), 2)  # one group twice is no pair of groups
+    assert not whole_groups(torch.tensor([1, 1, 1]), 2)
+
+
+def _error(write_config, **overrides) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(**overrides))
+    return info.value
+
+
+def test_engine_trl_config_loads(write_config):
+    cfg = load_config(write_config(engine="trl", trl={"logging_steps": 1},
+                                   **{"launch.num_processes": 2, "optim.mini_batch_prompts": 4}))
+    assert cfg.engine == "trl" and cfg.launch.num_processes == 2 and cfg.trl == {"logging_steps": 1}
+
+
+def test_trl_fields_are_checked_against_grpo_config(write_config):
+    err = _error(write_config, engine="trl", trl={"logging_step": 1, "learning_rate": 0.1},
+                 **{"optim.mini_batch_prompts": 4})
+    issues = {i.key: i for i in err.issues}
+    assert set(issues) == {"trl.logging_step", "trl.learning_rate"}
+    assert "not a field of trl.GRPOConfig" in issues["trl.logging_step"].problem
+    assert "optim.lr" in issues["trl.learning_rate"].fix
+
+
+def test_options_the_trl_engine_cannot_honour_are_config_errors(write_config):
+    err = _error(write_config, engine="trl", **{"pacs.reward_method": "mean_logp", "rollout.prompts_per_step": 3, "rollout.n": 3,
+                                                "optim.mini_batch_prompts": 3, "optim.micro_batch_prompts": 1,
+                                                "launch.num_processes": 2})
+    assert {i.key for i in err.issues} == {"pacs.reward_method", "rollout.prompts_per_step"}
+    assert {i.key for i in _error(write_config, engine="trl").issues} == {"optim.mini_batch_prompts"}
+
+
+def test_launch_keys_are_checked(write_config, tmp_path):
+    err = _error(write_config, **{"launch.num_processes": 2, "launch.num_machines": 2, "launch.machine_rank": 2,
+                                  "launch.accelerate_config": "zero3.yaml"})
+    issues = {i.key: i for i in err.issues}
+    assert set(issues) == {"launch.num_processes", "launch.machine_rank", "launch.main_process_ip",
+                           "launch.accelerate_config"}
+    assert "engine: trl" in issues["launch.num_processes"].fix
+    assert str(tmp_path / "zero3.yaml") in issues["launch.accelerate_config"].problem
