@@ -14,7 +14,7 @@ import torch
 from trl import GRPOTrainer
 
 from pacslab.engines.trl.loss import coupled_loss, labels_gradient, whole_groups
-from pacslab.losses import pacs_loss, rloo_advantages
+from pacslab.losses import pacs_loss, pacs_weights, rloo_advantages
 
 LABELS, GROUPS, COEFFICIENTS = "pacs_labels", "pacs_group_ids", "pacs_c"
 
@@ -31,6 +31,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         self.pacs_options = dict(pacs_options or {})
         self.pacs_beta = self.pacs_options.pop("beta", 1.0)
         self._global_labels: torch.Tensor | None = None
+        self.sample_fields: dict[str, list] = {}  # per sample of the latest global batch, for the rollout records
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # [N, F]
@@ -50,6 +51,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         elif self.algorithm == "pacs" and self.model.training:
             c, metrics = labels_gradient(labels, group_ids, rollout_n=n, **self.pacs_options)
             output[COEFFICIENTS] = c[local]
+            self.sample_fields = _sample_fields(labels, rollout_n=n, weight_mode=self.pacs_options.get("weight_mode", "question"))
             for name, value in metrics.items():
                 self._metrics["train"][name].append(value)
         return output
@@ -69,6 +71,14 @@ class PacsGRPOTrainer(GRPOTrainer):
                                rollout_n=self.num_generations, beta=self.pacs_beta,
                                processes=self.accelerator.num_processes,
                                accumulation=self.current_gradient_accumulation_steps, **self.pacs_options)
+
+
+def _sample_fields(labels: torch.Tensor, *, rollout_n: int, weight_mode: str) -> dict[str, list]:
+    """The PACS fields of each sample where they are taken, at θ = θ_old: r̂ = ψ = 0, σ(ψ) = ½."""
+    weights = pacs_weights(labels, rollout_n=rollout_n, weight_mode=weight_mode)  # [N]
+    zeros = [0.0] * labels.shape[0]
+    return {"logratio": zeros, "psi": zeros, "p_correct": [0.5] * labels.shape[0],
+            "grad_weight": (labels - 0.5).tolist(), "weight": weights.tolist()}
 
 
 def pacs_micro_loss(logp, old_logp, mask, labels, group_ids, c, *, rollout_n: int, beta: float, processes: int,
