@@ -104,6 +104,10 @@ def cmd_train(args) -> int:
     run_dir = prepare_run_dir(cfg, config_path=None if resume_dir else config_path, run_dir=run_dir,
                               runs_root=args.runs_root, resume=resume_dir is not None)
     print(f"run directory: {run_dir}", flush=True)
+    if cfg.engine == "trl":
+        from pacslab.engines.trl.launch import launch
+
+        return launch(cfg, run_dir, base_dir=base_dir, resume=resume_dir is not None)
     log, on_step, close = _reporter(cfg.total_steps)
     try:
         return run_training(cfg, run_dir, base_dir=base_dir, resume=resume_dir is not None, log=log, on_step=on_step)

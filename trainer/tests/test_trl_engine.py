@@ -117,3 +117,120 @@ def test_launch_keys_are_checked(write_config, tmp_path):
                            "launch.accelerate_config"}
     assert "engine: trl" in issues["launch.num_processes"].fix
     assert str(tmp_path / "zero3.yaml") in issues["launch.accelerate_config"].problem
+
+
+# ---------------------------------------------------------------- 2-process runs through `python -m pacslab train`
+
+DYING_VERIFIER = '''
+import os
+
+
+def check(response, answer, prompt):
+    if os.environ.get("RANK") == "1" and os.path.exists(os.environ["PACS_TEST_DIE"]):
+        os._exit(7)
+    open(os.environ["PACS_TEST_DIE"], "a").close()  # the first call lets rank 1 through once
+    return response.strip() == answer
+'''
+
+
+def _trl_config(tmp_path: Path, **overrides) -> Path:
+    import yaml
+
+    cfg = {"name": "trl", "engine": "trl", "device": "cpu", "total_steps": 6, "checkpoint_every": 3, "eval_every": 0,
+           "launch": {"num_processes": 2}, "rollout": {"prompts_per_step": 4, "n": 4, "max_new_tokens": 4},
+           "optim": {"mini_batch_prompts": 4, "micro_batch_prompts": 4},
+           "task": {"arith": {"digits": 1, "train_size": 40, "eval_size": 8}}, **overrides}
+    path = tmp_path / "trl.pacs.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _train(*args: str, env: dict | None = None, wait: bool = True):
+    command = [sys.executable, "-m", "pacslab", "train", *args]
+    full_env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), **(env or {})}
+    if wait:
+        return subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=300)
+    return subprocess.Popen(command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def _run_json(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def test_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
+    from pacslab.control import append_command
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    append_command(run_dir, "suspend")  # read at the first step's end
+    first = _train(str(_trl_config(tmp_path)), "--run-dir", str(run_dir))
+    assert first.returncode == 0, first.stderr[-3000:]
+    info = _run_json(run_dir)
+    assert (info["status"], info["engine"], info["world_size"]) == ("suspended", "trl", 2)
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000001"
+
+    second = _train("--resume", str(run_dir))
+    assert second.returncode == 0, second.stderr[-3000:]
+    info = _run_json(run_dir)
+    assert (info["status"], info["step"]) == ("finished", 6)
+    events = _events(run_dir)
+    steps = [e["step"] for e in events if e["type"] == "metrics"]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    values = next(e["values"] for e in events if e["type"] == "metrics")
+    assert {"reward/mean", "pacs/loss", "optim/grad_norm", "trl/loss"} <= set(values)
+    assert [e["result"] for e in events if e["type"] == "control_ack"] == ["ok"]
+    assert [e["path"] for e in events if e["type"] == "checkpoint"] == [
+        "checkpoints/step-000001", "checkpoints/step-000003", "checkpoints/step-000006"]
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000006"
+    records = [json.loads(line) for line in (run_dir / "rollouts" / "step-000006.jsonl").read_text().splitlines()]
+    assert len(records) == 16 and {r["group"] for r in records} == {0, 1, 2, 3}
+    for record in records:
+        assert record["reward"] in (0.0, 1.0) and record["response"] is not None and record["answer"]
+        assert record["grad_weight"] == record["reward"] - record["p_correct"] and record["weight"] > 0
+        assert "detail" in record["verifier"]
+
+
+def test_pause_holds_both_ranks_until_stop(tmp_path):
+    import time
+
+    from pacslab.control import append_command
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    append_command(run_dir, "pause")
+    process = _train(str(_trl_config(tmp_path, total_steps=50)), "--run-dir", str(run_dir), wait=False)
+    try:
+        deadline = time.monotonic() + 240
+        while not ((run_dir / "run.json").exists() and _run_json(run_dir).get("status") == "paused"):
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "the run never paused"
+            time.sleep(0.5)
+        append_command(run_dir, "checkpoint")
+        append_command(run_dir, "stop")
+        assert process.wait(timeout=240) == 0, process.stdout.read()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    info = _run_json(run_dir)
+    assert (info["status"], info["step"]) == ("stopped", 1)
+    events = _events(run_dir)
+    assert [(e["command"], e["result"]) for e in events if e["type"] == "control_ack"] == [
+        ("pause", "ok"), ("checkpoint", "ok"), ("stop", "ok")]
+    assert [e["status"] for e in events if e["type"] == "state"] == ["running", "paused", "running", "stopped"]
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000001"
+
+
+def test_a_dying_rank_makes_the_run_crashed(tmp_path):
+    (tmp_path / "dying.py").write_text(DYING_VERIFIER)
+    run_dir = tmp_path / "run"
+    result = _train(str(_trl_config(tmp_path, task={"arith": {"digits": 1, "train_size": 40, "eval_size": 8},
+                                                    "verifier": "python:dying:check"})),
+                    "--run-dir", str(run_dir), env={"PACS_TEST_DIE": str(tmp_path / "called")})
+    assert result.returncode == 1
+    info = _run_json(run_dir)
+    assert info["status"] == "crashed" and "exited with code" in info["error"]["message"]
+    assert _events(run_dir)[-1] == {**_events(run_dir)[-1], "type": "state", "status": "crashed"}

@@ -68,7 +68,7 @@ class PacsLabCallback(TrainerCallback):
         self.algorithm = algorithm or getattr(trainer, "algorithm", "grpo")
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
-        self.commands = ControlReader(self.run_dir)
+        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir))
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
@@ -207,6 +207,13 @@ class PacsLabCallback(TrainerCallback):
             self.info.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
             self.events.emit("error", message=message, traceback=traceback.format_exc())
             self.events.emit("run_finished", status="failed")
+
+
+def _acknowledged(run_dir: Path) -> int:
+    """The highest command seq the run's events acknowledge: a resumed run does not redo those."""
+    events, _ = runio.read_jsonl(run_dir / runio.EVENTS)
+    return max((int(e["seq"]) for e in events if e.get("type") == "control_ack" and isinstance(e.get("seq"), int)),
+               default=0)
 
 
 def _move_into(source: Path, tmp: Path, step: int) -> None:
