@@ -234,3 +234,14 @@ def test_a_dying_rank_makes_the_run_crashed(tmp_path):
     info = _run_json(run_dir)
     assert info["status"] == "crashed" and "exited with code" in info["error"]["message"]
     assert _events(run_dir)[-1] == {**_events(run_dir)[-1], "type": "state", "status": "crashed"}
+
+
+def test_vllm_asked_but_absent_says_how_to_install(write_config):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    err = _error(write_config, engine="trl", **{"rollout.engine": "vllm", "optim.mini_batch_prompts": 4})
+    (issue,) = err.issues
+    assert issue.key == "rollout.engine" and "pip install 'pacslab[vllm]'" in issue.fix
+    assert {i.key for i in _error(write_config, **{"rollout.engine": "vllm"}).issues} == {"rollout.engine"}

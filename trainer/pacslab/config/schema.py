@@ -162,6 +162,17 @@ class RolloutConfig(_Section):
         description="Prompts (whole groups of n) decoded together; the step's prompts run in chunks of "
         "this many, bounding the KV cache. null = all of a step's prompts in one batch.",
     )
+    engine: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="Who samples the rollouts: `transformers` (generate with a KV cache) or `vllm` (engine: trl "
+        "only, through TRL's vLLM support; needs `pip install 'pacslab[vllm]'`).",
+    )
+    vllm_server_url: str | None = Field(
+        None,
+        min_length=1,
+        description="With rollout.engine vllm: the URL of a `trl vllm-serve` server (server mode); null = vLLM "
+        "colocated in the training processes.",
+    )
 
 
 class PacsConfig(_Section):

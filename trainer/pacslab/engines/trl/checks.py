@@ -19,7 +19,8 @@ OWNED_FIELDS = {
     "generation_batch_size": "rollout.prompts_per_step", "steps_per_generation": "rollout.prompts_per_step",
     "seed": "seed", "max_steps": "total_steps", "num_train_epochs": "total_steps", "beta": "grpo.kl_coef",
     "epsilon": "grpo.clip_eps", "loss_type": "algorithm", "num_iterations": "optim.epochs", "bf16": "model.dtype",
-    "fp16": "model.dtype", "use_cpu": "device", "output_dir": "the run directory", "save_steps": "checkpoint_every",
+    "fp16": "model.dtype", "use_cpu": "device", "use_vllm": "rollout.engine", "vllm_mode": "rollout.vllm_server_url",
+    "vllm_server_base_url": "rollout.vllm_server_url", "output_dir": "the run directory", "save_steps": "checkpoint_every",
     "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "report_to": "the run directory",
 }
 
@@ -37,6 +38,7 @@ def grpo_config_fields() -> set[str] | None:
 
 def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
     _check_launch(cfg, base_dir, add)
+    _check_vllm(cfg, add)
     if cfg.engine != "trl":
         if cfg.trl:
             add("trl", "the trl section only applies to engine: trl", "set engine: trl, or remove the trl section")
@@ -66,6 +68,20 @@ def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
     if rows % (world * accumulation):
         add("rollout.prompts_per_step", f"a step's {rows} responses do not split evenly over {world} processes × "
             f"{accumulation} accumulation steps", f"make prompts_per_step × n a multiple of {world * accumulation}")
+
+
+def _check_vllm(cfg: Config, add: Add) -> None:
+    import importlib.util
+
+    rollout = cfg.rollout
+    if rollout.engine != "vllm":
+        if rollout.vllm_server_url:
+            add("rollout.vllm_server_url", "a vLLM server is only used with rollout.engine: vllm", "set rollout.engine: vllm, or remove the URL")
+        return
+    if cfg.engine != "trl":
+        add("rollout.engine", "vLLM rollouts run through TRL", "set engine: trl, or rollout.engine: transformers")
+    elif importlib.util.find_spec("vllm") is None:
+        add("rollout.engine", "vLLM is not installed", "pip install 'pacslab[vllm]' (or pip install vllm), or use rollout.engine: transformers")
 
 
 def world_size(cfg: Config) -> int:

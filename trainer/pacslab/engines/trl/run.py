@@ -39,7 +39,14 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
         beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps, loss_type="grpo", num_iterations=1,
         bf16=half and cfg.model.dtype != "float16", fp16=cuda and cfg.model.dtype == "float16", use_cpu=not cuda,
         save_strategy="steps", save_steps=cfg.checkpoint_every or cfg.total_steps, logging_steps=1, report_to=[],
-        disable_tqdm=True, **schedule, **extra)
+        disable_tqdm=True, **_vllm(cfg), **schedule, **extra)
+
+
+def _vllm(cfg: Config) -> dict:
+    if cfg.rollout.engine != "vllm":
+        return {}
+    url = cfg.rollout.vllm_server_url
+    return {"use_vllm": True, "vllm_mode": "server" if url else "colocate", **({"vllm_server_base_url": url} if url else {})}
 
 
 def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
