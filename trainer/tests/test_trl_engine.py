@@ -139,7 +139,7 @@ def _trl_config(tmp_path: Path, **overrides) -> Path:
     cfg = {"name": "trl", "engine": "trl", "device": "cpu", "total_steps": 6, "checkpoint_every": 3, "eval_every": 0,
            "launch": {"num_processes": 2}, "rollout": {"prompts_per_step": 4, "n": 4, "max_new_tokens": 4},
            "optim": {"mini_batch_prompts": 4, "micro_batch_prompts": 4},
-           "task": {"arith": {"digits": 1, "train_size": 40, "eval_size": 8}}, **overrides}
+           "task": {"arith": {"digits": 2, "train_size": 40, "eval_size": 8}}, **overrides}  # arith-tiny's own digits
     path = tmp_path / "trl.pacs.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -182,6 +182,7 @@ def test_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
     values = next(e["values"] for e in events if e["type"] == "metrics")
     assert {"reward/mean", "pacs/loss", "optim/grad_norm", "trl/loss"} <= set(values)
+    assert any(e["values"]["optim/grad_norm"] > 0 for e in events if e["type"] == "metrics"), "no learning signal"
     assert [e["result"] for e in events if e["type"] == "control_ack"] == ["ok"]
     assert [e["path"] for e in events if e["type"] == "checkpoint"] == [
         "checkpoints/step-000001", "checkpoints/step-000003", "checkpoints/step-000006"]
@@ -227,7 +228,7 @@ def test_pause_holds_both_ranks_until_stop(tmp_path):
 def test_a_dying_rank_makes_the_run_crashed(tmp_path):
     (tmp_path / "dying.py").write_text(DYING_VERIFIER)
     run_dir = tmp_path / "run"
-    result = _train(str(_trl_config(tmp_path, task={"arith": {"digits": 1, "train_size": 40, "eval_size": 8},
+    result = _train(str(_trl_config(tmp_path, task={"arith": {"digits": 2, "train_size": 40, "eval_size": 8},
                                                     "verifier": "python:dying:check"})),
                     "--run-dir", str(run_dir), env={"PACS_TEST_DIE": str(tmp_path / "called")})
     assert result.returncode == 1

@@ -49,12 +49,12 @@ def _vllm(cfg: Config) -> dict:
     return {"use_vllm": True, "vllm_mode": "server" if url else "colocate", **({"vllm_server_base_url": url} if url else {})}
 
 
-def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
-    """PacsGRPOTrainer with the task's data, the verifier as reward, and the policy in float32."""
+def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
+    """The keyword arguments of a GRPOTrainer for this config: the task's data, the verifier as the
+    reward, the policy in float32 and the GRPOConfig (stock GRPOTrainer takes them as they are)."""
     import torch
     from datasets import Dataset
 
-    from pacslab.engines.trl.trainer import PacsGRPOTrainer
     from pacslab.models import load_policy, resolve_model_path
     from pacslab.tasks import load_examples, verify
     from pacslab.verifiers import load_verifier
@@ -74,11 +74,29 @@ def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
 
     model, tokenizer = load_policy(resolve_model_path(cfg.model.path, base_dir=base_dir), device=torch.device("cpu"),
                                    dtype="float32", lora=cfg.model.lora)
+    return {"model": model, "processing_class": tokenizer, "reward_funcs": [verifier_reward],
+            "args": grpo_args(cfg, run_dir, cuda=cuda), "train_dataset": dataset}
+
+
+def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
+    """PacsGRPOTrainer for this config, with the pacs section's options."""
+    from pacslab.engines.trl.trainer import PacsGRPOTrainer
+
     pacs = cfg.pacs
-    return PacsGRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verifier_reward],
-                           args=grpo_args(cfg, run_dir, cuda=cuda), train_dataset=dataset, algorithm=cfg.algorithm,
+    return PacsGRPOTrainer(**trainer_inputs(cfg, run_dir, base_dir=base_dir), algorithm=cfg.algorithm,
                            pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
                                          "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode})
+
+
+def add_run_callback(trainer, cfg: Config, run_dir: Path):
+    """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm; returns it."""
+    from pacslab.algorithms import get
+    from pacslab.integrations.trl import PacsLabCallback
+
+    callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
+                               config=cfg.model_dump(mode="json"))
+    trainer.add_callback(callback)
+    return callback
 
 
 def _response(completion) -> str:
@@ -97,14 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(run_dir / runio.CONFIG)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from pacslab.integrations.trl import PacsLabCallback
-
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
-    from pacslab.algorithms import get
-
-    callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"))
-    trainer.add_callback(callback)
+    callback = add_run_callback(trainer, cfg, run_dir)
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
