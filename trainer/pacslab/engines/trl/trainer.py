@@ -47,7 +47,9 @@ class PacsGRPOTrainer(GRPOTrainer):
         local = slice(self.accelerator.process_index * rows, (self.accelerator.process_index + 1) * rows)
         output[LABELS], output[GROUPS] = labels[local], group_ids[local]
         if self.algorithm == "rloo":
-            output["advantages"] = rloo_advantages(labels, rollout_n=n, group_ids=group_ids)[local].to(torch.float32)
+            advantages = rloo_advantages(labels, rollout_n=n, group_ids=group_ids)  # [N]
+            output["advantages"] = advantages[local].to(torch.float32)
+            self.sample_fields = {"advantage": advantages.tolist()}  # the records show these, not TRL's
         elif self.algorithm == "pacs" and self.model.training:
             c, metrics = labels_gradient(labels, group_ids, rollout_n=n, **self.pacs_options)
             output[COEFFICIENTS] = c[local]
