@@ -147,6 +147,14 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
         with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume)
+    if cfg.engine == "trl":
+        from pacslab.engines.trl.launch import launch
+
+        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
+                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        with runio.RunLock(run_dir) if lock is None else nullcontext():
+            print(f"run directory: {run_dir}", flush=True)
+            return launch(cfg, run_dir, base_dir=base_dir, resume=resume)
     try:
         inputs = load_inputs(cfg, base_dir)
     except ConfigError as exc:  # the data does not fit the config

@@ -56,7 +56,8 @@ describe('importing runs', { skip }, () => {
       assert.ok(run, 'the imported run is listed');
       assert.equal(run.info.status, 'finished');
       assert.deepEqual(run.info.source, { ...(run.info.source as object), trainer: 'verl', path: join(work, 'rollout_data') });
-      assert.deepEqual(store.metricSeries(id).get('reward/mean'), { steps: [1, 2], values: [0.75, 0.75] });
+      const reward = store.metricSeries(id).get('reward/mean');
+      assert.deepEqual({ steps: reward?.steps, values: reward?.values }, { steps: [1, 2], values: [0.75, 0.75] });
       assert.deepEqual(store.rolloutSteps(id), [1, 2]);
       const { samples, badLines } = await store.loadRollouts(id, 2);
       assert.equal(badLines, 0);

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
@@ -192,6 +192,17 @@ class RolloutConfig(_Section):
         description="Prompts (whole groups of n) decoded together; the step's prompts run in chunks of "
         "this many, bounding the KV cache. null = all of a step's prompts in one batch.",
     )
+    engine: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="Who samples the rollouts: `transformers` (generate with a KV cache) or `vllm` (engine: trl "
+        "only, through TRL's vLLM support; needs `pip install 'pacslab[vllm]'`).",
+    )
+    vllm_server_url: str | None = Field(
+        None,
+        min_length=1,
+        description="With rollout.engine vllm: the URL of a `trl vllm-serve` server (server mode); null = vLLM "
+        "colocated in the training processes.",
+    )
 
 
 class PacsConfig(_Section):
@@ -316,7 +327,7 @@ class LoggingConfig(_Section):
         "unless WANDB_MODE is set) and `mlflow` (a file store in the run's `mlruns/` unless "
         "MLFLOW_TRACKING_URI is set); each needs its package (`pip install 'pacslab[<name>]'`).",
     )
-    system_every_s: float = Field(
+    system_every_s: Float = Field(
         30.0,
         ge=0,
         description="Log the system metrics (system/*: process CPU and RSS; GPU allocated, reserved and peak "
@@ -370,7 +381,30 @@ class LaunchConfig(_Section):
         description="The trainer refreshes run.json (`updated_at`) at least this often, paused too, so a "
         "run on another host whose heartbeat stops is shown lost.",
     )
+    num_processes: Int = Field(
+        1,
+        ge=1,
+        description="Training processes per machine (engine: trl): one per GPU, or CPU processes (gloo) without "
+        "GPUs. The trainer starts the launcher itself: torchrun on a CPU, `accelerate launch` on GPUs.",
+    )
+    num_machines: Int = Field(1, ge=1, description="Machines (nodes) taking part in the run (engine: trl).")
+    machine_rank: Int = Field(0, ge=0, description="This machine's rank among num_machines (0 writes the run directory).")
+    main_process_ip: str | None = Field(
+        None, min_length=1, description="Address of machine 0, needed when num_machines > 1; null = this machine."
+    )
+    main_process_port: Int | None = Field(
+        None, ge=1, le=65535, description="Port of the rendezvous on machine 0; null = a free port (one machine)."
+    )
+    accelerate_config: str | None = Field(
+        None,
+        min_length=1,
+        description="An `accelerate` config file (relative to the config file): the DeepSpeed ZeRO or FSDP "
+        "configs TRL ships, or your own; null = plain data parallel (DDP).",
+    )
     slurm: SlurmConfig = Field(SlurmConfig(), description="The batch job (backend: slurm).")
+
+
+ENGINES = ("native", "trl")
 
 
 class Config(_Section):
@@ -400,6 +434,18 @@ class Config(_Section):
         description="Keep only the newest this many checkpoints (never deleting the one `latest` names); "
         "null = keep all.",
     )
+    engine: Literal["native", "trl"] = Field(
+        "native",
+        description="Who runs the training loop: `native`, this package's own one-process loop, or `trl`, "
+        "TRL's GRPOTrainer on accelerate (several processes, GPUs and nodes, DeepSpeed/FSDP) with the "
+        "same losses and run directory (docs/scaling.md).",
+    )
+    trl: dict[str, Any] = Field(
+        {},
+        description="Further `trl.GRPOConfig` fields passed through as they are (engine: trl), e.g. "
+        "`{gradient_accumulation_steps: 2, logging_steps: 1}`; each is checked against GRPOConfig, and a "
+        "field another section sets (learning rate, batch, sampling) is an error naming that section.",
+    )
     model: ModelConfig = Field(ModelConfig(), description="The policy model.")
     task: TaskConfig = Field(TaskConfig(), description="Prompts, answers and the verifier.")
     rollout: RolloutConfig = Field(RolloutConfig(), description="Sampling of the training responses.")
@@ -411,4 +457,7 @@ class Config(_Section):
     optim: OptimConfig = Field(OptimConfig(), description="Optimizer, schedule and batching.")
     eval: EvalConfig = Field(EvalConfig(), description="Held-out evaluation.")
     logging: LoggingConfig = Field(LoggingConfig(), description="What the run directory records.")
-    launch: LaunchConfig = Field(LaunchConfig(), description="Where and how the trainer runs.")
+    launch: LaunchConfig = Field(
+        LaunchConfig(),
+        description="Where and how the trainer runs: the backend (local or Slurm) and the training processes (engine: trl).",
+    )

@@ -1,0 +1,117 @@
+"""Config rules of `engine: trl` and of the `launch:` section, run before any process starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from pacslab.config.schema import Config
+
+Add = Callable[[str, str, str], None]
+
+# GRPOConfig fields another section already sets: a `trl:` entry for one of them is an error naming that key
+OWNED_FIELDS = {
+    "learning_rate": "optim.lr", "weight_decay": "optim.weight_decay", "adam_beta1": "optim.betas",
+    "adam_beta2": "optim.betas", "lr_scheduler_type": "optim.schedule", "warmup_steps": "optim.warmup_steps",
+    "max_grad_norm": "optim.max_grad_norm", "gradient_checkpointing": "model.gradient_checkpointing",
+    "num_generations": "rollout.n", "max_completion_length": "rollout.max_new_tokens",
+    "temperature": "rollout.temperature", "top_p": "rollout.top_p", "per_device_train_batch_size": "rollout.prompts_per_step",
+    "generation_batch_size": "rollout.prompts_per_step", "steps_per_generation": "rollout.prompts_per_step",
+    "seed": "seed", "max_steps": "total_steps", "num_train_epochs": "total_steps", "beta": "grpo.kl_coef",
+    "epsilon": "grpo.clip_eps", "loss_type": "algorithm", "num_iterations": "optim.epochs", "bf16": "model.dtype",
+    "fp16": "model.dtype", "use_cpu": "device", "use_vllm": "rollout.engine", "vllm_mode": "rollout.vllm_server_url",
+    "vllm_server_base_url": "rollout.vllm_server_url", "output_dir": "the run directory", "save_steps": "checkpoint_every",
+    "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "report_to": "the run directory",
+}
+
+
+def grpo_config_fields() -> set[str] | None:
+    """The field names of trl.GRPOConfig, or None when trl is not installed."""
+    import dataclasses
+
+    try:
+        from trl import GRPOConfig
+    except ImportError:
+        return None
+    return {f.name for f in dataclasses.fields(GRPOConfig)}
+
+
+def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
+    _check_launch(cfg, base_dir, add)
+    _check_vllm(cfg, add)
+    if cfg.engine != "trl":
+        if cfg.trl:
+            add("trl", "the trl section only applies to engine: trl", "set engine: trl, or remove the trl section")
+        return
+    fields = grpo_config_fields()
+    if fields is None:
+        add("engine", "engine: trl needs the trl package, which is not installed",
+            "pip install 'pacslab[trl]' (or pip install trl==1.16.0 accelerate), or use engine: native")
+        return
+    for key in cfg.trl:
+        if key in OWNED_FIELDS:
+            add(f"trl.{key}", f"GRPOConfig.{key} is set from {OWNED_FIELDS[key]}", f"set {OWNED_FIELDS[key]} instead")
+        elif key not in fields:
+            add(f"trl.{key}", "not a field of trl.GRPOConfig", "see the fields of trl.GRPOConfig (TRL 1.16) and fix the name")
+    o = cfg.optim
+    if o.epochs != 1 or o.mini_batch_prompts != cfg.rollout.prompts_per_step:
+        add("optim.mini_batch_prompts" if o.epochs == 1 else "optim.epochs",
+            "engine: trl makes one optimizer step per rollout batch (the PACS weights are taken at θ_old)",
+            f"set optim.epochs: 1 and optim.mini_batch_prompts: {cfg.rollout.prompts_per_step}, or use engine: native")
+    if cfg.algorithm == "pacs" and cfg.pacs.reward_method != "logratio":
+        add("pacs.reward_method", "engine: trl computes ∂L/∂r̂ once per rollout batch, where only logratio's r̂ is 0",
+            "use reward_method: logratio, or engine: native")
+    if cfg.algorithm not in ("pacs", "grpo", "rloo"):
+        add("algorithm", f"engine: trl runs pacs, grpo and rloo, not {cfg.algorithm}", "choose one of those, or engine: native")
+    rows, world = cfg.rollout.prompts_per_step * cfg.rollout.n, world_size(cfg)
+    accumulation = int(cfg.trl.get("gradient_accumulation_steps", 1))
+    if rows % (world * accumulation):
+        add("rollout.prompts_per_step", f"a step's {rows} responses do not split evenly over {world} processes × "
+            f"{accumulation} accumulation steps", f"make prompts_per_step × n a multiple of {world * accumulation}")
+
+
+def _check_vllm(cfg: Config, add: Add) -> None:
+    import importlib.util
+
+    rollout = cfg.rollout
+    if rollout.engine != "vllm":
+        if rollout.vllm_server_url:
+            add("rollout.vllm_server_url", "a vLLM server is only used with rollout.engine: vllm", "set rollout.engine: vllm, or remove the URL")
+        return
+    if cfg.engine != "trl":
+        add("rollout.engine", "vLLM rollouts run through TRL", "set engine: trl, or rollout.engine: transformers")
+    elif importlib.util.find_spec("vllm") is None:
+        add("rollout.engine", "vLLM is not installed", "pip install 'pacslab[vllm]' (or pip install vllm), or use rollout.engine: transformers")
+
+
+def world_size(cfg: Config) -> int:
+    return cfg.launch.num_processes * cfg.launch.num_machines
+
+
+def _check_launch(cfg: Config, base_dir: Path, add: Add) -> None:
+    launch = cfg.launch
+    if cfg.engine == "native" and world_size(cfg) > 1:
+        add("launch.num_processes", "the native engine runs in one process", "set engine: trl to train on several processes")
+    if launch.machine_rank >= launch.num_machines:
+        add("launch.machine_rank", f"{launch.machine_rank} is not below launch.num_machines ({launch.num_machines})",
+            f"use a rank from 0 to {launch.num_machines - 1}")
+    if launch.num_machines > 1 and not launch.main_process_ip:
+        add("launch.main_process_ip", "several machines need the address of machine 0", "set it to machine 0's IP or host name")
+    if launch.accelerate_config:
+        path = Path(launch.accelerate_config).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.is_file():
+            add("launch.accelerate_config", f"{path} is not a file", "point it at an accelerate config (YAML), relative to the config file")
+    if launch.num_processes > 1 and cfg.device != "cpu":
+        _check_gpus(launch.num_processes, cfg.device, add)
+
+
+def _check_gpus(wanted: int, device: str, add: Add) -> None:
+    import torch
+
+    have = torch.cuda.device_count()
+    if device == "auto" and have == 0:
+        return  # CPU processes (gloo)
+    if wanted > have:
+        add("launch.num_processes", f"{wanted} processes on GPUs, but this machine has {have}",
+            f"set launch.num_processes to at most {have}, or device: cpu")

@@ -1,0 +1,130 @@
+"""One process of an `engine: trl` run: `python -m pacslab.engines.trl.run RUN_DIR [--resume]`,
+started on every rank by the launcher (launch.py) with the run's resolved config.yaml.
+
+The same config sections as the native engine: the task's prompts and verifier become a dataset
+and a reward function, the rollout, optim and grpo sections the GRPOConfig, and `trl:` the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pacslab import runio
+from pacslab.config import Config, load_config
+from pacslab.engines.trl.checks import world_size
+
+SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
+
+
+def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
+    """trl.GRPOConfig from the config's sections (one generation and one optimizer step per step)."""
+    from trl import GRPOConfig
+
+    extra = dict(cfg.trl)
+    accumulation = int(extra.pop("gradient_accumulation_steps", 1))
+    rows = cfg.rollout.prompts_per_step * cfg.rollout.n
+    o = cfg.optim
+    schedule = {"lr_scheduler_kwargs": {"min_lr_rate": o.min_lr_ratio}} if o.schedule == "warmup_cosine" else {}
+    half = cfg.model.dtype in ("bfloat16", "auto") and cuda
+    return GRPOConfig(
+        output_dir=str(run_dir / "checkpoints" / ".trl"), per_device_train_batch_size=rows // (world_size(cfg) * accumulation),
+        gradient_accumulation_steps=accumulation, num_generations=cfg.rollout.n,
+        max_completion_length=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
+        learning_rate=o.lr, weight_decay=o.weight_decay, adam_beta1=o.betas[0], adam_beta2=o.betas[1],
+        lr_scheduler_type=SCHEDULES[o.schedule], warmup_steps=o.warmup_steps, max_grad_norm=o.max_grad_norm,
+        gradient_checkpointing=cfg.model.gradient_checkpointing, max_steps=cfg.total_steps, seed=cfg.seed,
+        beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps, loss_type="grpo", num_iterations=1,
+        bf16=half and cfg.model.dtype != "float16", fp16=cuda and cfg.model.dtype == "float16", use_cpu=not cuda,
+        save_strategy="steps", save_steps=cfg.checkpoint_every or cfg.total_steps, logging_steps=1, report_to=[],
+        disable_tqdm=True, **_vllm(cfg), **schedule, **extra)
+
+
+def _vllm(cfg: Config) -> dict:
+    if cfg.rollout.engine != "vllm":
+        return {}
+    url = cfg.rollout.vllm_server_url
+    return {"use_vllm": True, "vllm_mode": "server" if url else "colocate", **({"vllm_server_base_url": url} if url else {})}
+
+
+def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
+    """The keyword arguments of a GRPOTrainer for this config: the task's data, the verifier as the
+    reward, the policy in float32 and the GRPOConfig (stock GRPOTrainer takes them as they are)."""
+    import torch
+    from datasets import Dataset
+
+    from pacslab.models import load_policy, resolve_model_path
+    from pacslab.tasks import load_examples, verify
+    from pacslab.verifiers import load_verifier
+
+    cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    examples = load_examples(cfg.task, "train", base_dir=base_dir)
+    verifier = load_verifier(cfg.task.verifier, base_dir=str(base_dir))
+    dataset = Dataset.from_list([{"prompt": list(e.messages) if e.messages else e.prompt, "example": i}
+                                 for i, e in enumerate(examples)])
+
+    def verifier_reward(completions, example, log_extra=None, **_):
+        verdicts = [verify(verifier, _response(c), examples[i]) for c, i in zip(completions, example)]
+        if log_extra is not None:
+            log_extra("verifier", [{"parsed": v.parsed, "detail": v.detail, "error": v.error} for v in verdicts])
+            log_extra("answer", [examples[i].answer for i in example])
+        return [float(v.label) for v in verdicts]
+
+    model, tokenizer = load_policy(resolve_model_path(cfg.model.path, base_dir=base_dir), device=torch.device("cpu"),
+                                   dtype="float32", lora=cfg.model.lora)
+    return {"model": model, "processing_class": tokenizer, "reward_funcs": [verifier_reward],
+            "args": grpo_args(cfg, run_dir, cuda=cuda), "train_dataset": dataset}
+
+
+def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
+    """PacsGRPOTrainer for this config, with the pacs section's options."""
+    from pacslab.engines.trl.trainer import PacsGRPOTrainer
+
+    pacs = cfg.pacs
+    return PacsGRPOTrainer(**trainer_inputs(cfg, run_dir, base_dir=base_dir), algorithm=cfg.algorithm,
+                           pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
+                                         "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode})
+
+
+def add_run_callback(trainer, cfg: Config, run_dir: Path):
+    """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm; returns it."""
+    from pacslab.algorithms import get
+    from pacslab.integrations.trl import PacsLabCallback
+
+    callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
+                               config=cfg.model_dump(mode="json"))
+    trainer.add_callback(callback)
+    return callback
+
+
+def _response(completion) -> str:
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+    return completion
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pacslab.engines.trl.run")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir.resolve()
+    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir)
+    cfg = load_config(run_dir / runio.CONFIG)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
+    callback = add_run_callback(trainer, cfg, run_dir)
+    checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except BaseException as exc:
+        callback.fail(exc)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
