@@ -11,7 +11,7 @@ the method, the seed, the step budget and the mini-batch size (plus eval_every=0
 before the first step and at the end). The base row is each seed's evaluation before the first
 step (the same model; the pass@8 samples depend on the seed).
 
-    python bench/learning_table/run.py [--seeds 0,1,2,3,4] [--steps 80] [--mini-batches 4] [--jobs 2]
+    python bench/learning_table/run.py [--seeds 0,1,2,3,4] [--steps 80] [--mini-batches 4] [--jobs 2] [--reuse]
 """
 
 from __future__ import annotations
@@ -55,16 +55,39 @@ def evals(run_dir: Path) -> list[tuple[int, dict]]:
     return out
 
 
-def train(method: str, seed: int, steps: int | None, mini: int, work: Path, model: Path | None, config: Path) -> Path:
+def finished_with(run_dir: Path, sets: list[str]) -> bool:
+    """Whether run_dir is a finished run whose saved config has every `key=value` of `sets`."""
+    import yaml
+
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    for item in sets:
+        key, _, value = item.partition("=")
+        node = saved
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if str(node) != str(yaml.safe_load(value)):
+            return False
+    return info.get("status") == "finished"
+
+
+def train(method: str, seed: int, steps: int | None, mini: int, work: Path, model: Path | None, config: Path,
+          reuse: bool = False) -> Path:
     run_dir = work / f"{SLUG[method]}-seed{seed}{'' if steps is None else f'-steps{steps}'}-mini{mini}"
-    # Always a fresh run: a finished one left here may come from another config or another trainer.
-    subprocess.run(["rm", "-rf", str(run_dir)], check=True)
     sets = [*METHODS[method], f"seed={seed}", "eval_every=0", "checkpoint_every=0",
             f"optim.mini_batch_prompts={mini}", f"optim.micro_batch_prompts={mini}"]
     if steps is not None:
         sets.append(f"total_steps={steps}")
     if model is not None:
         sets.append(f"model.path={model.resolve()}")
+    if reuse and finished_with(run_dir, sets):
+        print(f"{method} seed {seed}: reused {run_dir}", flush=True)
+        return run_dir
+    # Otherwise a fresh run: a folder left here may come from another config or another trainer.
+    subprocess.run(["rm", "-rf", str(run_dir)], check=True)
     cmd = ["nice", "-n", "5", str(PY), "-m", "pacslab", "train", str(config), "--run-dir", str(run_dir)]
     for s in sets:
         cmd += ["--set", s]
@@ -98,6 +121,9 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=2, help="runs at a time (each with OMP_NUM_THREADS=1)")
     p.add_argument("--model", type=Path, help="a model directory instead of builtin:arith-tiny (for trying the harness)")
     p.add_argument("--work", type=Path, default=BENCH / ".work" / "learning")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep finished runs whose saved config matches (resumes an interrupted table; only when neither "
+                        "examples/arith.pacs.yaml nor the trainer changed since)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     steps = args.steps or None
@@ -118,7 +144,7 @@ def main() -> int:
     updates_per_step = args.mini_batches * optim.get("epochs", 1)
     jobs = [(m, s) for s in seeds for m in METHODS]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        dirs = dict(zip(jobs, pool.map(lambda job: train(job[0], job[1], steps, mini, args.work, args.model, config), jobs)))
+        dirs = dict(zip(jobs, pool.map(lambda job: train(job[0], job[1], steps, mini, args.work, args.model, config, args.reuse), jobs)))
     rows: dict[str, dict] = {}
     base_acc, base_pass = [], []
     config_steps = None

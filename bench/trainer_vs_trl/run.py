@@ -69,7 +69,22 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str, threads: int | Non
             marks[event["step"]] = event["t"]
             lengths[event["step"]] = event["values"].get("response/length_mean")
     steps = range(args.warmup + 1, total + 1)
-    return {"step_times": [marks[s] - marks[s - 1] for s in steps], "completion_length_mean": [lengths[s] for s in steps]}
+    return {"step_times": [marks[s] - marks[s - 1] for s in steps], "completion_length_mean": [lengths[s] for s in steps],
+            "run_dir": run_dir}
+
+
+def pacslab_phases(run_dir: Path, warmup: int) -> dict:
+    """Median seconds of the timed steps' phases from a pacslab run's events: the rollout, the update
+    (with the old log-probs when fused into it) and the rest (ψ_post, verification, the records)."""
+    steps = []
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "metrics" and "perf/step_s" in event.get("values", {}) and event["step"] > warmup:
+            steps.append(event["values"])
+    rollout = [v["perf/rollout_s"] for v in steps]
+    update = [v["perf/update_s"] for v in steps]
+    other = [v["perf/step_s"] - v["perf/rollout_s"] - v["perf/update_s"] for v in steps]
+    return {k: round(statistics.median(x), 2) for k, x in (("rollout", rollout), ("update", update), ("other", other))}
 
 
 def trl_times(args, work: Path, tag: str, threads: int | None = None) -> dict:
@@ -124,6 +139,8 @@ def realistic(args, cfg, shape: dict) -> int:
                   f"(process {time.perf_counter() - t0:.0f} s, load {load_average()[0]})", flush=True)
     batch = args.prompts * args.n
     grpo, trl, grpo1, trl1 = (summarise(results[k], batch) for k in sides)
+    for summary, name in ((grpo, "grpo"), (grpo1, "grpo1")):  # where pacslab's step goes, round by round
+        summary["phases_s_median_by_round"] = [pacslab_phases(part["run_dir"], args.warmup) for part in results[name]]
     data = {
         "benchmark": "trainer_vs_trl_realistic",
         "description": "samples/s of one RL step at realistic proportions on the CPU (10M Qwen2, 64-token prompts, "
