@@ -170,7 +170,7 @@ def cmd_eval(args) -> int:
         model, tokenizer = load_policy(base_model, device=device, dtype=cfg.model.dtype, adapter=model_dir)
     else:
         model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
-    tune_cpu_threads(model, device, lambda _: None, cfg.eval.batch_prompts * cfg.eval.samples * cfg.rollout.max_new_tokens)
+    tune_cpu_threads(model, device, lambda _: None)
     verifier = load_verifier(cfg.task.verifier, base_dir=str(base_dir))
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
     values = evaluate_sets(model, tokenizer, sets, verifier, generator=eval_generator(device, cfg.seed, step))

@@ -94,25 +94,21 @@ def _no_dropout(model: torch.nn.Module) -> None:
             module.attention_dropout = 0.0
 
 
-SMALL_STEP_WORK = 10_000_000_000  # parameters × tokens of one batch: below it, one CPU thread
+SMALL_MODEL_PARAMS = 20_000_000
 
 
-def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable[[str], None], tokens: int) -> None:
-    """Runs a small batch of work on one CPU thread unless OMP_NUM_THREADS says otherwise.
+def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable[[str], None]) -> None:
+    """Runs a small model on one CPU thread unless OMP_NUM_THREADS says otherwise.
 
-    The work is parameters × `tokens` (the tokens one batch of rollouts or evaluations holds): a
-    step's matmul arithmetic, up to a constant. Below SMALL_STEP_WORK the matrices are too small for
-    intra-op threads to pay for their synchronisation, and on a busy machine spinning threads slow
-    every step several-fold (measured: the demo, 0.8M parameters × 16·8·10 tokens, 1.8 s against
-    12.8 s a step on 2 loaded cores). Above it a second core pays (a 10M-parameter model with
-    8·8·320-token steps: 1.35× TRL on two threads against 1.01× on one), whatever the model's size.
+    Its matrices are too small for intra-op threads to pay for their synchronisation, and on a
+    busy machine spinning threads slow every step several-fold (measured: 1.8 s against 12.8 s per
+    step of the demo on 2 loaded cores).
     """
     if device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
         return
-    work = sum(p.numel() for p in model.parameters()) * tokens
-    if work < SMALL_STEP_WORK and torch.get_num_threads() != 1:
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-        log(f"small step on CPU ({work / 1e9:.1f}G parameter-tokens): using one thread (set OMP_NUM_THREADS to choose)")
+        log("small model on CPU: using one thread (set OMP_NUM_THREADS to choose)")
 
 
 def token_micro_batches(lengths: list[int], prompt_len: int, budget: int, start: int, stop: int) -> list[slice]:
@@ -191,9 +187,7 @@ class Trainer:
                                                      gradient_checkpointing=cfg.model.gradient_checkpointing, lora=lora)
         if lora is None:
             _no_dropout(self.model)
-        longest_prompt = max(len(e.prompt_ids) for e in self.train_examples)
-        tune_cpu_threads(self.model, self.device, log,
-                         cfg.rollout.prompts_per_step * self.n * (longest_prompt + cfg.rollout.max_new_tokens))
+        tune_cpu_threads(self.model, self.device, log)
         self.ref_model = None
         # with LoRA the reference is the same model with its adapters off: no second copy
         if self.algorithm.needs_reference(cfg) and lora is None:
