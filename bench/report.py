@@ -117,7 +117,7 @@ def trainer_vs_trl_realistic() -> list[str]:
     for key in ("pacslab", "pacslab_default_threads"):
         phases = (d.get(key) or {}).get("phases_s_median_by_round")
         if phases:
-            out.append(f"pacslab's timed step ({d[key]['threads']} thread{'s' if d[key]['threads'] != 1 else ''}), by round: "
+            out.append(f"pacslab's timed step ({key}), by round: "
                        + "; ".join(f"rollout {ph['rollout']} s, update {ph['update']} s, the rest (ψ_post, verification, records) {ph['other']} s"
                                    for ph in phases) + ".")
     note = RESULTS / "trainer_vs_trl_realistic.md"
