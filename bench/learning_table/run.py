@@ -116,7 +116,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--steps", type=int, default=80,
-                   help="total_steps for every run (80: 320 updates, and the table fits in about 20 minutes of one core; 0 = the config's own)")
+                   help="total_steps for every run (80: 320 updates, and the table fits in about 40 minutes of one core; 0 = the config's own)")
     p.add_argument("--mini-batches", type=int, default=4, help="optimizer steps per rollout batch (the paper's 1024/256 = 4)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time (each with OMP_NUM_THREADS=1)")
     p.add_argument("--model", type=Path, help="a model directory instead of builtin:arith-tiny (for trying the harness)")
@@ -169,7 +169,7 @@ def main() -> int:
     arith = (cfg_yaml.get("task") or {}).get("arith") or {}
     one_update = updates_per_step == 1
     budget = ("the default config's step budget" if steps is None
-              else f"the default config has {cfg_yaml.get('total_steps')}; {steps} keeps the table within about 20 minutes of one core")
+              else f"the default config has {cfg_yaml.get('total_steps')}; {steps} keeps the table within about 40 minutes of one core")
     task = f"{arith.get('digits')}-digit {'/'.join(arith.get('ops') or [])}, {arith.get('eval_size')} held-out problems"
     lines = [
         "# Learning table: the paper's comparison in miniature",
