@@ -14,7 +14,10 @@
 # 4. the numerics at the 0.5B shape (bench/gpu/numerics_check.py): the fraction of weights 10 PACS
 #    steps at lr 1e-6 move in bf16 (fp32 masters) against float32; peak memory of a 4 × 2,048-token-
 #    response log-prob forward+backward with chunked logits against one chunk; rollout tokens/s with
-#    finished rows leaving the decode batch against every row decoding to the cap.
+#    finished rows leaving the decode batch against every row decoding to the cap;
+# 5. ENGINE TRL (prepared, skipped until the trainer has it): section 3's trainer half through
+#    `engine: trl`, against section 3's plain baseline; it runs only when the config schema has an
+#    `engine` key that accepts `trl`, and only in what is left of the 8 minutes (GPU_CHECK_BUDGET, 470 s).
 # Set PYTHON to pick the interpreter (default: .venv/bin/python if present, else python3). An
 # existing PYTHONPATH is kept after trainer/, so packages installed elsewhere stay importable.
 # Each section runs under `timeout` (seconds: GPU_CHECK_TIMEOUT_PYTEST, GPU_CHECK_TIMEOUT_ARITH,
@@ -37,7 +40,8 @@ T_ARITH=${GPU_CHECK_TIMEOUT_ARITH:-80}
 T_QWEN=${GPU_CHECK_TIMEOUT_QWEN:-170}
 T_NUMERICS=${GPU_CHECK_TIMEOUT_NUMERICS:-150}
 mkdir -p "$WORK" bench/results
-rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json" "$WORK/numerics" "$WORK/numerics.json"
+BUDGET=${GPU_CHECK_BUDGET:-470}
+rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json" "$WORK/numerics" "$WORK/numerics.json" "$WORK/qwen-trl" "$WORK/qwen-trl.json"
 STATUS=()
 
 section() { echo; echo "== $* [$(date -u +%H:%M:%S), ${SECONDS} s in]"; }
@@ -106,6 +110,17 @@ else
 fi
 check numerics "$T_NUMERICS" "$PY" bench/gpu/numerics_check.py "${NUMERICS_ARGS[@]}" --work "$WORK/numerics" --out "$WORK/numerics.json"
 
+section "5. ENGINE TRL: Qwen2-0.5B shape through engine: trl (skipped while the trainer has no such engine)"
+if ! "$PY" -c 'import sys, typing; from pacslab.config.schema import Config; f = Config.model_fields.get("engine"); sys.exit(f is None or "trl" not in str(f.annotation))' 2>/dev/null; then
+  echo "skipped: this trainer's config has no 'engine: trl' yet; the section runs once it does"
+  STATUS+=("qwen_trl=skipped(no engine: trl)")
+elif (( BUDGET - SECONDS < 60 )); then
+  echo "skipped: $((BUDGET - SECONDS)) s left of the ${BUDGET} s budget"
+  STATUS+=("qwen_trl=skipped(no time left)")
+else
+  check qwen_trl "$((BUDGET - SECONDS))" "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --engine trl --skip-plain --work "$WORK/qwen-trl" --out "$WORK/qwen-trl.json"
+fi
+
 section "summary"
 timeout -k 10 45 "$PY" - "$WORK" "$NAME" "${STATUS[@]}" <<'EOF'
 import json, sys
@@ -131,10 +146,17 @@ if events.is_file():
                          "eval_accuracy": [round(v["eval/accuracy"], 3) for v in evals]}
 if (work / "qwen.json").is_file():
     data["qwen05b"] = json.loads((work / "qwen.json").read_text())
+if (work / "qwen-trl.json").is_file():
+    trl, plain = json.loads((work / "qwen-trl.json").read_text()), (data.get("qwen05b") or {}).get("plain_transformers") or {}
+    engine = trl.get("pacslab") or {}
+    if "error" not in engine and "error" not in plain and plain:  # against section 3's plain baseline
+        trl["rollout_vs_generate"] = round(engine["rollout_new_tokens_per_s"] / plain["generate_new_tokens_per_s"], 3)
+        trl["update_vs_forward_backward"] = round(engine["update_tokens_per_s"] / plain["forward_backward_tokens_per_s"], 3)
+    data["qwen05b_trl"] = trl
 if (work / "numerics.json").is_file():
     data["numerics05b"] = json.loads((work / "numerics.json").read_text())
 path = write_result(name, data)
-print(json.dumps({k: v for k, v in data.items() if k not in ("qwen05b", "numerics05b")}, indent=2))
+print(json.dumps({k: v for k, v in data.items() if k not in ("qwen05b", "qwen05b_trl", "numerics05b")}, indent=2))
 q = data.get("qwen05b")
 if q:
     p, t = q.get("pacslab") or {}, q.get("plain_transformers") or {}

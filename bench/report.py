@@ -42,7 +42,7 @@ def trainer_vs_trl() -> list[str]:
         f"{b['max_new_tokens']} new tokens; {s['warmup']} warm-up steps then {s['timed_per_round']} timed steps per side per round, "
         f"{s['rounds']} interleaved rounds in one run (pacslab GRPO, TRL, pacslab GRPO on torch's default threads, TRL one thread, "
         f"pacslab PACS, then the reverse order). {d['settings']}. "
-        "pacslab runs a model this small on one CPU thread (its documented choice: intra-op threads cost more than they bring on small "
+        "pacslab runs a step this small on one CPU thread (its documented choice: intra-op threads cost more than they bring on small "
         "matrices, above all on a busy machine); TRL is measured as a user gets it (torch's default threads) and with OMP_NUM_THREADS=1, "
         "and pacslab GRPO again with torch's default threads, so each pair is also compared at equal thread counts.",
         "",
@@ -82,6 +82,48 @@ def trainer_vs_trl() -> list[str]:
                 "avoids that; on a quiet machine the threads pay (the OMP_NUM_THREADS rows above). That run predates the shared-prompt "
                 "forward (bench/results/trainer_vs_trl_busy_machine.json).", ""]
     out += [machine_line(d), ""]
+    return out
+
+
+def trainer_vs_trl_realistic() -> list[str]:
+    d = load("trainer_vs_trl_realistic")
+    out = ["## Trainer against TRL at realistic proportions (CPU)", ""]
+    if d is None:
+        return out + missing(".venv/bin/python bench/trainer_vs_trl/run.py --shape realistic")
+    m, b, s = d["model"], d["batch"], d["steps"]
+    out += [
+        f"A random-init {m['architecture'].split(',')[0]} of {m['parameters'] / 1e6:.1f}M parameters (hidden {m['hidden']}, "
+        f"{m['layers']} layers, {m['heads']} heads, {m['vocab']:,}-token vocabulary, tied embeddings; {m['tokenizer']}), "
+        f"prompts of {d['prompt_tokens']} tokens, at most {b['max_new_tokens']} new tokens (a random-init model rarely stops: "
+        f"the mean length is in the table), one step = {b['prompts']} prompts × {b['samples_per_prompt']} samples; "
+        f"{s['warmup']} warm-up step then {s['timed_per_round']} timed steps per side per round, {s['rounds']} interleaved rounds "
+        f"(the sides in order, then the reverse). {d['settings']}. Load average "
+        f"{d['load_average_before'][0]} before and {d['load_average_after'][0]} after (the machine's 2 cores were shared with "
+        "other work: the interleaving puts the same load on both sides).",
+        "",
+        "| trainer | threads | samples/s | median step (s) | timed steps | mean response tokens |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in ("pacslab", "pacslab_default_threads", "trl", "trl_one_thread"):
+        r = d.get(key)
+        if r is None:
+            continue
+        label = f"pacslab, {r['algorithm'].upper()}" if "algorithm" in r else f"TRL {r.get('version')} {r['trainer']}"
+        out.append(f"| {label} | {r['threads']} | {r['samples_per_s']} | {r['step_s_median']} | {r['timed_steps']} | {r['completion_length_mean']} |")
+    ratios = [f"{name}: **{d[key]}×**" for key, name in (("ratio", "each at its default"), ("ratio_one_thread", "both on one thread"),
+                                                         ("ratio_default_threads", "both on torch's default threads")) if d.get(key)]
+    verdict = {True: "meets it", False: "misses it", None: "not measured here at each side's default"}[d["pass"]]
+    out += ["", f"Ratio (pacslab GRPO / TRL samples/s), {'; '.join(ratios)}; target ≥ {d['target_ratio']}× at each side's default: {verdict}.", ""]
+    for key in ("pacslab", "pacslab_default_threads"):
+        phases = (d.get(key) or {}).get("phases_s_median_by_round")
+        if phases:
+            out.append(f"pacslab's timed step ({key}), by round: "
+                       + "; ".join(f"rollout {ph['rollout']} s, update {ph['update']} s, the rest (ψ_post, verification, records) {ph['other']} s"
+                                   for ph in phases) + ".")
+    note = RESULTS / "trainer_vs_trl_realistic.md"
+    if note.is_file():
+        out += ["", note.read_text().strip()]
+    out += ["", machine_line(d), ""]
     return out
 
 
@@ -130,7 +172,18 @@ def learning() -> list[str]:
     body = md.read_text().strip().splitlines()[1:]  # its own title replaced by this section's
     while body and not body[0].strip():
         body = body[1:]
-    return out + body + [""]
+    out += body + [""]
+    one = RESULTS / "learning_one_update.md"
+    if one.is_file():
+        out += ["### The earlier table: one update per step", "",
+                "Before the table above, the learning table ran the default config's scheme, one optimizer step per rollout batch "
+                "(bench/results/learning_one_update.json). It is kept for its explanation of why PACS without class weights "
+                "and RLOO coincide there:", ""]
+        body = one.read_text().strip().splitlines()[1:]
+        while body and not body[0].strip():
+            body = body[1:]
+        out += body + [""]
+    return out
 
 
 def extension_scale() -> list[str]:
@@ -194,6 +247,19 @@ def onnx_latency() -> list[str]:
     return out
 
 
+def engine_trl(d: dict | None) -> list[str]:
+    """Section 5 of gpu-check.sh: the 0.5B shape through `engine: trl`, once the trainer has it."""
+    q = (d or {}).get("qwen05b_trl")
+    if not q:
+        status = (d or {}).get("status", {}).get("qwen_trl", "not run yet")
+        return [f"Through `engine: trl` (section 5): {status}. The section runs the same 0.5B step through the TRL engine, against "
+                "section 3's plain baseline, as soon as the trainer's config accepts `engine: trl`.", ""]
+    p = q.get("pacslab", {})
+    return [f"Through `engine: trl` (section 5, {q.get('dtype')}): rollout {p.get('rollout_new_tokens_per_s')} new tokens/s "
+            f"({q.get('rollout_vs_generate')}× `generate`), update {p.get('update_tokens_per_s')} tokens/s "
+            f"({q.get('update_vs_forward_backward')}× forward+backward), peak memory {p.get('peak_memory_gib')} GiB.", ""]
+
+
 def gpu() -> list[str]:
     out = ["## GPU (`bench/gpu-check.sh`)", ""]
     d = load("gpu_check")
@@ -239,6 +305,7 @@ def gpu() -> list[str]:
                 "forwards, reaches about 0.6× the plain forward+backward at this shape and uses less memory; that gap is not yet "
                 "explained and is the next thing to profile on a GPU.", "", machine_line(d), ""]
     out += numerics(d)
+    out += engine_trl(d)
     smoke = load("gpu_check_cpu_smoke")
     if smoke is not None:
         out += [f"The script's CPU smoke run (`bash bench/gpu-check.sh --cpu-smoke`, toy sizes, checks only that every stage runs): "
@@ -276,14 +343,14 @@ def main() -> int:
     lines = [
         "# Benchmarks",
         "",
-        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|learning|scale|onnx|gpu-smoke`). "
+        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|trl-realistic|learning|scale|onnx|gpu-smoke`). "
         "Raw results, each with its machine details, are in bench/results/*.json; this file is regenerated from them "
         "(bench/report.py). Every number below is one measurement on the machine named under its table: the CPU benchmarks ran on "
         "a 2-core virtual machine shared with other jobs, so their absolute values are noisy and lower than on a quiet machine; "
         "comparisons within one table were measured in the same run, interleaved where it matters. No test asserts a time; speed lives here.",
         "",
     ]
-    for section in (trainer_vs_trl, learning, extension_scale, onnx_latency, gpu):
+    for section in (trainer_vs_trl, trainer_vs_trl_realistic, learning, extension_scale, onnx_latency, gpu):
         lines += section()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")

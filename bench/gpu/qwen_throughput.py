@@ -69,8 +69,9 @@ def trainer_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
     from pacslab.train import prepare_run_dir, run_training
 
     config = work / "qwen.pacs.yaml"
+    engine = "" if args.engine == "native" else f"engine: {args.engine}\n"
     config.write_text(f"""name: qwen-throughput
-algorithm: pacs
+{engine}algorithm: pacs
 seed: 0
 device: {args.device}
 total_steps: {args.steps}
@@ -192,6 +193,8 @@ def main() -> int:
     p.add_argument("--micro-prompts", type=int, default=4, help="prompts per forward/backward micro-batch (logits are [b, T, 151936])")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--tiny", action="store_true", help="a tiny Qwen2 shape (for --cpu-smoke)")
+    p.add_argument("--engine", default="native", help="the config's engine (native: none written; trl once the trainer has it)")
+    p.add_argument("--skip-plain", action="store_true", help="only the trainer half (the plain baseline measured by another call)")
     args = parse_bench_args(p)
     import torch
 
@@ -211,8 +214,9 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     failed = False
+    result["engine"] = args.engine
     halves = (("pacslab", lambda: trainer_run(args, model_dir, task, args.work, device)),
-              ("plain_transformers", lambda: plain_primitives(args, model_dir, task, device)))
+              ("plain_transformers", lambda: plain_primitives(args, model_dir, task, device)))[: 1 if args.skip_plain else 2]
     for part, fn in halves:
         t1 = time.perf_counter()
         try:
@@ -227,7 +231,7 @@ def main() -> int:
             torch.cuda.empty_cache()
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"{part} done in {result[part]['wall_s']} s", flush=True)
-    pt, pl = result["pacslab"], result["plain_transformers"]
+    pt, pl = result["pacslab"], result.get("plain_transformers", {"error": "skipped (--skip-plain)"})
     if "error" not in pt and "error" not in pl:
         result["rollout_vs_generate"] = round(pt["rollout_new_tokens_per_s"] / pl["generate_new_tokens_per_s"], 3)
         result["update_vs_forward_backward"] = round(pt["update_tokens_per_s"] / pl["forward_backward_tokens_per_s"], 3)

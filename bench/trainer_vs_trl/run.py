@@ -13,6 +13,13 @@ pacslab runs a model under 20M parameters on one CPU thread (its documented choi
 with torch's default threads ("trl", the peer as a user gets it) and again with OMP_NUM_THREADS=1
 ("trl1", the same thread choice), and pacslab GRPO runs again with OMP_NUM_THREADS set to torch's
 default ("grpoT"), so each side is also compared with the other at the same thread count.
+
+`--shape realistic` (realistic_shape.py) is the same comparison at the proportions of real RLVR:
+a 10M-parameter random-init Qwen2 with a byte-level tokenizer, 64-token prompts, 256-token
+responses, 8 prompts × 8 samples, fp32 on both sides. Sides (`--sides`): grpo and trl (each at its
+default: pacslab one thread for a model under 20M parameters, TRL torch's default threads), grpoT
+(pacslab on torch's default threads) and trl1 (TRL on one thread); with the machine's load average
+before and after. Result: trainer_vs_trl_realistic.json.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import write_result  # noqa: E402
 
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -46,7 +54,7 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str, threads: int | Non
             "eval.size=8", f"seed={args.seed}", "optim.schedule=constant"]
     if args.model:
         sets.append(f"model.path={Path(args.model).resolve()}")
-    cmd = [str(VENV_PY), "-m", "pacslab", "train", str(CONFIG), "--run-dir", str(run_dir)]
+    cmd = [str(VENV_PY), "-m", "pacslab", "train", str(args.config), "--run-dir", str(run_dir)]
     for s in sets:
         cmd += ["--set", s]
     env = dict(__import__("os").environ)
@@ -62,14 +70,29 @@ def pacslab_times(algorithm: str, args, work: Path, tag: str, threads: int | Non
             marks[event["step"]] = event["t"]
             lengths[event["step"]] = event["values"].get("response/length_mean")
     steps = range(args.warmup + 1, total + 1)
-    return {"step_times": [marks[s] - marks[s - 1] for s in steps], "completion_length_mean": [lengths[s] for s in steps]}
+    return {"step_times": [marks[s] - marks[s - 1] for s in steps], "completion_length_mean": [lengths[s] for s in steps],
+            "run_dir": run_dir}
+
+
+def pacslab_phases(run_dir: Path, warmup: int) -> dict:
+    """Median seconds of the timed steps' phases from a pacslab run's events: the rollout, the update
+    (with the old log-probs when fused into it) and the rest (ψ_post, verification, the records)."""
+    steps = []
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "metrics" and "perf/step_s" in event.get("values", {}) and event["step"] > warmup:
+            steps.append(event["values"])
+    rollout = [v["perf/rollout_s"] for v in steps]
+    update = [v["perf/update_s"] for v in steps]
+    other = [v["perf/step_s"] - v["perf/rollout_s"] - v["perf/update_s"] for v in steps]
+    return {k: round(statistics.median(x), 2) for k, x in (("rollout", rollout), ("update", update), ("other", other))}
 
 
 def trl_times(args, work: Path, tag: str, threads: int | None = None) -> dict:
     cmd = [str(TRL_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
            "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir),
-           "--config", str(CONFIG), "--lr", str(args.lr)]
+           "--config", str(args.config), "--lr", str(args.lr)]
     env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "trainer")}
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -92,23 +115,121 @@ def summarise(parts: list[dict], batch: int) -> dict:
     }
 
 
+def load_average() -> list[float]:
+    return [round(x, 2) for x in __import__("os").getloadavg()]
+
+
+def realistic(args, cfg, shape: dict) -> int:
+    args.prompts, args.n, args.max_new_tokens = cfg.rollout.prompts_per_step, cfg.rollout.n, cfg.rollout.max_new_tokens
+    args.lr, args.model_dir = cfg.optim.lr, shape["model_dir"]
+    default_threads = torch_default_threads()
+    every = {  # name: run one round
+        "grpo": lambda tag: pacslab_times("grpo", args, args.work, tag),
+        "trl": lambda tag: trl_times(args, args.work, tag),
+        "grpoT": lambda tag: pacslab_times("grpo", args, args.work, tag, threads=default_threads),
+        "trl1": lambda tag: trl_times(args, args.work, f"one-{tag}", threads=1),
+    }
+    unknown = set(args.sides.split(",")) - set(every)
+    if unknown:
+        raise SystemExit(f"--sides: unknown {', '.join(sorted(unknown))}; use some of {', '.join(every)}")
+    sides = {name: every[name] for name in args.sides.split(",")}
+    results: dict[str, list[dict]] = {name: [] for name in sides}
+    load_before, started = load_average(), time.time()
+    for r in range(args.rounds):
+        for name in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            t0 = time.perf_counter()
+            part = sides[name](f"r{r}")
+            results[name].append(part)
+            print(f"round {r + 1} {name}: median step {statistics.median(part['step_times']):.2f} s "
+                  f"(process {time.perf_counter() - t0:.0f} s, load {load_average()[0]})", flush=True)
+    batch = args.prompts * args.n
+    summary = {name: summarise(results[name], batch) for name in sides}
+    for name in ("grpo", "grpoT"):  # where pacslab's step goes, round by round
+        if name in summary:
+            summary[name]["phases_s_median_by_round"] = [pacslab_phases(part["run_dir"], args.warmup) for part in results[name]]
+    labels = {
+        "grpo": ("pacslab", {"algorithm": "grpo", "threads": "its default: 1 (a model under 20M parameters)"}),
+        "trl": ("trl", {"trainer": "GRPOTrainer", "threads": f"torch's default, {default_threads}"}),
+        "grpoT": ("pacslab_default_threads", {"algorithm": "grpo", "threads": default_threads}),
+        "trl1": ("trl_one_thread", {"trainer": "GRPOTrainer", "threads": 1}),
+    }
+    trl_version = next((part.get("trl") for name in ("trl", "trl1") for part in results.get(name, [])), None)
+    rows = {labels[name][0]: {**summary[name], **labels[name][1], **({"version": trl_version} if "trainer" in labels[name][1] else {})}
+            for name in sides}
+
+    def ratio(a: str, b: str) -> float | None:
+        return round(rows[a]["samples_per_s"] / rows[b]["samples_per_s"], 2) if a in rows and b in rows else None
+
+    data = {
+        "benchmark": "trainer_vs_trl_realistic",
+        "description": "samples/s of one RL step at realistic proportions on the CPU (10M Qwen2, 64-token prompts, "
+                       "256-token responses, 8 prompts x 8 samples, fp32), pacslab CLI (grpo) vs TRL GRPOTrainer, interleaved",
+        "model": {"architecture": "Qwen2ForCausalLM, random init", **shape["shape"], "parameters": shape["parameters"],
+                  "tokenizer": shape["tokenizer"]},
+        "prompt_tokens": shape["prompt_tokens"],
+        **rows,
+        "sides_run": list(sides),
+        "ratio": ratio("pacslab", "trl"),
+        "ratio_one_thread": ratio("pacslab", "trl_one_thread"),
+        "ratio_default_threads": ratio("pacslab_default_threads", "trl"),
+        "target_ratio": 2.0,
+        "pass": None if ratio("pacslab", "trl") is None else ratio("pacslab", "trl") >= 2.0,
+        "steps": {"warmup": args.warmup, "timed_per_round": args.steps, "rounds": args.rounds},
+        "batch": {"prompts": args.prompts, "samples_per_prompt": args.n, "max_new_tokens": args.max_new_tokens},
+        "settings": f"both: fp32 CPU, lr {args.lr:g} constant, max_grad_norm 1, clip 0.2, no KL, temperature 1, top_p 1, "
+                    "one optimizer step per batch, no gradient checkpointing, reward = byte parity of the response; "
+                    "TRL: no vLLM, steps_per_generation 1, num_iterations 1; pacslab: one micro-batch of 8 prompts, "
+                    "logs every step's rollouts with token details (its default)",
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "wall_s": round(time.time() - started, 1),
+    }
+    path = write_result(args.out, data)
+    measured = ", ".join(f"{k} {v['samples_per_s']} samples/s" for k, v in rows.items())
+    print(f"realistic: {measured}; ratio {data['ratio']}, "
+          f"one thread {data['ratio_one_thread']}, default threads {data['ratio_default_threads']}; wrote {path}")
+    return 0
+
+
+def torch_default_threads() -> int:
+    """torch's default intra-op thread count here: what TRL uses, and what pacslab gets with OMP_NUM_THREADS set to it."""
+    return int(subprocess.run([str(TRL_PY), "-c", "import torch; print(torch.get_num_threads())"],
+                              capture_output=True, text=True, check=True).stdout.strip())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a model directory instead of builtin:arith-tiny (for trying the harness)")
     p.add_argument("--prompts", type=int, help="default: the config's rollout.prompts_per_step")
     p.add_argument("--n", type=int, help="default: the config's rollout.n")
     p.add_argument("--max-new-tokens", type=int, help="default: the config's rollout.max_new_tokens")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--steps", type=int, default=5, help="timed steps per side per round")
+    p.add_argument("--shape", choices=["tiny", "realistic"], default="tiny",
+                   help="tiny: the embedded default; realistic: realistic_shape.py's 10M model and 256-token responses")
+    p.add_argument("--sides", default="grpo,trl,grpoT,trl1", help="realistic shape: the sides to run (grpo, trl, grpoT, trl1)")
+    p.add_argument("--warmup", type=int, help="untimed steps per side per round (default: tiny 2, realistic 1)")
+    p.add_argument("--steps", type=int, help="timed steps per side per round (default: tiny 5, realistic 2)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", type=Path, default=BENCH / ".work" / "trainer_vs_trl")
-    p.add_argument("--out", default="trainer_vs_trl", help="result name in bench/results/")
+    p.add_argument("--work", type=Path, help="default: bench/.work/trainer_vs_trl[_realistic]")
+    p.add_argument("--out", help="result name in bench/results/ (default: trainer_vs_trl[_realistic])")
     args = p.parse_args()
+    suffix = "" if args.shape == "tiny" else "_realistic"
+    args.work = (args.work or BENCH / ".work" / f"trainer_vs_trl{suffix}").resolve()
+    args.out = args.out or f"trainer_vs_trl{suffix}"
+    args.warmup = args.warmup if args.warmup is not None else (2 if args.shape == "tiny" else 1)
+    args.steps = args.steps or (5 if args.shape == "tiny" else 2)
     sys.path.insert(0, str(ROOT / "trainer"))
     from pacslab.config import load_config
     from pacslab.models import resolve_model_path
 
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.shape == "realistic":
+        from realistic_shape import build
+
+        shape = build(args.work)
+        args.config, args.model = shape["config"], str(shape["model_dir"])
+        return realistic(args, load_config(args.config, []), shape)
+    args.config = CONFIG
     cfg = load_config(CONFIG, [])
     args.prompts = args.prompts or cfg.rollout.prompts_per_step
     args.n = args.n or cfg.rollout.n
@@ -116,10 +237,7 @@ def main() -> int:
     args.lr = cfg.optim.lr
 
     args.model_dir = Path(args.model).resolve() if args.model else resolve_model_path("builtin:arith-tiny", base_dir=ROOT)
-    args.work.mkdir(parents=True, exist_ok=True)
-    # torch's default intra-op thread count here: what TRL uses, and what pacslab gets with OMP_NUM_THREADS set to it
-    default_threads = int(subprocess.run([str(TRL_PY), "-c", "import torch; print(torch.get_num_threads())"],
-                                         capture_output=True, text=True, check=True).stdout.strip())
+    default_threads = torch_default_threads()
     results: dict[str, list[dict]] = {"grpo": [], "pacs": [], "trl": [], "trl1": [], "grpoT": []}
     started = time.time()
     for r in range(args.rounds):

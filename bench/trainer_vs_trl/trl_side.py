@@ -1,7 +1,7 @@
-"""TRL's GRPOTrainer on the embedded default, timed per optimizer step. Run with bench/.env-trl's python.
+"""TRL's GRPOTrainer on a pacslab config's task and verifier, timed per optimizer step. Run with bench/.env-trl's python.
 
 One step = PROMPTS prompts × N generations (per_device_train_batch_size = PROMPTS·N completions,
-steps_per_generation 1), on the CPU, no vLLM, fp32, the same exact-match verifier as pacslab.
+steps_per_generation 1), on the CPU, no vLLM, fp32, the config's verifier, as pacslab.
 Prints one JSON line: {"step_times": [...], "tokens": [...]} for the steps after the warm-up.
 """
 
@@ -38,7 +38,7 @@ def main() -> None:
 
     from pacslab.config import load_config
     from pacslab.tasks import load_examples
-    from pacslab.verifiers import exact
+    from pacslab.verifiers import load_verifier
 
     tokenizer = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
     tokenizer.padding_side = "left"
@@ -49,9 +49,10 @@ def main() -> None:
     cfg = load_config(Path(args.config), [])
     train = load_examples(cfg.task, "train", base_dir=Path(args.config).resolve().parent)
     dataset = Dataset.from_list([{"prompt": e.prompt, "answer": e.answer} for e in train])
+    verifier = load_verifier(cfg.task.verifier, base_dir=str(Path(args.config).resolve().parent))
 
-    def exact_reward(prompts, completions, answer, **_):
-        return [float(exact(c, a).label) for c, a in zip(completions, answer)]
+    def verifier_reward(prompts, completions, answer, **_):
+        return [float(verifier(c, a, p).label) for p, c, a in zip(prompts, completions, answer)]
 
     total = args.warmup + args.steps
     config = GRPOConfig(
@@ -97,7 +98,7 @@ def main() -> None:
             if logs and "num_tokens" in logs:
                 tokens.append(logs["num_tokens"])
 
-    trainer = GRPOTrainer(model=model, reward_funcs=exact_reward, args=config, train_dataset=dataset,
+    trainer = GRPOTrainer(model=model, reward_funcs=verifier_reward, args=config, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[Clock()])
     trainer.train()
     times = [b - a for a, b in zip(marks, marks[1:])][args.warmup:]
