@@ -40,12 +40,13 @@ def trainer(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
 
 
 def final_metrics(run_dir: Path) -> list[tuple[int, dict]]:
-    """The last value logged at each (step, kind) without perf/: what a resumed run must reproduce."""
-    last: dict[tuple[int, bool], dict] = {}
+    """The last values logged at each (step, event type) without perf/ and system/ (times and the
+    machine's load): what a resumed run must reproduce."""
+    last: dict[tuple[int, str], dict] = {}
     for e in runio.read_jsonl(run_dir / runio.EVENTS)[0]:
-        if e.get("type") == "metrics":
-            values = {k: v for k, v in e["values"].items() if not k.startswith("perf/")}
-            last[(e["step"], "reward/mean" in values)] = values
+        if e.get("type") in ("metrics", "eval"):
+            values = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}
+            last[(e["step"], e["type"])] = values
     return sorted(last.items())
 
 

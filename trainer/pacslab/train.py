@@ -277,6 +277,10 @@ class Trainer:
         self.checkpointed_step: int | None = self.step if self.resumed else None
         self.system = SystemMonitor(cfg.logging.system_every_s, self.device, log)
 
+    def _started_before(self) -> bool:
+        """Whether an earlier process of this run logged its start (`run_started`, then the data facts)."""
+        return any(e.get("type") == "run_started" for e in runio.read_jsonl(self.run_dir / runio.EVENTS)[0])
+
     # ------------------------------------------------------------ the loop
 
     def run(self) -> str:
@@ -284,10 +288,10 @@ class Trainer:
         self.signals.install()
         self.trackers = Trackers(cfg.logging.report_to, self.run_dir, self.run_dir.name, resolved_dict(cfg, self.base_dir))
         try:
-            if self.restarted:
+            if self.restarted and self._started_before():
                 self._set_status("running", "resumed from step 0: the run had no checkpoint yet")
                 self._interruptible(self._evaluate)
-            elif not self.resumed:
+            elif not self.resumed:  # a new run, or one killed before it logged its start
                 self.events.emit("run_started", config=resolved_dict(cfg, self.base_dir), total_steps=cfg.total_steps)
                 self._emit_values("metrics", 0, {"data/train_prompts": float(len(self.train_examples)),
                                                  "data/prompts_too_long": float(self.prompts_too_long)})
