@@ -72,7 +72,10 @@ export function parseEvent(record: unknown): ParsedEvent {
     case 'control_ack':
       return isStep(record.seq) ? { kind: 'known', event: { t, type, seq: record.seq, command: str(record.command) ?? '', result: str(record.result) ?? '' } } : bad('seq', 'a whole number as');
     case 'log':
-      return { kind: 'known', event: { t, type, level: str(record.level) ?? 'info', message: str(record.message) ?? String(record.message) } };
+      return {
+        kind: 'known',
+        event: { t, type, ...(isStep(record.step) ? { step: record.step } : {}), level: str(record.level) ?? 'info', message: str(record.message) ?? String(record.message) },
+      };
     case 'error':
       return typeof record.message === 'string' ? { kind: 'known', event: { t, type, message: record.message, traceback: str(record.traceback) } } : bad('message', 'a string');
     case 'run_started':

@@ -81,7 +81,20 @@ export interface RunState {
    * to run.json: the heartbeat may come back (a file-system hiccup), or Slurm confirm a crash.
    */
   lost: string | null;
+  /** The run's warnings (`log` events of level warning or error), oldest first, the newest MAX_WARNINGS. */
+  warnings: RunWarning[];
+  /** How many warnings the run has logged in all (the list keeps the newest only). */
+  warningCount: number;
 }
+
+export interface RunWarning {
+  step: number | null;
+  level: string;
+  message: string;
+}
+
+/** Warnings a run's state keeps (a verifier that fails every step warns every step). */
+export const MAX_WARNINGS = 20;
 
 export interface RunStoreOptions {
   roots: string[];
@@ -533,6 +546,8 @@ function emptyState(id: string, dir: string, root: string, info: RunInfo): RunSt
     lastError: info.error,
     crashed: info.status === 'crashed',
     lost: null,
+    warnings: [],
+    warningCount: 0,
   };
 }
 
@@ -541,6 +556,7 @@ function applyEvents(entry: RunEntry, previous: RunState, records: unknown[], ba
     ...previous,
     latest: { ...previous.latest },
     checkpoints: [...previous.checkpoints],
+    warnings: [...previous.warnings],
     events: { ...previous.events, firstBadLines: [...previous.events.firstBadLines] },
   };
   const bad = [...badLines];
@@ -604,6 +620,12 @@ function applyEvent(entry: RunEntry, state: RunState, event: KnownRunEvent): voi
       return;
     case 'error':
       state.lastError = { message: event.message, traceback: event.traceback };
+      return;
+    case 'log':
+      if (event.level !== 'warning' && event.level !== 'error') return;
+      state.warnings.push({ step: event.step ?? null, level: event.level, message: event.message });
+      if (state.warnings.length > MAX_WARNINGS) state.warnings.shift();
+      state.warningCount += 1;
       return;
     default:
       return;

@@ -1,4 +1,6 @@
-// Tells the user when a run ends on its own: finished, failed or crashed.
+// Tells the user when a run ends on its own (finished, failed or crashed) and when it warns (a
+// verifier failing on most samples, prompts left out): each warning goes to the log, the first of a
+// run in this window also to a pop-up.
 import * as vscode from 'vscode';
 import type { RunStatus } from '../core/runFormat';
 import type { RunState, RunStore } from '../core/runStore';
@@ -12,6 +14,9 @@ const SHOW_LOG = 'Show Log';
 export class RunNotifications extends Disposer {
   /** The last status seen per run; runs already there when the window opened are not announced. */
   private readonly seen = new Map<string, RunStatus>();
+  /** The warning count seen per run, and the runs whose warning was already shown in a pop-up. */
+  private readonly warningsSeen = new Map<string, number>();
+  private readonly warned = new Set<string>();
   private primed = false;
   private readonly startedAt = new Date().toISOString();
 
@@ -25,7 +30,10 @@ export class RunNotifications extends Disposer {
 
   /** Records the statuses present at startup without announcing them. */
   prime(): void {
-    for (const run of this.store.runs()) this.seen.set(run.id, run.status);
+    for (const run of this.store.runs()) {
+      this.seen.set(run.id, run.status);
+      this.warningsSeen.set(run.id, run.warningCount);
+    }
     this.primed = true;
   }
 
@@ -39,11 +47,26 @@ export class RunNotifications extends Disposer {
       }
       const before = this.seen.get(id);
       this.seen.set(id, run.status);
+      this.checkWarnings(run, before === undefined && run.info.created_at < this.startedAt);
       // A run first seen now is announced only when it was created in this session (a fast failure),
       // not when a new runs folder brings old runs.
       const isNew = before === undefined && run.info.created_at >= this.startedAt;
       if ((before !== undefined || isNew) && before !== run.status && NOTIFIED.includes(run.status)) void this.announce(run);
     }
+  }
+
+  /** Logs the run's new warnings; the first of a run in this window also pops up (unless muted). */
+  private checkWarnings(run: RunState, old: boolean): void {
+    const before = this.warningsSeen.get(run.id) ?? (old ? run.warningCount : 0);
+    this.warningsSeen.set(run.id, run.warningCount);
+    const fresh = run.warnings.slice(-Math.min(run.warningCount - before, run.warnings.length));
+    if (run.warningCount <= before || !fresh.length) return;
+    for (const w of fresh) this.log.warn(`Run ${run.id}${w.step !== null ? ` at step ${w.step}` : ''}: ${w.message}`);
+    if (this.warned.has(run.id) || !notifies(vscode.workspace.getConfiguration('pacs').get<NotifyRunEnd>('notifyRunEnd'), 'failed')) return;
+    this.warned.add(run.id);
+    void vscode.window.showWarningMessage(`PACS Lab: run ${run.id} warns: ${inertLinks(fresh[fresh.length - 1].message)}`, SHOW_LOG).then(async (choice) => {
+      if (choice === SHOW_LOG) await vscode.commands.executeCommand('pacs.showLog', run.id);
+    });
   }
 
   private async announce(run: RunState): Promise<void> {

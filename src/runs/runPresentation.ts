@@ -62,6 +62,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
     ['Lost', run.lost],
     ['Created', localCreatedAt(info.created_at)],
     ['Last checkpoint', run.checkpoints.length ? `step ${run.checkpoints[run.checkpoints.length - 1].step}` : undefined],
+    ['Warnings', run.warningCount ? `${run.warningCount}, the last: ${run.warnings[run.warnings.length - 1].message}` : undefined],
     ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
     ['Error', run.lastError?.message],
     ['Folder', run.dir],

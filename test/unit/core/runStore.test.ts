@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { processStartTime } from '../../../src/core/process';
-import { RunStore } from '../../../src/core/runStore';
+import { MAX_WARNINGS, RunStore } from '../../../src/core/runStore';
 import type { RunStoreChange } from '../../../src/core/runStore';
 import { appendEvents, makeRun, metricsEvent, runInfo, writeRunJson } from './runFixtures';
 
@@ -92,6 +92,24 @@ describe('RunStore', () => {
     const run = store.get('20261127-030000-arith-eval');
     assert.equal(run?.stepsPerSecond, 0.5);
     assert.deepEqual(pointsOf(store.metricSeries(run.id).get('perf/eval_s')), { steps: [5], values: [0.5] });
+    store.dispose();
+  });
+
+  test('a run keeps its warnings (log events of level warning or error), the newest few, and counts them all', async () => {
+    const root = freshRoot();
+    const dir = makeRun(root, '20261127-030000-arith-warn');
+    const events: object[] = [{ t: 1000, type: 'log', step: 0, level: 'info', message: 'started' }];
+    for (let step = 1; step <= MAX_WARNINGS + 5; step++) {
+      events.push(metricsEvent(step, { 'verifier/error_frac': 0.9 }, 1000 + step));
+      events.push({ t: 1000 + step, type: 'log', step, level: 'warning', message: `the verifier failed on 9 of 10 samples of step ${step}` });
+    }
+    appendEvents(dir, events);
+    const store = new RunStore({ roots: [root] });
+    await store.refresh();
+    const run = store.get('20261127-030000-arith-warn');
+    assert.equal(run?.warningCount, MAX_WARNINGS + 5, 'the info line is no warning');
+    assert.equal(run.warnings.length, MAX_WARNINGS);
+    assert.deepEqual(run.warnings.at(-1), { step: MAX_WARNINGS + 5, level: 'warning', message: `the verifier failed on 9 of 10 samples of step ${MAX_WARNINGS + 5}` });
     store.dispose();
   });
 
