@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -112,7 +113,9 @@ def cmd_train(args) -> int:
     else:
         config_path, run_dir = args.config, args.run_dir
     runs_root = args.runs_root
-    if run_dir is not None and not resume and runio.holds_run(run_dir):
+    # a Slurm job (`--here`) trains the folder its submitter prepared: refused only once something trained in it
+    prepared = bool(args.here and run_dir) and not any(os.path.lexists(run_dir / name) for name in ("checkpoints", "rollouts"))
+    if run_dir is not None and not resume and runio.holds_run(run_dir) and not prepared:
         if not args.new_run_id:
             return _usage_error(f"{run_dir} already holds a run ({', '.join(runio.holds_run(run_dir))}); continue it with "
                                 f"--resume {run_dir}, or add --new-run-id to start a new run in a new folder beside it")
