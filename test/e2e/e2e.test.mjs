@@ -503,7 +503,8 @@ describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing &&
     await folderRow('imports').click();
     for (const [name, trainer] of [['tb-logs', 'verl'], ['trl-out', 'trl']]) {
       await folderRow(name).waitFor({ timeout: 30_000 });
-      await folderRow(name).click({ button: 'right' });
+      // the explorer re-renders its rows while the new runs folder appears: retry a click that lands on a detached row
+      await waitFor(`a right-click on ${name} in the explorer`, () => folderRow(name).click({ button: 'right', timeout: 3_000 }).then(() => true, () => false), { timeout: 60_000 });
       // VS Code's own context menu: the item highlighted, Enter runs it (a click may land before the menu takes input)
       await page.locator('.context-view .action-label').filter({ hasText: 'Import Runs…' }).first().hover();
       await page.keyboard.press('Enter');
