@@ -502,6 +502,7 @@ describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing &&
     const folderRow = (name) => explorer.locator('.monaco-list-row').filter({ hasText: new RegExp(`^\\s*${name}\\s*$`) }).first();
     await folderRow('imports').click();
     for (const [name, trainer] of [['tb-logs', 'verl'], ['trl-out', 'trl']]) {
+      await runCommand(page, 'View: Show Explorer'); // an import reveals its run in the Runs view
       await folderRow(name).waitFor({ timeout: 30_000 });
       // the explorer re-renders its rows while the new runs folder appears: retry a click that lands on a detached row
       await waitFor(`a right-click on ${name} in the explorer`, () => folderRow(name).click({ button: 'right', timeout: 3_000 }).then(() => true, () => false), { timeout: 60_000 });
