@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -114,7 +113,7 @@ def cmd_train(args) -> int:
         config_path, run_dir = args.config, args.run_dir
     runs_root = args.runs_root
     # a Slurm job (`--here`) trains the folder its submitter prepared: refused only once something trained in it
-    prepared = bool(args.here and run_dir) and not any(os.path.lexists(run_dir / name) for name in ("checkpoints", "rollouts"))
+    prepared = bool(args.here and run_dir) and not runio.has_trained(run_dir)
     if run_dir is not None and not resume and runio.holds_run(run_dir) and not prepared:
         if not args.new_run_id:
             return _usage_error(f"{run_dir} already holds a run ({', '.join(runio.holds_run(run_dir))}); continue it with "

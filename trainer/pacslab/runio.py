@@ -316,6 +316,11 @@ def holds_run(run_dir: Path) -> list[str]:
     return [name for name in RUN_CONTENT if os.path.lexists(Path(run_dir) / name)]
 
 
+def has_trained(run_dir: Path) -> bool:
+    """Whether a trainer has trained in `run_dir` (a checkpoint or rollouts), not only prepared it."""
+    return any(name in ("checkpoints", "rollouts") for name in holds_run(run_dir))
+
+
 _WRITER_PID = re.compile(r"\.(?:tmp|old)-(\d+)")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import inspect
 import json
 import os
 import random
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pacslab.config.errors import ConfigError, Issue
+from pacslab.verifiers import takes_keyword
 
 ARITH_OPS = ("+", "-", "*")
 SPLITS = ("train", "eval")
@@ -480,13 +480,6 @@ class PromptSampler:
 def verify(verifier, response: str, example: Example):
     """`verifier(response, answer, prompt)`, with the row's extra_info as a keyword when the
     verifier takes an `extra_info` argument (older verifiers are called exactly as before)."""
-    if example.extra_info is not None and _takes_extra_info(verifier):
+    if example.extra_info is not None and takes_keyword(verifier, "extra_info"):
         return verifier(response, example.answer, example.prompt, extra_info=example.extra_info)
     return verifier(response, example.answer, example.prompt)
-
-
-def _takes_extra_info(fn) -> bool:
-    try:
-        return "extra_info" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False

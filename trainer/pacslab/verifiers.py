@@ -172,7 +172,7 @@ def _to_verdict(result: object) -> Verdict:
 
 
 def _never_raises(fn: Callable[..., object], spec: str) -> VerifierFn:
-    wants_extra = _takes_keyword(fn, "extra_info")
+    wants_extra = takes_keyword(fn, "extra_info")
 
     def verifier(response: str, answer: str, prompt: str = "", extra_info: object = None) -> Verdict:
         try:
@@ -186,7 +186,7 @@ def _never_raises(fn: Callable[..., object], spec: str) -> VerifierFn:
     return verifier
 
 
-def _takes_keyword(fn: Callable[..., object], name: str) -> bool:
+def takes_keyword(fn: Callable[..., object], name: str) -> bool:
     """Whether `fn` has a parameter `name` (a user verifier may take the row's extra_info)."""
     try:
         return name in inspect.signature(fn).parameters
