@@ -1,6 +1,6 @@
 // The whole product as a user meets it: PACS Lab installed from its .vsix into code-server 4.100.3
 // (VS Code 1.100.3), driven in Debian's Chromium. Run through test/e2e/run.sh (`make test-e2e`).
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -10,16 +10,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   env, findFrame, listRuns, notificationsText, openBrowser, openFile, openWorkbench, pickFirstIfAsked,
-  readRunJson, runCommand, runsRoot, runsTreeRows, screenshot, showRunsView, startCodeServer,
-  trainerLogTail, waitFor, waitForWorkbench,
+  readRunJson, runCommand, runsRoot, screenshot, showRunsView, startCodeServer, waitFor,
+  waitForWorkbench,
 } from './workbench.mjs';
-
-const baseSettings = {
-  'workbench.startupEditor': 'none',
-  'workbench.tips.enabled': false,
-  'extensions.ignoreRecommendations': true,
-  'pacs.pythonPath': env.python,
-};
+import { baseSettings, openSession, shownNumber, stages, waitForTreeRow } from './sessions.mjs';
 
 /** The newest step the run has reached, from run.json and the metrics events. */
 function currentStep(runId) {
@@ -38,14 +32,6 @@ function currentStep(runId) {
   return step;
 }
 
-/** How the webviews print a number (webview/shared/dom.ts formatNumber). */
-function shownNumber(value, digits) {
-  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
-  const abs = Math.abs(value);
-  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2);
-  return value.toFixed(digits);
-}
-
 const ENDED = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];
 
 async function waitForStatus(runId, status, timeout = 120_000) {
@@ -56,19 +42,6 @@ async function waitForStatus(runId, status, timeout = 120_000) {
     }
     return run.status === status;
   }, { timeout });
-}
-
-async function waitForTreeRow(page, pattern, what, timeout = 90_000) {
-  let rows = [];
-  try {
-    return await waitFor(`the Runs tree to show ${what}`, async () => {
-      rows = await runsTreeRows(page);
-      return rows.find((row) => pattern.test(row));
-    }, { timeout });
-  } catch (error) {
-    error.message += `\nRuns tree rows: ${JSON.stringify(rows)}`;
-    throw error;
-  }
 }
 
 async function waitForStepAfter(runId, step, timeout = 120_000) {
@@ -84,53 +57,6 @@ async function rewardChartGainsPoints(page, dashboard) {
   const points = async () => Number(await frame.locator('#chart-reward').getAttribute('data-points'));
   const first = await waitFor(`the reward chart of ${dashboard} to have points`, async () => (await points()) > 0 && points());
   await waitFor(`the reward chart of ${dashboard} to grow past ${first} points`, async () => (await points()) > first);
-}
-
-/**
- * Stages share one window and one run, so a failed stage skips the ones after it. On failure the
- * stage leaves a screenshot and the error carries the trainer log's tail.
- */
-function stages(getPage) {
-  let failed;
-  return (name, body, { skip = false } = {}) => test(name, async (t) => {
-    if (skip) {
-      t.skip(skip);
-      return;
-    }
-    if (failed) {
-      t.skip(`"${failed}" failed`);
-      return;
-    }
-    try {
-      await body();
-    } catch (error) {
-      failed = name;
-      const page = getPage();
-      if (page) await screenshot(page, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}`).catch(() => {});
-      const runId = listRuns().at(-1);
-      if (runId && error instanceof Error) error.message += `\n--- trainer.log of ${runId} ---\n${trainerLogTail(runId)}`;
-      throw error;
-    }
-  });
-}
-
-/**
- * A code-server session of its own for a describe block: started, with its workbench open in a
- * browser, before the block's stages (`session.page`), and closed after them.
- */
-function openSession(name, settings, { skip = false } = {}) {
-  const session = {};
-  before(async () => {
-    if (skip) return;
-    session.server = await startCodeServer(name, settings);
-    session.browser = await openBrowser();
-    session.page = await openWorkbench(session.browser, session.server.url);
-  });
-  after(async () => {
-    await session.browser?.close();
-    await session.server?.stop();
-  });
-  return session;
 }
 
 describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
