@@ -262,6 +262,7 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
     canvas.dataset.smoothing = String(weight);
     canvas.dataset.xAxis = xAxis;
     canvas.dataset.log = String(logCharts.has(family.id));
+    canvas.dataset.yType = chart.scales.y?.type ?? '';
     // The first series' newest drawn value, for tests to check the curve against the data.
     const first = datasets.find((d) => !(d as Tagged).raw);
     const last = first?.data.at(-1) as { y: number } | undefined;
