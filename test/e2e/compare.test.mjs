@@ -94,7 +94,7 @@ function meanStd(values) {
 
 const close = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
 
-/** The PNG's size and whether its pixels hold more than a blank canvas (several distinct byte values). */
+/** The PNG's size, whether its pixels hold more than a blank canvas (several distinct byte values) and whether its corner is opaque. */
 function pngFacts(bytes) {
   const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   assert.ok(signature.every((b, i) => bytes[i] === b), 'the file starts with the PNG signature');
@@ -107,13 +107,21 @@ function pngFacts(bytes) {
   const header = chunks.find((c) => c.type === 'IHDR');
   assert.ok(header, 'the PNG has an IHDR chunk');
   const pixels = inflateSync(Buffer.concat(chunks.filter((c) => c.type === 'IDAT').map((c) => c.data)));
-  return { width: header.data.readUInt32BE(0), height: header.data.readUInt32BE(4), distinct: new Set(pixels).size, end: chunks.at(-1)?.type };
+  // Row 0's first pixel follows its filter byte unchanged whatever the filter (it has no left or upper neighbour).
+  const colorType = header.data[9];
+  const opaqueCorner = colorType === 2 || (colorType === 6 && pixels[4] === 255);
+  return { width: header.data.readUInt32BE(0), height: header.data.readUInt32BE(4), distinct: new Set(pixels).size, opaqueCorner, end: chunks.at(-1)?.type };
 }
 
 describe('PACS Lab compares runs in a real VS Code', () => {
+  let ids = [];
+  // Registered first: the runs are there when code-server starts.
+  before(async () => {
+    mkdirSync(join(env.work, 'exports'), { recursive: true });
+    ids = await trainRuns();
+  });
   const session = openSession('compare', { ...baseSettings, 'security.workspace.trust.enabled': false });
   const stage = stages(() => session.page);
-  let ids = [];
   let frame;
   const lrRun = () => ids[3];
   const seedRuns = () => ids.slice(0, 3);
@@ -140,11 +148,6 @@ describe('PACS Lab compares runs in a real VS Code', () => {
       return false;
     }, { timeout: 30_000, interval: 2_000 });
   }
-
-  before(async () => {
-    mkdirSync(join(env.work, 'exports'), { recursive: true });
-    ids = await trainRuns();
-  });
 
   stage('the Runs tree\'s checkboxes add runs to a comparison dashboard', async () => {
     const { page } = session;
@@ -295,6 +298,7 @@ describe('PACS Lab compares runs in a real VS Code', () => {
     assert.deepEqual([facts.width, facts.height], [canvas.width, canvas.height], 'the chart\'s canvas, pixel for pixel');
     assert.ok(facts.width >= 200 && facts.height >= 100, `a chart-sized image: ${facts.width}×${facts.height}`);
     assert.ok(facts.distinct > 16, `lines, axes and labels, not a blank image: ${facts.distinct} distinct byte values`);
+    assert.ok(facts.opaqueCorner, 'the chart is on the dashboard\'s background, not transparent');
     assert.equal(facts.end, 'IEND');
   });
 

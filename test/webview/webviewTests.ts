@@ -600,6 +600,17 @@ test('dashboard: CSV and PNG export ask the host; each chart is keyboard-reachab
     const png = posted.find((m) => m.type === 'exportPng') as unknown as { name: string; dataUrl: string };
     assert.equal(png.name, 'entropy');
     assert.ok(png.dataUrl.startsWith('data:image/png;base64,') && png.dataUrl.length > 1000);
+    const corner = await h.page.evaluate(async (url) => {
+      const image = new Image();
+      image.src = url;
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      [canvas.width, canvas.height] = [image.width, image.height];
+      const context = canvas.getContext('2d') as CanvasRenderingContext2D;
+      context.drawImage(image, 0, 0);
+      return [...context.getImageData(0, 0, 1, 1).data];
+    }, png.dataUrl);
+    assert.equal(corner[3], 255, `the image is opaque, on the dashboard's background (a dark theme's labels vanish on a light viewer otherwise): ${corner}`);
 
     const entropy = rec.dashboardFull.state.families.find((f) => f.id === 'entropy');
     const n = entropy?.series[0].xs.length ?? 0;

@@ -42,7 +42,7 @@ import {
 import { STATUS_CODICONS } from '../../src/core/runModel';
 import { isRunStatus } from '../../src/core/runFormat';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
-import { onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
+import { cssVar, onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
 import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
@@ -341,12 +341,26 @@ function createMetricChart(family: ChartFamily, datasets: Tagged[], colors: Them
     else logCharts.add(family.id);
     rebuildCharts([family.id]);
   });
-  pngButton.addEventListener('click', () => host.post({ type: 'exportPng', name: family.id, dataUrl: chart.toBase64Image('image/png', 1) }));
+  pngButton.addEventListener('click', () => host.post({ type: 'exportPng', name: family.id, dataUrl: opaquePng(chart.canvas) }));
   table.addEventListener('toggle', () => {
     if (table.open) fillDataTable(table, family.id);
   });
   if (zoomRange) chart.zoomScale('x', zoomRange, 'none');
   return chart;
+}
+
+/**
+ * The chart as a PNG on the dashboard's background: a chart canvas is transparent, so a dark theme's
+ * light axes and labels would vanish in a light image viewer or a paper.
+ */
+function opaquePng(canvas: HTMLCanvasElement): string {
+  const image = h('canvas', { width: canvas.width, height: canvas.height });
+  const context = image.getContext('2d');
+  if (!context) return canvas.toDataURL('image/png');
+  context.fillStyle = cssVar('--vscode-editor-background', getComputedStyle(document.body).backgroundColor);
+  context.fillRect(0, 0, image.width, image.height);
+  context.drawImage(canvas, 0, 0);
+  return image.toDataURL('image/png');
 }
 
 /** ← / → (Home / End) walk the tooltip along the chart's first drawn line: the chart is readable without a pointer. */
