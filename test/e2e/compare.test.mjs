@@ -196,11 +196,12 @@ describe('PACS Lab compares runs in a real VS Code', () => {
     assert.ok(own > 0, 'the run\'s reward moves');
     assert.equal(all, ids.reduce((sum, id) => sum + movingMetrics(id, 'reward/').length, 0), 'the reward chart draws every run\'s moving reward metrics');
     const toggle = frame.locator(`#scores input.run-toggle[data-run-id="${lrRun()}"]`);
-    await redraw('the run toggled off', () => toggle.uncheck());
+    await redraw('the run toggled off', () => toggle.click());
+    assert.equal(await toggle.isChecked(), false);
     assert.equal(await series(), all - own, 'the run\'s reward lines leave the chart');
     assert.ok(await frame.locator(`#scores tr[data-run-id="${lrRun()}"].run-hidden`).count(), 'its row is marked hidden');
     await screenshot(session.page, 'compare-run-toggled-off');
-    await redraw('the run toggled on', () => toggle.check());
+    await redraw('the run toggled on', () => toggle.click());
     assert.equal(await series(), all, 'the run\'s lines are back');
   });
 
@@ -265,7 +266,7 @@ describe('PACS Lab compares runs in a real VS Code', () => {
   });
 
   stage('Export CSV saves the shown series through the save dialog: filtered metrics, runs toggled off left out', async () => {
-    await redraw('the run toggled off', () => frame.locator(`#scores input.run-toggle[data-run-id="${lrRun()}"]`).uncheck());
+    await redraw('the run toggled off', () => frame.locator(`#scores input.run-toggle[data-run-id="${lrRun()}"]`).click());
     await frame.locator('#export-csv').click();
     const file = join(env.work, 'exports', 'compare.csv');
     await saveAs(file, '.csv');
@@ -286,7 +287,7 @@ describe('PACS Lab compares runs in a real VS Code', () => {
         assert.ok(got.every((r, i) => close(r.t, expected[i].t)), `${id} ${metric}: the event times`);
       }
     }
-    await redraw('the run toggled on', () => frame.locator(`#scores input.run-toggle[data-run-id="${lrRun()}"]`).check());
+    await redraw('the run toggled on', () => frame.locator(`#scores input.run-toggle[data-run-id="${lrRun()}"]`).click());
   });
 
   stage('PNG saves the reward chart as an image through the save dialog', async () => {
