@@ -69,13 +69,14 @@ export class DashboardFeature extends Disposer {
 
   /**
    * Adds runs to the open comparison or removes them (the Runs tree's checkboxes), opening one
-   * when none is open; removing its last run closes it.
+   * when none is open; removing its last run closes it. The focus stays in the tree, so that
+   * several runs can be ticked in a row, by keyboard too.
    */
   setCompared(runIds: readonly string[], compared: boolean): void {
     const panel = this.current;
     if (!panel) {
       if (!compared || runIds.length === 0) return;
-      const created = createWebviewPanel(VIEW_TYPES.dashboard, 'Dashboard', this.context.extensionUri);
+      const created = createWebviewPanel(VIEW_TYPES.dashboard, 'Dashboard', this.context.extensionUri, true);
       this.add(new DashboardPanel(created, runIds, this.store, this.configs, this.context.extensionUri));
       return;
     }
@@ -85,7 +86,7 @@ export class DashboardFeature extends Disposer {
       return;
     }
     panel.setRuns(next);
-    panel.reveal();
+    panel.reveal(true);
     this.onDidChangeComparisonEmitter.fire();
   }
 

@@ -63,8 +63,9 @@ export abstract class WebviewSession<In extends { type: string }, Out> extends D
     }
   }
 
-  reveal(): void {
-    if (isPanel(this.surface)) this.surface.reveal();
+  /** Shows the panel; `preserveFocus` leaves the keyboard focus where it is (a tree the user is working in). */
+  reveal(preserveFocus = false): void {
+    if (isPanel(this.surface)) this.surface.reveal(undefined, preserveFocus);
   }
 
   override dispose(): void {
@@ -100,8 +101,8 @@ export class SessionSet<T extends { onDidDispose: vscode.Event<void>; dispose():
 }
 
 /** A new editor tab for a webview bundle: scripts on, only the built assets loadable, not retained when hidden. */
-export function createWebviewPanel(viewType: string, title: string, extensionUri: vscode.Uri): vscode.WebviewPanel {
-  return vscode.window.createWebviewPanel(viewType, title, vscode.ViewColumn.Active, { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
+export function createWebviewPanel(viewType: string, title: string, extensionUri: vscode.Uri, preserveFocus = false): vscode.WebviewPanel {
+  return vscode.window.createWebviewPanel(viewType, title, { viewColumn: vscode.ViewColumn.Active, preserveFocus }, { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
 }
 
 /**

@@ -158,9 +158,12 @@ describe('PACS Lab compares runs in a real VS Code', () => {
       await box(id).waitFor({ timeout: 60_000 });
       assert.equal(await box(id).getAttribute('aria-checked'), 'false', `run ${id} starts outside any comparison`);
     }
-    for (const id of ids) {
+    const focusInTree = () => pane.evaluate((el) => el.contains(el.ownerDocument.activeElement));
+    for (const [i, id] of ids.entries()) {
       await box(id).click();
       await waitFor(`the checkbox of ${id} to be checked`, async () => (await box(id).getAttribute('aria-checked')) === 'true', { timeout: 30_000 });
+      if (i === 0) await page.locator('.tab').filter({ hasText: 'Dashboard: cmp' }).first().waitFor({ timeout: 60_000 });
+      assert.equal(await focusInTree(), true, `the focus stays in the Runs tree after ticking run ${i + 1}, so the next can be ticked`);
     }
     await page.locator('.tab').filter({ hasText: `Compare ${ids.length} runs` }).first().waitFor({ timeout: 60_000 });
     frame = await findFrame(page, 'the comparison\'s runs table', '#scores tbody tr');

@@ -176,8 +176,11 @@ export class FakePanel {
     public title: string,
     readonly options: unknown,
   ) {}
-  reveal(): void {
+  /** Whether the last reveal (or the creation) left the focus where it was. */
+  preservedFocus = false;
+  reveal(_column?: ViewColumn, preserveFocus = false): void {
     this.visible = true;
+    this.preservedFocus = preserveFocus;
   }
   setVisible(visible: boolean): void {
     this.visible = visible;
@@ -221,8 +224,9 @@ const message = async (text: string) => {
 };
 
 export const window = {
-  createWebviewPanel(viewType: string, title: string, _column: ViewColumn, options: unknown): FakePanel {
+  createWebviewPanel(viewType: string, title: string, show: ViewColumn | { preserveFocus?: boolean }, options: unknown): FakePanel {
     const panel = new FakePanel(viewType, title, options);
+    panel.preservedFocus = typeof show === 'object' && show.preserveFocus === true;
     recorded.panels.push(panel);
     return panel;
   },

@@ -178,6 +178,23 @@ describe('dashboard and rollouts features (host side)', () => {
     assert.equal(followingState.step, followingState.steps.at(-1));
   });
 
+  it('the Runs tree\'s checkboxes open a comparison and add runs to it, leaving the focus in the tree', async () => {
+    // Clearing every run of the open dashboards closes them.
+    for (let open = 0; dashboard.comparedRuns().length && open < 10; open++) dashboard.setCompared(dashboard.comparedRuns(), false);
+    assert.deepEqual(dashboard.comparedRuns(), [], 'no dashboard is open');
+    dashboard.setCompared([RUN_A.id], true);
+    const compare = recorded.panels.at(-1) as FakePanel;
+    assert.equal(compare.viewType, 'pacs.dashboard');
+    assert.equal(compare.preservedFocus, true, 'opened without taking the focus');
+    dashboard.setCompared([RUN_B.id], true);
+    assert.equal(recorded.panels.at(-1), compare, 'the run joins the open comparison');
+    assert.deepEqual(dashboard.comparedRuns(), [RUN_A.id, RUN_B.id]);
+    assert.equal(compare.title, 'Compare 2 runs');
+    assert.equal(compare.preservedFocus, true, 'revealed without taking the focus');
+    dashboard.setCompared([RUN_A.id, RUN_B.id], false);
+    assert.equal(compare.disposed, true, 'removing its last run closes it');
+  });
+
   it('disposes its commands and panels', () => {
     dashboard.dispose();
     rollouts.dispose();
