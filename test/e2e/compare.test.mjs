@@ -216,8 +216,11 @@ describe('PACS Lab compares runs in a real VS Code', () => {
     await redraw('Group seeds', () => frame.locator('#group-seeds').check());
     const metrics = new Set(seedRuns().flatMap((id) => movingMetrics(id, 'reward/')));
     assert.equal(Number(await attr('#chart-reward', 'data-groups')), metrics.size, 'one mean line per reward metric of the group');
+    // The first group line is the first metric by name; its newest point is the seeds' mean ± std there.
+    const first = [...metrics].sort()[0];
+    const lastOf = seedRuns().map((id) => seriesOf(id, first).at(-1).value);
     const band = JSON.parse(await attr('#chart-reward', 'data-group-last'));
-    assert.ok(Number.isFinite(band.mean) && band.std > 0, `the band has a width: ${JSON.stringify(band)}`);
+    assert.ok(close(band.mean, meanStd(lastOf).mean) && close(band.std, meanStd(lastOf).std), `${first} at the last step: ${JSON.stringify(band)}, the seeds logged ${lastOf}`);
     const row = frame.locator('#seed-groups tbody tr');
     assert.equal(await row.count(), 1, 'the run with another learning rate is in no group');
     assert.match(await row.locator('th').innerText(), /cmp \(3 seeds\)/);
