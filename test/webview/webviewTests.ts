@@ -601,14 +601,14 @@ test('dashboard: CSV and PNG export ask the host; each chart is keyboard-reachab
     assert.equal(png.name, 'entropy');
     assert.ok(png.dataUrl.startsWith('data:image/png;base64,') && png.dataUrl.length > 1000);
     const corner = await h.page.evaluate(async (url) => {
-      const image = new Image();
+      const image = new window.Image();
       image.src = url;
       await image.decode();
       const canvas = document.createElement('canvas');
       [canvas.width, canvas.height] = [image.width, image.height];
-      const context = canvas.getContext('2d') as CanvasRenderingContext2D;
+      const context = canvas.getContext('2d');
       context.drawImage(image, 0, 0);
-      return [...context.getImageData(0, 0, 1, 1).data];
+      return [...context.getImageData(0, 0, 1, 1).data] as number[];
     }, png.dataUrl);
     assert.equal(corner[3], 255, `the image is opaque, on the dashboard's background (a dark theme's labels vanish on a light viewer otherwise): ${corner}`);
 
