@@ -56,8 +56,10 @@ mkdir -p "$WORKSPACE"
 cp -r "$EXAMPLES"/. "$WORKSPACE/"
 node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml"
 # The Slurm stage: a single-node cluster (as root; test/cluster/slurm-up.sh) and a copy of the
-# config that submits to it, its job held until the test releases it.
-if [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null; then
+# config that submits to it, its job held until the test releases it. A PACS_E2E_ONLY that does not
+# name Slurm starts none (a cluster of another test on this machine may hold its ports).
+slurm_wanted() { [ -z "${PACS_E2E_ONLY:-}" ] || grep -qi slurm <<<"$PACS_E2E_ONLY"; }
+if [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null && slurm_wanted; then
   # A folder of its own: the munge user cannot enter $WORK (mode 700).
   SLURM_DIR="$(mktemp -d "${TMPDIR:-/tmp}/pacs-e2e-slurm.XXXXXX")"
   bash "$ROOT/test/cluster/slurm-up.sh" "$SLURM_DIR" > "$OUT/slurm-up.log" 2>&1 || { cat "$OUT/slurm-up.log" >&2; exit 1; }
