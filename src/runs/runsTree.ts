@@ -30,20 +30,30 @@ export class ConfigGroupItem extends vscode.TreeItem {
 
 export class RunItem extends vscode.TreeItem {
   readonly runId: string;
+  private inComparison = false;
 
   constructor(run: RunState, compared: boolean) {
     super(shortRunLabel(run.id), vscode.TreeItemCollapsibleState.None);
     this.runId = run.id;
-    this.checkboxState = {
-      state: compared ? vscode.TreeItemCheckboxState.Checked : vscode.TreeItemCheckboxState.Unchecked,
-      tooltip: compared ? 'Remove from the open comparison' : 'Add to the open comparison (opens one when none is open)',
-      accessibilityInformation: { label: compared ? 'In the open comparison' : 'Not in the open comparison' },
-    };
+    this.compared = compared;
     this.id = `run:${run.id}`;
     this.description = runDescription(run);
     this.iconPath = runIcon(run);
     this.contextValue = `run.${run.status}${run.info.git ? '.git' : ''}`;
     this.accessibilityInformation = { label: `${run.id}, ${shownStatus(run)}, ${this.description}` };
+  }
+
+  get compared(): boolean {
+    return this.inComparison;
+  }
+
+  set compared(compared: boolean) {
+    this.inComparison = compared;
+    this.checkboxState = {
+      state: compared ? vscode.TreeItemCheckboxState.Checked : vscode.TreeItemCheckboxState.Unchecked,
+      tooltip: compared ? 'Remove from the open comparison' : 'Add to the open comparison (opens one when none is open)',
+      accessibilityInformation: { label: compared ? 'In the open comparison' : 'Not in the open comparison' },
+    };
   }
 }
 
@@ -130,8 +140,21 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   /** Run checkboxes show and change the runs of the open comparison. */
   useComparison(comparison: Comparison): void {
     this.comparison = comparison;
-    this.track(comparison.onDidChangeComparison(() => this.scheduleRefresh()));
+    this.track(comparison.onDidChangeComparison(() => this.comparisonChanged()));
     this.scheduleRefresh();
+  }
+
+  /**
+   * The checkboxes follow the comparison item by item: a whole-tree refresh makes VS Code forget
+   * every run item until it has fetched them again, and a tick on the next run in that moment was lost.
+   */
+  private comparisonChanged(): void {
+    const compared = new Set(this.comparison?.comparedRuns() ?? []);
+    for (const item of this.items.values()) {
+      if (item.compared === compared.has(item.runId)) continue;
+      item.compared = !item.compared;
+      this.changed.fire(item);
+    }
   }
 
   private checkboxesChanged(items: readonly (readonly [Node, vscode.TreeItemCheckboxState])[]): void {
