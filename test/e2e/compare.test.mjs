@@ -188,6 +188,9 @@ describe('PACS Lab compares runs in a real VS Code', () => {
       const lr = (await row.locator('td[data-col="config:optim.lr"]').innerText()).trim();
       assert.equal(Number(lr), id === lrRun() ? 0.001 : 0.0004, `the learning rate of ${id}: ${lr}`);
     }
+    // All four are named cmp (one config): each row and legend names its run by the end of its id too.
+    const names = await frame.locator('#scores tbody th').allInnerTexts();
+    assert.deepEqual(names.map((n) => n.trim()).sort(), ids.map((id) => `cmp · ${id.slice(-4)}`).sort(), 'the runs are told apart');
     const keys = await frame.locator('#config-diff tbody tr[data-key]').evaluateAll((rows) => rows.map((r) => r.dataset.key));
     assert.deepEqual(keys.filter((k) => k !== 'commit').sort(), ['optim.lr', 'seed'], 'only the seed and the learning rate differ');
   });

@@ -46,6 +46,7 @@ import { cssVar, onThemeChange, themeColors, withAlpha, type ThemeColors } from 
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
 import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
+import { runLabels } from './runLabels';
 import { groupSeries, meanBand, meanStd, seedGroups, type SeedGroup } from './seeds';
 
 Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
@@ -75,6 +76,8 @@ let sortBy: { key: string; descending: boolean } | null = null;
 /** Per chart, the series (run + metric) the user hid from its legend. */
 const hiddenSeries = new Map<string, Set<string>>();
 let state: DashboardState | undefined;
+/** What the charts and tables call each run: its name, with the end of its id where names repeat. */
+let labels = new Map<string, string>();
 let renders = 0;
 const charts = new Map<string, Chart>();
 
@@ -156,6 +159,7 @@ function chartCard(id: string, title: string, canvas: HTMLCanvasElement): HTMLEl
 const render = throttle(() => {
   if (!state) return;
   const colors = themeColors();
+  labels = runLabels(state.runs);
   renderRuns(state, colors);
   renderScores(state, colors);
   renderFamilies(state, colors);
@@ -304,7 +308,7 @@ function splitConstant(series: readonly SeriesData[]): { drawn: SeriesData[]; co
 }
 
 function seriesLabel(series: SeriesData, runs: readonly RunSummary[]): string {
-  return runs.length > 1 ? `${runs.find((r) => r.id === series.runId)?.name ?? series.runId} · ${series.metric}` : series.metric;
+  return runs.length > 1 ? `${labels.get(series.runId) ?? series.runId} · ${series.metric}` : series.metric;
 }
 
 function chartLabel(family: ChartFamily, drawn: readonly SeriesData[]): string {
@@ -875,7 +879,7 @@ function renderScores(s: DashboardState, colors: ThemeColors): void {
     const key = sortBy.key;
     const column = columns.find((c) => c.key === key);
     const sortValue = (row: (typeof rows)[number]): number | string | null => {
-      if (key === 'run') return row.run.name;
+      if (key === 'run') return labels.get(row.run.id) ?? row.run.name;
       if (key === 'status') return row.run.status;
       if (key === 'step') return row.run.step;
       if (!column || !row.score) return null;
@@ -887,7 +891,7 @@ function renderScores(s: DashboardState, colors: ThemeColors): void {
   for (const { run, i, score } of rows) {
     const swatch = h('span', { className: 'swatch', 'aria-hidden': 'true' });
     swatch.style.setProperty('--swatch', runColor(colors, s.runs, run.id));
-    const toggle = h('input', { type: 'checkbox', className: 'run-toggle', 'data-run-id': run.id, 'aria-label': `Show ${run.name} on the charts`, checked: !hiddenRuns.has(run.id) });
+    const toggle = h('input', { type: 'checkbox', className: 'run-toggle', 'data-run-id': run.id, 'aria-label': `Show ${labels.get(run.id) ?? run.name} on the charts`, checked: !hiddenRuns.has(run.id) });
     toggle.addEventListener('change', () => {
       if (toggle.checked) hiddenRuns.delete(run.id);
       else hiddenRuns.add(run.id);
@@ -902,7 +906,7 @@ function renderScores(s: DashboardState, colors: ThemeColors): void {
     });
     body.append(h('tr', { 'data-run-id': run.id, 'data-index': String(i), className: hiddenRuns.has(run.id) ? 'run-hidden' : null },
       h('td', {}, toggle),
-      h('th', { scope: 'row', title: run.id }, swatch, run.name),
+      h('th', { scope: 'row', title: run.id }, swatch, labels.get(run.id) ?? run.name),
       h('td', { 'data-col': 'status', 'data-value': run.status }, statusIcon(run.status), ` ${run.status}`),
       h('td', { 'data-col': 'step' }, `${run.step}/${run.totalSteps}`), ...cells));
   }
@@ -951,7 +955,7 @@ function renderConfig(s: DashboardState): void {
   const table = h(
     'table',
     { id: 'config-diff', className: 'diff-table', 'aria-label': 'Config keys that differ between the runs' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'key'), ...names.map((run, i) => h('th', { scope: 'col', title: diff.runIds[i] }, run?.name ?? diff.runIds[i])))),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'key'), ...names.map((run, i) => h('th', { scope: 'col', title: diff.runIds[i] }, (run && labels.get(run.id)) ?? diff.runIds[i])))),
   );
   const body = h('tbody');
   body.append(h('tr', { className: 'commit-row', 'data-key': 'commit' }, h('th', { scope: 'row' }, 'commit'), ...names.map((run) => h('td', {}, run?.commit ?? 'no git'))));
