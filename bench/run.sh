@@ -14,23 +14,9 @@ ROOT=$(pwd)
 PY=$ROOT/.venv/bin/python
 NICE=(nice -n 5)
 
-# TRL lives in its own environment that sees the main .venv's torch and transformers through a
-# .pth file, so both trainers use the very same torch. Idempotent.
-trl_env() {
-  local env=bench/.env-trl
-  if [[ ! -x $env/bin/python ]]; then python3 -m venv "$env"; fi
-  local site_main site_env
-  site_main=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  site_env=$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  echo "$site_main" > "$site_env/pacs-main.pth"
-  if ! "$env/bin/python" -c 'import trl, sys; sys.exit(trl.__version__ != "1.16.0")' 2>/dev/null; then
-    "$env/bin/python" -m pip install -q --disable-pip-version-check -r bench/requirements-trl.txt
-  fi
-}
-
 # not niced: both sides share the same load; then where pacslab's step time goes (step_profile.py reads run.py's result)
-run_trl() { trl_env; "$PY" bench/trainer_vs_trl/run.py; "$PY" bench/trainer_vs_trl/step_profile.py --compile; }
-run_trl_realistic() { trl_env; "$PY" bench/trainer_vs_trl/run.py --shape realistic; }
+run_trl() { "$PY" bench/trainer_vs_trl/run.py; "$PY" bench/trainer_vs_trl/step_profile.py --compile; }
+run_trl_realistic() { "$PY" bench/trainer_vs_trl/run.py --shape realistic; }
 run_learning() { "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}; }
 run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
 run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }

@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import write_result  # noqa: E402
 
 VENV_PY = ROOT / ".venv" / "bin" / "python"
-TRL_PY = BENCH / ".env-trl" / "bin" / "python"
 CONFIG = ROOT / "examples" / "arith.pacs.yaml"
 
 
@@ -89,7 +88,7 @@ def pacslab_phases(run_dir: Path, warmup: int) -> dict:
 
 
 def trl_times(args, work: Path, tag: str, threads: int | None = None) -> dict:
-    cmd = [str(TRL_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
+    cmd = [str(VENV_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
            "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir),
            "--config", str(args.config), "--lr", str(args.lr)]
