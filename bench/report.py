@@ -127,6 +127,38 @@ def trainer_vs_trl_realistic() -> list[str]:
     return out
 
 
+def trl_engine() -> list[str]:
+    d = load("trl_engine")
+    out = ["## The native engine against `engine: trl` (CPU)", ""]
+    if d is None or "sides" not in d:
+        return out + missing("bash bench/run.sh trl-engine")
+    b, s, sides = d["batch"], d["steps"], d["sides"]
+    out += [
+        f"{d['model']}, {d['task']}, algorithm {d['algorithm']}; one step = {b['prompts']} prompts × {b['samples_per_prompt']} "
+        f"samples, at most {b['max_new_tokens']} new tokens; every side in one process on {d['threads']} CPU thread"
+        f"{'s' if d['threads'] != 1 else ''}, from the same config, seed and steps ({s['warmup']} warm-up then "
+        f"{s['timed_per_round']} timed steps per side per round, {s['rounds']} rounds alternating the order; bench/trl_engine/run.py). "
+        f"Load average {d['load_average_before'][0]} before and {d['load_average_after'][0]} after: the machine was shared "
+        "with other work.",
+        "",
+        "| side | samples/s | median step (s) | timed steps | mean response tokens |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {"native": "native engine (`engine: native`, `run_training`, writes its run directory)",
+              "pacs": "`engine: trl` (PacsGRPOTrainer + PacsLabCallback, writes its run directory)",
+              "pacs_loss": "PacsGRPOTrainer without the callback", "stock": "stock TRL GRPOTrainer (its own GRPO loss)"}
+    for key, label in labels.items():
+        r = sides.get(key)
+        if r is not None:
+            out.append(f"| {label} | {r['samples_per_s']} | {r['step_s_median']} | {r['timed_steps']} | {r['completion_length_mean']} |")
+    verdict = "meets" if d["overhead"] <= 0.10 else "misses"
+    out += ["", f"**Native / `engine: trl`: {d['ratio_native_vs_trl_engine']}×** samples/s (native / stock TRL: "
+            f"{d['ratio_native_vs_stock_trl']}×). The cost of `engine: trl` over stock TRL, by median step: "
+            f"{d['overhead_loss']:+.0%} for the PACS loss, {d['overhead']:+.0%} with the callback and its records; "
+            f"target within 10%: {verdict} it.", "", machine_line(d), ""]
+    return out
+
+
 def step_profile(trl: dict) -> list[str]:
     """The 'where the time goes' paragraph of the TRL section, from bench/trainer_vs_trl/step_profile.py."""
     d = load("trainer_profile")
@@ -343,14 +375,14 @@ def main() -> int:
     lines = [
         "# Benchmarks",
         "",
-        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|trl-realistic|learning|scale|onnx|gpu-smoke`). "
+        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|trl-realistic|trl-engine|learning|scale|onnx|gpu-smoke`). "
         "Raw results, each with its machine details, are in bench/results/*.json; this file is regenerated from them "
         "(bench/report.py). Every number below is one measurement on the machine named under its table: the CPU benchmarks ran on "
         "a 2-core virtual machine shared with other jobs, so their absolute values are noisy and lower than on a quiet machine; "
         "comparisons within one table were measured in the same run, interleaved where it matters. No test asserts a time; speed lives here.",
         "",
     ]
-    for section in (trainer_vs_trl, trainer_vs_trl_realistic, learning, extension_scale, onnx_latency, gpu):
+    for section in (trainer_vs_trl, trainer_vs_trl_realistic, trl_engine, learning, extension_scale, onnx_latency, gpu):
         lines += section()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
