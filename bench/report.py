@@ -280,16 +280,26 @@ def onnx_latency() -> list[str]:
 
 
 def engine_trl(d: dict | None) -> list[str]:
-    """Section 5 of gpu-check.sh: the 0.5B shape through `engine: trl`, once the trainer has it."""
-    q = (d or {}).get("qwen05b_trl")
-    if not q:
-        status = (d or {}).get("status", {}).get("qwen_trl", "not run yet")
-        return [f"Through `engine: trl` (section 5): {status}. The section runs the same 0.5B step through the TRL engine, against "
-                "section 3's plain baseline, as soon as the trainer's config accepts `engine: trl`.", ""]
-    p = q.get("pacslab", {})
-    return [f"Through `engine: trl` (section 5, {q.get('dtype')}): rollout {p.get('rollout_new_tokens_per_s')} new tokens/s "
-            f"({q.get('rollout_vs_generate')}× `generate`), update {p.get('update_tokens_per_s')} tokens/s "
-            f"({q.get('update_vs_forward_backward')}× forward+backward), peak memory {p.get('peak_memory_gib')} GiB.", ""]
+    """Sections 5 and 6 of gpu-check.sh: the 0.5B shape through `engine: trl`, one process and ZeRO-2."""
+    d = d or {}
+    status = d.get("status", {})
+    q = d.get("qwen05b_trl")
+    p = (q or {}).get("pacslab", {})
+    if not q or "error" in p:
+        out = [f"Through `engine: trl` in one process (section 5): {status.get('qwen_trl', 'not run on a GPU yet')}"
+               + (f" ({p['error'][:200]})" if "error" in p else "") + ".", ""]
+    else:
+        out = [f"Through `engine: trl` in one process (section 5, {q.get('dtype')}): rollout {p.get('rollout_new_tokens_per_s')} "
+               f"new tokens/s ({q.get('rollout_vs_generate')}× `generate`), update {p.get('update_tokens_per_s')} tokens/s "
+               f"({q.get('update_vs_forward_backward')}× forward+backward), {p.get('samples_per_s')} samples/s, peak memory "
+               f"{p.get('peak_memory_gib')} GiB.", ""]
+    z = (d.get("qwen05b_zero2") or {}).get("pacslab", {})
+    if not z or "error" in z:
+        out += [f"Through `engine: trl` on every GPU under DeepSpeed ZeRO-2 (section 6): {status.get('qwen_zero2', 'not run on a GPU yet')}.", ""]
+    else:
+        out += [f"Through `engine: trl` on {z.get('processes')} GPUs under DeepSpeed ZeRO-2 (section 6): {z.get('samples_per_s')} "
+                f"samples/s over {z.get('steps_timed')} timed steps (steps of {z.get('step_s')} s).", ""]
+    return out
 
 
 def gpu() -> list[str]:
