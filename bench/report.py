@@ -31,6 +31,17 @@ def missing(command: str) -> list[str]:
     return [f"Not measured yet: `{command}`.", ""]
 
 
+def one_step(batch: dict) -> str:
+    return (f"one step = {batch['prompts']} prompts × {batch['samples_per_prompt']} samples, at most "
+            f"{batch['max_new_tokens']} new tokens")
+
+
+def section(name: str, title: str, command: str) -> tuple[dict | None, list[str]]:
+    """bench/results/NAME.json and the section's first lines: its title, and how to measure it when it has no result."""
+    d = load(name)
+    return d, [f"## {title}", ""] + ([] if d is not None else missing(command))
+
+
 def trainer_vs_trl() -> list[str]:
     d = load("trainer_vs_trl")
     out = ["## Trainer against TRL (CPU)", ""]
@@ -38,8 +49,7 @@ def trainer_vs_trl() -> list[str]:
         return out + missing("bash bench/run.sh trl")
     b, s = d["batch"], d["steps"]
     out += [
-        f"{d['model']}, {d['task']}; one step = {b['prompts']} prompts × {b['samples_per_prompt']} samples, at most "
-        f"{b['max_new_tokens']} new tokens; {s['warmup']} warm-up steps then {s['timed_per_round']} timed steps per side per round, "
+        f"{d['model']}, {d['task']}; {one_step(b)}; {s['warmup']} warm-up steps then {s['timed_per_round']} timed steps per side per round, "
         f"{s['rounds']} interleaved rounds in one run (pacslab GRPO, TRL, pacslab GRPO on torch's default threads, TRL one thread, "
         f"pacslab PACS, then the reverse order). {d['settings']}. "
         "pacslab runs a step this small on one CPU thread (its documented choice: intra-op threads cost more than they bring on small "
@@ -86,10 +96,10 @@ def trainer_vs_trl() -> list[str]:
 
 
 def trainer_vs_trl_realistic() -> list[str]:
-    d = load("trainer_vs_trl_realistic")
-    out = ["## Trainer against TRL at realistic proportions (CPU)", ""]
+    d, out = section("trainer_vs_trl_realistic", "Trainer against TRL at realistic proportions (CPU)",
+                     ".venv/bin/python bench/trainer_vs_trl/run.py --shape realistic")
     if d is None:
-        return out + missing(".venv/bin/python bench/trainer_vs_trl/run.py --shape realistic")
+        return out
     m, b, s = d["model"], d["batch"], d["steps"]
     out += [
         f"A random-init {m['architecture'].split(',')[0]} of {m['parameters'] / 1e6:.1f}M parameters (hidden {m['hidden']}, "
@@ -128,15 +138,13 @@ def trainer_vs_trl_realistic() -> list[str]:
 
 
 def trl_engine() -> list[str]:
-    d = load("trl_engine")
-    out = ["## The native engine against `engine: trl` (CPU)", ""]
-    if d is None or "sides" not in d:
-        return out + missing("bash bench/run.sh trl-engine")
-    b, s, sides = d["batch"], d["steps"], d["sides"]
+    d, out = section("trl_engine", "The native engine against `engine: trl` (CPU)", "bash bench/run.sh trl-engine")
+    if d is None:
+        return out
+    s, sides, threads = d["steps"], d["sides"], f"{d['threads']} CPU thread{'s' if d['threads'] != 1 else ''}"
     out += [
-        f"{d['model']}, {d['task']}, algorithm {d['algorithm']}; one step = {b['prompts']} prompts × {b['samples_per_prompt']} "
-        f"samples, at most {b['max_new_tokens']} new tokens; every side in one process on {d['threads']} CPU thread"
-        f"{'s' if d['threads'] != 1 else ''}, from the same config, seed and steps ({s['warmup']} warm-up then "
+        f"{d['model']}, {d['task']}, algorithm {d['algorithm']}; {one_step(d['batch'])}; every side in one process on {threads}, "
+        f"from the same config, seed and steps ({s['warmup']} warm-up then "
         f"{s['timed_per_round']} timed steps per side per round, {s['rounds']} rounds alternating the order; bench/trl_engine/run.py). "
         f"Load average {d['load_average_before'][0]} before and {d['load_average_after'][0]} after: the machine was shared "
         "with other work.",
