@@ -11,7 +11,7 @@ step ends (TRL's `on_step_end`, the native engine's per-step report); each side 
 and STEPS timed steps, in rounds that alternate the order so that other load on the machine falls
 on every side alike.
 
-PYTHONPATH=trainer .venv/bin/python bench/trl_engine/run.py [--steps 6] [--warmup 2] [--rounds 2]
+PYTHONPATH=trainer .venv/bin/python bench/trl_engine/run.py [--steps 8] [--warmup 2] [--rounds 4]
 writes bench/results/trl_engine.json.
 """
 
@@ -45,6 +45,8 @@ device: cpu
 engine: trl
 seed: 0
 checkpoint_every: 1000
+eval_every: 0
+eval: {size: 8, samples: 1, k: [1]}  # the native engine's evaluations before and after (not timed), kept short
 rollout: {prompts_per_step: 8, n: 8, max_new_tokens: 8}
 optim: {mini_batch_prompts: 8, micro_batch_prompts: 8}
 task: {arith: {digits: 2}}
@@ -122,9 +124,9 @@ def load_average() -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(1)
     before = load_average()
