@@ -163,8 +163,12 @@ def trl_engine() -> list[str]:
     out += ["", f"**Native / `engine: trl`: {d['ratio_native_vs_trl_engine']}×** samples/s (native / stock TRL: "
             f"{d['ratio_native_vs_stock_trl']}×). The cost of `engine: trl` over stock TRL, by median step: "
             f"{d['overhead_loss']:+.0%} for the PACS loss, {d['overhead']:+.0%} with the callback and its records; "
-            f"target within 10%: {verdict} it.", "", machine_line(d), ""]
-    return out
+            f"target within 10%: {verdict} it."]
+    by_round = {key: r["step_s_median_by_round"] for key, r in sides.items() if "step_s_median_by_round" in r}
+    if by_round:
+        out[-1] += (" Each side's median step, round by round: " + "; ".join(f"{key} {', '.join(map(str, v))} s" for key, v in by_round.items())
+                    + ": differences between the TRL sides smaller than a side's spread over rounds are the load's, not the code's.")
+    return out + ["", machine_line(d), ""]
 
 
 def step_profile(trl: dict) -> list[str]:

@@ -139,12 +139,15 @@ def main() -> int:
         samples_per_step = configs["trl"].rollout.prompts_per_step * configs["trl"].rollout.n
         times: dict[str, list[float]] = {name: [] for name in SIDES}
         lengths: dict[str, list[float]] = {name: [] for name in SIDES}
+        rounds: dict[str, list[float]] = {name: [] for name in SIDES}
         for r in range(args.rounds):
             for name in (SIDES if r % 2 == 0 else SIDES[::-1]):
                 t, n = side(name, configs, work, args.warmup)
                 times[name] += t
                 lengths[name] += n
-    sides = {name: summary(times[name], lengths[name], samples_per_step) for name in SIDES}
+                rounds[name].append(round(statistics.median(t), 4))
+    sides = {name: {**summary(times[name], lengths[name], samples_per_step), "step_s_median_by_round": rounds[name]}
+             for name in SIDES}
     median = {name: statistics.median(t) for name, t in times.items()}
     result = {
         "benchmark": "trl_engine",
