@@ -192,7 +192,7 @@ def realistic(args, cfg, shape: dict) -> int:
 
 def torch_default_threads() -> int:
     """torch's default intra-op thread count here: what TRL uses, and what pacslab gets with OMP_NUM_THREADS set to it."""
-    return int(subprocess.run([str(TRL_PY), "-c", "import torch; print(torch.get_num_threads())"],
+    return int(subprocess.run([str(VENV_PY), "-c", "import torch; print(torch.get_num_threads())"],
                               capture_output=True, text=True, check=True).stdout.strip())
 
 
