@@ -70,7 +70,9 @@ def write_config(args, model_dir: Path, task: Path, work: Path) -> Path:
     `--accelerate-config` (ZeRO-2), micro-batches of --micro-prompts prompts on every process."""
     engine = ""
     if args.engine == "trl":
-        accumulation = max(1, args.prompts // (args.micro_prompts * args.processes))
+        rows, target = args.prompts * args.n, max(1, args.prompts // (args.micro_prompts * args.processes))
+        # the most accumulation steps up to the target that split the step's rows evenly (the config check's rule)
+        accumulation = max(a for a in range(1, target + 1) if rows % (args.processes * a) == 0 or a == 1)
         engine = f"engine: trl\ntrl: {{gradient_accumulation_steps: {accumulation}}}\n"
         if args.processes > 1:
             accelerate = f", accelerate_config: {args.accelerate_config}" if args.accelerate_config else ""
