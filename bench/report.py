@@ -309,8 +309,9 @@ def engine_trl(d: dict | None) -> list[str]:
     if not z or "error" in z:
         out += [f"Through `engine: trl` on every GPU under DeepSpeed ZeRO-2 (section 6): {status.get('qwen_zero2', 'not run on a GPU yet')}.", ""]
     else:
+        one = f", against {p['samples_per_s']} on one GPU (section 5)" if q and p.get("samples_per_s") else ""
         out += [f"Through `engine: trl` on {z.get('processes')} GPUs under DeepSpeed ZeRO-2 (section 6): {z.get('samples_per_s')} "
-                f"samples/s over {z.get('steps_timed')} timed steps (steps of {z.get('step_s')} s).", ""]
+                f"samples/s over {z.get('steps_timed')} timed steps (steps of {z.get('step_s')} s){one}.", ""]
     return out
 
 
