@@ -96,6 +96,23 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
     assert.equal(typeof info.heartbeat_s, 'number');
   });
 
+  test('a 2-process engine: trl job runs its ranks through srun: queued → running → finished', async () => {
+    const launched = await launch('engine=trl', 'launch.num_processes=2', 'total_steps=20', HOLD);
+    const script = readFileSync(join(launched.runDir, 'job.sbatch'), 'utf8');
+    assert.match(script, /^export PACS_MAIN_HOST="\$\(scontrol show hostnames "\$SLURM_JOB_NODELIST" \| head -n 1\)"$/m);
+    assert.match(script, /^exec srun --kill-on-bad-exit=1 --nodes=1 --ntasks-per-node=1 bash -c .* -m pacslab train --here .* --set launch\.num_machines=1$/m);
+    await storeSays(launched.runId, 'queued');
+    slurm('scontrol', 'release', String(launched.jobId));
+    await storeSays(launched.runId, 'running');
+    await storeSays(launched.runId, 'finished');
+    const info = await readRunInfo(launched.runDir);
+    assert.equal(info.engine, 'trl');
+    assert.equal(info.world_size, 2);
+    assert.equal(info.step, 20);
+    assert.equal(readdirSync(join(launched.runDir, 'rollouts')).filter((f) => f.endsWith('.jsonl')).length, 20);
+    assert.ok(existsSync(join(launched.runDir, 'checkpoints', 'step-000020')), 'the final checkpoint');
+  });
+
   test('Stop on a queued run cancels its job; nothing trains', async () => {
     const launched = await launch('total_steps=60', HOLD);
     await storeSays(launched.runId, 'queued');
