@@ -67,6 +67,15 @@ function slurm(...args: string[]): string {
   return execFileSync(args[0], args.slice(1), { encoding: 'utf8' });
 }
 
+/** Whether the cluster keeps accounts (slurmdbd), so that sbatch checks the account. */
+function accounting(): boolean {
+  try {
+    return /accounting_storage\/slurmdbd/.test(slurm('scontrol', 'show', 'config'));
+  } catch {
+    return false; // no cluster: the suite is skipped
+  }
+}
+
 describe('the Slurm launcher on a real cluster', { skip }, () => {
   test('the embedded default goes queued → running → paused → running → finished', async () => {
     const launched = await launch('total_steps=60', HOLD);
@@ -173,5 +182,16 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
     assert.equal(failed.length, 2);
     assert.ok(failed.every((r) => existsSync(join(r.dir, 'job.sbatch'))), 'the refused script is kept for reading');
     assert.equal(readdirSync(runsRoot).length, store.runs().length);
+  });
+
+  test('an account Slurm does not know: sbatch\'s message and launch.slurm.account, nothing queued', { skip: !accounting() && 'the cluster has no accounting (PACS_SLURM_ACCOUNTING=1 make test-cluster starts slurmdbd and a MariaDB)' }, async () => {
+    const before = slurm('squeue', '-h', '-o', '%i').trim();
+    await assert.rejects(launch('launch.slurm.account=nosuch'), (err: unknown) => {
+      assert.ok(err instanceof LaunchError);
+      assert.match(err.message, /sbatch: error: Batch job submission failed: Invalid account/);
+      assert.match(err.message, /Fix: change launch\.slurm\.account/);
+      return true;
+    });
+    assert.equal(slurm('squeue', '-h', '-o', '%i').trim(), before, 'nothing was submitted');
   });
 });

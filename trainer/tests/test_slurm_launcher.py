@@ -176,3 +176,13 @@ def test_the_four_node_example_of_the_docs_is_what_the_launcher_writes():
     config_path = "/home/me/project/qwen-math-4n.pacs.yaml"
     assert render_script(cfg, run_dir, [config_path, "--run-dir", str(run_dir)], python="/usr/bin/python3",
                          cwd=Path("/home/me/project")) == script
+
+
+@pytest.mark.parametrize(("message", "key"), [
+    ("sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified", "account"),
+    ("sbatch: error: invalid partition specified: gpu-large", "partition"),
+])
+def test_a_refusal_names_the_key_that_causes_it(message, key):
+    from pacslab.launchers.slurm import _refusal_fix
+
+    assert _refusal_fix(message).startswith(f"change launch.slurm.{key} ")

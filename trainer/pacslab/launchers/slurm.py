@@ -26,10 +26,11 @@ LAUNCHER = "launcher.json"
 ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING",
                  "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_FED", "REQUEUE_HOLD")
 
-# sbatch's refusals, by the key of launch.slurm that causes them.
+# sbatch's refusals, by the key of launch.slurm that causes them; account before partition, for
+# "Invalid account or account/partition combination specified".
 _REFUSAL_KEYS = (
-    (re.compile(r"partition", re.I), "launch.slurm.partition"),
     (re.compile(r"account|association", re.I), "launch.slurm.account"),
+    (re.compile(r"partition", re.I), "launch.slurm.partition"),
     (re.compile(r"qos", re.I), "launch.slurm.qos"),
     (re.compile(r"gres|gpu", re.I), "launch.slurm.gpus_per_node"),
     (re.compile(r"time limit", re.I), "launch.slurm.time"),
