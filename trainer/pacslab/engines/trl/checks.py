@@ -85,7 +85,9 @@ def _check_vllm(cfg: Config, add: Add) -> None:
 
 
 def world_size(cfg: Config) -> int:
-    return cfg.launch.num_processes * cfg.launch.num_machines
+    launch = cfg.launch
+    # a Slurm job runs on launch.slurm.nodes machines (it sets num_machines from it)
+    return launch.num_processes * (launch.slurm.nodes if launch.backend == "slurm" else launch.num_machines)
 
 
 def _check_launch(cfg: Config, base_dir: Path, add: Add) -> None:
