@@ -184,7 +184,7 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
     assert.equal(readdirSync(runsRoot).length, store.runs().length);
   });
 
-  test('an account Slurm does not know: sbatch\'s message and launch.slurm.account, nothing queued', { skip: !accounting() && 'the cluster has no accounting (PACS_SLURM_ACCOUNTING=1 make test-cluster starts slurmdbd and a MariaDB)' }, async () => {
+  test('an account Slurm does not know: sbatch\'s message and launch.slurm.account, nothing queued', { skip: !accounting() && 'the cluster has no accounting (make test-cluster starts slurmdbd and a MariaDB unless PACS_SLURM_ACCOUNTING=0)' }, async () => {
     const before = slurm('squeue', '-h', '-o', '%i').trim();
     await assert.rejects(launch('launch.slurm.account=nosuch'), (err: unknown) => {
       assert.ok(err instanceof LaunchError);
