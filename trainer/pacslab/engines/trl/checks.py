@@ -21,7 +21,8 @@ OWNED_FIELDS = {
     "epsilon": "grpo.clip_eps", "loss_type": "algorithm", "num_iterations": "optim.epochs", "bf16": "model.dtype",
     "fp16": "model.dtype", "use_cpu": "device", "use_vllm": "rollout.engine", "vllm_mode": "rollout.vllm_server_url",
     "vllm_server_base_url": "rollout.vllm_server_url", "output_dir": "the run directory", "save_steps": "checkpoint_every",
-    "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "report_to": "the run directory",
+    "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "eval_strategy": "eval_every",
+    "eval_on_start": "eval_every", "report_to": "the run directory",
 }
 
 
