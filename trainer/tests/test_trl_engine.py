@@ -23,7 +23,7 @@ WORKERS = Path(__file__).parent / "trl_workers"
 
 
 def torchrun(script: str, *args: str, processes: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": "1", "DISABLE_MLFLOW_INTEGRATION": "TRUE"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                            str(processes), str(WORKERS / script), *args], env=env, capture_output=True, text=True,
                           timeout=timeout)

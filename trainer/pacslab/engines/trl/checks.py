@@ -44,8 +44,10 @@ def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
         if cfg.trl:
             add("trl", "the trl section only applies to engine: trl", "set engine: trl, or remove the trl section")
         return
-    fields = grpo_config_fields()
-    if fields is None:
+    import importlib.util
+
+    fields = grpo_config_fields() if cfg.trl else set()  # importing trl takes seconds: only for a trl section
+    if fields is None or importlib.util.find_spec("trl") is None:
         add("engine", "engine: trl needs the trl package, which is not installed",
             "pip install 'pacslab[trl]' (or pip install trl==1.16.0 accelerate), or use engine: native")
         return
