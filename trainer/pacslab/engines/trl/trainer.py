@@ -7,7 +7,7 @@ survive TRL's shuffle and split into micro-batches as per-row tensors. The loss 
 is then `pacs_loss` itself when it holds whole groups, else Σ_j c_j r̂_j (loss.py); either way
 the summed gradient is exactly the global batch's `pacs_loss` gradient. By default the rows are
 shuffled by whole groups, so that when a micro-batch's rows are a multiple of n every micro-batch
-is whole groups; `pacs/whole_group_frac` logs the share of micro-batches that were.
+is whole groups; `pacs/whole_group_frac` logs the share of rank 0's micro-batches that were.
 """
 
 from __future__ import annotations
