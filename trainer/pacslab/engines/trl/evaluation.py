@@ -57,11 +57,12 @@ def _gathered(obj, world: int) -> list:
 
 class EvalSchedule(TrainerCallback):
     """Evaluates where the native engine does: at step 0 of a run that has not trained yet, every
-    `every` steps and after the last step. Add it after the PacsLabCallback that writes the events."""
+    `trainer.evaluation.every` steps and after the last step. Add it after the PacsLabCallback that
+    writes the events."""
 
-    def __init__(self, trainer, every: int):
+    def __init__(self, trainer):
         self.trainer = trainer
-        self.every = every
+        self.every = trainer.evaluation.every
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.global_step == 0:

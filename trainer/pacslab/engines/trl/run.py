@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
     callback = add_run_callback(trainer, cfg, run_dir)
-    trainer.add_callback(EvalSchedule(trainer, cfg.eval_every))  # after the callback that writes the eval events
+    trainer.add_callback(EvalSchedule(trainer))  # after the callback that writes the eval events
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
