@@ -15,9 +15,13 @@
 #    steps at lr 1e-6 move in bf16 (fp32 masters) against float32; peak memory of a 4 × 2,048-token-
 #    response log-prob forward+backward with chunked logits against one chunk; rollout tokens/s with
 #    finished rows leaving the decode batch against every row decoding to the cap;
-# 5. ENGINE TRL (prepared, skipped until the trainer has it): section 3's trainer half through
-#    `engine: trl`, against section 3's plain baseline; it runs only when the config schema has an
-#    `engine` key that accepts `trl`, and only in what is left of the 8 minutes (GPU_CHECK_BUDGET, 470 s).
+# 5. `engine: trl` in one process (bench/gpu/qwen_throughput.py --engine trl): section 3's trainer half
+#    through PacsGRPOTrainer, 2 steps (the first pays warm-up), against section 3's plain baseline;
+# 6. on a machine with more than one GPU, `engine: trl` on every GPU under DeepSpeed ZeRO-2 (TRL's
+#    accelerate_configs/zero2.yaml, through `python -m pacslab train`; needs `pip install deepspeed`),
+#    samples/s against section 5's; skipped on one GPU or without deepspeed. The CPU smoke runs it
+#    on 2 CPU processes (torchrun, gloo) without ZeRO. Sections 5 and 6 run only in what is left of
+#    the 8 minutes (GPU_CHECK_BUDGET, 470 s).
 # Set PYTHON to pick the interpreter (default: .venv/bin/python if present, else python3). An
 # existing PYTHONPATH is kept after trainer/, so packages installed elsewhere stay importable.
 # Each section runs under `timeout` (seconds: GPU_CHECK_TIMEOUT_PYTEST, GPU_CHECK_TIMEOUT_ARITH,
@@ -41,7 +45,8 @@ T_QWEN=${GPU_CHECK_TIMEOUT_QWEN:-170}
 T_NUMERICS=${GPU_CHECK_TIMEOUT_NUMERICS:-150}
 mkdir -p "$WORK" bench/results
 BUDGET=${GPU_CHECK_BUDGET:-470}
-rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json" "$WORK/numerics" "$WORK/numerics.json" "$WORK/qwen-trl" "$WORK/qwen-trl.json"
+rm -rf "$WORK/arith-run" "$WORK/qwen/run" "$WORK/qwen.json" "$WORK/numerics" "$WORK/numerics.json" "$WORK/qwen-trl" "$WORK/qwen-trl.json" \
+  "$WORK/qwen-zero2" "$WORK/qwen-zero2.json"
 STATUS=()
 
 section() { echo; echo "== $* [$(date -u +%H:%M:%S), ${SECONDS} s in]"; }
@@ -110,15 +115,40 @@ else
 fi
 check numerics "$T_NUMERICS" "$PY" bench/gpu/numerics_check.py "${NUMERICS_ARGS[@]}" --work "$WORK/numerics" --out "$WORK/numerics.json"
 
-section "5. ENGINE TRL: Qwen2-0.5B shape through engine: trl (skipped while the trainer has no such engine)"
-if ! "$PY" -c 'import sys, typing; from pacslab.config.schema import Config; f = Config.model_fields.get("engine"); sys.exit(f is None or "trl" not in str(f.annotation))' 2>/dev/null; then
-  echo "skipped: this trainer's config has no 'engine: trl' yet; the section runs once it does"
-  STATUS+=("qwen_trl=skipped(no engine: trl)")
-elif (( BUDGET - SECONDS < 60 )); then
+# in_budget NAME: whether a section that runs in what is left of the budget has a minute for it (else skipped)
+in_budget() {
+  if (( BUDGET - SECONDS >= 60 )); then return 0; fi
   echo "skipped: $((BUDGET - SECONDS)) s left of the ${BUDGET} s budget"
-  STATUS+=("qwen_trl=skipped(no time left)")
+  STATUS+=("$1=skipped(no time left)")
+  return 1
+}
+
+section "5. Qwen2-0.5B shape through engine: trl, one process"
+if in_budget qwen_trl; then
+  check qwen_trl "$((BUDGET - SECONDS))" "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --steps 2 --engine trl --skip-plain \
+    --work "$WORK/qwen-trl" --out "$WORK/qwen-trl.json"
+fi
+
+section "6. Qwen2-0.5B shape through engine: trl on every GPU, DeepSpeed ZeRO-2"
+if [[ $SMOKE == 1 ]]; then
+  ZERO2_ARGS=(--processes 2)
 else
-  check qwen_trl "$((BUDGET - SECONDS))" "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --engine trl --skip-plain --work "$WORK/qwen-trl" --out "$WORK/qwen-trl.json"
+  GPUS=$("$PY" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)
+  ZERO2=$("$PY" -c 'import pathlib, trl; print(pathlib.Path(trl.__file__).parent / "accelerate_configs" / "zero2.yaml")' 2>/dev/null)
+  ZERO2_ARGS=(--processes "$GPUS" --accelerate-config "$ZERO2")
+fi
+if [[ $SMOKE == 0 ]] && (( GPUS < 2 )); then
+  echo "skipped: ${GPUS} GPU(s); ZeRO-2 runs on machines with more than one"
+  STATUS+=("qwen_zero2=skipped(${GPUS} GPU)")
+elif [[ $SMOKE == 0 ]] && ! "$PY" -c 'import deepspeed' 2>/dev/null; then
+  echo "skipped: deepspeed is not installed (pip install deepspeed)"
+  STATUS+=("qwen_zero2=skipped(no deepspeed)")
+elif [[ $SMOKE == 0 && ! -f $ZERO2 ]]; then
+  echo "skipped: TRL's zero2.yaml is not at '${ZERO2}'"
+  STATUS+=("qwen_zero2=skipped(no zero2.yaml)")
+elif in_budget qwen_zero2; then
+  check qwen_zero2 "$((BUDGET - SECONDS))" "$PY" bench/gpu/qwen_throughput.py "${QWEN_ARGS[@]}" --steps 3 --engine trl "${ZERO2_ARGS[@]}" \
+    --skip-plain --work "$WORK/qwen-zero2" --out "$WORK/qwen-zero2.json"
 fi
 
 section "summary"
@@ -153,10 +183,12 @@ if (work / "qwen-trl.json").is_file():
         trl["rollout_vs_generate"] = round(engine["rollout_new_tokens_per_s"] / plain["generate_new_tokens_per_s"], 3)
         trl["update_vs_forward_backward"] = round(engine["update_tokens_per_s"] / plain["forward_backward_tokens_per_s"], 3)
     data["qwen05b_trl"] = trl
+if (work / "qwen-zero2.json").is_file():
+    data["qwen05b_zero2"] = json.loads((work / "qwen-zero2.json").read_text())
 if (work / "numerics.json").is_file():
     data["numerics05b"] = json.loads((work / "numerics.json").read_text())
 path = write_result(name, data)
-print(json.dumps({k: v for k, v in data.items() if k not in ("qwen05b", "qwen05b_trl", "numerics05b")}, indent=2))
+print(json.dumps({k: v for k, v in data.items() if k not in ("qwen05b", "qwen05b_trl", "qwen05b_zero2", "numerics05b")}, indent=2))
 q = data.get("qwen05b")
 if q:
     p, t = q.get("pacslab") or {}, q.get("plain_transformers") or {}

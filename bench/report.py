@@ -31,6 +31,17 @@ def missing(command: str) -> list[str]:
     return [f"Not measured yet: `{command}`.", ""]
 
 
+def one_step(batch: dict) -> str:
+    return (f"one step = {batch['prompts']} prompts × {batch['samples_per_prompt']} samples, at most "
+            f"{batch['max_new_tokens']} new tokens")
+
+
+def section(name: str, title: str, command: str) -> tuple[dict | None, list[str]]:
+    """bench/results/NAME.json and the section's first lines: its title, and how to measure it when it has no result."""
+    d = load(name)
+    return d, [f"## {title}", ""] + ([] if d is not None else missing(command))
+
+
 def trainer_vs_trl() -> list[str]:
     d = load("trainer_vs_trl")
     out = ["## Trainer against TRL (CPU)", ""]
@@ -38,8 +49,7 @@ def trainer_vs_trl() -> list[str]:
         return out + missing("bash bench/run.sh trl")
     b, s = d["batch"], d["steps"]
     out += [
-        f"{d['model']}, {d['task']}; one step = {b['prompts']} prompts × {b['samples_per_prompt']} samples, at most "
-        f"{b['max_new_tokens']} new tokens; {s['warmup']} warm-up steps then {s['timed_per_round']} timed steps per side per round, "
+        f"{d['model']}, {d['task']}; {one_step(b)}; {s['warmup']} warm-up steps then {s['timed_per_round']} timed steps per side per round, "
         f"{s['rounds']} interleaved rounds in one run (pacslab GRPO, TRL, pacslab GRPO on torch's default threads, TRL one thread, "
         f"pacslab PACS, then the reverse order). {d['settings']}. "
         "pacslab runs a step this small on one CPU thread (its documented choice: intra-op threads cost more than they bring on small "
@@ -86,10 +96,10 @@ def trainer_vs_trl() -> list[str]:
 
 
 def trainer_vs_trl_realistic() -> list[str]:
-    d = load("trainer_vs_trl_realistic")
-    out = ["## Trainer against TRL at realistic proportions (CPU)", ""]
+    d, out = section("trainer_vs_trl_realistic", "Trainer against TRL at realistic proportions (CPU)",
+                     ".venv/bin/python bench/trainer_vs_trl/run.py --shape realistic")
     if d is None:
-        return out + missing(".venv/bin/python bench/trainer_vs_trl/run.py --shape realistic")
+        return out
     m, b, s = d["model"], d["batch"], d["steps"]
     out += [
         f"A random-init {m['architecture'].split(',')[0]} of {m['parameters'] / 1e6:.1f}M parameters (hidden {m['hidden']}, "
@@ -125,6 +135,40 @@ def trainer_vs_trl_realistic() -> list[str]:
         out += ["", note.read_text().strip()]
     out += ["", machine_line(d), ""]
     return out
+
+
+def trl_engine() -> list[str]:
+    d, out = section("trl_engine", "The native engine against `engine: trl` (CPU)", "bash bench/run.sh trl-engine")
+    if d is None:
+        return out
+    s, sides, threads = d["steps"], d["sides"], f"{d['threads']} CPU thread{'s' if d['threads'] != 1 else ''}"
+    out += [
+        f"{d['model']}, {d['task']}, algorithm {d['algorithm']}; {one_step(d['batch'])}; every side in one process on {threads}, "
+        f"from the same config, seed and steps ({s['warmup']} warm-up then "
+        f"{s['timed_per_round']} timed steps per side per round, {s['rounds']} rounds alternating the order; bench/trl_engine/run.py). "
+        f"Load average {d['load_average_before'][0]} before and {d['load_average_after'][0]} after: the machine was shared "
+        "with other work.",
+        "",
+        "| side | samples/s | median step (s) | timed steps | mean response tokens |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {"native": "native engine (`engine: native`, `run_training`, writes its run directory)",
+              "pacs": "`engine: trl` (PacsGRPOTrainer + PacsLabCallback, writes its run directory)",
+              "pacs_loss": "PacsGRPOTrainer without the callback", "stock": "stock TRL GRPOTrainer (its own GRPO loss)"}
+    for key, label in labels.items():
+        r = sides.get(key)
+        if r is not None:
+            out.append(f"| {label} | {r['samples_per_s']} | {r['step_s_median']} | {r['timed_steps']} | {r['completion_length_mean']} |")
+    verdict = "meets" if d["overhead"] <= 0.10 else "misses"
+    out += ["", f"**Native / `engine: trl`: {d['ratio_native_vs_trl_engine']}×** samples/s (native / stock TRL: "
+            f"{d['ratio_native_vs_stock_trl']}×). The cost of `engine: trl` over stock TRL, by median step: "
+            f"{d['overhead_loss']:+.0%} for the PACS loss, {d['overhead']:+.0%} with the callback and its records; "
+            f"target within 10%: {verdict} it."]
+    by_round = {key: r["step_s_median_by_round"] for key, r in sides.items() if "step_s_median_by_round" in r}
+    if by_round:
+        out[-1] += (" Each side's median step, round by round: " + "; ".join(f"{key} {', '.join(map(str, v))} s" for key, v in by_round.items())
+                    + ": differences between the TRL sides smaller than a side's spread over rounds are the load's, not the code's.")
+    return out + ["", machine_line(d), ""]
 
 
 def step_profile(trl: dict) -> list[str]:
@@ -248,16 +292,27 @@ def onnx_latency() -> list[str]:
 
 
 def engine_trl(d: dict | None) -> list[str]:
-    """Section 5 of gpu-check.sh: the 0.5B shape through `engine: trl`, once the trainer has it."""
-    q = (d or {}).get("qwen05b_trl")
-    if not q:
-        status = (d or {}).get("status", {}).get("qwen_trl", "not run yet")
-        return [f"Through `engine: trl` (section 5): {status}. The section runs the same 0.5B step through the TRL engine, against "
-                "section 3's plain baseline, as soon as the trainer's config accepts `engine: trl`.", ""]
-    p = q.get("pacslab", {})
-    return [f"Through `engine: trl` (section 5, {q.get('dtype')}): rollout {p.get('rollout_new_tokens_per_s')} new tokens/s "
-            f"({q.get('rollout_vs_generate')}× `generate`), update {p.get('update_tokens_per_s')} tokens/s "
-            f"({q.get('update_vs_forward_backward')}× forward+backward), peak memory {p.get('peak_memory_gib')} GiB.", ""]
+    """Sections 5 and 6 of gpu-check.sh: the 0.5B shape through `engine: trl`, one process and ZeRO-2."""
+    d = d or {}
+    status = d.get("status", {})
+    q = d.get("qwen05b_trl")
+    p = (q or {}).get("pacslab", {})
+    if not q or "error" in p:
+        out = [f"Through `engine: trl` in one process (section 5): {status.get('qwen_trl', 'not run on a GPU yet')}"
+               + (f" ({p['error'][:200]})" if "error" in p else "") + ".", ""]
+    else:
+        out = [f"Through `engine: trl` in one process (section 5, {q.get('dtype')}): rollout {p.get('rollout_new_tokens_per_s')} "
+               f"new tokens/s ({q.get('rollout_vs_generate')}× `generate`), update {p.get('update_tokens_per_s')} tokens/s "
+               f"({q.get('update_vs_forward_backward')}× forward+backward), {p.get('samples_per_s')} samples/s, peak memory "
+               f"{p.get('peak_memory_gib')} GiB.", ""]
+    z = (d.get("qwen05b_zero2") or {}).get("pacslab", {})
+    if not z or "error" in z:
+        out += [f"Through `engine: trl` on every GPU under DeepSpeed ZeRO-2 (section 6): {status.get('qwen_zero2', 'not run on a GPU yet')}.", ""]
+    else:
+        one = f", against {p['samples_per_s']} on one GPU (section 5)" if q and p.get("samples_per_s") else ""
+        out += [f"Through `engine: trl` on {z.get('processes')} GPUs under DeepSpeed ZeRO-2 (section 6): {z.get('samples_per_s')} "
+                f"samples/s over {z.get('steps_timed')} timed steps (steps of {z.get('step_s')} s){one}.", ""]
+    return out
 
 
 def gpu() -> list[str]:
@@ -343,14 +398,14 @@ def main() -> int:
     lines = [
         "# Benchmarks",
         "",
-        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|trl-realistic|learning|scale|onnx|gpu-smoke`). "
+        "Produced by `make bench` (`bash bench/run.sh`; one benchmark: `bash bench/run.sh trl|trl-realistic|trl-engine|learning|scale|onnx|gpu-smoke`). "
         "Raw results, each with its machine details, are in bench/results/*.json; this file is regenerated from them "
         "(bench/report.py). Every number below is one measurement on the machine named under its table: the CPU benchmarks ran on "
         "a 2-core virtual machine shared with other jobs, so their absolute values are noisy and lower than on a quiet machine; "
         "comparisons within one table were measured in the same run, interleaved where it matters. No test asserts a time; speed lives here.",
         "",
     ]
-    for section in (trainer_vs_trl, trainer_vs_trl_realistic, learning, extension_scale, onnx_latency, gpu):
+    for section in (trainer_vs_trl, trainer_vs_trl_realistic, trl_engine, learning, extension_scale, onnx_latency, gpu):
         lines += section()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")

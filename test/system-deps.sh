@@ -4,11 +4,12 @@
 # with the exact command to run. Quick and silent when everything is present.
 #   python3-venv, git: `make setup`;  chromium: the webview and end-to-end tests;
 #   ripgrep and the build tools and -dev libraries: code-server's install for the end-to-end test;
-#   slurm-wlm and munge: the single-node Slurm of `make test-cluster`.
+#   slurm-wlm and munge: the single-node Slurm of `make test-cluster`; slurmdbd and mariadb-server: its
+#   accounting (sbatch refuses an unknown account as a real cluster does).
 set -euo pipefail
 
 packages=(git python3 python3-venv chromium ripgrep build-essential pkg-config
-  libx11-dev libxkbfile-dev libsecret-1-dev libkrb5-dev slurm-wlm munge)
+  libx11-dev libxkbfile-dev libsecret-1-dev libkrb5-dev slurm-wlm munge slurmdbd mariadb-server)
 
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${packages[@]}"

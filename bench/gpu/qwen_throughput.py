@@ -2,8 +2,11 @@
 (PROMPTS prompts × N samples × NEW new tokens, bf16), then the plain transformers primitives over
 the same tokens in the same process: `generate` for the rollout, forward+backward for the update.
 
-The trainer runs in-process through pacslab.train.run_training on a JSONL task of PROMPT_LEN-
-character prompts (the character tokenizer: one token per character). A random-init model almost
+The trainer runs on a JSONL task of PROMPT_LEN-character prompts (the character tokenizer: one
+token per character): the native engine in-process through pacslab.train.run_training; `--engine
+trl` in-process as the engine's worker builds PacsGRPOTrainer; `--engine trl --processes N
+[--accelerate-config zero2.yaml]` through `python -m pacslab train` (samples/s only: the phases
+of a step are not logged by the processes). A random-init model almost
 never samples EOS, so every response is NEW tokens long. Prints one JSON object and writes it to --out,
 also after the first half, so a run stopped in the second keeps the first; a half that fails is
 recorded as {"error": ...} and the other still runs (the exit status is then 1).
@@ -62,14 +65,19 @@ def write_task(work: Path, prompts: int, prompt_len: int) -> Path:
     return path
 
 
-def trainer_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
-    import torch
-
-    from pacslab.config import load_config
-    from pacslab.train import prepare_run_dir, run_training
-
+def write_config(args, model_dir: Path, task: Path, work: Path) -> Path:
+    """The run's config: the native engine, or `engine: trl` in one process or in `--processes` under
+    `--accelerate-config` (ZeRO-2), micro-batches of --micro-prompts prompts on every process."""
+    engine = ""
+    if args.engine == "trl":
+        rows, target = args.prompts * args.n, max(1, args.prompts // (args.micro_prompts * args.processes))
+        # the most accumulation steps up to the target that split the step's rows evenly (the config check's rule)
+        accumulation = max(a for a in range(1, target + 1) if rows % (args.processes * a) == 0 or a == 1)
+        engine = f"engine: trl\ntrl: {{gradient_accumulation_steps: {accumulation}}}\n"
+        if args.processes > 1:
+            accelerate = f", accelerate_config: {args.accelerate_config}" if args.accelerate_config else ""
+            engine += f"launch: {{num_processes: {args.processes}{accelerate}}}\n"
     config = work / "qwen.pacs.yaml"
-    engine = "" if args.engine == "native" else f"engine: {args.engine}\n"
     config.write_text(f"""name: qwen-throughput
 {engine}algorithm: pacs
 seed: 0
@@ -84,35 +92,123 @@ optim: {{lr: 1.0e-6, mini_batch_prompts: {args.prompts}, micro_batch_prompts: {a
 eval: {{size: 1, samples: 1, k: [1], batch_prompts: 1}}
 logging: {{log_token_details: false, rollouts_every: 1}}
 """)
-    cfg = load_config(config, [])
+    return config
+
+
+def fresh_run_dir(work: Path) -> Path:
+    import shutil
+
     run_dir = work / "run"
     if run_dir.exists():
-        import shutil
-
         shutil.rmtree(run_dir)
-    run_dir = prepare_run_dir(cfg, config_path=config, run_dir=run_dir, runs_root=work, resume=False)
-    reset_peak(device)
-    code = run_training(cfg, run_dir, base_dir=work, log=lambda line: print(line, flush=True))
-    if code != 0:
-        raise SystemExit(f"the trainer failed; see {run_dir / 'run.json'}")
-    steps = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    steps = [e["values"] for e in steps if e.get("type") == "metrics" and "perf/rollout_s" in e.get("values", {})]
-    timed = steps[1:] if len(steps) > 1 else steps  # the first step pays CUDA warm-up
+    return run_dir
+
+
+def step_values(run_dir: Path, key: str) -> list[dict]:
+    """The values of the run's training-step metrics events that hold `key`."""
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
+    return [{**e["values"], "t": e["t"]} for e in events if e.get("type") == "metrics" and key in e.get("values", {})]
+
+
+def throughput(args, steps: list[dict]) -> dict:
+    """Rollout new tokens/s and update tokens/s over the steps after the first (it pays CUDA warm-up)."""
+    timed = steps[1:] if len(steps) > 1 else steps
     rows = args.prompts * args.n
-    new_tokens = [v["response/length_mean"] * rows for v in timed]
-    seq_tokens = [(v["response/length_mean"] + args.prompt_len) * rows for v in timed]
-    rollout_s = sum(v["perf/rollout_s"] for v in timed)
-    update_s = sum(v["perf/update_s"] for v in timed)
+    new_tokens = sum(v["response/length_mean"] * rows for v in timed)
+    seq_tokens = sum((v["response/length_mean"] + args.prompt_len) * rows for v in timed)
     return {
         "steps_timed": len(timed),
-        "rollout_new_tokens_per_s": round(sum(new_tokens) / rollout_s, 1),
-        "update_tokens_per_s": round(sum(seq_tokens) / update_s, 1),
+        "rollout_new_tokens_per_s": round(new_tokens / sum(v["perf/rollout_s"] for v in timed), 1),
+        "update_tokens_per_s": round(seq_tokens / sum(v["perf/update_s"] for v in timed), 1),
+        "samples_per_s": round(rows * len(timed) / sum(v["perf/step_s"] for v in timed), 2),
         "step_s": [round(v["perf/step_s"], 3) for v in steps],
         "rollout_s": [round(v["perf/rollout_s"], 3) for v in steps],
         "update_s": [round(v["perf/update_s"], 3) for v in steps],
         "response_length_mean": [v["response/length_mean"] for v in steps],
-        "peak_memory_gib": peak_gib(device),
     }
+
+
+def trainer_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
+    """The native engine in-process through pacslab.train.run_training, as `python -m pacslab train` runs it."""
+    from pacslab.config import load_config
+    from pacslab.train import prepare_run_dir, run_training
+
+    config = write_config(args, model_dir, task, work)
+    cfg = load_config(config, [])
+    run_dir = prepare_run_dir(cfg, config_path=config, run_dir=fresh_run_dir(work), runs_root=work, resume=False)
+    reset_peak(device)
+    code = run_training(cfg, run_dir, base_dir=work, log=lambda line: print(line, flush=True))
+    if code != 0:
+        raise SystemExit(f"the trainer failed; see {run_dir / 'run.json'}")
+    return {**throughput(args, step_values(run_dir, "perf/rollout_s")), "peak_memory_gib": peak_gib(device)}
+
+
+def trl_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
+    """`engine: trl` in one process, in-process: PacsGRPOTrainer and PacsLabCallback as the engine's
+    worker builds them. The rollout is TRL's `_generate_and_score_completions` (generation, rewards
+    and the PACS labels), the update the rest of the optimizer step."""
+    from transformers import TrainerCallback
+
+    from pacslab.config import load_config
+    from pacslab.engines.trl.run import add_run_callback, build_trainer
+
+    cfg = load_config(write_config(args, model_dir, task, work), [])
+    run_dir = fresh_run_dir(work)
+    run_dir.mkdir(parents=True)
+    trainer = build_trainer(cfg, run_dir, base_dir=work)
+    add_run_callback(trainer, cfg, run_dir)
+    steps: list[dict] = []
+    generate = trainer._generate_and_score_completions
+
+    def timed_generate(inputs):
+        t0 = time.perf_counter()
+        output = generate(inputs)
+        sync(device)
+        steps[-1]["perf/rollout_s"] += time.perf_counter() - t0
+        return output
+
+    class Phases(TrainerCallback):
+        def on_step_begin(self, *_args, **_kwargs):
+            sync(device)
+            steps.append({"perf/rollout_s": 0.0, "start": time.perf_counter()})
+
+        def on_step_end(self, *_args, **_kwargs):
+            sync(device)
+            step = steps[-1]
+            step["perf/step_s"] = time.perf_counter() - step.pop("start")
+            step["perf/update_s"] = step["perf/step_s"] - step["perf/rollout_s"]
+
+        def on_log(self, _args, _state, _control, logs=None, **_kwargs):
+            if logs and "completions/mean_length" in logs and steps:
+                steps[-1]["response/length_mean"] = logs["completions/mean_length"]
+
+    trainer._generate_and_score_completions = timed_generate
+    trainer.add_callback(Phases())
+    reset_peak(device)
+    trainer.train()
+    return {**throughput(args, steps), "peak_memory_gib": peak_gib(device), "processes": 1}
+
+
+def launched_run(args, model_dir: Path, task: Path, work: Path, _device) -> dict:
+    """`engine: trl` on --processes processes through `python -m pacslab train`, which starts the
+    launcher itself (`accelerate launch` with --accelerate-config on GPUs, torchrun on a CPU). A
+    step's time is the gap between consecutive steps' metrics events, the whole step on every rank."""
+    import os
+    import subprocess
+
+    config = write_config(args, model_dir, task, work)
+    run_dir = fresh_run_dir(work)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "trainer"), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "pacslab", "train", str(config), "--run-dir", str(run_dir)], env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"python -m pacslab train exited {proc.returncode}; see {run_dir / 'run.json'}")
+    steps = step_values(run_dir, "reward/mean")
+    gaps = [b["t"] - a["t"] for a, b in zip(steps, steps[1:])]
+    rows = args.prompts * args.n
+    return {"processes": args.processes, "accelerate_config": args.accelerate_config, "steps_timed": len(gaps),
+            "samples_per_s": round(rows * len(gaps) / sum(gaps), 2) if gaps else None,
+            "step_s": [round(g, 3) for g in gaps], "trl_step_s": [v.get("perf/step_s") for v in steps],
+            "response_length_mean": [v.get("response/length_mean") for v in steps]}
 
 
 def plain_primitives(args, model_dir: Path, task: Path, device) -> dict:
@@ -193,7 +289,9 @@ def main() -> int:
     p.add_argument("--micro-prompts", type=int, default=4, help="prompts per forward/backward micro-batch (logits are [b, T, 151936])")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--tiny", action="store_true", help="a tiny Qwen2 shape (for --cpu-smoke)")
-    p.add_argument("--engine", default="native", help="the config's engine (native: none written; trl once the trainer has it)")
+    p.add_argument("--engine", default="native", choices=("native", "trl"), help="the config's engine")
+    p.add_argument("--processes", type=int, default=1, help="engine trl: processes, started by `python -m pacslab train`")
+    p.add_argument("--accelerate-config", help="engine trl on several processes: launch.accelerate_config (e.g. TRL's zero2.yaml)")
     p.add_argument("--skip-plain", action="store_true", help="only the trainer half (the plain baseline measured by another call)")
     args = parse_bench_args(p)
     import torch
@@ -215,7 +313,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     failed = False
     result["engine"] = args.engine
-    halves = (("pacslab", lambda: trainer_run(args, model_dir, task, args.work, device)),
+    run = launched_run if args.processes > 1 else {"native": trainer_run, "trl": trl_run}[args.engine]
+    halves = (("pacslab", lambda: run(args, model_dir, task, args.work, device)),
               ("plain_transformers", lambda: plain_primitives(args, model_dir, task, device)))[: 1 if args.skip_plain else 2]
     for part, fn in halves:
         t1 = time.perf_counter()
@@ -232,7 +331,7 @@ def main() -> int:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"{part} done in {result[part]['wall_s']} s", flush=True)
     pt, pl = result["pacslab"], result.get("plain_transformers", {"error": "skipped (--skip-plain)"})
-    if "error" not in pt and "error" not in pl:
+    if "error" not in pt and "error" not in pl and "rollout_new_tokens_per_s" in pt:
         result["rollout_vs_generate"] = round(pt["rollout_new_tokens_per_s"] / pl["generate_new_tokens_per_s"], 3)
         result["update_vs_forward_backward"] = round(pt["update_tokens_per_s"] / pl["forward_backward_tokens_per_s"], 3)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import write_result  # noqa: E402
 
 VENV_PY = ROOT / ".venv" / "bin" / "python"
-TRL_PY = BENCH / ".env-trl" / "bin" / "python"
 CONFIG = ROOT / "examples" / "arith.pacs.yaml"
 
 
@@ -89,7 +88,7 @@ def pacslab_phases(run_dir: Path, warmup: int) -> dict:
 
 
 def trl_times(args, work: Path, tag: str, threads: int | None = None) -> dict:
-    cmd = [str(TRL_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
+    cmd = [str(VENV_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
            "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir),
            "--config", str(args.config), "--lr", str(args.lr)]
@@ -193,7 +192,7 @@ def realistic(args, cfg, shape: dict) -> int:
 
 def torch_default_threads() -> int:
     """torch's default intra-op thread count here: what TRL uses, and what pacslab gets with OMP_NUM_THREADS set to it."""
-    return int(subprocess.run([str(TRL_PY), "-c", "import torch; print(torch.get_num_threads())"],
+    return int(subprocess.run([str(VENV_PY), "-c", "import torch; print(torch.get_num_threads())"],
                               capture_output=True, text=True, check=True).stdout.strip())
 
 

@@ -1,4 +1,5 @@
-"""TRL's GRPOTrainer on a pacslab config's task and verifier, timed per optimizer step. Run with bench/.env-trl's python.
+"""TRL's GRPOTrainer on a pacslab config's task and verifier, timed per optimizer step.
+Run with the main .venv's python (trl is pinned in trainer/requirements.txt).
 
 One step = PROMPTS prompts × N generations (per_device_train_batch_size = PROMPTS·N completions,
 steps_per_generation 1), on the CPU, no vLLM, fp32, the config's verifier, as pacslab.

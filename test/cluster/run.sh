@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test-cluster`: starts a single-node Slurm under a temporary folder (slurm-up.sh), runs the
 # tests against it with SLURM_CONF set, and stops it by pid (slurm-down.sh), whatever the outcome.
+# Accounting is on (slurmdbd and a private MariaDB) unless PACS_SLURM_ACCOUNTING=0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="$(mktemp -d "${TMPDIR:-/tmp}/pacs-slurm-XXXXXX")"
@@ -9,8 +10,8 @@ cleanup() {
   if [ "${PACS_CLUSTER_KEEP:-}" = 1 ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
-bash test/cluster/slurm-up.sh "$dir"
-export SLURM_CONF="$dir/slurm.conf"
+PACS_SLURM_ACCOUNTING="${PACS_SLURM_ACCOUNTING:-1}" bash test/cluster/slurm-up.sh "$dir"
+export SLURM_CONF="$dir/slurm.conf" PACS_SLURM_ACCOUNTING="${PACS_SLURM_ACCOUNTING:-1}"
 status=0
 node --import tsx --test --test-reporter=spec test/cluster/*.test.ts || status=$?
 if [ $status -ne 0 ]; then

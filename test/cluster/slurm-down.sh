@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the cluster slurm-up.sh DIR started, by pid: the queue drained first, then slurmd before
-# slurmctld (the other order makes slurmd wait 9 s for its controller), then munged.
+# slurmctld (the other order makes slurmd wait 9 s for its controller), then slurmdbd and MariaDB
+# when accounting was started, then munged.
 set -uo pipefail
 dir="$(realpath -m "${1:?usage: slurm-down.sh DIR}")"
 export SLURM_CONF="$dir/slurm.conf"
@@ -18,5 +19,7 @@ stop() {
 }
 stop "$dir/run/slurmd.daemon-pid"
 stop "$dir/run/slurmctld.daemon-pid"
+stop "$dir/run/slurmdbd.daemon-pid"
+stop "$dir/run/mariadbd.daemon-pid"
 stop "$dir/munge/run/munged.pid"
 rm -f "$dir"/run/*.daemon-pid

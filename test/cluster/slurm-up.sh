@@ -34,6 +34,21 @@ setpriv --reuid=munge --regid=munge --clear-groups munged --key-file="$dir/munge
   --seed-file="$dir/munge/lib/munge.seed"
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
 
+# PACS_SLURM_ACCOUNTING=1: accounting too (a private MariaDB and slurmdbd, associations enforced),
+# so that sbatch refuses an account it does not know as a real cluster does.
+accounting="AccountingStorageType=accounting_storage/none"
+if [ "${PACS_SLURM_ACCOUNTING:-0}" = 1 ]; then
+  for tool in mariadb-install-db mariadbd slurmdbd; do
+    command -v "$tool" >/dev/null || { echo "PACS_SLURM_ACCOUNTING=1 needs $tool: apt-get install slurmdbd mariadb-server" >&2; exit 1; }
+  done
+  dbd_port="${PACS_SLURMDBD_PORT:-16820}"
+  accounting="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$dbd_port
+AccountingStorageEnforce=associations
+AccountingStoragePass=$socket"
+fi
+
 cat > "$dir/slurm.conf" <<CONF
 ClusterName=pacs-test
 SlurmctldHost=$host(127.0.0.1)
@@ -53,7 +68,7 @@ SlurmdPort=${PACS_SLURMD_PORT:-16818}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+$accounting
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
@@ -66,6 +81,44 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF="$dir/slurm.conf"
+if [ "${PACS_SLURM_ACCOUNTING:-0}" = 1 ]; then
+  db_port="${PACS_MARIADB_PORT:-16819}"
+  mkdir -p "$dir/db"
+  mariadb-install-db --no-defaults --datadir="$dir/db/data" --user=root --auth-root-authentication-method=socket \
+    --skip-test-db >"$dir/log/mariadb-install.log" 2>&1 || { tail -n 20 "$dir/log/mariadb-install.log" >&2; exit 1; }
+  mariadbd --no-defaults --datadir="$dir/db/data" --socket="$dir/db/mariadb.sock" --pid-file="$dir/db/mariadb.pid" \
+    --bind-address=127.0.0.1 --port="$db_port" --user=root --log-error="$dir/log/mariadb.log" >/dev/null 2>&1 &
+  echo $! > "$dir/run/mariadbd.daemon-pid"
+  for _ in $(seq 100); do [ -S "$dir/db/mariadb.sock" ] && break; sleep 0.2; done
+  mariadb --no-defaults --socket="$dir/db/mariadb.sock" -u root \
+    -e "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'pacs-test'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+  cat > "$dir/slurmdbd.conf" <<CONF
+AuthType=auth/munge
+AuthInfo=socket=$socket
+DbdAddr=127.0.0.1
+DbdHost=localhost
+DbdPort=$dbd_port
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$db_port
+StorageUser=slurm
+StoragePass=pacs-test
+StorageLoc=slurm_acct_db
+PidFile=$dir/run/slurmdbd.pid
+LogFile=$dir/log/slurmdbd.log
+CONF
+  chmod 600 "$dir/slurmdbd.conf"
+  # slurmdbd reads slurmdbd.conf beside $SLURM_CONF
+  slurmdbd -D >"$dir/log/slurmdbd.out" 2>&1 &
+  echo $! > "$dir/run/slurmdbd.daemon-pid"
+  for _ in $(seq 50); do sacctmgr -n show cluster >/dev/null 2>&1 && break; sleep 0.2; done
+  sacctmgr -n show cluster >/dev/null || { echo "slurmdbd did not answer; see $dir/log/slurmdbd.log" >&2; exit 1; }
+  # the cluster, an account and root's association, before slurmctld registers
+  sacctmgr -i add cluster pacs-test >/dev/null
+  sacctmgr -i add account pacs-test-account >/dev/null
+  sacctmgr -i add user "$(id -un)" account=pacs-test-account >/dev/null
+fi
 slurmctld -D -f "$SLURM_CONF" >"$dir/log/slurmctld.out" 2>&1 &
 echo $! > "$dir/run/slurmctld.daemon-pid"
 slurmd -D -f "$SLURM_CONF" >"$dir/log/slurmd.out" 2>&1 &

@@ -67,6 +67,15 @@ function slurm(...args: string[]): string {
   return execFileSync(args[0], args.slice(1), { encoding: 'utf8' });
 }
 
+/** Whether the cluster keeps accounts (slurmdbd), so that sbatch checks the account. */
+function accounting(): boolean {
+  try {
+    return /accounting_storage\/slurmdbd/.test(slurm('scontrol', 'show', 'config'));
+  } catch {
+    return false; // no cluster: the suite is skipped
+  }
+}
+
 describe('the Slurm launcher on a real cluster', { skip }, () => {
   test('the embedded default goes queued → running → paused → running → finished', async () => {
     const launched = await launch('total_steps=60', HOLD);
@@ -94,6 +103,23 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
     const info = await readRunInfo(launched.runDir);
     assert.equal(info.step, 60);
     assert.equal(typeof info.heartbeat_s, 'number');
+  });
+
+  test('a 2-process engine: trl job runs its ranks through srun: queued → running → finished', async () => {
+    const launched = await launch('engine=trl', 'launch.num_processes=2', 'total_steps=20', HOLD);
+    const script = readFileSync(join(launched.runDir, 'job.sbatch'), 'utf8');
+    assert.match(script, /^export PACS_MAIN_HOST="\$\(scontrol show hostnames "\$SLURM_JOB_NODELIST" \| head -n 1\)"$/m);
+    assert.match(script, /^exec srun --kill-on-bad-exit=1 --nodes=1 --ntasks-per-node=1 bash -c .* -m pacslab train --here .* --set launch\.num_machines=1$/m);
+    await storeSays(launched.runId, 'queued');
+    slurm('scontrol', 'release', String(launched.jobId));
+    await storeSays(launched.runId, 'running');
+    await storeSays(launched.runId, 'finished');
+    const info = await readRunInfo(launched.runDir);
+    assert.equal(info.engine, 'trl');
+    assert.equal(info.world_size, 2);
+    assert.equal(info.step, 20);
+    assert.equal(readdirSync(join(launched.runDir, 'rollouts')).filter((f) => f.endsWith('.jsonl')).length, 20);
+    assert.ok(existsSync(join(launched.runDir, 'checkpoints', 'step-000020')), 'the final checkpoint');
   });
 
   test('Stop on a queued run cancels its job; nothing trains', async () => {
@@ -156,5 +182,16 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
     assert.equal(failed.length, 2);
     assert.ok(failed.every((r) => existsSync(join(r.dir, 'job.sbatch'))), 'the refused script is kept for reading');
     assert.equal(readdirSync(runsRoot).length, store.runs().length);
+  });
+
+  test('an account Slurm does not know: sbatch\'s message and launch.slurm.account, nothing queued', { skip: !accounting() && 'the cluster has no accounting (make test-cluster starts slurmdbd and a MariaDB unless PACS_SLURM_ACCOUNTING=0)' }, async () => {
+    const before = slurm('squeue', '-h', '-o', '%i').trim();
+    await assert.rejects(launch('launch.slurm.account=nosuch'), (err: unknown) => {
+      assert.ok(err instanceof LaunchError);
+      assert.match(err.message, /sbatch: error: Batch job submission failed: Invalid account/);
+      assert.match(err.message, /Fix: change launch\.slurm\.account/);
+      return true;
+    });
+    assert.equal(slurm('squeue', '-h', '-o', '%i').trim(), before, 'nothing was submitted');
   });
 });

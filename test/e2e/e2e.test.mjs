@@ -15,6 +15,8 @@ import {
 } from './workbench.mjs';
 import { baseSettings, openSession, shownNumber, stages, waitForTreeRow } from './sessions.mjs';
 
+const trlMissing = spawnSync(env.python, ['-c', 'import trl'], { encoding: 'utf8' }).status !== 0;
+
 /** The newest step the run has reached, from run.json and the metrics events. */
 function currentStep(runId) {
   let step = Number(readRunJson(runId).step ?? -1);
@@ -57,6 +59,34 @@ async function rewardChartGainsPoints(page, dashboard) {
   const points = async () => Number(await frame.locator('#chart-reward').getAttribute('data-points'));
   const first = await waitFor(`the reward chart of ${dashboard} to have points`, async () => (await points()) > 0 && points());
   await waitFor(`the reward chart of ${dashboard} to grow past ${first} points`, async () => (await points()) > first);
+}
+
+/** "PACS: Pause Run": run.json and the tree say paused, no step for 5 s; "PACS: Resume Run": steps again. */
+async function pauseAndResume(page, runId) {
+  await runCommand(page, 'PACS: Pause Run');
+  await pickFirstIfAsked(page);
+  await waitForStatus(runId, 'paused');
+  await showRunsView(page);
+  await waitForTreeRow(page, /paused/i, 'the run paused');
+  const pausedAt = currentStep(runId);
+  await sleep(5_000);
+  assert.equal(currentStep(runId), pausedAt, 'no step is taken while paused');
+  await screenshot(page, 'paused');
+  await runCommand(page, 'PACS: Resume Run');
+  await pickFirstIfAsked(page);
+  await waitForStatus(runId, 'running');
+  await waitForStepAfter(runId, pausedAt);
+  await waitForTreeRow(page, /running/i, 'the run running again');
+  await screenshot(page, 'resumed');
+}
+
+/** "PACS: Stop Run" on the newest run, confirmed if asked; run.json says stopped. */
+async function stopRun(page, runId) {
+  await runCommand(page, 'PACS: Stop Run');
+  await pickFirstIfAsked(page);
+  const confirm = page.locator('.monaco-dialog-box .monaco-button').filter({ hasText: /^Stop/ }).first();
+  if (await confirm.isVisible({ timeout: 3_000 }).catch(() => false)) await confirm.click();
+  await waitForStatus(runId, 'stopped', 180_000);
 }
 
 describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
@@ -128,23 +158,7 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await waitFor('the charts to show all steps again', async () => !(await zoom()), { timeout: 15_000 });
   });
 
-  stage('Pause Run stops the steps (tree and run.json say paused); Resume Run continues', async () => {
-    await runCommand(page, 'PACS: Pause Run');
-    await pickFirstIfAsked(page);
-    await waitForStatus(runId, 'paused');
-    await showRunsView(page);
-    await waitForTreeRow(page, /paused/i, 'the run paused');
-    const pausedAt = currentStep(runId);
-    await sleep(5_000);
-    assert.equal(currentStep(runId), pausedAt, 'no step is taken while paused');
-    await screenshot(page, 'paused');
-    await runCommand(page, 'PACS: Resume Run');
-    await pickFirstIfAsked(page);
-    await waitForStatus(runId, 'running');
-    await waitForStepAfter(runId, pausedAt);
-    await waitForTreeRow(page, /running/i, 'the run running again');
-    await screenshot(page, 'resumed');
-  });
+  stage('Pause Run stops the steps (tree and run.json say paused); Resume Run continues', () => pauseAndResume(page, runId));
 
   stage('the rollout inspector shows samples with reward and ψ', async () => {
     await runCommand(page, 'PACS: Inspect Rollouts');
@@ -180,11 +194,7 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
   });
 
   stage('Stop Run stops it (tree and run.json say stopped)', async () => {
-    await runCommand(page, 'PACS: Stop Run');
-    await pickFirstIfAsked(page);
-    const confirm = page.locator('.monaco-dialog-box .monaco-button').filter({ hasText: /^Stop/ }).first();
-    if (await confirm.isVisible({ timeout: 3_000 }).catch(() => false)) await confirm.click();
-    await waitForStatus(runId, 'stopped', 180_000);
+    await stopRun(page, runId);
     await waitForTreeRow(page, /stopped/i, 'the run stopped');
     await screenshot(page, 'stopped');
   });
@@ -288,13 +298,68 @@ describe('PACS Lab launching through Slurm (a single-node cluster started by run
     execFileSync('scontrol', ['release', String(jobId)]);
     await waitForStatus(slurmRun, 'running', 180_000);
     await waitForTreeRow(page, new RegExp(`${slurmRun.slice(-4)}.*running|running.*${slurmRun.slice(-4)}`, 'i'), 'the Slurm run running');
-    await runCommand(page, 'PACS: Stop Run');
-    await pickFirstIfAsked(page);
-    const confirm = page.locator('.monaco-dialog-box .monaco-button').filter({ hasText: /^Stop/ }).first();
-    if (await confirm.isVisible({ timeout: 3_000 }).catch(() => false)) await confirm.click();
-    await waitForStatus(slurmRun, 'stopped', 180_000);
+    await stopRun(page, slurmRun);
     await screenshot(page, 'slurm-stopped');
   }, { skip: noCluster });
+});
+
+/** The processes whose command line names the run (its launcher, torchrun and the ranks). */
+function processesOf(runId) {
+  const pids = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.some((arg) => arg.includes(runId))) pids.push({ pid: Number(pid), argv });
+    } catch {
+      // the process ended while the list was read
+    }
+  }
+  return pids;
+}
+
+const trlSkip = trlMissing && 'trl is not installed for the trainer Python (pip install trl==1.16.0 accelerate)';
+
+describe('PACS Lab training on the TRL engine with 2 processes', { skip: trlSkip }, () => {
+  const session = openSession('trl', { ...baseSettings, 'security.workspace.trust.enabled': false });
+  const stage = stages(() => session.page);
+  let trlRun;
+
+  stage('▶ Train on an engine: trl config starts 2 ranks; run.json records engine and world_size; the tree shows it running', async () => {
+    const { page } = session;
+    const before = listRuns();
+    await openFile(page, 'arith-trl.pacs.yaml');
+    const train = page.locator('.codelens-decoration a').filter({ hasText: '▶ Train' }).first();
+    await train.waitFor({ timeout: 120_000 });
+    await train.click();
+    trlRun = await waitFor('a new run directory for arith-trl', () => listRuns().find((id) => !before.includes(id)));
+    await waitForStatus(trlRun, 'running', 240_000);
+    const run = readRunJson(trlRun);
+    assert.equal(run.engine, 'trl', `run.json of ${trlRun} records the engine`);
+    assert.equal(run.world_size, 2, `run.json of ${trlRun} records 2 processes`);
+    const ranks = processesOf(trlRun).filter(({ argv }) => argv.includes('pacslab.engines.trl.run') && !argv.includes('torch.distributed.run'));
+    assert.equal(ranks.length, 2, `two rank processes train the run: ${JSON.stringify(ranks)}`);
+    await showRunsView(page);
+    const suffix = trlRun.slice(-4);
+    await waitForTreeRow(page, new RegExp(`${suffix}.*running|running.*${suffix}`, 'i'), 'the TRL run running');
+    await screenshot(page, 'trl-running');
+  });
+
+  stage('the dashboard\'s reward chart of the TRL run gains points', async () => {
+    await runCommand(session.page, 'PACS: Open Dashboard');
+    await pickFirstIfAsked(session.page);
+    await rewardChartGainsPoints(session.page, 'the TRL run\'s dashboard');
+    await screenshot(session.page, 'trl-dashboard');
+  });
+
+  stage('Pause Run holds both ranks (paused, no step); Resume Run continues', () => pauseAndResume(session.page, trlRun));
+
+  stage('Stop Run stops it, and no process of the run is left', async () => {
+    assert.ok(processesOf(trlRun).length >= 3, 'the launcher and the ranks are found while the run lives');
+    await stopRun(session.page, trlRun);
+    await waitFor(`every process of ${trlRun} to exit`, () => processesOf(trlRun).length === 0, { timeout: 60_000 });
+    await waitForTreeRow(session.page, new RegExp(`${trlRun.slice(-4)}.*stopped|stopped.*${trlRun.slice(-4)}`, 'i'), 'the TRL run stopped');
+    await screenshot(session.page, 'trl-stopped');
+  });
 });
 
 describe('PACS Lab in Restricted Mode (workspace trust on, workspace untrusted)', () => {
@@ -401,8 +466,6 @@ writer.close()
   execFileSync(env.python, [script, folder], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
   execFileSync(env.python, [join(process.cwd(), 'trainer', 'tests', 'trl_output.py'), join(folder, 'trl-out')], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
 }
-
-const trlMissing = spawnSync(env.python, ['-c', 'import trl'], { encoding: 'utf8' }).status !== 0;
 
 describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing && 'trl is not installed for the trainer Python (pip install trl==1.16.0)' }, () => {
   let server;

@@ -55,6 +55,7 @@ echo "Installing $(basename "$VSIX") into a fresh extensions folder"
 mkdir -p "$WORKSPACE"
 cp -r "$EXAMPLES"/. "$WORKSPACE/"
 node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml"
+node "$ROOT/test/e2e/e2eConfig.mjs" "$WORKSPACE/arith.pacs.yaml" --trl "$WORKSPACE/arith-trl.pacs.yaml"
 # The Slurm stage: a single-node cluster (as root; test/cluster/slurm-up.sh) and a copy of the
 # config that submits to it, its job held until the test releases it. A PACS_E2E_ONLY that does not
 # name Slurm starts none (a cluster of another test on this machine may hold its ports).

@@ -112,6 +112,10 @@ def cmd_train(args) -> int:
     else:
         config_path, run_dir = args.config, args.run_dir
     runs_root = args.runs_root
+    if args.here and run_dir is not None:
+        joined = _join_machine_0(args, config_path, run_dir)
+        if joined is not None:
+            return joined
     # a Slurm job (`--here`) trains the folder its submitter prepared: refused only once something trained in it
     prepared = bool(args.here and run_dir) and not runio.has_trained(run_dir)
     if run_dir is not None and not resume and runio.holds_run(run_dir) and not prepared:
@@ -126,6 +130,33 @@ def cmd_train(args) -> int:
             return _train_locked(args, run_dir, config_path, runs_root, lock)
     except (runio.RunInUse, runio.UnsafeRunPath) as exc:
         return _usage_error(str(exc))
+
+
+def _join_machine_0(args, config_path: Path, run_dir: Path) -> int | None:
+    """On machine 1, 2, ... of a Slurm job of engine: trl, starts this machine's processes, which join
+    machine 0's rendezvous (machine 0 alone prepares and writes the run directory, holding its lock);
+    returns their exit code, or None on machine 0 and for the native engine."""
+    import os
+    import subprocess
+
+    from pacslab import runio
+
+    resume = args.resume is not None
+    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
+    try:
+        cfg = load_config(config_path, args.overrides, base_dir=base_dir)
+    except ConfigError:
+        return None  # reported as on machine 0
+    if cfg.engine != "trl" or cfg.launch.machine_rank == 0:
+        return None
+    from pacslab.engines.trl.launch import launcher_command, uses_cuda
+
+    cuda = uses_cuda(cfg)
+    command = launcher_command(cfg, run_dir.resolve(), base_dir=base_dir, resume=resume, cuda=cuda)
+    env = {"OMP_NUM_THREADS": "1", **os.environ} if not cuda else dict(os.environ)
+    env["HF_HUB_OFFLINE"] = "1"
+    print(f"machine {cfg.launch.machine_rank} of {cfg.launch.num_machines}: {' '.join(command)}", flush=True)
+    return subprocess.run(command, env=env).returncode
 
 
 def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path, lock) -> int:

@@ -7,6 +7,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def eval_generator(device: torch.device, seed: int, step: int) -> torch.Generato
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step + 7919)
 
 
+def chunk_generator(device: torch.device, seed: int, step: int, set_index: int, chunk: int) -> torch.Generator:
+    """The generator of one generation batch of one set: its samples do not depend on which
+    process draws them, nor on what was drawn before (engine: trl shares the chunks out)."""
+    digest = hashlib.blake2b(f"eval {seed} {step} {set_index} {chunk}".encode(), digest_size=8).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
 def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator: torch.Generator) -> dict[str, float]:
     values: dict[str, float] = {}
     for s in sets:
@@ -68,23 +76,40 @@ def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator:
 def evaluate(model, tokenizer, eval_set: EvalSet, verifier, *, generator: torch.Generator) -> dict[str, float]:
     """`<prefix>accuracy` (greedy) and `<prefix>pass@k` for every k over the first `size` examples of
     the set, and the same per data source (`<prefix>source=<data_source>/...`) when rows carry one."""
+    scores = [row for chunk in chunks(eval_set) for row in score_chunk(model, tokenizer, eval_set, chunk, verifier,
+                                                                       generator=generator)]
+    return summarize(eval_set, scores)
+
+
+def chunks(eval_set: EvalSet) -> list[list[Example]]:
+    """The set's evaluated examples in generation batches of `batch_prompts`."""
     s = eval_set
     examples = s.examples[: s.size] if s.size else s.examples
     if not examples:
         where = "task.arith.eval_size or task.eval_file" if s.name is None else f"the file of eval set {s.name!r}"
         raise ValueError(f"the held-out set {s.name or 'eval'} is empty; add rows ({where})")
-    scores: list[tuple[Example, int, list[float]]] = []
-    m = s.samples
-    for start in range(0, len(examples), s.batch_prompts):
-        chunk = examples[start : start + s.batch_prompts]
-        prompts = [e.prompt_ids if e.prompt_ids is not None else e.prompt for e in chunk]
-        greedy = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=s.max_new_tokens, temperature=1.0,
-                                   top_p=1.0, generator=None, greedy=True)
-        sampled = generate_rollouts(model, tokenizer, prompts, n=m, max_new_tokens=s.max_new_tokens,
-                                    temperature=s.temperature, top_p=s.top_p, generator=generator)
-        for g, example in enumerate(chunk):
-            c = sum(_label(verifier, r, example) for r in sampled.response_texts[g * m : (g + 1) * m])
-            scores.append((example, _label(verifier, greedy.response_texts[g], example), [pass_at_k(m, c, k) for k in s.k]))
+    return [examples[start : start + s.batch_prompts] for start in range(0, len(examples), s.batch_prompts)]
+
+
+def score_chunk(model, tokenizer, eval_set: EvalSet, chunk: list[Example], verifier, *,
+                generator: torch.Generator) -> list[tuple[Example, int, list[float]]]:
+    """(example, greedy label, pass@k for every k) of each example of one generation batch."""
+    s, m = eval_set, eval_set.samples
+    prompts = [e.prompt_ids if e.prompt_ids is not None else e.prompt for e in chunk]
+    greedy = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=s.max_new_tokens, temperature=1.0,
+                               top_p=1.0, generator=None, greedy=True)
+    sampled = generate_rollouts(model, tokenizer, prompts, n=m, max_new_tokens=s.max_new_tokens,
+                                temperature=s.temperature, top_p=s.top_p, generator=generator)
+    scores = []
+    for g, example in enumerate(chunk):
+        c = sum(_label(verifier, r, example) for r in sampled.response_texts[g * m : (g + 1) * m])
+        scores.append((example, _label(verifier, greedy.response_texts[g], example), [pass_at_k(m, c, k) for k in s.k]))
+    return scores
+
+
+def summarize(eval_set: EvalSet, scores: list[tuple[Example, int, list[float]]]) -> dict[str, float]:
+    """The set's values from the scores of its examples, in their order."""
+    s = eval_set
     values = _summary(s.prefix, s.k, scores)
     sources = sorted({e.data_source for e, _, _ in scores if e.data_source is not None})
     for source in sources:

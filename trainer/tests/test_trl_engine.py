@@ -13,7 +13,7 @@ import torch
 
 from conftest import TRAINER_DIR
 from pacslab.config import ConfigError, load_config
-from pacslab.engines.trl.loss import coupled_loss, labels_gradient, whole_groups
+from pacslab.engines.trl.loss import coupled_loss, labels_gradient, shuffle_groups, whole_groups
 from pacslab.engines.trl.trainer import pacs_micro_loss
 from pacslab.losses import pacs_loss
 
@@ -23,22 +23,62 @@ WORKERS = Path(__file__).parent / "trl_workers"
 
 
 def torchrun(script: str, *args: str, processes: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": "1", "DISABLE_MLFLOW_INTEGRATION": "TRUE"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                            str(processes), str(WORKERS / script), *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
-def test_two_processes_give_the_one_process_pacs_gradient(tmp_path):
-    """Groups split across the 2 ranks and their micro-batches, and whole groups per micro-batch."""
-    result = torchrun("exactness.py", str(tmp_path))
+@pytest.fixture(scope="module")
+def two_process_reports(tmp_path_factory) -> list[dict]:
+    """The reports of trl_workers/exactness.py on 2 processes: one launch for all its checks."""
+    out = tmp_path_factory.mktemp("exactness")
+    result = torchrun("exactness.py", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
-    for report in reports:
+    return [json.loads((out / f"rank-{r}.json").read_text()) for r in range(2)]
+
+
+def test_two_processes_give_the_one_process_pacs_gradient(two_process_reports):
+    """Groups split across the 2 ranks and their micro-batches, and whole groups per micro-batch."""
+    for report in two_process_reports:
         assert report["world"] == 2 and report["grad_norm"] > 0.1
         assert set(report["errors"]) == {"whole_groups", "split_groups"}
         for layout, error in report["errors"].items():
             assert error <= 1e-6, f"{layout}: relative gradient error {error}"
+
+
+def test_the_trainer_batches_whole_groups_and_its_gradient_is_pacs_loss(two_process_reports):
+    """PacsGRPOTrainer with accumulation 2: whole groups in every micro-batch by default (the
+    pacs_loss path), the coupled path where a rank's rows split a group; both exact."""
+    for report in two_process_reports:
+        whole, split = report["trainer"]["whole_groups"], report["trainer"]["split_groups"]
+        assert whole["paths"] == [True, True], "a micro-batch of the whole-group layout was not whole groups"
+        assert split["paths"] == [False, False]
+        for layout, result in report["trainer"].items():
+            assert result["error"] <= 1e-6, f"{layout}: relative gradient error {result['error']}"
+
+
+def test_the_shared_evaluation_equals_a_one_process_one(two_process_reports):
+    for report in two_process_reports:
+        shared, alone = report["eval"]["shared"], report["eval"]["alone"]
+        assert shared == alone
+        assert {"eval/accuracy", "eval/pass@1", "eval/pass@3", "eval/extra/accuracy", "eval/extra/pass@2",
+                "eval/extra/source=a/accuracy", "eval/extra/source=b/pass@2"} <= set(shared)
+        assert 0 < shared["eval/pass@1"] < 1 and 0 < shared["eval/extra/pass@2"] < 1, "the labels should vary"
+    assert two_process_reports[0]["eval"] == two_process_reports[1]["eval"]
+
+
+def test_whole_group_shuffle_keeps_groups_together():
+    torch.manual_seed(0)
+    batch = {"ids": torch.arange(12).reshape(6, 2), "names": list("aabbcc"), "scalar": torch.tensor(3.0), "none": None}
+    shuffled = shuffle_groups(batch, 2)
+    assert shuffled["scalar"] is batch["scalar"] and shuffled["none"] is None
+    pairs = shuffled["ids"][:, 0].reshape(3, 2)  # [G, n]
+    assert torch.equal(pairs[:, 1], pairs[:, 0] + 2) and sorted(pairs[:, 0].tolist()) == [0, 4, 8]
+    assert shuffled["names"] == [batch["names"][i] for i in (shuffled["ids"][:, 0] // 2).tolist()]
+    orders = {tuple(shuffle_groups(batch, 2)["names"]) for _ in range(20)}
+    assert len(orders) > 1, "never shuffled"
+    assert sorted(shuffle_groups(batch, 4)["names"]) == list("aabbcc")  # 6 rows are no whole groups of 4: by rows
 
 
 def _batch(seed=0):
@@ -54,8 +94,8 @@ def test_the_local_path_is_pacs_loss_bitwise():
     logp, old, mask, labels, groups = _batch()
     want, _ = pacs_loss(logp, old, mask, labels, rollout_n=4, group_ids=groups)
     c, _ = labels_gradient(labels, groups, rollout_n=4)
-    got = pacs_micro_loss(logp, old, mask, labels, groups, c, rollout_n=4, beta=1.0, processes=1, accumulation=1)
-    assert torch.equal(got, want)
+    got, whole = pacs_micro_loss(logp, old, mask, labels, groups, c, rollout_n=4, beta=1.0, processes=1, accumulation=1)
+    assert whole and torch.equal(got, want)
 
 
 def test_c_at_theta_old_gives_the_pacs_gradient_on_any_rows():
@@ -87,9 +127,25 @@ def _error(write_config, **overrides) -> ConfigError:
 
 
 def test_engine_trl_config_loads(write_config):
-    cfg = load_config(write_config(engine="trl", trl={"logging_steps": 1},
+    cfg = load_config(write_config(engine="trl", trl={"ddp_timeout": 600},
                                    **{"launch.num_processes": 2, "optim.mini_batch_prompts": 4}))
-    assert cfg.engine == "trl" and cfg.launch.num_processes == 2 and cfg.trl == {"logging_steps": 1}
+    assert cfg.engine == "trl" and cfg.launch.num_processes == 2 and cfg.trl == {"ddp_timeout": 600}
+
+
+def test_every_grpo_config_field_the_engine_sets_is_refused_in_the_trl_section(write_config, tmp_path, monkeypatch):
+    """A trl: key for a field grpo_args sets itself would reach GRPOConfig twice (a TypeError at
+    launch): the config check must name it instead."""
+    import trl
+
+    from pacslab.engines.trl import run
+    from pacslab.engines.trl.checks import OWNED_FIELDS
+
+    cfg = load_config(write_config(engine="trl", **{"optim.mini_batch_prompts": 4, "optim.schedule": "warmup_cosine"}))
+    seen = {}
+    monkeypatch.setattr(trl, "GRPOConfig", lambda **kwargs: seen.update(kwargs))
+    run.grpo_args(cfg, tmp_path, cuda=False)
+    set_by_engine = set(seen) - {"gradient_accumulation_steps"}  # the one field the trl section may set
+    assert "lr_scheduler_kwargs" in set_by_engine and set_by_engine - set(OWNED_FIELDS) == set()
 
 
 def test_trl_fields_are_checked_against_grpo_config(write_config):
@@ -137,6 +193,7 @@ def _trl_config(tmp_path: Path, **overrides) -> Path:
     import yaml
 
     cfg = {"name": "trl", "engine": "trl", "device": "cpu", "total_steps": 6, "checkpoint_every": 3, "eval_every": 0,
+           "eval": {"size": 4, "samples": 2, "k": [1, 2], "batch_prompts": 2},
            "launch": {"num_processes": 2}, "rollout": {"prompts_per_step": 4, "n": 4, "max_new_tokens": 4},
            "optim": {"mini_batch_prompts": 4, "micro_batch_prompts": 4},
            "task": {"arith": {"digits": 2, "train_size": 40, "eval_size": 8}}, **overrides}  # arith-tiny's own digits
@@ -161,29 +218,55 @@ def _run_json(run_dir: Path) -> dict:
     return json.loads((run_dir / "run.json").read_text())
 
 
-def test_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
+def _wait_for_status(process, run_dir: Path, status: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 240
+    while not ((run_dir / "run.json").exists() and _run_json(run_dir).get("status") == status):
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, f"the run never became {status}"
+        time.sleep(0.5)
+
+
+def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
+    """One pair of 2-process runs: pause holds both ranks, a checkpoint and a suspend while paused
+    end the first run at step 1, the resumed run finishes with rollouts, evaluations and checkpoints."""
     from pacslab.control import append_command
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    append_command(run_dir, "suspend")  # read at the first step's end
-    first = _train(str(_trl_config(tmp_path)), "--run-dir", str(run_dir))
-    assert first.returncode == 0, first.stderr[-3000:]
+    append_command(run_dir, "pause")  # read at the first step's end
+    config = _trl_config(tmp_path, eval_every=3)
+    first = _train(str(config), "--run-dir", str(run_dir), wait=False)
+    try:
+        _wait_for_status(first, run_dir, "paused")
+        append_command(run_dir, "checkpoint")
+        append_command(run_dir, "suspend")
+        assert first.wait(timeout=240) == 0, first.stdout.read()[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
     info = _run_json(run_dir)
-    assert (info["status"], info["engine"], info["world_size"]) == ("suspended", "trl", 2)
+    assert (info["status"], info["step"], info["engine"], info["world_size"]) == ("suspended", 1, "trl", 2)
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000001"
+    assert [(e["command"], e["result"]) for e in _events(run_dir) if e["type"] == "control_ack"] == [
+        ("pause", "ok"), ("checkpoint", "ok"), ("suspend", "ok")]
+    assert [e["status"] for e in _events(run_dir) if e["type"] == "state"] == ["running", "paused", "running", "suspended"]
 
     second = _train("--resume", str(run_dir))
     assert second.returncode == 0, second.stderr[-3000:]
     info = _run_json(run_dir)
     assert (info["status"], info["step"]) == ("finished", 6)
     events = _events(run_dir)
-    steps = [e["step"] for e in events if e["type"] == "metrics"]
-    assert steps == [1, 2, 3, 4, 5, 6]
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 2, 3, 4, 5, 6]
     values = next(e["values"] for e in events if e["type"] == "metrics")
     assert {"reward/mean", "pacs/loss", "optim/grad_norm", "trl/loss"} <= set(values)
+    assert all(e["values"]["pacs/whole_group_frac"] == 1.0 for e in events if e["type"] == "metrics")
     assert any(e["values"]["optim/grad_norm"] > 0 for e in events if e["type"] == "metrics"), "no learning signal"
-    assert [e["result"] for e in events if e["type"] == "control_ack"] == ["ok"]
+    evals = [e for e in events if e["type"] == "eval"]  # as the native engine: step 0, eval_every, the last step
+    assert [e["step"] for e in evals] == [0, 3, 6]
+    assert all(set(e["values"]) == {"eval/accuracy", "eval/pass@1", "eval/pass@2", "perf/eval_s"} for e in evals)
+    assert all(0 <= e["values"]["eval/pass@1"] <= e["values"]["eval/pass@2"] <= 1 for e in evals)
     assert [e["path"] for e in events if e["type"] == "checkpoint"] == [
         "checkpoints/step-000001", "checkpoints/step-000003", "checkpoints/step-000006"]
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000006"
@@ -195,34 +278,27 @@ def test_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
         assert "detail" in record["verifier"]
 
 
-def test_pause_holds_both_ranks_until_stop(tmp_path):
-    import time
+@pytest.mark.parametrize("command, status", [("stop", "stopped"), ("suspend", "suspended")])
+def test_stop_and_suspend_save_then_end_the_run(tmp_path, command, status):
+    """The callback's side of stop and suspend (the 2-process run above suspends while paused)."""
+    from types import SimpleNamespace
 
+    from transformers import TrainerControl
+
+    from pacslab import runio
     from pacslab.control import append_command
+    from pacslab.integrations.trl import PacsLabCallback
 
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    append_command(run_dir, "pause")
-    process = _train(str(_trl_config(tmp_path, total_steps=50)), "--run-dir", str(run_dir), wait=False)
-    try:
-        deadline = time.monotonic() + 240
-        while not ((run_dir / "run.json").exists() and _run_json(run_dir).get("status") == "paused"):
-            assert process.poll() is None, process.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "the run never paused"
-            time.sleep(0.5)
-        append_command(run_dir, "checkpoint")
-        append_command(run_dir, "stop")
-        assert process.wait(timeout=240) == 0, process.stdout.read()[-3000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-    info = _run_json(run_dir)
-    assert (info["status"], info["step"]) == ("stopped", 1)
-    events = _events(run_dir)
-    assert [(e["command"], e["result"]) for e in events if e["type"] == "control_ack"] == [
-        ("pause", "ok"), ("checkpoint", "ok"), ("stop", "ok")]
-    assert [e["status"] for e in events if e["type"] == "state"] == ["running", "paused", "running", "stopped"]
-    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000001"
+    callback = PacsLabCallback(SimpleNamespace(accelerator=SimpleNamespace(is_main_process=True)), tmp_path)
+    callback.info, callback.events = runio.RunInfo(tmp_path), runio.EventLog(tmp_path)
+    append_command(tmp_path, command)
+    control = callback.on_step_end(None, SimpleNamespace(global_step=2), TrainerControl())
+    assert control.should_save and control.should_training_stop
+    callback.on_train_end(None, SimpleNamespace(global_step=2), control)
+    assert (_run_json(tmp_path)["status"], _run_json(tmp_path)["step"]) == (status, 2)
+    events = _events(tmp_path)
+    assert [(e["command"], e["result"]) for e in events if e["type"] == "control_ack"] == [(command, "ok")]
+    assert [e["status"] for e in events if e["type"] == "state"] == [status]
 
 
 def test_a_dying_rank_makes_the_run_crashed(tmp_path):

@@ -339,7 +339,8 @@ class LoggingConfig(_Section):
 class SlurmConfig(_Section):
     partition: str | None = Field(None, min_length=1, description="`sbatch --partition`; null = the cluster's default partition.")
     nodes: Int = Field(
-        1, ge=1, description="`sbatch --nodes`. The native engine trains on one node; more need a multi-process engine."
+        1, ge=1, description="`sbatch --nodes`. The native engine trains on one node; engine: trl runs launch.num_processes on each "
+        "(srun, one task per node; the job sets launch.num_machines from this)."
     )
     gpus_per_node: Int = Field(0, ge=0, description="`sbatch --gpus-per-node`; 0 asks for no GPU.")
     cpus_per_task: Int | None = Field(None, ge=1, description="`sbatch --cpus-per-task`; null = the cluster's default.")

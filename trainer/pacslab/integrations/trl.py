@@ -102,6 +102,13 @@ class PacsLabCallback(TrainerCallback):
                              count=len(records))
         self.info.update(step=step)
 
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        """An `eval` event of the values under the native engine's names (`eval/...`, `perf/eval_s`)
+        that an evaluation gave, as `PacsGRPOTrainer.evaluate` names them; TRL's own `eval_*` stay out."""
+        values = metric_names({k: v for k, v in (metrics or {}).items() if k.startswith(("eval/", "perf/"))}, self.loss_metric)
+        if self.main and any(key.startswith("eval/") for key in values):
+            self.events.emit("eval", step=state.global_step, values=values)
+
     def _records(self, step: int) -> list[dict]:
         """The step's samples from the trainer's completion log (rank 0 holds the gathered batch)."""
         logs = getattr(self.trainer, "_logs", None)

@@ -26,10 +26,11 @@ LAUNCHER = "launcher.json"
 ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING",
                  "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_FED", "REQUEUE_HOLD")
 
-# sbatch's refusals, by the key of launch.slurm that causes them.
+# sbatch's refusals, by the key of launch.slurm that causes them; account before partition, for
+# "Invalid account or account/partition combination specified".
 _REFUSAL_KEYS = (
-    (re.compile(r"partition", re.I), "launch.slurm.partition"),
     (re.compile(r"account|association", re.I), "launch.slurm.account"),
+    (re.compile(r"partition", re.I), "launch.slurm.partition"),
     (re.compile(r"qos", re.I), "launch.slurm.qos"),
     (re.compile(r"gres|gpu", re.I), "launch.slurm.gpus_per_node"),
     (re.compile(r"time limit", re.I), "launch.slurm.time"),
@@ -76,8 +77,31 @@ def render_script(cfg: Config, run_dir: Path, train_args: list[str], *, python: 
     if cfg.launch.slurm.setup:
         lines += ["# launch.slurm.setup", *cfg.launch.slurm.setup]
     command = [cfg.launch.slurm.python or python, "-m", "pacslab", "train", "--here", *train_args]
-    lines += ["export PYTHONUNBUFFERED=1", "exec " + " ".join(shlex.quote(a) for a in command), ""]
+    lines += ["export PYTHONUNBUFFERED=1", *_trainer_lines(cfg, command), ""]
     return "\n".join(lines)
+
+
+# What each node's task adds to the trainer's command: its rank and machine 0's address and port.
+NODE_ARGS = ('exec "$@" --set "launch.machine_rank=$SLURM_NODEID" --set "launch.main_process_ip=$PACS_MAIN_HOST" '
+             '--set "launch.main_process_port=$PACS_MAIN_PORT"')
+
+
+def _trainer_lines(cfg: Config, command: list[str]) -> list[str]:
+    """The script's last lines: the native engine's trainer in the batch step itself; for engine:
+    trl, one srun task per node, each a trainer that starts its node's processes (torchrun on CPUs,
+    accelerate launch on GPUs) with the node's rank, machine 0 being the job's first host."""
+    if cfg.engine != "trl":
+        return ["exec " + shlex.join(command)]
+    nodes = cfg.launch.slurm.nodes
+    port = cfg.launch.main_process_port
+    return [
+        f"# engine: trl on {nodes} node(s) x {cfg.launch.num_processes} process(es): machine 0, the job's first host,",
+        "# holds the rendezvous and writes the run directory; each node's task adds its rank (SLURM_NODEID).",
+        'export PACS_MAIN_HOST="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+        f"export PACS_MAIN_PORT={port}" if port else "export PACS_MAIN_PORT=$((20000 + SLURM_JOB_ID % 20000))",
+        f"exec srun --kill-on-bad-exit=1 --nodes={nodes} --ntasks-per-node=1 bash -c {shlex.quote(NODE_ARGS)} pacs-node "
+        + shlex.join([*command, "--set", f"launch.num_machines={nodes}"]),
+    ]
 
 
 def submit(cfg: Config, run_dir: Path, train_args: list[str], *, cwd: Path, record: dict | None = None) -> Job:
@@ -88,9 +112,7 @@ def submit(cfg: Config, run_dir: Path, train_args: list[str], *, cwd: Path, reco
     was launched before it calls this; a resume keeps the first launch's record); `record` fills
     what is missing."""
     run_dir = Path(run_dir).resolve()
-    if cfg.launch.slurm.nodes > 1:
-        raise SubmitError(f"launch.slurm.nodes is {cfg.launch.slurm.nodes}, but the native engine trains on one node. "
-                          "Fix: set launch.slurm.nodes: 1 (gpus_per_node sets the GPUs of that node).")
+    _refuse_layout(cfg)
     _refuse_if_active(run_dir)
     python = sys.executable
     resume = train_args[:1] == ["--resume"]
@@ -118,6 +140,17 @@ def submit(cfg: Config, run_dir: Path, train_args: list[str], *, cwd: Path, reco
     runio.RunInfo(run_dir).update(status="queued", pid=None, pid_start_time=None, error=None, slurm_job_id=job_id)
     runio.EventLog(run_dir).emit("state", status="queued", reason=f"submitted as Slurm job {job_id}")
     return Job(job_id, script)
+
+
+def _refuse_layout(cfg: Config) -> None:
+    launch, nodes = cfg.launch, cfg.launch.slurm.nodes
+    if nodes > 1 and cfg.engine != "trl":
+        raise SubmitError(f"launch.slurm.nodes is {nodes}, but the native engine trains on one node. Fix: set "
+                          "launch.slurm.nodes: 1 (gpus_per_node sets the GPUs of that node), or engine: trl to train on several.")
+    # a resumed run's config.yaml holds what its job set: num_machines = nodes, machine 0's address
+    if launch.num_machines not in (1, nodes):
+        raise SubmitError(f"launch.num_machines is {launch.num_machines}, but the job runs on launch.slurm.nodes ({nodes}) "
+                          "machines. Fix: remove launch.num_machines (the job sets it from launch.slurm.nodes).")
 
 
 def _refusal_fix(message: str) -> str:

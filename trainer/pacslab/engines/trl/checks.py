@@ -21,7 +21,9 @@ OWNED_FIELDS = {
     "epsilon": "grpo.clip_eps", "loss_type": "algorithm", "num_iterations": "optim.epochs", "bf16": "model.dtype",
     "fp16": "model.dtype", "use_cpu": "device", "use_vllm": "rollout.engine", "vllm_mode": "rollout.vllm_server_url",
     "vllm_server_base_url": "rollout.vllm_server_url", "output_dir": "the run directory", "save_steps": "checkpoint_every",
-    "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "report_to": "the run directory",
+    "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "eval_strategy": "eval_every",
+    "eval_on_start": "eval_every", "report_to": "the run directory", "logging_steps": "the run directory (every step)",
+    "save_strategy": "checkpoint_every", "disable_tqdm": "the run directory", "lr_scheduler_kwargs": "optim.min_lr_ratio",
 }
 
 
@@ -43,8 +45,10 @@ def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
         if cfg.trl:
             add("trl", "the trl section only applies to engine: trl", "set engine: trl, or remove the trl section")
         return
-    fields = grpo_config_fields()
-    if fields is None:
+    import importlib.util
+
+    fields = grpo_config_fields() if cfg.trl else set()  # importing trl takes seconds: only for a trl section
+    if fields is None or importlib.util.find_spec("trl") is None:
         add("engine", "engine: trl needs the trl package, which is not installed",
             "pip install 'pacslab[trl]' (or pip install trl==1.16.0 accelerate), or use engine: native")
         return
@@ -85,7 +89,9 @@ def _check_vllm(cfg: Config, add: Add) -> None:
 
 
 def world_size(cfg: Config) -> int:
-    return cfg.launch.num_processes * cfg.launch.num_machines
+    launch = cfg.launch
+    # a Slurm job runs on launch.slurm.nodes machines (it sets num_machines from it)
+    return launch.num_processes * (launch.slurm.nodes if launch.backend == "slurm" else launch.num_machines)
 
 
 def _check_launch(cfg: Config, base_dir: Path, add: Add) -> None:

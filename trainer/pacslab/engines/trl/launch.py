@@ -61,7 +61,8 @@ def launch(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool) -> int:
     cuda = uses_cuda(cfg)
     info.update(status="starting", config_dir=str(base_dir), engine="trl", world_size=world_size(cfg),
                 **runio.process_fields())
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    # TRL's report_to is [] here, so transformers' MLflow integration is never used: skip importing mlflow
+    env = {"DISABLE_MLFLOW_INTEGRATION": "TRUE", **os.environ, "HF_HUB_OFFLINE": "1"}
     if not cuda:
         env.setdefault("OMP_NUM_THREADS", "1")
     code = subprocess.run(launcher_command(cfg, run_dir, base_dir=base_dir, resume=resume, cuda=cuda), env=env).returncode

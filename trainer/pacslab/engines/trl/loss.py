@@ -37,3 +37,23 @@ def whole_groups(group_ids: Tensor, rollout_n: int) -> bool:
         return False
     blocks = group_ids.reshape(-1, rollout_n)  # [G, n]
     return bool((blocks == blocks[:, :1]).all()) and blocks[:, 0].unique().numel() == blocks.shape[0]
+
+
+def shuffle_groups(batch: dict, rollout_n: int) -> dict:
+    """trl's shuffle_sequence_dict by whole groups: the rows of `batch` (its tensors' first dimension
+    and its lists, in unison) are whole contiguous groups of `rollout_n` and stay so; rows that are not
+    a multiple of `rollout_n` are shuffled one by one, as trl does."""
+    rows = len(next(v for v in batch.values() if v is not None))
+    if rows % rollout_n:
+        order = torch.randperm(rows)  # [B]
+    else:
+        order = (torch.randperm(rows // rollout_n).unsqueeze(1) * rollout_n + torch.arange(rollout_n)).reshape(-1)  # [B]
+
+    def permute(value):
+        if value is None or (isinstance(value, Tensor) and value.ndim == 0):
+            return value
+        if isinstance(value, Tensor):
+            return value[order.to(value.device)]
+        return [value[i] for i in order.tolist()]
+
+    return {key: permute(value) for key, value in batch.items()}

@@ -79,13 +79,29 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
 
 
 def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
-    """PacsGRPOTrainer for this config, with the pacs section's options."""
+    """PacsGRPOTrainer for this config, with the pacs section's options and the eval sets."""
     from pacslab.engines.trl.trainer import PacsGRPOTrainer
 
     pacs = cfg.pacs
-    return PacsGRPOTrainer(**trainer_inputs(cfg, run_dir, base_dir=base_dir), algorithm=cfg.algorithm,
+    inputs = trainer_inputs(cfg, run_dir, base_dir=base_dir)
+    return PacsGRPOTrainer(**inputs, algorithm=cfg.algorithm, evaluation=evaluation(cfg, inputs["processing_class"],
+                                                                                    base_dir=base_dir),
                            pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
                                          "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode})
+
+
+def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
+    """The eval sets, encoded as the native engine encodes them, with the verifier and eval_every."""
+    from pacslab.engines.trl.evaluation import Evaluation
+    from pacslab.evaluate import encoded, load_eval_sets
+    from pacslab.models import resolve_model_path
+    from pacslab.tasks import encode_examples
+    from pacslab.verifiers import load_verifier
+
+    model_dir = resolve_model_path(cfg.model.path, base_dir=base_dir)
+    sets = encoded(load_eval_sets(cfg, base_dir=base_dir),
+                   lambda examples: encode_examples(examples, tokenizer, cfg.task, model_dir=model_dir))
+    return Evaluation(sets, load_verifier(cfg.task.verifier, base_dir=str(base_dir)), cfg.eval_every)
 
 
 def add_run_callback(trainer, cfg: Config, run_dir: Path):
@@ -115,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(run_dir / runio.CONFIG)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from pacslab.engines.trl.evaluation import EvalSchedule
+
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
     callback = add_run_callback(trainer, cfg, run_dir)
+    trainer.add_callback(EvalSchedule(trainer))  # after the callback that writes the eval events
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
