@@ -292,7 +292,7 @@ import resource, sys, torch
 from pacslab.train import keep_freed_memory
 kept = keep_freed_memory(torch.device(sys.argv[1]), print)
 faults = []
-for _ in range(3):  # a 64 MB temporary, written, freed: the second and third reuse the first one's pages or not
+for _ in range(3):  # a 64 MB temporary, written, freed: a later one reuses the first one's pages, or none does
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     x = torch.ones(16 * 1024 * 1024)
     del x
@@ -314,5 +314,5 @@ def test_a_cpu_run_keeps_freed_memory_unless_the_environment_chooses(device, env
                          text=True, check=True).stdout.split()
     assert out[-2] == str(kept)
     pages = 64 * 1024 * 1024 // 4096
-    # kept, a later temporary of the same size reuses the heap; otherwise it is mapped and zero-filled afresh
+    # kept, a later temporary of the same size is served from the heap; otherwise each is mapped and zero-filled afresh
     assert (int(out[-1]) < pages // 10) if kept else (int(out[-1]) > pages // 2)
