@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from pathlib import Path
@@ -216,14 +217,91 @@ def set_training(model: torch.nn.Module, training: bool) -> None:
         model.train(training)
 
 
-def new_cache(model):
-    """An empty DynamicCache laid out for `model` (sliding-window layers included, where it has any)."""
+def new_cache(model, capacity: int | None = None):
+    """An empty DynamicCache laid out for `model` (sliding-window layers included, where it has any).
+
+    With `capacity` (positions), its full-attention layers are `preallocated_layer()`s: a no-grad
+    decode loop that feeds one token at a time then writes each token in place instead of
+    concatenating a fresh copy of every layer's keys and values.
+    """
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
 
     try:
-        return DynamicCache(config=model.config)
+        cache = DynamicCache(config=model.config)
     except TypeError:  # transformers before the config argument
-        return DynamicCache()
+        cache = DynamicCache()
+    if capacity is None:
+        return cache
+    layer = preallocated_layer()
+    if cache.layers:
+        cache.layers = [layer(capacity) if type(old) is DynamicLayer else old for old in cache.layers]
+    elif cache.layer_class_to_replicate is DynamicLayer:  # layers made lazily, one per model layer
+        cache.layer_class_to_replicate = lambda: layer(capacity)
+    return cache
+
+
+@functools.cache
+def preallocated_layer():
+    """A DynamicLayer whose keys and values live in [B, H, capacity, D] buffers allocated at its first
+    update; `keys`/`values` are views of the filled positions, so attention reads exactly what
+    DynamicLayer would hand it. Growing by concatenation allocates (and the kernel zero-fills) a
+    new pair per layer and token: ~2 × B·H·T·D floats each, O(T²) bytes over a response."""
+    from transformers.cache_utils import DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):
+        def __init__(self, capacity: int):
+            super().__init__()
+            self.capacity = capacity
+            self.length = 0
+
+        def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+            self.device = key_states.device
+            rows, heads, _, _ = key_states.shape
+            self.key_buffer = key_states.new_empty((rows, heads, self.capacity, key_states.shape[-1]))
+            self.value_buffer = value_states.new_empty((rows, heads, self.capacity, value_states.shape[-1]))
+            self.length = 0
+            self.is_initialized = True
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            if end > self.capacity:
+                raise ValueError(f"the KV cache holds {self.capacity} positions and {end} were written: "
+                                 "size it for the prompt plus every new token")
+            self.key_buffer[:, :, self.length : end] = key_states
+            self.value_buffer[:, :, self.length : end] = value_states
+            self.length = end
+            return self._views()
+
+        def _views(self):
+            self.keys = self.key_buffer[:, :, : self.length]  # [B, H, T, D]
+            self.values = self.value_buffer[:, :, : self.length]  # [B, H, T, D]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length if self.is_initialized else 0
+
+        def crop(self, tokens_to_remove: int) -> None:
+            if tokens_to_remove > 0:
+                raise ValueError(f"crop({tokens_to_remove}): pass the negative number of tokens to remove")
+            if self.is_initialized and tokens_to_remove:
+                self.length = max(0, self.length + tokens_to_remove)
+                self._views()
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            if self.get_seq_length() > 0:
+                self.key_buffer = self.key_buffer.repeat_interleave(repeats, dim=0)
+                self.value_buffer = self.value_buffer.repeat_interleave(repeats, dim=0)
+                self._views()
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            if self.get_seq_length() > 0:
+                self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
+                self._views()
+
+    return PreallocatedLayer
 
 
 def enable_checkpointing(model) -> None:

@@ -1,13 +1,14 @@
-"""Batched sampling of n responses per prompt with a KV cache and an explicit random generator.
+"""Batched sampling of n responses per prompt with a preallocated KV cache and an explicit random generator.
 
 The prompts decode in chunks of whole groups (`batch_prompts` prompts × n samples each; all at
 once by default): a chunk's prompts are prefilled once, the cache is repeated n times, and each
-step feeds one token per unfinished row. A row that emits an end token (any of the tokenizer's
-and the model's `generation_config` EOS ids) leaves the decode batch and its cache rows are
-dropped, so a long tail of a few long responses costs only their own rows. Sampling draws its
-uniforms from the caller's `torch.Generator` (inverse-CDF sampling, one uniform per row of the
-chunk and step, finished or not), never from the global RNG, so a run resumed from a checkpoint
-that saved the generator's state samples exactly the same tokens.
+step feeds one token per unfinished row, its keys and values written in place into buffers sized
+for the prompt and max_new_tokens (no copy of the cache per token). A row that emits an end token
+(any of the tokenizer's and the model's `generation_config` EOS ids) leaves the decode batch and
+its cache rows are dropped, so a long tail of a few long responses costs only their own rows.
+Sampling draws its uniforms from the caller's `torch.Generator` (inverse-CDF sampling, one uniform
+per row of the chunk and step, finished or not), never from the global RNG, so a run resumed from
+a checkpoint that saved the generator's state samples exactly the same tokens.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def _decode(model, prompt_ids, prompt_mask, *, n, padded, eos, pad_id, max_new_t
             generator, greedy) -> tuple[torch.Tensor, torch.Tensor]:
     """(response_ids, response_mask) [g*n, r] of one chunk of whole groups."""
     device = prompt_ids.device
-    cache = new_cache(model)
+    # the prompt and every fed token (the last one picked is never fed), written in place
+    cache = new_cache(model, capacity=prompt_ids.shape[1] + max_new_tokens - 1)
     forward_kwargs = {cache_kwarg(model): cache, "use_cache": True}
     keep = keep_logits_kwarg(model)
     if keep is not None:

@@ -12,6 +12,7 @@ never interrupted.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -171,6 +172,32 @@ def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable
         log("small model on CPU: using one thread (set OMP_NUM_THREADS to choose)")
 
 
+# glibc's malloc parameters (malloc.h) and the environment variables by which a user sets them
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+MALLOC_ENV = ("GLIBC_TUNABLES", "MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
+def keep_freed_memory(device: torch.device, log: Callable[[str], None]) -> bool:
+    """On a CPU under glibc, has malloc keep the memory it frees for reuse (no chunk of its own
+    mapping, no trimming) unless the environment sets malloc's parameters itself; whether it did.
+
+    By default every allocation over 32 MB gets fresh pages that the kernel zero-fills one by one
+    and takes back when it is freed: a step's activations, logits chunks and gradients, again at
+    every step (measured: 2.3M minor faults in each update of a 10M-parameter model at 64 × 320
+    tokens). Kept, the heap grows to the step's peak once and serves every later step from it.
+    """
+    if device.type != "cpu" or any(name in os.environ for name in MALLOC_ENV):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # a libc without mallopt: not glibc
+        return False
+    if not (mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, -1)):
+        return False
+    log("CPU: malloc keeps freed memory for reuse (set MALLOC_TRIM_THRESHOLD_ to choose)")
+    return True
+
+
 def token_micro_batches(lengths: list[int], prompt_len: int, budget: int, start: int, stop: int) -> list[slice]:
     """Rows start..stop cut into runs whose rows × (prompt_len + longest response) ≤ `budget`
     (the positions of one padded forward pass); a row over the budget on its own runs alone."""
@@ -248,6 +275,7 @@ class Trainer:
         if lora is None:
             _no_dropout(self.model)
         tune_cpu_threads(self.model, self.device, log)
+        keep_freed_memory(self.device, log)
         self.ref_model = None
         # with LoRA the reference is the same model with its adapters off: no second copy
         if self.algorithm.needs_reference(cfg) and lora is None:

@@ -141,3 +141,49 @@ def test_batch_prompts_must_be_positive(tiny):
     model, tokenizer = tiny
     with pytest.raises(ValueError, match="rollout.batch_prompts"):
         rollouts(model, tokenizer, seed=0, batch_prompts=0)
+
+
+def test_the_preallocated_cache_holds_what_concatenation_would():
+    from pacslab.models import preallocated_layer
+
+    layer = preallocated_layer()(capacity=7)
+    grown = []
+    torch.manual_seed(0)
+    for width in (3, 1, 1):
+        k, v = torch.randn(2, 2, width, 4), torch.randn(2, 2, width, 4)
+        keys, values = layer.update(k, v)
+        grown.append((k, v))
+        assert torch.equal(keys, torch.cat([g[0] for g in grown], dim=2))
+        assert torch.equal(values, torch.cat([g[1] for g in grown], dim=2))
+    assert layer.get_seq_length() == 5
+    layer.batch_repeat_interleave(3)  # [6, 2, 5, 4]: rows 0,0,0,1,1,1
+    assert torch.equal(layer.keys, torch.cat([g[0] for g in grown], dim=2).repeat_interleave(3, dim=0))
+    layer.batch_select_indices(torch.tensor([1, 4]))
+    k, v = torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4)
+    keys, _ = layer.update(k, v)
+    assert torch.equal(keys, torch.cat([torch.cat([g[0] for g in grown], dim=2), k], dim=2))
+    layer.crop(-2)
+    assert layer.get_seq_length() == 4 and layer.keys.shape[2] == 4
+    layer.update(*(torch.randn(2, 2, 3, 4),) * 2)
+    with pytest.raises(ValueError, match="holds 7 positions and 8 were written"):
+        layer.update(k, v)
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_preallocated_and_concatenated_caches_decode_the_same_tokens(two_eos_model, monkeypatch, greedy):
+    """Left-padded prompts, n > 1 (the cache repeated) and rows that end early (the cache shrinks)."""
+    from pacslab import models, rollout
+    from pacslab.models import preallocated_layer
+
+    model, tokenizer, _ = two_eos_model
+    prompts = ["31+42=", "1+2=", "88+99=", "50+27="]
+    kwargs = dict(n=3, max_new_tokens=10, temperature=1.5, top_p=0.9, greedy=greedy)
+    made = []
+    monkeypatch.setattr(rollout, "new_cache", lambda m, capacity=None: made.append(models.new_cache(m, capacity)) or made[-1])
+    preallocated = generate_rollouts(model, tokenizer, prompts, generator=torch.Generator().manual_seed(4), **kwargs)
+    assert made and all(isinstance(layer, preallocated_layer()) for layer in made[0].layers)
+    monkeypatch.setattr(rollout, "new_cache", lambda m, capacity=None: models.new_cache(m))
+    concatenated = generate_rollouts(model, tokenizer, prompts, generator=torch.Generator().manual_seed(4), **kwargs)
+    assert len(set(preallocated.lengths)) > 1  # some rows left the batch early
+    assert torch.equal(preallocated.input_ids, concatenated.input_ids)
+    assert preallocated.response_texts == concatenated.response_texts
