@@ -114,14 +114,16 @@ def trainer_vs_trl_realistic() -> list[str]:
         "| trainer | threads | samples/s | median step (s) | timed steps | mean response tokens |",
         "|---|---|---|---|---|---|",
     ]
-    for key in ("pacslab", "pacslab_default_threads", "trl", "trl_one_thread"):
+    for key in ("pacslab", "pacslab_default_threads", "trl", "trl_one_thread", "trl_keep_freed_memory"):
         r = d.get(key)
         if r is None:
             continue
         label = f"pacslab, {r['algorithm'].upper()}" if "algorithm" in r else f"TRL {r.get('version')} {r['trainer']}"
+        label += f" ({r['allocator']})" if "allocator" in r else ""
         out.append(f"| {label} | {r['threads']} | {r['samples_per_s']} | {r['step_s_median']} | {r['timed_steps']} | {r['completion_length_mean']} |")
     ratios = [f"{name}: **{d[key]}×**" for key, name in (("ratio", "each at its default"), ("ratio_one_thread", "both on one thread"),
-                                                         ("ratio_default_threads", "both on torch's default threads")) if d.get(key)]
+                                                         ("ratio_default_threads", "both on torch's default threads"),
+                                                         ("ratio_same_allocator", "TRL with pacslab's allocator setting")) if d.get(key)]
     verdict = {True: "meets it", False: "misses it", None: "not measured here at each side's default"}[d["pass"]]
     out += ["", f"Ratio (pacslab GRPO / TRL samples/s), {'; '.join(ratios)}; target ≥ {d['target_ratio']}× at each side's default: {verdict}.", ""]
     for key in ("pacslab", "pacslab_default_threads"):

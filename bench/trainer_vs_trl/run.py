@@ -87,11 +87,11 @@ def pacslab_phases(run_dir: Path, warmup: int) -> dict:
     return {k: round(statistics.median(x), 2) for k, x in (("rollout", rollout), ("update", update), ("other", other))}
 
 
-def trl_times(args, work: Path, tag: str, threads: int | None = None) -> dict:
+def trl_times(args, work: Path, tag: str, threads: int | None = None, keep_freed_memory: bool = False) -> dict:
     cmd = [str(VENV_PY), str(BENCH / "trainer_vs_trl" / "trl_side.py"), "--out", str(work / f"trl-{tag}"),
            "--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--seed", str(args.seed), "--model", str(args.model_dir),
-           "--config", str(args.config), "--lr", str(args.lr)]
+           "--config", str(args.config), "--lr", str(args.lr)] + (["--keep-freed-memory"] if keep_freed_memory else [])
     env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "trainer")}
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -127,6 +127,7 @@ def realistic(args, cfg, shape: dict) -> int:
         "trl": lambda tag: trl_times(args, args.work, tag),
         "grpoT": lambda tag: pacslab_times("grpo", args, args.work, tag, threads=default_threads),
         "trl1": lambda tag: trl_times(args, args.work, f"one-{tag}", threads=1),
+        "trlM": lambda tag: trl_times(args, args.work, f"malloc-{tag}", keep_freed_memory=True),
     }
     unknown = set(args.sides.split(",")) - set(every)
     if unknown:
@@ -151,8 +152,10 @@ def realistic(args, cfg, shape: dict) -> int:
         "trl": ("trl", {"trainer": "GRPOTrainer", "threads": f"torch's default, {default_threads}"}),
         "grpoT": ("pacslab_default_threads", {"algorithm": "grpo", "threads": default_threads}),
         "trl1": ("trl_one_thread", {"trainer": "GRPOTrainer", "threads": 1}),
+        "trlM": ("trl_keep_freed_memory", {"trainer": "GRPOTrainer", "threads": f"torch's default, {default_threads}",
+                                           "allocator": "pacslab's CPU setting (malloc keeps freed memory)"}),
     }
-    trl_version = next((part.get("trl") for name in ("trl", "trl1") for part in results.get(name, [])), None)
+    trl_version = next((part.get("trl") for name in ("trl", "trl1", "trlM") for part in results.get(name, [])), None)
     rows = {labels[name][0]: {**summary[name], **labels[name][1], **({"version": trl_version} if "trainer" in labels[name][1] else {})}
             for name in sides}
 
@@ -171,6 +174,7 @@ def realistic(args, cfg, shape: dict) -> int:
         "ratio": ratio("pacslab", "trl"),
         "ratio_one_thread": ratio("pacslab", "trl_one_thread"),
         "ratio_default_threads": ratio("pacslab_default_threads", "trl"),
+        "ratio_same_allocator": ratio("pacslab", "trl_keep_freed_memory"),
         "target_ratio": 2.0,
         "pass": None if ratio("pacslab", "trl") is None else ratio("pacslab", "trl") >= 2.0,
         "steps": {"warmup": args.warmup, "timed_per_round": args.steps, "rounds": args.rounds},
@@ -204,7 +208,8 @@ def main() -> int:
     p.add_argument("--max-new-tokens", type=int, help="default: the config's rollout.max_new_tokens")
     p.add_argument("--shape", choices=["tiny", "realistic"], default="tiny",
                    help="tiny: the embedded default; realistic: realistic_shape.py's 10M model and 256-token responses")
-    p.add_argument("--sides", default="grpo,trl,grpoT,trl1", help="realistic shape: the sides to run (grpo, trl, grpoT, trl1)")
+    p.add_argument("--sides", default="grpo,trl,grpoT,trl1,trlM",
+                   help="realistic shape: the sides to run (grpo, trl, grpoT, trl1, trlM: TRL with pacslab's allocator setting)")
     p.add_argument("--warmup", type=int, help="untimed steps per side per round (default: tiny 2, realistic 1)")
     p.add_argument("--steps", type=int, help="timed steps per side per round (default: tiny 5, realistic 2)")
     p.add_argument("--rounds", type=int, default=2)
