@@ -114,7 +114,7 @@ def trainer_vs_trl_realistic() -> list[str]:
         "| trainer | threads | samples/s | median step (s) | timed steps | mean response tokens |",
         "|---|---|---|---|---|---|",
     ]
-    for key in ("pacslab", "pacslab_default_threads", "trl", "trl_one_thread", "trl_keep_freed_memory"):
+    for key in ("pacslab", "pacslab_default_threads", "pacslab_one_thread", "trl", "trl_one_thread", "trl_keep_freed_memory"):
         r = d.get(key)
         if r is None:
             continue
@@ -126,7 +126,7 @@ def trainer_vs_trl_realistic() -> list[str]:
                                                          ("ratio_same_allocator", "TRL with pacslab's allocator setting")) if d.get(key)]
     verdict = {True: "meets it", False: "misses it", None: "not measured here at each side's default"}[d["pass"]]
     out += ["", f"Ratio (pacslab GRPO / TRL samples/s), {'; '.join(ratios)}; target ≥ {d['target_ratio']}× at each side's default: {verdict}.", ""]
-    for key in ("pacslab", "pacslab_default_threads"):
+    for key in ("pacslab", "pacslab_default_threads", "pacslab_one_thread"):
         phases = (d.get(key) or {}).get("phases_s_median_by_round")
         if phases:
             out.append(f"pacslab's timed step ({key}), by round: "

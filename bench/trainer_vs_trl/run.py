@@ -9,7 +9,7 @@ pacslab is timed by its own CLI as a user runs it (`python -m pacslab train`): a
 gap between consecutive `metrics` events in events.jsonl, so it includes the rollout, the old
 log-prob pass, the update, the critic pass and writing the step's rollouts file. TRL is timed by a
 callback between consecutive `on_step_end`s. samples/s = timed samples / timed seconds.
-pacslab runs a model under 20M parameters on one CPU thread (its documented choice); TRL runs
+pacslab runs a small step (under 10¹⁰ parameters × response tokens) on one CPU thread (its documented choice); TRL runs
 with torch's default threads ("trl", the peer as a user gets it) and again with OMP_NUM_THREADS=1
 ("trl1", the same thread choice), and pacslab GRPO runs again with OMP_NUM_THREADS set to torch's
 default ("grpoT"), so each side is also compared with the other at the same thread count.
@@ -17,9 +17,11 @@ default ("grpoT"), so each side is also compared with the other at the same thre
 `--shape realistic` (realistic_shape.py) is the same comparison at the proportions of real RLVR:
 a 10M-parameter random-init Qwen2 with a byte-level tokenizer, 64-token prompts, 256-token
 responses, 8 prompts × 8 samples, fp32 on both sides. Sides (`--sides`): grpo and trl (each at its
-default: pacslab one thread for a model under 20M parameters, TRL torch's default threads), grpoT
-(pacslab on torch's default threads) and trl1 (TRL on one thread); with the machine's load average
-before and after. Result: trainer_vs_trl_realistic.json.
+default: for pacslab torch's default threads, as this step's work is above its one-thread limit;
+TRL torch's default threads), grpo1 and trl1 (both on one thread), trlM (TRL at its default with
+pacslab's CPU allocator setting), grpoT (pacslab with OMP_NUM_THREADS set to torch's default; not
+in the default set); with the machine's load average before and after. Result:
+trainer_vs_trl_realistic.json.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def realistic(args, cfg, shape: dict) -> int:
         "grpo": lambda tag: pacslab_times("grpo", args, args.work, tag),
         "trl": lambda tag: trl_times(args, args.work, tag),
         "grpoT": lambda tag: pacslab_times("grpo", args, args.work, tag, threads=default_threads),
+        "grpo1": lambda tag: pacslab_times("grpo", args, args.work, tag, threads=1),
         "trl1": lambda tag: trl_times(args, args.work, f"one-{tag}", threads=1),
         "trlM": lambda tag: trl_times(args, args.work, f"malloc-{tag}", keep_freed_memory=True),
     }
@@ -144,11 +147,13 @@ def realistic(args, cfg, shape: dict) -> int:
                   f"(process {time.perf_counter() - t0:.0f} s, load {load_average()[0]})", flush=True)
     batch = args.prompts * args.n
     summary = {name: summarise(results[name], batch) for name in sides}
-    for name in ("grpo", "grpoT"):  # where pacslab's step goes, round by round
+    for name in ("grpo", "grpoT", "grpo1"):  # where pacslab's step goes, round by round
         if name in summary:
             summary[name]["phases_s_median_by_round"] = [pacslab_phases(part["run_dir"], args.warmup) for part in results[name]]
     labels = {
-        "grpo": ("pacslab", {"algorithm": "grpo", "threads": "its default: 1 (a model under 20M parameters)"}),
+        "grpo": ("pacslab", {"algorithm": "grpo", "threads": f"its default: torch's default, {default_threads} "
+                                                              "(one thread only for a step under 10¹⁰ parameter·tokens)"}),
+        "grpo1": ("pacslab_one_thread", {"algorithm": "grpo", "threads": 1}),
         "trl": ("trl", {"trainer": "GRPOTrainer", "threads": f"torch's default, {default_threads}"}),
         "grpoT": ("pacslab_default_threads", {"algorithm": "grpo", "threads": default_threads}),
         "trl1": ("trl_one_thread", {"trainer": "GRPOTrainer", "threads": 1}),
@@ -172,7 +177,7 @@ def realistic(args, cfg, shape: dict) -> int:
         **rows,
         "sides_run": list(sides),
         "ratio": ratio("pacslab", "trl"),
-        "ratio_one_thread": ratio("pacslab", "trl_one_thread"),
+        "ratio_one_thread": ratio("pacslab_one_thread", "trl_one_thread"),
         "ratio_default_threads": ratio("pacslab_default_threads", "trl"),
         "ratio_same_allocator": ratio("pacslab", "trl_keep_freed_memory"),
         "target_ratio": 2.0,
@@ -208,8 +213,9 @@ def main() -> int:
     p.add_argument("--max-new-tokens", type=int, help="default: the config's rollout.max_new_tokens")
     p.add_argument("--shape", choices=["tiny", "realistic"], default="tiny",
                    help="tiny: the embedded default; realistic: realistic_shape.py's 10M model and 256-token responses")
-    p.add_argument("--sides", default="grpo,trl,grpoT,trl1,trlM",
-                   help="realistic shape: the sides to run (grpo, trl, grpoT, trl1, trlM: TRL with pacslab's allocator setting)")
+    p.add_argument("--sides", default="grpo,trl,grpo1,trl1,trlM",
+                   help="realistic shape: the sides to run (grpo, trl, grpo1, trl1, trlM: TRL with pacslab's allocator "
+                        "setting, grpoT: pacslab with OMP_NUM_THREADS at torch's default)")
     p.add_argument("--warmup", type=int, help="untimed steps per side per round (default: tiny 2, realistic 1)")
     p.add_argument("--steps", type=int, help="timed steps per side per round (default: tiny 5, realistic 2)")
     p.add_argument("--rounds", type=int, default=2)
@@ -269,7 +275,7 @@ def main() -> int:
         "trl": {**trl, "trainer": "GRPOTrainer", "version": results["trl"][0].get("trl")},
         "pacslab_default_threads": {**grpo_t, "algorithm": "grpo", "threads": default_threads,
                                     "note": f"OMP_NUM_THREADS={default_threads}: torch's default here, the threads TRL runs with"},
-        "trl_one_thread": {**trl1, "trainer": "GRPOTrainer with OMP_NUM_THREADS=1 (pacslab's own choice for models under 20M parameters)"},
+        "trl_one_thread": {**trl1, "trainer": "GRPOTrainer with OMP_NUM_THREADS=1 (pacslab's own choice for small steps)"},
         "ratio": round(grpo["samples_per_s"] / trl["samples_per_s"], 2),
         "ratio_vs_trl_one_thread": round(grpo["samples_per_s"] / trl1["samples_per_s"], 2),
         "ratio_equal_default_threads": round(grpo_t["samples_per_s"] / trl["samples_per_s"], 2),

@@ -234,7 +234,7 @@ def cmd_eval(args) -> int:
     from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
     from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
     from pacslab.tasks import encode_examples
-    from pacslab.train import tune_cpu_threads
+    from pacslab.train import step_work, tune_cpu_threads
     from pacslab.verifiers import VerifierRunner
 
     target: Path = args.target
@@ -273,7 +273,7 @@ def cmd_eval(args) -> int:
         model, tokenizer = load_policy(base_model, device=device, dtype=cfg.model.dtype, adapter=model_dir)
     else:
         model, tokenizer = load_policy(model_dir, device=device, dtype=cfg.model.dtype)
-    tune_cpu_threads(model, device, lambda _: None)
+    tune_cpu_threads(model, device, lambda _: None, step_work(model, cfg))
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
     with verifier:
         values = evaluate_sets(model, tokenizer, sets, verifier, generator=eval_generator(device, cfg.seed, step))

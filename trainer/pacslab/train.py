@@ -155,21 +155,30 @@ def _no_dropout(model: torch.nn.Module) -> None:
             module.attention_dropout = 0.0
 
 
-SMALL_MODEL_PARAMS = 20_000_000
+SMALL_STEP_WORK = 10_000_000_000  # parameters × response tokens of a step, below which one thread is faster
 
 
-def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable[[str], None]) -> None:
-    """Runs a small model on one CPU thread unless OMP_NUM_THREADS says otherwise.
+def step_work(model: torch.nn.Module, cfg: Config) -> int:
+    """The size of a step's work: parameters × the response tokens it samples at most."""
+    return sum(p.numel() for p in model.parameters()) * cfg.rollout.prompts_per_step * cfg.rollout.n * cfg.rollout.max_new_tokens
 
-    Its matrices are too small for intra-op threads to pay for their synchronisation, and on a
-    busy machine spinning threads slow every step several-fold (measured: 1.8 s against 12.8 s per
-    step of the demo on 2 loaded cores).
+
+def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable[[str], None], work: int) -> None:
+    """Runs a small step on one CPU thread unless OMP_NUM_THREADS says otherwise; a large one on
+    torch's default threads.
+
+    `work` is `step_work`. Below SMALL_STEP_WORK the matrices are too small for intra-op threads to
+    pay for their synchronisation, and on a busy machine spinning threads slow every step
+    several-fold (measured: 1.8 s against 12.8 s per step of the demo, 4·10⁸, on 2 loaded cores).
+    Above it every phase gains from the threads (measured on an idle 2-core machine at the
+    realistic shape of bench/trainer_vs_trl, 1.6·10¹¹: 18.0 s against 29.3 s a step, rollout,
+    update and ψ_post alike).
     """
     if device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
         return
-    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS and torch.get_num_threads() != 1:
+    if work < SMALL_STEP_WORK and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-        log("small model on CPU: using one thread (set OMP_NUM_THREADS to choose)")
+        log("small step on CPU: using one thread (set OMP_NUM_THREADS to choose)")
 
 
 # glibc's malloc parameters (malloc.h) and the environment variables by which a user sets them
@@ -274,7 +283,7 @@ class Trainer:
                                                      gradient_checkpointing=cfg.model.gradient_checkpointing, lora=lora)
         if lora is None:
             _no_dropout(self.model)
-        tune_cpu_threads(self.model, self.device, log)
+        tune_cpu_threads(self.model, self.device, log, step_work(self.model, cfg))
         keep_freed_memory(self.device, log)
         self.ref_model = None
         # with LoRA the reference is the same model with its adapters off: no second copy

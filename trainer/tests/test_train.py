@@ -316,3 +316,39 @@ def test_a_cpu_run_keeps_freed_memory_unless_the_environment_chooses(device, env
     pages = 64 * 1024 * 1024 // 4096
     # kept, a later temporary of the same size is served from the heap; otherwise each is mapped and zero-filled afresh
     assert (int(out[-1]) < pages // 10) if kept else (int(out[-1]) > pages // 2)
+
+
+THREAD_PROBE = """
+import sys, torch
+from pacslab.train import tune_cpu_threads
+torch.set_num_threads(2)
+tune_cpu_threads(torch.nn.Linear(2, 2), torch.device(sys.argv[1]), lambda line: None, int(float(sys.argv[2])))
+print(torch.get_num_threads())
+"""
+
+
+@pytest.mark.parametrize("device, work, env, threads", [
+    ("cpu", 4e8, {}, 1),  # the demo: 0.8M parameters x 128 samples x 4 tokens
+    ("cpu", 1.6e11, {}, 2),  # bench/trainer_vs_trl's realistic shape: 10M x 64 x 256
+    ("cpu", 4e8, {"OMP_NUM_THREADS": "2"}, 2),  # the user's choice stands
+    ("meta", 4e8, {}, 2),  # not a CPU
+])
+def test_a_small_step_runs_on_one_cpu_thread_and_a_large_one_on_the_default(device, work, env, threads):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", THREAD_PROBE, device, str(work)], env={**clean, **env},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[-1]) == threads
+
+
+def test_step_work_counts_parameters_and_a_steps_response_tokens(write_config):
+    from pacslab.train import SMALL_STEP_WORK, step_work
+
+    cfg = load_config(write_config())  # the test config's rollout
+    model = torch.nn.Linear(1000, 790)  # 790,790 parameters, about the demo model's
+    work = step_work(model, cfg)
+    assert work == 790_790 * cfg.rollout.prompts_per_step * cfg.rollout.n * cfg.rollout.max_new_tokens
+    assert work < SMALL_STEP_WORK
