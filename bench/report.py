@@ -95,6 +95,13 @@ def trainer_vs_trl() -> list[str]:
     return out
 
 
+def load_note(d: dict) -> str:
+    """What the load average around a run says of the machine (2 cores: above 2.5, other work shared them)."""
+    if max(d["load_average_before"][0], d["load_average_after"][0]) > 2.5:
+        return " (the machine's cores were shared with other work: the interleaving puts the same load on every side)"
+    return " (no other work on the machine)"
+
+
 def trainer_vs_trl_realistic() -> list[str]:
     d, out = section("trainer_vs_trl_realistic", "Trainer against TRL at realistic proportions (CPU)",
                      ".venv/bin/python bench/trainer_vs_trl/run.py --shape realistic")
@@ -108,8 +115,7 @@ def trainer_vs_trl_realistic() -> list[str]:
         f"the mean length is in the table), one step = {b['prompts']} prompts × {b['samples_per_prompt']} samples; "
         f"{s['warmup']} warm-up step then {s['timed_per_round']} timed steps per side per round, {s['rounds']} interleaved rounds "
         f"(the sides in order, then the reverse). {d['settings']}. Load average "
-        f"{d['load_average_before'][0]} before and {d['load_average_after'][0]} after (the machine's 2 cores were shared with "
-        "other work: the interleaving puts the same load on both sides).",
+        f"{d['load_average_before'][0]} before and {d['load_average_after'][0]} after{load_note(d)}.",
         "",
         "| trainer | threads | samples/s | median step (s) | timed steps | mean response tokens |",
         "|---|---|---|---|---|---|",
@@ -148,8 +154,7 @@ def trl_engine() -> list[str]:
         f"{d['model']}, {d['task']}, algorithm {d['algorithm']}; {one_step(d['batch'])}; every side in one process on {threads}, "
         f"from the same config, seed and steps ({s['warmup']} warm-up then "
         f"{s['timed_per_round']} timed steps per side per round, {s['rounds']} rounds alternating the order; bench/trl_engine/run.py). "
-        f"Load average {d['load_average_before'][0]} before and {d['load_average_after'][0]} after: the machine was shared "
-        "with other work.",
+        f"Load average {d['load_average_before'][0]} before and {d['load_average_after'][0]} after{load_note(d)}.",
         "",
         "| side | samples/s | median step (s) | timed steps | mean response tokens |",
         "|---|---|---|---|---|",
@@ -170,6 +175,9 @@ def trl_engine() -> list[str]:
     if by_round:
         out[-1] += (" Each side's median step, round by round: " + "; ".join(f"{key} {', '.join(map(str, v))} s" for key, v in by_round.items())
                     + ": differences between the TRL sides smaller than a side's spread over rounds are the load's, not the code's.")
+    note = RESULTS / "trl_engine.md"
+    if note.is_file():
+        out += ["", note.read_text().strip()]
     return out + ["", machine_line(d), ""]
 
 
