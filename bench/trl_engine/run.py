@@ -11,7 +11,7 @@ step ends (TRL's `on_step_end`, the native engine's per-step report); each side 
 and STEPS timed steps, in rounds that alternate the order so that other load on the machine falls
 on every side alike.
 
-PYTHONPATH=trainer .venv/bin/python bench/trl_engine/run.py [--steps 8] [--warmup 2] [--rounds 4]
+PYTHONPATH=trainer .venv/bin/python bench/trl_engine/run.py [--steps 12] [--warmup 3] [--rounds 10]
 writes bench/results/trl_engine.json.
 """
 
@@ -124,9 +124,9 @@ def load_average() -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
     before = load_average()
