@@ -165,10 +165,11 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
     await pickFirstIfAsked(page);
     const frame = await findFrame(page, 'the rollout inspector\'s samples', '#sample-list [data-psi]');
     const sample = frame.locator('#sample-list [data-psi]').first();
-    const reward = Number(await sample.getAttribute('data-reward'));
-    const psi = Number(await sample.getAttribute('data-psi'));
+    // one read of the row: the live run's next step can re-render the list between separate reads
+    const [rewardText, psiText, shown] = await sample.evaluate((row) => [row.dataset.reward, row.dataset.psi, row.innerText]);
+    const reward = Number(rewardText);
+    const psi = Number(psiText);
     assert.ok(Number.isFinite(reward) && Number.isFinite(psi), `a sample has a reward and ψ: ${reward}, ${psi}`);
-    const shown = await sample.innerText();
     for (const [name, value, digits] of [['reward', reward, 2], ['ψ', psi, 3]]) {
       assert.ok(shown.includes(shownNumber(value, digits)), `the row shows its ${name} ${value}: ${shown}`);
     }
@@ -491,8 +492,12 @@ describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing &&
     const folderRow = (name) => explorer.locator('.monaco-list-row').filter({ hasText: new RegExp(`^\\s*${name}\\s*$`) }).first();
     await folderRow('imports').click();
     for (const [name, trainer] of [['tb-logs', 'verl'], ['trl-out', 'trl']]) {
-      await runCommand(page, 'View: Show Explorer'); // an import reveals its run in the Runs view
-      await folderRow(name).waitFor({ timeout: 30_000 });
+      // an import reveals its run in the Runs view, possibly after the Explorer was shown again: show it until the row is there
+      await waitFor(`${name} in the explorer`, async () => {
+        if (await folderRow(name).isVisible()) return true;
+        await runCommand(page, 'View: Show Explorer');
+        return false;
+      }, { timeout: 60_000 });
       // the explorer re-renders its rows while the new runs folder appears: retry a click that lands on a detached row
       await waitFor(`a right-click on ${name} in the explorer`, () => folderRow(name).click({ button: 'right', timeout: 3_000 }).then(() => true, () => false), { timeout: 60_000 });
       // VS Code's own context menu: the item highlighted, Enter runs it (a click may land before the menu takes input)
