@@ -492,14 +492,16 @@ describe('PACS Lab imports runs from TensorBoard and TRL', { skip: trlMissing &&
     const folderRow = (name) => explorer.locator('.monaco-list-row').filter({ hasText: new RegExp(`^\\s*${name}\\s*$`) }).first();
     await folderRow('imports').click();
     for (const [name, trainer] of [['tb-logs', 'verl'], ['trl-out', 'trl']]) {
-      // an import reveals its run in the Runs view, possibly after the Explorer was shown again: show it until the row is there
-      await waitFor(`${name} in the explorer`, async () => {
-        if (await folderRow(name).isVisible()) return true;
-        await runCommand(page, 'View: Show Explorer');
-        return false;
-      }, { timeout: 60_000 });
-      // the explorer re-renders its rows while the new runs folder appears: retry a click that lands on a detached row
-      await waitFor(`a right-click on ${name} in the explorer`, () => folderRow(name).click({ button: 'right', timeout: 3_000 }).then(() => true, () => false), { timeout: 60_000 });
+      // an import reveals its run in the Runs view, possibly after the Explorer was shown again, and the explorer
+      // re-renders its rows while the new runs folder appears: show the Explorer whenever the row is not there, and
+      // retry a right-click that lands on a detached row
+      await waitFor(`a right-click on ${name} in the explorer`, async () => {
+        if (!(await folderRow(name).isVisible())) {
+          await runCommand(page, 'View: Show Explorer');
+          return false;
+        }
+        return folderRow(name).click({ button: 'right', timeout: 3_000 }).then(() => true, () => false);
+      }, { timeout: 90_000 });
       // VS Code's own context menu: the item highlighted, Enter runs it (a click may land before the menu takes input)
       await page.locator('.context-view .action-label').filter({ hasText: 'Import Runs…' }).first().hover();
       await page.keyboard.press('Enter');
