@@ -72,6 +72,8 @@ class PacsLabCallback(TrainerCallback):
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
+        # engine: trl with several optimizer steps per rollout batch: the run's step is TRL's // this
+        self.updates = getattr(trainer, "updates_per_step", 1)
 
     # ------------------------------------------------------------ run.json and events (rank 0)
 
@@ -85,16 +87,17 @@ class PacsLabCallback(TrainerCallback):
         self.info.update(format=runio.FORMAT_VERSION, id=self.info.get("id") or self.run_dir.name,
                          name=self.info.get("name") or self.run_dir.name, algorithm=self.algorithm,
                          loss_metric=self.loss_metric, engine="trl", world_size=self.trainer.accelerator.num_processes,
-                         status="running", step=state.global_step, total_steps=state.max_steps,
+                         status="running", step=state.global_step // self.updates,
+                         total_steps=state.max_steps // self.updates,
                          created_at=self.info.get("created_at") or runio.utc_now(), seed=args.seed,
                          versions=runio.versions(device.split(":")[0]), error=None, **runio.process_fields())
-        self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps)
+        self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps // self.updates)
         self.events.emit("state", status="running")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not self.main or not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
             return
-        step = state.global_step
+        step = state.global_step // self.updates
         self.events.emit("metrics", step=step, values=metric_names(logs, self.loss_metric))
         records = self._records(step)
         if records:
@@ -107,7 +110,7 @@ class PacsLabCallback(TrainerCallback):
         that an evaluation gave, as `PacsGRPOTrainer.evaluate` names them; TRL's own `eval_*` stay out."""
         values = metric_names({k: v for k, v in (metrics or {}).items() if k.startswith(("eval/", "perf/"))}, self.loss_metric)
         if self.main and any(key.startswith("eval/") for key in values):
-            self.events.emit("eval", step=state.global_step, values=values)
+            self.events.emit("eval", step=state.global_step // self.updates, values=values)
 
     def _records(self, step: int) -> list[dict]:
         """The step's samples from the trainer's completion log (rank 0 holds the gathered batch)."""
@@ -131,6 +134,8 @@ class PacsLabCallback(TrainerCallback):
     # ------------------------------------------------------------ control (every rank)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.updates:
+            return control  # commands are read at the end of a rollout batch (its last optimizer step)
         for command in self._shared(self.commands.poll() if self.main else None):
             self._apply(command, state, control)
         return control
@@ -194,15 +199,15 @@ class PacsLabCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         self.trainer.accelerator.wait_for_everyone()  # every rank's files (rng_state_R.pth) are written
         if self.main:
-            step = state.global_step
-            source = Path(args.output_dir) / f"checkpoint-{step}"
+            step = state.global_step // self.updates
+            source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             rel = runio.write_checkpoint(self.run_dir, step, lambda tmp: _move_into(source, tmp, step))
             self.events.emit("checkpoint", step=step, path=rel)
         self.trainer.accelerator.wait_for_everyone()
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.main:
-            self.info.update(status=self.status, step=state.global_step)
+            self.info.update(status=self.status, step=state.global_step // self.updates)
             self.events.emit("state", status=self.status)
             self.events.emit("run_finished", status=self.status)
             self.events.close()

@@ -22,11 +22,12 @@ def labels_gradient(labels: Tensor, group_ids: Tensor, *, rollout_n: int, **opti
     return pacs_rhat_gradient(zero, labels, rollout_n=rollout_n, group_ids=group_ids, **options)
 
 
-def coupled_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, c: Tensor, *, beta: float, scale: float) -> Tensor:
+def coupled_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, c: Tensor, *, beta: float, scale: float,
+                 reward_method: str = "logratio") -> Tensor:
     """scale · Σ_j c_j r̂_j over these rows (any rows of the batch): its gradient is `scale` times
     these rows' share Σ_j c_j ∇r̂_j of ∇L. `scale` undoes the caller's averaging (the data-parallel
     mean over processes), so that the gradients summed over micro-batches and processes are ∇L."""
-    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method="logratio")  # [b]
+    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method=reward_method)  # [b]
     return scale * (c.to(rhat.dtype) * rhat).sum()
 
 
