@@ -59,3 +59,32 @@ def test_mini_batch_gradient_takes_rows_in_any_order():
     assert got_metrics == pytest.approx(metrics, rel=1e-12)
     assert torch.equal(fields["logratio"], rhat[order])
     assert torch.equal(fields["p_correct"], torch.sigmoid(fields["psi"]))
+
+
+def test_a_run_counts_rollout_batches_as_steps(tmp_path):
+    """2 rollout batches of 2 mini-batches × 2 epochs on 2 processes: TRL makes 8 optimizer steps,
+    the run's events, records and checkpoint count 2 steps, and every record holds ψ as the loss took it."""
+    import yaml
+
+    from test_trl_engine import _events, _train
+
+    config = tmp_path / "trl.pacs.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "trl-mini", "engine": "trl", "device": "cpu", "total_steps": 2, "checkpoint_every": 2, "eval_every": 0,
+        "eval": {"size": 4, "samples": 2, "k": [1, 2], "batch_prompts": 2}, "launch": {"num_processes": 2},
+        "rollout": {"prompts_per_step": 4, "n": 4, "max_new_tokens": 4},
+        "optim": {"mini_batch_prompts": 2, "micro_batch_prompts": 1, "epochs": 2, "lr": 0.05},
+        "task": {"arith": {"digits": 2, "train_size": 40, "eval_size": 8}}}))
+    result = _train(str(config), "--runs-root", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert (info["status"], info["step"], info["total_steps"]) == ("finished", 2, 2)
+    events = _events(run_dir)
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 2]
+    assert [e["path"] for e in events if e["type"] == "checkpoint"] == ["checkpoints/step-000002"]
+    state = json.loads((run_dir / "checkpoints" / "step-000002" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+    for e in (e for e in events if e["type"] == "rollouts"):
+        records = [json.loads(line) for line in (run_dir / e["file"]).read_text().splitlines()]
+        assert len(records) == 16 and all(r["psi"] is not None and r["p_correct"] is not None for r in records)
