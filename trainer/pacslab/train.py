@@ -30,6 +30,7 @@ import yaml
 from pacslab import algorithms, runio
 from pacslab.algorithms import LossInput
 from pacslab.config import Config, ConfigError, resolved_dict
+from pacslab.dynamic_sampling import merge_rollouts, sample_rounds, verdict_labels
 from pacslab.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
 from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
@@ -365,17 +366,15 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, float | None]:
         cfg = self.cfg
         t0 = time.perf_counter()
-        # rollout
-        examples = self.sampler.next_batch()
-        with self._compute():
-            batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
-                                      max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                                      top_p=cfg.rollout.top_p, generator=self.generator,
-                                      batch_prompts=cfg.rollout.batch_prompts)
-        t_rollout = time.perf_counter() - t0
-        # verify
-        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
-                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        # rollout and verify (rollout.dynamic_sampling: rounds until the batch is mixed groups)
+        self._t_rollout = 0.0
+        if cfg.rollout.dynamic_sampling:
+            rounds, picks, sampling = sample_rounds(self._draw, lambda r: verdict_labels(r[2]), groups=cfg.rollout.prompts_per_step,
+                                                    n=self.n, max_rounds=cfg.rollout.dynamic_sampling_max_rounds)
+            examples, batch, verdicts = merge_rollouts(rounds, picks, n=self.n, pad_id=self.tokenizer.pad_token_id)
+        else:
+            (examples, batch, verdicts), sampling = self._draw(), {}
+        t_rollout = self._t_rollout
         verifier_errors = self._check_verdicts(step, verdicts)
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
@@ -425,6 +424,7 @@ class Trainer:
             "reward/std": labels.std(unbiased=False).item(),
             "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
             "verifier/error_frac": verifier_errors,
+            **sampling,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
@@ -441,6 +441,20 @@ class Trainer:
         return {k: (None if v is None else _finite(v)) for k, v in values.items()}
 
     # ------------------------------------------------------------ phases
+
+    def _draw(self):
+        """One round of rollouts: (examples, RolloutBatch, verdicts) of rollout.prompts_per_step prompts."""
+        cfg, t0 = self.cfg, time.perf_counter()
+        examples = self.sampler.next_batch()
+        with self._compute():
+            batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
+                                      max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+                                      top_p=cfg.rollout.top_p, generator=self.generator,
+                                      batch_prompts=cfg.rollout.batch_prompts)
+        self._t_rollout += time.perf_counter() - t0
+        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
+                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        return examples, batch, verdicts
 
     def _partition(self, batch: RolloutBatch) -> list[list[slice]]:
         """Mini-batches of whole groups, each cut into micro-batches: optim.micro_batch_prompts groups,
