@@ -53,3 +53,21 @@ def test_native_keeps_only_mixed_groups_and_records_the_rounds(write_config, tmp
         assert values["sampling/prompts"] == 4 * values["sampling/rounds"]
         assert values["sampling/dropped_frac"] == pytest.approx(1 - 1 / values["sampling/rounds"])
     assert max(v["sampling/rounds"] for v in steps) > 1, "no step needed a second round: the test shows nothing"
+
+
+def test_engine_trl_keeps_only_mixed_groups_with_the_same_config(write_config, tmp_path):
+    """The native test's config with engine: trl on 2 processes: the kept batch is mixed groups, the
+    records are its rows, and the metrics say how many rounds each step took."""
+    from test_trl_engine import _train
+
+    config = write_config(total_steps=2, engine="trl", **{**EMBEDDED, "launch.num_processes": 2})
+    result = _train(str(config), "--runs-root", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    steps = _kept_groups_are_mixed(run_dir, 4)
+    assert len(steps) == 2
+    for values in steps:
+        assert values["sampling/unmixed_kept"] == 0
+        assert values["sampling/prompts"] == 4 * values["sampling/rounds"]
+        assert values["sampling/dropped_frac"] == pytest.approx(1 - 1 / values["sampling/rounds"])
+    assert max(v["sampling/rounds"] for v in steps) > 1, "no step needed a second round: the test shows nothing"

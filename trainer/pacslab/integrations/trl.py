@@ -26,7 +26,8 @@ from transformers import TrainerCallback
 from pacslab import runio
 from pacslab.control import POLL_S, ControlReader
 
-KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
+KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/",
+                 "sampling/")
 RENAMED = {"reward": "reward/mean", "reward_std": "reward/std", "learning_rate": "optim/lr",
            "grad_norm": "optim/grad_norm", "step_time": "perf/step_s", "entropy": "policy/entropy",
            "completions/mean_length": "response/length_mean", "completions/max_length": "response/length_max",

@@ -66,6 +66,10 @@ def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
             f"make optim.mini_batch_prompts a multiple of {world}, or set it to rollout.prompts_per_step")
     if cfg.algorithm not in ("pacs", "grpo", "rloo"):
         add("algorithm", f"engine: trl runs pacs, grpo and rloo, not {cfg.algorithm}", "choose one of those, or engine: native")
+    if cfg.rollout.dynamic_sampling and cfg.rollout.prompts_per_step % world:
+        add("rollout.dynamic_sampling", f"dynamic sampling keeps whole groups on each process, and "
+            f"{cfg.rollout.prompts_per_step} prompts do not split over {world} processes",
+            f"make rollout.prompts_per_step a multiple of {world}, or turn dynamic sampling off")
     rows, accumulation = o.mini_batch_prompts * cfg.rollout.n, int(cfg.trl.get("gradient_accumulation_steps", 1))
     if rows % (world * accumulation):
         add("optim.mini_batch_prompts", f"a mini-batch's {rows} responses do not split evenly over {world} processes × "

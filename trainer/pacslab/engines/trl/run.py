@@ -99,7 +99,8 @@ def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
                            pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
                                          "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode,
                                          "reward_method": pacs.reward_method},
-                           updates_per_step=updates_per_step(cfg))
+                           updates_per_step=updates_per_step(cfg),
+                           dynamic_sampling_rounds=cfg.rollout.dynamic_sampling_max_rounds if cfg.rollout.dynamic_sampling else 0)
 
 
 def evaluation(cfg: Config, tokenizer, *, base_dir: Path):

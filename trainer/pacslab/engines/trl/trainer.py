@@ -25,6 +25,7 @@ from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, uns
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
 from pacslab.engines.trl.minibatch import FieldLog, MiniBatch, coupled_coefficients, on_every_process
+from pacslab.engines.trl.sampling import generate_mixed
 from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights, rloo_advantages
 
 LABELS, GROUPS, ROWS = "pacs_labels", "pacs_group_ids", "pacs_rows"
@@ -35,12 +36,15 @@ class PacsGRPOTrainer(GRPOTrainer):
     weight_mode), `grpo` (TRL's own loss) or `rloo` (TRL's surrogate on leave-one-out advantages).
     `evaluation`: what `evaluate` runs instead of TRL's own evaluation loop (evaluation.py).
     `group_shuffle`: shuffle a generation batch by whole groups (the default) rather than by rows.
-    `updates_per_step`: optimizer steps (TRL's steps) per rollout batch, so the run's steps count rollout batches."""
+    `updates_per_step`: optimizer steps (TRL's steps) per rollout batch, so the run's steps count rollout batches.
+    `dynamic_sampling_rounds`: with rollout.dynamic_sampling, its most generation rounds a step (0 = off)."""
 
     def __init__(self, *args, algorithm: str = "pacs", pacs_options: dict | None = None,
-                 evaluation: Evaluation | None = None, group_shuffle: bool = True, updates_per_step: int = 1, **kwargs):
+                 evaluation: Evaluation | None = None, group_shuffle: bool = True, updates_per_step: int = 1,
+                 dynamic_sampling_rounds: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.updates_per_step = updates_per_step
+        self.dynamic_sampling_rounds = dynamic_sampling_rounds
         if algorithm not in ("pacs", "grpo", "rloo"):
             raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs pacs, grpo or rloo")
         self.algorithm = algorithm
@@ -61,7 +65,11 @@ class PacsGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        if self.dynamic_sampling_rounds and self.model.training:  # rollout.dynamic_sampling (sampling.py)
+            output = generate_mixed(self, inputs, super()._generate_and_score_completions,
+                                    max_rounds=self.dynamic_sampling_rounds)
+        else:
+            output = super()._generate_and_score_completions(inputs)
         labels, n = self._global_labels, self.num_generations
         group_ids = torch.arange(labels.shape[0], device=labels.device) // n  # [N]
         rows = output["completion_ids"].shape[0]
