@@ -4,6 +4,7 @@ mini-batch, against the native engine's loss, on 2 torchrun processes (trl_worke
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -63,7 +64,8 @@ def test_mini_batch_gradient_takes_rows_in_any_order():
 
 def test_a_run_counts_rollout_batches_as_steps(tmp_path):
     """2 rollout batches of 2 mini-batches × 2 epochs on 2 processes: TRL makes 8 optimizer steps,
-    the run's events, records and checkpoint count 2 steps, and every record holds ψ as the loss took it."""
+    the run's events, records and checkpoint count 2 steps, and the records hold ψ after the step's
+    updates with the critic/* metrics, as the native engine's."""
     import yaml
 
     from test_trl_engine import _events, _train
@@ -81,10 +83,15 @@ def test_a_run_counts_rollout_batches_as_steps(tmp_path):
     info = json.loads((run_dir / "run.json").read_text())
     assert (info["status"], info["step"], info["total_steps"]) == ("finished", 2, 2)
     events = _events(run_dir)
+    metrics = [e["values"] for e in events if e["type"] == "metrics"]
     assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 2]
+    assert all(m["critic/bce"] is not None and m["critic/accuracy"] is not None for m in metrics)  # ψ_post, as native
     assert [e["path"] for e in events if e["type"] == "checkpoint"] == ["checkpoints/step-000002"]
     state = json.loads((run_dir / "checkpoints" / "step-000002" / "trainer_state.json").read_text())
     assert state["global_step"] == 8
     for e in (e for e in events if e["type"] == "rollouts"):
         records = [json.loads(line) for line in (run_dir / e["file"]).read_text().splitlines()]
         assert len(records) == 16 and all(r["psi"] is not None and r["p_correct"] is not None for r in records)
+        for r in records:  # ψ after the step's updates, against π_old
+            assert r["p_correct"] == pytest.approx(1 / (1 + math.exp(-r["psi"])))
+            assert r["grad_weight"] == pytest.approx(r["reward"] - r["p_correct"])

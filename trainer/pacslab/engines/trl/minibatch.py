@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from transformers import TrainerCallback
 
 from pacslab.losses import _compute_dtype, pacs_loss_of_rhat
 
@@ -121,3 +122,63 @@ class FieldLog:
                     if r < len(column):
                         column[r] = x
         self.__init__()
+
+
+def critic_after_update(trainer, model, forward, *, rows_key: str, labels_key: str, groups_key: str) -> dict | None:
+    """ψ_post of every row of the rollout batch at the current θ against π_old (one no-grad forward
+    of each process's rows, gathered), as the native engine takes it after a step's updates: the
+    records' r̂, ψ, σ(ψ), R − σ(ψ) (into `trainer.sample_fields`, by gathered row) and the critic/*
+    metrics. None where the micro-batches hold no old log-probs (TRL's own loss, one update a batch)."""
+    from pacslab.losses import pacs_bce, pacs_weights
+    from pacslab.metrics import critic_metrics
+
+    micro = trainer._buffered_inputs or []
+    if not micro or any(mb.get("old_per_token_logps") is None for mb in micro):
+        return None
+    o = trainer.pacs_options
+    with torch.no_grad():
+        rhat = torch.cat([_rhat(trainer, *forward(model, mb)) for mb in micro]).double()  # [b]
+    rows = gathered(torch.cat([mb[rows_key] for mb in micro]))
+    order = torch.argsort(rows)  # [N]: the gathered batch's order, whole contiguous groups
+    rhat, labels = gathered(rhat)[order], gathered(torch.cat([mb[labels_key] for mb in micro]).double())[order]
+    groups, n = gathered(torch.cat([mb[groups_key] for mb in micro]))[order], trainer.num_generations
+    psi = _psi(rhat, n, groups, o)  # [N]
+    weights = pacs_weights(labels, rollout_n=n, weight_mode=o.get("weight_mode", "question"))  # [N]
+    p_correct = torch.sigmoid(psi)
+    values = critic_metrics(psi, labels, rollout_n=n)
+    values["critic/bce"] = pacs_bce(psi, labels, weights).item() if torch.isfinite(psi).all() else None
+    fields = {"logratio": rhat, "psi": psi, "p_correct": p_correct, "grad_weight": labels - p_correct, "weight": weights}
+    for name, column in fields.items():
+        trainer.sample_fields[name] = column.tolist()
+    return values
+
+
+def _rhat(trainer, logp, old_logp, mask) -> Tensor:
+    from pacslab.losses import pacs_rhat
+
+    return pacs_rhat(logp, old_logp, mask, beta=trainer.pacs_beta, reward_method=trainer.pacs_reward_method)
+
+
+def _psi(rhat: Tensor, n: int, groups: Tensor, options: dict) -> Tensor:
+    from pacslab.losses import pacs_psi
+
+    return pacs_psi(rhat, rollout_n=n, adv_estimator=options.get("adv_estimator", "rloo"),
+                    norm_by_std=options.get("norm_by_std", True), group_ids=groups)
+
+
+class CriticSchedule(TrainerCallback):
+    """After the last optimizer step of every `every`-th rollout batch (0 = never): `critic_after_update`,
+    its metrics into the step's log (every process runs it: it gathers)."""
+
+    def __init__(self, trainer, every: int):
+        self.trainer, self.every = trainer, every
+
+    def on_step_end(self, args, state, control, **kwargs):
+        t = self.trainer
+        updates = getattr(t, "updates_per_step", 1)
+        if not self.every or state.global_step % updates or (state.global_step // updates) % self.every:
+            return control
+        values = t.critic_after_update()
+        for name, value in (values or {}).items():
+            t._metrics["train"][name].append(float("nan") if value is None else float(value))
+        return control

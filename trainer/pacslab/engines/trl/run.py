@@ -145,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from pacslab.engines.trl.evaluation import EvalSchedule
+    from pacslab.engines.trl.minibatch import CriticSchedule
 
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
     callback = add_run_callback(trainer, cfg, run_dir)
+    trainer.add_callback(CriticSchedule(trainer, cfg.logging.critic_every))  # ψ_post: critic/* and the records
     trainer.add_callback(EvalSchedule(trainer))  # after the callback that writes the eval events
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
     try:

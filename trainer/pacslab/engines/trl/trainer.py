@@ -24,7 +24,8 @@ from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, uns
 
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
-from pacslab.engines.trl.minibatch import FieldLog, MiniBatch, coupled_coefficients, on_every_process
+from pacslab.engines.trl.minibatch import (FieldLog, MiniBatch, coupled_coefficients, critic_after_update,
+                                           on_every_process)
 from pacslab.engines.trl.sampling import generate_mixed
 from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights, rloo_advantages
 
@@ -135,6 +136,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         if position == 0 or self._mini is None:
             self._mini = self._plan_mini_batch(model, accumulation)
         logp, old_logp, mask = self._pacs_forward(model, inputs)
+        inputs.setdefault("old_per_token_logps", old_logp)  # θ_old's, for the critic after the update
         first_pass = self._step % self._generate_every() < self.args.steps_per_generation
         if self._mini.whole:
             loss, metrics = pacs_loss(logp, old_logp, mask, inputs[LABELS], rollout_n=self.num_generations,
@@ -152,6 +154,11 @@ class PacsGRPOTrainer(GRPOTrainer):
         if self._step % self._generate_every() == self.args.steps_per_generation - 1:
             self._fields.collect(self.sample_fields)  # every process: the first pass's fields, on rank 0's records
         return loss
+
+    def critic_after_update(self) -> dict | None:
+        """ψ_post of the rollout batch after its updates: records' fields and critic/* (minibatch.py)."""
+        return critic_after_update(self, self.model, self._pacs_forward, rows_key=ROWS, labels_key=LABELS,
+                                   groups_key=GROUPS)
 
     def _generate_every(self) -> int:
         return self.args.steps_per_generation * self.num_iterations
