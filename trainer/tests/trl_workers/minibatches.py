@@ -24,10 +24,7 @@ from pacslab.algorithms import LossInput, get
 from pacslab.config.schema import Config
 from pacslab.demo_model import build_model, build_tokenizer
 from pacslab.engines.trl.loss import coupled_loss, labels_gradient
-from pacslab.engines.trl.trainer import PacsGRPOTrainer
-
-KEYS = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "pacs_labels", "pacs_group_ids",
-        "old_per_token_logps")
+from exactness import RecordingTrainer  # noqa: E402 (beside this script)
 
 # name: rollout.n, prompts a step, mini-batches, epochs, accumulation, reward_method
 LAYOUTS = {
@@ -39,20 +36,6 @@ LAYOUTS = {
     # 3 mini-batches, one whole group per micro-batch: pacs_loss itself
     "whole": (2, 6, 3, 1, 1, "logratio"),
 }
-
-
-class RecordingTrainer(PacsGRPOTrainer):
-    """Keeps each micro-batch's rows and the loss path it took since the last optimizer step."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.micro_batches: list[dict] = []
-
-    def _compute_loss(self, model, inputs):
-        loss = super()._compute_loss(model, inputs)
-        self.micro_batches.append({**{k: inputs[k].detach().clone() for k in KEYS},
-                                   "whole": self._mini.whole})
-        return loss
 
 
 def _padded(parts: list[torch.Tensor]) -> torch.Tensor:
