@@ -85,7 +85,7 @@ def _config_error(exc: ConfigError | ValueError, run_dir: Path | None = None, *,
     never trained) is marked failed with it, and a run that has trained is left as it is."""
     print(f"{kind} error:\n{exc}", file=sys.stderr)
     if run_dir is not None:
-        from pacslab import runio
+        from pacslab.run import files as runio
 
         info = runio.RunInfo(run_dir)
         if info.get("status") == "starting" and not runio.holds_run(run_dir):
@@ -99,7 +99,7 @@ def _usage_error(message: str) -> int:
 
 
 def cmd_train(args) -> int:
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     resume = args.resume is not None
     if resume:
@@ -139,7 +139,7 @@ def _join_machine_0(args, config_path: Path, run_dir: Path) -> int | None:
     import os
     import subprocess
 
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     resume = args.resume is not None
     base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
@@ -161,7 +161,7 @@ def _join_machine_0(args, config_path: Path, run_dir: Path) -> int | None:
 
 def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path, lock) -> int:
     """Trains holding the run's lock (taken here for a run folder made now)."""
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     resume = args.resume is not None
     base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
@@ -170,7 +170,7 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
     except ConfigError as exc:
         return _config_error(exc, run_dir)
 
-    from pacslab.train import InputError, load_inputs, prepare_run_dir, run_training
+    from pacslab.engines.native.loop import InputError, load_inputs, prepare_run_dir, run_training
 
     if cfg.launch.backend == "slurm" and not args.here:
         from pacslab.launchers.slurm import submit_from_cli
@@ -230,11 +230,11 @@ def _reporter(total: int):
 def cmd_eval(args) -> int:
     import torch
 
-    from pacslab import runio
+    from pacslab.run import files as runio
     from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
     from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
     from pacslab.tasks import encode_examples
-    from pacslab.train import step_work, tune_cpu_threads
+    from pacslab.engines.native.loop import step_work, tune_cpu_threads
     from pacslab.verifiers import VerifierRunner
 
     target: Path = args.target
@@ -304,7 +304,7 @@ def cmd_export_merged(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     runs = runio.list_runs(args.runs_root)
     if args.json:

@@ -1,1 +1,1 @@
-"""Training engines other than the native loop (train.py): each in a folder of its own."""
+"""Training engines, each in a folder of its own: `native` (PACS Lab's loop) and `trl` (TRL's GRPOTrainer)."""

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config import Config
 
 JOB_SCRIPT = "job.sbatch"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config import Config, resolved_dict
 from pacslab.engines.trl.checks import world_size
 

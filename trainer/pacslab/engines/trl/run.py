@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config import Config, load_config
 from pacslab.engines.trl.checks import world_size
 
@@ -107,7 +107,7 @@ def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
 def add_run_callback(trainer, cfg: Config, run_dir: Path):
     """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm; returns it."""
     from pacslab.algorithms import get
-    from pacslab.integrations.trl import PacsLabCallback
+    from pacslab.engines.trl.callback import PacsLabCallback
 
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
                                config=cfg.model_dump(mode="json"))

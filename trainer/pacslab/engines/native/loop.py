@@ -27,10 +27,11 @@ from typing import Callable
 import torch
 import yaml
 
-from pacslab import algorithms, runio
+from pacslab import algorithms
+from pacslab.run import files as runio
 from pacslab.algorithms import LossInput
 from pacslab.config import Config, ConfigError, resolved_dict
-from pacslab.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
+from pacslab.run.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
 from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacslab.runio import CONTROL, RunInfo, UnsafeRunPath, append_run_file, read_run_file
+from pacslab.run.files import CONTROL, RunInfo, UnsafeRunPath, append_run_file, read_run_file
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
 POLL_S = 0.2

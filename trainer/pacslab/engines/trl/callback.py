@@ -1,6 +1,6 @@
 """`PacsLabCallback`: a TRL GRPOTrainer run written as a PACS Lab run directory, driven from the editor.
 
-    from pacslab.integrations.trl import PacsLabCallback
+    from pacslab.engines.trl.callback import PacsLabCallback
     trainer.add_callback(PacsLabCallback(trainer, run_dir=".pacs/runs/my-run"))
 
 Rank 0 writes run.json, events.jsonl (the native engine's metric names, TRL's own under `trl/`),
@@ -23,8 +23,8 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-from pacslab import runio
-from pacslab.control import POLL_S, ControlReader
+from pacslab.run import files as runio
+from pacslab.run.control import POLL_S, ControlReader
 
 KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
 RENAMED = {"reward": "reward/mean", "reward_std": "reward/std", "learning_rate": "optim/lr",

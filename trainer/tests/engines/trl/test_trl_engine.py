@@ -231,7 +231,7 @@ def _wait_for_status(process, run_dir: Path, status: str) -> None:
 def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
     """One pair of 2-process runs: pause holds both ranks, a checkpoint and a suspend while paused
     end the first run at step 1, the resumed run finishes with rollouts, evaluations and checkpoints."""
-    from pacslab.control import append_command
+    from pacslab.run.control import append_command
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -285,8 +285,8 @@ def test_stop_and_suspend_save_then_end_the_run(tmp_path, command, status):
 
     from transformers import TrainerControl
 
-    from pacslab import runio
-    from pacslab.control import append_command
+    from pacslab.run import files as runio
+    from pacslab.run.control import append_command
     from pacslab.integrations.trl import PacsLabCallback
 
     callback = PacsLabCallback(SimpleNamespace(accelerator=SimpleNamespace(is_main_process=True)), tmp_path)
