@@ -12,8 +12,8 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from pacslab.config import ConfigError, json_schema, load_config, schema_markdown
+from pacslab.run.lifecycle import EXIT_CONFIG, base_dir_of, end_run
 
-EXIT_CONFIG = 2
 DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 
 
@@ -89,7 +89,7 @@ def _config_error(exc: ConfigError | ValueError, run_dir: Path | None = None, *,
 
         info = runio.RunInfo(run_dir)
         if info.get("status") == "starting" and not runio.holds_run(run_dir):
-            info.update(status="failed", error={"message": f"{kind} error: {exc}", "traceback": None})
+            end_run(info, "failed", error=f"{kind} error: {exc}")
     return EXIT_CONFIG
 
 
@@ -136,27 +136,22 @@ def _join_machine_0(args, config_path: Path, run_dir: Path) -> int | None:
     """On machine 1, 2, ... of a Slurm job of engine: trl, starts this machine's processes, which join
     machine 0's rendezvous (machine 0 alone prepares and writes the run directory, holding its lock);
     returns their exit code, or None on machine 0 and for the native engine."""
-    import os
     import subprocess
 
-    from pacslab.run import files as runio
-
     resume = args.resume is not None
-    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
+    base_dir = base_dir_of(run_dir) if resume else config_path.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError:
         return None  # reported as on machine 0
     if cfg.engine != "trl" or cfg.launch.machine_rank == 0:
         return None
-    from pacslab.engines.trl.launch import launcher_command, uses_cuda
+    from pacslab.engines.trl.launch import launcher_command, launcher_env, uses_cuda
 
     cuda = uses_cuda(cfg)
     command = launcher_command(cfg, run_dir.resolve(), base_dir=base_dir, resume=resume, cuda=cuda)
-    env = {"OMP_NUM_THREADS": "1", **os.environ} if not cuda else dict(os.environ)
-    env["HF_HUB_OFFLINE"] = "1"
     print(f"machine {cfg.launch.machine_rank} of {cfg.launch.num_machines}: {' '.join(command)}", flush=True)
-    return subprocess.run(command, env=env).returncode
+    return subprocess.run(command, env=launcher_env(cuda)).returncode
 
 
 def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path, lock) -> int:
@@ -164,7 +159,7 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
     from pacslab.run import files as runio
 
     resume = args.resume is not None
-    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
+    base_dir = base_dir_of(run_dir) if resume else config_path.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
@@ -242,7 +237,7 @@ def cmd_eval(args) -> int:
     config_path = target / runio.CONFIG if is_run else target
     if is_run and not runio.is_regular_file(config_path):
         return _usage_error(f"{target} is not a run directory (no {runio.CONFIG} file); pass the folder of a run")
-    base_dir = Path(runio.RunInfo(target).get("config_dir") or target) if is_run else target.resolve().parent
+    base_dir = base_dir_of(target) if is_run else target.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:

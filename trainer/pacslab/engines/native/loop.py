@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import yaml
 
 from pacslab import algorithms
 from pacslab.run import files as runio
+from pacslab.run.lifecycle import EXIT_CONFIG, end_run, prepare_run_dir, write_config  # noqa: F401 - prepare_run_dir: the native engine's start
 from pacslab.algorithms import LossInput
 from pacslab.config import Config, ConfigError, resolved_dict
-from pacslab.run.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
+from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
 from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
@@ -44,8 +44,6 @@ from pacslab.rollout import RolloutBatch, generate_rollouts
 from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples
 from pacslab.verifiers import VerifierInterrupted, VerifierRunner
 
-EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
-EXIT_CONFIG = 2
 # more than this share of a step's samples with a verifier error gives a warning
 VERIFIER_ERROR_WARN_FRAC = 0.5
 
@@ -359,8 +357,7 @@ class Trainer:
         finally:
             self.signals.uninstall()
             self.trackers.close()
-        self._set_status(status, reason)
-        self.events.emit("run_finished", status=status)
+        end_run(self.info, status, events=self.events, reason=reason, step=self.step)
         return status
 
     def train_step(self, step: int) -> dict[str, float | None]:
@@ -771,37 +768,21 @@ class Trainer:
             time.sleep(POLL_S)
 
     def _obey(self, commands) -> None:
-        exit_as, want_checkpoint, acks = None, False, []
-        if self.signals.received:
-            exit_as = ("stopped", f"received {self.signals.received}")
+        signalled = ("stopped", f"received {self.signals.received}") if self.signals.received else None
         for cmd in commands:
             self.control.last_seq = max(self.control.last_seq, cmd.seq)
-            result = "ok"
-            if cmd.command not in COMMANDS:
-                result = f"ignored: unknown command (use one of {', '.join(COMMANDS)})"
-            elif cmd.command == "pause":
-                result = "ignored: already paused" if self.paused else "ok"
-                self.paused = True
-            elif cmd.command == "resume":
-                result = "ok" if self.paused else "ignored: not paused"
-                self.paused = False
-            elif cmd.command == "checkpoint":
-                want_checkpoint = True
-            elif exit_as is None:
-                exit_as = (EXIT_STATUSES[cmd.command], f"{cmd.command} command (seq {cmd.seq})")
-            else:
-                result = f"ignored: already exiting as {exit_as[0]}"
-            acks.append((cmd, result))
-        if want_checkpoint or exit_as:
+        orders = obey(commands, paused=self.paused, exit_as=signalled)
+        self.paused = orders.paused
+        if orders.checkpoint:
             self._checkpoint()
-        if commands and not exit_as:  # before the acks: whoever sees an ack reads the status it led to
+        if commands and not orders.exit:  # before the acks: whoever sees an ack reads the status it led to
             status = "paused" if self.paused else "running"
             if status != self.info.get("status"):
                 self._set_status(status, "control command")
-        for cmd, result in acks:
+        for cmd, result in orders.acks:
             self.events.emit("control_ack", step=self.step, seq=cmd.seq, command=cmd.command, result=result)
-        if exit_as:
-            raise StopRun(*exit_as)
+        if orders.exit:
+            raise StopRun(*orders.exit)
 
     def _emit_values(self, kind: str, step: int, values: dict) -> None:
         """A `metrics` or `eval` event, also sent to the trackers of logging.report_to."""
@@ -825,39 +806,6 @@ class Trainer:
 # ---------------------------------------------------------------- entry point
 
 
-def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | None, runs_root: Path,
-                    resume: bool, base_dir: Path | None = None) -> Path:
-    """The run directory, created when no launcher made it; run.json keeps the launcher's fields.
-    What a killed writer left half done is removed (the caller holds the run's lock). run.json
-    records this process at once, and with `base_dir` a new run's config.yaml is written here, so
-    a run killed from now on reads `crashed` and resumes from step 0."""
-    from pacslab.gitinfo import git_info
-
-    if run_dir is None:
-        run_dir = runio.create_run_dir(runs_root, cfg.name or "run")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runio.remove_stale_temps(run_dir)
-    info = runio.RunInfo(run_dir)
-    fields: dict = {}
-    if not resume:
-        defaults = {"id": run_dir.name, "name": cfg.name, "created_at": runio.utc_now(),
-                    "config_path": str(config_path) if config_path else None}
-        fields.update({k: v for k, v in defaults.items() if info.get(k) is None})
-        if "git" not in info.data and config_path is not None:
-            fields["git"] = git_info(Path(config_path).resolve().parent)
-    if base_dir is not None and not resume:
-        _write_config(cfg, run_dir, base_dir)
-    info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm,
-                loss_metric=algorithms.get(cfg.algorithm).loss_metric, total_steps=cfg.total_steps, seed=cfg.seed,
-                error=None, status="starting", **runio.process_fields(), **fields)
-    return run_dir
-
-
-def _write_config(cfg: Config, run_dir: Path, base_dir: Path) -> None:
-    runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
-
-
 def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
                  log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None,
                  inputs: Inputs | None = None) -> int:
@@ -878,7 +826,7 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         info.update(status="starting", config_dir=str(base_dir), versions=runio.versions(str(device)),
                     **runio.process_fields())
         if not resume and not runio.is_regular_file(run_dir / runio.CONFIG):
-            _write_config(cfg, run_dir, base_dir)
+            write_config(cfg, run_dir, base_dir)
         with Heartbeat(info, cfg.launch.heartbeat_s):
             trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
                               on_step=on_step, inputs=inputs)
@@ -888,32 +836,23 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
     except ConfigError as exc:  # the data or the model does not fit the config: exit 2 as for a config error
         if exc.file is None and info.get("config_path"):
             exc = ConfigError(info.get("config_path"), exc.issues)
-        _record_failure(info, events, f"config error: {exc}", None)
+        end_run(info, "failed", events=events, error=f"config error: {exc}")
         print(f"config error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        info.update(status="stopped", error=None)
-        events.emit("state", status="stopped", reason="interrupted twice: exited without a checkpoint")
-        events.emit("run_finished", status="stopped")
+        end_run(info, "stopped", events=events, reason="interrupted twice: exited without a checkpoint")
         return 130
     except (RunError, InputError) as exc:
         message = f"{'input error: ' if isinstance(exc, InputError) else ''}{exc}"
-        _record_failure(info, events, message, None)
+        end_run(info, "failed", events=events, error=message)
         print(f"error: {message}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, InputError) else 1
     except Exception as exc:  # noqa: BLE001 - any failure must end as status failed, with its traceback
         tb = traceback.format_exc()
-        _record_failure(info, events, f"{type(exc).__name__}: {exc}", tb)
+        end_run(info, "failed", events=events, error=f"{type(exc).__name__}: {exc}", traceback=tb)
         print(tb, file=sys.stderr)
         return 1
     finally:
         if owned is not None:
             owned.close()
         events.close()
-
-
-def _record_failure(info: runio.RunInfo, events: runio.EventLog, message: str, tb: str | None) -> None:
-    info.update(status="failed", error={"message": message, "traceback": tb})
-    events.emit("error", message=message, traceback=tb)
-    events.emit("state", status="failed", reason=message)
-    events.emit("run_finished", status="failed")
