@@ -45,7 +45,8 @@ def precision(args, model_dir: Path, device) -> dict:
 
     from pacslab.run import files as runio
     from pacslab.config import load_config
-    from pacslab.engines.native.loop import prepare_run_dir, run_training
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
 
     work = args.work / "precision"
     work.mkdir(parents=True, exist_ok=True)

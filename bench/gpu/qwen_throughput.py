@@ -131,7 +131,8 @@ def throughput(args, steps: list[dict]) -> dict:
 def trainer_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
     """The native engine in-process through pacslab.engines.native.loop.run_training, as `python -m pacslab train` runs it."""
     from pacslab.config import load_config
-    from pacslab.engines.native.loop import prepare_run_dir, run_training
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
 
     config = write_config(args, model_dir, task, work)
     cfg = load_config(config, [])

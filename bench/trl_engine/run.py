@@ -37,7 +37,8 @@ from machine import write_result  # noqa: E402
 from pacslab.run import files as runio  # noqa: E402
 from pacslab.config import load_config  # noqa: E402
 from pacslab.engines.trl.run import add_run_callback, build_trainer, trainer_inputs  # noqa: E402
-from pacslab.engines.native.loop import prepare_run_dir, run_training  # noqa: E402
+from pacslab.engines.native.loop import run_training  # noqa: E402
+from pacslab.run.lifecycle import prepare_run_dir  # noqa: E402
 
 CONFIG = """
 name: bench

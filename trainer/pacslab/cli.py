@@ -165,39 +165,36 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
     except ConfigError as exc:
         return _config_error(exc, run_dir)
 
-    from pacslab.engines.native.loop import InputError, load_inputs, prepare_run_dir, run_training
+    from pacslab.engines import get
+    from pacslab.engines.native.inputs import InputError
+    from pacslab.run.lifecycle import prepare_run_dir
+
+    def prepared() -> Path:
+        return prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
+                               runs_root=runs_root, resume=resume, base_dir=base_dir)
 
     if cfg.launch.backend == "slurm" and not args.here:
         from pacslab.launchers.slurm import submit_from_cli
 
-        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        run_dir = prepared()
         with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume)
-    if cfg.engine == "trl":
-        from pacslab.engines.trl.launch import launch
-
-        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
-        with runio.RunLock(run_dir) if lock is None else nullcontext():
-            print(f"run directory: {run_dir}", flush=True)
-            return launch(cfg, run_dir, base_dir=base_dir, resume=resume)
+    engine = get(cfg.engine)
     try:
-        inputs = load_inputs(cfg, base_dir)
+        inputs = engine.call("inputs", cfg, base_dir)
     except ConfigError as exc:  # the data does not fit the config
         return _config_error(exc if exc.file is not None else ConfigError(config_path, exc.issues), run_dir)
     except InputError as exc:
         return _config_error(exc, run_dir, kind="input")
     with inputs:
-        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        run_dir = prepared()
         with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             log, on_step, close = _reporter(cfg.total_steps)
             try:
-                return run_training(cfg, run_dir, base_dir=base_dir, resume=resume, log=log, on_step=on_step,
-                                    inputs=inputs)
+                return engine.call("launch", cfg, run_dir, base_dir=base_dir, resume=resume, log=log, on_step=on_step,
+                                   inputs=inputs)
             finally:
                 close()
 
@@ -229,7 +226,7 @@ def cmd_eval(args) -> int:
     from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
     from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
     from pacslab.tasks import encode_examples
-    from pacslab.engines.native.loop import step_work, tune_cpu_threads
+    from pacslab.engines.native.cpu import step_work, tune_cpu_threads
     from pacslab.verifiers import VerifierRunner
 
     target: Path = args.target

@@ -101,7 +101,8 @@ def wait_for(predicate, *, what: str, timeout: float = 120.0, proc: subprocess.P
 
 def train(config_path: Path, run_dir: Path, *, overrides=(), resume=False, on_step=None) -> int:
     from pacslab.config import load_config
-    from pacslab.engines.native.loop import prepare_run_dir, run_training
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
 
     cfg = load_config(config_path, list(overrides))
     prepare_run_dir(cfg, config_path=config_path, run_dir=run_dir, runs_root=run_dir.parent, resume=resume)

@@ -15,7 +15,7 @@ from pathlib import Path
 from pacslab.run import files as runio
 from pacslab.config import Config
 from pacslab.run.lifecycle import end_run, write_config
-from pacslab.engines.trl.checks import world_size
+from pacslab.engines.checks import world_size
 
 WORKER = "pacslab.engines.trl.run"
 
@@ -62,8 +62,9 @@ def launcher_command(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool
     return command + ["-m", WORKER, *worker]
 
 
-def launch(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool) -> int:
-    """Runs the processes to the end; returns the exit code of `python -m pacslab train`."""
+def launch(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool, log=None, on_step=None, inputs=None) -> int:
+    """Runs the processes to the end; returns the exit code of `python -m pacslab train`. `log`,
+    `on_step` and `inputs` are the native engine's: each rank here prints and reads for itself."""
     info = runio.RunInfo(run_dir)
     if not resume:
         write_config(cfg, run_dir, base_dir)

@@ -16,7 +16,7 @@ from pacslab.run import files as runio
 from pacslab.run.lifecycle import base_dir_of
 from pacslab.run.names import chat_text
 from pacslab.config import Config, load_config
-from pacslab.engines.trl.checks import world_size
+from pacslab.engines.checks import world_size
 
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
 

@@ -274,7 +274,7 @@ def test_pacs_raises_held_out_accuracy_of_the_demo_model(tmp_path):
 
 REFAULT_PROBE = """
 import resource, sys, torch
-from pacslab.engines.native.loop import keep_freed_memory
+from pacslab.engines.native.cpu import keep_freed_memory
 kept = keep_freed_memory(torch.device(sys.argv[1]), print)
 faults = []
 for _ in range(3):  # a 64 MB temporary, written, freed: a later one reuses the first one's pages, or none does
@@ -305,7 +305,7 @@ def test_a_cpu_run_keeps_freed_memory_unless_the_environment_chooses(device, env
 
 THREAD_PROBE = """
 import sys, torch
-from pacslab.engines.native.loop import tune_cpu_threads
+from pacslab.engines.native.cpu import tune_cpu_threads
 torch.set_num_threads(2)
 tune_cpu_threads(torch.nn.Linear(2, 2), torch.device(sys.argv[1]), lambda line: None, int(float(sys.argv[2])))
 print(torch.get_num_threads())
@@ -330,7 +330,7 @@ def test_a_small_step_runs_on_one_cpu_thread_and_a_large_one_on_the_default(devi
 
 
 def test_step_work_counts_parameters_and_a_steps_response_tokens(write_config):
-    from pacslab.engines.native.loop import SMALL_STEP_WORK, step_work
+    from pacslab.engines.native.cpu import SMALL_STEP_WORK, step_work
 
     cfg = load_config(write_config())  # the test config's rollout
     model = torch.nn.Linear(1000, 790)  # 790,790 parameters, about the demo model's
