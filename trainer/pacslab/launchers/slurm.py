@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pacslab.run import files as runio
-from pacslab.run.lifecycle import end_run
+from pacslab.run.lifecycle import EXIT_CONFIG, end_run
 from pacslab.config import Config
 
 JOB_SCRIPT = "job.sbatch"
@@ -204,6 +204,6 @@ def submit_from_cli(cfg: Config, run_dir: Path, *, config_path: Path | None, ove
         print(f"error: {exc}", file=sys.stderr)
         if not resume:
             end_run(runio.RunInfo(run_dir), "failed", error=str(exc))
-        return 2
+        return EXIT_CONFIG
     print(f"submitted Slurm job {job.job_id}: {job.script}", flush=True)
     return 0
