@@ -8,9 +8,8 @@ import json
 import pytest
 import torch
 
-from conftest import events_of
+from conftest import events_of, spawn_trainer, train
 from pacslab.dynamic_sampling import choose_groups, mixed_groups, sampling_metrics
-from test_train import train
 
 # the embedded default model (arith-tiny, 2-digit addition at 27.5%): most groups of 4 agree (all wrong)
 EMBEDDED = {"model.path": "builtin:arith-tiny", "task.arith": {"digits": 2, "train_size": 200, "eval_size": 8},
@@ -58,11 +57,11 @@ def test_native_keeps_only_mixed_groups_and_records_the_rounds(write_config, tmp
 def test_engine_trl_keeps_only_mixed_groups_with_the_same_config(write_config, tmp_path):
     """The native test's config with engine: trl on 2 processes: the kept batch is mixed groups, the
     records are its rows, and the metrics say how many rounds each step took."""
-    from test_trl_engine import _train
-
+    pytest.importorskip("trl")
     config = write_config(total_steps=2, engine="trl", **{**EMBEDDED, "launch.num_processes": 2})
-    result = _train(str(config), "--runs-root", str(tmp_path / "runs"))
-    assert result.returncode == 0, result.stderr[-3000:]
+    process = spawn_trainer("train", str(config), "--runs-root", str(tmp_path / "runs"), cwd=tmp_path)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     steps = _kept_groups_are_mixed(run_dir, 4)
     assert len(steps) == 2

@@ -22,6 +22,7 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, unsplit_pixel_values_by_grid
 
+from pacslab import algorithms
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
 from pacslab.engines.trl.minibatch import (FieldLog, MiniBatch, coupled_coefficients, critic_after_update,
@@ -44,11 +45,12 @@ class PacsGRPOTrainer(GRPOTrainer):
                  evaluation: Evaluation | None = None, group_shuffle: bool = True, updates_per_step: int = 1,
                  dynamic_sampling_rounds: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        if algorithm not in algorithms.run_on("trl"):
+            raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs {', '.join(algorithms.run_on('trl'))}")
         self.updates_per_step = updates_per_step
         self.dynamic_sampling_rounds = dynamic_sampling_rounds
-        if algorithm not in ("pacs", "grpo", "rloo"):
-            raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs pacs, grpo or rloo")
         self.algorithm = algorithm
+        self.coupled = algorithms.get(algorithm).coupling is not None  # PACS: this class's own loss
         self.evaluation = evaluation
         self.group_shuffle = group_shuffle
         self.pacs_options = dict(pacs_options or {})
@@ -81,7 +83,7 @@ class PacsGRPOTrainer(GRPOTrainer):
             advantages = rloo_advantages(labels, rollout_n=n, group_ids=group_ids)  # [N]
             output["advantages"] = advantages[local].to(torch.float32)
             self.sample_fields = {"advantage": advantages.tolist()}  # the records show these, not TRL's
-        elif self.algorithm == "pacs" and self.model.training:
+        elif self.coupled and self.model.training:
             self.sample_fields = _sample_fields(labels, rollout_n=n, weight_mode=self.pacs_options.get("weight_mode", "question"))
         return output
 
@@ -129,7 +131,7 @@ class PacsGRPOTrainer(GRPOTrainer):
             yield model
 
     def _compute_loss(self, model, inputs):
-        if self.algorithm != "pacs" or not model.training:
+        if not self.coupled or not model.training:
             return super()._compute_loss(model, inputs)
         accumulation = self.current_gradient_accumulation_steps
         position = self._step % accumulation  # this micro-batch's place in its mini-batch
