@@ -6,7 +6,7 @@ A group whose samples all agree (all right or all wrong) gives GRPO, RLOO and PA
 mixed groups in the order they came, until it has `prompts_per_step` of them or has run
 `rollout.dynamic_sampling_max_rounds` rounds; then the rest of the batch is filled with agreeing
 groups (first sampled first), so a step's batch keeps its size and layout. The engines
-(`train.py` natively, `engines/trl/sampling.py` on TRL) call `choose_groups` on the labels of each
+(engines/native through `sample_step`, engines/trl/sampling.py on TRL) call `choose_groups` on the labels of each
 round and `sampling_metrics` for the step's record:
 
 - `sampling/rounds`: generation rounds the step took (1 = no extra round);
@@ -120,3 +120,13 @@ def merge_rollouts(rounds, picks: list[Pick], *, n: int, pad_id: int):
                           response_tokens=tokens, lengths=lengths, truncated=truncated,
                           prompt_index=[i // n for i in range(len(texts))])
     return examples, merged, verdicts
+
+
+def sample_step(draw, rollout, *, n: int, pad_id: int):
+    """The native engine's (examples, RolloutBatch, verdicts, sampling metrics) of a step: one
+    `draw()` (a round: examples, batch, verdicts), or rounds of them with `rollout.dynamic_sampling`."""
+    if not rollout.dynamic_sampling:
+        return (*draw(), {})
+    rounds, picks, metrics = sample_rounds(draw, lambda r: verdict_labels(r[2]), groups=rollout.prompts_per_step, n=n,
+                                           max_rounds=rollout.dynamic_sampling_max_rounds)
+    return (*merge_rollouts(rounds, picks, n=n, pad_id=pad_id), metrics)

@@ -26,7 +26,7 @@ from pacslab import algorithms
 from pacslab.run import files as runio
 from pacslab.run.lifecycle import EXIT_CONFIG, end_run, write_config
 from pacslab.config import Config, ConfigError, resolved_dict
-from pacslab.dynamic_sampling import merge_rollouts, sample_rounds, verdict_labels
+from pacslab.engines.native.rollouts import step_rollouts
 from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
 from pacslab.evaluate import eval_generator, evaluate_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
@@ -34,7 +34,6 @@ from pacslab.metrics import critic_metrics
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
-from pacslab.rollout import generate_rollouts
 from pacslab.tasks import PromptSampler
 from pacslab.verifiers import VerifierInterrupted
 from pacslab.engines.native.checkpoint import export_model
@@ -197,15 +196,8 @@ class Trainer(Updates):
     def train_step(self, step: int) -> dict[str, float | None]:
         cfg = self.cfg
         t0 = time.perf_counter()
-        # rollout and verify (rollout.dynamic_sampling: rounds until the batch is mixed groups)
-        self._t_rollout = 0.0
-        if cfg.rollout.dynamic_sampling:
-            rounds, picks, sampling = sample_rounds(self._draw, lambda r: verdict_labels(r[2]), groups=cfg.rollout.prompts_per_step,
-                                                    n=self.n, max_rounds=cfg.rollout.dynamic_sampling_max_rounds)
-            examples, batch, verdicts = merge_rollouts(rounds, picks, n=self.n, pad_id=self.tokenizer.pad_token_id)
-        else:
-            (examples, batch, verdicts), sampling = self._draw(), {}
-        t_rollout = self._t_rollout
+        # rollout and verify (rounds of them with rollout.dynamic_sampling)
+        examples, batch, verdicts, sampling, t_rollout = step_rollouts(self)
         verifier_errors = self._check_verdicts(step, verdicts)
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
@@ -272,20 +264,6 @@ class Trainer(Updates):
         return {k: (None if v is None else _finite(v)) for k, v in values.items()}
 
     # ------------------------------------------------------------ phases
-
-    def _draw(self):
-        """One round of rollouts: (examples, RolloutBatch, verdicts) of rollout.prompts_per_step prompts."""
-        cfg, t0 = self.cfg, time.perf_counter()
-        examples = self.sampler.next_batch()
-        with self._compute():
-            batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
-                                      max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                                      top_p=cfg.rollout.top_p, generator=self.generator,
-                                      batch_prompts=cfg.rollout.batch_prompts)
-        self._t_rollout += time.perf_counter() - t0
-        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
-                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
-        return examples, batch, verdicts
 
     def _check_verdicts(self, step: int, verdicts: list) -> float:
         """The share of samples whose verification failed; warns when it is most of them, and ends
