@@ -1,7 +1,7 @@
 // The one message contract between the extension host and the two webviews. Imported by both
 // sides; no DOM and no vscode types here. The host waits for `ready`, then sends whole state.
 
-import type { RolloutSample } from '../src/core/runFormat';
+import type { RolloutSample } from '../src/run/model/runFormat';
 
 export type { RolloutSample };
 

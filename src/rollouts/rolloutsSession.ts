@@ -9,10 +9,10 @@ import {
   type RolloutsState,
   type RolloutsWebviewMessage,
 } from '../../webview/contract';
-import type { RunStore } from '../core/runStore';
-import { WebviewSession } from '../vscode/webviewSession';
-import { pinFor, shownStep } from '../core/runModel';
-import { rolloutsState, sampleMessages, type LoadedStep } from './rolloutsState';
+import type { RunStore } from '../runs/model/runStore';
+import { WebviewSession } from '../webviews/webviewSession';
+import { pinFor, shownStep } from '../run/model/runModel';
+import { rolloutsState, sampleMessages, type LoadedStep } from './model/rolloutsState';
 
 export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
   private loadId = 0;

@@ -39,12 +39,12 @@ import {
   type SeriesRef,
   type XAxis,
 } from '../contract';
-import { STATUS_CODICONS } from '../../src/core/runModel';
-import { isRunStatus } from '../../src/core/runFormat';
+import { STATUS_CODICONS } from '../../src/run/model/runModel';
+import { isRunStatus } from '../../src/run/model/runFormat';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { cssVar, onThemeChange, themeColors, withAlpha, type ThemeColors } from '../shared/theme';
 import { connect, onHostMessage } from '../shared/vscodeApi';
-import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
+import { clampSmoothing, MAX_SMOOTHING } from '../../src/dashboard/model/smoothing';
 import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
 import { runLabels } from './runLabels';
 import { groupSeries, meanBand, meanStd, seedGroups, type SeedGroup } from './seeds';

@@ -20,7 +20,7 @@ import {
   type RolloutsWebviewMessage,
   type SortKey,
 } from '../contract';
-import { isCorrect } from '../../src/core/runModel';
+import { isCorrect } from '../../src/run/model/runModel';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import {

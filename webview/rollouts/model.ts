@@ -1,7 +1,7 @@
 // The inspector's rows: filtering, sorting and grouping of one step's samples. No DOM, so the
 // same code is tested in plain Node.
 
-import { isCorrect } from '../../src/core/runModel';
+import { isCorrect } from '../../src/run/model/runModel';
 import type { LabelFilter, RolloutSample, SortKey } from '../contract';
 
 export interface Filters {

@@ -1,0 +1,129 @@
+// The host side of one webview (an editor tab or a side view), shared by the dashboard, the
+// rollout inspector and the scorer: the ready handshake, posting, disposal with its panel, the
+// set of open panels, and the serializer that restores a panel after a window reload.
+import * as vscode from 'vscode';
+import { onWebviewMessage, webviewOptions } from './webviewHtml';
+import { Disposer } from '../vscode/disposer';
+
+type Surface = vscode.WebviewPanel | vscode.WebviewView;
+type Ready = { type: 'ready' };
+
+const isPanel = (surface: Surface): surface is vscode.WebviewPanel => 'onDidChangeViewState' in surface;
+
+/**
+ * Nothing is posted before the page says `ready`. Webviews are not retained when hidden, so a
+ * hidden page is gone: the session waits for the `ready` of the page shown again, and then sends
+ * whole state (`onReady`). Disposing the session closes its panel; closing the panel disposes it.
+ */
+export abstract class WebviewSession<In extends { type: string }, Out> extends Disposer {
+  private pageReady = false;
+  private closed = false;
+  private readonly disposeEmitter = new vscode.EventEmitter<void>();
+  readonly onDidDispose = this.disposeEmitter.event;
+
+  constructor(
+    protected readonly surface: Surface,
+    guard: (value: unknown) => value is In,
+    source: string,
+  ) {
+    super();
+    this.track(this.disposeEmitter);
+    this.track(
+      onWebviewMessage(surface.webview, guard, (message) => {
+        if (message.type !== 'ready') return this.handle(message as Exclude<In, Ready>);
+        this.pageReady = true;
+        this.onReady();
+      }, source),
+    );
+    const hidden = () => {
+      if (!surface.visible) this.pageReady = false;
+    };
+    this.track(isPanel(surface) ? surface.onDidChangeViewState(hidden) : surface.onDidChangeVisibility(hidden));
+    this.track(surface.onDidDispose(() => this.dispose()));
+  }
+
+  /** True between the page's `ready` and its going away. */
+  protected get ready(): boolean {
+    return this.pageReady && !this.closed;
+  }
+
+  /** The page said `ready`: send it whole state. */
+  protected abstract onReady(): void;
+
+  protected abstract handle(message: Exclude<In, Ready>): void;
+
+  /** Posts to a ready page; false when there is none (it sends `ready` again when it comes back). */
+  protected async post(message: Out): Promise<boolean> {
+    if (!this.ready) return false;
+    try {
+      return await this.surface.webview.postMessage(message);
+    } catch {
+      this.pageReady = false;
+      return false;
+    }
+  }
+
+  /** Shows the panel; `preserveFocus` leaves the keyboard focus where it is (a tree the user is working in). */
+  reveal(preserveFocus = false): void {
+    if (isPanel(this.surface)) this.surface.reveal(undefined, preserveFocus);
+  }
+
+  override dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.disposeEmitter.fire();
+    super.dispose();
+    if (isPanel(this.surface)) this.surface.dispose();
+  }
+}
+
+/** The open sessions of one kind; a session leaves the set when it is disposed. */
+export class SessionSet<T extends { onDidDispose: vscode.Event<void>; dispose(): void }> implements vscode.Disposable {
+  private readonly sessions = new Set<T>();
+
+  add(session: T): T {
+    this.sessions.add(session);
+    session.onDidDispose(() => this.sessions.delete(session));
+    return session;
+  }
+
+  find(predicate: (session: T) => boolean): T | undefined {
+    return [...this.sessions].find(predicate);
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return this.sessions[Symbol.iterator]();
+  }
+
+  dispose(): void {
+    for (const session of [...this.sessions]) session.dispose();
+  }
+}
+
+/** A new editor tab for a webview bundle: scripts on, only the built assets loadable, not retained when hidden. */
+export function createWebviewPanel(viewType: string, title: string, extensionUri: vscode.Uri, preserveFocus = false): vscode.WebviewPanel {
+  return vscode.window.createWebviewPanel(viewType, title, { viewColumn: vscode.ViewColumn.Active, preserveFocus }, { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
+}
+
+/**
+ * Restores the panels of `viewType` after a window reload: `parse` checks the state the page
+ * saved (untrusted: the page wrote it); a panel whose state does not parse is closed.
+ */
+export function registerPanelRestorer<S>(
+  viewType: string,
+  extensionUri: vscode.Uri,
+  parse: (state: unknown) => S | undefined,
+  restore: (panel: vscode.WebviewPanel, state: S) => void | Promise<void>,
+): vscode.Disposable {
+  return vscode.window.registerWebviewPanelSerializer(viewType, {
+    deserializeWebviewPanel: async (panel, state: unknown) => {
+      const saved = parse(state);
+      if (saved === undefined) {
+        panel.dispose();
+        return;
+      }
+      panel.webview.options = webviewOptions(extensionUri);
+      await restore(panel, saved);
+    },
+  });
+}
