@@ -143,16 +143,6 @@ export async function readRunFile(path: string): Promise<string> {
   }
 }
 
-/** Reads a whole run file as bytes without following links. */
-export async function readRunFileBytes(path: string): Promise<Buffer> {
-  const handle = await openRunFile(path);
-  try {
-    return await handle.readFile();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Opens a run file for appending (created when missing) without following links. */
 export function openRunFileForAppend(path: string): Promise<FileHandle> {
   return openChecked(path, APPEND, true);
