@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
-import type { DashboardHostMessage } from '../../webview/contract';
+import type { DashboardHostMessage } from '../../webview/dashboard/contract';
 import { MAX_POINTS_PER_SERIES, type MetricSeries } from '../../src/dashboard/model/charts';
 import type { RunInfo } from '../../src/run/model/runFormat';
 import { RunStore } from '../../src/runs/model/runStore';

@@ -2,7 +2,8 @@
 // after a window reload by their serializer.
 
 import * as vscode from 'vscode';
-import { VIEW_TYPES, type DashboardPersistedState } from '../../webview/contract';
+import { type DashboardPersistedState } from '../../webview/dashboard/contract';
+import { VIEW_TYPES } from '../../webview/shared/contract';
 import type { RunStore } from '../runs/model/runStore';
 import { pickRuns } from '../runs/pickRun';
 import { Disposer } from '../vscode/disposer';

@@ -2,16 +2,11 @@
 // DashboardState it pushes to its webview after `ready` and whenever the store changes.
 
 import * as vscode from 'vscode';
-import {
-  assertNever,
-  isDashboardWebviewMessage,
-  type DashboardHostMessage,
-  type DashboardState,
-  type DashboardWebviewMessage,
-} from '../../webview/contract';
+import { isDashboardWebviewMessage, type DashboardHostMessage, type DashboardState, type DashboardWebviewMessage } from '../../webview/dashboard/contract';
+import { assertNever } from '../../webview/shared/contract';
 import type { RunStore } from '../runs/model/runStore';
 import { WebviewSession } from '../webviews/webviewSession';
-import { webviewHtml } from '../webviews/webviewHtml';
+import { webviewHtml } from '../webviews/webviewSession';
 import { pinFor, shownStep } from '../run/model/runModel';
 import { dashboardState, loadCritic, type CriticResult } from './model/dashboardState';
 import type { RunConfigCache } from './model/runConfig';

@@ -2,13 +2,8 @@
 // loading that one step file and sending its samples in chunks after the webview's `ready`.
 
 import * as vscode from 'vscode';
-import {
-  assertNever,
-  isRolloutsWebviewMessage,
-  type RolloutsHostMessage,
-  type RolloutsState,
-  type RolloutsWebviewMessage,
-} from '../../webview/contract';
+import { isRolloutsWebviewMessage, type RolloutsHostMessage, type RolloutsState, type RolloutsWebviewMessage } from '../../webview/rollouts/contract';
+import { assertNever } from '../../webview/shared/contract';
 import type { RunStore } from '../runs/model/runStore';
 import { WebviewSession } from '../webviews/webviewSession';
 import { pinFor, shownStep } from '../run/model/runModel';

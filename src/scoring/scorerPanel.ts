@@ -5,7 +5,7 @@ import type { ScoreView, ScorerHostMessage, ScorerState, ScorerWebviewMessage } 
 import { ScoreError } from './model/implicitReward';
 import type { GroupScoreResult, ScoreResult, ScorerCache } from './model/scorer';
 import { createWebviewPanel, WebviewSession } from '../webviews/webviewSession';
-import { webviewHtml } from '../webviews/webviewHtml';
+import { webviewHtml } from '../webviews/webviewSession';
 
 export interface ScorerTarget {
   runId: string;

@@ -1,9 +1,53 @@
 // The host side of one webview (an editor tab or a side view), shared by the dashboard, the
 // rollout inspector and the scorer: the ready handshake, posting, disposal with its panel, the
-// set of open panels, and the serializer that restores a panel after a window reload.
+// set of open panels, and the serializer that restores a panel after a window reload; and the page
+// itself: a webview bundle turned into the HTML VS Code shows (model/webviewPage.ts writes it, CSP
+// included, without vscode, so the browser tests render exactly what the extension serves).
 import * as vscode from 'vscode';
-import { onWebviewMessage, webviewOptions } from './webviewHtml';
+import { makeNonce, webviewPageHtml } from './model/webviewPage';
 import { Disposer } from '../vscode/disposer';
+
+export type WebviewBundle = 'dashboard' | 'rollouts' | 'scorer';
+
+/** Webviews may load only the built bundles and the media folder. */
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
+  };
+}
+
+export function webviewHtml(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  bundle: WebviewBundle,
+  title: string,
+  data: Record<string, string> = {},
+): string {
+  const asset = (...path: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...path)).toString();
+  return webviewPageHtml({
+    cspSource: webview.cspSource,
+    nonce: makeNonce(),
+    title,
+    scriptUri: asset('dist', 'webview', `${bundle}.js`),
+    styleUris: [asset('media', 'webview.css')],
+    codiconUri: asset('dist', 'webview', 'codicon.css'),
+    data: { view: bundle, ...data },
+  });
+}
+
+/** Hands each message from the page that passes `guard` to `handle`; logs and drops the rest. */
+export function onWebviewMessage<M>(
+  webview: vscode.Webview,
+  guard: (value: unknown) => value is M,
+  handle: (message: M) => void,
+  source: string,
+): vscode.Disposable {
+  return webview.onDidReceiveMessage((message: unknown) => {
+    if (guard(message)) handle(message);
+    else console.warn(`PACS Lab: the ${source} sent an unknown message`, message);
+  });
+}
 
 type Surface = vscode.WebviewPanel | vscode.WebviewView;
 type Ready = { type: 'ready' };

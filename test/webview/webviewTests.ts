@@ -9,7 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { DashboardHostMessage, DashboardState, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
+import type { DashboardHostMessage, DashboardState } from '../../webview/dashboard/contract';
+import type { RolloutsHostMessage, RolloutsState } from '../../webview/rollouts/contract';
+import type { RolloutSample } from '../../webview/shared/contract';
 import { RunStore } from '../../src/runs/model/runStore';
 import { webviewPageHtml } from '../../src/webviews/model/webviewPage';
 import { shownStep } from '../../src/run/model/runModel';

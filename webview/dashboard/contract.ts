@@ -1,28 +1,8 @@
-// The one message contract between the extension host and the two webviews. Imported by both
-// sides; no DOM and no vscode types here. The host waits for `ready`, then sends whole state.
+// The dashboard's message contract: the DashboardState the host sends whole, the page's
+// messages back, and what the page keeps across sessions (webview/shared/contract.ts has the rest).
 
-import type { RolloutSample } from '../src/run/model/runFormat';
+import { isInt, isRecord, isString, type RunSummary } from '../shared/contract';
 
-export type { RolloutSample };
-
-export const VIEW_TYPES = {
-  dashboard: 'pacs.dashboard',
-  rolloutInspector: 'pacs.rolloutInspector',
-  rolloutsView: 'pacs.rollouts',
-} as const;
-
-export interface RunSummary {
-  id: string;
-  name: string;
-  algorithm: string;
-  status: string;
-  step: number;
-  totalSteps: number;
-  /** Short commit sha, with `*` when the run trained an uncommitted snapshot; null outside git. */
-  commit: string | null;
-}
-
-/** One metric of one run, decimated on the host; `ys` holds null where a step has no value. */
 export interface SeriesData {
   runId: string;
   metric: string;
@@ -188,76 +168,6 @@ export interface DashboardPersistedState {
   seedLines?: boolean;
 }
 
-export interface RolloutsState {
-  run: RunSummary | null;
-  /** Steps that have a rollouts file, ascending. */
-  steps: number[];
-  step: number | null;
-  /** Increases with every load; `samples` messages of older loads are dropped. */
-  loadId: number;
-  /** Samples the host will send for this load, in `samples` chunks. */
-  total: number;
-  badLines: number;
-  error: string | null;
-  /** `view`: the side panel that follows the active run; `panel`: an editor tab. */
-  mode: 'view' | 'panel';
-}
-
-export type RolloutsHostMessage =
-  | { type: 'state'; state: RolloutsState }
-  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] };
-
-export interface RescoreRequest {
-  runId: string;
-  step: number;
-  group: number;
-  index: number;
-  prompt: string;
-  response: string;
-}
-
-export type RolloutsWebviewMessage =
-  | { type: 'ready' }
-  | { type: 'selectStep'; step: number }
-  | { type: 'rescore'; request: RescoreRequest }
-  | { type: 'openInPanel'; step: number | null };
-
-export interface RolloutsPersistedState {
-  runId: string | null;
-  step: number | null;
-  sort: SortKey;
-  descending: boolean;
-  label: LabelFilter;
-  text: string;
-  criticWrong: boolean;
-  selected: string | null;
-  /** List scroll, restored when the webview is re-created. */
-  scrollTop?: number;
-  /** The newest step was shown: a panel restored after a reload follows the newest step again instead of pinning `step`. */
-  following?: boolean;
-}
-
-export const SORT_KEYS = ['group', 'psi', 'reward', 'length', 'grad_weight'] as const;
-export type SortKey = (typeof SORT_KEYS)[number];
-export const LABEL_FILTERS = ['all', 'correct', 'wrong'] as const;
-export type LabelFilter = (typeof LABEL_FILTERS)[number];
-
-/** Samples per `samples` message: keeps each postMessage well under a few MB. */
-export const SAMPLE_CHUNK = 2000;
-
-export function assertNever(value: never, where: string): never {
-  throw new Error(`${where}: unhandled message ${JSON.stringify(value)}`);
-}
-
-// Runtime guards: messages cross a process boundary, so each side checks what it receives.
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
-
-export const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
-export const isString = (value: unknown): value is string => typeof value === 'string';
-
 export function isDashboardWebviewMessage(value: unknown): value is DashboardWebviewMessage {
   if (!isRecord(value)) return false;
   switch (value.type) {
@@ -277,44 +187,6 @@ export function isDashboardWebviewMessage(value: unknown): value is DashboardWeb
   }
 }
 
-export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebviewMessage {
-  if (!isRecord(value)) return false;
-  switch (value.type) {
-    case 'ready':
-      return true;
-    case 'selectStep':
-      return isInt(value.step);
-    case 'openInPanel':
-      return value.step === null || isInt(value.step);
-    case 'rescore': {
-      const r = value.request;
-      return (
-        isRecord(r) &&
-        isString(r.runId) &&
-        isInt(r.step) &&
-        isInt(r.group) &&
-        isInt(r.index) &&
-        isString(r.prompt) &&
-        isString(r.response)
-      );
-    }
-    default:
-      return false;
-  }
-}
-
 export function isDashboardHostMessage(value: unknown): value is DashboardHostMessage {
   return isRecord(value) && value.type === 'state' && isRecord(value.state);
-}
-
-export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMessage {
-  if (!isRecord(value)) return false;
-  switch (value.type) {
-    case 'state':
-      return isRecord(value.state);
-    case 'samples':
-      return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.samples);
-    default:
-      return false;
-  }
 }

@@ -2,7 +2,8 @@
 // same code is tested in plain Node.
 
 import { isCorrect } from '../../src/run/model/runModel';
-import type { LabelFilter, RolloutSample, SortKey } from '../contract';
+import type { LabelFilter, SortKey } from './contract';
+import type { RolloutSample } from '../shared/contract';
 
 export interface Filters {
   sort: SortKey;

@@ -2,18 +2,8 @@
 // histogram, the reliability diagram with its ECE, and the table of differing config keys.
 // Pure functions of run data; no vscode, no DOM.
 
-import type {
-  ChartFamily,
-  ConfigDiff,
-  CriticView,
-  Histogram,
-  Reliability,
-  ReliabilityBin,
-  RunScore,
-  RunSummary,
-  StepValue,
-  SeriesData,
-} from '../../../webview/contract';
+import type { ChartFamily, ConfigDiff, CriticView, Histogram, Reliability, ReliabilityBin, RunScore, StepValue, SeriesData } from '../../../webview/dashboard/contract';
+import type { RunSummary } from '../../../webview/shared/contract';
 import type { RolloutSample, RunInfo } from '../../run/model/runFormat';
 import { commitLabel, isCorrect, isEvaluationMetric } from '../../run/model/runModel';
 import { smooth } from './smoothing';

@@ -1,7 +1,7 @@
 // The whole DashboardState of a set of runs, from the run store. No vscode: the browser tests
 // build their recorded host messages with this same function.
 
-import type { CriticView, DashboardState } from '../../../webview/contract';
+import type { CriticView, DashboardState } from '../../../webview/dashboard/contract';
 import { buildFamilies, configDiff, criticView, MAX_POINTS_PER_SERIES, runScore, runSummary } from './charts';
 import { DEFAULT_SMOOTHING } from './smoothing';
 import { lossMetric } from '../../run/model/runModel';

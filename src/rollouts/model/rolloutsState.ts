@@ -1,7 +1,8 @@
 // What the rollout inspector host sends, from the run store. No vscode: the browser tests
 // record their host messages with these same functions.
 
-import { SAMPLE_CHUNK, type RolloutSample, type RolloutsHostMessage, type RolloutsState } from '../../../webview/contract';
+import { SAMPLE_CHUNK, type RolloutsHostMessage, type RolloutsState } from '../../../webview/rollouts/contract';
+import { type RolloutSample } from '../../../webview/shared/contract';
 import { runSummary } from '../../dashboard/model/charts';
 import type { RunStore } from '../../runs/model/runStore';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RolloutsState } from '../../../../webview/contract';
+import type { RolloutsState } from '../../../../webview/rollouts/contract';
 import { RunStore } from '../../../../src/runs/model/runStore';
 import type { RunState } from '../../../../src/runs/model/runStore';
 import type { RunRoots } from '../../../../src/runs/runRoots';

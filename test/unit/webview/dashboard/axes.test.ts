@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ChartFamily, SeriesData } from '../../../../webview/contract';
+import type { ChartFamily, SeriesData } from '../../../../webview/dashboard/contract';
 import { formatX, isXAxis, runStartTimes, xValues } from '../../../../webview/dashboard/axes';
 
 const series = (runId: string, xs: number[], ts: (number | null)[]): SeriesData => ({ runId, metric: 'reward/mean', xs, ys: xs.map(() => 0), ts, smoothed: null, rawCount: xs.length, constant: null });

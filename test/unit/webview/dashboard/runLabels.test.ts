@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RunSummary } from '../../../../webview/contract';
+import type { RunSummary } from '../../../../webview/shared/contract';
 import { runLabels } from '../../../../webview/dashboard/runLabels';
 
 const run = (id: string, name: string) => ({ id, name }) as RunSummary;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ConfigDiff, RunSummary } from '../../../../webview/contract';
+import type { ConfigDiff } from '../../../../webview/dashboard/contract';
+import type { RunSummary } from '../../../../webview/shared/contract';
 import { meanBand, meanStd, seedGroups } from '../../../../webview/dashboard/seeds';
 
 const run = (id: string, name: string): RunSummary => ({ id, name, algorithm: 'pacs', status: 'finished', step: 10, totalSteps: 10, commit: null });

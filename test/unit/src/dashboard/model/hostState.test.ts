@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SAMPLE_CHUNK } from '../../../../../webview/contract';
+import { SAMPLE_CHUNK } from '../../../../../webview/rollouts/contract';
 import { RunStore } from '../../../../../src/runs/model/runStore';
 import { shownStep } from '../../../../../src/run/model/runModel';
 import { dashboardState, loadCritic } from '../../../../../src/dashboard/model/dashboardState';
