@@ -1,6 +1,7 @@
 // Everything the dashboard page holds, in one object: the host's last DashboardState, the user's
 // view choices (the smoothing, x axis, filter, log charts, hidden runs and seed grouping are kept
-// across sessions in the webview's persisted state) and the charts drawn. Only the panels change it.
+// across sessions in the webview's persisted state) and the charts drawn. The panels and main.ts's
+// toolbar handlers change it; nothing else holds page state.
 import type { Chart } from 'chart.js';
 import { type DashboardPersistedState, type DashboardState, type DashboardWebviewMessage, type XAxis } from './contract';
 import { connect } from '../shared/vscodeApi';
