@@ -371,7 +371,7 @@ test('dashboard: the smoothing slider smooths training curves (not evaluations) 
   const full = rec.dashboardFull.state;
   const reward = full.families.find((f) => f.id === 'reward');
   assert.ok(reward && reward.series[0].ys.length > 10, 'the recorded run has a reward series');
-  // TensorBoard's debiased EMA, written out independently of webview/dashboard/smoothing.ts.
+  // TensorBoard's debiased EMA, written out independently of src/dashboard/model/smoothing.ts.
   const ema = (ys: (number | null)[], w: number) => {
     let avg = 0;
     let k = 0;
