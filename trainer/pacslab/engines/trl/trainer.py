@@ -28,7 +28,7 @@ from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
 from pacslab.engines.trl.minibatch import (FieldLog, MiniBatch, coupled_coefficients, critic_after_update,
                                            on_every_process)
 from pacslab.engines.trl.sampling import generate_mixed
-from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights, rloo_advantages
+from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights
 
 LABELS, GROUPS, ROWS = "pacs_labels", "pacs_group_ids", "pacs_rows"
 
@@ -50,7 +50,9 @@ class PacsGRPOTrainer(GRPOTrainer):
         self.updates_per_step = updates_per_step
         self.dynamic_sampling_rounds = dynamic_sampling_rounds
         self.algorithm = algorithm
-        self.coupled = algorithms.get(algorithm).coupling is not None  # PACS: this class's own loss
+        entry = algorithms.get(algorithm)
+        self.coupled = entry.coupling is not None  # PACS: this class's own loss
+        self.own_advantages = entry.advantages if entry.trl_replaces_advantages else None  # RLOO's, not TRL's
         self.evaluation = evaluation
         self.group_shuffle = group_shuffle
         self.pacs_options = dict(pacs_options or {})
@@ -79,8 +81,8 @@ class PacsGRPOTrainer(GRPOTrainer):
         local = slice(self.accelerator.process_index * rows, (self.accelerator.process_index + 1) * rows)
         output[LABELS], output[GROUPS] = labels[local], group_ids[local]
         output[ROWS] = torch.arange(labels.shape[0], device=labels.device)[local]
-        if self.algorithm == "rloo":
-            advantages = rloo_advantages(labels, rollout_n=n, group_ids=group_ids)  # [N]
+        if self.own_advantages is not None:
+            advantages = self.own_advantages(labels, group_ids, n)  # [N]
             output["advantages"] = advantages[local].to(torch.float32)
             self.sample_fields = {"advantage": advantages.tolist()}  # the records show these, not TRL's
         elif self.coupled and self.model.training:
