@@ -15,7 +15,7 @@ from pacslab.control import append_command
 from pacslab.health.alerts import AlertMonitor, strongest
 from pacslab.health.ledger import Ledger, read_ledger
 from pacslab.health.run import group_shares
-from test_train import train
+from test_train import metrics_by_step, train
 
 
 def alerts_of(run_dir, rule=None):
@@ -148,15 +148,21 @@ def test_a_tiny_budget_fires_truncation(write_config, tmp_path):
     assert alert["step"] == 3 and alert["value"] > 0.5  # a response can end at its first token
 
 
-def test_an_exploding_learning_rate_fires_grad_spike_or_nonfinite(write_config, tmp_path):
+def test_an_exploding_learning_rate_collapses_entropy(write_config, tmp_path):
+    # a reward that splits every group (even-length responses are right), so every step has a gradient
+    (tmp_path / "parity.py").write_text("def check(response, answer, prompt):\n    return len(response.strip()) % 2 == 0\n")
     run_dir = tmp_path / "runs" / "lr"
-    # the learning rate climbs to 300 over 8 steps, unclipped
-    config = write_config(total_steps=8, eval_every=0, **{
-        "optim.lr": 300.0, "optim.schedule": "warmup_cosine", "optim.warmup_steps": 8, "optim.max_grad_norm": 0.0,
-        "alerts.grad_spike.factor": 3.0, "alerts.nonfinite.action": "warn"})
+    # the learning rate climbs to 1 over 8 steps, unclipped
+    config = write_config(total_steps=10, eval_every=0, **{
+        "task.verifier": "python:./parity.py:check", "optim.lr": 1.0, "optim.schedule": "warmup_cosine",
+        "optim.warmup_steps": 8, "optim.max_grad_norm": 0.0, "alerts.nonfinite.action": "warn",
+        "alerts.grad_spike.factor": 3.0, "alerts.entropy_collapse.early_steps": 3, "alerts.entropy_collapse.steps": 1})
     assert train(config, run_dir) == 0
-    rules = {a["rule"] for a in alerts_of(run_dir)}
-    assert rules & {"grad_spike", "nonfinite"}, rules
+    fired = {a["rule"]: a for a in alerts_of(run_dir)}
+    steps = dict(metrics_by_step(run_dir))
+    collapse = fired["entropy_collapse"]
+    early = sorted(steps[s]["policy/entropy"] for s in (1, 2, 3))
+    assert collapse["value"] == steps[collapse["step"]]["policy/entropy"] < 0.1 * early[1] == collapse["threshold"]
 
 
 def test_nonfinite_pauses_the_run_and_resume_continues(write_config, tmp_path, monkeypatch):
