@@ -13,7 +13,8 @@ import { isSameProcess } from './process';
 import { parseRunInfo, readLauncherInfo, readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
 import { isRealFolder, readRunFile, RunFileError, runFilePath } from './runFiles';
 import { LIVE_STATUSES, RUN_FILES, rolloutFileName } from './runFormat';
-import type { KnownRunEvent, LauncherInfo, RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
+import { foldAlert } from '../diagnostics/alerts';
+import type { AlertEvent, KnownRunEvent, LauncherInfo, RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
 import { isRecord, isTrainingStep, parseEvent } from './runModel';
 
 export interface MetricSeries {
@@ -81,6 +82,8 @@ export interface RunState {
    * to run.json: the heartbeat may come back (a file-system hiccup), or Slurm confirm a crash.
    */
   lost: string | null;
+  /** The run's health alerts (`alert` events), oldest first, the newest MAX_WARNINGS (src/diagnostics/alerts.ts). */
+  alerts: AlertEvent[];
   /** The run's warnings (`log` events of level warning or error), oldest first, the newest MAX_WARNINGS. */
   warnings: RunWarning[];
   /** How many warnings the run has logged in all (the list keeps the newest only). */
@@ -548,6 +551,7 @@ function emptyState(id: string, dir: string, root: string, info: RunInfo): RunSt
     lost: null,
     warnings: [],
     warningCount: 0,
+    alerts: [],
   };
 }
 
@@ -557,6 +561,7 @@ function applyEvents(entry: RunEntry, previous: RunState, records: unknown[], ba
     latest: { ...previous.latest },
     checkpoints: [...previous.checkpoints],
     warnings: [...previous.warnings],
+    alerts: [...previous.alerts],
     events: { ...previous.events, firstBadLines: [...previous.events.firstBadLines] },
   };
   const bad = [...badLines];
@@ -626,6 +631,9 @@ function applyEvent(entry: RunEntry, state: RunState, event: KnownRunEvent): voi
       state.warnings.push({ step: event.step ?? null, level: event.level, message: event.message });
       if (state.warnings.length > MAX_WARNINGS) state.warnings.shift();
       state.warningCount += 1;
+      return;
+    case 'alert':
+      state.alerts = foldAlert(state.alerts, event, MAX_WARNINGS);
       return;
     default:
       return;
