@@ -243,7 +243,8 @@ class PacsLabCallback(TrainerCallback):
             self.events.emit("state", status=self.status)
             self.events.emit("run_finished", status=self.status)
             self.events.close()
-            self.health.close()
+            if self.health is not None:
+                self.health.close()
 
     def fail(self, error: BaseException) -> None:
         """Record `error` as the run's failure (rank 0); for the engine's own entry point."""
