@@ -17,6 +17,7 @@ import { RunImporter } from './runs/importRuns';
 import { RunContextKeys } from './runs/runContextKeys';
 import { RunNotifications } from './runs/notifications';
 import { AlertNotifications } from './diagnostics/alertNotifications';
+import { DiagnosticsFeature } from './diagnostics/diagnosticsFeature';
 import { RunRoots } from './runs/runRoots';
 import { RunsTree } from './runs/runsTree';
 import { RunStatusBar } from './runs/statusBar';
@@ -54,6 +55,7 @@ export class Extension extends Disposer {
     const dashboard = this.track(new DashboardFeature(context, store));
     tree.useComparison(dashboard);
     const rollouts = this.track(new RolloutsFeature(context, store));
+    this.track(new DiagnosticsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));
