@@ -134,7 +134,7 @@ export class RunFollower {
     if (total > 0) this.totalSteps = total;
   }
 
-  /** `step 12/100  reward 0.438  loss 0.0123  critic auc 0.812  1.35 steps/s` */
+  /** `step 12/100  reward 0.438  bce 0.6512  critic auc 0.812  1.35 steps/s` (`loss` where no critic/bce is logged) */
   progressLine(): string {
     const v = this.latest;
     const parts = [`step ${this.lastStep}/${this.totalSteps || '?'}`];
