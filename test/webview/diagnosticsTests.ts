@@ -8,6 +8,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RunStore } from '../../src/core/runStore';
+import { dashboardState } from '../../src/dashboard/dashboardState';
 import { diagnosticsState } from '../../src/diagnostics/diagnosticsState';
 import { launchChromium } from './browser';
 import { PAYLOADS } from './fixtures';
@@ -28,6 +29,7 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
   const store = new RunStore({ roots: [root], detectCrashes: false });
   await store.refresh();
   const read = await diagnosticsState(store, runId);
+  const dashboard = dashboardState(store, [runId], runId, new Map(), null);
   store.dispose();
   assert.ok(read, `no run ${runId} under ${root}`);
   const { state } = read;
@@ -88,6 +90,17 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
     await page.page.screenshot({ path: join(OUT, 'diagnostics-heldout.png'), fullPage: false });
     assert.deepEqual(page.problems, []);
     await page.close();
+    // the dashboard marks each alert's step on every metric chart (the step axis)
+    const board = await openPage(browser, { bundle: 'dashboard', theme: THEMES[1], width: 1280, height: 900 });
+    await board.send([{ type: 'state', state: dashboard }]);
+    await waitForRenders(board.page, 1);
+    const marked = await board.page.locator('canvas[data-alerts]').evaluateAll((cs) => cs.map((c) => (c as { dataset: { alerts: string } }).dataset.alerts));
+    assert.equal(marked.length, dashboard.families.length);
+    assert.deepEqual(new Set(marked), new Set([String(dashboard.alerts?.length ?? 0)]));
+    if (!own) assert.equal(dashboard.alerts?.length, 1);
+    await board.page.screenshot({ path: join(OUT, 'diagnostics-dashboard-markers.png') });
+    assert.deepEqual(board.problems, []);
+    await board.close();
   } finally {
     await browser.close();
   }
@@ -102,6 +115,8 @@ if (!rootArg) {
   cpSync(join(FIXTURE, RUN_ID), join(root, RUN_ID), { recursive: true });
   // a prompt whose id is markup, solved once and never again
   appendFileSync(join(root, RUN_ID, 'ledger.jsonl'), `${JSON.stringify({ step: 120, new: [[PAYLOADS.img, null]], p: [96], c: [0], n: 8 })}\n`);
+  // and an alert, for the dashboard's markers
+  appendFileSync(join(root, RUN_ID, 'events.jsonl'), `${JSON.stringify({ t: 1796650000, type: 'alert', step: 60, rule: 'no_signal', value: 0.95, threshold: 0.9, action: 'pause', message: 'groups agree' })}\n`);
 }
 main(root, runArg ?? RUN_ID, Boolean(rootArg))
   .then(() => console.log('diagnostics webview: ok'))

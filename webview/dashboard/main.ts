@@ -46,10 +46,11 @@ import { cssVar, onThemeChange, themeColors, withAlpha, type ThemeColors } from 
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
 import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
+import { annotationPlugin, setAlertMarkers } from './alertMarkers';
 import { runLabels } from './runLabels';
 import { groupSeries, meanBand, meanStd, seedGroups, type SeedGroup } from './seeds';
 
-Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
+Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin, annotationPlugin);
 
 const REDRAW_INTERVAL_MS = 250;
 const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
@@ -259,6 +260,7 @@ function renderFamilies(s: DashboardState, colors: ThemeColors): void {
       applyColors(chart.options as unknown as Themeable, colors);
       chart.update('none');
     }
+    setAlertMarkers(chart, s.alerts ?? [], hiddenRuns, xAxis === 'step', (name) => cssVar(name, '#cca700'));
     const canvas = chart.canvas;
     canvas.dataset.points = String(points);
     markRange(chart);
