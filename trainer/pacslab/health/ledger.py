@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 LEDGER = "ledger.jsonl"
 

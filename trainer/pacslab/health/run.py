@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config.alerts import AlertsConfig
 from pacslab.health.alerts import Alert, AlertMonitor, strongest
 from pacslab.health.ledger import Ledger

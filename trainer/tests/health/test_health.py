@@ -8,14 +8,13 @@ import time
 
 import pytest
 
-from conftest import events_of, run_json
-from pacslab import runio
+from conftest import events_of, metrics_by_step, run_json, train
 from pacslab.config.alerts import AlertsConfig
-from pacslab.control import append_command
+from pacslab.run import files as runio
+from pacslab.run.control import append_command
 from pacslab.health.alerts import AlertMonitor, strongest
 from pacslab.health.ledger import Ledger, read_ledger
 from pacslab.health.run import group_shares
-from test_train import metrics_by_step, train
 
 
 def alerts_of(run_dir, rule=None):
