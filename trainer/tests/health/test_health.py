@@ -204,3 +204,32 @@ def test_every_evaluation_records_each_held_out_example(write_config, tmp_path):
     assert sum(r["greedy_correct"] for r in rows) / len(rows) == evals[-1]["values"]["eval/accuracy"]
     assert all(len(r["responses"]) == r["samples"] == 2 and 0 <= r["correct"] <= 2 for r in rows)
     assert len({r["id"] for r in rows}) == 6 and {r["set"] for r in rows} == {None}
+
+
+def test_every_rule_on_a_real_run_records_what_the_shared_rules_say(write_config, tmp_path):
+    """Low thresholds on a real run (a reward that splits groups, so the critic, gradients and
+    lengths move): critic_blind, length_runaway, grad_spike and reward_vs_heldout are evaluated on
+    the trainer's own metrics, and the recorded alerts are exactly the shared rules' verdicts on
+    the recorded metrics and evaluations."""
+    from pacslab.config import load_config
+
+    (tmp_path / "parity.py").write_text("def check(response, answer, prompt):\n    return len(response.strip()) % 2 == 0\n")
+    run_dir = tmp_path / "runs" / "all"
+    config = write_config(total_steps=8, eval_every=2, **{
+        "task.verifier": "python:./parity.py:check", "rollout.max_new_tokens": 6,
+        "alerts.critic_blind.auc": 1.0, "alerts.critic_blind.steps": 2,
+        "alerts.length_runaway.window": 1, "alerts.length_runaway.factor": 1.01,
+        "alerts.grad_spike.factor": 1.01, "alerts.grad_spike.window": 3,
+        "alerts.reward_vs_heldout.evals": 2, "alerts.reward_vs_heldout.min_change": 0.0})
+    assert train(config, run_dir) == 0
+    events = events_of(run_dir)
+    recorded = [(a["rule"], a["step"]) for a in alerts_of(run_dir)]
+    monitor = AlertMonitor(load_config(config).alerts, loss_metric="pacs/loss")
+    expected = [(a.rule, a.step) for e in events if e["type"] in ("metrics", "eval") and not (e["type"] == "metrics" and e["step"] == 0)
+                for a in (monitor.observe if e["type"] == "metrics" else monitor.observe_eval)(e["step"], e["values"])]
+    assert recorded == expected
+    fired = {rule for rule, _ in recorded}
+    assert "critic_blind" in fired, recorded
+    blind = next(a for a in alerts_of(run_dir) if a["rule"] == "critic_blind")
+    [auc] = [e["values"]["critic/auc"] for e in events if e["type"] == "metrics" and e["step"] == blind["step"]]
+    assert blind["value"] == auc
