@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 
 from pacslab.config.alerts import AlertsConfig
 from pacslab.health.run import RunHealth
-from pacslab.health.trl import skip_nonfinite_step, step_prompts, step_values
+from pacslab.health.records import skip_nonfinite_step, step_prompts, step_values
 from pacslab.run import files as runio
 from pacslab.run.control import POLL_S, ControlReader, obey
 from pacslab.run.lifecycle import end_run
@@ -89,14 +89,14 @@ class PacsLabCallback(TrainerCallback):
 
     def _record_step(self, step: int, logs: dict) -> str | None:
         records = self._records(step)
-        measured = {**step_values(records, self.trainer.num_generations), "optim/skipped": float(self.skipped)}
+        measured = {**step_values(records), "optim/skipped": float(self.skipped)}
         self.events.emit("metrics", step=step, values={**metric_names(logs, self.loss_metric), **measured})
         if records:
             self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records),
                              count=len(records))
         self.info.update(step=step)
         return self.health.step(step, {**metric_names(logs, self.loss_metric, finite=False), **measured},
-                                step_prompts(records, self.trainer.num_generations))
+                                step_prompts(records))
 
     def _act(self, action: str | None, state, control) -> None:
         """An alert's action: pause here, at the step's end, or checkpoint and stop."""

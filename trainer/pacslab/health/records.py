@@ -1,6 +1,6 @@
-"""What `PacsLabCallback` (a TRL run, `engine: trl` or a plain script) hands to the shared run
-layer (run.py): the step's prompts and group shares from its sample records, and the skip of an
-optimizer step whose gradient is not finite."""
+"""The ledger's prompts and the group shares of a step from its sample records, for the writers
+that have records rather than labels (`PacsLabCallback` under TRL, the TRL and verl importers),
+and the skip of an optimizer step whose gradient is not finite (PacsLabCallback)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pacslab.health.run import group_shares
 
 
 def correct(record: dict) -> bool:
-    """A TRL sample counts as correct when its reward is positive (a verifier's label is 0 or 1)."""
+    """A sample counts as correct when its reward is positive (a verifier's label is 0 or 1)."""
     return float(record.get("reward") or 0.0) > 0
 
 
-def step_prompts(records: list[dict], n: int) -> list[tuple[str, str | None, int, int]]:
+def step_prompts(records: list[dict]) -> list[tuple[str, str | None, int, int]]:
     """(id, data source, correct, n) of each group of the step's records: the id is the record's
-    `prompt_id` (engine: trl) or else its prompt text, as for an imported run."""
+    `prompt_id` (engine: trl) or else its prompt text (a plain TRL script, an imported run)."""
     groups: dict[int, list[dict]] = {}
     for r in records:
         groups.setdefault(int(r["group"]), []).append(r)
@@ -29,10 +29,10 @@ def step_prompts(records: list[dict], n: int) -> list[tuple[str, str | None, int
     return out
 
 
-def step_values(records: list[dict], n: int) -> dict[str, float]:
+def step_values(records: list[dict]) -> dict[str, float]:
     """The group shares of the step and, when the records carry the verifier's verdicts, the share
     of samples whose verifier raised (`verifier/error_frac`)."""
-    values = group_shares([(c, k) for _, _, c, k in step_prompts(records, n)])
+    values = group_shares([(c, k) for _, _, c, k in step_prompts(records)])
     verdicts = [r["verifier"] for r in records if isinstance(r.get("verifier"), dict)]
     if verdicts:
         values["verifier/error_frac"] = sum(1 for v in verdicts if v.get("error")) / len(verdicts)
