@@ -1,6 +1,6 @@
 // Tells the user when a run's health rule fires (`alert` events, docs/diagnostics.md): every alert
 // goes to the log; a new one pops up naming the rule and the step, with Open Rollouts at that step,
-// and Resume / Stop for a run its alert paused (or still live).
+// Resume for a run its alert paused and Stop for a live run.
 import * as vscode from 'vscode';
 import type { AlertEvent } from '../core/runFormat';
 import type { RunStore } from '../core/runStore';
@@ -49,7 +49,8 @@ export class AlertNotifications extends Disposer {
     const live = run !== undefined && ['running', 'paused', 'starting'].includes(run.status);
     const paused = alert.action === 'pause' ? ' The run pauses at the end of this step.' : alert.action === 'stop' ? ' The run checkpoints and stops.' : '';
     const text = `PACS Lab: run ${runId}: alert ${alert.rule} at step ${alert.step}: ${inertLinks(alert.message)}.${paused}`;
-    const buttons = live ? [OPEN_ROLLOUTS, RESUME, STOP] : [OPEN_ROLLOUTS];
+    // Resume for a run its alert paused; Stop for a live run
+    const buttons = [OPEN_ROLLOUTS, ...(live && alert.action === 'pause' ? [RESUME] : []), ...(live ? [STOP] : [])];
     const choice = await (alert.action === 'warn' ? vscode.window.showWarningMessage(text, ...buttons) : vscode.window.showErrorMessage(text, ...buttons));
     if (choice === OPEN_ROLLOUTS) await vscode.commands.executeCommand('pacs.inspectRollouts', { runId, step: alert.step });
     if (choice === RESUME) await vscode.commands.executeCommand('pacs.resumeRun', runId);
