@@ -2,11 +2,11 @@
 // goes to the log; a new one pops up naming the rule and the step, with Open Rollouts at that step,
 // Resume for a run its alert paused and Stop for a live run.
 import * as vscode from 'vscode';
-import type { AlertEvent } from '../core/runFormat';
-import type { RunStore } from '../core/runStore';
-import { inertLinks } from '../runs/runText';
+import type { AlertEvent } from '../run/model/runFormat';
+import type { RunStore } from '../runs/model/runStore';
+import { inertLinks } from '../runs/model/runText';
 import { Disposer } from '../vscode/disposer';
-import { alertLine } from './alerts';
+import { alertLine } from './model/alerts';
 
 export const OPEN_ROLLOUTS = 'Open Rollouts';
 export const RESUME = 'Resume';

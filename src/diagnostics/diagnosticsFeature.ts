@@ -1,10 +1,10 @@
 // pacs.openDiagnostics: a run's Prompts and Held-out tabs (src/diagnostics/diagnosticsPanel.ts),
 // one panel per run.
 import * as vscode from 'vscode';
-import type { RunStore } from '../core/runStore';
+import type { RunStore } from '../runs/model/runStore';
 import { pickRun } from '../runs/pickRun';
 import { Disposer } from '../vscode/disposer';
-import { SessionSet } from '../vscode/webviewSession';
+import { SessionSet } from '../webviews/webviewSession';
 import { DiagnosticsPanel } from './diagnosticsPanel';
 
 export class DiagnosticsFeature extends Disposer {

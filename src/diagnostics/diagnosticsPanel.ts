@@ -5,13 +5,12 @@
 import * as vscode from 'vscode';
 import { DIAGNOSTICS_VIEW_TYPE, isDiagnosticsWebviewMessage } from '../../webview/diagnostics/contract';
 import type { DiagnosticsHostMessage, DiagnosticsState, DiagnosticsWebviewMessage, HeldoutDetail, PromptDetail } from '../../webview/diagnostics/contract';
-import type { RunStore } from '../core/runStore';
-import { createWebviewPanel, WebviewSession } from '../vscode/webviewSession';
-import { webviewHtml } from '../webviewHtml';
-import { diagnosticsState, readOptional } from './diagnosticsState';
-import { parseHeldout } from './heldout';
-import type { HeldoutExample } from './heldout';
-import { parseLedger } from './promptLedger';
+import type { RunStore } from '../runs/model/runStore';
+import { createWebviewPanel, webviewHtml, WebviewSession } from '../webviews/webviewSession';
+import { diagnosticsState, readOptional } from './model/diagnosticsState';
+import { parseHeldout } from './model/heldout';
+import type { HeldoutExample } from './model/heldout';
+import { parseLedger } from './model/promptLedger';
 
 /** The most recorded steps a prompt's drill-down reads (the newest). */
 const MAX_DETAIL_STEPS = 12;

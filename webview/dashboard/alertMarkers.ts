@@ -4,7 +4,7 @@
 import type { Chart } from 'chart.js';
 import annotationPlugin from 'chartjs-plugin-annotation';
 import type { AnnotationOptions } from 'chartjs-plugin-annotation';
-import type { AlertMarker } from '../contract';
+import type { AlertMarker } from './contract';
 
 export { annotationPlugin };
 

@@ -1,9 +1,9 @@
 // The messages between the host (src/diagnostics/diagnosticsPanel.ts) and the diagnostics webview:
 // the Prompts tab (the prompt ledger) and the Held-out tab. No DOM and no vscode types here.
 
-import type { HeldoutExample, HeldoutResult } from '../../src/diagnostics/heldout';
-import type { PromptSummary, StepShares } from '../../src/diagnostics/promptLedger';
-import { isInt, isRecord, isString } from '../contract';
+import type { HeldoutExample, HeldoutResult } from '../../src/diagnostics/model/heldout';
+import type { PromptSummary, StepShares } from '../../src/diagnostics/model/promptLedger';
+import { isInt, isRecord, isString } from '../shared/contract';
 
 export type { HeldoutExample, HeldoutResult, PromptSummary, StepShares };
 

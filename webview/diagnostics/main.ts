@@ -4,8 +4,8 @@
 // responses). The host sends whole state; every run-written string is set with textContent.
 
 import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
-import { heldoutChanges } from '../../src/diagnostics/heldout';
-import { STATUSES } from '../../src/diagnostics/promptLedger';
+import { heldoutChanges } from '../../src/diagnostics/model/heldout';
+import { STATUSES } from '../../src/diagnostics/model/promptLedger';
 import { tokenHeat } from '../rollouts/model';
 import { byId, clear, debounce, formatNumber, h } from '../shared/dom';
 import { themeColors, withAlpha } from '../shared/theme';
