@@ -233,3 +233,25 @@ def test_every_rule_on_a_real_run_records_what_the_shared_rules_say(write_config
     blind = next(a for a in alerts_of(run_dir) if a["rule"] == "critic_blind")
     [auc] = [e["values"]["critic/auc"] for e in events if e["type"] == "metrics" and e["step"] == blind["step"]]
     assert blind["value"] == auc
+
+
+def test_a_nonfinite_gradient_under_trl_drops_every_gradient_so_the_optimizer_skips_the_step():
+    import torch
+
+    from pacslab.health.records import skip_nonfinite_step, step_prompts, step_values
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.ones(1, 3)).sum().backward()
+    assert not skip_nonfinite_step(model) and all(p.grad is not None for p in model.parameters())
+    model.weight.grad[0, 0] = float("nan")
+    assert skip_nonfinite_step(model) and all(p.grad is None for p in model.parameters())
+    optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    # the ledger's prompts and the group shares from sample records (TRL, imports)
+    records = [{"group": g, "prompt": f"p{g}", "reward": r, **({"prompt_id": "id0"} if g == 0 else {}),
+                "verifier": {"error": "boom" if i == 0 else None}} for i, (g, r) in enumerate([(0, 1.0), (0, 0.0), (1, 0.0), (1, 0.0)])]
+    assert step_prompts(records) == [("id0", None, 1, 2), ("p1", None, 0, 2)]
+    assert step_values(records) == {"reward/all_correct_frac": 0.0, "reward/all_wrong_frac": 0.5,
+                                    "reward/mixed_group_frac": 0.5, "verifier/error_frac": 0.25}
