@@ -108,10 +108,11 @@ class PacsGRPOTrainer(GRPOTrainer):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         e, start = self.evaluation, time.perf_counter()
         shared = self._generation_is_local()
+        self.heldout_examples = []  # each example's result, for the callback that writes the run (health/run.py)
         with self._generation_model() as model:
             values = evaluate_shared(model, self.processing_class, e.sets, e.verifier, seed=self.args.seed,
                                      step=self.state.global_step, rank=self.accelerator.process_index if shared else 0,
-                                     world=self.accelerator.num_processes if shared else 1)
+                                     world=self.accelerator.num_processes if shared else 1, examples=self.heldout_examples)
         values["perf/eval_s"] = time.perf_counter() - start
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, values)
         return values
