@@ -4,6 +4,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
+import { RUN_LIMITS } from './boundedJson';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
 import { JsonlTail, readJsonlFile } from './events';
@@ -346,7 +347,7 @@ export class RunStore implements Disposable {
       // A run.json that failed to parse is read again only once it changes (its error was reported).
       if (this.brokenInfo.get(infoPath) === infoKey) return false;
       try {
-        info = parseRunInfo(await readRunFile(infoPath), infoPath, dir);
+        info = parseRunInfo(await readRunFile(infoPath, RUN_LIMITS.maxInfoBytes), infoPath, dir);
       } catch (err) {
         this.brokenInfo.set(infoPath, infoKey);
         throw err;
