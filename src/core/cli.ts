@@ -16,6 +16,7 @@ import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './runFormat';
 import type { RunInfo, RunStatus } from './runFormat';
 import { commitLabel, lossMetric } from './runModel';
 import { RunStore } from './runStore';
+import { terminalLines, terminalText } from './terminalText';
 
 const USAGE = `pacs-lab: train, watch and control PACS Lab runs
 
@@ -80,8 +81,8 @@ function pythonFrom(p: Parsed): string {
   return one(p, 'python') ?? process.env.PACS_PYTHON ?? 'python3';
 }
 
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
+const out = (line = '') => process.stdout.write(`${terminalLines(line)}\n`);
+const err = (line: string) => process.stderr.write(`${terminalLines(line)}\n`);
 
 async function cmdTrain(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['runs-dir', 'set', 'python', 'device', 'git'], ['detach']);
@@ -237,7 +238,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
   // A run folder that cannot be read safely (bad run.json, a link in it) is named, not skipped silently.
   const reported = new Set<string>();
   store.onDidError(({ message }) => {
-    if (!reported.has(message)) err(`warning: ${message}`);
+    if (!reported.has(message)) err(`warning: ${terminalText(message)}`);
     reported.add(message);
   });
   try {
@@ -250,7 +251,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (!runs.length) {
-      out(`no runs in ${root}${existsSync(root) ? '' : ' (it does not exist)'}`);
+      out(`no runs in ${terminalText(root)}${existsSync(root) ? '' : ' (it does not exist)'}`);
       return EXIT.ok;
     }
     // The dashboard's summary numbers: best held-out accuracy, and reward and critic AUC over the last tenth of the steps.
@@ -260,7 +261,8 @@ async function cmdStatus(argv: string[]): Promise<number> {
       const code = commitLabel(r.info.git) ?? '-';
       const score = runScore(r.id, store.metricSeries(r.id));
       const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
-      rows.push([r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
+      const row = [r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code];
+      rows.push(row.map(terminalText));
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));

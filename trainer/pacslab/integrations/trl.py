@@ -68,7 +68,8 @@ class PacsLabCallback(TrainerCallback):
         self.algorithm = algorithm or getattr(trainer, "algorithm", "grpo")
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
-        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir))
+        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir),
+                                      on_rejected=lambda why: self.events and self.events.emit("log", level="warning", message=why))
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None

@@ -1,0 +1,149 @@
+"""Issue 25: a run folder is untrusted everywhere. Wrong types, deep nesting, huge lines, tampered
+control lines and paths that lead outside cost one run (or one line) with a reason, never the list,
+the trainer or a file outside the folder."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pacslab import runio, safe_json
+from pacslab.cli import main
+from pacslab.control import ControlReader, append_command
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def make_run(root, name, **fields):
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"id": name, "status": "finished", "step": 3, "total_steps": 3, **fields}))
+    return run_dir
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"git": {"commit": 12345}}, "git.commit"),
+    ({"step": "ten"}, "step"),
+    ({"pid": "init"}, "pid"),
+    ({"error": "boom"}, "error"),
+    ({"versions": [1]}, "versions"),
+    ({"pid": True}, "pid"),
+])
+def test_a_wrong_typed_field_makes_that_run_unreadable_naming_it_and_the_others_still_list(tmp_path, capsys, fields, field):
+    make_run(tmp_path, "a-good")
+    make_run(tmp_path, "b-bad", **fields)
+    runs = {r["dir"].rsplit("/", 1)[1]: r for r in runio.list_runs(tmp_path)}
+    assert runs["a-good"]["status"] == "finished"
+    assert runs["b-bad"]["status"] == "unreadable" and f'"{field}"' in runs["b-bad"]["error"]["message"]
+    assert main(["status", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "a-good" in out and "b-bad" in out and f'"{field}"' in err
+
+
+def test_deep_nesting_and_non_finite_numbers_in_run_json_cost_one_run_not_the_list(tmp_path):
+    make_run(tmp_path, "a-good")
+    (make_run(tmp_path, "b-deep") / "run.json").write_text('{"id": "b", "x": ' + DEEP + "}")
+    (make_run(tmp_path, "c-inf") / "run.json").write_text('{"id": "c", "step": 1e999}')
+    (make_run(tmp_path, "d-nan") / "run.json").write_text('{"id": "d", "step": NaN}')
+    statuses = {r["dir"].rsplit("/", 1)[1]: r["status"] for r in runio.list_runs(tmp_path)}
+    assert statuses == {"a-good": "finished", "b-deep": "unreadable", "c-inf": "unreadable", "d-nan": "unreadable"}
+
+
+def test_an_oversized_run_json_is_not_read(tmp_path):
+    run_dir = make_run(tmp_path, "big")
+    (run_dir / "run.json").write_text(json.dumps({"id": "big", "pad": "x" * safe_json.MAX_INFO_BYTES}))
+    [run] = runio.list_runs(tmp_path)
+    assert run["status"] == "unreadable" and "more than the" in run["error"]["message"]
+
+
+def test_event_lines_over_the_caps_are_bad_lines_and_the_lines_after_them_are_read(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"type": "metrics", "step": 1}) + "\n"
+                      + '{"type": "run_started", "config": ' + DEEP + "}\n"
+                      + json.dumps({"type": "metrics", "step": 2}) + "\n")
+    good, bad = runio.read_jsonl(events)
+    assert [e["step"] for e in good] == [1, 2] and bad == 1
+
+
+def test_a_long_line_is_read_past_once_and_never_held_or_read_again(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"big": "' + b"x" * 5000)
+    lines = safe_json.BoundedLines(max_line=1024)
+
+    def poll():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return list(safe_json.iter_json_lines(fd, lines))
+        finally:
+            os.close(fd)
+
+    assert poll() == [(1, {"a": 1}, None)]
+    assert lines.offset == path.stat().st_size  # the torn long line is consumed: the next poll starts after it
+    with path.open("ab") as f:
+        f.write(b'"}\n{"b": 2}\n')
+    (n, value, why), last = poll()
+    assert n == 2 and value is None and "longer than 1024 bytes" in why and '{"big": "xxx' in why
+    assert last == (3, {"b": 2}, None)
+
+
+def test_a_tampered_control_line_is_skipped_and_reported_and_never_blocks_later_commands(tmp_path):
+    lines = ['{"seq": "99999", "command": "stop"}', '{"seq": 1e999, "command": "stop"}', '{"seq": 2.5, "command": "stop"}',
+             '{"seq": 99999999999999, "command": "stop"}', '{"seq": true, "command": "stop"}', '{"seq": ' + DEEP + "}"]
+    (tmp_path / "control.jsonl").write_text("\n".join(lines) + "\n")
+    rejected = []
+    reader = ControlReader(tmp_path, on_rejected=rejected.append)
+    assert reader.poll() == [] and len(rejected) == len(lines)
+    assert "line 1" in rejected[0] and "not an integer from 1" in rejected[0]
+    # the next command (the CLI's or the editor's) gets seq 1, and the trainer obeys it
+    assert append_command(tmp_path, "pause") == 1
+    assert [(c.seq, c.command) for c in reader.poll()] == [(1, "pause")]
+    assert not reader.exit_pending()
+    assert append_command(tmp_path, "stop") == 2 and reader.exit_pending()
+
+
+def test_latest_naming_a_checkpoint_of_another_run_is_not_resumed_from(tmp_path):
+    other = tmp_path / "other" / "checkpoints" / "step-000009"
+    other.mkdir(parents=True)
+    (other / runio.TRAINER_STATE).write_text("{}")
+    run_dir = tmp_path / "runs" / "crafted"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "latest").write_text("../../../other/checkpoints/step-000009\n")
+    assert runio.latest_checkpoint(run_dir) is None
+
+
+def test_a_linked_config_yaml_is_never_read_by_the_export(tmp_path):
+    from pacslab.onnx_export import ExportError, read_run_config
+
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("model: {path: /secret}\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").symlink_to(secret)
+    with pytest.raises(ExportError, match="symbolic link"):
+        read_run_config(run_dir)
+
+
+def test_a_linked_onnx_folder_is_never_written_into(tmp_path):
+    from pacslab.onnx_export import ExportError, export_run
+
+    run_dir = tmp_path / "run"
+    step = run_dir / "checkpoints" / "step-000001"
+    step.mkdir(parents=True)
+    (step / "config.json").write_text("{}")
+    (step / runio.TRAINER_STATE).write_text("{}")
+    (run_dir / "config.yaml").write_text("model: {path: builtin:arith-tiny}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run_dir / "onnx").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ExportError, match="symbolic link"):
+        export_run(run_dir, log=lambda *a: None)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_status_escapes_control_characters_from_the_run_folder(tmp_path, capsys):
+    make_run(tmp_path, "run-\x1b]0;owned\x07-\x1b[2J")
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\u001b]0;owned\\u0007" in out
