@@ -147,3 +147,43 @@ def test_status_escapes_control_characters_from_the_run_folder(tmp_path, capsys)
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\\u001b]0;owned\\u0007" in out
+
+
+def _model_with_external_weights(folder, location: str):
+    """A one-initializer ONNX model whose weights live in the file `location` names."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [1], [0.0])
+    weights.ClearField("float_data")
+    weights.data_location = TensorProto.EXTERNAL
+    weights.external_data.add(key="location", value=location)
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [weights])
+    path = folder / "policy.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("how", ["parent", "absolute", "symlink", "hardlink"])
+def test_onnx_external_data_outside_the_export_is_refused(tmp_path, how):
+    from pacslab.scoring import ScoreError, check_external_data
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\0" * 4)
+    onnx_dir = tmp_path / "run" / "onnx"
+    onnx_dir.mkdir(parents=True)
+    location = {"parent": "../../secret.bin", "absolute": str(secret)}.get(how, "policy.onnx.data")
+    if how == "symlink":
+        (onnx_dir / location).symlink_to(secret)
+    if how == "hardlink":
+        os.link(secret, onnx_dir / location)
+    with pytest.raises(ScoreError, match="not a regular file beside the model"):
+        check_external_data(_model_with_external_weights(onnx_dir, location))
+
+
+def test_onnx_external_data_beside_the_model_is_accepted(tmp_path):
+    from pacslab.scoring import check_external_data
+
+    (tmp_path / "policy.onnx.data").write_bytes(b"\0" * 4)
+    check_external_data(_model_with_external_weights(tmp_path, "policy.onnx.data"))

@@ -1,15 +1,19 @@
 // Issue 25: a run folder is untrusted everywhere. Wrong-typed fields, deep nesting, huge lines and a
 // tampered control.jsonl cost one run (or one line) with a reason, never the list or later commands.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { appendFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { nestsDeeperThan, parseBoundedJson, RUN_LIMITS } from '../../../src/core/boundedJson';
 import { maxSeq } from '../../../src/core/control';
 import { JsonlTail, readJsonlFile } from '../../../src/core/events';
 import { parseRunInfo, trainerLogTail } from '../../../src/core/runDir';
 import { RunStore } from '../../../src/core/runStore';
+import { terminalLines, terminalText } from '../../../src/core/terminalText';
 import { appendEvents, makeRun, metricsEvent, runInfo } from './runFixtures';
 
 const base = mkdtempSync(join(tmpdir(), 'pacs-untrusted-'));
@@ -175,5 +179,40 @@ describe('trainer.log', () => {
     assert.doesNotMatch(tail, /the secret/);
     assert.match(tail, /not read: .*a hard link/);
     assert.equal(readFileSync(join(base, `secret-${n}`), 'utf8'), 'the secret\n');
+  });
+});
+
+describe('pacs-lab status', () => {
+  const REPO = resolve(__dirname, '../../..');
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', pathToFileURL(join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href, join(REPO, 'src', 'core', 'cli.ts'), ...args]);
+
+  test('a run with a wrong-typed field is named with its field on stderr; the others list; exit 0', async () => {
+    const root = fresh();
+    makeRun(root, '20261127-030000-arith-aaaa');
+    const bad = makeRun(root, '20261127-030000-arith-bbbb');
+    writeFileSync(join(bad, 'run.json'), JSON.stringify({ ...runInfo('x'), git: { commit: 7, branch: null, dirty: false, snapshot: null, ref: null } }));
+    const { stdout, stderr } = await cli('status', root);
+    assert.match(stdout, /20261127-030000-arith-aaaa/);
+    assert.match(stderr, /arith-bbbb[/\\]run\.json has "git\.commit" = number 7/);
+    const json = await cli('status', root, '--json');
+    assert.deepEqual((JSON.parse(json.stdout) as { id: string }[]).map((r) => r.id), ['20261127-030000-arith-aaaa']);
+  });
+
+  test('escape sequences in a folder name, id or commit are printed escaped', async () => {
+    const root = fresh();
+    const id = '20261127-030000-arith-\u001b]0;owned\u0007';
+    makeRun(root, id, { git: { commit: '\u001b[2J0123456789', branch: null, dirty: false, snapshot: null, ref: null } });
+    const { stdout, stderr } = await cli('status', root);
+    assert.ok(!(stdout + stderr).includes('\u0007') && !(stdout + stderr).includes('\u001b'), 'no raw control character reaches the terminal');
+    assert.match(stdout, /arith-\\u001b\]0;owned\\u0007/);
+    assert.match(stdout, /\\u001b\[2J/);
+    const json = await cli('status', root, '--json');
+    assert.equal((JSON.parse(json.stdout) as { id: string }[])[0].id, id, '--json stays valid JSON holding the same id');
+  });
+
+  test('terminalText escapes C0, C1, DEL and bidirectional overrides; terminalLines keeps newlines', () => {
+    assert.equal(terminalText('a\u001b[31mb\u009b\u007f\u202e\n'), 'a\\u001b[31mb\\u009b\\u007f\\u202e\\u000a');
+    assert.equal(terminalLines('one\ntwo\r\tthree'), 'one\ntwo\\u000d\tthree');
   });
 });
