@@ -187,3 +187,62 @@ def test_onnx_external_data_beside_the_model_is_accepted(tmp_path):
 
     (tmp_path / "policy.onnx.data").write_bytes(b"\0" * 4)
     check_external_data(_model_with_external_weights(tmp_path, "policy.onnx.data"))
+
+
+# ---------------------------------------------------------------- import
+
+
+def _verl_dump(folder, lines):
+    folder.mkdir(parents=True)
+    (folder / "1.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_verl_dump_with_nan_and_lone_surrogates_imports_as_plain_json(tmp_path):
+    from pacslab.importers import import_path
+
+    source = _verl_dump(tmp_path / "dump", ['{"input": "p \\ud800", "output": "o", "score": NaN, "acc": Infinity, "x": [NaN]}',
+                                             '{"input": "p", "output": "o2", "score": 1.0}'])
+    [run_dir] = import_path(source, tmp_path / "runs")
+    for path in (run_dir / "events.jsonl", run_dir / "rollouts" / "step-000001.jsonl"):
+        for line in path.read_bytes().splitlines():
+            safe_json.loads(line)  # no NaN, no Infinity, valid UTF-8
+    first = json.loads((run_dir / "rollouts" / "step-000001.jsonl").read_text().splitlines()[0])
+    assert first["reward"] is None and first["extra"] == {"acc": None, "x": [None]} and first["prompt"].startswith("p \ufffd")
+
+
+def test_an_import_error_names_file_line_and_field_and_leaves_no_folder(tmp_path):
+    from pacslab.importers import ImportError_, import_path
+
+    source = _verl_dump(tmp_path / "dump", ['{"input": "p", "output": "o", "score": 1}', '{"input": 5, "output": "o"}'])
+    with pytest.raises(ImportError_, match=r"1\.jsonl line 2: field `input` is not a string"):
+        import_path(source, tmp_path / "runs")
+    deep = _verl_dump(tmp_path / "deep", ['{"input": "p", "output": "o", "x": ' + "[" * 100 + "]" * 100 + "}"])
+    with pytest.raises(ImportError_, match=r"1\.jsonl line 1\.x(\[0\])+: nested deeper than 64"):
+        import_path(deep, tmp_path / "runs")
+    assert not any((tmp_path / "runs").glob("*/run.json"))
+
+
+def test_a_failure_while_writing_an_import_leaves_no_half_made_folder(tmp_path, monkeypatch):
+    from pacslab.importers import import_path
+
+    source = _verl_dump(tmp_path / "dump", ['{"input": "p", "output": "o", "score": 1}'])
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runio, "write_rollouts", disk_full)
+    with pytest.raises(OSError):
+        import_path(source, tmp_path / "runs")
+    assert [p.name for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")] == []
+
+
+def test_a_trl_step_true_is_not_a_step(tmp_path):
+    from pacslab.importers import ImportError_, import_path
+
+    source = tmp_path / "trl"
+    source.mkdir()
+    (source / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": True, "loss": 0.5}], "max_steps": True}))
+    with pytest.raises(ImportError_, match=r"trainer_state\.json: log_history\[0\]\.step is true, not a whole number"):
+        import_path(source, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*/run.json"))
