@@ -2,7 +2,8 @@
 // `pacs-lab`: the extension core on the command line. Launches and follows runs, lists them,
 // and sends control commands, with the same code the VS Code extension uses.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { runScore } from './charts';
 import { ControlError, isControlCommand, sendControl } from './control';
 import { JsonlTail } from './events';
@@ -11,7 +12,10 @@ import { RunFollower, summaryTable } from './follow';
 import { GIT_MODES } from './git';
 import type { GitMode } from './git';
 import { LaunchError, launchRun, launchedAs, resumeRun } from './launcher';
+import { isSameProcess } from './process';
+import { parseBoundedJson, RUN_LIMITS } from './boundedJson';
 import { readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
+import { readRunFile } from './runFiles';
 import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './runFormat';
 import type { RunInfo, RunStatus } from './runFormat';
 import { commitLabel, lossMetric } from './runModel';
@@ -116,7 +120,7 @@ async function cmdTrain(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   out('starting the trainer (loading Python, torch and the model)...');
-  return follow(launched.runDir, launched.exited, info);
+  return follow(launched.runDir, launched.exited, info, false, launched.pid);
 }
 
 async function cmdResume(argv: string[]): Promise<number> {
@@ -126,14 +130,14 @@ async function cmdResume(argv: string[]): Promise<number> {
   out(`resuming ${resumed.runDir} (${launchedAs(resumed)})`);
   if (p.bools.has('detach') || resumed.jobId !== null) return EXIT.ok;
   const info = await readRunInfo(resumed.runDir);
-  return follow(resumed.runDir, resumed.exited, info, true);
+  return follow(resumed.runDir, resumed.exited, info, true, resumed.pid);
 }
 
 /**
  * Prints progress until the run ends (run_finished, or the trainer exits), then the summary.
  * Ctrl-C sends `stop` once; a second Ctrl-C leaves the run going.
  */
-async function follow(runDir: string, exited: Promise<{ code: number | null }>, run: RunInfo, fromEnd = false): Promise<number> {
+async function follow(runDir: string, exited: Promise<{ code: number | null }>, run: RunInfo, fromEnd = false, pid: number | null = null): Promise<number> {
   const startedMs = Date.now();
   const tty = process.stdout.isTTY === true;
   const follower = new RunFollower(run.total_steps, lossMetric(run));
@@ -202,6 +206,12 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
   }
 
   let info = await readRunInfo(runDir);
+  const other = exitCode !== undefined ? await otherTrainer(runDir, info, pid) : null;
+  if (other !== null) {
+    // Two resumes back to back: this trainer found the run taken and left; the other one goes on.
+    err(`this trainer exited (code ${exitCode ?? 'unknown'}): the run is being trained by another process (pid ${other}), which goes on; follow it with \`pacs-lab status ${dirname(runDir)}\``);
+    return EXIT.failed;
+  }
   if (LIVE_STATUSES.includes(info.status) && exitCode !== undefined) {
     const code = exitCode;
     const status: RunStatus = code === 2 ? 'failed' : 'crashed';
@@ -228,6 +238,24 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
     return EXIT.failed;
   }
   return interrupts > 0 ? EXIT.interrupted : EXIT.ok;
+}
+
+/**
+ * The pid of another live trainer of this run on this host (not `ours`): the holder of its
+ * trainer.lock (a second trainer of a run exits at once when it finds the lock held), or the pid
+ * run.json names while it says live. Null when there is none.
+ */
+async function otherTrainer(runDir: string, info: RunInfo, ours: number | null): Promise<number | null> {
+  const holder = await readRunFile(join(runDir, 'trainer.lock'), RUN_LIMITS.maxSmallFileBytes).then((t) => parseBoundedJson(t) as Record<string, unknown> | null, () => null);
+  const candidates = [
+    holder && typeof holder === 'object' ? { pid: holder.pid, start: holder.pid_start_time, host: holder.host } : null,
+    LIVE_STATUSES.includes(info.status) ? { pid: info.pid, start: info.pid_start_time, host: info.host } : null,
+  ];
+  for (const c of candidates) {
+    if (!c || typeof c.pid !== 'number' || c.pid === ours || c.host !== hostname()) continue;
+    if (isSameProcess(c.pid, typeof c.start === 'string' ? c.start : null)) return c.pid;
+  }
+  return null;
 }
 
 async function cmdStatus(argv: string[]): Promise<number> {
