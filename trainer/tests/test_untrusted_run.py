@@ -246,3 +246,50 @@ def test_a_trl_step_true_is_not_a_step(tmp_path):
     with pytest.raises(ImportError_, match=r"trainer_state\.json: log_history\[0\]\.step is true, not a whole number"):
         import_path(source, tmp_path / "runs")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*/run.json"))
+
+
+# ---------------------------------------------------------------- status words
+
+
+GLOO_RESET = ("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Read error [127.0.0.1]:29500: "
+              "Connection reset by peer")
+
+
+def test_a_rank_killed_in_a_two_process_run_is_crashed_not_failed(tmp_path):
+    from types import SimpleNamespace
+
+    from pacslab.integrations.trl import PacsLabCallback
+
+    def ended(error, world_size):
+        run_dir = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
+        run_dir.mkdir()
+        callback = object.__new__(PacsLabCallback)
+        callback.main, callback.run_dir = True, run_dir
+        callback.trainer = SimpleNamespace(accelerator=SimpleNamespace(num_processes=world_size))
+        callback.info, callback.events = runio.RunInfo(run_dir), runio.EventLog(run_dir)
+        callback.info.update(status="running")
+        try:
+            raise error
+        except RuntimeError as exc:
+            callback.fail(exc)
+        callback.events.close()
+        events, _ = runio.read_jsonl(run_dir / runio.EVENTS)
+        return runio.read_json(run_dir / runio.RUN_JSON)["status"], events[-1]
+
+    status, last = ended(RuntimeError(GLOO_RESET), 2)
+    assert status == "crashed" and last["type"] == "run_finished" and last["status"] == "crashed"
+    assert ended(RuntimeError("CUDA out of memory"), 2)[0] == "failed"
+    assert ended(RuntimeError(GLOO_RESET), 1)[0] == "failed"  # one process: nothing else can be gone
+
+
+def test_peer_gone_follows_the_cause_chain():
+    from pacslab.status_words import end_status
+
+    try:
+        try:
+            raise ConnectionResetError("Connection reset by peer")
+        except ConnectionResetError as inner:
+            raise RuntimeError("the all-reduce of step 3 did not finish") from inner
+    except RuntimeError as outer:
+        assert end_status(outer, 2) == "crashed"
+    assert end_status(ValueError("bad config"), 4) == "failed"

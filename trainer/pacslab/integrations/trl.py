@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 
 from pacslab import runio
 from pacslab.control import POLL_S, ControlReader
+from pacslab.status_words import end_status
 
 KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
 RENAMED = {"reward": "reward/mean", "reward_std": "reward/std", "learning_rate": "optim/lr",
@@ -209,12 +210,16 @@ class PacsLabCallback(TrainerCallback):
             self.events.close()
 
     def fail(self, error: BaseException) -> None:
-        """Record `error` as the run's failure (rank 0); for the engine's own entry point."""
+        """Record `error` as the run's end (rank 0): `failed`, or `crashed` when it says another rank
+        is gone (status_words); for the engine's own entry point."""
         if self.main and self.info is not None:
             message = f"{type(error).__name__}: {error}"
-            self.info.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
+            status = end_status(error, self.trainer.accelerator.num_processes)
+            if status == "crashed":
+                message = f"another training process is gone ({message})"
+            self.info.update(status=status, error={"message": message, "traceback": traceback.format_exc()})
             self.events.emit("error", message=message, traceback=traceback.format_exc())
-            self.events.emit("run_finished", status="failed")
+            self.events.emit("run_finished", status=status)
 
 
 def _acknowledged(run_dir: Path) -> int:
