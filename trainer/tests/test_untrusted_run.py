@@ -293,3 +293,27 @@ def test_peer_gone_follows_the_cause_chain():
     except RuntimeError as outer:
         assert end_status(outer, 2) == "crashed"
     assert end_status(ValueError("bad config"), 4) == "failed"
+
+
+@pytest.mark.slow
+def test_a_trainer_skips_tampered_control_lines_reports_them_and_still_obeys_stop(write_config, tmp_path):
+    from conftest import events_of, run_json, spawn_trainer, wait_for
+
+    run_dir = tmp_path / "runs" / "long"
+    proc = spawn_trainer("train", str(write_config(total_steps=500, eval_every=0)), "--run-dir", str(run_dir), cwd=tmp_path)
+    try:
+        wait_for(lambda: any(e["type"] == "metrics" and e.get("step", 0) >= 1 for e in events_of(run_dir)), what="the first step", proc=proc)
+        with (run_dir / runio.CONTROL).open("a") as f:
+            f.write('{"seq": 1e999, "command": "pause", "t": 0}\n{"seq": "99999", "command": "pause", "t": 0}\n')
+        seq = append_command(run_dir, "stop")
+        assert seq == 1
+        assert proc.wait(timeout=120) == 0  # 1e999 killed the trainer (OverflowError) before
+        events = events_of(run_dir)
+        assert run_json(run_dir)["status"] == "stopped"
+        assert any(e["type"] == "control_ack" and e["seq"] == 1 and e["result"] == "ok" for e in events)
+        warnings = [e["message"] for e in events if e["type"] == "log" and e.get("level") == "warning" and "control.jsonl" in e["message"]]
+        assert len(warnings) == 2 and "line 1" in warnings[0] and "line 2" in warnings[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
