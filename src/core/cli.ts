@@ -272,13 +272,15 @@ async function cmdStatus(argv: string[]): Promise<number> {
   try {
     await store.refresh();
     const runs = store.runs();
+    const unreadable = store.unreadableRuns();
     if (p.bools.has('json')) {
-      out(JSON.stringify(runs.map((r) => ({
-        ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines,
-      })), null, 2));
+      out(JSON.stringify([
+        ...runs.map((r) => ({ ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines })),
+        ...unreadable.map((u) => ({ id: u.id, dir: u.dir, status: 'unreadable', error: { message: u.reason } })),
+      ], null, 2));
       return EXIT.ok;
     }
-    if (!runs.length) {
+    if (!runs.length && !unreadable.length) {
       out(`no runs in ${terminalText(root)}${existsSync(root) ? '' : ' (it does not exist)'}`);
       return EXIT.ok;
     }
@@ -292,6 +294,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
       const row = [r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code];
       rows.push(row.map(terminalText));
     }
+    for (const u of unreadable) rows.push([terminalText(u.id), 'unreadable', '-', '-', '-', '-', '-']);
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
     out('REWARD and AUC: means over the last tenth of each run\'s steps; BEST ACC: best eval/accuracy @ its step.');

@@ -194,9 +194,12 @@ describe('pacs-lab status', () => {
     writeFileSync(join(bad, 'run.json'), JSON.stringify({ ...runInfo('x'), git: { commit: 7, branch: null, dirty: false, snapshot: null, ref: null } }));
     const { stdout, stderr } = await cli('status', root);
     assert.match(stdout, /20261127-030000-arith-aaaa/);
+    assert.match(stdout, /20261127-030000-arith-bbbb +unreadable/);
     assert.match(stderr, /arith-bbbb[/\\]run\.json has "git\.commit" = number 7/);
     const json = await cli('status', root, '--json');
-    assert.deepEqual((JSON.parse(json.stdout) as { id: string }[]).map((r) => r.id), ['20261127-030000-arith-aaaa']);
+    const listed = JSON.parse(json.stdout) as { id: string; status: string; error: { message: string } | null }[];
+    assert.deepEqual(listed.map((r) => [r.id, r.status]), [['20261127-030000-arith-aaaa', 'finished'], ['20261127-030000-arith-bbbb', 'unreadable']]);
+    assert.match(listed[1].error?.message ?? '', /"git\.commit"/);
   });
 
   test('escape sequences in a folder name, id or commit are printed escaped', async () => {
