@@ -331,6 +331,9 @@ def cmd_import(args) -> int:
     except ImportError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # the run folder was removed whole (write_run); say what failed, without a traceback
+        print(f"error: importing {args.path} failed: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps([str(d) for d in made]))
     else:

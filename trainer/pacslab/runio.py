@@ -407,12 +407,26 @@ class EventLog:
 def _repair_torn_tail(path: Path) -> None:
     """A crash can leave a last line without its newline; cut it so appends start clean."""
     try:
-        with os.fdopen(open_run_file(path, os.O_RDWR), "rb+") as f:
-            data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+        fd = open_run_file(path, os.O_RDWR)
     except FileNotFoundError:
-        pass
+        return
+    try:  # from the end backwards, a chunk at a time: a torn line of any length is never read whole
+        end = os.fstat(fd).st_size
+        position = end
+        while position > 0:
+            start = max(0, position - safe_json.CHUNK_BYTES)
+            chunk = os.pread(fd, position - start, start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            position = start
+        else:
+            cut = 0
+        if cut < end:
+            os.ftruncate(fd, cut)
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: Path) -> tuple[list[dict], int]:

@@ -317,3 +317,14 @@ def test_a_trainer_skips_tampered_control_lines_reports_them_and_still_obeys_sto
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("head", [b'{"a": 1}\n{"b": 2}\n', b""])
+def test_a_torn_last_line_longer_than_a_chunk_is_cut_before_appending(tmp_path, head):
+    path = tmp_path / runio.EVENTS
+    path.write_bytes(head + b'{"big": "' + b"x" * (safe_json.CHUNK_BYTES * 3 + 5))
+    log = runio.EventLog(tmp_path)
+    log.emit("log", level="info", message="after")
+    log.close()
+    data = path.read_bytes()
+    assert data.startswith(head) and data[len(head):].count(b"\n") == 1 and b"big" not in data
