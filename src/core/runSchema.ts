@@ -17,7 +17,7 @@ const runInfoSchema = obj({
   id: str,
   name: str,
   algorithm: str,
-  loss_metric: str,
+  loss_metric: strOrNull,
   status: str,
   pid: { type: ['integer', 'null'], minimum: 0 },
   pid_start_time: { type: ['string', 'number', 'null'] },
