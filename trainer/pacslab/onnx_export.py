@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pacslab import runio, safe_json
+from pacslab import safe_json
+from pacslab.run import files as runio
 
 MANIFEST_FORMAT = 1
 ONNX_DIR = "onnx"

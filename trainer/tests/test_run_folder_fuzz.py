@@ -13,9 +13,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pacslab import runio, safe_json
+from pacslab import safe_json
+from pacslab.run import files as runio
 from pacslab.cli import main
-from pacslab.control import ControlReader, append_command
+from pacslab.run.control import ControlReader, append_command
 
 FUZZ = settings(max_examples=int(os.environ.get("PACS_FUZZ_RUNS") or 300), deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])

@@ -9,9 +9,10 @@ import os
 
 import pytest
 
-from pacslab import runio, safe_json
+from pacslab import safe_json
+from pacslab.run import files as runio
 from pacslab.cli import main
-from pacslab.control import ControlReader, append_command
+from pacslab.run.control import ControlReader, append_command
 
 DEEP = "[" * 100_000 + "]" * 100_000
 

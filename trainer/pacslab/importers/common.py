@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pacslab import runio, safe_json
+from pacslab import safe_json
+from pacslab.run import files as runio
 
 
 class ImportError_(ValueError):  # noqa: N801 - `ImportError` is Python's own
