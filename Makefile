@@ -87,7 +87,7 @@ test: system-deps lint typecheck test-unit test-py test-webview test-cluster tes
 FUZZ_RUNS ?= 20000
 fuzz: setup
 	PACS_FUZZ_RUNS=$(FUZZ_RUNS) node --import tsx --test --test-reporter=spec test/unit/core/runFolder.fuzz.test.ts
-	cd trainer && PACS_FUZZ_RUNS=$(FUZZ_RUNS) ../$(VPY) -m pytest -q tests/test_run_folder_fuzz.py
+	cd trainer && PACS_FUZZ_RUNS=$(FUZZ_RUNS) ../$(VPY) -m pytest -q tests/run/test_fuzz.py
 
 package: typecheck
 	node esbuild.mjs --production

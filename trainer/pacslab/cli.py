@@ -297,7 +297,7 @@ def cmd_export_merged(args) -> int:
 
 def cmd_status(args) -> int:
     from pacslab.run import files as runio
-    from pacslab.safe_json import terminal_text as safe
+    from pacslab.run.safe_json import terminal_text as safe
 
     runs = runio.list_runs(args.runs_root)
     if args.json:  # json.dumps escapes control characters itself

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pacslab import safe_json
+from pacslab.run import safe_json
 from pacslab.run import files as runio
 
 

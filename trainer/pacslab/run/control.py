@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pacslab import safe_json
+from pacslab.run import safe_json
 from pacslab.run.files import CONTROL, RunInfo, UnsafeRunPath, append_run_file, open_run_file
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pacslab import safe_json
+from pacslab.run import safe_json
 
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
 # and the `queued` status of a submitted batch job

@@ -25,7 +25,7 @@ from pacslab.run import files as runio
 from pacslab.run.control import POLL_S, ControlReader, obey
 from pacslab.run.lifecycle import end_run
 from pacslab.run.names import chat_text, metric_names
-from pacslab.status_words import end_status
+from pacslab.run.status_words import end_status
 
 class PacsLabCallback(TrainerCallback):
     """Writes `run_dir` as a PACS Lab run (rank 0) and applies its control commands (every rank).

@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pacslab import safe_json
+from pacslab.run import safe_json
 from pacslab.run import files as runio
 from pacslab.cli import main
 from pacslab.run.control import ControlReader, append_command

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from pacslab import safe_json
+from pacslab.run import safe_json
 from pacslab.run import files as runio
 from pacslab.cli import main
 from pacslab.run.control import ControlReader, append_command
@@ -284,7 +284,7 @@ def test_a_rank_killed_in_a_two_process_run_is_crashed_not_failed(tmp_path):
 
 
 def test_peer_gone_follows_the_cause_chain():
-    from pacslab.status_words import end_status
+    from pacslab.run.status_words import end_status
 
     try:
         try:
