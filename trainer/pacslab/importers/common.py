@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pacslab.health.ledger import Ledger
+from pacslab.health.records import step_prompts
 from pacslab.run import safe_json
 from pacslab.run import files as runio
 
@@ -146,6 +148,7 @@ def _write_run(run: ImportedRun, run_dir: Path, name: str) -> None:
     last = max(steps, default=0)
     fallback_t = os.stat(run.source_path).st_mtime
     t_of = _times(run, steps, fallback_t)
+    ledger = Ledger(run_dir)
     lines: list[dict] = [{"t": t_of(steps[0] if steps else 0), "type": "run_started", "config": plain_json(run.config, f"{run.source_path} (config)"),
                           "total_steps": run.total_steps or last}]
     for step in steps:
@@ -156,8 +159,11 @@ def _write_run(run: ImportedRun, run_dir: Path, name: str) -> None:
             lines.append({"t": t, "type": "eval", "step": step,
                           "values": {k: v for k, v in run.evals[step].items() if v is not None}})
         if step in run.rollouts:
-            rel = runio.write_rollouts(run_dir, step, plain_json(run.rollouts[step], f"{run.source_path} step {step} rollouts"))
-            lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(run.rollouts[step])})
+            records = plain_json(run.rollouts[step], f"{run.source_path} step {step} rollouts")
+            rel = runio.write_rollouts(run_dir, step, records)
+            lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(records)})
+            ledger.write(step, step_prompts(records))  # the prompt ledger, prompt text as the id
+    ledger.close()
     end = t_of(last)
     lines.append({"t": end, "type": "state", "step": last, "status": "finished", "reason": f"imported from {run.trainer}"})
     lines.append({"t": end, "type": "run_finished", "status": "finished"})
