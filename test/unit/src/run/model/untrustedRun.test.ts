@@ -219,3 +219,16 @@ describe('pacs-lab status', () => {
     assert.equal(terminalLines('one\ntwo\r\tthree'), 'one\ntwo\\u000d\tthree');
   });
 });
+
+describe('diagnostics files', () => {
+  test('a ledger or held-out line that is null, an array or nested 100,000 deep is one bad line, never a crash', async () => {
+    const { parseLedger } = await import('../../../../../src/diagnostics/model/promptLedger');
+    const { parseHeldout } = await import('../../../../../src/diagnostics/model/heldout');
+    const hostile = ['null', '[1]', '5', deep(100_000)].join('\n') + '\n';
+    const good = '{"step":1,"new":[["p1",null]],"p":[0],"c":[1],"n":2}\n';
+    const ledger = parseLedger(hostile + good);
+    assert.equal(ledger.bad.length, 4);
+    assert.deepEqual(ledger.rows.map((r) => r.id), ['p1']);
+    assert.equal(parseHeldout(hostile).bad, 4);
+  });
+});
