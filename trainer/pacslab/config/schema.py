@@ -187,6 +187,17 @@ class RolloutConfig(_Section):
         description="With rollout.engine vllm: the URL of a `trl vllm-serve` server (server mode); null = vLLM "
         "colocated in the training processes.",
     )
+    dynamic_sampling: bool = Field(
+        False,
+        description="Sample more rounds of prompts_per_step prompts until the step holds prompts_per_step groups "
+        "with mixed labels (DAPO's dynamic sampling); agreeing groups are dropped (logged as sampling/*).",
+    )
+    dynamic_sampling_max_rounds: Int = Field(
+        4,
+        ge=1,
+        description="With rollout.dynamic_sampling: generation rounds a step may take at most; after the last the "
+        "batch is filled with agreeing groups (sampling/unmixed_kept).",
+    )
 
 
 class PacsConfig(_Section):

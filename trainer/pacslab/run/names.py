@@ -36,7 +36,8 @@ TABLES = {"trl": TRL, "verl": VERL}
 LOSS = {"trl": "loss", "verl": "actor/pg_loss"}
 
 # the prefixes of our own names, which TRL's logs keep as they are (PacsGRPOTrainer logs some)
-KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
+KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/",
+                 "sampling/")
 
 
 def metric_names(logs: dict[str, Any], loss_metric: str, *, finite: bool = True) -> dict[str, float | None]:

@@ -26,6 +26,7 @@ from pacslab import algorithms
 from pacslab.run import files as runio
 from pacslab.run.lifecycle import EXIT_CONFIG, end_run, write_config
 from pacslab.config import Config, ConfigError, resolved_dict
+from pacslab.engines.native.rollouts import step_rollouts
 from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
 from pacslab.evaluate import eval_generator, evaluate_sets
 from pacslab.health.run import RunHealth, group_shares
@@ -34,7 +35,6 @@ from pacslab.metrics import critic_metrics
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
-from pacslab.rollout import generate_rollouts
 from pacslab.tasks import PromptSampler
 from pacslab.verifiers import VerifierInterrupted
 from pacslab.engines.native.checkpoint import export_model
@@ -203,17 +203,8 @@ class Trainer(Updates):
         cfg = self.cfg
         t0 = time.perf_counter()
         self.unwritten_rollouts = None  # the previous step's, kept for an alert of its evaluation
-        # rollout
-        examples = self.sampler.next_batch()
-        with self._compute():
-            batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
-                                      max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                                      top_p=cfg.rollout.top_p, generator=self.generator,
-                                      batch_prompts=cfg.rollout.batch_prompts)
-        t_rollout = time.perf_counter() - t0
-        # verify
-        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
-                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        # rollout and verify (rounds of them with rollout.dynamic_sampling)
+        examples, batch, verdicts, sampling, t_rollout = step_rollouts(self)
         verifier_errors = self._check_verdicts(step, verdicts)
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
@@ -263,6 +254,7 @@ class Trainer(Updates):
             "reward/std": labels.std(unbiased=False).item(),
             **group_shares([(c, self.n) for c in correct]),
             "verifier/error_frac": verifier_errors,
+            **sampling,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),

@@ -52,6 +52,8 @@ class PacsLabCallback(TrainerCallback):
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
+        # engine: trl with several optimizer steps per rollout batch: the run's step is TRL's // this
+        self.updates = getattr(trainer, "updates_per_step", 1)
         self.alerts = AlertsConfig.model_validate(alerts or {})
         self.health: RunHealth | None = None
         self.skipped = 0  # optimizer steps skipped since the last log (nonfinite gradient)
@@ -68,13 +70,14 @@ class PacsLabCallback(TrainerCallback):
         self.info.update(format=runio.FORMAT_VERSION, id=self.info.get("id") or self.run_dir.name,
                          name=self.info.get("name") or self.run_dir.name, algorithm=self.algorithm,
                          loss_metric=self.loss_metric, engine="trl", world_size=self.trainer.accelerator.num_processes,
-                         status="running", step=state.global_step, total_steps=state.max_steps,
+                         status="running", step=state.global_step // self.updates,
+                         total_steps=state.max_steps // self.updates,
                          created_at=self.info.get("created_at") or runio.utc_now(), seed=args.seed,
                          versions=runio.versions(device.split(":")[0]), error=None, **runio.process_fields())
-        self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps)
+        self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps // self.updates)
         self.events.emit("state", status="running")
         self.health = RunHealth(self.run_dir, self.alerts, self.events, loss_metric=self.loss_metric,
-                                after_step=state.global_step)
+                                after_step=state.global_step // self.updates)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         if self.alerts.nonfinite.enabled and skip_nonfinite_step(self.trainer.model):
@@ -85,7 +88,7 @@ class PacsLabCallback(TrainerCallback):
         alerts' action (every rank logs at the same steps)."""
         if not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
             return
-        action = self._record_step(state.global_step, logs) if self.main else None
+        action = self._record_step(state.global_step // self.updates, logs) if self.main else None
         self.skipped = 0
         self._act(self._shared(action), state, control)
 
@@ -115,9 +118,10 @@ class PacsLabCallback(TrainerCallback):
         values = metric_names({k: v for k, v in (metrics or {}).items() if k.startswith(("eval/", "perf/"))}, self.loss_metric)
         action = None
         if self.main and any(key.startswith("eval/") for key in values):
-            self.events.emit("eval", step=state.global_step, values=values)
-            self.health.heldout(state.global_step, getattr(self.trainer, "heldout_examples", None) or [])
-            action = self.health.evaluation(state.global_step, values)
+            step = state.global_step // self.updates
+            self.events.emit("eval", step=step, values=values)
+            self.health.heldout(step, getattr(self.trainer, "heldout_examples", None) or [])
+            action = self.health.evaluation(step, values)
         if any(key.startswith("eval/") for key in values):
             self._act(self._shared(action), state, control)
 
@@ -143,6 +147,8 @@ class PacsLabCallback(TrainerCallback):
     # ------------------------------------------------------------ control (every rank)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.updates:
+            return control  # commands are read at the end of a rollout batch (its last optimizer step)
         orders = self._obey(paused=False, control=control)
         if orders.paused and not orders.exit:
             self._hold(control)
@@ -195,15 +201,15 @@ class PacsLabCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         self.trainer.accelerator.wait_for_everyone()  # every rank's files (rng_state_R.pth) are written
         if self.main:
-            step = state.global_step
-            source = Path(args.output_dir) / f"checkpoint-{step}"
+            step = state.global_step // self.updates
+            source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             rel = runio.write_checkpoint(self.run_dir, step, lambda tmp: _move_into(source, tmp, step))
             self.events.emit("checkpoint", step=step, path=rel)
         self.trainer.accelerator.wait_for_everyone()
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.main:
-            end_run(self.info, self.status, events=self.events, step=state.global_step)
+            end_run(self.info, self.status, events=self.events, step=state.global_step // self.updates)
             self.events.close()
             if self.health is not None:
                 self.health.close()

@@ -65,7 +65,7 @@ class EvalSchedule(TrainerCallback):
 
     def __init__(self, trainer):
         self.trainer = trainer
-        self.every = trainer.evaluation.every
+        self.every = trainer.evaluation.every * getattr(trainer, "updates_per_step", 1)  # in TRL's (optimizer) steps
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.global_step == 0:

@@ -144,7 +144,7 @@ def test_every_grpo_config_field_the_engine_sets_is_refused_in_the_trl_section(w
     seen = {}
     monkeypatch.setattr(trl, "GRPOConfig", lambda **kwargs: seen.update(kwargs))
     run.grpo_args(cfg, tmp_path, cuda=False)
-    set_by_engine = set(seen) - {"gradient_accumulation_steps"}  # the one field the trl section may set
+    set_by_engine = set(seen) - {"gradient_accumulation_steps", "disable_dropout"}  # the fields the trl section may set
     assert "lr_scheduler_kwargs" in set_by_engine and set_by_engine - set(OWNED_FIELDS) == set()
 
 
@@ -158,11 +158,32 @@ def test_trl_fields_are_checked_against_grpo_config(write_config):
 
 
 def test_options_the_trl_engine_cannot_honour_are_config_errors(write_config):
-    err = _error(write_config, engine="trl", **{"pacs.reward_method": "mean_logp", "rollout.prompts_per_step": 3, "rollout.n": 3,
+    err = _error(write_config, engine="trl", **{"rollout.prompts_per_step": 3, "rollout.n": 3,
                                                 "optim.mini_batch_prompts": 3, "optim.micro_batch_prompts": 1,
                                                 "launch.num_processes": 2})
-    assert {i.key for i in err.issues} == {"pacs.reward_method", "rollout.prompts_per_step"}
-    assert {i.key for i in _error(write_config, engine="trl").issues} == {"optim.mini_batch_prompts"}
+    assert {i.key for i in err.issues} == {"optim.mini_batch_prompts"}
+    assert "9 responses do not split evenly over 2 processes" in err.issues[0].problem
+    # several mini-batches: each process must hold whole groups of every mini-batch
+    err = _error(write_config, engine="trl", **{"rollout.prompts_per_step": 4, "optim.mini_batch_prompts": 1,
+                                                "launch.num_processes": 2})
+    assert [i.key for i in err.issues] == ["optim.mini_batch_prompts"] and "multiple of 2" in err.issues[0].fix
+    assert {i.key for i in _error(write_config, engine="trl", algorithm="dr_grpo").issues} == {"algorithm"}
+
+
+def test_several_updates_per_rollout_batch_map_onto_trl(write_config, tmp_path):
+    """4 mini-batches × 2 epochs: TRL's steps_per_generation and num_iterations, and its step counts
+    (max_steps, saves, logging, warm-up) in optimizer steps; mean_logp is accepted."""
+    from pacslab.engines.trl.run import grpo_args, updates_per_step
+
+    cfg = load_config(write_config(engine="trl", total_steps=5, checkpoint_every=2, trl={"gradient_accumulation_steps": 2},
+                                   **{"rollout.prompts_per_step": 8, "rollout.n": 4, "optim.mini_batch_prompts": 2,
+                                      "optim.micro_batch_prompts": 1, "optim.epochs": 2, "optim.warmup_steps": 1,
+                                      "pacs.reward_method": "mean_logp", "launch.num_processes": 2}))
+    args = grpo_args(cfg, tmp_path, cuda=False)
+    assert updates_per_step(cfg) == 8
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.steps_per_generation) == (2, 2, 8)
+    assert args.num_iterations == 2 and args.max_steps == 40 and args.save_steps == 16 and args.logging_steps == 8
+    assert args.warmup_steps == 8 and args.disable_dropout
 
 
 def test_launch_keys_are_checked(write_config, tmp_path):
