@@ -40,7 +40,8 @@ from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lo
                             resolve_device, resolve_dtype, resolve_model_path, save_adapter, sequence_logprobs,
                             set_adapters, set_training)
 from pacslab.rollout import RolloutBatch, generate_rollouts
-from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples
+from pacslab.tasks import (DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples,
+                           verify_items)
 from pacslab.verifiers import VerifierInterrupted, VerifierRunner
 
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
@@ -374,8 +375,7 @@ class Trainer:
                                       batch_prompts=cfg.rollout.batch_prompts)
         t_rollout = time.perf_counter() - t0
         # verify
-        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
-                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        verdicts = self.verifier.verify(verify_items(examples, batch.response_texts, batch.prompt_index))
         verifier_errors = self._check_verdicts(step, verdicts)
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
