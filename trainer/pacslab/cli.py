@@ -1,4 +1,4 @@
-"""`python -m pacslab <command>`: train, eval, status, import, schema, export-merged, make-demo-model, export-onnx, score.
+"""`python -m pacslab <command>`: train, eval, status, import, verify, schema, export-merged, make-demo-model, export-onnx, score.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -75,6 +75,9 @@ def _parser(delegated) -> argparse.ArgumentParser:
     sc.add_argument("--markdown", action="store_true", help="print the config reference (docs/config.md) instead")
     sc.set_defaults(handler=cmd_schema)
 
+    from pacslab import reverify
+
+    reverify.add_parser(sub)
     for name, (module, _) in delegated.items():
         sub.add_parser(name, help=f"see `python -m pacslab {name} --help` ({module})", add_help=False)
     return parser

@@ -654,6 +654,7 @@ class Trainer:
                 **{name: None if values[i] is None else _finite(values[i]) for name, values in columns.items()},
                 "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
             }
+            record.update({k: v for k, v in (("data_source", example.data_source), ("extra_info", example.extra_info)) if v is not None})
             if cfg.logging.log_token_details:
                 record["tokens"] = d.batch.response_tokens[i]
                 if token_logratio is not None:
