@@ -42,6 +42,7 @@ from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lo
 from pacslab.rollout import RolloutBatch, generate_rollouts
 from pacslab.tasks import (DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples,
                            verify_items)
+from pacslab.audit import Audit, verdict_field
 from pacslab.verifiers import VerifierInterrupted, VerifierRunner
 
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
@@ -67,9 +68,12 @@ class Inputs:
     train_examples: list[Example]
     eval_sets: list
     too_long: list[Example]
+    audit: Audit | None = None  # task.audit_verifier
 
     def close(self) -> None:
         self.verifier.close()
+        if self.audit is not None:
+            self.audit.close()
 
     def __enter__(self) -> "Inputs":
         return self
@@ -101,9 +105,10 @@ def load_inputs(cfg: Config, base_dir: Path) -> Inputs:
     try:
         verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
                                   workers=cfg.task.verifier_workers)
+        audit = Audit.from_config(cfg, base_dir)
     except (ValueError, OSError) as exc:
         raise InputError(str(exc)) from None
-    return Inputs(verifier, train_examples, eval_sets, too_long)
+    return Inputs(verifier, train_examples, eval_sets, too_long, audit)
 
 
 class StopRun(Exception):
@@ -129,6 +134,7 @@ class StepData:
     entropy: torch.Tensor  # [B, R] of π_old; filled by the update itself when `fused_old`
     fused_old: bool  # old_logp is the update's own forward at θ_old (one optimizer step per batch)
     minis: list[list[slice]]  # the mini-batches (whole groups), each a list of micro-batches (any rows)
+    audit: list | None = None  # task.audit_verifier's verdicts
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -303,6 +309,9 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg)
         self.control = ControlReader(self.run_dir)
         self.verifier.interrupted = self._exit_requested
+        self.audit = inputs.audit
+        if self.audit is not None:
+            self.audit.runner.interrupted = self._exit_requested
         self._saved_seq = -1
         if checkpoint is not None:
             self._load_state(checkpoint / runio.TRAINER_STATE)
@@ -375,8 +384,10 @@ class Trainer:
                                       batch_prompts=cfg.rollout.batch_prompts)
         t_rollout = time.perf_counter() - t0
         # verify
-        verdicts = self.verifier.verify(verify_items(examples, batch.response_texts, batch.prompt_index))
+        items = verify_items(examples, batch.response_texts, batch.prompt_index)
+        verdicts = self.verifier.verify(items)
         verifier_errors = self._check_verdicts(step, verdicts)
+        audit, audit_values = self.audit.check(items, [v.label for v in verdicts]) if self.audit else (None, {})
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
@@ -391,7 +402,7 @@ class Trainer:
         else:
             old_logp, entropy = self._logprobs_no_grad(self.model, batch, micro, return_entropy=True)  # [B, R] each
         ref_logp = self._reference_logprobs(batch, micro)
-        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis)
+        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis, audit)
         # updates
         t1 = time.perf_counter()
         for group in self.optimizer.param_groups:
@@ -425,6 +436,7 @@ class Trainer:
             "reward/std": labels.std(unbiased=False).item(),
             "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
             "verifier/error_frac": verifier_errors,
+            **audit_values,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
@@ -655,6 +667,8 @@ class Trainer:
                 "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
             }
             record.update({k: v for k, v in (("data_source", example.data_source), ("extra_info", example.extra_info)) if v is not None})
+            if d.audit is not None:
+                record["audit"] = verdict_field(d.audit[i])
             if cfg.logging.log_token_details:
                 record["tokens"] = d.batch.response_tokens[i]
                 if token_logratio is not None:

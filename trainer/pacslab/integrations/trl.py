@@ -57,11 +57,13 @@ class PacsLabCallback(TrainerCallback):
     """Writes `run_dir` as a PACS Lab run (rank 0) and applies its control commands (every rank).
 
     `algorithm` and `loss_metric` name the loss in run.json (default: the trainer's `algorithm`
-    attribute, else `grpo`); `config` is recorded in the `run_started` event.
+    attribute, else `grpo`); `config` is recorded in the `run_started` event. `audit_verifier` (a
+    verifier spec, or a `pacslab.audit.Audit`) checks every recorded sample that carries an `answer`
+    a second time, as `task.audit_verifier` does (pacslab/audit.py).
     """
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
-                 config: dict | None = None):
+                 config: dict | None = None, audit_verifier=None, audit_timeout_s: float = 10.0):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
@@ -72,6 +74,7 @@ class PacsLabCallback(TrainerCallback):
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
+        self.audit = _audit(audit_verifier, audit_timeout_s) if self.main else None
 
     # ------------------------------------------------------------ run.json and events (rank 0)
 
@@ -95,8 +98,11 @@ class PacsLabCallback(TrainerCallback):
         if not self.main or not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
             return
         step = state.global_step
-        self.events.emit("metrics", step=step, values=metric_names(logs, self.loss_metric))
         records = self._records(step)
+        values = metric_names(logs, self.loss_metric)
+        if self.audit is not None and records:
+            values.update(self.audit.check_records(records))
+        self.events.emit("metrics", step=step, values=values)
         if records:
             self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records),
                              count=len(records))
@@ -206,6 +212,8 @@ class PacsLabCallback(TrainerCallback):
             self.events.emit("state", status=self.status)
             self.events.emit("run_finished", status=self.status)
             self.events.close()
+        if self.audit is not None:
+            self.audit.close()
 
     def fail(self, error: BaseException) -> None:
         """Record `error` as the run's failure (rank 0); for the engine's own entry point."""
@@ -214,6 +222,15 @@ class PacsLabCallback(TrainerCallback):
             self.info.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
             self.events.emit("error", message=message, traceback=traceback.format_exc())
             self.events.emit("run_finished", status="failed")
+
+
+def _audit(spec, timeout_s: float):
+    """An Audit for `audit_verifier` (a spec is loaded from the current folder), or None."""
+    if spec is None or not isinstance(spec, str):
+        return spec
+    from pacslab.audit import Audit
+
+    return Audit(spec, base_dir=str(Path.cwd()), timeout_s=timeout_s)
 
 
 def _acknowledged(run_dir: Path) -> int:
