@@ -195,6 +195,13 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
             return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume)
     if cfg.engine == "trl":
         from pacslab.engines.trl.launch import launch
+        from pacslab.verifiers import VerifierRunner
+
+        try:  # the verifiers load in a worker here, so a spec that fails is an error before any rank starts
+            for spec in filter(None, (cfg.task.verifier, cfg.task.audit_verifier)):
+                VerifierRunner(spec, base_dir=str(base_dir)).close()
+        except ValueError as exc:
+            return _config_error(exc, run_dir, kind="input")
 
         run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
                                   runs_root=runs_root, resume=resume, base_dir=base_dir)

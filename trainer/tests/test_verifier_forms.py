@@ -114,3 +114,14 @@ def test_the_worker_pool_runs_each_form_and_refuses_a_misfit_at_start(spec):
     s, base = spec("python", "misfit")
     with pytest.raises(ValueError, match="fit no accepted form"):
         VerifierRunner(s, base_dir=base, timeout_s=30)
+
+
+@pytest.mark.parametrize("engine", ["native", "trl"])
+def test_a_launch_with_a_misfit_function_is_refused_before_training(write_config, tmp_path, capsys, engine):
+    (tmp_path / "rewards.py").write_text(MODULE)
+    path = write_config(**{"task.verifier": "python:rewards.py:misfit", "engine": engine, "optim.mini_batch_prompts": 4})
+    from pacslab.cli import main
+
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "runs" / engine)]) == 2
+    err = capsys.readouterr().err
+    assert "fit no accepted form" in err and "verl:FILE_OR_MODULE:FUNC" in err
