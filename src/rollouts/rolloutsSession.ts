@@ -12,7 +12,9 @@ import {
 import type { RunStore } from '../core/runStore';
 import { WebviewSession } from '../vscode/webviewSession';
 import { pinFor, shownStep } from '../core/runModel';
+import { readLatestReverify } from '../core/reverify';
 import { rolloutsState, sampleMessages, type LoadedStep } from './rolloutsState';
+import { withReverify } from './reverifyView';
 
 export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
   private loadId = 0;
@@ -42,6 +44,12 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
     void this.sync();
   }
 
+  /** Loads the shown step again (a re-verification was written beside it). */
+  reload(): void {
+    this.loaded = null;
+    void this.sync();
+  }
+
   /** Called on every store change. */
   runsChanged(runIds: readonly string[]): void {
     if (this.runId && runIds.includes(this.runId)) void this.sync();
@@ -60,6 +68,9 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
       }
       case 'rescore':
         void vscode.commands.executeCommand('pacs.scoreResponse', message.request);
+        return;
+      case 'addVerifierCase':
+        void vscode.commands.executeCommand('pacs.addVerifierCase', message.sample);
         return;
       case 'openInPanel':
         void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: this.runId, step: message.step });
@@ -91,8 +102,10 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
         if (runId && step !== null) {
           try {
             const { samples, badLines } = await this.store.loadRollouts(runId, step);
+            const dir = this.store.get(runId)?.dir;
+            const folded = withReverify(samples, dir ? await readLatestReverify(dir).catch(() => null) : null, step);
             if (loadId !== this.loadId) return;
-            this.loaded = { runId, step, samples, badLines };
+            this.loaded = { runId, step, samples: folded.samples, badLines, reverify: folded.summary };
           } catch (err) {
             if (loadId !== this.loadId) return;
             this.error = `Cannot read the rollouts of step ${step}: ${(err as Error).message}`;

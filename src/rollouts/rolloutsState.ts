@@ -1,7 +1,7 @@
 // What the rollout inspector host sends, from the run store. No vscode: the browser tests
 // record their host messages with these same functions.
 
-import { SAMPLE_CHUNK, type RolloutSample, type RolloutsHostMessage, type RolloutsState } from '../../webview/contract';
+import { SAMPLE_CHUNK, type ReverifySummary, type RolloutSample, type RolloutsHostMessage, type RolloutsState } from '../../webview/contract';
 import { runSummary } from '../core/charts';
 import type { RunStore } from '../core/runStore';
 
@@ -12,6 +12,8 @@ export interface LoadedStep {
   step: number;
   samples: RolloutSample[];
   badLines: number;
+  /** The run's newest re-verification, folded into `samples` (src/rollouts/reverifyView.ts). */
+  reverify?: ReverifySummary | null;
 }
 
 export function rolloutsState(
@@ -34,6 +36,7 @@ export function rolloutsState(
     badLines: loaded?.badLines ?? 0,
     error: missing ?? error,
     mode,
+    reverify: loaded?.reverify ?? null,
   };
 }
 

@@ -36,6 +36,7 @@ import {
   type Filters,
   type Row,
 } from './model';
+import { reverifyStatus, rowMarks, verdictBadges, verdictEntries } from './verdicts';
 
 const ROW_HEIGHT = 26;
 const OVERSCAN = 8;
@@ -48,7 +49,8 @@ type CheckedElement = HTMLElement & { checked: boolean };
 const host = connect<RolloutsWebviewMessage, RolloutsPersistedState>();
 const saved = host.getState();
 const filters: Filters = saved
-  ? { sort: saved.sort, descending: saved.descending, label: saved.label, text: saved.text, criticWrong: saved.criticWrong }
+  ? { sort: saved.sort, descending: saved.descending, label: saved.label, text: saved.text, criticWrong: saved.criticWrong,
+      flipped: saved.flipped === true, disagree: saved.disagree === true }
   : { ...DEFAULT_FILTERS };
 let selectedKey: string | null = saved?.selected ?? null;
 let expanded = selectedKey !== null;
@@ -83,6 +85,8 @@ const labelSelect = ce(
 const textFilter = ce('vscode-textfield', { id: 'text-filter', placeholder: 'Filter prompt, response, answer', 'aria-label': 'Filter by text', value: filters.text }) as ValueElement;
 textFilter.append(ce('vscode-icon', { slot: 'content-before', name: 'search' }));
 const criticWrong = ce('vscode-checkbox', { id: 'critic-wrong', label: 'Critic wrong', title: 'σ(ψ) > 0.5 but R = 0, or σ(ψ) ≤ 0.5 but R = 1', checked: filters.criticWrong }) as CheckedElement;
+const flipped = ce('vscode-checkbox', { id: 'flipped', label: 'Flipped', title: 'Labels the newest re-verification (Re-verify Run…) changed', checked: filters.flipped }) as CheckedElement;
+const disagree = ce('vscode-checkbox', { id: 'disagree', label: 'Checkers disagree', title: 'task.audit_verifier labels the sample differently from the reward', checked: filters.disagree }) as CheckedElement;
 const openPanel = ce('vscode-button', { id: 'open-panel', icon: 'link-external', secondary: true, title: 'Open in an editor tab' }, 'Open');
 const statusLine = h('p', { id: 'status', className: 'summary', role: 'status' });
 const header = h(
@@ -107,6 +111,8 @@ root.append(
     labelSelect,
     textFilter,
     criticWrong,
+    flipped,
+    disagree,
     openPanel,
   ),
   statusLine,
@@ -214,6 +220,8 @@ function renderStatus(): void {
     parts.push(`step ${state.step}: ${shown.toLocaleString('en-US')} of ${state.total.toLocaleString('en-US')} samples`);
     if (received < state.total) parts.push(`loading ${received.toLocaleString('en-US')}/${state.total.toLocaleString('en-US')}`);
     if (state.badLines) parts.push(`${state.badLines} unreadable line${state.badLines === 1 ? '' : 's'} skipped`);
+    const reverified = reverifyStatus(state.reverify);
+    if (reverified) parts.push(reverified);
   }
   statusLine.textContent = parts.join(' · ');
   list.dataset.loaded = String(received >= (state?.total ?? 0));
@@ -274,7 +282,7 @@ function renderRow(row: Row, rowIndex: number): HTMLElement {
       'data-reward': s.reward,
       'data-psi': s.psi,
     },
-    h('span', { role: 'gridcell', className: 'cell label' }, icon(correct ? 'pass' : 'error', correct ? 'R = 1' : 'R = 0'), wrongCritic ? icon('warning', 'critic wrong') : null),
+    h('span', { role: 'gridcell', className: 'cell label' }, icon(correct ? 'pass' : 'error', correct ? 'R = 1' : 'R = 0'), wrongCritic ? icon('warning', 'critic wrong') : null, ...rowMarks(s)),
     h('span', { role: 'gridcell', className: 'cell' }, `${s.group}:${s.index}`),
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.reward, 2)),
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.psi)),
@@ -341,6 +349,10 @@ function renderDetail(): void {
     if (!state?.run || state.step === null) return;
     host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response: s.response } });
   });
+  const addCase = ce('vscode-button', { id: 'add-case', icon: 'checklist', secondary: true, title: 'Add this sample to task.verifier_cases with the label you say is right' }, 'Add as Verifier Case');
+  addCase.addEventListener('click', () => {
+    if (state?.run && state.step !== null) host.post({ type: 'addVerifierCase', sample: { runId: state.run.id, step: state.step, group: s.group, index: s.index } });
+  });
   const close = ce('vscode-button', { id: 'detail-close', icon: 'close', secondary: true, 'aria-label': 'Close detail', title: 'Close (Escape)' });
   close.addEventListener('click', () => {
     expanded = false;
@@ -354,7 +366,9 @@ function renderDetail(): void {
       h('h2', {}, `group ${s.group} · sample ${s.index}`),
       h('span', { className: `badge ${correct ? 'correct' : 'wrong'}` }, icon(correct ? 'pass' : 'error'), correct ? 'R = 1' : 'R = 0'),
       isCriticWrong(s) ? h('span', { className: 'badge critic-wrong' }, icon('warning'), 'critic wrong') : null,
+      ...verdictBadges(s),
       rescore,
+      addCase,
       close,
     ),
     absentNote(s) ?? '',
@@ -394,6 +408,7 @@ function metricsList(s: RolloutSample): HTMLElement {
   if (s.verifier?.parsed !== undefined) entries.push(['verifier parsed', String(s.verifier.parsed)]);
   if (s.verifier?.detail) entries.push(['verifier detail', String(s.verifier.detail)]);
   if (s.verifier?.error) entries.push(['verifier error', String(s.verifier.error)]);
+  entries.push(...verdictEntries(s));
   return h('dl', { className: 'metrics', id: 'detail-metrics' }, ...entries.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
@@ -521,6 +536,14 @@ const onText = debounce(() => {
 textFilter.addEventListener('input', onText);
 criticWrong.addEventListener('change', () => {
   filters.criticWrong = criticWrong.checked;
+  onFilterChange();
+});
+flipped.addEventListener('change', () => {
+  filters.flipped = flipped.checked;
+  onFilterChange();
+});
+disagree.addEventListener('change', () => {
+  filters.disagree = disagree.checked;
   onFilterChange();
 });
 
