@@ -23,6 +23,8 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+from pacslab.verifiers import Verdict, VerifierFn
+
 FORMS = ("python", "verl", "trl")
 FORMS_HELP = (
     "the accepted forms are "
@@ -93,7 +95,7 @@ def form_of(fn: Callable, spec: str, requested: str) -> str:
 
 def caller(fn: Callable, form: str) -> Callable[..., Any]:
     """`call(response, answer, prompt, extra_info, data_source)`: fn called by name in `form`, its
-    raw result normalised to what `verifiers._to_verdict` reads."""
+    raw result normalised to what `_to_verdict` reads."""
     named, var_kw = _parameters(fn)  # type: ignore[misc]
 
     def call(response: str, answer: str, prompt: str, extra_info: Any, data_source: Any) -> Any:
@@ -139,3 +141,56 @@ def _trl_result(result: Any) -> Any:
 def _brief(value: Any, limit: int = 60) -> str:
     text = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _label_of(value: object) -> int | None:
+    if hasattr(value, "item"):  # a numpy scalar or a one-element tensor, e.g. from np.isclose
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError, TypeError):
+            return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return int(value >= 0.5)
+    return None
+
+
+def _to_verdict(result: object) -> Verdict:
+    """Normalise a user verifier's return value (see `load_verifier`)."""
+    if isinstance(result, Verdict):
+        label = _label_of(result.label)
+        if label is None:
+            return Verdict(0, result.parsed, result.detail, f"TypeError: Verdict.label is {type(result.label).__name__}")
+        return Verdict(label, result.parsed, result.detail, result.error)
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+        value, detail = result
+    else:
+        value, detail = result, f"returned {result!r}"[:200]
+    label = _label_of(value)
+    if label is None:
+        return Verdict(0, None, "verifier returned an unsupported value",
+                       f"TypeError: got {type(value).__name__}; expected bool, int, float, (value, detail) or Verdict")
+    return Verdict(label, None, detail)
+
+
+def as_verifier(fn: Callable[..., object], spec: str, form: str | None = None) -> VerifierFn:
+    """`fn` as a verifier that never raises; a user function (`form` set) is called by its parameter
+    names in that form (pacslab.verifier_forms), a built-in as `fn(response, answer, prompt)`."""
+    if form is None:
+        def call(response, answer, prompt, extra_info, data_source):
+            return fn(response, answer, prompt)
+    else:
+        call = caller(fn, form)
+
+    def verifier(response: str, answer: str, prompt: str = "", extra_info: object = None,
+                 data_source: object = None) -> Verdict:
+        try:
+            return _to_verdict(call(response, answer, prompt, extra_info, data_source))
+        except Exception as exc:  # noqa: BLE001 - a user verifier's failure becomes a label 0, not a crash
+            return Verdict(0, None, "verifier raised", f"{type(exc).__name__}: {exc}")
+
+    verifier.spec = spec  # type: ignore[attr-defined]
+    verifier.form = form  # type: ignore[attr-defined]
+    verifier.__name__ = verifier.__qualname__ = f"verifier[{spec}]"
+    return verifier

@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import inspect
 import json
-import numbers
 import os
 import re
 import selectors
@@ -140,61 +139,6 @@ def math(response: str, answer: str, prompt: str = "") -> Verdict:
     return Verdict(0, parsed, f"{_short(parsed)} is not equivalent to {_short(gold[-1])}")
 
 
-def _label_of(value: object) -> int | None:
-    if hasattr(value, "item"):  # a numpy scalar or a one-element tensor, e.g. from np.isclose
-        try:
-            value = value.item()
-        except (ValueError, RuntimeError, TypeError):
-            return None
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return int(value >= 0.5)
-    return None
-
-
-def _to_verdict(result: object) -> Verdict:
-    """Normalise a user verifier's return value (see `load_verifier`)."""
-    if isinstance(result, Verdict):
-        label = _label_of(result.label)
-        if label is None:
-            return Verdict(0, result.parsed, result.detail, f"TypeError: Verdict.label is {type(result.label).__name__}")
-        return Verdict(label, result.parsed, result.detail, result.error)
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
-        value, detail = result
-    else:
-        value, detail = result, f"returned {result!r}"[:200]
-    label = _label_of(value)
-    if label is None:
-        return Verdict(0, None, "verifier returned an unsupported value",
-                       f"TypeError: got {type(value).__name__}; expected bool, int, float, (value, detail) or Verdict")
-    return Verdict(label, None, detail)
-
-
-def _never_raises(fn: Callable[..., object], spec: str, form: str | None = None) -> VerifierFn:
-    """`fn` as a verifier that never raises; a user function (`form` set) is called by its parameter
-    names in that form (pacslab.verifier_forms), a built-in as `fn(response, answer, prompt)`."""
-    if form is None:
-        def call(response, answer, prompt, extra_info, data_source):
-            return fn(response, answer, prompt)
-    else:
-        from pacslab.verifier_forms import caller
-
-        call = caller(fn, form)
-
-    def verifier(response: str, answer: str, prompt: str = "", extra_info: object = None,
-                 data_source: object = None) -> Verdict:
-        try:
-            return _to_verdict(call(response, answer, prompt, extra_info, data_source))
-        except Exception as exc:  # noqa: BLE001 - a user verifier's failure becomes a label 0, not a crash
-            return Verdict(0, None, "verifier raised", f"{type(exc).__name__}: {exc}")
-
-    verifier.spec = spec  # type: ignore[attr-defined]
-    verifier.form = form  # type: ignore[attr-defined]
-    verifier.__name__ = verifier.__qualname__ = f"verifier[{spec}]"
-    return verifier
-
-
 def takes_keyword(fn: Callable[..., object], name: str) -> bool:
     """Whether `fn` has a parameter `name` (a user verifier may take the row's extra_info)."""
     try:
@@ -262,8 +206,10 @@ def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
     Traceback (most recent call last):
     ValueError: task.verifier 'python:operator:truediv': its function has no parameters that can be passed by name; the accepted forms are python:...
     """
+    from pacslab.verifier_forms import as_verifier, form_of
+
     if spec in ("exact", "math"):
-        return _never_raises(exact if spec == "exact" else math, spec)
+        return as_verifier(exact if spec == "exact" else math, spec)
     prefix = next((p for p in USER_PREFIXES if spec.startswith(p)), None)
     if prefix is None or ":" not in spec[len(prefix):]:
         raise ValueError(f"task.verifier {spec!r} is not a known verifier; {_FIX}")
@@ -279,9 +225,7 @@ def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
     fn = getattr(module, name, None)
     if not callable(fn):
         raise ValueError(f"task.verifier {spec!r}: {target!r} has no function {name!r}; {_FIX}")
-    from pacslab.verifier_forms import form_of
-
-    return _never_raises(fn, spec, form_of(fn, spec, prefix[:-1]))
+    return as_verifier(fn, spec, form_of(fn, spec, prefix[:-1]))
 
 
 # ---------------------------------------------------------------- running a verifier for the trainer
