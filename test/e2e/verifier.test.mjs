@@ -29,7 +29,7 @@ async function trainWithBuggyChecker() {
   doc.setIn(['optim', 'mini_batch_prompts'], 16);
   doc.setIn(['optim', 'micro_batch_prompts'], 16);
   writeFileSync(join(env.workspace, CONFIG), doc.toString());
-  const args = ['-m', 'pacslab', 'train', join(env.workspace, CONFIG), '--runs-root', runsRoot(), '--set', 'device=cpu', '--set', 'total_steps=2'];
+  const args = ['-m', 'pacslab', 'train', join(env.workspace, CONFIG), '--runs-root', runsRoot(), '--set', 'device=cpu', '--set', 'total_steps=2', '--set', 'optim.warmup_steps=1'];
   const { stdout } = await promisify(execFile)(env.python, args, { cwd: env.workspace, env: process.env, timeout: 300_000 })
     .catch((error) => { throw new Error(`${env.python} ${args.join(' ')} failed: ${error.stderr || error.message}`); });
   const dir = /run finished: (.+)$/m.exec(stdout)?.[1];

@@ -130,3 +130,26 @@ def test_engine_trl_audits_through_the_shared_callback(tmp_path):
                           timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     check_disagreements(run_dir)
+
+
+def test_a_plain_trl_script_audits_through_pacslab_callback(tmp_path):
+    """PacsLabCallback(audit_verifier=...) on a TRL trainer's completion log: the records whose
+    columns carry the answer get the audit verdict, the step's metrics the rates."""
+    from types import SimpleNamespace
+
+    from pacslab.integrations.trl import PacsLabCallback
+
+    logs = {"prompt": ["1/2=", "1/2=", "2*3=", "2*3="], "completion": ["0.5", "\\frac{1}{2}", "6", "7"],
+            "rewards": {"exact": [1.0, 0.0, 1.0, 0.0]}, "advantages": [0.5, -0.5, 0.5, -0.5],
+            "extra": {"answer": ["0.5", "0.5", "6", "6"]}}
+    trainer = SimpleNamespace(accelerator=SimpleNamespace(is_main_process=True, device="cpu", num_processes=1),
+                              num_generations=2, _logs=logs)
+    callback = PacsLabCallback(trainer, tmp_path / "run", audit_verifier="math")
+    state = SimpleNamespace(global_step=1, max_steps=1)
+    callback.on_train_begin(SimpleNamespace(seed=0), state, None)
+    callback.on_log(SimpleNamespace(), state, None, logs={"reward": 0.5, "loss": 0.1})
+    callback.on_train_end(SimpleNamespace(), state, None)
+    values = [e["values"] for e in events_of(tmp_path / "run") if e["type"] == "metrics"][0]
+    assert values["verifier/disagree_frac"] == 0.25 and values["verifier/audit_only_frac"] == 0.25
+    records = runio.read_jsonl(tmp_path / "run" / "rollouts" / "step-000001.jsonl")[0]
+    assert [r["audit"]["label"] for r in records] == [1, 1, 1, 0]
