@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 REVERIFY_DIR = "reverify"
 FORMAT = 1

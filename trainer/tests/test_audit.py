@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from conftest import TRAINER_DIR, events_of
-from pacslab import cli, runio
+from pacslab import cli
+from pacslab.run import files as runio
 from pacslab.audit import agreement
 from pacslab.tasks import arith_examples
 from pacslab.verifiers import Verdict, exact

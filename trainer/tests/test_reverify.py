@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.cli import main
 
 # (prompt, response, answer, recorded label) per sample; the edited verifier accepts "12.0" for 12
