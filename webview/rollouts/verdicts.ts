@@ -1,7 +1,8 @@
 // The inspector's view of a sample's other verdicts: the audit checker's (task.audit_verifier) and
 // the newest re-verification's (Re-verify Run…). Model and checker text is set as text only.
 
-import type { ReverifySummary, RolloutSample } from '../contract';
+import type { ReverifySummary } from './contract';
+import type { RolloutSample } from '../shared/contract';
 import { h, icon } from '../shared/dom';
 import { auditLabel, checkersDisagree } from './model';
 
