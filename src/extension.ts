@@ -17,6 +17,8 @@ import { RunCommands } from './runs/runCommands';
 import { RunImporter } from './runs/importRuns';
 import { RunContextKeys } from './runs/runContextKeys';
 import { RunNotifications } from './runs/notifications';
+import { AlertNotifications } from './diagnostics/alertNotifications';
+import { DiagnosticsFeature } from './diagnostics/diagnosticsFeature';
 import { RunRoots } from './runs/runRoots';
 import { RunsTree } from './runs/runsTree';
 import { RunStatusBar } from './runs/statusBar';
@@ -39,6 +41,7 @@ export class Extension extends Disposer {
     const tree = this.track(new RunsTree(store, roots));
     this.track(new RunStatusBar(store));
     this.track(new RunNotifications(store, log));
+    this.track(new AlertNotifications(store, log));
     const worktrees = new RunWorktrees(context.globalStorageUri.fsPath);
     const launcher = this.track(new RunLauncher(store, roots, worktrees, python, log));
     this.track(launcher.onDidLaunch((runId) => void tree.reveal(runId)));
@@ -54,6 +57,7 @@ export class Extension extends Disposer {
     tree.useComparison(dashboard);
     const rollouts = this.track(new RolloutsFeature(context, store));
     this.track(new VerifierCommands(store, roots, python, rollouts, log));
+    this.track(new DiagnosticsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));

@@ -72,6 +72,8 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
         if log_extra is not None:
             log_extra("verifier", [{"parsed": v.parsed, "detail": v.detail, "error": v.error} for v in verdicts])
             log_extra("answer", [examples[i].answer for i in example])
+            log_extra("prompt_id", [examples[i].id for i in example])  # the prompt ledger's ids (health/ledger.py)
+            log_extra("data_source", [examples[i].data_source for i in example])
         return [float(v.label) for v in verdicts]
 
     model, tokenizer = load_policy(resolve_model_path(cfg.model.path, base_dir=base_dir), device=torch.device("cpu"),
@@ -115,7 +117,7 @@ def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | No
 
     audit = Audit.from_config(cfg, base_dir or run_dir) if trainer.accelerator.is_main_process else None
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"), audit_verifier=audit)
+                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts, audit_verifier=audit)
     trainer.add_callback(callback)
     return callback
 
