@@ -310,18 +310,21 @@ def cmd_export_merged(args) -> int:
 
 def cmd_status(args) -> int:
     from pacslab.run import files as runio
+    from pacslab.run.safe_json import terminal_text as safe
 
     runs = runio.list_runs(args.runs_root)
-    if args.json:
+    if args.json:  # json.dumps escapes control characters itself
         print(json.dumps(runs, indent=2))
         return 0
     if not runs:
-        print(f"no runs in {args.runs_root}")
+        print(f"no runs in {safe(args.runs_root)}")
         return 0
     print(f"{'RUN':48} {'STATUS':10} {'STEP':>11}  {'ALGORITHM':9}")
     for run in runs:
         step = f"{run.get('step') or 0}/{run.get('total_steps') or '?'}"
-        print(f"{str(run.get('id') or Path(run['dir']).name):48} {str(run.get('status')):10} {step:>11}  {run.get('algorithm') or ''}")
+        print(f"{safe(run.get('id') or Path(run['dir']).name):48} {safe(run.get('status')):10} {safe(step):>11}  {safe(run.get('algorithm') or '')}")
+        if run.get("status") == "unreadable":
+            print(f"warning: {safe(run['error']['message'])}", file=sys.stderr)
     return 0
 
 
@@ -333,6 +336,9 @@ def cmd_import(args) -> int:
     except ImportError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # the run folder was removed whole (write_run); say what failed, without a traceback
+        print(f"error: importing {args.path} failed: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps([str(d) for d in made]))
     else:

@@ -3,6 +3,7 @@
 // only, no VS Code: the panel, the webview tests and the screenshot script share it.
 import { readdir } from 'node:fs/promises';
 import type { DiagnosticsState } from '../../../webview/diagnostics/contract';
+import { RUN_LIMITS } from '../../run/model/boundedJson';
 import { isRealFolder, readRunFile, runFilePath } from '../../run/model/runFiles';
 import type { RunStore } from '../../runs/model/runStore';
 import { parseHeldout, resultOf } from './heldout';
@@ -27,7 +28,7 @@ export async function diagnosticsState(store: RunStore, runId: string): Promise<
 /** A run file's text, '' when absent or unreadable (a run without a ledger or held-out files). */
 export async function readOptional(dir: string, rel: string): Promise<string> {
   try {
-    return await readRunFile(await runFilePath(dir, rel));
+    return await readRunFile(await runFilePath(dir, rel), RUN_LIMITS.maxRolloutFileBytes);
   } catch {
     return '';
   }

@@ -2,6 +2,7 @@
  * Held-out problems one by one (`heldout/step-N.jsonl`, docs/run-format.md): each evaluation's
  * examples, and which problems training fixed or broke between two evaluations. Pure: no VS Code, no I/O.
  */
+import { parseBoundedJson } from '../../run/model/boundedJson';
 
 export interface HeldoutResult {
   set: string | null;
@@ -30,7 +31,7 @@ export function parseHeldout(text: string): { examples: HeldoutExample[]; bad: n
     if (!line.trim()) continue;
     let o: Record<string, unknown>;
     try {
-      o = JSON.parse(line) as Record<string, unknown>;
+      o = parseBoundedJson(line) as Record<string, unknown>;
     } catch {
       bad += 1;
       continue;

@@ -8,6 +8,8 @@
  * solved), `forgotten` (one change, solved to unsolved), `unstable` (two changes or more).
  */
 
+import { parseBoundedJson } from '../../run/model/boundedJson';
+
 export const STATUSES = ['always solved', 'never solved', 'learned', 'forgotten', 'unstable'] as const;
 export type PromptStatus = (typeof STATUSES)[number];
 
@@ -37,9 +39,13 @@ export function parseLedger(text: string): ParsedLedger {
     if (!line.trim()) return;
     let obj: unknown;
     try {
-      obj = JSON.parse(line);
+      obj = parseBoundedJson(line);
     } catch {
       bad.push(`line ${i + 1}: not JSON`);
+      return;
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+      bad.push(`line ${i + 1}: not a JSON object`);
       return;
     }
     const o = obj as Record<string, unknown>;

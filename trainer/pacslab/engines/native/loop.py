@@ -134,7 +134,7 @@ class Trainer(Updates):
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = make_optimizer(self.model, cfg)
-        self.control = ControlReader(self.run_dir)
+        self.control = ControlReader(self.run_dir, on_rejected=lambda why: self.events.emit("log", step=self.step, level="warning", message=why))
         self.verifier.interrupted = self._exit_requested
         self.audit = inputs.audit
         if self.audit is not None:

@@ -28,6 +28,7 @@ from pacslab.run import files as runio
 from pacslab.run.control import POLL_S, ControlReader, obey
 from pacslab.run.lifecycle import end_run
 from pacslab.run.names import chat_text, metric_names
+from pacslab.run.status_words import end_status
 
 
 class PacsLabCallback(TrainerCallback):
@@ -49,7 +50,8 @@ class PacsLabCallback(TrainerCallback):
         self.algorithm = algorithm or getattr(trainer, "algorithm", "grpo")
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
-        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir))
+        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir),
+                                      on_rejected=lambda why: self.events and self.events.emit("log", level="warning", message=why))
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
@@ -215,10 +217,14 @@ class PacsLabCallback(TrainerCallback):
             self.audit.close()
 
     def fail(self, error: BaseException) -> None:
-        """Record `error` as the run's failure (rank 0); for the engine's own entry point."""
+        """Record `error` as the run's end (rank 0): `failed`, or `crashed` when it says another rank
+        is gone (status_words); for the engine's own entry point."""
         if self.main and self.info is not None:
-            end_run(self.info, "failed", events=self.events, error=f"{type(error).__name__}: {error}",
-                    traceback=traceback.format_exc())
+            message = f"{type(error).__name__}: {error}"
+            status = end_status(error, self.trainer.accelerator.num_processes)
+            if status == "crashed":
+                message = f"another training process is gone ({message})"
+            end_run(self.info, status, events=self.events, error=message, traceback=traceback.format_exc())
 
 
 def _audit(spec, timeout_s: float):
