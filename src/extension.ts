@@ -11,6 +11,7 @@ import { RunWorktrees } from './git/model/runWorktrees';
 import { TrainerSetup } from './python/setupTrainer';
 import { TrainerPython } from './python/trainerPython';
 import { RolloutsFeature } from './rollouts/rolloutsFeature';
+import { VerifierCommands } from './rollouts/verifierCommands';
 import { RunLauncher } from './runs/launch';
 import { RunCommands } from './runs/runCommands';
 import { RunImporter } from './runs/importRuns';
@@ -55,6 +56,7 @@ export class Extension extends Disposer {
     const dashboard = this.track(new DashboardFeature(context, store));
     tree.useComparison(dashboard);
     const rollouts = this.track(new RolloutsFeature(context, store));
+    this.track(new VerifierCommands(store, roots, python, rollouts, log));
     this.track(new DiagnosticsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));

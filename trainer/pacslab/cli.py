@@ -1,4 +1,5 @@
-"""`python -m pacslab <command>`: train, eval, status, import, schema, export-merged, make-demo-model, export-onnx, score.
+"""`python -m pacslab <command>`: train, eval, status, import, verify, verify-cases, schema, export-merged,
+make-demo-model, export-onnx, score.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -20,7 +21,7 @@ DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
-                 "score": ("pacslab.scoring", "main")}
+                 "score": ("pacslab.scoring", "main"), "verify-cases": ("pacslab.verifier_cases", "main")}
     if argv and argv[0] in delegated:
         import importlib
 
@@ -45,6 +46,8 @@ def _parser(delegated) -> argparse.ArgumentParser:
                        help="train in this process whatever launch.backend says (the command a Slurm job runs)")
     train.add_argument("--new-run-id", action="store_true",
                        help="when --run-dir already holds a run, start a new run in a new folder beside it instead of refusing")
+    train.add_argument("--skip-verifier-cases", action="store_true",
+                       help="launch even if the verifier misses a case of task.verifier_cases")
     train.set_defaults(handler=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a config's model or a run's checkpoint on the held-out split")
@@ -75,6 +78,9 @@ def _parser(delegated) -> argparse.ArgumentParser:
     sc.add_argument("--markdown", action="store_true", help="print the config reference (docs/config.md) instead")
     sc.set_defaults(handler=cmd_schema)
 
+    from pacslab import reverify
+
+    reverify.add_parser(sub)
     for name, (module, _) in delegated.items():
         sub.add_parser(name, help=f"see `python -m pacslab {name} --help` ({module})", add_help=False)
     return parser
@@ -164,6 +170,13 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
         return _config_error(exc, run_dir)
+    if not resume and not args.skip_verifier_cases:
+        from pacslab.verifier_cases import check_cases
+
+        try:
+            check_cases(cfg, base_dir)  # before any engine or backend: a wrong verifier never trains
+        except ConfigError as exc:
+            return _config_error(exc, run_dir)
 
     from pacslab.engines import get
     from pacslab.engines.native.inputs import InputError

@@ -510,8 +510,14 @@ class PromptSampler:
 
 
 def verify(verifier, response: str, example: Example):
-    """`verifier(response, answer, prompt)`, with the row's extra_info as a keyword when the
-    verifier takes an `extra_info` argument (older verifiers are called exactly as before)."""
-    if example.extra_info is not None and takes_keyword(verifier, "extra_info"):
-        return verifier(response, example.answer, example.prompt, extra_info=example.extra_info)
-    return verifier(response, example.answer, example.prompt)
+    """`verifier(response, answer, prompt)`, with the row's extra_info and data_source as keywords
+    when the verifier takes them (every loaded verifier and VerifierRunner does)."""
+    extra = {name: value for name, value in (("extra_info", example.extra_info), ("data_source", example.data_source))
+             if value is not None and takes_keyword(verifier, name)}
+    return verifier(response, example.answer, example.prompt, **extra)
+
+
+def verify_items(examples: list[Example], responses: list[str], indices: list[int]) -> list[tuple]:
+    """The VerifierRunner items for `responses`, response i answering examples[indices[i]]."""
+    return [(text, examples[g].answer, examples[g].prompt, examples[g].extra_info, examples[g].data_source)
+            for text, g in zip(responses, indices)]

@@ -224,7 +224,19 @@ export interface RolloutSample {
   truncated: boolean;
   tokens?: string[];
   token_logratio?: number[];
+  /** task.audit_verifier's verdict of this sample (a second checker; never the reward). */
+  audit?: { label?: unknown; parsed?: string | null; detail?: string | null; error?: string | null; [key: string]: unknown };
+  /** Added by the host, never read from the record: this sample's label flipped in the run's newest re-verification. */
+  reverified?: { before: ReverifyVerdict; after: ReverifyVerdict; verifier: string };
   [key: string]: unknown;
+}
+
+/** A verdict of a re-verification (reverify/*.json), checked by src/core/reverify.ts. */
+export interface ReverifyVerdict {
+  label: 0 | 1;
+  parsed?: string | null;
+  detail?: string | null;
+  error?: string | null;
 }
 
 export const CONTROL_COMMANDS = ['pause', 'resume', 'stop', 'suspend', 'checkpoint'] as const;

@@ -70,13 +70,16 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
     from pacslab.engines.checks import check_engines
 
     check_engines(cfg, base_dir, add)
-    if cfg.task.verifier.startswith("python:"):
-        module = cfg.task.verifier.removeprefix("python:").rpartition(":")[0]
+    for key in ("verifier", "audit_verifier"):
+        spec = getattr(cfg.task, key) or ""
+        if not spec.startswith(("python:", "verl:", "trl:")):
+            continue
+        module = spec.partition(":")[2].rpartition(":")[0]
         if module.endswith(".py"):
             if not resolve_path(module, base_dir).is_file():
-                add("task.verifier", f"the file {resolve_path(module, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
+                add(f"task.{key}", f"the file {resolve_path(module, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
         elif not _module_findable(module, base_dir):
-            add("task.verifier", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
+            add(f"task.{key}", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
     if issues:
         raise ConfigError(file, issues)
 

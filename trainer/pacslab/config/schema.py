@@ -13,6 +13,8 @@ BUILTIN_PREFIX = "builtin:"
 from pacslab.config.alerts import AlertsConfig
 from pacslab.config.base import MAX_TEXT, Float, Int, Section as _Section  # noqa: F401 - MAX_TEXT is part of this module's API
 
+VERIFIER_SPEC = r"^(exact|math|(python|verl|trl):([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$"
+
 
 class LoraConfig(_Section):
     r: Int = Field(16, ge=1, description="Rank of each LoRA adapter.")
@@ -117,7 +119,7 @@ class TaskConfig(_Section):
         "extra_info",
         pattern=FIELD_PATH,
         description="Dotted path of per-row extra information (optional in each row), passed to a "
-        "`python:` verifier that takes an `extra_info` argument. null = none.",
+        "verifier that takes an `extra_info` argument (verl's `compute_score` does). null = none.",
     )
     template: str = Field(
         "{prompt}",
@@ -136,11 +138,28 @@ class TaskConfig(_Section):
     )
     verifier: str = Field(
         "exact",
-        pattern=r"^(exact|math|python:([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$",
+        pattern=VERIFIER_SPEC,
         description="How a response is checked: `exact` (normalised string or number), `math` "
-        "(math-verify equivalence of the boxed or last answer) or `python:MODULE:FUNCTION` "
-        "(your own: MODULE importable from the config's folder, or a .py file relative to it, "
-        "e.g. `python:./my_verifier.py:check`).",
+        "(math-verify equivalence of the boxed or last answer), or your own function as "
+        "`python:MODULE:FUNCTION` (`f(response, answer, prompt)`), `verl:MODULE:FUNCTION` (verl's "
+        "`compute_score(data_source, solution_str, ground_truth, extra_info=None)`) or "
+        "`trl:MODULE:FUNCTION` (a TRL reward function `f(completions, prompts, **columns)`); MODULE is "
+        "importable from the config's folder, or a .py file relative to it, e.g. `python:./my_verifier.py:check`. "
+        "Every form is called by its parameter names (docs/verifiers.md).",
+    )
+    audit_verifier: str | None = Field(
+        None,
+        pattern=VERIFIER_SPEC,
+        description="A second checker run on every sample beside `task.verifier` (same workers and time "
+        "limit), never changing the reward: the metrics `verifier/disagree_frac`, `verifier/primary_only_frac` "
+        "and `verifier/audit_only_frac` and each rollout record's `audit` verdict show where the two disagree. "
+        "Same forms as `task.verifier`; null = none.",
+    )
+    verifier_cases: str | None = Field(
+        None,
+        description="A JSONL file of verifier regression cases (relative to the config file), one "
+        "`{prompt, response, answer, extra_info, expected}` per line: a launch checks `task.verifier` "
+        "against them first and refuses to start on a miss (`python -m pacslab verify-cases CONFIG`). null = none.",
     )
     verifier_timeout_s: Float = Field(
         10.0,

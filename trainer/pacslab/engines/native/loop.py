@@ -35,7 +35,8 @@ from pacslab.metrics import critic_metrics
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
-from pacslab.tasks import PromptSampler
+from pacslab.tasks import PromptSampler, verify_items
+from pacslab.audit import verdict_field
 from pacslab.verifiers import VerifierInterrupted
 from pacslab.engines.native.checkpoint import export_model
 from pacslab.engines.native.cpu import keep_freed_memory, step_work, tune_cpu_threads
@@ -135,6 +136,9 @@ class Trainer(Updates):
         self.optimizer = make_optimizer(self.model, cfg)
         self.control = ControlReader(self.run_dir, on_rejected=lambda why: self.events.emit("log", step=self.step, level="warning", message=why))
         self.verifier.interrupted = self._exit_requested
+        self.audit = inputs.audit
+        if self.audit is not None:
+            self.audit.runner.interrupted = self._exit_requested
         self._saved_seq = -1
         if checkpoint is not None:
             self._load_state(checkpoint / runio.TRAINER_STATE)
@@ -205,7 +209,9 @@ class Trainer(Updates):
         self.unwritten_rollouts = None  # the previous step's, kept for an alert of its evaluation
         # rollout and verify (rounds of them with rollout.dynamic_sampling)
         examples, batch, verdicts, sampling, t_rollout = step_rollouts(self)
+        items = verify_items(examples, batch.response_texts, batch.prompt_index)
         verifier_errors = self._check_verdicts(step, verdicts)
+        audit, audit_values = self.audit.check(items, [v.label for v in verdicts]) if self.audit else (None, {})
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
@@ -220,7 +226,7 @@ class Trainer(Updates):
         else:
             old_logp, entropy = self._logprobs_no_grad(self.model, batch, micro, return_entropy=True)  # [B, R] each
         ref_logp = self._reference_logprobs(batch, micro)
-        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis)
+        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis, audit)
         # updates
         t1 = time.perf_counter()
         for group in self.optimizer.param_groups:
@@ -255,6 +261,7 @@ class Trainer(Updates):
             **group_shares([(c, self.n) for c in correct]),
             "verifier/error_frac": verifier_errors,
             **sampling,
+            **audit_values,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
@@ -312,6 +319,9 @@ class Trainer(Updates):
                 **{name: None if values[i] is None else _finite(values[i]) for name, values in columns.items()},
                 "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
             }
+            record.update({k: v for k, v in (("data_source", example.data_source), ("extra_info", example.extra_info)) if v is not None})
+            if d.audit is not None:
+                record["audit"] = verdict_field(d.audit[i])
             if cfg.logging.log_token_details:
                 record["tokens"] = d.batch.response_tokens[i]
                 if token_logratio is not None:

@@ -7,6 +7,7 @@ import time
 
 from pacslab.dynamic_sampling import sample_step
 from pacslab.rollout import RolloutBatch, generate_rollouts
+from pacslab.tasks import verify_items
 
 
 def step_rollouts(t) -> tuple[list, RolloutBatch, list, dict, float]:
@@ -22,8 +23,7 @@ def step_rollouts(t) -> tuple[list, RolloutBatch, list, dict, float]:
                                       top_p=cfg.rollout.top_p, generator=t.generator,
                                       batch_prompts=cfg.rollout.batch_prompts)
         seconds[0] += time.perf_counter() - start
-        verdicts = t.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
-                                      for text, g in zip(batch.response_texts, batch.prompt_index)])
+        verdicts = t.verifier.verify(verify_items(examples, batch.response_texts, batch.prompt_index))
         return examples, batch, verdicts
 
     examples, batch, verdicts, metrics = sample_step(draw, cfg.rollout, n=t.n, pad_id=t.tokenizer.pad_token_id)

@@ -36,11 +36,14 @@ class PacsLabCallback(TrainerCallback):
 
     `algorithm` and `loss_metric` name the loss in run.json (default: the trainer's `algorithm`
     attribute, else `grpo`); `config` is recorded in the `run_started` event; `alerts` is the
-    config's `alerts:` section (default: every rule on, docs/diagnostics.md).
+    config's `alerts:` section (default: every rule on, docs/diagnostics.md). `audit_verifier` (a
+    verifier spec, or a `pacslab.audit.Audit`) checks every recorded sample that carries an `answer`
+    a second time, as `task.audit_verifier` does (pacslab/audit.py).
     """
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
-                 config: dict | None = None, alerts: AlertsConfig | dict | None = None):
+                 config: dict | None = None, alerts: AlertsConfig | dict | None = None, audit_verifier=None,
+                 audit_timeout_s: float = 10.0):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
@@ -57,6 +60,7 @@ class PacsLabCallback(TrainerCallback):
         self.alerts = AlertsConfig.model_validate(alerts or {})
         self.health: RunHealth | None = None
         self.skipped = 0  # optimizer steps skipped since the last log (nonfinite gradient)
+        self.audit = _audit(audit_verifier, audit_timeout_s) if self.main else None
 
     # ------------------------------------------------------------ run.json and events (rank 0)
 
@@ -95,6 +99,8 @@ class PacsLabCallback(TrainerCallback):
     def _record_step(self, step: int, logs: dict) -> str | None:
         records = self._records(step)
         measured = {**step_values(records), "optim/skipped": float(self.skipped)}
+        if self.audit is not None and records:
+            measured.update(self.audit.check_records(records))
         self.events.emit("metrics", step=step, values={**metric_names(logs, self.loss_metric), **measured})
         if records:
             self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records),
@@ -213,6 +219,8 @@ class PacsLabCallback(TrainerCallback):
             self.events.close()
             if self.health is not None:
                 self.health.close()
+        if self.audit is not None:
+            self.audit.close()
 
     def fail(self, error: BaseException) -> None:
         """Record `error` as the run's end (rank 0): `failed`, or `crashed` when it says another rank
@@ -223,6 +231,15 @@ class PacsLabCallback(TrainerCallback):
             if status == "crashed":
                 message = f"another training process is gone ({message})"
             end_run(self.info, status, events=self.events, error=message, traceback=traceback.format_exc())
+
+
+def _audit(spec, timeout_s: float):
+    """An Audit for `audit_verifier` (a spec is loaded from the current folder), or None."""
+    if spec is None or not isinstance(spec, str):
+        return spec
+    from pacslab.audit import Audit
+
+    return Audit(spec, base_dir=str(Path.cwd()), timeout_s=timeout_s)
 
 
 def _acknowledged(run_dir: Path) -> int:

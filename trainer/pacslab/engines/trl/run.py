@@ -121,13 +121,16 @@ def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
     return Evaluation(sets, load_verifier(cfg.task.verifier, base_dir=str(base_dir)), cfg.eval_every)
 
 
-def add_run_callback(trainer, cfg: Config, run_dir: Path):
-    """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm; returns it."""
+def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | None = None):
+    """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm (and
+    task.audit_verifier on rank 0); returns it."""
     from pacslab.algorithms import get
+    from pacslab.audit import Audit
     from pacslab.engines.trl.callback import PacsLabCallback
 
+    audit = Audit.from_config(cfg, base_dir or run_dir) if trainer.accelerator.is_main_process else None
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts)
+                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts, audit_verifier=audit)
     trainer.add_callback(callback)
     return callback
 
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from pacslab.engines.trl.minibatch import CriticSchedule
 
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
-    callback = add_run_callback(trainer, cfg, run_dir)
+    callback = add_run_callback(trainer, cfg, run_dir, base_dir=base_dir)
     trainer.add_callback(CriticSchedule(trainer, cfg.logging.critic_every))  # ψ_post: critic/* and the records
     trainer.add_callback(EvalSchedule(trainer))  # after the callback that writes the eval events
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
