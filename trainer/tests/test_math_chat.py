@@ -73,16 +73,17 @@ def test_the_example_trains_with_its_chat_template_and_two_eval_sets(workspace):
 
 
 def test_the_trainer_feeds_the_chat_template_ids(workspace, monkeypatch):
-    from pacslab import train as train_module
     from pacslab.config import load_config
+    from pacslab.engines.native import loop as train_module
+    from pacslab.engines.native import rollouts
     from pacslab.tasks import PromptSampler, load_examples
 
     cfg = load_config(workspace / "math-chat.pacs.yaml")
     run_dir = workspace / "run"
     run_dir.mkdir()
     fed = []
-    real = train_module.generate_rollouts
-    monkeypatch.setattr(train_module, "generate_rollouts", lambda model, tok, prompts, **kw: fed.append(prompts) or real(model, tok, prompts, **kw))
+    real = rollouts.generate_rollouts
+    monkeypatch.setattr(rollouts, "generate_rollouts", lambda model, tok, prompts, **kw: fed.append(prompts) or real(model, tok, prompts, **kw))
     trainer = train_module.Trainer(cfg, run_dir, base_dir=workspace, resume=False, events=runio.EventLog(run_dir),
                                    info=runio.RunInfo(run_dir), log=lambda _: None)
     trainer.train_step(1)
@@ -166,9 +167,10 @@ def test_lora_trains_only_the_adapters_and_exports_them_merged(workspace, built_
 
 
 def test_lora_freezes_the_base_and_its_reference_is_the_base(workspace, built_model):
-    from pacslab import train as train_module
     from pacslab.config import load_config
+    from pacslab.engines.native import loop as train_module
     from pacslab.models import load_policy
+    from pacslab.rollout import generate_rollouts
 
     cfg = load_config(workspace / "math-chat.pacs.yaml", ["model.lora={r: 4, alpha: 8, target_modules: [q_proj, v_proj]}",
                                                            "task.verifier=python:coin:check", "algorithm=grpo", "grpo.kl_coef=0.1"])
@@ -185,8 +187,8 @@ def test_lora_freezes_the_base_and_its_reference_is_the_base(workspace, built_mo
     changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and changed <= trainable
     base, _ = load_policy(built_model, device=torch.device("cpu"), dtype="float32")
-    batch = train_module.generate_rollouts(trainer.model, trainer.tokenizer, [e.prompt_ids for e in trainer.train_examples[: cfg.rollout.prompts_per_step]],
-                                           n=cfg.rollout.n, max_new_tokens=4, temperature=1.0, top_p=1.0, generator=None)
+    batch = generate_rollouts(trainer.model, trainer.tokenizer, [e.prompt_ids for e in trainer.train_examples[: cfg.rollout.prompts_per_step]],
+                             n=cfg.rollout.n, max_new_tokens=4, temperature=1.0, top_p=1.0, generator=None)
     micro = [rows for mini in trainer._partition(batch) for rows in mini]
     reference = trainer._reference_logprobs(batch, micro)
     assert torch.allclose(reference, trainer._logprobs_no_grad(base, batch, micro)[0], atol=1e-5)

@@ -278,7 +278,7 @@ import resource, sys, torch
 from pacslab.engines.native.cpu import keep_freed_memory
 kept = keep_freed_memory(torch.device(sys.argv[1]), print)
 faults = []
-for _ in range(3):  # a 64 MB temporary, written, freed: a later one reuses the first one's pages, or none does
+for _ in range(6):  # a 64 MB temporary, written, freed: a later one reuses the first one's pages, or none does
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     x = torch.ones(16 * 1024 * 1024)
     del x
