@@ -1,4 +1,4 @@
-"""`python -m pacslab <command>`: train, eval, status, import, schema, export-merged, make-demo-model, export-onnx, score.
+"""`python -m pacslab <command>`: train, eval, status, import, schema, export-merged, make-demo-model, export-onnx, score, sweep.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -20,7 +20,7 @@ DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
-                 "score": ("pacslab.scoring", "main")}
+                 "score": ("pacslab.scoring", "main"), "sweep": ("pacslab.sweep.cli", "main")}
     if argv and argv[0] in delegated:
         import importlib
 
