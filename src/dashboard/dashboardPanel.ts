@@ -18,6 +18,7 @@ import type { RunConfigCache } from './runConfig';
 import { seriesCsv } from '../core/charts';
 import { pngBytes, safeFileName } from '../core/exportFiles';
 import { clampSmoothing } from '../core/smoothing';
+import { sweepView } from '../sweeps/sweepView';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;
@@ -164,7 +165,8 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     const configs = new Map(await Promise.all(found.map(async (run) => [run.id, await this.configs.read(run.dir)] as const)));
     const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
     const critic = criticRunId ? await this.criticAt(criticRunId) : null;
-    return dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
+    const state = dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
+    return { ...state, sweep: await sweepView(found) }; // Compare Sweep (src/sweeps/)
   }
 
   private async criticAt(runId: string): Promise<CriticResult | null> {

@@ -48,6 +48,7 @@ import { clampSmoothing, MAX_SMOOTHING } from '../../src/core/smoothing';
 import { formatX, isXAxis, runStartTimes, X_TITLES, xValues } from './axes';
 import { runLabels } from './runLabels';
 import { groupSeries, meanBand, meanStd, seedGroups, type SeedGroup } from './seeds';
+import { renderSweep } from './sweepPanel';
 
 Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
 
@@ -111,10 +112,12 @@ const histogramCanvas = h('canvas', { id: 'chart-psi-histogram', role: 'img', 'a
 const reliabilityCanvas = h('canvas', { id: 'chart-reliability', role: 'img', 'aria-label': 'Reliability diagram of sigma(psi_post)' });
 const configSection = h('div', { id: 'config-diff-container' });
 const scoresSection = h('div', { id: 'scores-container' });
+const sweepSection = h('section', { id: 'sweep', 'aria-labelledby': 'sweep-title', hidden: true }); // Compare Sweep (sweepPanel.ts)
 
 root.append(
   runsHeader,
   notice,
+  sweepSection,
   h('section', { id: 'summary', 'aria-labelledby': 'summary-title' }, h('h2', { id: 'summary-title' }, 'Summary'), scoresSection),
   h(
     'section',
@@ -165,6 +168,7 @@ const render = throttle(() => {
   renderFamilies(state, colors);
   renderCritic(state, colors);
   renderConfig(state);
+  renderSweep(sweepSection, state.sweep, colors);
   renders++;
   document.body.dataset.renders = String(renders);
   if (pendingScroll !== undefined) {
