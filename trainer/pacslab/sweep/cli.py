@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     act.add_argument("--controller", type=Path, metavar="SWEEP_DIR", help=argparse.SUPPRESS)
     act.add_argument("--array-task", type=Path, metavar="SWEEP_DIR", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        return _usage("sweeps need Optuna, which is not installed in this Python: pip install 'pacslab[sweep]' (or optuna)")
     if args.controller:
         return _run_controller(args.controller)
     if args.array_task:
