@@ -135,12 +135,13 @@ class Controller:
             if frozen.number not in known:
                 self._add_trial(frozen.number, dict(frozen.params))
 
-    def _add_trial(self, number: int, params: dict) -> None:
+    def _add_trial(self, number: int, params: dict, *, save: bool = True) -> None:
         self.trials.append({"number": number, "params": params, "state": "running", "value": None, "pruned": None,
                             "error": None, "reported": [], "runs": [{"seed": s, "run_id": None, "run_dir": None, "ended": None,
                                                                        "value": None} for s in self.seeds]})
         self.trials.sort(key=lambda t: t["number"])
-        self.save()
+        if save:
+            self.save()
 
     def _fill_slots(self) -> None:
         while len(self.live_runs()) < self.spec.parallel:

@@ -51,7 +51,8 @@ def make_run_dir(sweep: SweepDir, *, runs_root: Path, name: str, config_path: Pa
 def spawn_run(run_dir: Path, config_path: Path, params: dict, seed: int, *, gpu: str | None = None) -> int:
     """Starts the trainer detached (its own session: it outlives the controller), output in
     trainer.log; records launcher.json. Returns the pid."""
-    args = ["-m", "pacslab", "train", *train_args(config_path, run_dir, params, seed)]
+    # --here: the run trains in this process tree whatever the base config's launch.backend says (sweep.backend decides)
+    args = ["-m", "pacslab", "train", "--here", *train_args(config_path, run_dir, params, seed)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
