@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from pacslab.config import Config, ConfigError, Issue, load_config, suggest, validate_data
-from pacslab.config.errors import line_of, section_model
+from pacslab.config.errors import _field_at, line_of, section_model
 from pacslab.config.loading import _parse_yaml
 from pacslab.config.sweep import SweepConfig, SweepRange
 
@@ -101,17 +101,9 @@ def field_kind(key: str) -> str | None:
     parts = key.split(".")
     if parts[0] == "trl" and len(parts) == 2:
         return "any"
-    model: Any = Config
-    info = None
-    for part in parts:
-        if model is None:
-            return None
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        model = section_model(info.annotation)
-    if model is not None:
-        return None  # a whole section, not a value
+    info = _field_at(tuple(parts))
+    if info is None or section_model(info.annotation) is not None:
+        return None  # no such key, or a whole section rather than a value
     text = str(info.annotation)
     return "int" if "int" in text and "float" not in text else "float" if "float" in text else "other"
 
