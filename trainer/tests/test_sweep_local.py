@@ -108,3 +108,19 @@ def test_a_tpe_sweep_with_the_median_pruner_prunes_and_the_run_says_why(tmp_path
     assert info["status"] == "finished" and info["counts"]["pruned"] == len(pruned)
     complete = [t for t in trials if t["state"] == "complete"]
     assert info["best"]["value"] == max(t["value"] for t in complete)
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
+    config = tmp_path / "mb.pacs.yaml"  # mini_batch_prompts 3 does not divide prompts_per_step 2: that trial's run fails
+    config.write_text(yaml.safe_dump({"name": "mb", **TINY, "optim": {**TINY["optim"], "micro_batch_prompts": 1},
+                                      "sweep": {"parameters": {"optim.mini_batch_prompts": [2, 3]}}}))
+    done = pacslab("sweep", str(config), "--foreground", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sweep_dir = sweep_dir_of(done.stdout)
+    trials = {t["params"]["optim.mini_batch_prompts"]: t for t in read(sweep_dir / "trials.json")["trials"]}
+    assert trials[2]["state"] == "complete" and trials[3]["state"] == "failed"
+    failed_run = trials[3]["runs"][0]
+    assert trials[3]["error"] == f"run {failed_run['run_id']} ended failed"
+    assert "optim.mini_batch_prompts" in run_json(Path(failed_run["run_dir"]))["error"]["message"]
+    info = read(sweep_dir / "sweep.json")
+    assert info["status"] == "finished" and info["counts"]["failed"] == 1 and info["best"]["trial"] == trials[2]["number"]
