@@ -67,7 +67,9 @@ export async function startSweep(options: StartSweepOptions): Promise<StartedSwe
   if (done.code !== 0) {
     throw new LaunchError(`The sweep of ${basename(configPath)} did not start:\n${(done.stderr || done.stdout).trim()}`);
   }
-  return { sweepId, sweepDir, gitWarning: capture.warning, output: done.stdout };
+  // An unfinished sweep of this config whose controller had stopped is resumed instead (the trainer says which).
+  const used = /^sweep directory: (.+)$/m.exec(done.stdout)?.[1]?.trim() ?? sweepDir;
+  return { sweepId: basename(used), sweepDir: used, gitWarning: capture.warning, output: done.stdout };
 }
 
 export type SweepCommand = 'pause' | 'resume' | 'stop';

@@ -91,3 +91,31 @@ def test_a_sweep_file_names_its_base_config(tmp_path):
 def test_a_config_without_a_sweep_says_how_to_add_one(tmp_path):
     path = write(tmp_path, "n.pacs.yaml", {"total_steps": 2})
     assert "sweep:" in issues_of(path)["sweep"].fix
+
+
+def test_starting_a_sweep_whose_controller_died_resumes_it_and_drops_the_proposed_folder(tmp_path, monkeypatch, capsys):
+    from pacslab.sweep import cli
+    from pacslab.sweep.store import SweepDir
+
+    monkeypatch.chdir(tmp_path)
+    config = write(tmp_path, "r.pacs.yaml", {"sweep": {"parameters": {"optim.lr": [0.001]}}})
+    sweep = load_sweep(config)
+    sd = SweepDir(tmp_path / ".pacs" / "sweeps" / "20261207-000000-r-0000")
+    sd.path.mkdir(parents=True)
+    (sd.path / "spec.yaml").write_text(yaml.safe_dump(sweep.spec.model_dump(mode="json")))
+    trial = {"number": 0, "params": {"optim.lr": 0.001}, "state": "complete", "value": 0.5, "pruned": None, "error": None,
+             "reported": [], "runs": [{"seed": 0, "run_id": "r0", "run_dir": "/nowhere/r0", "ended": "finished", "value": 0.5}]}
+    sd.write_trials([trial])
+    sd.update(id=sd.id, name="r", status="running", source=str(config.resolve()), config_path=str(config.resolve()),
+              spec_hash=cli.spec_hash(sweep), runs_root=str(tmp_path / ".pacs" / "runs"), seeds=[0], n_trials=1,
+              backend="local", controller={"pid": 2 ** 22 + 5, "pid_start_time": "1", "host": "elsewhere"})
+    assert sd.status() == "crashed"
+    proposed = tmp_path / ".pacs" / "sweeps" / "proposed"
+    proposed.mkdir()
+    (proposed / "git.json").write_text("null")
+    assert cli.main([str(config), "--sweep-dir", str(proposed), "--foreground"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming sweep {sd.id}" in out and f"sweep directory: {sd.path}" in out
+    assert not proposed.exists()
+    assert sd.info()["status"] == "finished" and sd.trials()[0]["value"] == 0.5  # nothing ran again
+    assert cli.main(["--resume", str(sd.path)]) == 2  # a finished sweep is not resumed

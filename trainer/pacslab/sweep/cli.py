@@ -80,10 +80,12 @@ def _start(args) -> int:
     runs_root = args.runs_root.resolve()
     root = sweeps_root_of(runs_root)
     digest = spec_hash(sweep)
-    if not args.new and args.sweep_dir is None:
+    if not args.new:
         for old in list_sweeps(root):
             if old.get("source") == str(sweep.source.resolve()) and old.get("spec_hash") == digest and old["status"] == "crashed":
+                _drop_proposed(args.sweep_dir)
                 print(f"resuming sweep {old['id']} (its controller had stopped; --new starts another)", flush=True)
+                print(f"sweep directory: {old['dir']}", flush=True)
                 return _resume(Path(old["dir"]), args)
     sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else root / runio.new_run_id(sweep.config.name or "sweep")
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,15 @@ def _start(args) -> int:
     sd.write_trials([])
     print(f"sweep directory: {sweep_dir}", flush=True)
     return _launch(sd, args)
+
+
+def _drop_proposed(path: Path | None) -> None:
+    """A launcher's new sweep folder that resuming leaves unused (it holds only the captured code)."""
+    if path is not None and path.is_dir() and not (path / "sweep.json").exists():
+        if {p.name for p in path.iterdir()} <= {"git.json", "git.patch"}:
+            for p in path.iterdir():
+                p.unlink()
+            path.rmdir()
 
 
 def _launch(sd: SweepDir, args) -> int:
@@ -129,9 +140,8 @@ def _resume(path: Path, args) -> int:
         return _usage(f"{path} is not a sweep folder (no sweep.json)")
     if sd.status() in LIVE:
         return _usage(f"sweep {sd.id} is {sd.status()} and its controller is alive; pause or stop it with --control")
-    if info.get("status") in ("finished", "stopped") and info.get("backend") != "slurm":
-        if info["status"] == "finished":
-            return _usage(f"sweep {sd.id} has finished; start a new one from its config")
+    if info.get("status") in ("finished", "stopped"):
+        return _usage(f"sweep {sd.id} is {info['status']}: a sweep that ended is not resumed; start a new one from its config")
     sd.update(status="running")
     return _launch(sd, args)
 
