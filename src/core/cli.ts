@@ -319,7 +319,7 @@ async function main(argv: string[]): Promise<number> {
       }
       // `sweep` belongs to the sweeps feature (src/sweeps/), loaded on demand.
       case 'sweep': {
-        const { runSweepCli, SweepUsageError, SWEEP_USAGE } = await import('../sweeps/sweepCli');
+        const { runSweepCli, SweepUsageError, SWEEP_USAGE } = await import('../sweeps/model/sweepCli');
         if (rest[0] === '--help' || rest[0] === '-h') return (out(SWEEP_USAGE), EXIT.ok);
         try {
           return await runSweepCli(rest, out);

@@ -18,7 +18,7 @@ import type { RunConfigCache } from './runConfig';
 import { seriesCsv } from '../core/charts';
 import { pngBytes, safeFileName } from '../core/exportFiles';
 import { clampSmoothing } from '../core/smoothing';
-import { sweepView } from '../sweeps/sweepView';
+import { sweepView } from '../sweeps/model/sweepView';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;

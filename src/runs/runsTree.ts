@@ -11,7 +11,7 @@ import type { RunRoots } from './runRoots';
 import { shortRunLabel } from './runText';
 // sweeps (src/sweeps/): a sweep's runs sit under its node
 import { SweepItem, trialDescription } from '../sweeps/sweepItem';
-import { runSweepTag, type SweepInfo } from '../sweeps/sweepFormat';
+import { runSweepTag, type SweepInfo } from '../sweeps/model/sweepFormat';
 
 /** The sweeps the view shows as nodes holding their runs (the sweeps feature). */
 export interface SweepSource {

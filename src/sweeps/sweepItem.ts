@@ -2,8 +2,8 @@
 // failed of N) and best trial beside it; its context value carries the status for the inline
 // pause, resume, stop and Compare Sweep buttons.
 import * as vscode from 'vscode';
-import type { SweepInfo } from './sweepFormat';
-import { bestText, formatParams, progressText } from './sweepModel';
+import type { SweepInfo } from './model/sweepFormat';
+import { bestText, formatParams, progressText } from './model/sweepModel';
 
 const ICONS: Record<string, string> = {
   running: 'sync~spin', paused: 'debug-pause', stopping: 'loading~spin', stopped: 'debug-stop', finished: 'pass',

@@ -11,11 +11,11 @@ import type { RunRoots } from '../runs/runRoots';
 import type { SweepSource } from '../runs/runsTree';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
-import { readSweeps } from './sweepFiles';
-import { runSweepTag, sweepsRootOf, type SweepInfo } from './sweepFormat';
+import { readSweeps } from './model/sweepFiles';
+import { runSweepTag, sweepsRootOf, type SweepInfo } from './model/sweepFormat';
 import { SweepItem } from './sweepItem';
-import { controlSweep, declaresSweep, resumeSweep, startSweep, type SweepCommand } from './sweepLaunch';
-import { progressText } from './sweepModel';
+import { controlSweep, declaresSweep, resumeSweep, startSweep, type SweepCommand } from './model/sweepLaunch';
+import { progressText } from './model/sweepModel';
 
 const POLL_MS = 2000;
 export const SWEEP_SELECTOR: vscode.DocumentSelector = [{ pattern: '**/*.pacs.yaml' }, { pattern: '**/*.sweep.{yaml,yml}' }];

@@ -14,9 +14,9 @@ import { slurmJob } from '../../src/core/launchers/slurm';
 import { readLauncherInfo, readRunInfo } from '../../src/core/runDir';
 import type { RunStatus } from '../../src/core/runFormat';
 import { RunStore } from '../../src/core/runStore';
-import { readSweep, readTrials } from '../../src/sweeps/sweepFiles';
-import type { SweepInfo } from '../../src/sweeps/sweepFormat';
-import { controlSweep, startSweep } from '../../src/sweeps/sweepLaunch';
+import { readSweep, readTrials } from '../../src/sweeps/model/sweepFiles';
+import type { SweepInfo } from '../../src/sweeps/model/sweepFormat';
+import { controlSweep, startSweep } from '../../src/sweeps/model/sweepLaunch';
 
 const REPO = resolve(__dirname, '..', '..');
 const PYTHON = process.env.PACS_PYTHON || join(REPO, '.venv', 'bin', 'python');

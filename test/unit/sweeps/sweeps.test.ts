@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { RunInfo } from '../../../src/core/runFormat';
-import { readSweep, readSweeps } from '../../../src/sweeps/sweepFiles';
-import { parseSweepInfo, parseTrials, runSweepTag, sweepsRootOf } from '../../../src/sweeps/sweepFormat';
-import { declaresSweep } from '../../../src/sweeps/sweepLaunch';
-import { bestText, pcpData, progressText, shownSweepStatus } from '../../../src/sweeps/sweepModel';
-import { sweepView } from '../../../src/sweeps/sweepView';
+import { readSweep, readSweeps } from '../../../src/sweeps/model/sweepFiles';
+import { parseSweepInfo, parseTrials, runSweepTag, sweepsRootOf } from '../../../src/sweeps/model/sweepFormat';
+import { declaresSweep } from '../../../src/sweeps/model/sweepLaunch';
+import { bestText, pcpData, progressText, shownSweepStatus } from '../../../src/sweeps/model/sweepModel';
+import { sweepView } from '../../../src/sweeps/model/sweepView';
 
 const SWEEP = {
   format: 1, id: '20261207-120000-grid-ab12', name: 'grid', status: 'finished', method: 'grid',
