@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pacslab import onnx_export, runio
+from pacslab import onnx_export
+from pacslab.run import files as runio
 
 BACKENDS = ("onnx", "torch")
 ESTIMATORS = ("rloo", "grpo", "naive")

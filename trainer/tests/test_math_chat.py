@@ -10,7 +10,8 @@ import torch
 import yaml
 
 from conftest import REPO_DIR, events_of
-from pacslab import cli, runio
+from pacslab import cli
+from pacslab.run import files as runio
 
 EXAMPLE = REPO_DIR / "examples" / "math-chat"
 RECIPES = REPO_DIR / "examples" / "recipes"

@@ -26,7 +26,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
 # and the `queued` status of a submitted batch job
@@ -413,14 +413,6 @@ def read_jsonl(path: Path) -> tuple[list[dict], int]:
         else:
             bad += 1
     return out, bad
-
-
-def iter_metrics(run_dir: Path) -> Iterator[tuple[int, dict]]:
-    """(step, values) of every training step and evaluation, in file order."""
-    events, _ = read_jsonl(Path(run_dir) / EVENTS)
-    for e in events:
-        if e.get("type") in ("metrics", "eval"):
-            yield e.get("step"), e.get("values", {})
 
 
 # ---------------------------------------------------------------- rollouts
