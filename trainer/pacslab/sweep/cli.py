@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config import ConfigError
-from pacslab.control import append_command
+from pacslab.run.control import append_command
 from pacslab.sweep.space import Sweep, dump_spec, load_sweep, space_document
 from pacslab.sweep.store import CONTROLLER_LOG, LIVE, SPACE, SPEC, SweepDir, list_sweeps, sweeps_root_of
 

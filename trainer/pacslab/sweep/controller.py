@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config.sweep import SweepConfig
-from pacslab.control import ControlReader
+from pacslab.run.control import ControlReader
 from pacslab.sweep import runs as trial_runs
 from pacslab.sweep.space import Sweep, distributions
 from pacslab.sweep.store import SPEC, SweepDir, best_of, counts

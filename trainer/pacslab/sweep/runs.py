@@ -13,8 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pacslab import runio
-from pacslab.control import append_command
+from pacslab.run import files as runio
+from pacslab.run.control import append_command
 from pacslab.sweep.space import override
 from pacslab.sweep.store import GIT_JSON, GIT_PATCH, SweepDir
 

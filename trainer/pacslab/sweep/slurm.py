@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.config import ConfigError, load_config
 from pacslab.launchers.slurm import SubmitError, sbatch, sbatch_options
 from pacslab.sweep import runs as trial_runs

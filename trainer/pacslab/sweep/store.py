@@ -19,7 +19,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 SWEEP_JSON = "sweep.json"
 TRIALS_JSON = "trials.json"

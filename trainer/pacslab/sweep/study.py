@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pacslab.config.sweep import SweepConfig
 from pacslab.sweep.store import IMPORTANCE, SweepDir
-from pacslab import runio
+from pacslab.run import files as runio
 
 
 def sampler(spec: SweepConfig):
