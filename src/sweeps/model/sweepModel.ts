@@ -16,6 +16,7 @@ export function formatParams(params: Record<string, ParamValue>): string {
 }
 
 export function formatValue(v: number): string {
+  if (v === 0) return '0';
   return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(2);
 }
 

@@ -34,6 +34,11 @@ class SweepConfig(_Section):
         description="Config keys to vary, dotted (`optim.lr`, `pacs.beta`): a list of values (a grid, or the choices of "
         "random and tpe) or a range `{low, high, log, step}` of a number key (random and tpe only).",
     )
+    set: dict[str, Union[Scalar, list[Scalar]]] = Field(
+        {},
+        description="Config keys every trial sets, dotted, as `--set` does (`{total_steps: 60}`); the base config "
+        "file is left as it is.",
+    )
     seeds: list[Int] = Field([],
                              description="Seeds each trial runs with (one run each; the trial's value is their mean); "
                              "[] = the config's seed alone.")

@@ -87,7 +87,7 @@ def _start(args) -> int:
                 print(f"resuming sweep {old['id']} (its controller had stopped; --new starts another)", flush=True)
                 print(f"sweep directory: {old['dir']}", flush=True)
                 return _resume(Path(old["dir"]), args)
-    sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else root / runio.new_run_id(sweep.config.name or "sweep")
+    sweep_dir = args.sweep_dir.resolve() if args.sweep_dir else root / runio.new_run_id(sweep.name)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if runio.is_regular_file(sweep_dir / "sweep.json"):
         return _usage(f"{sweep_dir} already holds a sweep; continue it with --resume {sweep_dir}")
@@ -95,7 +95,7 @@ def _start(args) -> int:
     runio.write_atomic(sweep_dir / SPEC, dump_spec(sweep))
     runio.write_json_atomic(sweep_dir / SPACE, space_document(sweep))
     spec = sweep.spec
-    sd.update(format=1, id=sd.id, name=sweep.config.name, status="running", created_at=runio.utc_now(),
+    sd.update(format=1, id=sd.id, name=sweep.name, status="running", created_at=runio.utc_now(),
               source=str(sweep.source.resolve()), config_path=str(sweep.config_path.resolve()), spec_hash=digest,
               runs_root=str(runs_root), workspace=os.getcwd(), method=spec.method, metric=spec.metric.model_dump(),
               parameters=list(spec.parameters), seeds=sweep.seeds, n_trials=sweep.n_trials,

@@ -167,7 +167,7 @@ class Controller:
         busy = {r2.get("gpu") for _, r2 in self.live_runs()}
         gpu = next((g for g in self.gpus if g not in busy), None) if len(self.gpus) > 1 else None
         r["gpu"] = gpu
-        pid = trial_runs.spawn_run(run_dir, self.config_path, t["params"], r["seed"], gpu=gpu)
+        pid = trial_runs.spawn_run(run_dir, self.config_path, t["params"], r["seed"], fixed=self.spec.set, gpu=gpu)
         self.log(f"trial {t['number']} seed {r['seed']}: run {run_dir.name} (pid {pid})")
         self.save()
 

@@ -21,8 +21,9 @@ from pacslab.sweep.store import GIT_JSON, GIT_PATCH, SweepDir
 ENDED = ("finished", "stopped", "failed", "crashed", "suspended")
 
 
-def train_args(config_path: Path, run_dir: Path, params: dict, seed: int) -> list[str]:
-    sets = [override(k, v) for k, v in params.items()] + [f"seed={seed}"]
+def train_args(config_path: Path, run_dir: Path, params: dict, seed: int, fixed: dict | None = None) -> list[str]:
+    """`--set` the sweep's fixed keys, then the trial's parameters and seed."""
+    sets = [override(k, v) for k, v in (fixed or {}).items()] + [override(k, v) for k, v in params.items()] + [f"seed={seed}"]
     return [str(config_path), "--run-dir", str(run_dir), *(a for s in sets for a in ("--set", s))]
 
 
@@ -48,11 +49,12 @@ def make_run_dir(sweep: SweepDir, *, runs_root: Path, name: str, config_path: Pa
     return run_dir
 
 
-def spawn_run(run_dir: Path, config_path: Path, params: dict, seed: int, *, gpu: str | None = None) -> int:
+def spawn_run(run_dir: Path, config_path: Path, params: dict, seed: int, *, fixed: dict | None = None,
+              gpu: str | None = None) -> int:
     """Starts the trainer detached (its own session: it outlives the controller), output in
     trainer.log; records launcher.json. Returns the pid."""
     # --here: the run trains in this process tree whatever the base config's launch.backend says (sweep.backend decides)
-    args = ["-m", "pacslab", "train", "--here", *train_args(config_path, run_dir, params, seed)]
+    args = ["-m", "pacslab", "train", "--here", *train_args(config_path, run_dir, params, seed, fixed)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu

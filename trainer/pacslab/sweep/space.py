@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pacslab.config import Config, ConfigError, Issue, load_config, suggest, validate_data
+from pacslab.config import Config, ConfigError, Issue, default_name, load_config, suggest, validate_data
 from pacslab.config.errors import _field_at, line_of, section_model
 from pacslab.config.loading import _parse_yaml
 from pacslab.config.sweep import SweepConfig, SweepRange
@@ -32,6 +32,13 @@ class Sweep:
     spec: SweepConfig
     config: Config
     source: Path  # the file the sweep was declared in (the config, or a *.sweep.yaml)
+
+    @property
+    def name(self) -> str:
+        """The config's name; a *.sweep.yaml's own file name (`arith-lr` for arith-lr.sweep.yaml)."""
+        if is_sweep_file(self.source):
+            return default_name(self.source).removesuffix(".sweep") or "sweep"
+        return self.config.name or "sweep"
 
     @property
     def seeds(self) -> list[int]:
@@ -129,6 +136,18 @@ def check_sweep(spec: SweepConfig, cfg: Config, *, file: Path, lines: dict, pref
     if not spec.parameters and len(spec.seeds) < 2:
         add("parameters", "the sweep varies nothing", "name a config key to vary, e.g. `optim.lr: [0.001, 0.003]`, or list two or more seeds")
     base = cfg.model_dump(mode="json")
+    sloc = tuple((prefix + "set").split("."))
+    for key, value in spec.set.items():
+        if key in FIXED_KEYS or key.startswith("sweep.") or field_kind(key) is None:
+            add(f"set.{key}", "this key cannot be set for the trials" if field_kind(key) else "no such config key",
+                FIXED_KEYS.get(key, "name a value key as in docs/config.md, dotted (total_steps, optim.lr)"), (*sloc, key))
+        elif key in spec.parameters:
+            add(f"set.{key}", "the key is also a parameter", "set it in one place: parameters or set", (*sloc, key))
+        else:
+            _check_value(base, key, value, add, (*sloc, key), label="set")
+    for key, value in spec.set.items():  # the values every trial has, for the parameters' checks
+        if f"set.{key}" not in {i.key.removeprefix(prefix) for i in issues}:
+            _put(base, key, value)
     for key, values in spec.parameters.items():
         loc = (*ploc, key)
         if key in FIXED_KEYS or key.startswith("sweep."):
@@ -183,20 +202,24 @@ def _check_range(spec: SweepConfig, key: str, r: SweepRange, kind: str, add, loc
         add(k, "a log range takes no step", "remove step, or set log: false", loc)
 
 
-def _check_value(base: dict, key: str, value, add, loc: tuple) -> None:
-    """The value is one the key takes: the base config with it set validates."""
-    data = json.loads(json.dumps(base))
+def _put(data: dict, key: str, value) -> None:
     node = data
     *parents, last = key.split(".")
     for part in parents:
         node = node.setdefault(part, {}) if isinstance(node.get(part), dict) or node.get(part) is None else node[part]
     node[last] = value
+
+
+def _check_value(base: dict, key: str, value, add, loc: tuple, label: str = "parameters") -> None:
+    """The value is one the key takes: the base config with it set validates."""
+    data = json.loads(json.dumps(base))
+    _put(data, key, value)
     try:
         validate_data(data)
     except ConfigError as exc:
         for issue in exc.issues:
             if issue.key == key or issue.key.startswith(key + "."):
-                add(f"parameters.{key}", f"{json.dumps(value)} is not a value of {key}: {issue.problem}", issue.fix, loc)
+                add(f"{label}.{key}", f"{json.dumps(value)} is not a value of {key}: {issue.problem}", issue.fix, loc)
                 return
 
 
@@ -225,7 +248,7 @@ def space_document(sweep: Sweep) -> dict:
     params = {}
     for key, values in sweep.spec.parameters.items():
         params[key] = {"values": values} if isinstance(values, list) else {"kind": field_kind(key), **values.model_dump()}
-    return {"parameters": params, "seeds": sweep.seeds, "method": sweep.spec.method, "trials": sweep.n_trials,
+    return {"parameters": params, "set": sweep.spec.set, "seeds": sweep.seeds, "method": sweep.spec.method, "trials": sweep.n_trials,
             "metric": sweep.spec.metric.model_dump(), "grid": grid_points(sweep.spec) if sweep.spec.method == "grid" else None}
 
 

@@ -119,3 +119,18 @@ def test_starting_a_sweep_whose_controller_died_resumes_it_and_drops_the_propose
     assert not proposed.exists()
     assert sd.info()["status"] == "finished" and sd.trials()[0]["value"] == 0.5  # nothing ran again
     assert cli.main(["--resume", str(sd.path)]) == 2  # a finished sweep is not resumed
+
+
+def test_set_gives_every_trial_keys_and_is_checked(tmp_path):
+    write(tmp_path, "base.pacs.yaml", {"total_steps": 300})
+    good = write(tmp_path, "g.sweep.yaml", {"base": "base.pacs.yaml", "set": {"total_steps": 60, "eval.k": [1, 2]},
+                                             "parameters": {"optim.lr": [0.1, 0.2]}})
+    assert load_sweep(good).spec.set == {"total_steps": 60, "eval.k": [1, 2]}
+    bad = write(tmp_path, "b.sweep.yaml", {"base": "base.pacs.yaml", "set": {"total_stepz": 60, "optim.lr": 0.1, "seed": 3,
+                                                                            "rollout.n": "many"},
+                                            "parameters": {"optim.lr": [0.1, 0.2]}})
+    found = issues_of(bad)
+    assert "no such config key" in found["set.total_stepz"].problem
+    assert "also a parameter" in found["set.optim.lr"].problem
+    assert "sweep.seeds" in found["set.seed"].fix
+    assert '"many" is not a value of rollout.n' in found["set.rollout.n"].problem
