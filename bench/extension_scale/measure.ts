@@ -4,8 +4,8 @@
 
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
-import { RunStore } from '../../src/core/runStore';
+import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
+import { RunStore } from '../../src/runs/model/runStore';
 
 const [root, out] = process.argv.slice(2);
 if (!root || !out) {

@@ -4,8 +4,8 @@
 // parallel-coordinates chart and Optuna's parameter importance). The controller is a detached
 // process: closing or reloading the window leaves the sweep running.
 import * as vscode from 'vscode';
-import type { GitMode } from '../core/git';
-import type { RunStore } from '../core/runStore';
+import type { GitMode } from '../git/model/git';
+import type { RunStore } from '../runs/model/runStore';
 import type { TrainerPython } from '../python/trainerPython';
 import type { RunRoots } from '../runs/runRoots';
 import type { SweepSource } from '../runs/runsTree';

@@ -11,7 +11,7 @@ import {
   ParallelCoordinatesController,
   PCPScale,
 } from 'chartjs-chart-pcp';
-import type { SweepView } from '../contract';
+import type { SweepView } from './contract';
 import { clear, formatNumber, h } from '../shared/dom';
 import { withAlpha, type ThemeColors } from '../shared/theme';
 

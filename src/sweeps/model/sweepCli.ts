@@ -1,6 +1,6 @@
 // `pacs-lab sweep`: start a sweep and follow its progress, pause, resume or stop one, list them.
 import { join, resolve } from 'node:path';
-import { GIT_MODES, type GitMode } from '../../core/git';
+import { GIT_MODES, type GitMode } from '../../git/model/git';
 import { readSweep, readSweeps } from './sweepFiles';
 import { sweepsRootOf } from './sweepFormat';
 import { bestText, progressText } from './sweepModel';

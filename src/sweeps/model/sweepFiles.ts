@@ -3,8 +3,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { isSameProcess } from '../../core/process';
-import { isRealFolder, readRunFile } from '../../core/runFiles';
+import { isSameProcess } from '../../runs/model/process';
+import { isRealFolder, readRunFile } from '../../run/model/runFiles';
 import { parseImportance, parseSweepInfo, parseTrials, SWEEP_FILES, type SweepImportance, type SweepInfo, type TrialInfo } from './sweepFormat';
 import { shownSweepStatus } from './sweepModel';
 

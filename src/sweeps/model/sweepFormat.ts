@@ -2,8 +2,8 @@
 // importance.json under `.pacs/sweeps/<sweep id>/`, and the `sweep` field of a trial's run.json.
 // Everything here is untrusted data: each field is checked, and a bad one is dropped, not trusted.
 import { dirname, join } from 'node:path';
-import { isRecord } from '../../core/events';
-import type { RunInfo } from '../../core/runFormat';
+import { isRecord } from '../../run/model/events';
+import type { RunInfo } from '../../run/model/runFormat';
 
 export const SWEEP_FILES = { info: 'sweep.json', trials: 'trials.json', importance: 'importance.json', control: 'control.jsonl', log: 'controller.log', gitJson: 'git.json', gitPatch: 'git.patch' } as const;
 export const SWEEP_STATUSES = ['running', 'paused', 'stopping', 'stopped', 'finished', 'failed', 'queued'] as const;

@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { captureGit, type GitMode } from '../../core/git';
-import { configNameOf, ensureRunsRoot, LaunchError, newRunId } from '../../core/launcher';
-import { absoluteCommand, pythonEnv } from '../../core/python';
-import { writeJsonAtomic } from '../../core/runDir';
+import { captureGit, type GitMode } from '../../git/model/git';
+import { configNameOf, ensureRunsRoot, LaunchError, newRunId } from '../../runs/model/launcher';
+import { absoluteCommand, pythonEnv } from '../../python/model/python';
+import { writeJsonAtomic } from '../../run/model/runDir';
 import { SWEEP_FILES, sweepsRootOf } from './sweepFormat';
 
 export interface StartSweepOptions {

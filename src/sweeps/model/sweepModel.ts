@@ -1,6 +1,6 @@
 // What the views say about a sweep: its progress, its best trial, its status with a dead
 // controller, and the rows of its parallel-coordinates chart. No vscode (unit-tested in Node).
-import type { PcpData } from '../../../webview/contract';
+import type { PcpData } from '../../../webview/dashboard/contract';
 import type { ParamValue, SweepInfo, TrialInfo } from './sweepFormat';
 
 /** `5 done · 2 running · 1 pruned · 0 failed of 8` (trials). */

@@ -2,8 +2,8 @@
 // Sweep), its progress, parallel coordinates of parameters → metric (one line per trial) and
 // Optuna's parameter importance, read from the sweep folder beside the runs root. No vscode.
 import { join } from 'node:path';
-import type { RunState } from '../../core/runStore';
-import type { SweepView } from '../../../webview/contract';
+import type { RunState } from '../../runs/model/runStore';
+import type { SweepView } from '../../../webview/dashboard/contract';
 import { readImportance, readSweep, readTrials } from './sweepFiles';
 import { runSweepTag, sweepsRootOf } from './sweepFormat';
 import { bestText, pcpData, progressText } from './sweepModel';

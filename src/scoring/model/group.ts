@@ -1,0 +1,49 @@
+// The logged members of one group of a step (rollouts/step-NNNNNN.jsonl), for ψ against the group.
+import { isRecord, readJsonlFile } from '../../run/model/events';
+import { RunFileError, runFilePath } from '../../run/model/runFiles';
+import { rolloutFileName } from '../../run/model/runFormat';
+import type { RolloutSample } from '../../run/model/runFormat';
+import { ScoreError } from './implicitReward';
+
+export interface SampleRef {
+  step: number;
+  group: number;
+  index: number;
+}
+
+export function parseSampleRef(text: string): SampleRef {
+  const parts = text.split(':');
+  if (parts.length !== 3 || !parts.every((p) => /^\d+$/.test(p))) {
+    throw new ScoreError(`--sample is ${JSON.stringify(text)}: use STEP:GROUP:INDEX, e.g. 12:3:5`);
+  }
+  const [step, group, index] = parts.map(Number);
+  return { step, group, index };
+}
+
+/** The samples of (step, group), by index; the sample `index` must be among them. */
+export async function readGroup(runDir: string, ref: SampleRef): Promise<RolloutSample[]> {
+  const path = await runFilePath(runDir, rolloutFileName(ref.step)).catch(rethrowAsScoreError);
+  const records = await readJsonlFile(path).then(
+    (r) => r.records.filter(isRecord) as RolloutSample[],
+    (err: unknown) => (err instanceof RunFileError ? rethrowAsScoreError(err) : ([] as RolloutSample[])),
+  );
+  if (records.length === 0) {
+    throw new ScoreError(`${path}: no rollout records; pick a step whose rollouts were logged (logging.rollouts_every)`);
+  }
+  const members = records.filter((r) => r.group === ref.group).sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+  if (!members.some((m) => m.index === ref.index)) {
+    const groups = [...new Set(records.map((r) => r.group))].sort((a, b) => a - b);
+    throw new ScoreError(`${path}: no sample with group ${ref.group} and index ${ref.index}; groups in the file: [${groups.join(', ')}]`);
+  }
+  for (const m of members) {
+    if (typeof m.prompt !== 'string' || typeof m.response !== 'string') {
+      throw new ScoreError(`${path}: sample group ${ref.group} index ${m.index} has no prompt or response text`);
+    }
+  }
+  return members;
+}
+
+/** A link or escape in the run folder, reported as the scorer reports its errors. */
+function rethrowAsScoreError(err: unknown): never {
+  throw err instanceof RunFileError ? new ScoreError(err.message) : err;
+}
