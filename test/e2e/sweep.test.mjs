@@ -4,7 +4,7 @@
 // parameter importance. Run through test/e2e/run.sh (`make test-e2e`).
 import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { env, findFrame, openFile, pickFirstIfAsked, runCommand, screenshot, showRunsView, waitFor } from './workbench.mjs';
@@ -36,9 +36,10 @@ describe('PACS Lab runs a sweep in a real VS Code', () => {
     await lens.waitFor({ timeout: 60_000 });
     await screenshot(page, 'sweep-codelens');
     await lens.click();
-    sweepDir = await waitFor('the sweep folder', () => {
+    // The extension makes the folder (with the captured code) before the trainer writes sweep.json in it.
+    sweepDir = await waitFor('the sweep folder with its sweep.json', () => {
       const ids = (() => { try { return readdirSync(sweepsRoot()); } catch { return []; } })();
-      return ids.length === 1 ? join(sweepsRoot(), ids[0]) : undefined;
+      return ids.length === 1 && existsSync(join(sweepsRoot(), ids[0], 'sweep.json')) ? join(sweepsRoot(), ids[0]) : undefined;
     }, { timeout: 120_000 });
     const info = readJson(join(sweepDir, 'sweep.json'));
     assert.equal(info.n_trials, 2);
