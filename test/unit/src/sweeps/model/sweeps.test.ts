@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import type { RunInfo } from '../../../../../src/run/model/runFormat';
 import { readSweep, readSweeps } from '../../../../../src/sweeps/model/sweepFiles';
 import { parseSweepInfo, parseTrials, runSweepTag, sweepsRootOf } from '../../../../../src/sweeps/model/sweepFormat';
+import { diagnoseConfig, loadSchema } from '../../../../../src/config/model/configDiagnostics';
 import { declaresSweep } from '../../../../../src/sweeps/model/sweepLaunch';
 import { bestText, pcpData, progressText, shownSweepStatus } from '../../../../../src/sweeps/model/sweepModel';
 import { sweepView } from '../../../../../src/sweeps/model/sweepView';
@@ -93,5 +94,12 @@ describe('sweeps', () => {
     assert.ok(declaresSweep('/a/x.sweep.yaml', 'base: a.pacs.yaml'));
     assert.ok(declaresSweep('/a/x.pacs.yaml', 'total_steps: 3\nsweep:\n  seeds: [0, 1]\n'));
     assert.ok(!declaresSweep('/a/x.pacs.yaml', 'total_steps: 3\n# sweep: later\n'));
+  });
+
+  it('the editor takes a sweep section as part of the config (the committed schema)', async () => {
+    const schema = await loadSchema(join(__dirname, '..', '..', '..', '..', '..', 'schemas', 'pacs-config.schema.json'));
+    const text = 'total_steps: 4\nsweep:\n  parameters:\n    optim.lr: [0.0004, 0.001]\n    pacs.beta: {low: 0.1, high: 1, log: true}\n  seeds: [0, 1]\n  set: {eval_every: 2}\n';
+    assert.deepEqual(diagnoseConfig(text, schema), []);
+    assert.match(diagnoseConfig('sweep:\n  paralel: 2\n', schema)[0]?.message ?? '', /paralel/);
   });
 });
