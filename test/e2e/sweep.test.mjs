@@ -22,6 +22,7 @@ describe('PACS Lab runs a sweep in a real VS Code', () => {
     doc.set('device', 'cpu');
     doc.set('total_steps', 4);
     doc.set('eval_every', 2);
+    doc.setIn(['optim', 'warmup_steps'], 2); // the warm-up must end before total_steps
     doc.set('sweep', doc.createNode({ parameters: { 'optim.lr': [0.0004, 0.001] }, seeds: [0, 1], parallel: 2 }));
     writeFileSync(join(env.workspace, CONFIG), doc.toString());
   });
