@@ -1,7 +1,7 @@
 # PACS Lab. `make demo` trains the embedded default; `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps bundle build demo test lint typecheck test-unit test-py test-webview test-e2e test-cluster package bench ide clean
+.PHONY: help setup system-deps bundle build demo test lint typecheck test-unit test-py test-webview test-e2e test-cluster fuzz package bench ide clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -22,6 +22,7 @@ help:
 	@echo "make setup    install Node and Python dependencies (idempotent)"
 	@echo "make build    type-check and bundle the extension, CLI and webviews"
 	@echo "make package  build the linux-x64 .vsix"
+	@echo "make fuzz     the run-folder property tests with many more cases than make test"
 	@echo "make bench    run the benchmarks in bench/"
 	@echo "make ide      code-server with the packaged extension on examples/"
 
@@ -80,6 +81,13 @@ test-cluster: system-deps setup
 	bash test/cluster/run.sh
 
 test: system-deps lint typecheck test-unit test-py test-webview test-cluster test-e2e
+
+# The hostile-run-folder property tests (fast-check, Hypothesis) that make test runs a few thousand
+# cases of, with FUZZ_RUNS cases per property.
+FUZZ_RUNS ?= 20000
+fuzz: setup
+	PACS_FUZZ_RUNS=$(FUZZ_RUNS) node --import tsx --test --test-reporter=spec test/unit/src/run/model/runFolder.fuzz.test.ts
+	cd trainer && PACS_FUZZ_RUNS=$(FUZZ_RUNS) ../$(VPY) -m pytest -q tests/run/test_fuzz.py
 
 package: typecheck
 	node esbuild.mjs --production

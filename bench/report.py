@@ -218,25 +218,30 @@ def _machine_suffix(d: dict, trl: dict) -> str:
             f"{' + uncommitted changes' if m.get('git_dirty') else ''}{' (the same as the table above)' if same else ''}._")
 
 
+def _section_body(md: Path) -> list[str]:
+    """A result's markdown without its own title (the section gives one)."""
+    body = md.read_text().strip().splitlines()[1:]
+    while body and not body[0].strip():
+        body = body[1:]
+    return body
+
+
 def learning() -> list[str]:
     out = ["## Learning: the paper's table in miniature", ""]
     md = RESULTS / "learning.md"
     if not md.is_file():
         return out + missing("bash bench/run.sh learning")
-    body = md.read_text().strip().splitlines()[1:]  # its own title replaced by this section's
-    while body and not body[0].strip():
-        body = body[1:]
-    out += body + [""]
+    out += _section_body(md) + [""]
+    trl = RESULTS / "learning_trl.md"  # bench/learning_table/trl_rows.py
+    if trl.is_file():
+        out += ["### engine: trl rows", ""] + _section_body(trl) + [""]
     one = RESULTS / "learning_one_update.md"
     if one.is_file():
         out += ["### The earlier table: one update per step", "",
                 "Before the table above, the learning table ran the default config's scheme, one optimizer step per rollout batch "
                 "(bench/results/learning_one_update.json). It is kept for its explanation of why PACS without class weights "
                 "and RLOO coincide there:", ""]
-        body = one.read_text().strip().splitlines()[1:]
-        while body and not body[0].strip():
-            body = body[1:]
-        out += body + [""]
+        out += _section_body(one) + [""]
     return out
 
 

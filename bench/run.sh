@@ -20,7 +20,10 @@ NICE=(nice -n 5)
 run_trl() { "$PY" bench/trainer_vs_trl/run.py; "$PY" bench/trainer_vs_trl/step_profile.py --compile; }
 run_trl_realistic() { "$PY" bench/trainer_vs_trl/run.py --shape realistic; }
 run_trl_engine() { "$PY" bench/trl_engine/run.py; }
-run_learning() { "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}; }
+run_learning() {
+  "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}
+  "$PY" bench/learning_table/trl_rows.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}  # its PACS and GRPO rows on engine: trl
+}
 run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
 run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }
 run_gpu_smoke() { "${NICE[@]}" bash bench/gpu-check.sh --cpu-smoke; }

@@ -2,20 +2,26 @@
 // `pacs-lab`: the extension core on the command line. Launches and follows runs, lists them,
 // and sends control commands, with the same code the VS Code extension uses.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { runScore } from './dashboard/model/charts';
 import { ControlError, isControlCommand, sendControl } from './runs/model/control';
+import { parseBoundedJson, RUN_LIMITS } from './run/model/boundedJson';
 import { JsonlTail } from './run/model/events';
 import { ImportRunsError, importRuns } from './runs/model/importer';
 import { RunFollower, summaryTable } from './runs/model/follow';
 import { GIT_MODES } from './git/model/git';
 import type { GitMode } from './git/model/git';
 import { LaunchError, launchRun, launchedAs, resumeRun } from './runs/model/launcher';
+import { isSameProcess } from './runs/model/process';
 import { readRunInfo, recordRunEnd, trainerLogTail } from './run/model/runDir';
+import { readRunFile } from './run/model/runFiles';
 import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './run/model/runFormat';
 import type { RunInfo, RunStatus } from './run/model/runFormat';
 import { commitLabel, lossMetric } from './run/model/runModel';
 import { RunStore } from './runs/model/runStore';
+import { terminalLines, terminalText } from './run/model/terminalText';
+import { alertLine } from './diagnostics/model/alerts';
 
 const USAGE = `pacs-lab: train, watch and control PACS Lab runs
 
@@ -81,8 +87,8 @@ function pythonFrom(p: Parsed): string {
   return one(p, 'python') ?? process.env.PACS_PYTHON ?? 'python3';
 }
 
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
+const out = (line = '') => process.stdout.write(`${terminalLines(line)}\n`);
+const err = (line: string) => process.stderr.write(`${terminalLines(line)}\n`);
 
 async function cmdTrain(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['runs-dir', 'set', 'python', 'device', 'git'], ['detach']);
@@ -116,7 +122,7 @@ async function cmdTrain(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   out('starting the trainer (loading Python, torch and the model)...');
-  return follow(launched.runDir, launched.exited, info);
+  return follow(launched.runDir, launched.exited, info, false, launched.pid);
 }
 
 async function cmdResume(argv: string[]): Promise<number> {
@@ -126,14 +132,14 @@ async function cmdResume(argv: string[]): Promise<number> {
   out(`resuming ${resumed.runDir} (${launchedAs(resumed)})`);
   if (p.bools.has('detach') || resumed.jobId !== null) return EXIT.ok;
   const info = await readRunInfo(resumed.runDir);
-  return follow(resumed.runDir, resumed.exited, info, true);
+  return follow(resumed.runDir, resumed.exited, info, true, resumed.pid);
 }
 
 /**
  * Prints progress until the run ends (run_finished, or the trainer exits), then the summary.
  * Ctrl-C sends `stop` once; a second Ctrl-C leaves the run going.
  */
-async function follow(runDir: string, exited: Promise<{ code: number | null }>, run: RunInfo, fromEnd = false): Promise<number> {
+async function follow(runDir: string, exited: Promise<{ code: number | null }>, run: RunInfo, fromEnd = false, pid: number | null = null): Promise<number> {
   const startedMs = Date.now();
   const tty = process.stdout.isTTY === true;
   const follower = new RunFollower(run.total_steps, lossMetric(run));
@@ -202,6 +208,12 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
   }
 
   let info = await readRunInfo(runDir);
+  const other = exitCode !== undefined ? await otherTrainer(runDir, info, pid) : null;
+  if (other !== null) {
+    // Two resumes back to back: this trainer found the run taken and left; the other one goes on.
+    err(`this trainer exited (code ${exitCode ?? 'unknown'}): the run is being trained by another process (pid ${other}), which goes on; follow it with \`pacs-lab status ${dirname(runDir)}\``);
+    return EXIT.failed;
+  }
   if (LIVE_STATUSES.includes(info.status) && exitCode !== undefined) {
     const code = exitCode;
     const status: RunStatus = code === 2 ? 'failed' : 'crashed';
@@ -230,6 +242,24 @@ async function follow(runDir: string, exited: Promise<{ code: number | null }>, 
   return interrupts > 0 ? EXIT.interrupted : EXIT.ok;
 }
 
+/**
+ * The pid of another live trainer of this run on this host (not `ours`): the holder of its
+ * trainer.lock (a second trainer of a run exits at once when it finds the lock held), or the pid
+ * run.json names while it says live. Null when there is none.
+ */
+async function otherTrainer(runDir: string, info: RunInfo, ours: number | null): Promise<number | null> {
+  const holder = await readRunFile(join(runDir, 'trainer.lock'), RUN_LIMITS.maxSmallFileBytes).then((t) => parseBoundedJson(t) as Record<string, unknown> | null, () => null);
+  const candidates = [
+    holder && typeof holder === 'object' ? { pid: holder.pid, start: holder.pid_start_time, host: holder.host } : null,
+    LIVE_STATUSES.includes(info.status) ? { pid: info.pid, start: info.pid_start_time, host: info.host } : null,
+  ];
+  for (const c of candidates) {
+    if (!c || typeof c.pid !== 'number' || c.pid === ours || c.host !== hostname()) continue;
+    if (isSameProcess(c.pid, typeof c.start === 'string' ? c.start : null)) return c.pid;
+  }
+  return null;
+}
+
 async function cmdStatus(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [], ['json']);
   if (p.positional.length > 1) throw new UsageError('status takes at most one RUNS_DIR');
@@ -238,34 +268,39 @@ async function cmdStatus(argv: string[]): Promise<number> {
   // A run folder that cannot be read safely (bad run.json, a link in it) is named, not skipped silently.
   const reported = new Set<string>();
   store.onDidError(({ message }) => {
-    if (!reported.has(message)) err(`warning: ${message}`);
+    if (!reported.has(message)) err(`warning: ${terminalText(message)}`);
     reported.add(message);
   });
   try {
     await store.refresh();
     const runs = store.runs();
+    const unreadable = store.unreadableRuns();
     if (p.bools.has('json')) {
-      out(JSON.stringify(runs.map((r) => ({
-        ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines,
-      })), null, 2));
+      out(JSON.stringify([
+        ...runs.map((r) => ({ ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines, alerts: r.alerts })),
+        ...unreadable.map((u) => ({ id: u.id, dir: u.dir, status: 'unreadable', error: { message: u.reason } })),
+      ], null, 2));
       return EXIT.ok;
     }
-    if (!runs.length) {
-      out(`no runs in ${root}${existsSync(root) ? '' : ' (it does not exist)'}`);
+    if (!runs.length && !unreadable.length) {
+      out(`no runs in ${terminalText(root)}${existsSync(root) ? '' : ' (it does not exist)'}`);
       return EXIT.ok;
     }
     // The dashboard's summary numbers: best held-out accuracy, and reward and critic AUC over the last tenth of the steps.
-    const rows = [['RUN', 'STATUS', 'STEP', 'BEST ACC', 'REWARD', 'AUC', 'CODE']];
+    const rows = [['RUN', 'STATUS', 'STEP', 'BEST ACC', 'REWARD', 'AUC', 'ALERTS', 'CODE']];
     const fixed = (v: number | null) => (v === null ? '-' : v.toFixed(3));
     for (const r of runs) {
       const code = commitLabel(r.info.git) ?? '-';
       const score = runScore(r.id, store.metricSeries(r.id));
       const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
-      rows.push([r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
+      const row = [r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), String(r.alerts.length), code];
+      rows.push(row.map(terminalText));
     }
+    for (const u of unreadable) rows.push([terminalText(u.id), 'unreadable', '-', '-', '-', '-', '-', '-']);
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
     out('REWARD and AUC: means over the last tenth of each run\'s steps; BEST ACC: best eval/accuracy @ its step.');
+    for (const r of runs.filter((run) => run.alerts.length)) out(`${r.id}: last alert at ${alertLine(r.alerts[r.alerts.length - 1])}`);
     if (runs.some((r) => commitLabel(r.info.git)?.endsWith('*'))) out('(* = uncommitted work at launch, saved in a snapshot commit unless --git ignore)');
     return EXIT.ok;
   } finally {

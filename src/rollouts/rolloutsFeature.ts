@@ -39,6 +39,11 @@ export class RolloutsFeature extends Disposer implements vscode.WebviewViewProvi
     if (this.viewSession?.currentRunId !== runId) this.viewSession?.showRun(runId);
   }
 
+  /** Loads `runId`'s shown step again wherever it is shown (its re-verification changed). */
+  reloadRun(runId: string): void {
+    for (const session of [this.viewSession, ...this.panels]) if (session?.currentRunId === runId) session.reload();
+  }
+
   resolveWebviewView(view: vscode.WebviewView): void {
     view.webview.options = webviewOptions(this.context.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.context.extensionUri, 'rollouts', 'Rollouts', { mode: 'view' });

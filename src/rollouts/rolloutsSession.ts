@@ -7,6 +7,8 @@ import { assertNever } from '../../webview/shared/contract';
 import type { RunStore } from '../runs/model/runStore';
 import { WebviewSession } from '../webviews/webviewSession';
 import { pinFor, shownStep } from '../run/model/runModel';
+import { readLatestReverify } from '../runs/model/reverify';
+import { withReverify } from './model/reverifyView';
 import { rolloutsState, sampleMessages, type LoadedStep } from './model/rolloutsState';
 
 export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
@@ -37,6 +39,12 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
     void this.sync();
   }
 
+  /** Loads the shown step again (a re-verification was written beside it). */
+  reload(): void {
+    this.loaded = null;
+    void this.sync();
+  }
+
   /** Called on every store change. */
   runsChanged(runIds: readonly string[]): void {
     if (this.runId && runIds.includes(this.runId)) void this.sync();
@@ -55,6 +63,9 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
       }
       case 'rescore':
         void vscode.commands.executeCommand('pacs.scoreResponse', message.request);
+        return;
+      case 'addVerifierCase':
+        void vscode.commands.executeCommand('pacs.addVerifierCase', message.sample);
         return;
       case 'openInPanel':
         void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: this.runId, step: message.step });
@@ -86,8 +97,10 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
         if (runId && step !== null) {
           try {
             const { samples, badLines } = await this.store.loadRollouts(runId, step);
+            const dir = this.store.get(runId)?.dir;
+            const folded = withReverify(samples, dir ? await readLatestReverify(dir).catch(() => null) : null, step);
             if (loadId !== this.loadId) return;
-            this.loaded = { runId, step, samples, badLines };
+            this.loaded = { runId, step, samples: folded.samples, badLines, reverify: folded.summary };
           } catch (err) {
             if (loadId !== this.loadId) return;
             this.error = `Cannot read the rollouts of step ${step}: ${(err as Error).message}`;

@@ -3,7 +3,7 @@
 // every poll of a live run reads nothing from disk.
 import { statSync } from 'node:fs';
 import * as vscode from 'vscode';
-import type { RunState, RunStore } from './model/runStore';
+import type { RunState, RunStore, UnreadableRun } from './model/runStore';
 import { Disposer } from '../vscode/disposer';
 import { CONFIG_GLOB } from './launch';
 import { runDescription, runIcon, runTooltip, shownStatus } from './runPresentation';
@@ -66,7 +66,21 @@ export class RunItem extends vscode.TreeItem {
   }
 }
 
-type Node = SweepItem | ConfigGroupItem | RunItem;
+/** A run folder whose run.json cannot be read: shown with the reason, so one bad file costs one row. */
+export class UnreadableRunItem extends vscode.TreeItem {
+  constructor(readonly run: UnreadableRun) {
+    super(shortRunLabel(run.id), vscode.TreeItemCollapsibleState.None);
+    this.id = `unreadable:${run.id}`;
+    this.description = 'unreadable';
+    this.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
+    this.contextValue = 'run.unreadable';
+    // Plain text: the reason quotes the run file.
+    this.tooltip = `${run.dir}\n${run.reason}`;
+    this.accessibilityInformation = { label: `${run.id}, unreadable: ${run.reason}` };
+  }
+}
+
+type Node = SweepItem | ConfigGroupItem | RunItem | UnreadableRunItem;
 
 /** The open comparison the run checkboxes add runs to and remove them from (the dashboard feature). */
 export interface Comparison {
@@ -87,6 +101,7 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   private readonly view: vscode.TreeView<Node>;
   private timer: NodeJS.Timeout | undefined;
   private groups: (SweepItem | ConfigGroupItem)[] = [];
+  private unreadable: UnreadableRunItem[] = [];
   private items = new Map<string, RunItem>();
   /** Whether each config file exists; entries are dropped when the file watcher sees it come or go. */
   private readonly configExists = new Map<string, boolean>();
@@ -126,7 +141,7 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   }
 
   getChildren(node?: Node): Node[] {
-    if (!node) return this.groups;
+    if (!node) return [...this.groups, ...this.unreadable];
     if (node instanceof ConfigGroupItem || node instanceof SweepItem) return node.runIds.map((id) => this.items.get(id)).filter((item) => item !== undefined);
     return [];
   }
@@ -228,12 +243,13 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs))),
     ];
+    this.unreadable = this.store.unreadableRuns().map((run) => new UnreadableRunItem(run));
     this.changed.fire(undefined);
     this.checkWelcome();
   }
 
   private checkWelcome(): void {
-    if (this.view.visible && this.groups.length === 0) this.welcome.fire();
+    if (this.view.visible && this.groups.length === 0 && this.unreadable.length === 0) this.welcome.fire();
   }
 
   private existingConfigPath(runs: RunState[]): string | undefined {

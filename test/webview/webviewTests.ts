@@ -59,7 +59,7 @@ const IMPORTED_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'imported-run');
 const IMPORTED_RUN_ID = '20261201-165746-trl-grpo-071c';
 
 interface PageOptions {
-  bundle: 'dashboard' | 'rollouts';
+  bundle: 'dashboard' | 'rollouts' | 'diagnostics';
   mode?: 'view' | 'panel';
   width?: number;
   height?: number;

@@ -1,4 +1,5 @@
-"""`python -m pacslab <command>`: train, eval, status, import, schema, export-merged, make-demo-model, export-onnx, score, sweep.
+"""`python -m pacslab <command>`: train, eval, status, import, verify, verify-cases, schema, export-merged,
+make-demo-model, export-onnx, score, sweep.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -20,7 +21,8 @@ DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
-                 "score": ("pacslab.scoring", "main"), "sweep": ("pacslab.sweep.cli", "main")}
+                 "score": ("pacslab.scoring", "main"), "verify-cases": ("pacslab.verifier_cases", "main"),
+                 "sweep": ("pacslab.sweep.cli", "main")}
     if argv and argv[0] in delegated:
         import importlib
 
@@ -45,6 +47,8 @@ def _parser(delegated) -> argparse.ArgumentParser:
                        help="train in this process whatever launch.backend says (the command a Slurm job runs)")
     train.add_argument("--new-run-id", action="store_true",
                        help="when --run-dir already holds a run, start a new run in a new folder beside it instead of refusing")
+    train.add_argument("--skip-verifier-cases", action="store_true",
+                       help="launch even if the verifier misses a case of task.verifier_cases")
     train.set_defaults(handler=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a config's model or a run's checkpoint on the held-out split")
@@ -75,6 +79,9 @@ def _parser(delegated) -> argparse.ArgumentParser:
     sc.add_argument("--markdown", action="store_true", help="print the config reference (docs/config.md) instead")
     sc.set_defaults(handler=cmd_schema)
 
+    from pacslab import reverify
+
+    reverify.add_parser(sub)
     for name, (module, _) in delegated.items():
         sub.add_parser(name, help=f"see `python -m pacslab {name} --help` ({module})", add_help=False)
     return parser
@@ -164,6 +171,13 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
         return _config_error(exc, run_dir)
+    if not resume and not args.skip_verifier_cases:
+        from pacslab.verifier_cases import check_cases
+
+        try:
+            check_cases(cfg, base_dir)  # before any engine or backend: a wrong verifier never trains
+        except ConfigError as exc:
+            return _config_error(exc, run_dir)
 
     from pacslab.engines import get
     from pacslab.engines.native.inputs import InputError
@@ -297,18 +311,21 @@ def cmd_export_merged(args) -> int:
 
 def cmd_status(args) -> int:
     from pacslab.run import files as runio
+    from pacslab.run.safe_json import terminal_text as safe
 
     runs = runio.list_runs(args.runs_root)
-    if args.json:
+    if args.json:  # json.dumps escapes control characters itself
         print(json.dumps(runs, indent=2))
         return 0
     if not runs:
-        print(f"no runs in {args.runs_root}")
+        print(f"no runs in {safe(args.runs_root)}")
         return 0
     print(f"{'RUN':48} {'STATUS':10} {'STEP':>11}  {'ALGORITHM':9}")
     for run in runs:
         step = f"{run.get('step') or 0}/{run.get('total_steps') or '?'}"
-        print(f"{str(run.get('id') or Path(run['dir']).name):48} {str(run.get('status')):10} {step:>11}  {run.get('algorithm') or ''}")
+        print(f"{safe(run.get('id') or Path(run['dir']).name):48} {safe(run.get('status')):10} {safe(step):>11}  {safe(run.get('algorithm') or '')}")
+        if run.get("status") == "unreadable":
+            print(f"warning: {safe(run['error']['message'])}", file=sys.stderr)
     return 0
 
 
@@ -320,6 +337,9 @@ def cmd_import(args) -> int:
     except ImportError_ as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # the run folder was removed whole (write_run); say what failed, without a traceback
+        print(f"error: importing {args.path} failed: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps([str(d) for d in made]))
     else:

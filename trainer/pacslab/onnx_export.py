@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pacslab.run import safe_json
 from pacslab.run import files as runio
 
 MANIFEST_FORMAT = 1
@@ -59,9 +60,13 @@ def logits_only(model):
 
 def read_run_config(run_dir: Path) -> dict:
     path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ExportError(f"{path}: not found; --run must name a run directory written by `pacslab train` (it holds config.yaml)")
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:  # a regular file of the run, never a link out of it
+        text = runio.read_run_file(path, max_bytes=safe_json.MAX_INFO_BYTES).decode("utf-8", "replace")
+    except FileNotFoundError:
+        raise ExportError(f"{path}: not found; --run must name a run directory written by `pacslab train` (it holds config.yaml)") from None
+    except (OSError, ValueError) as exc:
+        raise ExportError(str(exc)) from None
+    config = yaml.safe_load(text) or {}
     if not isinstance(config, dict):
         raise ExportError(f"{path}: expected a mapping at the top level; the run's resolved config is damaged")
     return config
@@ -288,8 +293,10 @@ def export_run(run_dir: Path, *, step: int | None = None, reference: str = "base
     checkpoint = checkpoint_dir(run_dir, step)
     step = step_of(checkpoint)
     ref_path, ref_entry = reference_dir(run_dir, config, reference)
-    out_dir = run_dir / ONNX_DIR
-    out_dir.mkdir(exist_ok=True)
+    try:  # a real folder of the run: a link in its place would have the export written elsewhere
+        out_dir = runio.run_subdir(run_dir, ONNX_DIR)
+    except runio.UnsafeRunPath as exc:
+        raise ExportError(str(exc)) from None
 
     manifest = read_manifest(run_dir) or {}
     policies = dict(manifest.get("policies") or {})

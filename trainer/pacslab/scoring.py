@@ -71,10 +71,43 @@ def sigmoid(x: float) -> float:
 # ---------------------------------------------------------------- models
 
 
+def export_file(onnx_dir: Path, name, key: str) -> Path:
+    """`onnx_dir/name` for a file the manifest names under `key`: a plain file name of a regular
+    file in the export folder (no path, no link), else ScoreError."""
+    plain = isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
+    if not plain or not runio.is_regular_file(onnx_dir / name):
+        raise ScoreError(f"{onnx_dir / onnx_export.MANIFEST}: {key} is {name!r}, not a regular file in {onnx_dir}; export the run again")
+    return onnx_dir / name
+
+
+def check_external_data(model_path: Path) -> None:
+    """ScoreError unless every external-data file the model names is a regular file with one name
+    beside it: onnxruntime follows a `location` itself (`../../secret`, a link), which would have
+    a crafted export read weights from outside the run."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    try:
+        model = onnx.load_model_from_string(runio.read_run_file(model_path))
+    except (OSError, ValueError) as exc:
+        raise ScoreError(f"{model_path}: {exc}; export the run again") from None
+    for tensor in _get_all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        path = model_path.parent / location
+        plain = location and Path(location).name == location and location not in (".", "..")
+        if not plain or not runio.is_regular_file(path) or path.lstat().st_nlink != 1:
+            raise ScoreError(f"{model_path}: tensor {tensor.name!r} keeps its weights in {location!r}, which is not a regular file "
+                             f"beside the model (a link, a hard link, or a path leading elsewhere); export the run again")
+
+
 class OnnxModels:
     def __init__(self, onnx_dir: Path, policy_file: str, reference_file: str):
         import onnxruntime as ort
 
+        for file in (policy_file, reference_file):
+            check_external_data(export_file(onnx_dir, file, "a model file"))
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self.sessions = {name: ort.InferenceSession(str(onnx_dir / file), options, providers=["CPUExecutionProvider"]) for name, file in (("policy", policy_file), ("reference", reference_file))}
@@ -114,7 +147,7 @@ class ScoringTokenizer:
     def __init__(self, onnx_dir: Path, info: dict):
         from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(onnx_dir / info["file"]))
+        self.tokenizer = Tokenizer.from_file(str(export_file(onnx_dir, info.get("file"), "tokenizer.file")))
         self.info = info
 
     def encode(self, prompt: str, response: str, *, eos: bool) -> Encoded:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -189,16 +190,29 @@ def data_sources(spec: str, data_type: str, *, key: str, base_dir: Path) -> list
     raise DataError(None, key, f"file not found: {path}", "fix the path (relative paths are relative to the config file)")
 
 
+# The longest data row read (a JSON line) and the longest prompt text taken: far beyond any real
+# prompt, short of exhausting memory (a 1 GiB single-line prompt grew the trainer past 9 GB).
+MAX_ROW_BYTES = 16 * 1024 * 1024
+MAX_PROMPT_CHARS = 1_000_000
+
+
 def _read_jsonl(path: Path, key: str):
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:
         row = 0
-        for lineno, line in enumerate(f, start=1):
+        for lineno, line in enumerate(iter(lambda: f.readline(MAX_ROW_BYTES + 1), b""), start=1):
+            if len(line) > MAX_ROW_BYTES:
+                raise DataError(path, key, f"the line is longer than {MAX_ROW_BYTES // (1024 * 1024)} MiB, far more than a prompt and answer",
+                                "shorten or remove the line (keep long documents out of the prompt)", lineno)
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataError(path, key, f"not valid JSON ({err.msg} at column {err.colno})", "fix or remove the line", lineno) from None
+            except UnicodeDecodeError as err:
+                raise DataError(path, key, f"not UTF-8 text ({err.reason} at byte {err.start})", "save the file as UTF-8", lineno) from None
+            except RecursionError:
+                raise DataError(path, key, "the JSON is nested too deeply", "fix or remove the line", lineno) from None
             if not isinstance(record, dict):
                 raise DataError(path, key, f"expected a JSON object per line, got {type(record).__name__}", "write one object per line", lineno)
             yield Row(path, lineno, row), record
@@ -327,9 +341,27 @@ def _optional(task_cfg: Any, record: dict, name: str) -> Any:
     return None if value is _MISSING else value
 
 
+def _answer_text(answer: Any, row: Row) -> str:
+    """The reference answer as the text verifiers compare (docs/data.md, "Answers"): a string as it
+    is, a number as its decimal text (42, 0.5); anything else is refused by row, since turning a
+    list or an object into text would make every reward 0 without a word."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer):
+        return str(answer)
+    if hasattr(answer, "item") and not hasattr(answer, "__len__"):  # a numpy scalar from Parquet
+        return _answer_text(answer.item(), row)
+    raise DataError(row.file, "task.answer_field", f"{row.text}: the answer is {_short_repr(answer)} ({type(answer).__name__}), not text or a number",
+                    "give each row a text answer (for several accepted answers, a python: verifier can read them from task.extra_info_field), "
+                    "or point task.answer_field at a text field", row.line)
+
+
 def _to_example(task_cfg: Any, row: Row, record: dict, default_id: str) -> Example:
     prompt = _required(task_cfg, row, record, "task.prompt_field")
-    answer = _required(task_cfg, row, record, "task.answer_field")
+    answer = _answer_text(_required(task_cfg, row, record, "task.answer_field"), row)
+    if isinstance(prompt, str) and len(prompt) > MAX_PROMPT_CHARS:
+        raise DataError(row.file, "task.prompt_field", f"{row.text}: the prompt has {len(prompt):,} characters, more than the {MAX_PROMPT_CHARS:,} PACS Lab takes",
+                        "shorten the prompt; rollout.max_prompt_tokens leaves out prompts longer than a model can use", row.line)
     example_id = str(_required(task_cfg, row, record, "task.id_field")) if task_cfg.id_field else default_id
     source = _optional(task_cfg, record, "data_source_field")
     extra = _optional(task_cfg, record, "extra_info_field")
@@ -478,8 +510,14 @@ class PromptSampler:
 
 
 def verify(verifier, response: str, example: Example):
-    """`verifier(response, answer, prompt)`, with the row's extra_info as a keyword when the
-    verifier takes an `extra_info` argument (older verifiers are called exactly as before)."""
-    if example.extra_info is not None and takes_keyword(verifier, "extra_info"):
-        return verifier(response, example.answer, example.prompt, extra_info=example.extra_info)
-    return verifier(response, example.answer, example.prompt)
+    """`verifier(response, answer, prompt)`, with the row's extra_info and data_source as keywords
+    when the verifier takes them (every loaded verifier and VerifierRunner does)."""
+    extra = {name: value for name, value in (("extra_info", example.extra_info), ("data_source", example.data_source))
+             if value is not None and takes_keyword(verifier, name)}
+    return verifier(response, example.answer, example.prompt, **extra)
+
+
+def verify_items(examples: list[Example], responses: list[str], indices: list[int]) -> list[tuple]:
+    """The VerifierRunner items for `responses`, response i answering examples[indices[i]]."""
+    return [(text, examples[g].answer, examples[g].prompt, examples[g].extra_info, examples[g].data_source)
+            for text, g in zip(responses, indices)]

@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import inspect
 import json
-import numbers
 import os
 import re
 import selectors
@@ -140,52 +139,6 @@ def math(response: str, answer: str, prompt: str = "") -> Verdict:
     return Verdict(0, parsed, f"{_short(parsed)} is not equivalent to {_short(gold[-1])}")
 
 
-def _label_of(value: object) -> int | None:
-    if hasattr(value, "item"):  # a numpy scalar or a one-element tensor, e.g. from np.isclose
-        try:
-            value = value.item()
-        except (ValueError, RuntimeError, TypeError):
-            return None
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return int(value >= 0.5)
-    return None
-
-
-def _to_verdict(result: object) -> Verdict:
-    """Normalise a user verifier's return value (see `load_verifier`)."""
-    if isinstance(result, Verdict):
-        label = _label_of(result.label)
-        if label is None:
-            return Verdict(0, result.parsed, result.detail, f"TypeError: Verdict.label is {type(result.label).__name__}")
-        return Verdict(label, result.parsed, result.detail, result.error)
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
-        value, detail = result
-    else:
-        value, detail = result, f"returned {result!r}"[:200]
-    label = _label_of(value)
-    if label is None:
-        return Verdict(0, None, "verifier returned an unsupported value",
-                       f"TypeError: got {type(value).__name__}; expected bool, int, float, (value, detail) or Verdict")
-    return Verdict(label, None, detail)
-
-
-def _never_raises(fn: Callable[..., object], spec: str) -> VerifierFn:
-    wants_extra = takes_keyword(fn, "extra_info")
-
-    def verifier(response: str, answer: str, prompt: str = "", extra_info: object = None) -> Verdict:
-        try:
-            extra = {"extra_info": extra_info} if wants_extra else {}
-            return _to_verdict(fn(response, answer, prompt, **extra))
-        except Exception as exc:  # noqa: BLE001 - a user verifier's failure becomes a label 0, not a crash
-            return Verdict(0, None, "verifier raised", f"{type(exc).__name__}: {exc}")
-
-    verifier.spec = spec  # type: ignore[attr-defined]
-    verifier.__name__ = verifier.__qualname__ = f"verifier[{spec}]"
-    return verifier
-
-
 def takes_keyword(fn: Callable[..., object], name: str) -> bool:
     """Whether `fn` has a parameter `name` (a user verifier may take the row's extra_info)."""
     try:
@@ -194,8 +147,9 @@ def takes_keyword(fn: Callable[..., object], name: str) -> bool:
         return False
 
 
-_FIX = ("set task.verifier to 'exact', 'math' or 'python:MODULE:FUNCTION', where MODULE is an importable "
-        "module or a .py file path relative to the config file's folder")
+USER_PREFIXES = ("python:", "verl:", "trl:")
+_FIX = ("set task.verifier to 'exact', 'math', 'python:MODULE:FUNCTION', 'verl:MODULE:FUNCTION' or 'trl:MODULE:FUNCTION', "
+        "where MODULE is an importable module or a .py file path relative to the config file's folder")
 
 
 def _import_module(target: str, base_dir: str | None):
@@ -227,33 +181,39 @@ def _import_module(target: str, base_dir: str | None):
 
 
 def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
-    """The verifier named by the config key `task.verifier`, as `fn(response, answer, prompt) -> Verdict`.
+    """The verifier named by the config key `task.verifier`, as
+    `fn(response, answer, prompt, extra_info=None, data_source=None) -> Verdict`.
 
-    `spec` is `exact`, `math`, or `python:MODULE:FUNCTION`, where MODULE is an importable module
-    (`python:my_pkg.checks:is_correct`, found on sys.path or else in `base_dir`) or a .py file
-    (`python:./my_verifier.py:fn`, relative to `base_dir`, the config file's folder).
-    A user function has the signature
+    `spec` is `exact`, `math`, or `FORM:MODULE:FUNCTION` with FORM `python`, `verl` or `trl`
+    (pacslab.verifier_forms: each is called by its parameter names), where MODULE is an importable
+    module (`python:my_pkg.checks:is_correct`, found on sys.path or else in `base_dir`) or a .py
+    file (`python:./my_verifier.py:fn`, relative to `base_dir`, the config file's folder).
+    A `python:` function has the signature
 
         fn(response: str, answer: str, prompt: str) -> bool | int | float | tuple[bool | int | float, str] | Verdict
 
-    or, to read the row's `extra_info` (the verl/PACS layout), `fn(response, answer, prompt, extra_info)`.
+    and may also take `extra_info`, `data_source` or `**kwargs`.
 
     A number is a reward thresholded at 0.5 (>= 0.5 is label 1); a tuple adds a detail string.
     The returned callable never raises: an exception inside the verifier gives
     `Verdict(0, None, "verifier raised", "ExcType: message")`, and an unsupported return value
-    gives label 0 with a TypeError in `error`. A spec that cannot be loaded raises ValueError.
+    gives label 0 with a TypeError in `error`. A spec that cannot be loaded, or a function whose
+    parameters fit no form, raises ValueError.
 
     >>> load_verifier("exact")("12", "12", "3*4=")
     Verdict(label=1, parsed='12', detail='12 == 12', error=None)
-    >>> v = load_verifier("python:operator:truediv")("1", "0", "")  # takes 2 arguments, gets 3
-    >>> v.label, v.detail, v.error.split(":")[0]
-    (0, 'verifier raised', 'TypeError')
+    >>> load_verifier("python:operator:truediv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: task.verifier 'python:operator:truediv': its function has no parameters that can be passed by name; the accepted forms are python:...
     """
+    from pacslab.verifier_forms import as_verifier, form_of
+
     if spec in ("exact", "math"):
-        return _never_raises(exact if spec == "exact" else math, spec)
-    if not spec.startswith("python:") or ":" not in spec[len("python:"):]:
+        return as_verifier(exact if spec == "exact" else math, spec)
+    prefix = next((p for p in USER_PREFIXES if spec.startswith(p)), None)
+    if prefix is None or ":" not in spec[len(prefix):]:
         raise ValueError(f"task.verifier {spec!r} is not a known verifier; {_FIX}")
-    target, _, name = spec[len("python:"):].rpartition(":")
+    target, _, name = spec[len(prefix):].rpartition(":")
     if not target or not name:
         raise ValueError(f"task.verifier {spec!r} needs both a module and a function; {_FIX}")
     try:
@@ -265,7 +225,7 @@ def load_verifier(spec: str, *, base_dir: str | None = None) -> VerifierFn:
     fn = getattr(module, name, None)
     if not callable(fn):
         raise ValueError(f"task.verifier {spec!r}: {target!r} has no function {name!r}; {_FIX}")
-    return _never_raises(fn, spec)
+    return as_verifier(fn, spec, form_of(fn, spec, prefix[:-1]))
 
 
 # ---------------------------------------------------------------- running a verifier for the trainer
@@ -299,16 +259,17 @@ class VerifierRunner:
         self._local = load_verifier(spec, base_dir=base_dir) if spec in IN_PROCESS else None
         self._workers: list[_Worker | None] = []
         if self._local is None:
-            if spec in ("math",) or spec.startswith("python:"):
+            if spec in ("math",) or spec.startswith(USER_PREFIXES):
                 self._workers = [self._start_worker() for _ in range(max(1, workers))]
             else:
                 load_verifier(spec, base_dir=base_dir)  # raises the ValueError naming the fix
 
-    def __call__(self, response: str, answer: str, prompt: str = "", extra_info: object = None) -> Verdict:
-        return self.verify([(response, answer, prompt, extra_info)])[0]
+    def __call__(self, response: str, answer: str, prompt: str = "", extra_info: object = None,
+                 data_source: object = None) -> Verdict:
+        return self.verify([(response, answer, prompt, extra_info, data_source)])[0]
 
     def verify(self, items: list[tuple]) -> list[Verdict]:
-        """Verdicts of `(response, answer, prompt)` or `(response, answer, prompt, extra_info)` items, in order."""
+        """Verdicts of `(response, answer, prompt[, extra_info[, data_source]])` items, in order."""
         if self._local is not None:
             return [self._local(*item) for item in items]
         results: list[Verdict | None] = [None] * len(items)
@@ -488,5 +449,5 @@ def _worker_main() -> None:
         import math_verify  # noqa: F401 - imported now, so the first sample's time limit does not pay for sympy
     reply({"ready": True})
     for line in sys.stdin:
-        v = fn(*json.loads(line))  # response, answer, prompt[, extra_info]
+        v = fn(*json.loads(line))  # response, answer, prompt[, extra_info[, data_source]]
         reply({"label": v.label, "parsed": v.parsed, "detail": v.detail, "error": v.error})

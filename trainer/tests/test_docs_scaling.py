@@ -69,6 +69,11 @@ def test_the_page_has_its_recipes():
     assert any(lb.get("num_machines", 1) > 1 and lb.get("main_process_ip") for lb in launches)
     assert any(lb.get("backend") == "slurm" for lb in launches)
     assert any((b.get("rollout") or {}).get("engine") == "vllm" for b in blocks)
+    # the recipes run the paper's regime: 4 optimizer steps a rollout batch
+    recipes = [b for b in blocks if "model" in b]
+    assert len(recipes) == 3
+    for b in recipes:
+        assert b["rollout"]["prompts_per_step"] == 4 * b["optim"]["mini_batch_prompts"], b["name"]
 
 
 @pytest.mark.parametrize("line,text", BLOCKS)
@@ -88,3 +93,5 @@ def test_each_yaml_block_loads(line, text, tmp_path, monkeypatch):
     if cfg.engine == "trl":
         args = grpo_args(cfg, tmp_path / "run", cuda=False)  # trl: keys the engine passes on twice fail here
         assert args.num_generations == cfg.rollout.n
+        minis = cfg.rollout.prompts_per_step // cfg.optim.mini_batch_prompts
+        assert args.steps_per_generation == minis * args.gradient_accumulation_steps

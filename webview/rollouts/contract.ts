@@ -1,5 +1,6 @@
 // The rollout inspector's message contract: its state, the samples sent in chunks, the page's
-// messages back (a step, a re-score, open in a panel) and what the page keeps across sessions.
+// messages back (a step, a re-score, open in a panel, add a verifier case) and what the page keeps
+// across sessions.
 
 import { isInt, isRecord, isString, type RolloutSample, type RunSummary } from '../shared/contract';
 
@@ -16,6 +17,24 @@ export interface RolloutsState {
   error: string | null;
   /** `view`: the side panel that follows the active run; `panel`: an editor tab. */
   mode: 'view' | 'panel';
+  /** The run's newest re-verification (Re-verify Run…): labels changed at this step and overall. */
+  reverify?: ReverifySummary | null;
+}
+
+export interface LabelChanges {
+  checked: number;
+  /** 0→1 */
+  up: number;
+  /** 1→0 */
+  down: number;
+}
+
+export interface ReverifySummary {
+  verifier: string;
+  createdAt: string;
+  /** null: the re-verification did not cover this step. */
+  step: LabelChanges | null;
+  total: LabelChanges;
 }
 
 export type RolloutsHostMessage =
@@ -35,7 +54,16 @@ export type RolloutsWebviewMessage =
   | { type: 'ready' }
   | { type: 'selectStep'; step: number }
   | { type: 'rescore'; request: RescoreRequest }
-  | { type: 'openInPanel'; step: number | null };
+  | { type: 'openInPanel'; step: number | null }
+  | { type: 'addVerifierCase'; sample: SampleRef };
+
+/** One sample of a run's rollouts, by position (the host reads its text from the run's own file). */
+export interface SampleRef {
+  runId: string;
+  step: number;
+  group: number;
+  index: number;
+}
 
 export interface RolloutsPersistedState {
   runId: string | null;
@@ -45,6 +73,10 @@ export interface RolloutsPersistedState {
   label: LabelFilter;
   text: string;
   criticWrong: boolean;
+  /** Only samples whose label flipped in the newest re-verification. */
+  flipped?: boolean;
+  /** Only samples where task.audit_verifier and the reward's verifier disagree. */
+  disagree?: boolean;
   selected: string | null;
   /** List scroll, restored when the webview is re-created. */
   scrollTop?: number;
@@ -69,6 +101,10 @@ export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebvi
       return isInt(value.step);
     case 'openInPanel':
       return value.step === null || isInt(value.step);
+    case 'addVerifierCase': {
+      const s = value.sample;
+      return isRecord(s) && isString(s.runId) && isInt(s.step) && isInt(s.group) && isInt(s.index);
+    }
     case 'rescore': {
       const r = value.request;
       return (

@@ -1,5 +1,5 @@
 // The rollout inspector: one step's samples as a virtualised list (only the visible rows exist
-// in the DOM), filters and sorting, and the selected sample in full with its token heat-map.
+// in the DOM), filters and sorting, and the selected sample in full (detail.ts).
 // Every model-written string is set with textContent.
 
 import '@vscode-elements/elements/dist/vscode-button/index.js';
@@ -13,18 +13,17 @@ import { isCorrect } from '../../src/run/model/runModel';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import {
-  absentFields,
   buildRows,
   DEFAULT_FILTERS,
-  invisibleChars,
   isCriticWrong,
   nextSampleRow,
   sampleKey,
   SampleSearch,
-  tokenHeat,
   type Filters,
   type Row,
 } from './model';
+import { absentNote, heatmap, metricsList, textBlock } from './detail';
+import { reverifyStatus, rowMarks, verdictBadges } from './verdicts';
 
 const ROW_HEIGHT = 26;
 const OVERSCAN = 8;
@@ -37,7 +36,8 @@ type CheckedElement = HTMLElement & { checked: boolean };
 const host = connect<RolloutsWebviewMessage, RolloutsPersistedState>();
 const saved = host.getState();
 const filters: Filters = saved
-  ? { sort: saved.sort, descending: saved.descending, label: saved.label, text: saved.text, criticWrong: saved.criticWrong }
+  ? { sort: saved.sort, descending: saved.descending, label: saved.label, text: saved.text, criticWrong: saved.criticWrong,
+      flipped: saved.flipped === true, disagree: saved.disagree === true }
   : { ...DEFAULT_FILTERS };
 let selectedKey: string | null = saved?.selected ?? null;
 let expanded = selectedKey !== null;
@@ -72,6 +72,8 @@ const labelSelect = ce(
 const textFilter = ce('vscode-textfield', { id: 'text-filter', placeholder: 'Filter prompt, response, answer', 'aria-label': 'Filter by text', value: filters.text }) as ValueElement;
 textFilter.append(ce('vscode-icon', { slot: 'content-before', name: 'search' }));
 const criticWrong = ce('vscode-checkbox', { id: 'critic-wrong', label: 'Critic wrong', title: 'σ(ψ) > 0.5 but R = 0, or σ(ψ) ≤ 0.5 but R = 1', checked: filters.criticWrong }) as CheckedElement;
+const flipped = ce('vscode-checkbox', { id: 'flipped', label: 'Flipped', title: 'Labels the newest re-verification (Re-verify Run…) changed', checked: filters.flipped }) as CheckedElement;
+const disagree = ce('vscode-checkbox', { id: 'disagree', label: 'Checkers disagree', title: 'task.audit_verifier labels the sample differently from the reward', checked: filters.disagree }) as CheckedElement;
 const openPanel = ce('vscode-button', { id: 'open-panel', icon: 'link-external', secondary: true, title: 'Open in an editor tab' }, 'Open');
 const statusLine = h('p', { id: 'status', className: 'summary', role: 'status' });
 const header = h(
@@ -96,6 +98,8 @@ root.append(
     labelSelect,
     textFilter,
     criticWrong,
+    flipped,
+    disagree,
     openPanel,
   ),
   statusLine,
@@ -203,6 +207,8 @@ function renderStatus(): void {
     parts.push(`step ${state.step}: ${shown.toLocaleString('en-US')} of ${state.total.toLocaleString('en-US')} samples`);
     if (received < state.total) parts.push(`loading ${received.toLocaleString('en-US')}/${state.total.toLocaleString('en-US')}`);
     if (state.badLines) parts.push(`${state.badLines} unreadable line${state.badLines === 1 ? '' : 's'} skipped`);
+    const reverified = reverifyStatus(state.reverify);
+    if (reverified) parts.push(reverified);
   }
   statusLine.textContent = parts.join(' · ');
   list.dataset.loaded = String(received >= (state?.total ?? 0));
@@ -263,7 +269,7 @@ function renderRow(row: Row, rowIndex: number): HTMLElement {
       'data-reward': s.reward,
       'data-psi': s.psi,
     },
-    h('span', { role: 'gridcell', className: 'cell label' }, icon(correct ? 'pass' : 'error', correct ? 'R = 1' : 'R = 0'), wrongCritic ? icon('warning', 'critic wrong') : null),
+    h('span', { role: 'gridcell', className: 'cell label' }, icon(correct ? 'pass' : 'error', correct ? 'R = 1' : 'R = 0'), wrongCritic ? icon('warning', 'critic wrong') : null, ...rowMarks(s)),
     h('span', { role: 'gridcell', className: 'cell' }, `${s.group}:${s.index}`),
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.reward, 2)),
     h('span', { role: 'gridcell', className: 'cell num' }, formatNumber(s.psi)),
@@ -330,6 +336,10 @@ function renderDetail(): void {
     if (!state?.run || state.step === null) return;
     host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response: s.response } });
   });
+  const addCase = ce('vscode-button', { id: 'add-case', icon: 'checklist', secondary: true, title: 'Add this sample to task.verifier_cases with the label you say is right' }, 'Add as Verifier Case');
+  addCase.addEventListener('click', () => {
+    if (state?.run && state.step !== null) host.post({ type: 'addVerifierCase', sample: { runId: state.run.id, step: state.step, group: s.group, index: s.index } });
+  });
   const close = ce('vscode-button', { id: 'detail-close', icon: 'close', secondary: true, 'aria-label': 'Close detail', title: 'Close (Escape)' });
   close.addEventListener('click', () => {
     expanded = false;
@@ -343,7 +353,9 @@ function renderDetail(): void {
       h('h2', {}, `group ${s.group} · sample ${s.index}`),
       h('span', { className: `badge ${correct ? 'correct' : 'wrong'}` }, icon(correct ? 'pass' : 'error'), correct ? 'R = 1' : 'R = 0'),
       isCriticWrong(s) ? h('span', { className: 'badge critic-wrong' }, icon('warning'), 'critic wrong') : null,
+      ...verdictBadges(s),
       rescore,
+      addCase,
       close,
     ),
     absentNote(s) ?? '',
@@ -352,75 +364,6 @@ function renderDetail(): void {
     textBlock('Response', 'detail-response', s.response),
     heatmap(s) ?? '',
     typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
-  );
-}
-
-/** An imported record has no ψ, critic or token fields: say so once rather than show dashes as values. */
-function absentNote(s: RolloutSample): HTMLElement | null {
-  const absent = absentFields(s);
-  if (!absent.length) return null;
-  return h('p', { className: 'warning', id: 'detail-absent', role: 'note' }, icon('info'),
-    `Not recorded by the trainer that wrote this run (an imported run): ${absent.join(', ')}. Only PACS Lab's own runs have them.`);
-}
-
-function metricsList(s: RolloutSample): HTMLElement {
-  const absent = new Set(absentFields(s));
-  const entries: [string, string][] = [
-    ['reward R', formatNumber(s.reward)],
-    ...(
-      [
-        ['psi', 'ψ_post', formatNumber(s.psi)],
-        ['p_correct', 'σ(ψ)', formatNumber(s.p_correct)],
-        ['grad_weight', 'grad weight R − σ(ψ)', formatNumber(s.grad_weight)],
-        ['weight', 'class weight w', formatNumber(s.weight)],
-        ['logratio', 'r̂ (log-ratio)', formatNumber(s.logratio)],
-        ['length', 'length', `${s.length}${s.truncated ? ' (truncated)' : ''}`],
-      ] as const
-    ).filter(([key]) => !absent.has(key)).map(([, label, value]): [string, string] => [label, value]),
-  ];
-  if (s.prompt_id !== undefined) entries.push(['prompt id', String(s.prompt_id)]);
-  if (typeof s.advantage === 'number') entries.push(['advantage', formatNumber(s.advantage)]);
-  if (s.verifier?.parsed !== undefined) entries.push(['verifier parsed', String(s.verifier.parsed)]);
-  if (s.verifier?.detail) entries.push(['verifier detail', String(s.verifier.detail)]);
-  if (s.verifier?.error) entries.push(['verifier error', String(s.verifier.error)]);
-  return h('dl', { className: 'metrics', id: 'detail-metrics' }, ...entries.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
-}
-
-function textBlock(title: string, id: string, text: string): HTMLElement {
-  const hidden = invisibleChars(text);
-  return h(
-    'div',
-    { className: 'text-block' },
-    h('h3', {}, title),
-    hidden.length
-      ? h('p', { className: 'warning', role: 'note' }, icon('warning'), `Contains invisible or bidirectional control characters: ${hidden.join(', ')}`)
-      : null,
-    h('pre', { id, className: 'text' }, text),
-  );
-}
-
-function heatmap(s: RolloutSample): HTMLElement | null {
-  if (!s.tokens || !s.token_logratio || s.tokens.length === 0) return null;
-  const { heat, scale } = tokenHeat(s.token_logratio);
-  const tokens = h('div', { id: 'heatmap', className: 'heatmap', role: 'group', 'aria-label': 'Tokens colored by β·(logp − old_logp)' });
-  s.tokens.forEach((token, i) => {
-    const value = s.token_logratio?.[i];
-    const span = h('span', { className: `tok ${heat[i] >= 0 ? 'pos' : 'neg'}`, title: `${JSON.stringify(token)}: ${formatNumber(value)}` }, token);
-    span.style.setProperty('--heat', Math.abs(heat[i]).toFixed(3));
-    tokens.append(span);
-  });
-  return h(
-    'div',
-    { className: 'text-block' },
-    h('h3', {}, 'Per-token β·(logp − old_logp)'),
-    h(
-      'p',
-      { className: 'legend' },
-      h('span', { className: 'tok neg legend-swatch' }, `−${formatNumber(scale)}`),
-      h('span', { className: 'legend-mid' }, '0'),
-      h('span', { className: 'tok pos legend-swatch' }, `+${formatNumber(scale)}`),
-    ),
-    tokens,
   );
 }
 
@@ -510,6 +453,14 @@ const onText = debounce(() => {
 textFilter.addEventListener('input', onText);
 criticWrong.addEventListener('change', () => {
   filters.criticWrong = criticWrong.checked;
+  onFilterChange();
+});
+flipped.addEventListener('change', () => {
+  filters.flipped = flipped.checked;
+  onFilterChange();
+});
+disagree.addEventListener('change', () => {
+  filters.disagree = disagree.checked;
   onFilterChange();
 });
 

@@ -11,9 +11,25 @@ export interface Filters {
   label: LabelFilter;
   text: string;
   criticWrong: boolean;
+  /** Only samples whose label flipped in the run's newest re-verification. */
+  flipped: boolean;
+  /** Only samples where the audit checker (task.audit_verifier) disagrees with the reward's label. */
+  disagree: boolean;
 }
 
-export const DEFAULT_FILTERS: Filters = { sort: 'group', descending: false, label: 'all', text: '', criticWrong: false };
+export const DEFAULT_FILTERS: Filters = {
+  sort: 'group', descending: false, label: 'all', text: '', criticWrong: false, flipped: false, disagree: false,
+};
+
+/** The audit checker's label when the record has one (0 or 1), else null. */
+export const auditLabel = (s: Pick<RolloutSample, 'audit'>): 0 | 1 | null =>
+  s.audit?.label === 0 || s.audit?.label === 1 ? s.audit.label : null;
+
+/** The audit checker gave a label, without an error, other than the reward's. */
+export const checkersDisagree = (s: Pick<RolloutSample, 'audit' | 'reward'>): boolean => {
+  const audit = auditLabel(s);
+  return audit !== null && !s.audit?.error && (audit === 1) !== isCorrect(s.reward);
+};
 
 export type Row =
   | { kind: 'group'; group: number; correct: number; total: number; prompt: string }
@@ -67,6 +83,8 @@ export function buildRows(samples: readonly (RolloutSample | undefined)[], filte
     if (filters.label === 'correct' && !isCorrect(s.reward)) continue;
     if (filters.label === 'wrong' && isCorrect(s.reward)) continue;
     if (filters.criticWrong && !isCriticWrong(s)) continue;
+    if (filters.flipped && !s.reverified) continue;
+    if (filters.disagree && !checkersDisagree(s)) continue;
     if (searcher && !searcher.matches(i, needle)) continue;
     kept.push(i);
   }

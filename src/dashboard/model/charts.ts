@@ -38,6 +38,11 @@ const FAMILY_RULES: readonly FamilyRule[] = [
   { id: 'critic', title: 'Implicit critic: AUC, ECE, accuracy', matches: oneOf('critic/auc', 'critic/ece', 'critic/accuracy') },
   { id: 'psi', title: 'ψ and class weights', matches: (m, loss) => m.startsWith('critic/psi_') || (m.startsWith('pacs/') && m !== loss) },
   { id: 'eval', title: 'Evaluation: accuracy and pass@k', matches: prefix('eval/') },
+  {
+    id: 'verifier-audit',
+    title: 'Verifier audit: where task.audit_verifier disagrees with the reward',
+    matches: oneOf('verifier/disagree_frac', 'verifier/primary_only_frac', 'verifier/audit_only_frac', 'verifier/audit_error_frac'),
+  },
   { id: 'grad-norm', title: 'Gradient norm', matches: oneOf('optim/grad_norm') },
   { id: 'length', title: 'Response length', matches: oneOf('response/length_mean', 'response/length_max') },
   { id: 'truncated', title: 'Truncated responses', matches: oneOf('response/truncated_frac') },

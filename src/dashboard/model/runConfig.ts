@@ -5,6 +5,7 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { parseBoundedJson, RUN_LIMITS, valueNestsDeeperThan } from '../../run/model/boundedJson';
 import { openRunFile, readRunFile } from '../../run/model/runFiles';
 import { RUN_FILES } from '../../run/model/runFormat';
 
@@ -17,7 +18,7 @@ export class RunConfigCache {
   /** The run's config as an object; null while neither source is readable. */
   async read(runDir: string): Promise<unknown | null> {
     const yamlPath = join(runDir, RUN_FILES.config);
-    const fromYaml = await this.cached(yamlPath, async () => parse(await readRunFile(yamlPath)) ?? null);
+    const fromYaml = await this.cached(yamlPath, async () => boundedConfig(parse(await readRunFile(yamlPath, RUN_LIMITS.maxInfoBytes)) as unknown));
     if (fromYaml !== undefined) return fromYaml;
     const eventsPath = join(runDir, RUN_FILES.events);
     // run_started is written once, first: events appended while the run trains do not change it.
@@ -43,6 +44,12 @@ export class RunConfigCache {
   }
 }
 
+/** A config no deeper than a run file may nest (a crafted config.yaml can nest anything). */
+function boundedConfig(config: unknown): unknown {
+  if (valueNestsDeeperThan(config)) throw new Error(`it nests deeper than ${RUN_LIMITS.maxDepth} levels`);
+  return config ?? null;
+}
+
 async function runStartedConfig(eventsPath: string): Promise<unknown | null> {
   const handle = await openRunFile(eventsPath);
   try {
@@ -50,8 +57,8 @@ async function runStartedConfig(eventsPath: string): Promise<unknown | null> {
     const { bytesRead } = await handle.read(buffer, 0, EVENTS_HEAD_BYTES, 0);
     for (const line of buffer.subarray(0, bytesRead).toString('utf8').split('\n')) {
       try {
-        const event = JSON.parse(line) as { type?: unknown; config?: unknown };
-        if (event.type === 'run_started' && typeof event.config === 'object') return event.config;
+        const event = parseBoundedJson(line) as { type?: unknown; config?: unknown } | null;
+        if (event?.type === 'run_started' && typeof event.config === 'object') return event.config;
       } catch {
         // not a whole JSON line (or the cut-off last one): keep looking
       }

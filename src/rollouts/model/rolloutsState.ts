@@ -1,7 +1,7 @@
 // What the rollout inspector host sends, from the run store. No vscode: the browser tests
 // record their host messages with these same functions.
 
-import { SAMPLE_CHUNK, type RolloutsHostMessage, type RolloutsState } from '../../../webview/rollouts/contract';
+import { SAMPLE_CHUNK, type ReverifySummary, type RolloutsHostMessage, type RolloutsState } from '../../../webview/rollouts/contract';
 import { type RolloutSample } from '../../../webview/shared/contract';
 import { runSummary } from '../../dashboard/model/charts';
 import type { RunStore } from '../../runs/model/runStore';
@@ -13,6 +13,8 @@ export interface LoadedStep {
   step: number;
   samples: RolloutSample[];
   badLines: number;
+  /** The run's newest re-verification, folded into `samples` (src/rollouts/model/reverifyView.ts). */
+  reverify?: ReverifySummary | null;
 }
 
 export function rolloutsState(
@@ -35,6 +37,7 @@ export function rolloutsState(
     badLines: loaded?.badLines ?? 0,
     error: missing ?? error,
     mode,
+    reverify: loaded?.reverify ?? null,
   };
 }
 

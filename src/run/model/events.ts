@@ -2,17 +2,12 @@
 // a crash or still being written; any line may be garbage. Readers skip and count bad lines and
 // never stop on them (docs/run-format.md).
 import type { FileHandle } from 'node:fs/promises';
-import { openRunFile, statRunFile } from './runFiles';
+import { formatBytes, RUN_LIMITS } from './boundedJson';
+import { BoundedLineSplitter, parseJsonLine } from './boundedLines';
+import type { BadLine } from './boundedLines';
+import { openRunFile, RunFileError, statRunFile } from './runFiles';
 
-/** A line that is not valid JSON. */
-export interface BadLine {
-  /** 1-based line number in the file. */
-  line: number;
-  /** The start of the line (at most 120 characters). */
-  snippet: string;
-  /** The JSON parser's message. */
-  error: string;
-}
+export type { BadLine };
 
 export interface JsonlReadResult {
   /** Parsed values of the complete lines read by this call, in file order. */
@@ -24,8 +19,6 @@ export interface JsonlReadResult {
 }
 
 const CHUNK_BYTES = 1 << 20;
-const SNIPPET_CHARS = 120;
-const NEWLINE = 0x0a;
 
 /**
  * Follows an append-only JSONL file by byte offset. Each `read()` parses only the bytes added
@@ -41,6 +34,7 @@ export class JsonlTail {
   private inode: number | null = null;
   private badTotal = 0;
   private reading: Promise<JsonlReadResult> | null = null;
+  private splitter: BoundedLineSplitter;
 
   /**
    * @param path the file to follow; it need not exist yet.
@@ -50,11 +44,13 @@ export class JsonlTail {
   constructor(
     readonly path: string,
     startOffset = 0,
+    maxLineBytes: number = RUN_LIMITS.maxLineBytes,
   ) {
     this.offset = startOffset;
+    this.splitter = new BoundedLineSplitter(maxLineBytes);
   }
 
-  /** Bytes consumed so far (the end of the last complete line). */
+  /** Bytes consumed so far: the end of the last complete line, or further inside a line over the cap (read past, never again). */
   get position(): number {
     return this.offset;
   }
@@ -106,64 +102,74 @@ export class JsonlTail {
     this.lines = 0;
     this.badTotal = 0;
     this.inode = null;
+    this.splitter = new BoundedLineSplitter(this.splitter.maxLineBytes);
     result.restarted = true;
   }
 
   private async consume(handle: FileHandle, size: number, result: JsonlReadResult): Promise<void> {
-    let pending: Buffer = Buffer.alloc(0);
+    const split = this.splitter;
+    split.continueAt(this.offset);
+    split.lines = this.lines;
     let position = this.offset;
+    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
     while (position < size) {
       const length = Math.min(CHUNK_BYTES, size - position);
-      const chunk = Buffer.allocUnsafe(length);
       const { bytesRead } = await handle.read(chunk, 0, length, position);
       if (bytesRead === 0) break;
       position += bytesRead;
-      const data = pending.length ? Buffer.concat([pending, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      const lastNewline = data.lastIndexOf(NEWLINE);
-      if (lastNewline < 0) {
-        pending = data;
-        continue;
-      }
-      this.parseLines(data.toString('utf8', 0, lastNewline), result);
-      this.offset += lastNewline + 1;
-      pending = Buffer.from(data.subarray(lastNewline + 1));
+      split.push(chunk.subarray(0, bytesRead), (line, n) => parseJsonLine(line, n, (r) => result.records.push(r), (b) => result.badLines.push(b)), (bad) => result.badLines.push(bad));
     }
-  }
-
-  private parseLines(text: string, result: JsonlReadResult): void {
-    for (const line of text.split('\n')) {
-      this.lines += 1;
-      parseLine(line, this.lines, result);
-    }
-  }
-}
-
-function parseLine(line: string, lineNumber: number, out: { records: unknown[]; badLines: BadLine[] }): void {
-  const trimmed = line.trim();
-  if (!trimmed) return;
-  try {
-    out.records.push(JSON.parse(trimmed));
-  } catch (err) {
-    out.badLines.push({ line: lineNumber, snippet: trimmed.slice(0, SNIPPET_CHARS), error: (err as Error).message });
+    // An unfinished last line under the cap is read again next time; one over it never is.
+    split.dropPartial();
+    this.offset = split.committed;
+    this.lines = split.lines;
   }
 }
 
 /**
  * Reads a whole JSONL file written at once (e.g. rollouts/step-NNNNNN.jsonl). A last line
- * without a newline is parsed too, since the file is complete.
+ * without a newline is parsed too, since the file is complete. A file over `maxFileBytes` is
+ * refused (RunFileError); lines over the line cap are skipped and reported.
  */
-export async function readJsonlFile(path: string): Promise<{ records: unknown[]; badLines: BadLine[] }> {
+export async function readJsonlFile(
+  path: string,
+  maxFileBytes: number = RUN_LIMITS.maxRolloutFileBytes,
+): Promise<{ records: unknown[]; badLines: BadLine[] }> {
+  const out = { records: [] as unknown[], badLines: [] as BadLine[] };
+  await forEachJsonLine(path, (record) => out.records.push(record), (bad) => out.badLines.push(bad), maxFileBytes);
+  return out;
+}
+
+/**
+ * Streams a whole JSONL file line by line (a last line without a newline included), holding at
+ * most one capped line: each record goes to `onRecord`, each bad line to `onBad`.
+ */
+export async function forEachJsonLine(
+  path: string,
+  onRecord: (record: unknown) => void,
+  onBad: (bad: BadLine) => void,
+  maxFileBytes = Infinity,
+): Promise<void> {
   const handle = await openRunFile(path);
-  let text: string;
   try {
-    text = await handle.readFile({ encoding: 'utf8' });
+    const { size } = await handle.stat();
+    if (size > maxFileBytes) {
+      throw new RunFileError(`${path} holds ${formatBytes(size)}, more than the ${formatBytes(maxFileBytes)} PACS Lab reads of one run file: it is not read.`, path);
+    }
+    const split = new BoundedLineSplitter();
+    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    for (let position = 0; position < size; ) {
+      const { bytesRead } = await handle.read(chunk, 0, Math.min(CHUNK_BYTES, size - position), position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      split.push(chunk.subarray(0, bytesRead), (line, n) => parseJsonLine(line, n, onRecord, onBad), onBad);
+    }
+    const rest = split.takeRest();
+    if (rest !== null) parseJsonLine(rest, split.lines + 1, onRecord, onBad);
+    else if (split.insideLongLine) split.push(Buffer.from('\n'), () => undefined, onBad);
   } finally {
     await handle.close();
   }
-  const out = { records: [] as unknown[], badLines: [] as BadLine[] };
-  const lines = text.split('\n');
-  lines.forEach((line, i) => parseLine(line, i + 1, out));
-  return out;
 }
 
 export { isRecord } from './runModel';

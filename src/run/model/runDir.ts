@@ -2,10 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseBoundedJson, RUN_LIMITS } from './boundedJson';
 import { isRecord } from './events';
 import { createRunFile, openRunFile, openRunFileForAppend, readRunFile, RunFileError, statRunFile } from './runFiles';
 import { RUN_FILES, RUN_FORMAT_VERSION, isRunStatus } from './runFormat';
 import type { LauncherInfo, RunInfo, RunStatus } from './runFormat';
+import { launcherProblem, runInfoProblem } from './runSchema';
 
 /** Writes a file atomically: a unique temp file in the same folder, fsync, rename over the target. */
 export async function writeFileAtomic(path: string, content: string): Promise<void> {
@@ -39,7 +41,7 @@ export async function readRunInfo(runDir: string): Promise<RunInfo> {
   const path = join(runDir, RUN_FILES.info);
   let text: string;
   try {
-    text = await readRunFile(path);
+    text = await readRunFile(path, RUN_LIMITS.maxInfoBytes);
   } catch (err) {
     if (err instanceof RunFileError) throw err;
     throw new RunFileError(`No run.json in ${runDir} (${(err as Error).message}). Is this a PACS run directory?`, path);
@@ -50,11 +52,13 @@ export async function readRunInfo(runDir: string): Promise<RunInfo> {
 export function parseRunInfo(text: string, path: string, runDir: string): RunInfo {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseBoundedJson(text);
   } catch (err) {
     throw new RunFileError(`${path} is not valid JSON: ${(err as Error).message}`, path);
   }
   if (!isRecord(raw)) throw new RunFileError(`${path} does not hold a JSON object.`, path);
+  const problem = runInfoProblem(raw);
+  if (problem) throw new RunFileError(`${path} ${problem}: the run cannot be read. Correct the field, or delete the run.`, path);
   const id = typeof raw.id === 'string' && raw.id ? raw.id : (runDir.split(/[\\/]/).filter(Boolean).pop() ?? '');
   return {
     ...raw,
@@ -95,8 +99,8 @@ export function nameFromRunId(id: string): string {
 /** Reads launcher.json (written by the launcher beside run.json), or null (also for a link or special file). */
 export async function readLauncherInfo(runDir: string): Promise<LauncherInfo | null> {
   try {
-    const raw: unknown = JSON.parse(await readRunFile(join(runDir, RUN_FILES.launcher)));
-    return isRecord(raw) ? (raw as unknown as LauncherInfo) : null;
+    const raw: unknown = parseBoundedJson(await readRunFile(join(runDir, RUN_FILES.launcher), RUN_LIMITS.maxSmallFileBytes));
+    return isRecord(raw) && !launcherProblem(raw) ? (raw as unknown as LauncherInfo) : null;
   } catch {
     return null;
   }
@@ -166,7 +170,8 @@ export async function recordRunEnd(
 export async function trainerLogTail(runDir: string, maxLines = 20): Promise<string> {
   const path = join(runDir, RUN_FILES.log);
   try {
-    const handle = await openRunFile(path);
+    // Copied into run.json: a hard link to a file elsewhere is refused as for appending.
+    const handle = await openRunFile(path, true);
     try {
       const info = await handle.stat();
       const length = Math.min(info.size, 64 * 1024);

@@ -107,7 +107,7 @@ export async function statRunFile(path: string): Promise<Stats | null> {
   return s;
 }
 
-async function openChecked(path: string, flags: number, forWriting: boolean): Promise<FileHandle> {
+async function openChecked(path: string, flags: number, oneName: boolean): Promise<FileHandle> {
   await statRunFile(path);
   let handle: FileHandle;
   try {
@@ -119,8 +119,9 @@ async function openChecked(path: string, flags: number, forWriting: boolean): Pr
     throw err;
   }
   const s = await handle.stat();
-  // A hard link to a file elsewhere looks regular; a writer never needs more than one name.
-  const problem = !s.isFile() ? describeStats(s) : forWriting && s.nlink > 1 ? 'a hard link to another file' : null;
+  // A hard link to a file elsewhere looks regular; a writer, or a reader copying text into
+  // run.json, never needs more than one name.
+  const problem = !s.isFile() ? describeStats(s) : oneName && s.nlink > 1 ? 'a hard link to another file' : null;
   if (problem) {
     await handle.close();
     throw unsafe(path, problem);
@@ -128,15 +129,22 @@ async function openChecked(path: string, flags: number, forWriting: boolean): Pr
   return handle;
 }
 
-/** Opens a run file for reading without following links (RunFileError for a link or special file). */
-export function openRunFile(path: string): Promise<FileHandle> {
-  return openChecked(path, READ, false);
+/**
+ * Opens a run file for reading without following links (RunFileError for a link or special file);
+ * `oneName` also refuses a hard link, for text that is copied into another run file.
+ */
+export function openRunFile(path: string, oneName = false): Promise<FileHandle> {
+  return openChecked(path, READ, oneName);
 }
 
-/** Reads a whole run file as UTF-8 without following links. */
-export async function readRunFile(path: string): Promise<string> {
+/** Reads a whole run file as UTF-8 without following links; RunFileError when it holds more than `maxBytes`. */
+export async function readRunFile(path: string, maxBytes = Infinity): Promise<string> {
   const handle = await openRunFile(path);
   try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) {
+      throw new RunFileError(`${path} holds ${size} bytes, more than the ${maxBytes} PACS Lab reads of this file (a run folder is untrusted data): it is not read.`, path);
+    }
     return await handle.readFile({ encoding: 'utf8' });
   } finally {
     await handle.close();

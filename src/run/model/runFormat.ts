@@ -139,6 +139,17 @@ export interface RunFinishedEvent extends EventBase {
   type: 'run_finished';
   status: RunStatus;
 }
+/** A health rule of the config's `alerts:` section fired (docs/run-format.md, docs/diagnostics.md). */
+export interface AlertEvent extends EventBase {
+  type: 'alert';
+  step: number;
+  rule: string;
+  /** The measured value: null when not finite (the trainer writes "nan"/"inf" as text). */
+  value: number | null;
+  threshold: number | null;
+  action: 'warn' | 'pause' | 'stop' | string;
+  message: string;
+}
 /** An event of a type this reader does not know: kept, not rejected. */
 export interface UnknownEvent extends EventBase {
   type: string;
@@ -155,6 +166,7 @@ export type KnownRunEvent =
   | ControlAckEvent
   | LogEvent
   | ErrorEvent
+  | AlertEvent
   | RunFinishedEvent;
 
 export type RunEvent = KnownRunEvent | UnknownEvent;
@@ -212,7 +224,19 @@ export interface RolloutSample {
   truncated: boolean;
   tokens?: string[];
   token_logratio?: number[];
+  /** task.audit_verifier's verdict of this sample (a second checker; never the reward). */
+  audit?: { label?: unknown; parsed?: string | null; detail?: string | null; error?: string | null; [key: string]: unknown };
+  /** Added by the host, never read from the record: this sample's label flipped in the run's newest re-verification. */
+  reverified?: { before: ReverifyVerdict; after: ReverifyVerdict; verifier: string };
   [key: string]: unknown;
+}
+
+/** A verdict of a re-verification (reverify/*.json), checked by src/core/reverify.ts. */
+export interface ReverifyVerdict {
+  label: 0 | 1;
+  parsed?: string | null;
+  detail?: string | null;
+  error?: string | null;
 }
 
 export const CONTROL_COMMANDS = ['pause', 'resume', 'stop', 'suspend', 'checkpoint'] as const;

@@ -2,11 +2,12 @@
 // trainer's control_ack event (docs/run-format.md).
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { JsonlTail, isRecord } from '../../run/model/events';
+import { isValidSeq } from '../../run/model/boundedJson';
+import { forEachJsonLine, JsonlTail, isRecord } from '../../run/model/events';
 import { cancelJob, isSlurmLaunch } from './slurm';
 import { isSameProcess } from './process';
 import { appendLine, readLauncherInfo, readRunInfo, recordRunEnd } from '../../run/model/runDir';
-import { readRunFile, statRunFile } from '../../run/model/runFiles';
+import { statRunFile } from '../../run/model/runFiles';
 import { CONTROL_COMMANDS, RUN_FILES } from '../../run/model/runFormat';
 import type { ControlCommandName, RunInfo, RunStatus } from '../../run/model/runFormat';
 
@@ -84,6 +85,7 @@ export async function sendControl(runDir: string, command: ControlCommandName, o
   const tail = new JsonlTail(eventsPath, startOffset);
   const controlPath = join(runDir, RUN_FILES.control);
   const seq = (await maxSeq(controlPath)) + 1;
+  if (!isValidSeq(seq)) throw new ControlError(`${controlPath} already holds seq ${seq - 1}, the highest a command may have: no later command can be told apart. Delete the file while the trainer is stopped.`);
   await appendLine(controlPath, JSON.stringify({ seq, command, t: Date.now() / 1000 }));
 
   const deadline = Date.now() + timeoutMs;
@@ -132,23 +134,20 @@ async function assertTrainerAlive(runDir: string, info: RunInfo): Promise<void> 
   }
 }
 
-/** The highest `seq` in control.jsonl (0 when the file is missing or has none). */
+/**
+ * The highest valid `seq` in control.jsonl (0 when the file is missing or has none). A line whose
+ * seq is not an integer from 1 to RUN_LIMITS.maxSeq (a string, 1e999, a fraction) is skipped, as
+ * the trainer skips it, so a tampered line never makes the next command's seq one the trainer ignores.
+ */
 export async function maxSeq(controlPath: string): Promise<number> {
-  let text: string;
-  try {
-    text = await readRunFile(controlPath);
-  } catch {
-    return 0;
-  }
   let max = 0;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const value: unknown = JSON.parse(line);
-      if (isRecord(value) && typeof value.seq === 'number' && value.seq > max) max = value.seq;
-    } catch {
-      // A torn or foreign line carries no seq.
-    }
+  const take = (value: unknown) => {
+    if (isRecord(value) && isValidSeq(value.seq) && value.seq > max) max = value.seq;
+  };
+  try {
+    await forEachJsonLine(controlPath, take, () => undefined);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   return max;
 }

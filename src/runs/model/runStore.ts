@@ -3,6 +3,7 @@
 // only listed, and read one step at a time on request.
 import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { RUN_LIMITS } from '../../run/model/boundedJson';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
 import { JsonlTail, readJsonlFile } from '../../run/model/events';
@@ -39,6 +40,15 @@ export interface RunStoreChange {
   runIds: string[];
 }
 
+/** A run folder whose run.json cannot be read (not JSON, too deep or large, a field of the wrong type, a link). */
+export interface UnreadableRun {
+  /** The store's key the run would have. */
+  id: string;
+  dir: string;
+  /** Why, naming the file and the field. */
+  reason: string;
+}
+
 export interface RunStoreError {
   path: string;
   message: string;
@@ -58,8 +68,8 @@ export class RunStore implements Disposable {
   private readonly detectCrashes: boolean;
   private readonly liveness: Liveness;
   private readonly entries = new Map<string, RunEntry>();
-  /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed. */
-  private readonly brokenInfo = new Map<string, string>();
+  /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed, and why. */
+  private readonly brokenInfo = new Map<string, { key: string; run: UnreadableRun }>();
   private readonly rolloutCache = new Map<string, { samples: RolloutSample[]; badLines: number }>();
   private readonly changeEmitter = new Emitter<RunStoreChange>();
   private readonly errorEmitter = new Emitter<RunStoreError>();
@@ -123,6 +133,14 @@ export class RunStore implements Disposable {
   /** Every run, newest first. */
   runs(): RunState[] {
     return [...this.entries.values()].map((e) => e.state).sort(newestFirst);
+  }
+
+  /**
+   * Run folders whose run.json cannot be read, with the reason (each is also reported once by
+   * onDidError); a run read before keeps its last good state instead, among `runs()`.
+   */
+  unreadableRuns(): UnreadableRun[] {
+    return [...this.brokenInfo.values()].map((b) => b.run).filter((run) => !this.entries.has(run.id)).sort((a, b) => b.id.localeCompare(a.id));
   }
 
   get(id: string): RunState | undefined {
@@ -217,6 +235,7 @@ export class RunStore implements Disposable {
         try {
           if (await this.refreshRun(root, id, key)) changed.add(key);
         } catch (err) {
+          changed.add(key);
           this.errorEmitter.fire({ path: join(root, id), message: (err as Error).message });
         }
         if (this.disposed) return;
@@ -233,6 +252,11 @@ export class RunStore implements Disposable {
         this.entries.delete(id);
         changed.add(id);
       }
+    }
+    for (const [path, { run }] of this.brokenInfo) {
+      if (seen.has(run.id) && this.roots.some((root) => run.dir.startsWith(root))) continue;
+      this.brokenInfo.delete(path);
+      changed.add(run.id);
     }
     if (changed.size) this.changeEmitter.fire({ runIds: [...changed] });
   }
@@ -251,11 +275,11 @@ export class RunStore implements Disposable {
     let info = entry?.state.info;
     if (!entry || entry.infoKey !== infoKey) {
       // A run.json that failed to parse is read again only once it changes (its error was reported).
-      if (this.brokenInfo.get(infoPath) === infoKey) return false;
+      if (this.brokenInfo.get(infoPath)?.key === infoKey) return false;
       try {
-        info = parseRunInfo(await readRunFile(infoPath), infoPath, dir);
+        info = parseRunInfo(await readRunFile(infoPath, RUN_LIMITS.maxInfoBytes), infoPath, dir);
       } catch (err) {
-        this.brokenInfo.set(infoPath, infoKey);
+        this.brokenInfo.set(infoPath, { key: infoKey, run: { id: key, dir, reason: (err as Error).message } });
         throw err;
       }
       this.brokenInfo.delete(infoPath);

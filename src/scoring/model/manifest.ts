@@ -1,6 +1,7 @@
 // RUN_DIR/onnx/manifest.json, written by `python -m pacslab export-onnx` (docs/scoring.md).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseBoundedJson, RUN_LIMITS } from '../../run/model/boundedJson';
 import { isRecord } from '../../run/model/events';
 import { isRealFolder, pathInside, readRunFile, RunFileError, runFilePath, statRunFile } from '../../run/model/runFiles';
 import { RUN_FILES } from '../../run/model/runFormat';
@@ -65,7 +66,7 @@ export function onnxDir(runDir: string): string {
 export async function readManifest(runDir: string): Promise<OnnxManifest | null> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readRunFile(await runFilePath(runDir, join(RUN_FILES.onnxDir, MANIFEST_FILE))));
+    parsed = parseBoundedJson(await readRunFile(await runFilePath(runDir, join(RUN_FILES.onnxDir, MANIFEST_FILE)), RUN_LIMITS.maxSmallFileBytes));
   } catch {
     return null;
   }

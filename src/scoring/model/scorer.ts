@@ -3,9 +3,11 @@
 // trainer/pacslab/scoring.py is the same computation; the tests hold the two within 1e-4.
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
+import { RunFileError } from '../../run/model/runFiles';
 import { groupPsi, ScoreError, sigmoid, tokenLogprobs } from './implicitReward';
 import { exportFilePath, exportFiles, exportState, onnxDir, readManifest, referenceSpec } from './manifest';
 import type { OnnxManifest } from './manifest';
+import { assertExternalDataInside } from './onnxExternalData';
 import { loadOnnxRuntime } from './onnxRuntime';
 import type { Ort } from './onnxRuntime';
 import { readGroup } from './group';
@@ -86,6 +88,10 @@ export class RunScorer {
     const [policyPath, referencePath, tokenizerPath, tokenizerConfigPath] = await Promise.all(
       exportFiles(state.manifest, wanted).map(([key, file]) => exportFilePath(runDir, file, key)),
     );
+    // onnxruntime follows a model's external-data locations itself: each must stay in the export folder.
+    await Promise.all([policyPath, referencePath].map(assertExternalDataInside)).catch((err: unknown) => {
+      throw err instanceof RunFileError ? new ScoreError(err.message) : err;
+    });
     const tokenizer = await ScoringTokenizer.load(tokenizerPath, tokenizerConfigPath, state.manifest.tokenizer);
     const ort = await loadOnnxRuntime();
     const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 3 };

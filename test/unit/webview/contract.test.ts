@@ -25,6 +25,7 @@ function kindOfRolloutsMessage(m: RolloutsWebviewMessage): string {
     case 'selectStep':
     case 'rescore':
     case 'openInPanel':
+    case 'addVerifierCase':
       return m.type;
     default:
       return assertNever(m, 'test');
@@ -59,6 +60,7 @@ describe('contract', () => {
       { type: 'selectStep', step: 3 },
       { type: 'openInPanel', step: null },
       { type: 'rescore', request: { runId: 'r', step: 3, group: 1, index: 2, prompt: 'p', response: '<b>r</b>' } },
+      { type: 'addVerifierCase', sample: { runId: 'r', step: 3, group: 1, index: 2 } },
     ];
     for (const m of rollouts) {
       assert.ok(isRolloutsWebviewMessage(m), m.type);
@@ -77,6 +79,8 @@ describe('contract', () => {
       { type: 'openInPanel' },
       { type: 'rescore', request: { runId: 'r', step: 3, group: 1, index: 2, prompt: 'p' } },
       { type: 'rescore' },
+      { type: 'addVerifierCase', sample: { runId: 'r', step: 3, group: 1 } },
+      { type: 'addVerifierCase' },
       { type: 'state' },
     ]) {
       assert.equal(isRolloutsWebviewMessage(bad), false, JSON.stringify(bad));

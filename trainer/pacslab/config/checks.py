@@ -29,6 +29,7 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
     for rule in get_algorithm(cfg.algorithm).requirements(cfg):
         add(rule.key, rule.problem, rule.fix)
 
+    _check_sizes(cfg, add)
     B, mini, micro = cfg.rollout.prompts_per_step, cfg.optim.mini_batch_prompts, cfg.optim.micro_batch_prompts
     if B % mini:
         add("optim.mini_batch_prompts", f"{mini} does not divide rollout.prompts_per_step ({B}), so a mini-batch would split a step's groups", f"use a divisor of {B}: {_divisors(B)}")
@@ -69,13 +70,16 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
     from pacslab.engines.checks import check_engines
 
     check_engines(cfg, base_dir, add)
-    if cfg.task.verifier.startswith("python:"):
-        module = cfg.task.verifier.removeprefix("python:").rpartition(":")[0]
+    for key in ("verifier", "audit_verifier"):
+        spec = getattr(cfg.task, key) or ""
+        if not spec.startswith(("python:", "verl:", "trl:")):
+            continue
+        module = spec.partition(":")[2].rpartition(":")[0]
         if module.endswith(".py"):
             if not resolve_path(module, base_dir).is_file():
-                add("task.verifier", f"the file {resolve_path(module, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
+                add(f"task.{key}", f"the file {resolve_path(module, base_dir)} does not exist", "fix the path (relative paths are relative to the config file)")
         elif not _module_findable(module, base_dir):
-            add("task.verifier", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
+            add(f"task.{key}", f"the module {module!r} is neither in the config's folder nor importable", f"put {module.replace('.', '/')}.py beside the config file, or install the package")
     if issues:
         raise ConfigError(file, issues)
 
@@ -133,6 +137,30 @@ def _module_findable(module: str, base_dir: Path) -> bool:
         return importlib.util.find_spec(top) is not None
     except (ImportError, ValueError):
         return False
+
+
+# What one step may hold: far beyond real runs (groups of 4 to 64, tens to a few thousand prompts),
+# short of what exhausts a machine after the model loads (rollout.n: 1000000 would need ~74 GB).
+MAX_GROUP_SIZE = 4096
+MAX_PROMPTS_PER_STEP = 65_536
+MAX_SAMPLES_PER_STEP = 1_048_576
+MAX_PROMPT_TOKENS = 1_048_576
+
+
+def _check_sizes(cfg: Config, add) -> None:
+    r = cfg.rollout
+    if r.n > MAX_GROUP_SIZE:
+        add("rollout.n", f"{r.n:,} responses per prompt is more than the {MAX_GROUP_SIZE:,} PACS Lab samples in one group",
+            "use a group size of 4 to 64 (more samples per step: raise rollout.prompts_per_step)")
+    if r.prompts_per_step > MAX_PROMPTS_PER_STEP:
+        add("rollout.prompts_per_step", f"{r.prompts_per_step:,} prompts per step is more than the {MAX_PROMPTS_PER_STEP:,} one step may sample",
+            "use tens to a few thousand prompts per step (total_steps sets how long training goes)")
+    elif r.n <= MAX_GROUP_SIZE and r.n * r.prompts_per_step > MAX_SAMPLES_PER_STEP:
+        add("rollout.prompts_per_step", f"rollout.n × rollout.prompts_per_step = {r.n * r.prompts_per_step:,} samples per step, more than the {MAX_SAMPLES_PER_STEP:,} one step may hold",
+            f"lower rollout.prompts_per_step to at most {MAX_SAMPLES_PER_STEP // r.n:,} or rollout.n")
+    if r.max_prompt_tokens is not None and r.max_prompt_tokens > MAX_PROMPT_TOKENS:
+        add("rollout.max_prompt_tokens", f"{r.max_prompt_tokens:,} tokens is more than the {MAX_PROMPT_TOKENS:,} a prompt may have",
+            f"use the model's context length at most (and at most {MAX_PROMPT_TOKENS:,})")
 
 
 def _divisors(n: int) -> str:

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import Field
 
 from pacslab.algorithms import ALGORITHMS, NAMES
 
 BUILTIN_PREFIX = "builtin:"
 
-# YAML 1.2 (and the editor's parser) reads `1e-3` as a number; PyYAML's YAML 1.1 reads it as text
-_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+from pacslab.config.alerts import AlertsConfig
+from pacslab.config.base import MAX_TEXT, Float, Int, Section as _Section  # noqa: F401 - MAX_TEXT is part of this module's API
 
-
-def _yaml12_number(value: object) -> object:
-    return float(value) if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()) else value
-
-
-# Numbers are strict: `true` is not 1, `"8"` and `8.0` are not 8; a float key takes an integer.
-Int = Annotated[int, Strict()]
-Float = Annotated[float, BeforeValidator(_yaml12_number), Strict()]
-# Text is bounded: a template or a path of megabytes is a mistake, and a template is copied into every prompt.
-MAX_TEXT = 65_536
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, str_max_length=MAX_TEXT)
+VERIFIER_SPEC = r"^(exact|math|(python|verl|trl):([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$"
 
 
 class LoraConfig(_Section):
@@ -133,7 +119,7 @@ class TaskConfig(_Section):
         "extra_info",
         pattern=FIELD_PATH,
         description="Dotted path of per-row extra information (optional in each row), passed to a "
-        "`python:` verifier that takes an `extra_info` argument. null = none.",
+        "verifier that takes an `extra_info` argument (verl's `compute_score` does). null = none.",
     )
     template: str = Field(
         "{prompt}",
@@ -152,11 +138,28 @@ class TaskConfig(_Section):
     )
     verifier: str = Field(
         "exact",
-        pattern=r"^(exact|math|python:([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$",
+        pattern=VERIFIER_SPEC,
         description="How a response is checked: `exact` (normalised string or number), `math` "
-        "(math-verify equivalence of the boxed or last answer) or `python:MODULE:FUNCTION` "
-        "(your own: MODULE importable from the config's folder, or a .py file relative to it, "
-        "e.g. `python:./my_verifier.py:check`).",
+        "(math-verify equivalence of the boxed or last answer), or your own function as "
+        "`python:MODULE:FUNCTION` (`f(response, answer, prompt)`), `verl:MODULE:FUNCTION` (verl's "
+        "`compute_score(data_source, solution_str, ground_truth, extra_info=None)`) or "
+        "`trl:MODULE:FUNCTION` (a TRL reward function `f(completions, prompts, **columns)`); MODULE is "
+        "importable from the config's folder, or a .py file relative to it, e.g. `python:./my_verifier.py:check`. "
+        "Every form is called by its parameter names (docs/verifiers.md).",
+    )
+    audit_verifier: str | None = Field(
+        None,
+        pattern=VERIFIER_SPEC,
+        description="A second checker run on every sample beside `task.verifier` (same workers and time "
+        "limit), never changing the reward: the metrics `verifier/disagree_frac`, `verifier/primary_only_frac` "
+        "and `verifier/audit_only_frac` and each rollout record's `audit` verdict show where the two disagree. "
+        "Same forms as `task.verifier`; null = none.",
+    )
+    verifier_cases: str | None = Field(
+        None,
+        description="A JSONL file of verifier regression cases (relative to the config file), one "
+        "`{prompt, response, answer, extra_info, expected}` per line: a launch checks `task.verifier` "
+        "against them first and refuses to start on a miss (`python -m pacslab verify-cases CONFIG`). null = none.",
     )
     verifier_timeout_s: Float = Field(
         10.0,
@@ -202,6 +205,17 @@ class RolloutConfig(_Section):
         min_length=1,
         description="With rollout.engine vllm: the URL of a `trl vllm-serve` server (server mode); null = vLLM "
         "colocated in the training processes.",
+    )
+    dynamic_sampling: bool = Field(
+        False,
+        description="Sample more rounds of prompts_per_step prompts until the step holds prompts_per_step groups "
+        "with mixed labels (DAPO's dynamic sampling); agreeing groups are dropped (logged as sampling/*).",
+    )
+    dynamic_sampling_max_rounds: Int = Field(
+        4,
+        ge=1,
+        description="With rollout.dynamic_sampling: generation rounds a step may take at most; after the last the "
+        "batch is filled with agreeing groups (sampling/unmixed_kept).",
     )
 
 
@@ -460,6 +474,7 @@ class Config(_Section):
     optim: OptimConfig = Field(OptimConfig(), description="Optimizer, schedule and batching.")
     eval: EvalConfig = Field(EvalConfig(), description="Held-out evaluation.")
     logging: LoggingConfig = Field(LoggingConfig(), description="What the run directory records.")
+    alerts: AlertsConfig = Field(AlertsConfig(), description="Health rules evaluated after every step, each with its action (docs/diagnostics.md).")
     launch: LaunchConfig = Field(
         LaunchConfig(),
         description="Where and how the trainer runs: the backend (local or Slurm) and the training processes (engine: trl).",

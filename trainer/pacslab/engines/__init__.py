@@ -25,8 +25,18 @@ class Engine:
         return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
-def no_inputs(_cfg, _base_dir) -> nullcontext:
-    """An engine whose processes read their inputs themselves."""
+def verifiers_load(cfg, base_dir) -> nullcontext:
+    """For an engine whose processes read their inputs themselves: task.verifier and
+    task.audit_verifier load in a worker now, so a spec that fails (or a function that fits no
+    form) is an InputError before any process starts."""
+    from pacslab.engines.native.inputs import InputError
+    from pacslab.verifiers import VerifierRunner
+
+    try:
+        for spec in filter(None, (cfg.task.verifier, cfg.task.audit_verifier)):
+            VerifierRunner(spec, base_dir=str(base_dir)).close()
+    except (ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None
     return nullcontext()
 
 
@@ -34,7 +44,7 @@ ENGINES: dict[str, Engine] = {
     "native": Engine("native", check="pacslab.engines.native.checks:check_native",
                      inputs="pacslab.engines.native.inputs:load_inputs",
                      launch="pacslab.engines.native.loop:run_training", run="pacslab.engines.native.loop"),
-    "trl": Engine("trl", check="pacslab.engines.trl.checks:check_trl", inputs="pacslab.engines:no_inputs",
+    "trl": Engine("trl", check="pacslab.engines.trl.checks:check_trl", inputs="pacslab.engines:verifiers_load",
                   launch="pacslab.engines.trl.launch:launch", run="pacslab.engines.trl.run"),
 }
 

@@ -6,11 +6,15 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pacslab.health.ledger import Ledger
+from pacslab.health.records import step_prompts
+from pacslab.run import safe_json
 from pacslab.run import files as runio
 
 
@@ -45,6 +49,27 @@ def finite(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def plain_json(value, where: str, depth: int = 0):
+    """`value` as a run file may hold it: NaN and infinities become null, a lone surrogate (an
+    unpaired `\\ud800` escape) becomes U+FFFD, other objects their text; nesting deeper than a run
+    file may hold is an ImportError_ naming `where` (the file, the line or row, the field)."""
+    if depth > safe_json.MAX_DEPTH:
+        raise ImportError_(f"{where}: nested deeper than {safe_json.MAX_DEPTH} levels of lists and objects; a run file holds no deeper value")
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {plain_json(str(k), where, depth + 1): plain_json(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if hasattr(value, "tolist"):
+        return plain_json(value.tolist(), where, depth)
+    return plain_json(str(value), where, depth)
 
 
 def number_groups(records: list[dict]) -> list[dict]:
@@ -106,14 +131,25 @@ def _iso(t: float) -> str:
 
 def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> Path:
     """A new run directory holding `run`: run.json (status finished, `source`), events.jsonl (metrics,
-    eval and rollouts events in step order) and rollouts/step-NNNNNN.jsonl."""
+    eval and rollouts events in step order) and rollouts/step-NNNNNN.jsonl. Nothing is left behind
+    when writing fails: the folder is complete or absent."""
     name = run_name(name or run.name)
     run_dir = runio.create_run_dir(Path(runs_root), name)
+    try:
+        _write_run(run, run_dir, name)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def _write_run(run: ImportedRun, run_dir: Path, name: str) -> None:
     steps = sorted(set(run.metrics) | set(run.evals) | set(run.rollouts))
     last = max(steps, default=0)
     fallback_t = os.stat(run.source_path).st_mtime
     t_of = _times(run, steps, fallback_t)
-    lines: list[dict] = [{"t": t_of(steps[0] if steps else 0), "type": "run_started", "config": run.config,
+    ledger = Ledger(run_dir)
+    lines: list[dict] = [{"t": t_of(steps[0] if steps else 0), "type": "run_started", "config": plain_json(run.config, f"{run.source_path} (config)"),
                           "total_steps": run.total_steps or last}]
     for step in steps:
         t = t_of(step)
@@ -123,8 +159,11 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
             lines.append({"t": t, "type": "eval", "step": step,
                           "values": {k: v for k, v in run.evals[step].items() if v is not None}})
         if step in run.rollouts:
-            rel = runio.write_rollouts(run_dir, step, run.rollouts[step])
-            lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(run.rollouts[step])})
+            records = plain_json(run.rollouts[step], f"{run.source_path} step {step} rollouts")
+            rel = runio.write_rollouts(run_dir, step, records)
+            lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(records)})
+            ledger.write(step, step_prompts(records))  # the prompt ledger, prompt text as the id
+    ledger.close()
     end = t_of(last)
     lines.append({"t": end, "type": "state", "step": last, "status": "finished", "reason": f"imported from {run.trainer}"})
     lines.append({"t": end, "type": "run_finished", "status": "finished"})
@@ -138,7 +177,6 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
         "source": {"path": str(Path(run.source_path).resolve()), "trainer": run.trainer,
                    "imported_at": runio.utc_now(), "checkpoints": run.checkpoints},
     })
-    return run_dir
 
 
 def _times(run: ImportedRun, steps: list[int], fallback: float):

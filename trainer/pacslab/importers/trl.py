@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from pacslab.importers.common import ImportError_, ImportedRun, finite, number_groups, read_text, regular_file, run_name
+from pacslab.importers.common import ImportError_, ImportedRun, finite, number_groups, plain_json, read_text, regular_file, run_name
 from pacslab.importers.names import our_name
 from pacslab.importers.tensorboard import event_dirs, scalars
 
@@ -45,15 +45,19 @@ def read_trl(path: Path) -> ImportedRun:
         state = json.loads(read_text(state_path))
     except json.JSONDecodeError as exc:
         raise ImportError_(f"{state_path} line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except RecursionError:
+        raise ImportError_(f"{state_path}: nested too deeply to be a Trainer's state") from None
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         raise ImportError_(f"{state_path} has no log_history list; is it a transformers Trainer's trainer_state.json?")
     run = ImportedRun(source_path=path, trainer="trl", name=run_name(path.name), loss_metric="loss",
-                      total_steps=state.get("max_steps") if isinstance(state.get("max_steps"), int) else None)
+                      total_steps=state.get("max_steps") if type(state.get("max_steps")) is int else None)
     reward_funcs: list[str] = []
     for i, entry in enumerate(history):
-        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
-            raise ImportError_(f"{state_path}: log_history[{i}] has no whole `step`; the file is not a Trainer's state")
+        # a bool is an int to Python: `"step": true` is no step
+        if not isinstance(entry, dict) or type(entry.get("step")) is not int:
+            raise ImportError_(f"{state_path}: log_history[{i}].step is {json.dumps(entry.get('step') if isinstance(entry, dict) else entry)[:40]}, "
+                               "not a whole number; the file is not a Trainer's state")
         step = entry["step"]
         for key, value in entry.items():
             if key == "step" or finite(value) is None and value is not None:
@@ -109,5 +113,5 @@ def _completions(file: Path, step: int, reward_funcs: list[str]) -> list[dict]:
         extra = {k: v for k, v in row.items() if k not in {"step", "prompt", "completion", "advantage", *rewards}}
         if extra:
             record["extra"] = json.loads(json.dumps(extra, default=str))
-        records.append(record)
+        records.append(plain_json(record, f"{file} row {len(records) + 1}"))
     return number_groups(records)

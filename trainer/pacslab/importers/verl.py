@@ -10,7 +10,7 @@ import re
 import statistics
 from pathlib import Path
 
-from pacslab.importers.common import ImportError_, ImportedRun, finite, number_groups, read_text, run_name
+from pacslab.importers.common import ImportError_, ImportedRun, finite, number_groups, plain_json, read_text, run_name
 
 DUMP = re.compile(r"^(\d+)\.jsonl$")
 KNOWN = {"input", "output", "gts", "score", "step"}
@@ -39,11 +39,14 @@ def read_verl_dump(path: Path) -> ImportedRun:
 
 def _record(file: Path, n: int, line: str, step: int) -> dict:
     try:
-        row = json.loads(line)
+        row = plain_json(json.loads(line), f"{file} line {n}")
     except json.JSONDecodeError as exc:
         raise ImportError_(f"{file} line {n}: not valid JSON ({exc.msg}); verl writes one JSON object a line") from exc
+    except RecursionError:
+        raise ImportError_(f"{file} line {n}: nested too deeply to be a verl sample") from None
     if not isinstance(row, dict) or not isinstance(row.get("input"), str) or not isinstance(row.get("output"), str):
-        raise ImportError_(f"{file} line {n}: needs string `input` and `output` fields, as verl's rollout dump writes")
+        field = "input" if not isinstance(row, dict) or not isinstance(row.get("input"), str) else "output"
+        raise ImportError_(f"{file} line {n}: field `{field}` is not a string; verl's rollout dump writes string `input` and `output` fields")
     record = {"step": step, "prompt": row["input"], "response": row["output"], "reward": finite(row.get("score"))}
     if "gts" in row:
         record["answer"] = row["gts"] if isinstance(row["gts"], str) else json.dumps(row["gts"], ensure_ascii=False)

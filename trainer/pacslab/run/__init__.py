@@ -1,5 +1,7 @@
 """The run-folder contract on the writing side (docs/run-format.md): every rule about what a run
 folder holds, written once and used by every engine, the TRL callback, the CLI and the launchers.
 
-`files` the safe file operations and the folder layout; `control` the control protocol.
+`files` the safe file operations and the folder layout; `control` the control protocol;
+`safe_json` the bounded, validated reading of every run file (caps, depth, run.json's types);
+`status_words` which end status an error means (`crashed` when another process is gone).
 """

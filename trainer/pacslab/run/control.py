@@ -8,14 +8,18 @@ re-applies a command it already obeyed.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from pacslab.run.files import CONTROL, RunInfo, UnsafeRunPath, append_run_file, read_run_file
+from pacslab.run import safe_json
+from pacslab.run.files import CONTROL, RunInfo, UnsafeRunPath, append_run_file, open_run_file
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}  # the commands that end a run, and its status then
@@ -29,46 +33,60 @@ class Command:
 
 
 class ControlReader:
-    """Yields each new complete control.jsonl line once, tracking the byte offset it read to."""
+    """Yields each new complete control.jsonl line once, tracking the byte offset it read to.
 
-    def __init__(self, run_dir: Path, last_seq: int = 0):
+    A line that is not a command (not JSON, over the line cap, a seq that is not an integer from 1
+    to safe_json.MAX_SEQ: a string, a fraction, 1e999) is skipped and passed to `on_rejected` (the
+    file, line number and why) for the trainer to report; it never stops the lines after it."""
+
+    def __init__(self, run_dir: Path, last_seq: int = 0, on_rejected: Callable[[str], object] | None = None):
         self.path = Path(run_dir) / CONTROL
-        self.offset = 0
         self.last_seq = last_seq
+        self.on_rejected = on_rejected or (lambda why: None)
+        self._lines = safe_json.BoundedLines()
 
-    def poll(self) -> list[Command]:
+    @property
+    def offset(self) -> int:
+        return self._lines.offset
+
+    def _read(self, lines: safe_json.BoundedLines) -> list[tuple[int, Command | None, str | None]]:
         try:
-            data = read_run_file(self.path, self.offset)
+            fd = open_run_file(self.path, os.O_RDONLY)
         except (FileNotFoundError, UnsafeRunPath):  # a link in place of control.jsonl is never obeyed
             return []
-        complete = data[: data.rfind(b"\n") + 1]
-        self.offset += len(complete)
+        try:
+            return [(n, *_command(value, problem)) for n, value, problem in safe_json.iter_json_lines(fd, lines)]
+        finally:
+            os.close(fd)
+
+    def poll(self) -> list[Command]:
         commands = []
-        for line in complete.splitlines():
-            cmd = _parse(line)
-            if cmd is not None and cmd.seq > self.last_seq:
+        for line_no, cmd, problem in self._read(self._lines):
+            if cmd is None:
+                self.on_rejected(f"{self.path} line {line_no}: {problem}; the line is skipped")
+            elif cmd.seq > self.last_seq:
                 commands.append(cmd)
         return commands
 
     def exit_pending(self) -> bool:
         """Whether an unread complete line asks to stop or suspend (read again by the next poll)."""
-        try:
-            data = read_run_file(self.path, self.offset)
-        except (FileNotFoundError, UnsafeRunPath):
-            return False
-        lines = data[: data.rfind(b"\n") + 1].splitlines()
+        ahead = copy.copy(self._lines)
         return any(cmd is not None and cmd.seq > self.last_seq and cmd.command in ("stop", "suspend")
-                   for cmd in map(_parse, lines))
+                   for _, cmd, _ in self._read(ahead))
 
 
-def _parse(line: bytes) -> Command | None:
-    try:
-        obj = json.loads(line)
-        seq = int(obj["seq"])
-        command = str(obj["command"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    return Command(seq, command)
+def _command(value, problem: str | None) -> tuple[Command | None, str | None]:
+    """A control line's command, or why it is none."""
+    if problem is not None:
+        return None, problem
+    if not isinstance(value, dict):
+        return None, "not a JSON object"
+    seq = value.get("seq")
+    if not safe_json.is_valid_seq(seq):
+        return None, f"seq {json.dumps(seq)[:40]} is not an integer from 1 to {safe_json.MAX_SEQ}"
+    if not isinstance(value.get("command"), str):
+        return None, "command is not a string"
+    return Command(seq, value["command"]), None
 
 
 @dataclass
@@ -108,17 +126,21 @@ def obey(commands: list[Command], *, paused: bool, exit_as: tuple[str, str] | No
 
 
 def append_command(run_dir: Path, command: str) -> int:
-    """Appends a command with seq = 1 + the highest seq in the file (for the CLI and tests)."""
+    """Appends a command with seq = 1 + the highest valid seq in the file (for the CLI and tests)."""
     path = Path(run_dir) / CONTROL
     seqs = [0]
     try:
-        lines = read_run_file(path).splitlines()
+        fd = open_run_file(path, os.O_RDONLY)
     except FileNotFoundError:
-        lines = []
-    for line in lines:
-        cmd = _parse(line)
-        if cmd is not None:
-            seqs.append(cmd.seq)
+        fd = None
+    if fd is not None:
+        try:
+            for _, value, problem in safe_json.iter_json_lines(fd, safe_json.BoundedLines()):
+                cmd, _ = _command(value, problem)
+                if cmd is not None:
+                    seqs.append(cmd.seq)
+        finally:
+            os.close(fd)
     seq = max(seqs) + 1
     with append_run_file(path) as f:
         f.write(json.dumps({"seq": seq, "command": command, "t": time.time()}) + "\n")

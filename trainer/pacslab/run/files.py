@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pacslab.run import safe_json
+
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
 # and the `queued` status of a submitted batch job
 FORMAT_VERSION = 2
@@ -94,10 +96,14 @@ def open_run_file(path: Path, flags: int, mode: int = 0o644) -> int:
     return fd
 
 
-def read_run_file(path: Path, offset: int = 0) -> bytes:
-    """The bytes of a regular run file from `offset` on (FileNotFoundError when absent)."""
+def read_run_file(path: Path, offset: int = 0, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular run file from `offset` on (FileNotFoundError when absent;
+    UnsafeJson when it holds more than `max_bytes`)."""
     fd = open_run_file(path, os.O_RDONLY)
     with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if max_bytes is not None and size > max_bytes:
+            raise safe_json.UnsafeJson(f"{path} holds {size} bytes, more than the {max_bytes} a reader takes of it (a run folder is untrusted data)")
         f.seek(offset)
         return f.read()
 
@@ -163,13 +169,27 @@ def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None
         raise
 
 
-def read_json(path: Path) -> dict | None:
-    """A JSON object from a regular file; None when it is absent, a link, not a file or not JSON."""
+def read_json(path: Path, max_bytes: int = safe_json.MAX_INFO_BYTES) -> dict | None:
+    """A JSON object from a regular file; None when it is absent, a link, not a file, not JSON, or
+    over the caps of safe_json (size, depth, non-finite numbers)."""
     try:
-        data = json.loads(read_run_file(path).decode("utf-8"))
+        data = safe_json.loads(read_run_file(path, max_bytes=max_bytes))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_run_json(run_dir: Path) -> tuple[dict | None, str | None]:
+    """(run.json, None), or (None, why it cannot be read: the file and the field named); (None, None) when absent."""
+    path = Path(run_dir) / RUN_JSON
+    try:
+        data = safe_json.loads(read_run_file(path, max_bytes=safe_json.MAX_INFO_BYTES))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"{path}: {exc}"
+    problem = safe_json.run_json_problem(data)
+    return (None, f"{path} {problem}") if problem else (data, None)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -227,9 +247,12 @@ def process_alive(pid: int | None, start_time: str | None) -> bool:
 
 
 def detect_crash(run_dir: Path) -> dict | None:
-    """Reads run.json; a live status whose process is gone becomes `crashed` (written back)."""
+    """Reads run.json; a live status whose process is gone becomes `crashed` (written back).
+    None when absent; a run.json that cannot be read is `{"status": "unreadable", "error": ...}`."""
     path = Path(run_dir) / RUN_JSON
-    info = read_json(path)
+    info, problem = read_run_json(run_dir)
+    if problem:
+        return {"id": Path(run_dir).name, "status": "unreadable", "error": {"message": problem}}
     if info is None:
         return None
     if info.get("status") in LIVE_STATUSES and info.get("pid") and info.get("host") in (None, socket.gethostname()):
@@ -384,34 +407,44 @@ class EventLog:
 def _repair_torn_tail(path: Path) -> None:
     """A crash can leave a last line without its newline; cut it so appends start clean."""
     try:
-        with os.fdopen(open_run_file(path, os.O_RDWR), "rb+") as f:
-            data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+        fd = open_run_file(path, os.O_RDWR)
     except FileNotFoundError:
-        pass
+        return
+    try:  # from the end backwards, a chunk at a time: a torn line of any length is never read whole
+        end = os.fstat(fd).st_size
+        position = end
+        while position > 0:
+            start = max(0, position - safe_json.CHUNK_BYTES)
+            chunk = os.pread(fd, position - start, start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            position = start
+        else:
+            cut = 0
+        if cut < end:
+            os.ftruncate(fd, cut)
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: Path) -> tuple[list[dict], int]:
-    """(objects, bad line count). An unfinished last line is left for later, not counted bad."""
+    """(objects, bad line count). An unfinished last line is left for later, not counted bad; lines
+    over safe_json's caps (length, depth, non-finite numbers) are bad."""
     try:
-        data = read_run_file(Path(path))
+        fd = open_run_file(Path(path), os.O_RDONLY)
     except FileNotFoundError:
         return [], 0
-    complete = data[: data.rfind(b"\n") + 1]
     out, bad = [], 0
-    for line in complete.splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-        else:
-            bad += 1
+    try:
+        for _, obj, problem in safe_json.iter_json_lines(fd, safe_json.BoundedLines()):
+            if problem is None and isinstance(obj, dict):
+                out.append(obj)
+            else:
+                bad += 1
+    finally:
+        os.close(fd)
     return out, bad
 
 
@@ -474,7 +507,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         name = read_run_file(root / "latest").decode("utf-8", "replace").strip()
     except OSError:
         name = ""
-    if name and _complete(root / name):
+    # `latest` names a folder beside it (step-N), never a path: `../../other/checkpoints/step-N` is not followed
+    if _STEP_NAME.fullmatch(name) and _complete(root / name):
         return root / name
     # `latest` missing or pointing at a removed folder: fall back to the newest complete one
     complete = sorted(p for p in root.glob("step-*") if _complete(p))

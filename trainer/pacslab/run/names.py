@@ -36,12 +36,14 @@ TABLES = {"trl": TRL, "verl": VERL}
 LOSS = {"trl": "loss", "verl": "actor/pg_loss"}
 
 # the prefixes of our own names, which TRL's logs keep as they are (PacsGRPOTrainer logs some)
-KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
+KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/",
+                 "sampling/")
 
 
-def metric_names(logs: dict[str, Any], loss_metric: str) -> dict[str, float | None]:
+def metric_names(logs: dict[str, Any], loss_metric: str, *, finite: bool = True) -> dict[str, float | None]:
     """TRL's log values under the native engine's names; TRL's loss is `loss_metric` unless the
-    trainer logged that itself, and every other TRL value goes under `trl/`."""
+    trainer logged that itself, and every other TRL value goes under `trl/`. A nonfinite value is
+    None, or kept as it is with `finite` False (for the alert rules, pacslab/health)."""
     values: dict[str, float | None] = {}
     for key, value in logs.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -54,7 +56,7 @@ def metric_names(logs: dict[str, Any], loss_metric: str) -> dict[str, float | No
             name = key
         else:
             name = f"trl/{key}"
-        values[name] = float(value) if math.isfinite(value) else None
+        values[name] = float(value) if math.isfinite(value) or not finite else None
     return values
 
 

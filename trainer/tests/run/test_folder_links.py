@@ -38,8 +38,10 @@ def test_crash_detection_never_writes_through_a_linked_run_json(run_dir, outside
     outside.write_text(json.dumps({"status": "running", "pid": dead_pid(), "host": socket.gethostname()}))
     before = outside.read_text()
     (run_dir / "run.json").symlink_to(outside)
-    assert runio.detect_crash(run_dir) is None
-    assert runio.list_runs(run_dir.parent) == []
+    # listed as unreadable, with the reason, never read or written through
+    found = runio.detect_crash(run_dir)
+    assert found["status"] == "unreadable" and "symbolic link" in found["error"]["message"]
+    assert [r["status"] for r in runio.list_runs(run_dir.parent)] == ["unreadable"]
     assert outside.read_text() == before and (run_dir / "run.json").is_symlink()
 
 
@@ -86,7 +88,7 @@ def test_a_fifo_in_place_of_a_run_file_does_not_block_its_reader(run_dir):
     with pytest.raises(runio.UnsafeRunPath, match="not a regular file"):
         runio.read_jsonl(run_dir / "events.jsonl")
     os.mkfifo(run_dir / "run.json")
-    assert runio.detect_crash(run_dir) is None
+    assert "not a regular file" in runio.detect_crash(run_dir)["error"]["message"]
 
 
 def test_linked_control_lines_are_ignored_and_never_appended_to(run_dir, outside):

@@ -3,7 +3,7 @@
 // hover with trainer-written text escaped, and config files are checked once, then watched.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,7 +18,7 @@ import { until } from '../../helpers/until';
 installFakeVscode();
 /* eslint-disable @typescript-eslint/no-require-imports */
 const { RolloutsFeature } = require('../../../../src/rollouts/rolloutsFeature') as typeof import('../../../../src/rollouts/rolloutsFeature');
-const { ConfigGroupItem, RunItem, RunsTree } = require('../../../../src/runs/runsTree') as typeof import('../../../../src/runs/runsTree');
+const { ConfigGroupItem, RunItem, RunsTree, UnreadableRunItem } = require('../../../../src/runs/runsTree') as typeof import('../../../../src/runs/runsTree');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Node = Parameters<InstanceType<typeof RunsTree>['getTreeItem']>[0];
@@ -183,6 +183,25 @@ describe('the Runs tree', () => {
     assert.equal(refreshed.length, 2, 'only the two items that changed are refreshed');
     assert.ok(refreshed.includes(itemA) && refreshed.includes(itemB), 'each by itself');
     assert.equal(runItem(RUN_A.id), itemA, 'the same items stay in the tree');
+  });
+
+  it('shows a run whose run.json has a wrong-typed field as one unreadable row with the reason; the others stay', async () => {
+    const dir = join(root, '20261127-040000-broken-abcd');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ id: 'x', status: 'finished', git: { commit: 12345 } }));
+    await store.refresh();
+    tree.refreshNow();
+    const row = tree.getChildren().find((node) => node instanceof UnreadableRunItem);
+    assert.ok(row instanceof UnreadableRunItem, 'an unreadable row');
+    assert.equal(row.description, 'unreadable');
+    assert.match(String(row.tooltip), /"git\.commit" = number 12345/);
+    assert.ok(runItem(RUN_A.id) && runItem(RUN_B.id), 'the other runs still show');
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ id: 'x', status: 'finished', git: null }));
+    await store.refresh();
+    tree.refreshNow();
+    assert.equal(tree.getChildren().filter((node) => node instanceof UnreadableRunItem).length, 0, 'fixed: no longer unreadable');
+    rmSync(dir, { recursive: true });
+    await store.refresh();
   });
 
   it('disposes its tree view', () => {

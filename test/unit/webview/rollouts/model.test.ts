@@ -6,6 +6,7 @@ import {
   buildRows,
   DEFAULT_FILTERS,
   invisibleChars,
+  checkersDisagree,
   isCriticWrong,
   nextSampleRow,
   tokenHeat,
@@ -50,6 +51,20 @@ describe('rollout rows', () => {
     assert.deepEqual(keys(buildRows(samples, { ...DEFAULT_FILTERS, criticWrong: true })), ['g0', '0:0', 'g1', '1:1']);
     assert.equal(isCriticWrong({ reward: 1, p_correct: 0.5 }), true);
     assert.equal(isCriticWrong({ reward: 0, p_correct: 0.5 }), false);
+  });
+
+  it('filters the samples a re-verification flipped, and those where the audit checker disagrees', () => {
+    const marked = [
+      sample(0, 0, 1, 0, { audit: { label: 0, detail: 'no' } }),
+      sample(0, 1, 0, 0, { audit: { label: 0 }, reverified: { before: { label: 0 }, after: { label: 1 }, verifier: 'math' } }),
+      sample(1, 0, 0, 0, { audit: { label: 1, error: 'TimeoutError: timed out after 1 s' } }),
+      sample(1, 1, 0, 0, { audit: { label: 1 } }),
+    ];
+    const at = (rows: Row[]) => rows.filter((r) => r.kind === 'sample').map((r) => r.kind === 'sample' && `${marked[r.sample].group}:${marked[r.sample].index}`);
+    assert.deepEqual(at(buildRows(marked, { ...DEFAULT_FILTERS, flipped: true })), ['0:1']);
+    // an audit error is counted apart, never as a disagreement
+    assert.deepEqual(at(buildRows(marked, { ...DEFAULT_FILTERS, disagree: true })), ['0:0', '1:1']);
+    assert.equal(checkersDisagree({ reward: 1 }), false);
   });
 
   it('knows an imported record, which has no critic fields, is never "critic wrong"', () => {

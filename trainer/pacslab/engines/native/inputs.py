@@ -10,6 +10,7 @@ from pacslab.config import Config
 from pacslab.evaluate import encoded, load_eval_sets
 from pacslab.models import load_tokenizer, resolve_model_path
 from pacslab.tasks import DataError, Example, drop_long_prompts, encode_examples, load_examples
+from pacslab.audit import Audit
 from pacslab.verifiers import VerifierRunner
 
 
@@ -26,9 +27,12 @@ class Inputs:
     train_examples: list[Example]
     eval_sets: list
     too_long: list[Example]
+    audit: Audit | None = None  # task.audit_verifier
 
     def close(self) -> None:
         self.verifier.close()
+        if self.audit is not None:
+            self.audit.close()
 
     def __enter__(self) -> "Inputs":
         return self
@@ -60,6 +64,7 @@ def load_inputs(cfg: Config, base_dir: Path) -> Inputs:
     try:
         verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
                                   workers=cfg.task.verifier_workers)
+        audit = Audit.from_config(cfg, base_dir)
     except (ValueError, OSError) as exc:
         raise InputError(str(exc)) from None
-    return Inputs(verifier, train_examples, eval_sets, too_long)
+    return Inputs(verifier, train_examples, eval_sets, too_long, audit)

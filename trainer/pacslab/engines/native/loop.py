@@ -26,15 +26,17 @@ from pacslab import algorithms
 from pacslab.run import files as runio
 from pacslab.run.lifecycle import EXIT_CONFIG, end_run, write_config
 from pacslab.config import Config, ConfigError, resolved_dict
+from pacslab.engines.native.rollouts import step_rollouts
 from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
 from pacslab.evaluate import eval_generator, evaluate_sets
+from pacslab.health.run import RunHealth, group_shares
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
-from pacslab.rollout import generate_rollouts
-from pacslab.tasks import PromptSampler
+from pacslab.tasks import PromptSampler, verify_items
+from pacslab.audit import verdict_field
 from pacslab.verifiers import VerifierInterrupted
 from pacslab.engines.native.checkpoint import export_model
 from pacslab.engines.native.cpu import keep_freed_memory, step_work, tune_cpu_threads
@@ -132,8 +134,11 @@ class Trainer(Updates):
         self.sampler = PromptSampler(self.train_examples, cfg.rollout.prompts_per_step, cfg.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.optimizer = make_optimizer(self.model, cfg)
-        self.control = ControlReader(self.run_dir)
+        self.control = ControlReader(self.run_dir, on_rejected=lambda why: self.events.emit("log", step=self.step, level="warning", message=why))
         self.verifier.interrupted = self._exit_requested
+        self.audit = inputs.audit
+        if self.audit is not None:
+            self.audit.runner.interrupted = self._exit_requested
         self._saved_seq = -1
         if checkpoint is not None:
             self._load_state(checkpoint / runio.TRAINER_STATE)
@@ -142,6 +147,7 @@ class Trainer(Updates):
             self.log("no checkpoint yet: starting again from step 0 with the run's config and seed")
         self.resumed = checkpoint is not None
         self.paused = False
+        self.unwritten_rollouts: Callable[[], None] | None = None  # this step's rollouts when rollouts_every skipped them
         self._verified_a_step = False
         self.checkpointed_step: int | None = self.step if self.resumed else None
         self.system = SystemMonitor(cfg.logging.system_every_s, self.device, log)
@@ -156,6 +162,8 @@ class Trainer(Updates):
         cfg = self.cfg
         self.signals.install()
         self.trackers = Trackers(cfg.logging.report_to, self.run_dir, self.run_dir.name, resolved_dict(cfg, self.base_dir))
+        self.health = RunHealth(self.run_dir, cfg.alerts, self.events, loss_metric=self.algorithm.loss_metric, log=self.log,
+                                after_step=self.step)
         try:
             if self.restarted and self._started_before():
                 self._set_status("running", "resumed from step 0: the run had no checkpoint yet")
@@ -176,6 +184,7 @@ class Trainer(Updates):
                 self.step += 1
                 values = {**self._interruptible(self.train_step, self.step), **self.system.sample()}
                 self._emit_values("metrics", self.step, values)
+                self._act(self.health.step(self.step, values, self.step_prompts))
                 self.info.update(step=self.step)
                 self._report(values)
                 last = self.step == cfg.total_steps
@@ -190,24 +199,19 @@ class Trainer(Updates):
         finally:
             self.signals.uninstall()
             self.trackers.close()
+            self.health.close()
         end_run(self.info, status, events=self.events, reason=reason, step=self.step)
         return status
 
     def train_step(self, step: int) -> dict[str, float | None]:
         cfg = self.cfg
         t0 = time.perf_counter()
-        # rollout
-        examples = self.sampler.next_batch()
-        with self._compute():
-            batch = generate_rollouts(self.model, self.tokenizer, [e.prompt_ids for e in examples], n=self.n,
-                                      max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
-                                      top_p=cfg.rollout.top_p, generator=self.generator,
-                                      batch_prompts=cfg.rollout.batch_prompts)
-        t_rollout = time.perf_counter() - t0
-        # verify
-        verdicts = self.verifier.verify([(text, examples[g].answer, examples[g].prompt, examples[g].extra_info)
-                                         for text, g in zip(batch.response_texts, batch.prompt_index)])
+        self.unwritten_rollouts = None  # the previous step's, kept for an alert of its evaluation
+        # rollout and verify (rounds of them with rollout.dynamic_sampling)
+        examples, batch, verdicts, sampling, t_rollout = step_rollouts(self)
+        items = verify_items(examples, batch.response_texts, batch.prompt_index)
         verifier_errors = self._check_verdicts(step, verdicts)
+        audit, audit_values = self.audit.check(items, [v.label for v in verdicts]) if self.audit else (None, {})
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
@@ -222,7 +226,7 @@ class Trainer(Updates):
         else:
             old_logp, entropy = self._logprobs_no_grad(self.model, batch, micro, return_entropy=True)  # [B, R] each
         ref_logp = self._reference_logprobs(batch, micro)
-        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis)
+        data = StepData(examples, batch, verdicts, labels, group_ids, old_logp, ref_logp, entropy, fused_old, minis, audit)
         # updates
         t1 = time.perf_counter()
         for group in self.optimizer.param_groups:
@@ -243,19 +247,21 @@ class Trainer(Updates):
             # (the loss logged during the update is ln 2 at θ = θ_old whenever there is one update a step)
             critic["critic/bce"] = pacs_bce(psi, labels, weights).item() if torch.isfinite(psi).all() else None
         # log
+        self.unwritten_rollouts = lambda: self._write_rollouts(step, data, post_logp, rhat, psi, weights)
         if cfg.logging.rollouts_every and step % cfg.logging.rollouts_every == 0:
-            records = self._records(step, data, post_logp, rhat, psi, weights)
-            rel = runio.write_rollouts(self.run_dir, step, records)
-            self.events.emit("rollouts", step=step, file=rel, count=len(records))
+            self.unwritten_rollouts()
         step_s = time.perf_counter() - t0
         mask = batch.response_mask.bool()
         lengths = torch.tensor(batch.lengths, dtype=torch.float32)
-        groups = labels.reshape(-1, self.n).sum(1)  # [G]
+        correct = [int(c) for c in labels.reshape(-1, self.n).sum(1).tolist()]  # per group
+        self.step_prompts = [(e.id, e.data_source, c, self.n) for e, c in zip(examples, correct)]  # the prompt ledger's
         values = {
             "reward/mean": labels.mean().item(),
             "reward/std": labels.std(unbiased=False).item(),
-            "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
+            **group_shares([(c, self.n) for c in correct]),
             "verifier/error_frac": verifier_errors,
+            **sampling,
+            **audit_values,
             **update_metrics,
             **critic,
             "optim/lr": lr_at(cfg, step),
@@ -313,6 +319,9 @@ class Trainer(Updates):
                 **{name: None if values[i] is None else _finite(values[i]) for name, values in columns.items()},
                 "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
             }
+            record.update({k: v for k, v in (("data_source", example.data_source), ("extra_info", example.extra_info)) if v is not None})
+            if d.audit is not None:
+                record["audit"] = verdict_field(d.audit[i])
             if cfg.logging.log_token_details:
                 record["tokens"] = d.batch.response_tokens[i]
                 if token_logratio is not None:
@@ -320,14 +329,34 @@ class Trainer(Updates):
             records.append(record)
         return records
 
+    def _write_rollouts(self, step: int, *args) -> None:
+        records = self._records(step, *args)
+        self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records), count=len(records))
+        self.unwritten_rollouts = None
+
+    def _act(self, action: str | None) -> None:
+        """An alert's action (health/run.py): pause at this step's end with its rollouts recorded,
+        or checkpoint and stop."""
+        if action and self.unwritten_rollouts is not None:
+            self.unwritten_rollouts()
+        if action == "pause" and not self.paused:
+            self.paused = True
+            self._set_status("paused", "alert")
+        elif action == "stop":
+            self._checkpoint()
+            raise StopRun("stopped", "alert")
+
     def _evaluate(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
+        examples: list[dict] = []
         with self._compute():
             values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
-                                   generator=eval_generator(self.device, cfg.seed, self.step))
+                                   generator=eval_generator(self.device, cfg.seed, self.step), examples=examples)
         values["perf/eval_s"] = time.perf_counter() - t0
         self._emit_values("eval", self.step, values)
+        self.health.heldout(self.step, examples)
+        self._act(self.health.evaluation(self.step, values))
         shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
         self.log(f"eval step {self.step}: {shown}")
 
@@ -459,8 +488,9 @@ class Trainer(Updates):
             v = values.get(key)
             return "-" if v is None else fmt.format(v)
 
-        loss_key = self.algorithm.loss_metric
-        self.on_step(self.step, f"step {self.step}/{self.cfg.total_steps}  reward {show('reward/mean')}  loss {show(loss_key, '{:.4f}')}  "
+        # the critic's BCE after the update: the loss logged during a single update is taken at θ_old,
+        # where it says nothing (PACS: always ln 2)
+        self.on_step(self.step, f"step {self.step}/{self.cfg.total_steps}  reward {show('reward/mean')}  bce {show('critic/bce', '{:.4f}')}  "
                  f"auc {show('critic/auc')}  grad {show('optim/grad_norm')}  {show('perf/step_s', '{:.2f}')} s")
 
 

@@ -31,6 +31,7 @@ class StepData:
     entropy: torch.Tensor  # [B, R] of π_old; filled by the update itself when `fused_old`
     fused_old: bool  # old_logp is the update's own forward at θ_old (one optimizer step per batch)
     minis: list[list[slice]]  # the mini-batches (whole groups), each a list of micro-batches (any rows)
+    audit: list | None = None  # task.audit_verifier's verdicts
 
 
 def token_micro_batches(lengths: list[int], prompt_len: int, budget: int, start: int, stop: int) -> list[slice]:

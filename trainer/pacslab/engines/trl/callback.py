@@ -21,30 +21,46 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
+from pacslab.config.alerts import AlertsConfig
+from pacslab.health.run import RunHealth
+from pacslab.health.records import skip_nonfinite_step, step_prompts, step_values
 from pacslab.run import files as runio
 from pacslab.run.control import POLL_S, ControlReader, obey
 from pacslab.run.lifecycle import end_run
 from pacslab.run.names import chat_text, metric_names
+from pacslab.run.status_words import end_status
+
 
 class PacsLabCallback(TrainerCallback):
     """Writes `run_dir` as a PACS Lab run (rank 0) and applies its control commands (every rank).
 
     `algorithm` and `loss_metric` name the loss in run.json (default: the trainer's `algorithm`
-    attribute, else `grpo`); `config` is recorded in the `run_started` event.
+    attribute, else `grpo`); `config` is recorded in the `run_started` event; `alerts` is the
+    config's `alerts:` section (default: every rule on, docs/diagnostics.md). `audit_verifier` (a
+    verifier spec, or a `pacslab.audit.Audit`) checks every recorded sample that carries an `answer`
+    a second time, as `task.audit_verifier` does (pacslab/audit.py).
     """
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
-                 config: dict | None = None):
+                 config: dict | None = None, alerts: AlertsConfig | dict | None = None, audit_verifier=None,
+                 audit_timeout_s: float = 10.0):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
         self.algorithm = algorithm or getattr(trainer, "algorithm", "grpo")
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
-        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir))
+        self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir),
+                                      on_rejected=lambda why: self.events and self.events.emit("log", level="warning", message=why))
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
+        # engine: trl with several optimizer steps per rollout batch: the run's step is TRL's // this
+        self.updates = getattr(trainer, "updates_per_step", 1)
+        self.alerts = AlertsConfig.model_validate(alerts or {})
+        self.health: RunHealth | None = None
+        self.skipped = 0  # optimizer steps skipped since the last log (nonfinite gradient)
+        self.audit = _audit(audit_verifier, audit_timeout_s) if self.main else None
 
     # ------------------------------------------------------------ run.json and events (rank 0)
 
@@ -58,29 +74,62 @@ class PacsLabCallback(TrainerCallback):
         self.info.update(format=runio.FORMAT_VERSION, id=self.info.get("id") or self.run_dir.name,
                          name=self.info.get("name") or self.run_dir.name, algorithm=self.algorithm,
                          loss_metric=self.loss_metric, engine="trl", world_size=self.trainer.accelerator.num_processes,
-                         status="running", step=state.global_step, total_steps=state.max_steps,
+                         status="running", step=state.global_step // self.updates,
+                         total_steps=state.max_steps // self.updates,
                          created_at=self.info.get("created_at") or runio.utc_now(), seed=args.seed,
                          versions=runio.versions(device.split(":")[0]), error=None, **runio.process_fields())
-        self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps)
+        self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps // self.updates)
         self.events.emit("state", status="running")
+        self.health = RunHealth(self.run_dir, self.alerts, self.events, loss_metric=self.loss_metric,
+                                after_step=state.global_step // self.updates)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        if self.alerts.nonfinite.enabled and skip_nonfinite_step(self.trainer.model):
+            self.skipped += 1
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not self.main or not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
+        """Rank 0 records the step (metrics, rollouts, ledger, alerts); every rank applies the
+        alerts' action (every rank logs at the same steps)."""
+        if not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
             return
-        step = state.global_step
-        self.events.emit("metrics", step=step, values=metric_names(logs, self.loss_metric))
+        action = self._record_step(state.global_step // self.updates, logs) if self.main else None
+        self.skipped = 0
+        self._act(self._shared(action), state, control)
+
+    def _record_step(self, step: int, logs: dict) -> str | None:
         records = self._records(step)
+        measured = {**step_values(records), "optim/skipped": float(self.skipped)}
+        if self.audit is not None and records:
+            measured.update(self.audit.check_records(records))
+        self.events.emit("metrics", step=step, values={**metric_names(logs, self.loss_metric), **measured})
         if records:
             self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records),
                              count=len(records))
         self.info.update(step=step)
+        return self.health.step(step, {**metric_names(logs, self.loss_metric, finite=False), **measured},
+                                step_prompts(records))
+
+    def _act(self, action: str | None, state, control) -> None:
+        """An alert's action: pause here, at the step's end, or checkpoint and stop."""
+        if action == "pause":
+            self._hold(control)
+        elif action == "stop":
+            control.should_save = control.should_training_stop = True
+            self.status = "stopped"
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         """An `eval` event of the values under the native engine's names (`eval/...`, `perf/eval_s`)
-        that an evaluation gave, as `PacsGRPOTrainer.evaluate` names them; TRL's own `eval_*` stay out."""
+        that an evaluation gave, as `PacsGRPOTrainer.evaluate` names them (TRL's own `eval_*` stay
+        out), each held-out example's result and the held-out alert rule."""
         values = metric_names({k: v for k, v in (metrics or {}).items() if k.startswith(("eval/", "perf/"))}, self.loss_metric)
+        action = None
         if self.main and any(key.startswith("eval/") for key in values):
-            self.events.emit("eval", step=state.global_step, values=values)
+            step = state.global_step // self.updates
+            self.events.emit("eval", step=step, values=values)
+            self.health.heldout(step, getattr(self.trainer, "heldout_examples", None) or [])
+            action = self.health.evaluation(step, values)
+        if any(key.startswith("eval/") for key in values):
+            self._act(self._shared(action), state, control)
 
     def _records(self, step: int) -> list[dict]:
         """The step's samples from the trainer's completion log (rank 0 holds the gathered batch)."""
@@ -104,15 +153,23 @@ class PacsLabCallback(TrainerCallback):
     # ------------------------------------------------------------ control (every rank)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.updates:
+            return control  # commands are read at the end of a rollout batch (its last optimizer step)
         orders = self._obey(paused=False, control=control)
         if orders.paused and not orders.exit:
-            self._set_state("paused")
-            while orders.paused and not orders.exit:
-                time.sleep(POLL_S)
-                orders = self._obey(paused=True, control=control)
-            if not orders.exit:
-                self._set_state("running")
+            self._hold(control)
         return control
+
+    def _hold(self, control) -> None:
+        """Paused (a pause command or an alert): every rank polls the commands until a resume or an exit."""
+        self._set_state("paused")
+        while True:
+            time.sleep(POLL_S)
+            orders = self._obey(paused=True, control=control)
+            if not orders.paused or orders.exit:
+                break
+        if not orders.exit:
+            self._set_state("running")
 
     def _obey(self, *, paused: bool, control):
         """The new commands (rank 0's, on every rank) under run/control.py's rule; a checkpoint or
@@ -150,22 +207,39 @@ class PacsLabCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         self.trainer.accelerator.wait_for_everyone()  # every rank's files (rng_state_R.pth) are written
         if self.main:
-            step = state.global_step
-            source = Path(args.output_dir) / f"checkpoint-{step}"
+            step = state.global_step // self.updates
+            source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             rel = runio.write_checkpoint(self.run_dir, step, lambda tmp: _move_into(source, tmp, step))
             self.events.emit("checkpoint", step=step, path=rel)
         self.trainer.accelerator.wait_for_everyone()
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.main:
-            end_run(self.info, self.status, events=self.events, step=state.global_step)
+            end_run(self.info, self.status, events=self.events, step=state.global_step // self.updates)
             self.events.close()
+            if self.health is not None:
+                self.health.close()
+        if self.audit is not None:
+            self.audit.close()
 
     def fail(self, error: BaseException) -> None:
-        """Record `error` as the run's failure (rank 0); for the engine's own entry point."""
+        """Record `error` as the run's end (rank 0): `failed`, or `crashed` when it says another rank
+        is gone (status_words); for the engine's own entry point."""
         if self.main and self.info is not None:
-            end_run(self.info, "failed", events=self.events, error=f"{type(error).__name__}: {error}",
-                    traceback=traceback.format_exc())
+            message = f"{type(error).__name__}: {error}"
+            status = end_status(error, self.trainer.accelerator.num_processes)
+            if status == "crashed":
+                message = f"another training process is gone ({message})"
+            end_run(self.info, status, events=self.events, error=message, traceback=traceback.format_exc())
+
+
+def _audit(spec, timeout_s: float):
+    """An Audit for `audit_verifier` (a spec is loaded from the current folder), or None."""
+    if spec is None or not isinstance(spec, str):
+        return spec
+    from pacslab.audit import Audit
+
+    return Audit(spec, base_dir=str(Path.cwd()), timeout_s=timeout_s)
 
 
 def _acknowledged(run_dir: Path) -> int:

@@ -14,9 +14,10 @@ OWNED_FIELDS = {
     "max_grad_norm": "optim.max_grad_norm", "gradient_checkpointing": "model.gradient_checkpointing",
     "num_generations": "rollout.n", "max_completion_length": "rollout.max_new_tokens",
     "temperature": "rollout.temperature", "top_p": "rollout.top_p", "per_device_train_batch_size": "rollout.prompts_per_step",
-    "generation_batch_size": "rollout.prompts_per_step", "steps_per_generation": "rollout.prompts_per_step",
+    "generation_batch_size": "rollout.prompts_per_step",
     "seed": "seed", "max_steps": "total_steps", "num_train_epochs": "total_steps", "beta": "grpo.kl_coef",
-    "epsilon": "grpo.clip_eps", "loss_type": "algorithm", "num_iterations": "optim.epochs", "bf16": "model.dtype",
+    "epsilon": "grpo.clip_eps", "loss_type": "algorithm", "num_iterations": "optim.epochs",
+    "steps_per_generation": "optim.mini_batch_prompts", "bf16": "model.dtype",
     "fp16": "model.dtype", "use_cpu": "device", "use_vllm": "rollout.engine", "vllm_mode": "rollout.vllm_server_url",
     "vllm_server_base_url": "rollout.vllm_server_url", "output_dir": "the run directory", "save_steps": "checkpoint_every",
     "save_total_limit": "checkpoint_keep", "eval_steps": "eval_every", "eval_strategy": "eval_every",
@@ -53,20 +54,20 @@ def check_trl(cfg: Config, base_dir: Path, add: Add) -> None:
             add(f"trl.{key}", f"GRPOConfig.{key} is set from {OWNED_FIELDS[key]}", f"set {OWNED_FIELDS[key]} instead")
         elif key not in fields:
             add(f"trl.{key}", "not a field of trl.GRPOConfig", "see the fields of trl.GRPOConfig (TRL 1.16) and fix the name")
-    o = cfg.optim
-    if o.epochs != 1 or o.mini_batch_prompts != cfg.rollout.prompts_per_step:
-        add("optim.mini_batch_prompts" if o.epochs == 1 else "optim.epochs",
-            "engine: trl makes one optimizer step per rollout batch (the PACS weights are taken at θ_old)",
-            f"set optim.epochs: 1 and optim.mini_batch_prompts: {cfg.rollout.prompts_per_step}, or use engine: native")
-    algorithm = algorithms.get(cfg.algorithm)
-    if algorithm.coupling is not None and not algorithm.coupling.zero_at_old(cfg):
-        add("pacs.reward_method", "engine: trl computes ∂L/∂r̂ once per rollout batch, where only logratio's r̂ is 0",
-            "use reward_method: logratio, or engine: native")
-    if "trl" not in algorithm.engines:
+    o, world = cfg.optim, world_size(cfg)
+    minis = cfg.rollout.prompts_per_step // o.mini_batch_prompts
+    if minis > 1 and o.mini_batch_prompts % world:
+        add("optim.mini_batch_prompts", f"with {minis} mini-batches a step, each of the {world} processes must hold "
+            f"whole groups of every mini-batch, and {o.mini_batch_prompts} prompts do not split over {world} processes",
+            f"make optim.mini_batch_prompts a multiple of {world}, or set it to rollout.prompts_per_step")
+    if "trl" not in algorithms.get(cfg.algorithm).engines:
         add("algorithm", f"engine: trl runs {', '.join(algorithms.run_on('trl'))}, not {cfg.algorithm}",
             "choose one of those, or engine: native")
-    rows, world = cfg.rollout.prompts_per_step * cfg.rollout.n, world_size(cfg)
-    accumulation = int(cfg.trl.get("gradient_accumulation_steps", 1))
+    if cfg.rollout.dynamic_sampling and cfg.rollout.prompts_per_step % world:
+        add("rollout.dynamic_sampling", f"dynamic sampling keeps whole groups on each process, and "
+            f"{cfg.rollout.prompts_per_step} prompts do not split over {world} processes",
+            f"make rollout.prompts_per_step a multiple of {world}, or turn dynamic sampling off")
+    rows, accumulation = o.mini_batch_prompts * cfg.rollout.n, int(cfg.trl.get("gradient_accumulation_steps", 1))
     if rows % (world * accumulation):
-        add("rollout.prompts_per_step", f"a step's {rows} responses do not split evenly over {world} processes × "
-            f"{accumulation} accumulation steps", f"make prompts_per_step × n a multiple of {world * accumulation}")
+        add("optim.mini_batch_prompts", f"a mini-batch's {rows} responses do not split evenly over {world} processes × "
+            f"{accumulation} accumulation steps", f"make mini_batch_prompts × n a multiple of {world * accumulation}")

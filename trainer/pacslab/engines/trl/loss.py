@@ -1,10 +1,9 @@
 """The PACS loss on rows spread over processes and micro-batches: pure tensor functions.
 
 PACS couples the rows of a group only through the reward proxy r̂, so with c = ∂L/∂r̂ over the
-whole global batch, the gradient of L is Σ_j c_j ∇r̂_j, a sum over rows that any process and any
-micro-batch can take over its own rows. In `engine: trl` one optimizer step follows each rollout
-batch, so c is taken at θ = θ_old where `logratio`'s r̂ is 0: c depends on the labels alone and
-is computed once, when the batch is scored, before TRL shuffles and splits it.
+whole mini-batch, the gradient of L is Σ_j c_j ∇r̂_j, a sum over rows that any process and any
+micro-batch can take over its own rows. c is taken at the current θ (minibatch.py); at θ = θ_old
+with `logratio`, r̂ ≡ 0 and c depends on the labels alone (`labels_gradient`).
 """
 
 from __future__ import annotations
@@ -22,11 +21,12 @@ def labels_gradient(labels: Tensor, group_ids: Tensor, *, rollout_n: int, **opti
     return pacs_rhat_gradient(zero, labels, rollout_n=rollout_n, group_ids=group_ids, **options)
 
 
-def coupled_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, c: Tensor, *, beta: float, scale: float) -> Tensor:
+def coupled_loss(logp: Tensor, old_logp: Tensor, mask: Tensor, c: Tensor, *, beta: float, scale: float,
+                 reward_method: str = "logratio") -> Tensor:
     """scale · Σ_j c_j r̂_j over these rows (any rows of the batch): its gradient is `scale` times
     these rows' share Σ_j c_j ∇r̂_j of ∇L. `scale` undoes the caller's averaging (the data-parallel
     mean over processes), so that the gradients summed over micro-batches and processes are ∇L."""
-    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method="logratio")  # [b]
+    rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method=reward_method)  # [b]
     return scale * (c.to(rhat.dtype) * rhat).sum()
 
 

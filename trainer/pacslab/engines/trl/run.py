@@ -21,27 +21,37 @@ from pacslab.engines.checks import world_size
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
 
 
+def updates_per_step(cfg: Config) -> int:
+    """Optimizer steps per rollout batch: mini-batches × epochs (TRL counts these as its steps)."""
+    return cfg.rollout.prompts_per_step // cfg.optim.mini_batch_prompts * cfg.optim.epochs
+
+
 def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
-    """trl.GRPOConfig from the config's sections (one generation and one optimizer step per step)."""
+    """trl.GRPOConfig from the config's sections: one generation per step, split into
+    prompts_per_step / mini_batch_prompts mini-batches (TRL's steps_per_generation over its
+    accumulation steps), `optim.epochs` passes (num_iterations). TRL's step is one optimizer step,
+    so its step counts (max_steps, save, logging, warm-up) are the config's × updates_per_step."""
     from trl import GRPOConfig
 
     extra = dict(cfg.trl)
     accumulation = int(extra.pop("gradient_accumulation_steps", 1))
-    rows = cfg.rollout.prompts_per_step * cfg.rollout.n
-    o = cfg.optim
+    o, n = cfg.optim, cfg.rollout.n
+    minis, updates = cfg.rollout.prompts_per_step // o.mini_batch_prompts, updates_per_step(cfg)
     schedule = {"lr_scheduler_kwargs": {"min_lr_rate": o.min_lr_ratio}} if o.schedule == "warmup_cosine" else {}
     half = cfg.model.dtype in ("bfloat16", "auto") and cuda
+    extra.setdefault("disable_dropout", True)  # c's no-grad r̂ is the loss's r̂ (the native engine has no dropout either)
     return GRPOConfig(
-        output_dir=str(run_dir / "checkpoints" / ".trl"), per_device_train_batch_size=rows // (world_size(cfg) * accumulation),
-        gradient_accumulation_steps=accumulation, num_generations=cfg.rollout.n,
-        max_completion_length=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
-        learning_rate=o.lr, weight_decay=o.weight_decay, adam_beta1=o.betas[0], adam_beta2=o.betas[1],
-        lr_scheduler_type=SCHEDULES[o.schedule], warmup_steps=o.warmup_steps, max_grad_norm=o.max_grad_norm,
-        gradient_checkpointing=cfg.model.gradient_checkpointing, max_steps=cfg.total_steps, seed=cfg.seed,
-        beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps, loss_type="grpo", num_iterations=1,
-        bf16=half and cfg.model.dtype != "float16", fp16=cuda and cfg.model.dtype == "float16", use_cpu=not cuda,
-        save_strategy="steps", save_steps=cfg.checkpoint_every or cfg.total_steps, logging_steps=1, report_to=[],
-        disable_tqdm=True, **_vllm(cfg), **schedule, **extra)
+        output_dir=str(run_dir / "checkpoints" / ".trl"),
+        per_device_train_batch_size=o.mini_batch_prompts * n // (world_size(cfg) * accumulation),
+        gradient_accumulation_steps=accumulation, steps_per_generation=minis * accumulation, num_iterations=o.epochs,
+        num_generations=n, max_completion_length=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p, learning_rate=o.lr, weight_decay=o.weight_decay, adam_beta1=o.betas[0],
+        adam_beta2=o.betas[1], lr_scheduler_type=SCHEDULES[o.schedule], warmup_steps=o.warmup_steps * updates,
+        max_grad_norm=o.max_grad_norm, gradient_checkpointing=cfg.model.gradient_checkpointing,
+        max_steps=cfg.total_steps * updates, seed=cfg.seed, beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps,
+        loss_type="grpo", bf16=half and cfg.model.dtype != "float16", fp16=cuda and cfg.model.dtype == "float16",
+        use_cpu=not cuda, save_strategy="steps", save_steps=(cfg.checkpoint_every or cfg.total_steps) * updates,
+        logging_steps=updates, report_to=[], disable_tqdm=True, **_vllm(cfg), **schedule, **extra)
 
 
 def _vllm(cfg: Config) -> dict:
@@ -72,6 +82,8 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
         if log_extra is not None:
             log_extra("verifier", [{"parsed": v.parsed, "detail": v.detail, "error": v.error} for v in verdicts])
             log_extra("answer", [examples[i].answer for i in example])
+            log_extra("prompt_id", [examples[i].id for i in example])  # the prompt ledger's ids (health/ledger.py)
+            log_extra("data_source", [examples[i].data_source for i in example])
         return [float(v.label) for v in verdicts]
 
     model, tokenizer = load_policy(resolve_model_path(cfg.model.path, base_dir=base_dir), device=torch.device("cpu"),
@@ -89,7 +101,10 @@ def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
     return PacsGRPOTrainer(**inputs, algorithm=cfg.algorithm, evaluation=evaluation(cfg, inputs["processing_class"],
                                                                                     base_dir=base_dir),
                            pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
-                                         "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode})
+                                         "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode,
+                                         "reward_method": pacs.reward_method},
+                           updates_per_step=updates_per_step(cfg),
+                           dynamic_sampling_rounds=cfg.rollout.dynamic_sampling_max_rounds if cfg.rollout.dynamic_sampling else 0)
 
 
 def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
@@ -106,13 +121,16 @@ def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
     return Evaluation(sets, load_verifier(cfg.task.verifier, base_dir=str(base_dir)), cfg.eval_every)
 
 
-def add_run_callback(trainer, cfg: Config, run_dir: Path):
-    """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm; returns it."""
+def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | None = None):
+    """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm (and
+    task.audit_verifier on rank 0); returns it."""
     from pacslab.algorithms import get
+    from pacslab.audit import Audit
     from pacslab.engines.trl.callback import PacsLabCallback
 
+    audit = Audit.from_config(cfg, base_dir or run_dir) if trainer.accelerator.is_main_process else None
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"))
+                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts, audit_verifier=audit)
     trainer.add_callback(callback)
     return callback
 
@@ -128,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from pacslab.engines.trl.evaluation import EvalSchedule
+    from pacslab.engines.trl.minibatch import CriticSchedule
 
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
-    callback = add_run_callback(trainer, cfg, run_dir)
+    callback = add_run_callback(trainer, cfg, run_dir, base_dir=base_dir)
+    trainer.add_callback(CriticSchedule(trainer, cfg.logging.critic_every))  # ψ_post: critic/* and the records
     trainer.add_callback(EvalSchedule(trainer))  # after the callback that writes the eval events
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
     try:

@@ -2,12 +2,14 @@
 
 When a batch is scored, every process sees the whole global batch's rewards (TRL gathers them):
 there the verifier's 0/1 labels, the group ids (rows g·n … g·n+n−1 of the gathered batch are
-prompt g) and, for PACS, c = ∂L/∂r̂ are computed and sliced to this process's rows, so they
-survive TRL's shuffle and split into micro-batches as per-row tensors. The loss of a micro-batch
-is then `pacs_loss` itself when it holds whole groups, else Σ_j c_j r̂_j (loss.py); either way
-the summed gradient is exactly the global batch's `pacs_loss` gradient. By default the rows are
-shuffled by whole groups, so that when a micro-batch's rows are a multiple of n every micro-batch
-is whole groups; `pacs/whole_group_frac` logs the share of rank 0's micro-batches that were.
+prompt g) and the row numbers are sliced to this process's rows, so they survive TRL's shuffle and
+split into micro-batches as per-row tensors. Each mini-batch (`gradient_accumulation_steps`
+micro-batches on every process, one optimizer step; `steps_per_generation` / accumulation of them
+per rollout batch, `num_iterations` passes) takes its loss at the current θ (minibatch.py):
+`pacs_loss` itself where every micro-batch holds whole groups, else Σ_j c_j r̂_j with c = ∂L/∂r̂
+recomputed for the mini-batch. By default the rows are shuffled by whole groups, so that when a
+micro-batch's rows are a multiple of n every micro-batch is whole groups; `pacs/whole_group_frac`
+logs the share of rank 0's micro-batches that took that path.
 """
 
 from __future__ import annotations
@@ -22,23 +24,31 @@ from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, uns
 
 from pacslab import algorithms
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
-from pacslab.engines.trl.loss import coupled_loss, labels_gradient, shuffle_groups, whole_groups
-from pacslab.losses import pacs_loss, pacs_weights
+from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
+from pacslab.engines.trl.minibatch import (FieldLog, MiniBatch, coupled_coefficients, critic_after_update,
+                                           on_every_process)
+from pacslab.engines.trl.sampling import generate_mixed
+from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights
 
-LABELS, GROUPS, COEFFICIENTS = "pacs_labels", "pacs_group_ids", "pacs_c"
+LABELS, GROUPS, ROWS = "pacs_labels", "pacs_group_ids", "pacs_rows"
 
 
 class PacsGRPOTrainer(GRPOTrainer):
     """`algorithm`: `pacs` (this class's loss, with `pacs_options`: beta, adv_estimator, norm_by_std,
     weight_mode), `grpo` (TRL's own loss) or `rloo` (TRL's surrogate on leave-one-out advantages).
     `evaluation`: what `evaluate` runs instead of TRL's own evaluation loop (evaluation.py).
-    `group_shuffle`: shuffle a generation batch by whole groups (the default) rather than by rows."""
+    `group_shuffle`: shuffle a generation batch by whole groups (the default) rather than by rows.
+    `updates_per_step`: optimizer steps (TRL's steps) per rollout batch, so the run's steps count rollout batches.
+    `dynamic_sampling_rounds`: with rollout.dynamic_sampling, its most generation rounds a step (0 = off)."""
 
     def __init__(self, *args, algorithm: str = "pacs", pacs_options: dict | None = None,
-                 evaluation: Evaluation | None = None, group_shuffle: bool = True, **kwargs):
+                 evaluation: Evaluation | None = None, group_shuffle: bool = True, updates_per_step: int = 1,
+                 dynamic_sampling_rounds: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         if algorithm not in algorithms.run_on("trl"):
             raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs {', '.join(algorithms.run_on('trl'))}")
+        self.updates_per_step = updates_per_step
+        self.dynamic_sampling_rounds = dynamic_sampling_rounds
         self.algorithm = algorithm
         entry = algorithms.get(algorithm)
         self.coupled = entry.coupling is not None  # PACS: this class's own loss
@@ -47,6 +57,9 @@ class PacsGRPOTrainer(GRPOTrainer):
         self.group_shuffle = group_shuffle
         self.pacs_options = dict(pacs_options or {})
         self.pacs_beta = self.pacs_options.pop("beta", 1.0)
+        self.pacs_reward_method = self.pacs_options.pop("reward_method", "logratio")
+        self._mini: MiniBatch | None = None  # the current mini-batch's path (minibatch.py)
+        self._fields = FieldLog()
         self._global_labels: torch.Tensor | None = None
         self.sample_fields: dict[str, list] = {}  # per sample of the latest global batch, for the rollout records
 
@@ -57,22 +70,23 @@ class PacsGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        if self.dynamic_sampling_rounds and self.model.training:  # rollout.dynamic_sampling (sampling.py)
+            output = generate_mixed(self, inputs, super()._generate_and_score_completions,
+                                    max_rounds=self.dynamic_sampling_rounds)
+        else:
+            output = super()._generate_and_score_completions(inputs)
         labels, n = self._global_labels, self.num_generations
         group_ids = torch.arange(labels.shape[0], device=labels.device) // n  # [N]
         rows = output["completion_ids"].shape[0]
         local = slice(self.accelerator.process_index * rows, (self.accelerator.process_index + 1) * rows)
         output[LABELS], output[GROUPS] = labels[local], group_ids[local]
+        output[ROWS] = torch.arange(labels.shape[0], device=labels.device)[local]
         if self.own_advantages is not None:
             advantages = self.own_advantages(labels, group_ids, n)  # [N]
             output["advantages"] = advantages[local].to(torch.float32)
             self.sample_fields = {"advantage": advantages.tolist()}  # the records show these, not TRL's
         elif self.coupled and self.model.training:
-            c, metrics = labels_gradient(labels, group_ids, rollout_n=n, **self.pacs_options)
-            output[COEFFICIENTS] = c[local]
             self.sample_fields = _sample_fields(labels, rollout_n=n, weight_mode=self.pacs_options.get("weight_mode", "question"))
-            for name, value in metrics.items():
-                self._metrics["train"][name].append(value)
         return output
 
     def _prepare_inputs(self, generation_batch):
@@ -94,10 +108,11 @@ class PacsGRPOTrainer(GRPOTrainer):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         e, start = self.evaluation, time.perf_counter()
         shared = self._generation_is_local()
+        self.heldout_examples = []  # each example's result, for the callback that writes the run (health/run.py)
         with self._generation_model() as model:
             values = evaluate_shared(model, self.processing_class, e.sets, e.verifier, seed=self.args.seed,
                                      step=self.state.global_step, rank=self.accelerator.process_index if shared else 0,
-                                     world=self.accelerator.num_processes if shared else 1)
+                                     world=self.accelerator.num_processes if shared else 1, examples=self.heldout_examples)
         values["perf/eval_s"] = time.perf_counter() - start
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, values)
         return values
@@ -121,6 +136,40 @@ class PacsGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         if not self.coupled or not model.training:
             return super()._compute_loss(model, inputs)
+        accumulation = self.current_gradient_accumulation_steps
+        position = self._step % accumulation  # this micro-batch's place in its mini-batch
+        if position == 0 or self._mini is None:
+            self._mini = self._plan_mini_batch(model, accumulation)
+        logp, old_logp, mask = self._pacs_forward(model, inputs)
+        inputs.setdefault("old_per_token_logps", old_logp)  # θ_old's, for the critic after the update
+        first_pass = self._step % self._generate_every() < self.args.steps_per_generation
+        if self._mini.whole:
+            loss, metrics = pacs_loss(logp, old_logp, mask, inputs[LABELS], rollout_n=self.num_generations,
+                                      beta=self.pacs_beta, reward_method=self.pacs_reward_method,
+                                      group_ids=inputs[GROUPS], **self.pacs_options)
+            loss = loss / accumulation
+            if first_pass:
+                self._fields.add(inputs[ROWS], {k.removeprefix("per_sample/"): v for k, v in metrics.items()
+                                                if k.startswith("per_sample/")} | {"logratio": metrics["per_sample/rhat"]})
+            self._log_metrics(metrics)
+        else:
+            loss = coupled_loss(logp, old_logp, mask, self._mini.c[position], beta=self.pacs_beta,
+                                scale=self.accelerator.num_processes, reward_method=self.pacs_reward_method)
+        self._metrics["train"]["pacs/whole_group_frac"].append(float(self._mini.whole))
+        if self._step % self._generate_every() == self.args.steps_per_generation - 1:
+            self._fields.collect(self.sample_fields)  # every process: the first pass's fields, on rank 0's records
+        return loss
+
+    def critic_after_update(self) -> dict | None:
+        """ψ_post of the rollout batch after its updates: records' fields and critic/* (minibatch.py)."""
+        return critic_after_update(self, self.model, self._pacs_forward, rows_key=ROWS, labels_key=LABELS,
+                                   groups_key=GROUPS)
+
+    def _generate_every(self) -> int:
+        return self.args.steps_per_generation * self.num_iterations
+
+    def _pacs_forward(self, model, inputs):
+        """(logp [b, T] with gradient where enabled, old_logp [b, T], mask [b, T]) of a micro-batch."""
         prompt_ids, completion_ids = inputs["prompt_ids"], inputs["completion_ids"]
         mask = inputs["completion_mask"]  # [b, T]
         input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
@@ -128,31 +177,55 @@ class PacsGRPOTrainer(GRPOTrainer):
         logp, _, _ = self._get_per_token_logps_and_entropies(model, input_ids, attention_mask,
                                                              completion_ids.size(1))  # [b, T]
         old_logp = inputs.get("old_per_token_logps")
-        old_logp = logp.detach() if old_logp is None else old_logp  # [b, T]
-        loss, whole = pacs_micro_loss(logp, old_logp, mask, inputs[LABELS], inputs[GROUPS], inputs[COEFFICIENTS],
-                                      rollout_n=self.num_generations, beta=self.pacs_beta,
-                                      processes=self.accelerator.num_processes,
-                                      accumulation=self.current_gradient_accumulation_steps, **self.pacs_options)
-        self._metrics["train"]["pacs/whole_group_frac"].append(float(whole))
-        return loss
+        return logp, (logp.detach() if old_logp is None else old_logp), mask
+
+    def _plan_mini_batch(self, model, accumulation: int) -> MiniBatch:
+        """The path of the mini-batch that starts at this micro-batch, agreed by every process: whole
+        groups in every micro-batch, else this process's c per micro-batch at the current θ."""
+        first = self._step % self.args.steps_per_generation
+        micro = self._buffered_inputs[first : first + accumulation]
+        device = micro[0][LABELS].device
+        if on_every_process(all(whole_groups(mb[GROUPS], self.num_generations) for mb in micro), device):
+            return MiniBatch(whole=True)
+        at_old = self._step % self._generate_every() < accumulation  # no update yet on this rollout batch
+        if at_old and self.pacs_reward_method == "logratio":  # r̂ ≡ 0 at θ_old: no forward pass
+            rhat = torch.zeros(sum(mb[LABELS].shape[0] for mb in micro), dtype=torch.float64, device=device)
+        else:
+            with torch.no_grad():
+                rhat = torch.cat([pacs_rhat(*self._pacs_forward(model, mb), beta=self.pacs_beta,
+                                            reward_method=self.pacs_reward_method) for mb in micro])  # [b·A]
+        c, metrics, fields = coupled_coefficients(rhat, torch.cat([mb[LABELS] for mb in micro]),
+                                                  torch.cat([mb[GROUPS] for mb in micro]),
+                                                  rollout_n=self.num_generations, **self.pacs_options)
+        if self._step % self._generate_every() < self.args.steps_per_generation:
+            self._fields.add(torch.cat([mb[ROWS] for mb in micro]), fields)
+        for _ in micro:  # one value per micro-batch, as on the whole-group path
+            self._log_metrics(metrics)
+        return MiniBatch(whole=False, c=list(c.split([mb[LABELS].shape[0] for mb in micro])))
+
+    def _log_metrics(self, metrics: dict) -> None:
+        for name, value in metrics.items():
+            if not name.startswith("per_sample/"):
+                self._metrics["train"][name].append(float(value))
 
 
 def _sample_fields(labels: torch.Tensor, *, rollout_n: int, weight_mode: str) -> dict[str, list]:
-    """The PACS fields of each sample where they are taken, at θ = θ_old: r̂ = ψ = 0, σ(ψ) = ½."""
+    """The PACS fields of each sample, filled in as the loss takes them in its first pass over the
+    batch (minibatch.FieldLog): at θ = θ_old with `logratio` r̂ = ψ = 0, σ(ψ) = ½."""
     weights = pacs_weights(labels, rollout_n=rollout_n, weight_mode=weight_mode)  # [N]
-    zeros = [0.0] * labels.shape[0]
-    return {"logratio": zeros, "psi": zeros, "p_correct": [0.5] * labels.shape[0],
-            "grad_weight": (labels - 0.5).tolist(), "weight": weights.tolist()}
+    empty = [None] * labels.shape[0]
+    return {"logratio": list(empty), "psi": list(empty), "p_correct": list(empty), "grad_weight": list(empty),
+            "weight": weights.tolist()}
 
 
 def pacs_micro_loss(logp, old_logp, mask, labels, group_ids, c, *, rollout_n: int, beta: float, processes: int,
-                    accumulation: int, **options) -> tuple[torch.Tensor, bool]:
+                    accumulation: int, reward_method: str = "logratio", **options) -> tuple[torch.Tensor, bool]:
     """One micro-batch's PACS loss, scaled so that the gradients summed over the `accumulation`
-    equal micro-batches and averaged over the `processes` are the global batch's ∇L, and whether
+    equal micro-batches and averaged over the `processes` are the mini-batch's ∇L, and whether
     its rows were whole groups: then `pacs_loss` of these rows / accumulation, else
-    processes · Σ_j c_j r̂_j."""
+    processes · Σ_j c_j r̂_j with c = ∂L/∂r̂ of the whole mini-batch at the current θ."""
     if whole_groups(group_ids, rollout_n):
-        loss, _ = pacs_loss(logp, old_logp, mask, labels, rollout_n=rollout_n, beta=beta, reward_method="logratio",
+        loss, _ = pacs_loss(logp, old_logp, mask, labels, rollout_n=rollout_n, beta=beta, reward_method=reward_method,
                             group_ids=group_ids, **options)
         return loss / accumulation, True
-    return coupled_loss(logp, old_logp, mask, c, beta=beta, scale=processes), False
+    return coupled_loss(logp, old_logp, mask, c, beta=beta, scale=processes, reward_method=reward_method), False

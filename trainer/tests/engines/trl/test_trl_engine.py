@@ -144,7 +144,7 @@ def test_every_grpo_config_field_the_engine_sets_is_refused_in_the_trl_section(w
     seen = {}
     monkeypatch.setattr(trl, "GRPOConfig", lambda **kwargs: seen.update(kwargs))
     run.grpo_args(cfg, tmp_path, cuda=False)
-    set_by_engine = set(seen) - {"gradient_accumulation_steps"}  # the one field the trl section may set
+    set_by_engine = set(seen) - {"gradient_accumulation_steps", "disable_dropout"}  # the fields the trl section may set
     assert "lr_scheduler_kwargs" in set_by_engine and set_by_engine - set(OWNED_FIELDS) == set()
 
 
@@ -158,11 +158,32 @@ def test_trl_fields_are_checked_against_grpo_config(write_config):
 
 
 def test_options_the_trl_engine_cannot_honour_are_config_errors(write_config):
-    err = _error(write_config, engine="trl", **{"pacs.reward_method": "mean_logp", "rollout.prompts_per_step": 3, "rollout.n": 3,
+    err = _error(write_config, engine="trl", **{"rollout.prompts_per_step": 3, "rollout.n": 3,
                                                 "optim.mini_batch_prompts": 3, "optim.micro_batch_prompts": 1,
                                                 "launch.num_processes": 2})
-    assert {i.key for i in err.issues} == {"pacs.reward_method", "rollout.prompts_per_step"}
-    assert {i.key for i in _error(write_config, engine="trl").issues} == {"optim.mini_batch_prompts"}
+    assert {i.key for i in err.issues} == {"optim.mini_batch_prompts"}
+    assert "9 responses do not split evenly over 2 processes" in err.issues[0].problem
+    # several mini-batches: each process must hold whole groups of every mini-batch
+    err = _error(write_config, engine="trl", **{"rollout.prompts_per_step": 4, "optim.mini_batch_prompts": 1,
+                                                "launch.num_processes": 2})
+    assert [i.key for i in err.issues] == ["optim.mini_batch_prompts"] and "multiple of 2" in err.issues[0].fix
+    assert {i.key for i in _error(write_config, engine="trl", algorithm="dr_grpo").issues} == {"algorithm"}
+
+
+def test_several_updates_per_rollout_batch_map_onto_trl(write_config, tmp_path):
+    """4 mini-batches × 2 epochs: TRL's steps_per_generation and num_iterations, and its step counts
+    (max_steps, saves, logging, warm-up) in optimizer steps; mean_logp is accepted."""
+    from pacslab.engines.trl.run import grpo_args, updates_per_step
+
+    cfg = load_config(write_config(engine="trl", total_steps=5, checkpoint_every=2, trl={"gradient_accumulation_steps": 2},
+                                   **{"rollout.prompts_per_step": 8, "rollout.n": 4, "optim.mini_batch_prompts": 2,
+                                      "optim.micro_batch_prompts": 1, "optim.epochs": 2, "optim.warmup_steps": 1,
+                                      "pacs.reward_method": "mean_logp", "launch.num_processes": 2}))
+    args = grpo_args(cfg, tmp_path, cuda=False)
+    assert updates_per_step(cfg) == 8
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.steps_per_generation) == (2, 2, 8)
+    assert args.num_iterations == 2 and args.max_steps == 40 and args.save_steps == 16 and args.logging_steps == 8
+    assert args.warmup_steps == 8 and args.disable_dropout
 
 
 def test_launch_keys_are_checked(write_config, tmp_path):
@@ -277,6 +298,25 @@ def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processe
         assert record["reward"] in (0.0, 1.0) and record["response"] is not None and record["answer"]
         assert record["grad_weight"] == record["reward"] - record["p_correct"] and record["weight"] > 0
         assert "detail" in record["verifier"]
+    # the prompt ledger and the held-out examples, as the native engine writes them (pacslab/health)
+    from pacslab.health.alerts import AlertMonitor
+    from pacslab.health.ledger import read_ledger
+
+    ledger = read_ledger(run_dir / "ledger.jsonl")
+    assert sorted({row[0] for row in ledger}) == [1, 2, 3, 4, 5, 6] and len(ledger) == 24
+    by_group = {}
+    for r in records:
+        by_group.setdefault(r["group"], []).append(r)
+    assert [row[1:] for row in ledger if row[0] == 6] == [
+        (rows[0]["prompt_id"], None, sum(r["reward"] > 0 for r in rows), 4) for _, rows in sorted(by_group.items())]
+    assert [e["step"] for e in events if e["type"] == "heldout"] == [0, 3, 6]
+    # the alerts are the shared rules' verdicts on the recorded metrics (resumed at step 1: one monitor over them all)
+    from pacslab.config import load_config
+
+    monitor = AlertMonitor(load_config(run_dir / "config.yaml").alerts, loss_metric="pacs/loss")
+    expected = [(a.rule, a.step) for e in events if e["type"] in ("metrics", "eval")
+                for a in (monitor.observe if e["type"] == "metrics" else monitor.observe_eval)(e["step"], e["values"])]
+    assert [(e["rule"], e["step"]) for e in events if e["type"] == "alert"] == expected
 
 
 @pytest.mark.parametrize("command, status", [("stop", "stopped"), ("suspend", "suspended")])

@@ -98,7 +98,8 @@ describe('buildFamilies', () => {
       'grpo/loss', 'grpo/clip_frac', 'grpo/kl', 'rloo/loss', 'critic/auc', 'critic/ece', 'critic/accuracy', 'critic/psi_pos_mean',
       'critic/psi_neg_mean', 'optim/grad_norm', 'optim/lr', 'optim/skipped', 'policy/entropy', 'response/length_mean',
       'response/length_max', 'response/truncated_frac', 'perf/step_s', 'perf/rollout_s', 'perf/update_s', 'perf/samples_per_s',
-      'perf/tokens_per_s', 'eval/accuracy', 'eval/pass@1', 'eval/pass@8',
+      'perf/tokens_per_s', 'eval/accuracy', 'eval/pass@1', 'eval/pass@8', 'verifier/disagree_frac', 'verifier/primary_only_frac',
+      'verifier/audit_only_frac', 'verifier/audit_error_frac',
     ];
     const loss = (name: string) => (name.endsWith('/loss') ? name : 'pacs/loss');
     for (const name of names) assert.ok(!familyOf(name, loss(name)).id.startsWith('other-'), name);
@@ -107,6 +108,8 @@ describe('buildFamilies', () => {
     assert.equal(familyOf('pacs/loss', 'grpo/loss').id, 'psi', 'another algorithm\'s metric is not this run\'s loss');
     assert.equal(familyOf('perf/samples_per_s', 'pacs/loss').id, 'throughput');
     assert.equal(familyOf('perf/update_s', 'pacs/loss').id, 'timing');
+    assert.equal(familyOf('verifier/disagree_frac', 'pacs/loss').id, 'verifier-audit');
+    assert.equal(familyOf('verifier/error_frac', 'pacs/loss').id, 'other-verifier', 'the primary verifier\'s errors are not the audit');
   });
 });
 

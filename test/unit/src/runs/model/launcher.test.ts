@@ -115,7 +115,7 @@ describe('resuming a crafted run', () => {
 
   test('a config_dir naming the run folder (or a folder inside it) is not used as the working folder', async () => {
     const python = fakePython();
-    for (const configDir of ['.', 'SELF', 'SELF/pacslab', 42]) {
+    for (const configDir of ['.', 'SELF', 'SELF/pacslab']) {
       const dir = stoppedRun(null);
       const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
       info.config_dir = configDir === 'SELF' ? dir : configDir === 'SELF/pacslab' ? join(dir, 'pacslab') : configDir;
@@ -125,6 +125,10 @@ describe('resuming a crafted run', () => {
       assert.ok(cwd && !cwd.startsWith(dir), `started in ${cwd}`);
       assert.match(log, /safepath=1/);
     }
+    // A config_dir that is no string makes run.json unreadable: nothing is started (issue 25).
+    const dir = stoppedRun(null);
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')), config_dir: 42 }));
+    await assert.rejects(resumeRun(dir, python), /"config_dir" = number 42/);
   });
 
   test('a config_dir outside the run is kept', async () => {

@@ -89,7 +89,8 @@ class RecordingTrainer(PacsGRPOTrainer):
 
     def _compute_loss(self, model, inputs):
         loss = super()._compute_loss(model, inputs)
-        keys = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "pacs_labels", "pacs_group_ids")
+        keys = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "pacs_labels", "pacs_group_ids",
+                "old_per_token_logps")
         self.micro_batches.append({**{k: inputs[k].detach().clone() for k in keys},
                                    "whole": self._metrics["train"]["pacs/whole_group_frac"][-1] == 1.0})
         return loss

@@ -1,0 +1,72 @@
+"""rollout.dynamic_sampling: rounds of prompts until a step's batch is groups with mixed labels,
+on both engines (engine: trl on 2 torchrun processes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import events_of, spawn_trainer, train
+from pacslab.dynamic_sampling import choose_groups, mixed_groups, sampling_metrics
+
+# the embedded default model (arith-tiny, 2-digit addition at 27.5%): most groups of 4 agree (all wrong)
+EMBEDDED = {"model.path": "builtin:arith-tiny", "task.arith": {"digits": 2, "train_size": 200, "eval_size": 8},
+            "rollout.prompts_per_step": 4, "rollout.n": 4, "rollout.max_new_tokens": 4, "optim.mini_batch_prompts": 2,
+            "optim.lr": 1e-4, "rollout.dynamic_sampling": True, "rollout.dynamic_sampling_max_rounds": 12, "eval_every": 0}
+
+
+def test_choose_groups_keeps_the_first_mixed_groups_then_fills_on_the_last_round():
+    first = torch.tensor([1.0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0])  # mixed, all right, all wrong
+    second = torch.tensor([0.0, 0, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1])  # all wrong, mixed, all right
+    assert mixed_groups(first, 4).tolist() == [True, False, False]
+    assert choose_groups([first], groups=2, n=4, final=False) is None
+    assert choose_groups([first, second], groups=2, n=4, final=False) == [(0, 0), (1, 1)]
+    picks = choose_groups([first, second], groups=3, n=4, final=True)
+    assert picks == [(0, 0), (0, 1), (1, 1)]  # the first agreeing group fills the batch
+    assert sampling_metrics([first, second], picks, n=4) == {"sampling/rounds": 2.0, "sampling/prompts": 6.0,
+                                                             "sampling/dropped_frac": 0.5, "sampling/unmixed_kept": 1.0}
+
+
+def _kept_groups_are_mixed(run_dir, n: int) -> list[dict]:
+    """The steps' sampling metrics, after checking that every rollout record's group is mixed."""
+    events = events_of(run_dir)
+    for e in (e for e in events if e["type"] == "rollouts"):
+        records = [json.loads(line) for line in (run_dir / e["file"]).read_text().splitlines()]
+        by_group: dict[int, list[float]] = {}
+        for r in records:
+            by_group.setdefault(r["group"], []).append(r["reward"])
+        assert all(0 < sum(v) < n for v in by_group.values()), f"step {e['step']}: an agreeing group was kept"
+    return [{k: v for k, v in e["values"].items() if k.startswith(("sampling/", "reward/mixed"))}
+            for e in events if e["type"] == "metrics" and e["step"] > 0]
+
+
+def test_native_keeps_only_mixed_groups_and_records_the_rounds(write_config, tmp_path):
+    run_dir = tmp_path / "runs" / "ds"
+    assert train(write_config(total_steps=3, **EMBEDDED), run_dir) == 0
+    steps = _kept_groups_are_mixed(run_dir, 4)
+    assert len(steps) == 3
+    for values in steps:
+        assert values["sampling/unmixed_kept"] == 0 and values.get("reward/mixed_group_frac", 1.0) == 1.0
+        assert values["sampling/prompts"] == 4 * values["sampling/rounds"]
+        assert values["sampling/dropped_frac"] == pytest.approx(1 - 1 / values["sampling/rounds"])
+    assert max(v["sampling/rounds"] for v in steps) > 1, "no step needed a second round: the test shows nothing"
+
+
+def test_engine_trl_keeps_only_mixed_groups_with_the_same_config(write_config, tmp_path):
+    """The native test's config with engine: trl on 2 processes: the kept batch is mixed groups, the
+    records are its rows, and the metrics say how many rounds each step took."""
+    pytest.importorskip("trl")
+    config = write_config(total_steps=2, engine="trl", **{**EMBEDDED, "launch.num_processes": 2})
+    process = spawn_trainer("train", str(config), "--runs-root", str(tmp_path / "runs"), cwd=tmp_path)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    steps = _kept_groups_are_mixed(run_dir, 4)
+    assert len(steps) == 2
+    for values in steps:
+        assert values["sampling/unmixed_kept"] == 0
+        assert values["sampling/prompts"] == 4 * values["sampling/rounds"]
+        assert values["sampling/dropped_frac"] == pytest.approx(1 - 1 / values["sampling/rounds"])
+    assert max(v["sampling/rounds"] for v in steps) > 1, "no step needed a second round: the test shows nothing"
