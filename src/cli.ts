@@ -33,6 +33,7 @@ usage:
   pacs-lab control RUN_DIR ${CONTROL_COMMANDS.join('|')} [--timeout SECONDS]
   pacs-lab import PATH [--runs-dir DIR] [--name NAME] [--python PY]
   pacs-lab score ...        (see \`pacs-lab score --help\`)
+  pacs-lab sweep ...        (see \`pacs-lab sweep --help\`; docs/sweeps.md)
 
 train launches CONFIG (a *.pacs.yaml) in a new run directory under --runs-dir (default
 .pacs/runs) and follows it: one progress line per step, then a before/after table. Ctrl-C
@@ -350,6 +351,18 @@ async function main(argv: string[]): Promise<number> {
       case 'score': {
         const { runScoreCli } = await import('./scoring/model/scoreCli');
         return await runScoreCli(rest);
+      }
+      // `sweep` belongs to the sweeps feature (src/sweeps/), loaded on demand.
+      case 'sweep': {
+        const { runSweepCli, SweepUsageError, SWEEP_USAGE } = await import('./sweeps/model/sweepCli');
+        if (rest[0] === '--help' || rest[0] === '-h') return (out(SWEEP_USAGE), EXIT.ok);
+        try {
+          return await runSweepCli(rest, out);
+        } catch (e) {
+          if (!(e instanceof SweepUsageError)) throw e;
+          err(`pacs-lab sweep: ${e.message}\n\n${SWEEP_USAGE}`);
+          return EXIT.usage;
+        }
       }
       case undefined:
       case 'help':

@@ -23,6 +23,7 @@ import { RunRoots } from './runs/runRoots';
 import { RunsTree } from './runs/runsTree';
 import { RunStatusBar } from './runs/statusBar';
 import { ScoringFeature } from './scoring/scoringFeature';
+import { SweepsFeature } from './sweeps/sweepsFeature';
 import { Disposer } from './vscode/disposer';
 
 export class Extension extends Disposer {
@@ -61,6 +62,7 @@ export class Extension extends Disposer {
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));
+    tree.useSweeps(this.track(new SweepsFeature(store, roots, python, log)));
 
     this.track(tree.onDidShowWelcome(() => void python.refreshContext()));
     void store.start().then(() => tree.refreshNow());

@@ -13,6 +13,7 @@ import type { RunConfigCache } from './model/runConfig';
 import { seriesCsv } from './model/charts';
 import { pngBytes, safeFileName } from './model/exportFiles';
 import { clampSmoothing } from './model/smoothing';
+import { sweepView } from '../sweeps/model/sweepView';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;
@@ -159,7 +160,8 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     const configs = new Map(await Promise.all(found.map(async (run) => [run.id, await this.configs.read(run.dir)] as const)));
     const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
     const critic = criticRunId ? await this.criticAt(criticRunId) : null;
-    return dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
+    const state = dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
+    return { ...state, sweep: await sweepView(found) }; // Compare Sweep (src/sweeps/)
   }
 
   private async criticAt(runId: string): Promise<CriticResult | null> {

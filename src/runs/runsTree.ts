@@ -9,6 +9,15 @@ import { CONFIG_GLOB } from './launch';
 import { runDescription, runIcon, runTooltip, shownStatus } from './runPresentation';
 import type { RunRoots } from './runRoots';
 import { shortRunLabel } from './model/runText';
+// sweeps (src/sweeps/): a sweep's runs sit under its node
+import { SweepItem, trialDescription } from '../sweeps/sweepItem';
+import { runSweepTag, type SweepInfo } from '../sweeps/model/sweepFormat';
+
+/** The sweeps the view shows as nodes holding their runs (the sweeps feature). */
+export interface SweepSource {
+  sweeps(): readonly SweepInfo[];
+  readonly onDidChange: vscode.Event<void>;
+}
 
 const REFRESH_DEBOUNCE_MS = 150;
 
@@ -71,7 +80,7 @@ export class UnreadableRunItem extends vscode.TreeItem {
   }
 }
 
-type Node = ConfigGroupItem | RunItem | UnreadableRunItem;
+type Node = SweepItem | ConfigGroupItem | RunItem | UnreadableRunItem;
 
 /** The open comparison the run checkboxes add runs to and remove them from (the dashboard feature). */
 export interface Comparison {
@@ -91,12 +100,13 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   readonly onDidShowWelcome = this.welcome.event;
   private readonly view: vscode.TreeView<Node>;
   private timer: NodeJS.Timeout | undefined;
-  private groups: ConfigGroupItem[] = [];
+  private groups: (SweepItem | ConfigGroupItem)[] = [];
   private unreadable: UnreadableRunItem[] = [];
   private items = new Map<string, RunItem>();
   /** Whether each config file exists; entries are dropped when the file watcher sees it come or go. */
   private readonly configExists = new Map<string, boolean>();
   private comparison: Comparison | undefined;
+  private sweepSource: SweepSource | undefined;
 
   constructor(
     private readonly store: RunStore,
@@ -125,12 +135,14 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   resolveTreeItem(item: vscode.TreeItem, node: Node): vscode.TreeItem {
     const run = node instanceof RunItem ? this.store.get(node.runId) : undefined;
     if (run) item.tooltip = runTooltip(run);
+    const pruned = run ? runSweepTag(run.info)?.pruned : undefined;
+    if (pruned && item.tooltip instanceof vscode.MarkdownString) item.tooltip.appendText(`\n\nPruned at step ${pruned.step}: ${pruned.reason}`);
     return item;
   }
 
   getChildren(node?: Node): Node[] {
     if (!node) return [...this.groups, ...this.unreadable];
-    if (node instanceof ConfigGroupItem) return node.runIds.map((id) => this.items.get(id)).filter((item) => item !== undefined);
+    if (node instanceof ConfigGroupItem || node instanceof SweepItem) return node.runIds.map((id) => this.items.get(id)).filter((item) => item !== undefined);
     return [];
   }
 
@@ -150,6 +162,13 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
     clearTimeout(this.timer);
     this.timer = undefined;
     this.rebuild();
+  }
+
+  /** Shows the sweeps as nodes holding their runs. */
+  useSweeps(source: SweepSource): void {
+    this.sweepSource = source;
+    this.track(source.onDidChange(() => this.scheduleRefresh()));
+    this.scheduleRefresh();
   }
 
   /** Run checkboxes show and change the runs of the open comparison. */
@@ -199,16 +218,31 @@ export class RunsTree extends Disposer implements vscode.TreeDataProvider<Node> 
   private rebuild(): void {
     const all = this.store.runs();
     const byConfig = new Map<string, RunState[]>();
+    const sweeps = this.sweepSource?.sweeps() ?? [];
+    const bySweep = new Map<string, string[]>(sweeps.map((sweep) => [sweep.id, []]));
     for (const run of all) {
+      const sweepRuns = bySweep.get(runSweepTag(run.info)?.id ?? '');
+      if (sweepRuns) {
+        sweepRuns.push(run.id);
+        continue;
+      }
       const runs = byConfig.get(run.configName) ?? [];
       runs.push(run);
       byConfig.set(run.configName, runs);
     }
     const compared = new Set(this.comparison?.comparedRuns() ?? []);
     this.items = new Map(all.map((run) => [run.id, new RunItem(run, compared.has(run.id))]));
-    this.groups = [...byConfig.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs)));
+    for (const run of all) {
+      const tag = runSweepTag(run.info);
+      const item = this.items.get(run.id);
+      if (tag && item && bySweep.has(tag.id)) item.description = `${trialDescription(tag)} · ${item.description as string}`;
+    }
+    this.groups = [
+      ...sweeps.map((sweep) => new SweepItem(sweep, bySweep.get(sweep.id) ?? [])),
+      ...[...byConfig.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, runs]) => new ConfigGroupItem(name, runs.map((run) => run.id), this.existingConfigPath(runs))),
+    ];
     this.unreadable = this.store.unreadableRuns().map((run) => new UnreadableRunItem(run));
     this.changed.fire(undefined);
     this.checkWelcome();

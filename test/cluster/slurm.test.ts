@@ -1,10 +1,10 @@
 // The Slurm launcher against a real single-node Slurm (test/cluster/run.sh starts it and sets
 // SLURM_CONF): the embedded default submitted as a batch job, followed through the run store,
 // controlled through control.jsonl, cancelled queued and running, resumed by resubmission, and
-// refused submissions shown with sbatch's message and the key to fix.
+// refused submissions shown with sbatch's message and the key to fix; a sweep as one job array.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,9 @@ import { slurmJob } from '../../src/runs/model/slurm';
 import { readLauncherInfo, readRunInfo } from '../../src/run/model/runDir';
 import type { RunStatus } from '../../src/run/model/runFormat';
 import { RunStore } from '../../src/runs/model/runStore';
+import { readSweep, readTrials } from '../../src/sweeps/model/sweepFiles';
+import type { SweepInfo } from '../../src/sweeps/model/sweepFormat';
+import { controlSweep, startSweep } from '../../src/sweeps/model/sweepLaunch';
 
 const REPO = resolve(__dirname, '..', '..');
 const PYTHON = process.env.PACS_PYTHON || join(REPO, '.venv', 'bin', 'python');
@@ -193,5 +196,82 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
       return true;
     });
     assert.equal(slurm('squeue', '-h', '-o', '%i').trim(), before, 'nothing was submitted');
+  });
+});
+
+// Sweeps with `backend: slurm` (docs/sweeps.md): one job array, `--array=0-N%parallel`, array task
+// i running trial i as an ordinary run; Stop on the sweep cancels the array.
+describe('a sweep as one Slurm job array', { skip }, () => {
+  const sweepRuns = join(work, 'sweep-runs');
+
+  function sweepConfig(name: string, totalSteps: number): string {
+    const path = join(work, `${name}.pacs.yaml`);
+    writeFileSync(path, [
+      `name: ${name}`, 'device: cpu', `total_steps: ${totalSteps}`, 'eval_every: 0', 'checkpoint_every: 0',
+      'eval: {size: 4, samples: 2, k: [1, 2]}', 'rollout: {prompts_per_step: 4, n: 4}',
+      'optim: {mini_batch_prompts: 4, micro_batch_prompts: 4}', 'launch: {heartbeat_s: 2}',
+      'sweep:', '  parameters:', '    optim.lr: [0.0001, 0.0002, 0.0003, 0.0004]', '  backend: slurm', '  parallel: 2', '',
+    ].join('\n'));
+    return path;
+  }
+
+  async function sweepSays(dir: string, wanted: (s: SweepInfo) => boolean, what: string, timeoutMs = 300_000): Promise<SweepInfo> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await readSweep(dir);
+      if (s && wanted(s)) return s;
+      if (Date.now() > deadline) assert.fail(`sweep ${dir} never became ${what}: ${JSON.stringify(s)}\n${readFileSync(join(dir, 'task-0.log'), 'utf8').slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  test('a 4-trial sweep runs as one job array, two tasks at once, each trial an ordinary run', async () => {
+    const started = await startSweep({ configPath: sweepConfig('sweep4', 6), runsRoot: sweepRuns, python: PYTHON, gitMode: 'ignore', workspaceRoot: work });
+    assert.match(started.output, /submitted Slurm job array (\d+) \(4 tasks, 2 at once\)/);
+    assert.match(readFileSync(join(started.sweepDir, 'job.sbatch'), 'utf8'), /^#SBATCH --array=0-3%2$/m);
+    const jobId = (await readSweep(started.sweepDir))?.slurmJobId;
+    assert.ok(jobId);
+    const done = await sweepSays(started.sweepDir, (s) => s.status === 'finished', 'finished');
+    assert.deepEqual(done.counts, { running: 0, complete: 4, pruned: 0, failed: 0, total: 4 });
+    assert.ok(done.best && [0.0001, 0.0002, 0.0003, 0.0004].includes(done.best.params['optim.lr'] as number));
+    const trials = await readTrials(started.sweepDir);
+    assert.deepEqual(trials.map((t) => t.params['optim.lr']).sort(), [0.0001, 0.0002, 0.0003, 0.0004]);
+    const runs = readdirSync(sweepRuns);
+    assert.equal(runs.length, 4);
+    for (const id of runs) {
+      const info = await readRunInfo(join(sweepRuns, id));
+      assert.equal(info.status, 'finished');
+      assert.equal((info.sweep as { id: string }).id, started.sweepId);
+    }
+    for (let task = 0; task < 4; task++) assert.ok(existsSync(join(started.sweepDir, `task-${task}.log`)), `array task ${task} ran`);
+    if (accounting()) {
+      const tasks = slurm('sacct', '-n', '-X', '-j', jobId, '-o', 'JobID%30').split('\n').map((l) => l.trim()).filter(Boolean);
+      assert.deepEqual(tasks.sort(), [0, 1, 2, 3].map((i) => `${jobId}_${i}`), 'one job, four array tasks');
+    }
+  });
+
+  test('Stop on the sweep cancels its job array; its running trials stop with a checkpoint', async () => {
+    const started = await startSweep({ configPath: sweepConfig('sweepstop', 100000), runsRoot: join(work, 'stop-runs'), python: PYTHON, gitMode: 'ignore', workspaceRoot: work });
+    const jobId = (await readSweep(started.sweepDir))!.slurmJobId!;
+    await sweepSays(started.sweepDir, (s) => (s.counts?.running ?? 0) >= 1, 'running a trial');
+    const running = async () => {
+      for (const t of await readTrials(started.sweepDir)) {
+        for (const r of t.runs) if (r.runId && (await readRunInfo(join(work, 'stop-runs', r.runId)).catch(() => null))?.status === 'running') return r.runId;
+      }
+      return null;
+    };
+    let runId: string | null = null;
+    for (let i = 0; i < 600 && !runId; i++) {
+      runId = await running();
+      if (!runId) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(runId, 'a trial run is training');
+    assert.match(await controlSweep(PYTHON, started.sweepDir, 'stop'), /stop sent to sweep/);
+    for (let i = 0; i < 240 && slurm('squeue', '-h', '-r', '-j', jobId, '-o', '%i').trim(); i++) await new Promise((r) => setTimeout(r, 500));
+    assert.equal(slurm('squeue', '-h', '-r', '-j', jobId, '-o', '%i').trim(), '', 'no task of the array is left');
+    assert.equal((await readSweep(started.sweepDir))?.status, 'stopped');
+    const info = await readRunInfo(join(work, 'stop-runs', runId));
+    assert.equal(info.status, 'stopped');
+    assert.ok(existsSync(join(work, 'stop-runs', runId, 'checkpoints', 'latest')), 'the stopped trial saved a checkpoint');
   });
 });

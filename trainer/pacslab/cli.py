@@ -1,5 +1,5 @@
 """`python -m pacslab <command>`: train, eval, status, import, verify, verify-cases, schema, export-merged,
-make-demo-model, export-onnx, score.
+make-demo-model, export-onnx, score, sweep.
 
 Exit codes: 0 success (also a stopped or suspended run), 1 a failed run, 2 a config or usage error.
 """
@@ -21,7 +21,8 @@ DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
-                 "score": ("pacslab.scoring", "main"), "verify-cases": ("pacslab.verifier_cases", "main")}
+                 "score": ("pacslab.scoring", "main"), "verify-cases": ("pacslab.verifier_cases", "main"),
+                 "sweep": ("pacslab.sweep.cli", "main")}
     if argv and argv[0] in delegated:
         import importlib
 

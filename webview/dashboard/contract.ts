@@ -131,6 +131,34 @@ export interface DashboardState {
   configDiff: ConfigDiff;
   /** The smoothing weight the series' `smoothed` values were computed with. */
   smoothing: number;
+  /** The sweep all these runs belong to (Compare Sweep), or null/absent (src/sweeps/model/sweepView.ts). */
+  sweep?: SweepView | null;
+}
+
+/** Parallel coordinates of a sweep: one row per trial, one value per axis (its parameters, then the metric). */
+export interface PcpData {
+  axes: string[];
+  /** For an axis of text (or true/false) values, its categories in order (a row holds the index); null for a number axis. */
+  categories: (string[] | null)[];
+  rows: { trial: number; state: 'running' | 'complete' | 'pruned' | 'failed'; values: (number | null)[] }[];
+}
+
+/** A sweep in the dashboard: progress, parameters → metric per trial, Optuna's parameter importance. */
+export interface SweepView {
+  id: string;
+  name: string;
+  status: string;
+  progress: string;
+  best: string;
+  metric: string;
+  goal: 'maximize' | 'minimize';
+  bestTrial: number | null;
+  pcp: PcpData;
+  importance: { param: string; value: number }[];
+  /** Why there is no importance yet (too few finished trials), or null. */
+  importanceNote: string | null;
+  pruned: { trial: number; step: number; reason: string }[];
+  failed: { trial: number; error: string }[];
 }
 
 export type DashboardHostMessage = { type: 'state'; state: DashboardState };

@@ -34,10 +34,12 @@ export const histogramCanvas = h('canvas', { id: 'chart-psi-histogram', role: 'i
 export const reliabilityCanvas = h('canvas', { id: 'chart-reliability', role: 'img', 'aria-label': 'Reliability diagram of sigma(psi_post)' });
 export const configSection = h('div', { id: 'config-diff-container' });
 export const scoresSection = h('div', { id: 'scores-container' });
+export const sweepSection = h('section', { id: 'sweep', 'aria-labelledby': 'sweep-title', hidden: true }); // Compare Sweep (sweepPanel.ts)
 
 root.append(
   runsHeader,
   notice,
+  sweepSection,
   h('section', { id: 'summary', 'aria-labelledby': 'summary-title' }, h('h2', { id: 'summary-title' }, 'Summary'), scoresSection),
   h(
     'section',

@@ -1,5 +1,5 @@
 // Draws the whole page from the host's last state, at most every REDRAW_INTERVAL_MS: the runs,
-// the summary, the metric charts, the critic view and the config table, in that order.
+// the summary, the metric charts, the critic view, the config table and a sweep's section, in that order.
 import { throttle } from '../shared/dom';
 import { themeColors } from '../shared/theme';
 import { renderConfig } from './configPanel';
@@ -8,6 +8,8 @@ import { renderFamilies } from './metricsPanel';
 import { runLabels } from './runLabels';
 import { renderRuns } from './runsPanel';
 import { renderScores } from './scoresPanel';
+import { sweepSection } from './layout';
+import { renderSweep } from './sweepPanel';
 import { view } from './state';
 
 const REDRAW_INTERVAL_MS = 250;
@@ -21,6 +23,7 @@ export const render = throttle(() => {
   renderFamilies(view.state, colors);
   renderCritic(view.state, colors);
   renderConfig(view.state);
+  renderSweep(sweepSection, view.state.sweep, colors);
   view.renders++;
   document.body.dataset.renders = String(view.renders);
   if (view.pendingScroll !== undefined) {

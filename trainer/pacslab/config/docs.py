@@ -39,7 +39,8 @@ def schema_markdown() -> str:
             ann = info.annotation
             sub = section_model(ann)
             if sub is not None:
-                nested.append((f"{prefix}{name}", sub, _section_text(ann, sub, info)))
+                key = f"{prefix}{name}" + (".<key>" if get_origin(ann) is dict else "")  # a mapping of named entries
+                nested.append((key, sub, _section_text(ann, sub, info)))
                 continue
             default = "required" if info.is_required() else f"`{json.dumps(info.get_default(call_default_factory=True))}`"
             rows.append(
@@ -61,6 +62,8 @@ def _section_text(ann, sub: type[BaseModel], info) -> str:
         return text
     if get_origin(ann) is list:
         return f"{text} A list; each entry has the keys below."
+    if get_origin(ann) is dict:
+        return f"{text} Default `{{}}`; an entry that is not a list has the keys below."
     return f"{text} Default `null`; when set, it has the keys below."
 
 

@@ -421,6 +421,8 @@ class LaunchConfig(_Section):
 
 ENGINES = ("native", "trl")
 
+from pacslab.config.sweep import SweepConfig  # noqa: E402 - after _Section, Int and Float, which it uses
+
 
 class Config(_Section):
     name: str | None = Field(
@@ -476,4 +478,9 @@ class Config(_Section):
     launch: LaunchConfig = Field(
         LaunchConfig(),
         description="Where and how the trainer runs: the backend (local or Slurm) and the training processes (engine: trl).",
+    )
+    sweep: SweepConfig | None = Field(
+        None,
+        description="A sweep over this config: parameters × seeds, run by `pacs-lab sweep` or ▶ Sweep "
+        "(docs/sweeps.md); `train` ignores it. null = none.",
     )

@@ -119,6 +119,20 @@ def submit(cfg: Config, run_dir: Path, train_args: list[str], *, cwd: Path, reco
     resume = train_args[:1] == ["--resume"]
     script = run_dir / JOB_SCRIPT
     runio.write_atomic(script, render_script(cfg, run_dir, train_args, python=python, cwd=cwd))
+    job_id = sbatch(script, cwd)
+    previous = runio.read_json(run_dir / LAUNCHER) or {}
+    runio.write_json_atomic(run_dir / LAUNCHER, {
+        **(record or {}), **previous, "backend": "slurm", "resume": resume, "job_id": job_id, "pid": None, "pid_start_time": None,
+        "host": socket.gethostname(), "python": python, "args": ["-m", "pacslab", "train", "--here", *train_args],
+        "cwd": str(cwd), "script": JOB_SCRIPT, "launched_at": runio.utc_now(),
+    })
+    runio.RunInfo(run_dir).update(status="queued", pid=None, pid_start_time=None, error=None, slurm_job_id=job_id)
+    runio.EventLog(run_dir).emit("state", status="queued", reason=f"submitted as Slurm job {job_id}")
+    return Job(job_id, script)
+
+
+def sbatch(script: Path, cwd: Path) -> str:
+    """Submits a batch script; returns the job id. SubmitError with sbatch's message and the key to fix."""
     try:
         done = subprocess.run(["sbatch", "--parsable", str(script)], cwd=cwd, capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
@@ -131,16 +145,7 @@ def submit(cfg: Config, run_dir: Path, train_args: list[str], *, cwd: Path, reco
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip() or f"sbatch exited with code {done.returncode}"
         raise SubmitError(f"sbatch refused the job:\n{message}\nFix: {_refusal_fix(message)} The script is {script}.")
-    job_id = done.stdout.strip().split(";")[0]
-    previous = runio.read_json(run_dir / LAUNCHER) or {}
-    runio.write_json_atomic(run_dir / LAUNCHER, {
-        **(record or {}), **previous, "backend": "slurm", "resume": resume, "job_id": job_id, "pid": None, "pid_start_time": None,
-        "host": socket.gethostname(), "python": python, "args": ["-m", "pacslab", "train", "--here", *train_args],
-        "cwd": str(cwd), "script": JOB_SCRIPT, "launched_at": runio.utc_now(),
-    })
-    runio.RunInfo(run_dir).update(status="queued", pid=None, pid_start_time=None, error=None, slurm_job_id=job_id)
-    runio.EventLog(run_dir).emit("state", status="queued", reason=f"submitted as Slurm job {job_id}")
-    return Job(job_id, script)
+    return done.stdout.strip().split(";")[0]
 
 
 def _refuse_layout(cfg: Config) -> None:

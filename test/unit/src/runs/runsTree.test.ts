@@ -21,7 +21,7 @@ const { RolloutsFeature } = require('../../../../src/rollouts/rolloutsFeature') 
 const { ConfigGroupItem, RunItem, RunsTree, UnreadableRunItem } = require('../../../../src/runs/runsTree') as typeof import('../../../../src/runs/runsTree');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-type Node = InstanceType<typeof ConfigGroupItem> | InstanceType<typeof RunItem> | InstanceType<typeof UnreadableRunItem>;
+type Node = Parameters<InstanceType<typeof RunsTree>['getTreeItem']>[0];
 
 const shownRun = (webview: FakeWebview) => (webview.posted.filter((m) => m.type === 'state').at(-1)?.state as RolloutsState | undefined)?.run?.id;
 
