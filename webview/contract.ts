@@ -1,9 +1,9 @@
 // The one message contract between the extension host and the two webviews. Imported by both
 // sides; no DOM and no vscode types here. The host waits for `ready`, then sends whole state.
 
-import type { RolloutSample } from '../src/core/runFormat';
+import type { RolloutSample, TokenDetails } from '../src/core/runFormat';
 
-export type { RolloutSample };
+export type { RolloutSample, TokenDetails };
 
 export const VIEW_TYPES = {
   dashboard: 'pacs.dashboard',
@@ -205,7 +205,9 @@ export interface RolloutsState {
 
 export type RolloutsHostMessage =
   | { type: 'state'; state: RolloutsState }
-  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] };
+  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] }
+  /** The token details of one sample marked `token_details` (read from the step file when shown), or why not. */
+  | { type: 'tokens'; loadId: number; group: number; index: number; details: TokenDetails | null; error: string | null };
 
 export interface RescoreRequest {
   runId: string;
@@ -220,7 +222,9 @@ export type RolloutsWebviewMessage =
   | { type: 'ready' }
   | { type: 'selectStep'; step: number }
   | { type: 'rescore'; request: RescoreRequest }
-  | { type: 'openInPanel'; step: number | null };
+  | { type: 'openInPanel'; step: number | null }
+  /** Asks for the token details of a shown sample of load `loadId`. */
+  | { type: 'loadTokens'; loadId: number; group: number; index: number };
 
 export interface RolloutsPersistedState {
   runId: string | null;
@@ -286,6 +290,8 @@ export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebvi
       return isInt(value.step);
     case 'openInPanel':
       return value.step === null || isInt(value.step);
+    case 'loadTokens':
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index);
     case 'rescore': {
       const r = value.request;
       return (
@@ -314,6 +320,8 @@ export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMess
       return isRecord(value.state);
     case 'samples':
       return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.samples);
+    case 'tokens':
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index) && (value.details === null || isRecord(value.details));
     default:
       return false;
   }

@@ -6,15 +6,16 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
-import { JsonlTail, readJsonlFile } from './events';
+import { JsonlTail } from './events';
 import type { BadLine, JsonlReadResult } from './events';
 import { describeJobEnd, isActiveJobState, isSlurmLaunch, slurmJob } from './launchers/slurm';
 import { isSameProcess } from './process';
 import { parseRunInfo, readLauncherInfo, readRunInfo, recordRunEnd, trainerLogTail } from './runDir';
-import { isRealFolder, readRunFile, RunFileError, runFilePath } from './runFiles';
-import { LIVE_STATUSES, RUN_FILES, rolloutFileName } from './runFormat';
-import type { KnownRunEvent, LauncherInfo, RolloutSample, RunError, RunInfo, RunStatus } from './runFormat';
-import { isRecord, isTrainingStep, parseEvent } from './runModel';
+import { isRealFolder, readRunFile, RunFileError } from './runFiles';
+import { LIVE_STATUSES, RUN_FILES } from './runFormat';
+import type { KnownRunEvent, LauncherInfo, RunError, RunInfo, RunStatus } from './runFormat';
+import { readStepRecords, stepRecordsFile, type StepRecords, type TokenDetails } from './rolloutRecords';
+import { isTrainingStep, parseEvent } from './runModel';
 
 export interface MetricSeries {
   steps: number[];
@@ -125,7 +126,7 @@ const RATE_WINDOW = 10;
 const KEPT_BAD_LINES = 5;
 /** How long a run may say `starting` with no process recorded before it counts as never started. */
 const NEVER_STARTED_MS = 60_000;
-const ROLLOUT_FILE = /^step-(\d+)\.jsonl$/;
+const ROLLOUT_FILE = /^step-(\d+)\.(?:jsonl|parquet)$/;
 
 interface RunEntry {
   state: RunState;
@@ -151,7 +152,7 @@ export class RunStore implements Disposable {
   private readonly entries = new Map<string, RunEntry>();
   /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed. */
   private readonly brokenInfo = new Map<string, string>();
-  private readonly rolloutCache = new Map<string, { samples: RolloutSample[]; badLines: number }>();
+  private readonly rolloutCache = new Map<string, StepRecords>();
   private readonly changeEmitter = new Emitter<RunStoreChange>();
   private readonly errorEmitter = new Emitter<RunStoreError>();
   private timer: NodeJS.Timeout | undefined;
@@ -243,8 +244,13 @@ export class RunStore implements Disposable {
     return this.entries.get(id)?.state.events.badLines ?? 0;
   }
 
-  /** Reads one step's rollout samples (a small cache keeps the last few steps). */
-  async loadRollouts(id: string, step: number): Promise<{ samples: RolloutSample[]; badLines: number }> {
+  /** The token details of one sample of a step, read from its file when shown (null when it has none). */
+  async loadTokenDetails(id: string, step: number, group: number, index: number): Promise<TokenDetails | null> {
+    return (await this.loadRollouts(id, step)).tokenDetails(group, index);
+  }
+
+  /** Reads one step's rollout samples, light fields only for a Parquet step (a small cache keeps the last few steps). */
+  async loadRollouts(id: string, step: number): Promise<StepRecords> {
     const entry = this.entries.get(id);
     if (!entry) throw new Error(`Unknown run ${id}.`);
     const key = `${id}\u0000${step}`;
@@ -254,10 +260,7 @@ export class RunStore implements Disposable {
       this.rolloutCache.set(key, cached);
       return cached;
     }
-    const file = await runFilePath(entry.state.dir, rolloutFileName(step));
-    const { records, badLines } = await readJsonlFile(file);
-    const samples = records.filter(isRecord) as RolloutSample[];
-    const loaded = { samples, badLines: badLines.length + records.length - samples.length };
+    const loaded = await readStepRecords(await stepRecordsFile(entry.state.dir, step));
     this.rolloutCache.set(key, loaded);
     if (this.rolloutCache.size > ROLLOUT_CACHE_SIZE) {
       this.rolloutCache.delete(this.rolloutCache.keys().next().value as string);

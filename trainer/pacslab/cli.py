@@ -20,7 +20,7 @@ DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
-                 "score": ("pacslab.scoring", "main")}
+                 "score": ("pacslab.scoring", "main"), "rollouts": ("pacslab.records", "main")}
     if argv and argv[0] in delegated:
         import importlib
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
-# and the `queued` status of a submitted batch job
-FORMAT_VERSION = 2
+# and the `queued` status of a submitted batch job; 3: rollout files are Parquet (pacslab.records)
+FORMAT_VERSION = 3
 LIVE_STATUSES = ("starting", "running", "paused")
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
@@ -426,12 +426,11 @@ def iter_metrics(run_dir: Path) -> Iterator[tuple[int, dict]]:
 # ---------------------------------------------------------------- rollouts
 
 
-def write_rollouts(run_dir: Path, step: int, records: list[dict]) -> str:
-    run_subdir(run_dir, "rollouts")
-    rel = f"rollouts/{step_name(step)}.jsonl"
-    body = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
-    write_atomic(Path(run_dir) / rel, body, durable=False)
-    return rel
+def write_rollouts(run_dir: Path, step: int, records: list[dict], *, jsonl: bool = False) -> str:
+    """The step's rollout file (Parquet; JSONL with `jsonl`), through pacslab.records, the one writer."""
+    from pacslab import records as rollout_records
+
+    return rollout_records.write_step(run_dir, step, records, jsonl=jsonl)
 
 
 # ---------------------------------------------------------------- checkpoints

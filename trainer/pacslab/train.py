@@ -414,7 +414,7 @@ class Trainer:
         # log
         if cfg.logging.rollouts_every and step % cfg.logging.rollouts_every == 0:
             records = self._records(step, data, post_logp, rhat, psi, weights)
-            rel = runio.write_rollouts(self.run_dir, step, records)
+            rel = runio.write_rollouts(self.run_dir, step, records, jsonl=self.cfg.logging.rollouts_jsonl)
             self.events.emit("rollouts", step=step, file=rel, count=len(records))
         step_s = time.perf_counter() - t0
         mask = batch.response_mask.bool()

@@ -33,6 +33,7 @@ import {
   sampleKey,
   SampleSearch,
   tokenHeat,
+  TokenRequests,
   type Filters,
   type Row,
 } from './model';
@@ -60,6 +61,7 @@ let state: RolloutsState | undefined;
 let samples: (RolloutSample | undefined)[] = [];
 let received = 0;
 let search = new SampleSearch([]);
+const tokenRequests = new TokenRequests();
 let rows: Row[] = [];
 let shownSamples = 0;
 const rendered = new Map<number, HTMLElement>();
@@ -133,6 +135,7 @@ function handle(message: RolloutsHostMessage): void {
         samples = new Array<RolloutSample | undefined>(state.total);
         received = 0;
         search = new SampleSearch(samples as RolloutSample[]);
+        tokenRequests.reset();
       } else if (samples.length < state.total) {
         samples.length = state.total;
       }
@@ -151,6 +154,14 @@ function handle(message: RolloutsHostMessage): void {
       // between only the progress line changes, so a 100k-sample step is not re-sorted 50 times.
       if (received >= state.total || message.offset === 0) rebuild();
       else renderStatusSoon();
+      return;
+    }
+    case 'tokens': {
+      if (!state || message.loadId !== state.loadId) return;
+      tokenRequests.receive(message.group, message.index, message.details, message.error);
+      const row = rows[activeRow()];
+      const shown = row?.kind === 'sample' ? samples[row.sample] : undefined;
+      if (shown && sampleKey(shown) === sampleKey(message)) renderDetail();
       return;
     }
     default:
@@ -411,11 +422,18 @@ function textBlock(title: string, id: string, text: string): HTMLElement {
 }
 
 function heatmap(s: RolloutSample): HTMLElement | null {
-  if (!s.tokens || !s.token_logratio || s.tokens.length === 0) return null;
-  const { heat, scale } = tokenHeat(s.token_logratio);
+  // A Parquet step's samples come without tokens: they are read from the file when shown.
+  const got = tokenRequests.details(s, (group, index) => {
+    if (state) host.post({ type: 'loadTokens', loadId: state.loadId, group, index });
+  });
+  if (!got) return h('p', { id: 'heatmap-loading', className: 'legend' }, 'Reading the tokens…');
+  if (got.error) return h('p', { id: 'heatmap-error', className: 'warning', role: 'note' }, icon('warning'), got.error);
+  const d = got.details;
+  if (!d || !d.token_logratio || d.tokens.length === 0) return null;
+  const { heat, scale } = tokenHeat(d.token_logratio);
   const tokens = h('div', { id: 'heatmap', className: 'heatmap', role: 'group', 'aria-label': 'Tokens colored by β·(logp − old_logp)' });
-  s.tokens.forEach((token, i) => {
-    const value = s.token_logratio?.[i];
+  d.tokens.forEach((token, i) => {
+    const value = d.token_logratio?.[i];
     const span = h('span', { className: `tok ${heat[i] >= 0 ? 'pos' : 'neg'}`, title: `${JSON.stringify(token)}: ${formatNumber(value)}` }, token);
     span.style.setProperty('--heat', Math.abs(heat[i]).toFixed(3));
     tokens.append(span);

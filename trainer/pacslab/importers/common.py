@@ -123,7 +123,7 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
             lines.append({"t": t, "type": "eval", "step": step,
                           "values": {k: v for k, v in run.evals[step].items() if v is not None}})
         if step in run.rollouts:
-            rel = runio.write_rollouts(run_dir, step, run.rollouts[step])
+            rel = runio.write_rollouts(run_dir, step, run.rollouts[step], jsonl=True)
             lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(run.rollouts[step])})
     end = t_of(last)
     lines.append({"t": end, "type": "state", "step": last, "status": "finished", "reason": f"imported from {run.trainer}"})

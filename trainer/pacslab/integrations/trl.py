@@ -61,13 +61,14 @@ class PacsLabCallback(TrainerCallback):
     """
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
-                 config: dict | None = None):
+                 config: dict | None = None, rollouts_jsonl: bool = False):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
         self.algorithm = algorithm or getattr(trainer, "algorithm", "grpo")
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
+        self.rollouts_jsonl = rollouts_jsonl  # JSONL rollout files instead of Parquet (logging.rollouts_jsonl)
         self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir))
         self.status = "finished"
         self.events: runio.EventLog | None = None
@@ -98,7 +99,7 @@ class PacsLabCallback(TrainerCallback):
         self.events.emit("metrics", step=step, values=metric_names(logs, self.loss_metric))
         records = self._records(step)
         if records:
-            self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records),
+            self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records, jsonl=self.rollouts_jsonl),
                              count=len(records))
         self.info.update(step=step)
 

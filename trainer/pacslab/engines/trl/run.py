@@ -110,7 +110,7 @@ def add_run_callback(trainer, cfg: Config, run_dir: Path):
     from pacslab.integrations.trl import PacsLabCallback
 
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"))
+                               config=cfg.model_dump(mode="json"), rollouts_jsonl=cfg.logging.rollouts_jsonl)
     trainer.add_callback(callback)
     return callback
 
