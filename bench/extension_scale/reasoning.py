@@ -1,6 +1,6 @@
 """Rollout records at the reasoning shape: one step of 1,024 samples × 500–8,000 response tokens
 (log-uniform, mean ≈ 2,700) with full token details, written as today's JSONL and as Parquet
-(pacslab.records) in the same run; then the extension's RunStore opens each (reasoning.ts).
+(pacslab.run.records) in the same run; then the extension's RunStore opens each (reasoning.ts).
 
 Compared, each against JSONL in the same run: bytes a step (target ≤ 1/8), the trainer's time to
 write a step (target: no more than JSONL's; median of interleaved repeats), opening the step in the
@@ -36,8 +36,8 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "trainer"))
 from machine import write_result  # noqa: E402
 
-from pacslab import records as rollout_records  # noqa: E402
-from pacslab import runio  # noqa: E402
+from pacslab.run import records as rollout_records  # noqa: E402
+from pacslab.run import files as runio  # noqa: E402
 
 WORDS = ("the sum of and then we carry one so answer is because digit step check compute total value first second "
          "next last result equals plus minus times divide let x y z number therefore thus wait verify").split()
@@ -148,7 +148,7 @@ def main() -> int:
     data = {
         "benchmark": "extension_reasoning",
         "description": f"one step of {args.samples} samples × 500–8,000 response tokens (log-uniform) with full token details, "
-                       "JSONL (today's writer) against Parquet (pacslab.records), in the same run; store = the core RunStore in its own "
+                       "JSONL (today's writer) against Parquet (pacslab.run.records), in the same run; store = the core RunStore in its own "
                        "Node process per format (open = loadRollouts of the step; added memory = RSS after it, after GC, minus before; "
                        "heat-map = one shown sample's token details)",
         "shape": {"samples": args.samples, "tokens": tokens, "mean_tokens": round(tokens / args.samples)},

@@ -43,9 +43,10 @@ def precision(args, model_dir: Path, device) -> dict:
     import torch
     from safetensors.torch import load_file
 
-    from pacslab import runio
+    from pacslab.run import files as runio
     from pacslab.config import load_config
-    from pacslab.train import prepare_run_dir, run_training
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
 
     work = args.work / "precision"
     work.mkdir(parents=True, exist_ok=True)

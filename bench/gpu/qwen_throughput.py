@@ -3,7 +3,7 @@
 the same tokens in the same process: `generate` for the rollout, forward+backward for the update.
 
 The trainer runs on a JSONL task of PROMPT_LEN-character prompts (the character tokenizer: one
-token per character): the native engine in-process through pacslab.train.run_training; `--engine
+token per character): the native engine in-process through pacslab.engines.native.loop.run_training; `--engine
 trl` in-process as the engine's worker builds PacsGRPOTrainer; `--engine trl --processes N
 [--accelerate-config zero2.yaml]` through `python -m pacslab train` (samples/s only: the phases
 of a step are not logged by the processes). A random-init model almost
@@ -129,9 +129,10 @@ def throughput(args, steps: list[dict]) -> dict:
 
 
 def trainer_run(args, model_dir: Path, task: Path, work: Path, device) -> dict:
-    """The native engine in-process through pacslab.train.run_training, as `python -m pacslab train` runs it."""
+    """The native engine in-process through pacslab.engines.native.loop.run_training, as `python -m pacslab train` runs it."""
     from pacslab.config import load_config
-    from pacslab.train import prepare_run_dir, run_training
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
 
     config = write_config(args, model_dir, task, work)
     cfg = load_config(config, [])

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 CONFIG = {
     "name": "sweep", "seed": 3, "device": "cpu", "total_steps": 12, "eval_every": 4, "checkpoint_every": 3,

@@ -87,8 +87,8 @@ def isolated_ms(shape: tuple[tuple[int, ...], ...], op: str, reps: int) -> float
 
 def new_trainer(cfg, run_dir: Path):
     """The trainer the CLI would build for `cfg`, writing to `run_dir`, quiet."""
-    from pacslab import runio
-    from pacslab.train import Trainer
+    from pacslab.run import files as runio
+    from pacslab.engines.native.loop import Trainer
 
     return Trainer(cfg, run_dir, base_dir=CONFIG.parent, resume=False, events=runio.EventLog(run_dir),
                    info=runio.RunInfo(run_dir), log=lambda _line: None)

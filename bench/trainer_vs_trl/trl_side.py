@@ -32,12 +32,12 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-freed-memory", action="store_true",
-                   help="the allocator setting pacslab's CPU runs make (pacslab.train.keep_freed_memory), for TRL too")
+                   help="the allocator setting pacslab's CPU runs make (pacslab.engines.native.cpu.keep_freed_memory), for TRL too")
     args = p.parse_args()
     if args.keep_freed_memory:
         import torch
 
-        from pacslab.train import keep_freed_memory
+        from pacslab.engines.native.cpu import keep_freed_memory
 
         if not keep_freed_memory(torch.device("cpu"), lambda line: print(line, file=sys.stderr)):
             raise SystemExit("--keep-freed-memory: malloc's parameters could not be set (not glibc, or MALLOC_* set)")

@@ -5,7 +5,7 @@ verifier's reward, one step = 8 prompts × 8 samples, the same steps and seed), 
 `stock` is trl.GRPOTrainer as it is, built by `pacslab.engines.trl.run.trainer_inputs`;
 `pacs_loss` is PacsGRPOTrainer (the PACS loss with its labels, group ids and ∂L/∂r̂); `pacs` is that
 plus PacsLabCallback writing a run directory, i.e. `engine: trl` as a user runs it; `native` is the
-same config with `engine: native` through `pacslab.train.run_training`, the function behind
+same config with `engine: native` through `pacslab.engines.native.loop.run_training`, the function behind
 `python -m pacslab train`, writing its run directory. A step's time is the gap between consecutive
 step ends (TRL's `on_step_end`, the native engine's per-step report); each side runs WARMUP untimed
 and STEPS timed steps, in rounds that alternate the order so that other load on the machine falls
@@ -34,10 +34,11 @@ BENCH = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BENCH))
 from machine import write_result  # noqa: E402
 
-from pacslab import runio  # noqa: E402
+from pacslab.run import files as runio  # noqa: E402
 from pacslab.config import load_config  # noqa: E402
 from pacslab.engines.trl.run import add_run_callback, build_trainer, trainer_inputs  # noqa: E402
-from pacslab.train import prepare_run_dir, run_training  # noqa: E402
+from pacslab.engines.native.loop import run_training  # noqa: E402
+from pacslab.run.lifecycle import prepare_run_dir  # noqa: E402
 
 CONFIG = """
 name: bench

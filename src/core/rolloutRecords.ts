@@ -1,5 +1,5 @@
 // One step's rollout records (docs/run-format.md): `rollouts/step-NNNNNN.parquet`, written by the
-// trainer (trainer/pacslab/records.py), or the JSONL file of runs written before and of imported
+// trainer (trainer/pacslab/run/records.py), or the JSONL file of runs written before and of imported
 // runs. A Parquet step is read with hyparquet: its light columns at once (what the list, filters,
 // sorts and the critic view need), a sample's token details only when it is shown, from the pages
 // that hold it (the file's page index). Every read goes through openRunFile (no link, no FIFO); sizes read from

@@ -3,7 +3,7 @@
 Each entry names its pure loss (losses.py), how the loss aggregates (a mean over rows or over
 real tokens: how micro-batches are weighted), what it needs (a frozen reference model, a
 per-row proxy that couples the rows of a group), its logged loss metric and its config
-requirements. The training loop, the config checks, the step line and run.json read the entry;
+requirements and the engines that run it. The training loop, the config checks, the step line and run.json read the entry;
 none of them branches on the algorithm's name. A new loss is one `register(...)` here on a pure
 function in losses.py (as verl registers its policy losses).
 
@@ -67,6 +67,7 @@ class Algorithm:
     advantages: Callable[["Config", "Tensor", "Tensor", int], "Tensor"] | None = None
     coupling: Coupling | None = None
     implicit_critic: bool = False  # ψ_post (the critic metrics) is this loss's own score
+    engines: tuple[str, ...] = ("native",)  # the engines that run it (engines/__init__.py ENGINES)
 
 
 ALGORITHMS: dict[str, Algorithm] = {}
@@ -148,7 +149,7 @@ register(Algorithm(
     requirements=_pacs_requirements,
     coupling=Coupling(proxy=_pacs_proxy, gradient=_pacs_gradient,
                       zero_at_old=lambda cfg: cfg.pacs.reward_method == "logratio"),
-    implicit_critic=True,
+    implicit_critic=True, engines=("native", "trl"),
 ))
 
 
@@ -165,7 +166,7 @@ def _grpo_advantages(norm_by_std: bool):
 
 
 def _register_clipped(name: str, summary: str, *, aggregation: Literal["rows", "tokens"], norm_by_std: bool, why: str,
-                      options: Callable[["Config"], dict]) -> Algorithm:
+                      options: Callable[["Config"], dict], engines: tuple[str, ...] = ("native",)) -> Algorithm:
     """A PPO-clip loss of losses.py (`{name}_loss`) on group advantages, with the grpo section's options."""
 
     def loss(cfg: "Config", x: LossInput):
@@ -178,11 +179,11 @@ def _register_clipped(name: str, summary: str, *, aggregation: Literal["rows", "
 
     return register(Algorithm(name=name, summary=summary, loss_metric=f"{name}/loss", aggregation=aggregation, loss=loss,
                               needs_reference=_kl_reference, requirements=_group_of(2, why),
-                              advantages=_grpo_advantages(norm_by_std)))
+                              advantages=_grpo_advantages(norm_by_std), engines=engines))
 
 
 _register_clipped("grpo", "GRPO baseline: PPO-clip on group-normalised rewards, token mean", aggregation="tokens",
-                  norm_by_std=True, why="normalises rewards within a group", options=lambda _cfg: {})
+                  norm_by_std=True, why="normalises rewards within a group", options=lambda _cfg: {}, engines=("native", "trl"))
 
 
 # ---------------------------------------------------------------- RLOO
@@ -202,7 +203,8 @@ def _rloo_advantages(_cfg: "Config", labels, group_ids, n: int):
 
 register(Algorithm(name="rloo", summary="RLOO baseline: REINFORCE with a leave-one-out baseline", loss_metric="rloo/loss",
                    aggregation="rows", loss=_rloo_loss, needs_reference=_no_reference,
-                   requirements=_group_of(2, "needs a leave-one-out baseline"), advantages=_rloo_advantages))
+                   requirements=_group_of(2, "needs a leave-one-out baseline"), advantages=_rloo_advantages,
+                   engines=("native", "trl")))
 
 
 # ---------------------------------------------------------------- Dr. GRPO
@@ -213,3 +215,8 @@ _register_clipped("dr_grpo", "Dr. GRPO baseline: GRPO without the std division, 
 
 
 NAMES: tuple[str, ...] = tuple(ALGORITHMS)
+
+
+def run_on(engine: str) -> tuple[str, ...]:
+    """The algorithms `engine` runs, in registry order."""
+    return tuple(name for name, algorithm in ALGORITHMS.items() if engine in algorithm.engines)

@@ -12,15 +12,15 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from pacslab.config import ConfigError, json_schema, load_config, schema_markdown
+from pacslab.run.lifecycle import EXIT_CONFIG, base_dir_of, end_run
 
-EXIT_CONFIG = 2
 DEFAULT_RUNS_ROOT = Path(".pacs") / "runs"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
-                 "score": ("pacslab.scoring", "main"), "rollouts": ("pacslab.records", "main")}
+                 "score": ("pacslab.scoring", "main"), "rollouts": ("pacslab.run.records", "main")}
     if argv and argv[0] in delegated:
         import importlib
 
@@ -85,11 +85,11 @@ def _config_error(exc: ConfigError | ValueError, run_dir: Path | None = None, *,
     never trained) is marked failed with it, and a run that has trained is left as it is."""
     print(f"{kind} error:\n{exc}", file=sys.stderr)
     if run_dir is not None:
-        from pacslab import runio
+        from pacslab.run import files as runio
 
         info = runio.RunInfo(run_dir)
         if info.get("status") == "starting" and not runio.holds_run(run_dir):
-            info.update(status="failed", error={"message": f"{kind} error: {exc}", "traceback": None})
+            end_run(info, "failed", error=f"{kind} error: {exc}")
     return EXIT_CONFIG
 
 
@@ -99,7 +99,7 @@ def _usage_error(message: str) -> int:
 
 
 def cmd_train(args) -> int:
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     resume = args.resume is not None
     if resume:
@@ -136,73 +136,65 @@ def _join_machine_0(args, config_path: Path, run_dir: Path) -> int | None:
     """On machine 1, 2, ... of a Slurm job of engine: trl, starts this machine's processes, which join
     machine 0's rendezvous (machine 0 alone prepares and writes the run directory, holding its lock);
     returns their exit code, or None on machine 0 and for the native engine."""
-    import os
     import subprocess
 
-    from pacslab import runio
-
     resume = args.resume is not None
-    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
+    base_dir = base_dir_of(run_dir) if resume else config_path.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError:
         return None  # reported as on machine 0
     if cfg.engine != "trl" or cfg.launch.machine_rank == 0:
         return None
-    from pacslab.engines.trl.launch import launcher_command, uses_cuda
+    from pacslab.engines.trl.launch import launcher_command, launcher_env, uses_cuda
 
     cuda = uses_cuda(cfg)
     command = launcher_command(cfg, run_dir.resolve(), base_dir=base_dir, resume=resume, cuda=cuda)
-    env = {"OMP_NUM_THREADS": "1", **os.environ} if not cuda else dict(os.environ)
-    env["HF_HUB_OFFLINE"] = "1"
     print(f"machine {cfg.launch.machine_rank} of {cfg.launch.num_machines}: {' '.join(command)}", flush=True)
-    return subprocess.run(command, env=env).returncode
+    return subprocess.run(command, env=launcher_env(cuda)).returncode
 
 
 def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path, lock) -> int:
     """Trains holding the run's lock (taken here for a run folder made now)."""
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     resume = args.resume is not None
-    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir) if resume else config_path.resolve().parent
+    base_dir = base_dir_of(run_dir) if resume else config_path.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
         return _config_error(exc, run_dir)
 
-    from pacslab.train import InputError, load_inputs, prepare_run_dir, run_training
+    from pacslab.engines import get
+    from pacslab.engines.native.inputs import InputError
+    from pacslab.run.lifecycle import prepare_run_dir
+
+    def prepared() -> Path:
+        return prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
+                               runs_root=runs_root, resume=resume, base_dir=base_dir)
 
     if cfg.launch.backend == "slurm" and not args.here:
         from pacslab.launchers.slurm import submit_from_cli
 
-        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        run_dir = prepared()
         with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             return submit_from_cli(cfg, run_dir, config_path=config_path, overrides=args.overrides, resume=resume)
-    if cfg.engine == "trl":
-        from pacslab.engines.trl.launch import launch
-
-        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
-        with runio.RunLock(run_dir) if lock is None else nullcontext():
-            print(f"run directory: {run_dir}", flush=True)
-            return launch(cfg, run_dir, base_dir=base_dir, resume=resume)
+    engine = get(cfg.engine)
     try:
-        inputs = load_inputs(cfg, base_dir)
+        inputs = engine.call("inputs", cfg, base_dir)
     except ConfigError as exc:  # the data does not fit the config
         return _config_error(exc if exc.file is not None else ConfigError(config_path, exc.issues), run_dir)
     except InputError as exc:
         return _config_error(exc, run_dir, kind="input")
     with inputs:
-        run_dir = prepare_run_dir(cfg, config_path=None if resume else config_path, run_dir=run_dir,
-                                  runs_root=runs_root, resume=resume, base_dir=base_dir)
+        run_dir = prepared()
         with runio.RunLock(run_dir) if lock is None else nullcontext():
             print(f"run directory: {run_dir}", flush=True)
             log, on_step, close = _reporter(cfg.total_steps)
             try:
-                return run_training(cfg, run_dir, base_dir=base_dir, resume=resume, log=log, on_step=on_step,
-                                    inputs=inputs)
+                return engine.call("launch", cfg, run_dir, base_dir=base_dir, resume=resume, log=log, on_step=on_step,
+                                   inputs=inputs)
             finally:
                 close()
 
@@ -230,11 +222,11 @@ def _reporter(total: int):
 def cmd_eval(args) -> int:
     import torch
 
-    from pacslab import runio
+    from pacslab.run import files as runio
     from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
     from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
     from pacslab.tasks import encode_examples
-    from pacslab.train import step_work, tune_cpu_threads
+    from pacslab.engines.native.cpu import step_work, tune_cpu_threads
     from pacslab.verifiers import VerifierRunner
 
     target: Path = args.target
@@ -242,7 +234,7 @@ def cmd_eval(args) -> int:
     config_path = target / runio.CONFIG if is_run else target
     if is_run and not runio.is_regular_file(config_path):
         return _usage_error(f"{target} is not a run directory (no {runio.CONFIG} file); pass the folder of a run")
-    base_dir = Path(runio.RunInfo(target).get("config_dir") or target) if is_run else target.resolve().parent
+    base_dir = base_dir_of(target) if is_run else target.resolve().parent
     try:
         cfg = load_config(config_path, args.overrides, base_dir=base_dir)
     except ConfigError as exc:
@@ -304,7 +296,7 @@ def cmd_export_merged(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from pacslab import runio
+    from pacslab.run import files as runio
 
     runs = runio.list_runs(args.runs_root)
     if args.json:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 MANIFEST_FORMAT = 1
 ONNX_DIR = "onnx"

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pacslab import onnx_export, runio
+from pacslab import onnx_export
+from pacslab.run import files as runio
 
 BACKENDS = ("onnx", "torch")
 ESTIMATORS = ("rloo", "grpo", "naive")
@@ -256,7 +257,7 @@ class Scorer:
 
 def read_group(run_dir: Path, step: int, group: int, index: int) -> list[dict]:
     """The logged samples of (step, group), by index; the sample `index` must be among them."""
-    from pacslab import records as rollout_records
+    from pacslab.run import records as rollout_records
 
     path = rollout_records.step_file(run_dir, step) or Path(run_dir) / rollout_records.file_name(step)
     try:

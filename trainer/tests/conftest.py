@@ -68,7 +68,7 @@ def write_config(tmp_path, tiny_model_dir):
 
 
 def events_of(run_dir: Path) -> list[dict]:
-    from pacslab.runio import read_jsonl
+    from pacslab.run.files import read_jsonl
 
     return read_jsonl(Path(run_dir) / "events.jsonl")[0]
 
@@ -97,3 +97,22 @@ def wait_for(predicate, *, what: str, timeout: float = 120.0, proc: subprocess.P
             pytest.fail(f"trainer exited ({proc.returncode}) before {what}:\n{proc.stdout.read()}")
         time.sleep(0.1)
     pytest.fail(f"timed out waiting for {what}")
+
+
+def train(config_path: Path, run_dir: Path, *, overrides=(), resume=False, on_step=None) -> int:
+    from pacslab.config import load_config
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
+
+    cfg = load_config(config_path, list(overrides))
+    prepare_run_dir(cfg, config_path=config_path, run_dir=run_dir, runs_root=run_dir.parent, resume=resume)
+    return run_training(cfg, run_dir, base_dir=config_path.parent, resume=resume, log=lambda _: None, on_step=on_step)
+
+
+def metrics_by_step(run_dir: Path, *, drop_perf: bool = True) -> list[tuple[int, dict]]:
+    out = []
+    for e in events_of(run_dir):
+        if e["type"] in ("metrics", "eval"):
+            values = {k: v for k, v in e["values"].items() if not (drop_perf and k.startswith(("perf/", "system/")))}
+            out.append((e["step"], values))
+    return out

@@ -7,9 +7,9 @@ import signal
 import pytest
 
 from conftest import events_of, run_json, spawn_trainer, wait_for
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.cli import main
-from pacslab.control import append_command
+from pacslab.run.control import append_command
 
 FAST = ["--set", "eval.size=2", "--set", "eval.samples=1", "--set", "eval.k=[1]"]
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import run_json
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.cli import main
 from pacslab.config import json_schema
 

@@ -10,7 +10,9 @@ import torch
 import yaml
 
 from conftest import REPO_DIR, events_of
-from pacslab import cli, records as records_io, runio
+from pacslab import cli
+from pacslab.run import files as runio
+from pacslab.run import records as records_io
 
 EXAMPLE = REPO_DIR / "examples" / "math-chat"
 RECIPES = REPO_DIR / "examples" / "recipes"

@@ -16,7 +16,8 @@ import pytest
 import torch
 import yaml
 
-from pacslab import demo_model, onnx_export, runio, scoring
+from pacslab import demo_model, onnx_export, scoring
+from pacslab.run import files as runio
 
 PAD, EOS, UNK, BOS = "<pad>", "$", "<unk>", "<s>"
 CHARS = list("0123456789+-*=/()., ?")

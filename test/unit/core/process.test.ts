@@ -22,7 +22,7 @@ describe('process identity', { skip: process.platform !== 'linux' && 'needs /pro
       const pid = child.pid as number;
       const ours = processStartTime(pid);
       assert.match(ours ?? '', /^\d+$/);
-      const trainer = spawnSync(PYTHON, ['-c', `from pacslab.runio import pid_start_time; print(pid_start_time(${pid}))`], { encoding: 'utf8' });
+      const trainer = spawnSync(PYTHON, ['-c', `from pacslab.run.files import pid_start_time; print(pid_start_time(${pid}))`], { encoding: 'utf8' });
       if (trainer.status === 0) assert.equal(ours, trainer.stdout.trim(), 'the same value as run.json pid_start_time');
       assert.equal(isProcessAlive(pid), true);
       assert.equal(isSameProcess(pid, ours), true);

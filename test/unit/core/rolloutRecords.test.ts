@@ -18,7 +18,7 @@ const TRAINER_RUN = join(REPO, 'test', 'webview', 'fixtures', 'trainer-run', '20
 const root = mkdtempSync(join(tmpdir(), 'pacs-records-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const probe = spawnSync(PYTHON, ['-c', 'import pacslab.records'], { env: ENV });
+const probe = spawnSync(PYTHON, ['-c', 'import pacslab.run.records'], { env: ENV });
 const noPython = probe.status === 0 ? false : `no Python with pacslab at ${PYTHON} (set PACS_PYTHON)`;
 
 /** Writes `records` as step `step` of `runDir` with the trainer's writer (runio.write_rollouts). */
@@ -26,7 +26,7 @@ function pythonWrites(runDir: string, step: number, records: unknown[]): void {
   mkdirSync(runDir, { recursive: true });
   const input = join(root, `records-${step}.json`);
   writeFileSync(input, JSON.stringify(records));
-  const code = 'import json, sys; from pacslab import runio; runio.write_rollouts(sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3])))';
+  const code = 'import json, sys; from pacslab.run import files as runio; runio.write_rollouts(sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3])))';
   const result = spawnSync(PYTHON, ['-c', code, runDir, String(step), input], { env: ENV, encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
 }

@@ -32,9 +32,9 @@ function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env):
 
 function trainerMissing(): string | false {
   // Finding the modules is enough to decide; importing torch here would cost seconds.
-  const probe = spawnSync(PYTHON, ['-c', 'import importlib.util as u, sys; sys.exit(None in (u.find_spec("pacslab.train"), u.find_spec("pacslab.demo_model")))'], { encoding: 'utf8' });
+  const probe = spawnSync(PYTHON, ['-c', 'import importlib.util as u, sys; sys.exit(None in (u.find_spec("pacslab.engines.native.loop"), u.find_spec("pacslab.demo_model")))'], { encoding: 'utf8' });
   if (probe.error) return `no Python at ${PYTHON} (set PACS_PYTHON)`;
-  if (probe.status !== 0) return `pacslab (with pacslab.train and pacslab.demo_model) is not installed for ${PYTHON}: ${probe.stderr.trim().split('\n').pop() ?? ''}`;
+  if (probe.status !== 0) return `pacslab (with pacslab.engines.native.loop and pacslab.demo_model) is not installed for ${PYTHON}: ${probe.stderr.trim().split('\n').pop() ?? ''}`;
   return false;
 }
 const skip = trainerMissing();

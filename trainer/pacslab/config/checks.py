@@ -66,9 +66,9 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
         add("model.path", problem or fix, fix if problem else "point model.path at a local Hugging Face model directory")
 
     _check_data(cfg, base_dir, add)
-    from pacslab.engines.trl.checks import check_engine
+    from pacslab.engines.checks import check_engines
 
-    check_engine(cfg, base_dir, add)
+    check_engines(cfg, base_dir, add)
     if cfg.task.verifier.startswith("python:"):
         module = cfg.task.verifier.removeprefix("python:").rpartition(":")[0]
         if module.endswith(".py"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 
 class ImportError_(ValueError):  # noqa: N801 - `ImportError` is Python's own

@@ -3,33 +3,7 @@ them). A name not in a table is kept as the source wrote it."""
 
 from __future__ import annotations
 
-# TRL's GRPOTrainer (trainer_state.json log_history; TensorBoard tags are these under `train/`)
-TRL = {
-    "reward": "reward/mean",
-    "reward_std": "reward/std",
-    "grad_norm": "optim/grad_norm",
-    "learning_rate": "optim/lr",
-    "entropy": "policy/entropy",
-    "completions/mean_length": "response/length_mean",
-    "completions/max_length": "response/length_max",
-    "completions/clipped_ratio": "response/truncated_frac",
-    "step_time": "perf/step_s",
-}
-
-# verl's PPO/GRPO trainer (its tracking logger's keys, also its TensorBoard tags)
-VERL = {
-    "critic/rewards/mean": "reward/mean",
-    "actor/grad_norm": "optim/grad_norm",
-    "actor/lr": "optim/lr",
-    "actor/entropy": "policy/entropy",
-    "response_length/mean": "response/length_mean",
-    "response_length/max": "response/length_max",
-    "response_length/clip_ratio": "response/truncated_frac",
-    "timing_s/step": "perf/step_s",
-}
-
-TABLES = {"trl": TRL, "verl": VERL}
-LOSS = {"trl": "loss", "verl": "actor/pg_loss"}
+from pacslab.run.names import LOSS, TABLES  # noqa: F401 - LOSS: read by importers/tensorboard.py
 
 
 def guess_trainer(tags: set[str]) -> str:

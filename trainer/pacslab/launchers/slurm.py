@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
+from pacslab.run.lifecycle import EXIT_CONFIG, end_run
 from pacslab.config import Config
 
 JOB_SCRIPT = "job.sbatch"
@@ -202,7 +203,7 @@ def submit_from_cli(cfg: Config, run_dir: Path, *, config_path: Path | None, ove
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not resume:
-            runio.RunInfo(run_dir).update(status="failed", error={"message": str(exc), "traceback": None})
-        return 2
+            end_run(runio.RunInfo(run_dir), "failed", error=str(exc))
+        return EXIT_CONFIG
     print(f"submitted Slurm job {job.job_id}: {job.script}", flush=True)
     return 0

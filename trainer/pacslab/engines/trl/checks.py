@@ -1,13 +1,11 @@
-"""Config rules of `engine: trl` and of the `launch:` section, run before any process starts."""
+"""Config rules of `engine: trl`, run before any process starts (engines/checks.py has the rules of every engine)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
+from pacslab import algorithms
 from pacslab.config.schema import Config
-
-Add = Callable[[str, str, str], None]
+from pacslab.engines.checks import Add, world_size
 
 # GRPOConfig fields another section already sets: a `trl:` entry for one of them is an error naming that key
 OWNED_FIELDS = {
@@ -38,14 +36,12 @@ def grpo_config_fields() -> set[str] | None:
     return {f.name for f in dataclasses.fields(GRPOConfig)}
 
 
-def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
-    _check_launch(cfg, base_dir, add)
-    _check_vllm(cfg, add)
-    if cfg.engine != "trl":
-        if cfg.trl:
-            add("trl", "the trl section only applies to engine: trl", "set engine: trl, or remove the trl section")
-        return
+def check_trl(cfg: Config, base_dir: Path, add: Add) -> None:
+    """The config rules of engine: trl (engines/__init__.py ENGINES)."""
     import importlib.util
+
+    if cfg.rollout.engine == "vllm" and importlib.util.find_spec("vllm") is None:
+        add("rollout.engine", "vLLM is not installed", "pip install 'pacslab[vllm]' (or pip install vllm), or use rollout.engine: transformers")
 
     fields = grpo_config_fields() if cfg.trl else set()  # importing trl takes seconds: only for a trl section
     if fields is None or importlib.util.find_spec("trl") is None:
@@ -62,62 +58,15 @@ def check_engine(cfg: Config, base_dir: Path, add: Add) -> None:
         add("optim.mini_batch_prompts" if o.epochs == 1 else "optim.epochs",
             "engine: trl makes one optimizer step per rollout batch (the PACS weights are taken at θ_old)",
             f"set optim.epochs: 1 and optim.mini_batch_prompts: {cfg.rollout.prompts_per_step}, or use engine: native")
-    if cfg.algorithm == "pacs" and cfg.pacs.reward_method != "logratio":
+    algorithm = algorithms.get(cfg.algorithm)
+    if algorithm.coupling is not None and not algorithm.coupling.zero_at_old(cfg):
         add("pacs.reward_method", "engine: trl computes ∂L/∂r̂ once per rollout batch, where only logratio's r̂ is 0",
             "use reward_method: logratio, or engine: native")
-    if cfg.algorithm not in ("pacs", "grpo", "rloo"):
-        add("algorithm", f"engine: trl runs pacs, grpo and rloo, not {cfg.algorithm}", "choose one of those, or engine: native")
+    if "trl" not in algorithm.engines:
+        add("algorithm", f"engine: trl runs {', '.join(algorithms.run_on('trl'))}, not {cfg.algorithm}",
+            "choose one of those, or engine: native")
     rows, world = cfg.rollout.prompts_per_step * cfg.rollout.n, world_size(cfg)
     accumulation = int(cfg.trl.get("gradient_accumulation_steps", 1))
     if rows % (world * accumulation):
         add("rollout.prompts_per_step", f"a step's {rows} responses do not split evenly over {world} processes × "
             f"{accumulation} accumulation steps", f"make prompts_per_step × n a multiple of {world * accumulation}")
-
-
-def _check_vllm(cfg: Config, add: Add) -> None:
-    import importlib.util
-
-    rollout = cfg.rollout
-    if rollout.engine != "vllm":
-        if rollout.vllm_server_url:
-            add("rollout.vllm_server_url", "a vLLM server is only used with rollout.engine: vllm", "set rollout.engine: vllm, or remove the URL")
-        return
-    if cfg.engine != "trl":
-        add("rollout.engine", "vLLM rollouts run through TRL", "set engine: trl, or rollout.engine: transformers")
-    elif importlib.util.find_spec("vllm") is None:
-        add("rollout.engine", "vLLM is not installed", "pip install 'pacslab[vllm]' (or pip install vllm), or use rollout.engine: transformers")
-
-
-def world_size(cfg: Config) -> int:
-    launch = cfg.launch
-    # a Slurm job runs on launch.slurm.nodes machines (it sets num_machines from it)
-    return launch.num_processes * (launch.slurm.nodes if launch.backend == "slurm" else launch.num_machines)
-
-
-def _check_launch(cfg: Config, base_dir: Path, add: Add) -> None:
-    launch = cfg.launch
-    if cfg.engine == "native" and world_size(cfg) > 1:
-        add("launch.num_processes", "the native engine runs in one process", "set engine: trl to train on several processes")
-    if launch.machine_rank >= launch.num_machines:
-        add("launch.machine_rank", f"{launch.machine_rank} is not below launch.num_machines ({launch.num_machines})",
-            f"use a rank from 0 to {launch.num_machines - 1}")
-    if launch.num_machines > 1 and not launch.main_process_ip:
-        add("launch.main_process_ip", "several machines need the address of machine 0", "set it to machine 0's IP or host name")
-    if launch.accelerate_config:
-        path = Path(launch.accelerate_config).expanduser()
-        path = path if path.is_absolute() else base_dir / path
-        if not path.is_file():
-            add("launch.accelerate_config", f"{path} is not a file", "point it at an accelerate config (YAML), relative to the config file")
-    if launch.num_processes > 1 and cfg.device != "cpu":
-        _check_gpus(launch.num_processes, cfg.device, add)
-
-
-def _check_gpus(wanted: int, device: str, add: Add) -> None:
-    import torch
-
-    have = torch.cuda.device_count()
-    if device == "auto" and have == 0:
-        return  # CPU processes (gloo)
-    if wanted > have:
-        add("launch.num_processes", f"{wanted} processes on GPUs, but this machine has {have}",
-            f"set launch.num_processes to at most {have}, or device: cpu")

@@ -12,11 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from pacslab import runio
-from pacslab.config import Config, resolved_dict
-from pacslab.engines.trl.checks import world_size
+from pacslab.run import files as runio
+from pacslab.config import Config
+from pacslab.run.lifecycle import end_run, write_config
+from pacslab.engines.checks import world_size
 
 WORKER = "pacslab.engines.trl.run"
 
@@ -27,6 +26,16 @@ def uses_cuda(cfg: Config) -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def launcher_env(cuda: bool) -> dict[str, str]:
+    """The environment of the launcher and its processes, on every machine: offline hub, one CPU
+    thread per process on a CPU (unless set), and TRL's report_to is [] here, so transformers'
+    MLflow integration is never used: skip importing mlflow."""
+    env = {"DISABLE_MLFLOW_INTEGRATION": "TRUE", **os.environ, "HF_HUB_OFFLINE": "1"}
+    if not cuda:
+        env.setdefault("OMP_NUM_THREADS", "1")
+    return env
 
 
 def launcher_command(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool, cuda: bool) -> list[str]:
@@ -53,26 +62,23 @@ def launcher_command(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool
     return command + ["-m", WORKER, *worker]
 
 
-def launch(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool) -> int:
-    """Runs the processes to the end; returns the exit code of `python -m pacslab train`."""
+def launch(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool, log=None, on_step=None, inputs=None) -> int:
+    """Runs the processes to the end; returns the exit code of `python -m pacslab train`. `log`,
+    `on_step` and `inputs` are the native engine's: each rank here prints and reads for itself."""
     info = runio.RunInfo(run_dir)
     if not resume:
-        runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
+        write_config(cfg, run_dir, base_dir)
     cuda = uses_cuda(cfg)
     info.update(status="starting", config_dir=str(base_dir), engine="trl", world_size=world_size(cfg),
                 **runio.process_fields())
-    # TRL's report_to is [] here, so transformers' MLflow integration is never used: skip importing mlflow
-    env = {"DISABLE_MLFLOW_INTEGRATION": "TRUE", **os.environ, "HF_HUB_OFFLINE": "1"}
-    if not cuda:
-        env.setdefault("OMP_NUM_THREADS", "1")
-    code = subprocess.run(launcher_command(cfg, run_dir, base_dir=base_dir, resume=resume, cuda=cuda), env=env).returncode
+    code = subprocess.run(launcher_command(cfg, run_dir, base_dir=base_dir, resume=resume, cuda=cuda),
+                          env=launcher_env(cuda)).returncode
     if code == 0:
         return 0
     info = runio.RunInfo(run_dir)
     if info.get("status") in runio.LIVE_STATUSES:
-        error = {"message": f"a training process exited with code {code}; the launcher stopped the others", "traceback": None}
-        info.update(status="crashed", error=error)
         events = runio.EventLog(run_dir)
-        events.emit("state", status="crashed", reason=error["message"])
+        end_run(info, "crashed", events=events,
+                error=f"a training process exited with code {code}; the launcher stopped the others")
         events.close()
     return 1

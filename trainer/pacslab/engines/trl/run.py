@@ -12,9 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from pacslab import runio
+from pacslab.run import files as runio
+from pacslab.run.lifecycle import base_dir_of
+from pacslab.run.names import chat_text
 from pacslab.config import Config, load_config
-from pacslab.engines.trl.checks import world_size
+from pacslab.engines.checks import world_size
 
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
 
@@ -66,7 +68,7 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
                                  for i, e in enumerate(examples)])
 
     def verifier_reward(completions, example, log_extra=None, **_):
-        verdicts = [verify(verifier, _response(c), examples[i]) for c, i in zip(completions, example)]
+        verdicts = [verify(verifier, chat_text(c), examples[i]) for c, i in zip(completions, example)]
         if log_extra is not None:
             log_extra("verifier", [{"parsed": v.parsed, "detail": v.detail, "error": v.error} for v in verdicts])
             log_extra("answer", [examples[i].answer for i in example])
@@ -107,18 +109,12 @@ def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
 def add_run_callback(trainer, cfg: Config, run_dir: Path):
     """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm; returns it."""
     from pacslab.algorithms import get
-    from pacslab.integrations.trl import PacsLabCallback
+    from pacslab.engines.trl.callback import PacsLabCallback
 
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
                                config=cfg.model_dump(mode="json"), rollouts_jsonl=cfg.logging.rollouts_jsonl)
     trainer.add_callback(callback)
     return callback
-
-
-def _response(completion) -> str:
-    if isinstance(completion, list):
-        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
-    return completion
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     args = parser.parse_args(argv)
     run_dir = args.run_dir.resolve()
-    base_dir = Path(runio.RunInfo(run_dir).get("config_dir") or run_dir)
+    base_dir = base_dir_of(run_dir)
     cfg = load_config(run_dir / runio.CONFIG)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -20,6 +20,7 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, unsplit_pixel_values_by_grid
 
+from pacslab import algorithms
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, labels_gradient, shuffle_groups, whole_groups
 from pacslab.losses import pacs_loss, pacs_weights, rloo_advantages
@@ -36,9 +37,10 @@ class PacsGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, algorithm: str = "pacs", pacs_options: dict | None = None,
                  evaluation: Evaluation | None = None, group_shuffle: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        if algorithm not in ("pacs", "grpo", "rloo"):
-            raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs pacs, grpo or rloo")
+        if algorithm not in algorithms.run_on("trl"):
+            raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs {', '.join(algorithms.run_on('trl'))}")
         self.algorithm = algorithm
+        self.coupled = algorithms.get(algorithm).coupling is not None  # PACS: this class's own loss
         self.evaluation = evaluation
         self.group_shuffle = group_shuffle
         self.pacs_options = dict(pacs_options or {})
@@ -63,7 +65,7 @@ class PacsGRPOTrainer(GRPOTrainer):
             advantages = rloo_advantages(labels, rollout_n=n, group_ids=group_ids)  # [N]
             output["advantages"] = advantages[local].to(torch.float32)
             self.sample_fields = {"advantage": advantages.tolist()}  # the records show these, not TRL's
-        elif self.algorithm == "pacs" and self.model.training:
+        elif self.coupled and self.model.training:
             c, metrics = labels_gradient(labels, group_ids, rollout_n=n, **self.pacs_options)
             output[COEFFICIENTS] = c[local]
             self.sample_fields = _sample_fields(labels, rollout_n=n, weight_mode=self.pacs_options.get("weight_mode", "question"))
@@ -115,7 +117,7 @@ class PacsGRPOTrainer(GRPOTrainer):
             yield model
 
     def _compute_loss(self, model, inputs):
-        if self.algorithm != "pacs" or not model.training:
+        if not self.coupled or not model.training:
             return super()._compute_loss(model, inputs)
         prompt_ids, completion_ids = inputs["prompt_ids"], inputs["completion_ids"]
         mask = inputs["completion_mask"]  # [b, T]

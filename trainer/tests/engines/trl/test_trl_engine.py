@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import TRAINER_DIR
-from pacslab import records as records_io
+from pacslab.run import records as records_io
 from pacslab.config import ConfigError, load_config
 from pacslab.engines.trl.loss import coupled_loss, labels_gradient, shuffle_groups, whole_groups
 from pacslab.engines.trl.trainer import pacs_micro_loss
@@ -232,7 +232,7 @@ def _wait_for_status(process, run_dir: Path, status: str) -> None:
 def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processes(tmp_path):
     """One pair of 2-process runs: pause holds both ranks, a checkpoint and a suspend while paused
     end the first run at step 1, the resumed run finishes with rollouts, evaluations and checkpoints."""
-    from pacslab.control import append_command
+    from pacslab.run.control import append_command
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -252,7 +252,8 @@ def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processe
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000001"
     assert [(e["command"], e["result"]) for e in _events(run_dir) if e["type"] == "control_ack"] == [
         ("pause", "ok"), ("checkpoint", "ok"), ("suspend", "ok")]
-    assert [e["status"] for e in _events(run_dir) if e["type"] == "state"] == ["running", "paused", "running", "suspended"]
+    # as on the native engine (run/control.py obey): a suspend while paused ends the run paused -> suspended
+    assert [e["status"] for e in _events(run_dir) if e["type"] == "state"] == ["running", "paused", "suspended"]
 
     second = _train("--resume", str(run_dir))
     assert second.returncode == 0, second.stderr[-3000:]
@@ -286,8 +287,8 @@ def test_stop_and_suspend_save_then_end_the_run(tmp_path, command, status):
 
     from transformers import TrainerControl
 
-    from pacslab import records as records_io, runio
-    from pacslab.control import append_command
+    from pacslab.run import files as runio
+    from pacslab.run.control import append_command
     from pacslab.integrations.trl import PacsLabCallback
 
     callback = PacsLabCallback(SimpleNamespace(accelerator=SimpleNamespace(is_main_process=True)), tmp_path)
@@ -311,7 +312,9 @@ def test_a_dying_rank_makes_the_run_crashed(tmp_path):
     assert result.returncode == 1
     info = _run_json(run_dir)
     assert info["status"] == "crashed" and "exited with code" in info["error"]["message"]
-    assert _events(run_dir)[-1] == {**_events(run_dir)[-1], "type": "state", "status": "crashed"}
+    *_, error, state, finished = _events(run_dir)  # run/lifecycle.py end_run: error, state, run_finished
+    assert error["type"] == "error" and "exited with code" in error["message"]
+    assert (state["type"], state["status"], finished["type"], finished["status"]) == ("state", "crashed", "run_finished", "crashed")
 
 
 def test_vllm_asked_but_absent_says_how_to_install(write_config):

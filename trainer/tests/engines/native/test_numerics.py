@@ -10,11 +10,14 @@ import pytest
 import torch
 
 from conftest import events_of, run_json
-from pacslab import algorithms, records as records_io, runio
+from pacslab import algorithms
+from pacslab.run import files as runio
+from pacslab.run import records as records_io
 from pacslab.config import Config, ConfigError, load_config
 from pacslab.models import ASSETS_DIR
-from pacslab.train import Trainer, token_micro_batches
-from test_train import metrics_by_step, train
+from pacslab.engines.native.loop import Trainer
+from pacslab.engines.native.update import token_micro_batches
+from conftest import metrics_by_step, train
 
 QUICK = {"eval.size": 1, "eval.samples": 1, "eval.k": [1]}
 

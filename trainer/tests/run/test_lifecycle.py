@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import events_of, run_json
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.cli import main
 
 FAST = ["--set", "eval.size=2", "--set", "eval.samples=1", "--set", "eval.k=[1]"]
@@ -66,7 +66,7 @@ def dead_pid() -> int:
 
 def hold_lock(run_dir):
     """Another process holding the run's lock; prints its pid once it holds it."""
-    code = ("import sys, time; from pacslab import runio; lock = runio.RunLock(sys.argv[1]); "
+    code = ("import sys, time; from pacslab.run import files as runio; lock = runio.RunLock(sys.argv[1]); "
             "print('held', flush=True); time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
@@ -124,7 +124,7 @@ def test_resume_refuses_a_linked_config(finished_run, tmp_path, capsys):
 
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(write_config, tmp_path):
-    from test_train import metrics_by_step
+    from conftest import metrics_by_step
 
     config = write_config(total_steps=3, eval_every=2, checkpoint_every=0)
     straight, killed = tmp_path / "runs" / "straight", tmp_path / "runs" / "killed"

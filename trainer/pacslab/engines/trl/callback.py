@@ -11,47 +11,20 @@ rank in a loop of short broadcasts, so no collective waits longer than one poll 
 
 from __future__ import annotations
 
-import math
 import shutil
 import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-from pacslab import runio
-from pacslab.control import POLL_S, ControlReader
-
-KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
-RENAMED = {"reward": "reward/mean", "reward_std": "reward/std", "learning_rate": "optim/lr",
-           "grad_norm": "optim/grad_norm", "step_time": "perf/step_s", "entropy": "policy/entropy",
-           "completions/mean_length": "response/length_mean", "completions/max_length": "response/length_max",
-           "completions/clipped_ratio": "response/truncated_frac"}
-EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
-
-
-def metric_names(logs: dict[str, Any], loss_metric: str) -> dict[str, float | None]:
-    """TRL's log values under the native engine's names; TRL's loss is `loss_metric` unless the
-    trainer logged that itself, and every other TRL value goes under `trl/`."""
-    values: dict[str, float | None] = {}
-    for key, value in logs.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        if key == "loss":
-            name = "trl/loss" if loss_metric in logs else loss_metric
-        elif key in RENAMED:
-            name = RENAMED[key]
-        elif key.startswith(KEPT_PREFIXES):
-            name = key
-        else:
-            name = f"trl/{key}"
-        values[name] = float(value) if math.isfinite(value) else None
-    return values
-
+from pacslab.run import files as runio
+from pacslab.run.control import POLL_S, ControlReader, obey
+from pacslab.run.lifecycle import end_run
+from pacslab.run.names import chat_text, metric_names
 
 class PacsLabCallback(TrainerCallback):
     """Writes `run_dir` as a PACS Lab run (rank 0) and applies its control commands (every rank).
@@ -121,8 +94,8 @@ class PacsLabCallback(TrainerCallback):
         records = []
         for i, (prompt, completion) in enumerate(zip(logs["prompt"], logs["completion"])):
             reward = sum(values[i] for values in rewards.values() if values[i] is not None)
-            record = {"step": step, "group": i // n, "index": i % n, "prompt": _text(prompt),
-                      "response": _text(completion), "reward": float(reward),
+            record = {"step": step, "group": i // n, "index": i % n, "prompt": chat_text(prompt),
+                      "response": chat_text(completion), "reward": float(reward),
                       "advantage": float(logs["advantages"][i])}
             record.update({key: values[i] for key, values in logs["extra"].items() if i < len(values)})
             record.update({key: values[i] for key, values in fields.items() if i < len(values)})
@@ -132,45 +105,28 @@ class PacsLabCallback(TrainerCallback):
     # ------------------------------------------------------------ control (every rank)
 
     def on_step_end(self, args, state, control, **kwargs):
-        for command in self._shared(self.commands.poll() if self.main else None):
-            self._apply(command, state, control)
+        orders = self._obey(paused=False, control=control)
+        if orders.paused and not orders.exit:
+            self._set_state("paused")
+            while orders.paused and not orders.exit:
+                time.sleep(POLL_S)
+                orders = self._obey(paused=True, control=control)
+            if not orders.exit:
+                self._set_state("running")
         return control
 
-    def _apply(self, command, state, control) -> None:
-        name = command.command
-        if name == "pause":
-            self._ack(command, "ok")
-            self._pause(state, control)
-        elif name == "checkpoint":
+    def _obey(self, *, paused: bool, control):
+        """The new commands (rank 0's, on every rank) under run/control.py's rule; a checkpoint or
+        an exit asks TRL to save at this step's end, an exit to stop after it."""
+        orders = obey(self._shared(self.commands.poll() if self.main else None) or [], paused=paused)
+        if orders.checkpoint:
             control.should_save = True
-            self._ack(command, "ok")
-        elif name in EXIT_STATUSES:
-            control.should_save = control.should_training_stop = True
-            self.status = EXIT_STATUSES[name]
-            self._ack(command, "ok")
-        elif name == "resume":
-            self._ack(command, "ignored: not paused")
-        else:
-            self._ack(command, f"unknown command {name!r}")
-
-    def _pause(self, state, control) -> None:
-        self._set_state("paused")
-        while True:
-            commands = self._shared(self.commands.poll() if self.main else None)
-            if not commands:
-                time.sleep(POLL_S)
-                continue
-            for command in commands:
-                if command.command == "resume":
-                    self._ack(command, "ok")
-                elif command.command == "pause":
-                    self._ack(command, "ignored: already paused")
-                    continue
-                else:
-                    self._apply(command, state, control)
-            if any(c.command in ("resume", *EXIT_STATUSES) for c in commands):
-                break
-        self._set_state("running")
+        if orders.exit:
+            control.should_training_stop = True
+            self.status = orders.exit[0]
+        for command, result in orders.acks:
+            self._ack(command, result)
+        return orders
 
     def _shared(self, commands):
         """Rank 0's commands on every rank (one broadcast)."""
@@ -203,18 +159,14 @@ class PacsLabCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.main:
-            self.info.update(status=self.status, step=state.global_step)
-            self.events.emit("state", status=self.status)
-            self.events.emit("run_finished", status=self.status)
+            end_run(self.info, self.status, events=self.events, step=state.global_step)
             self.events.close()
 
     def fail(self, error: BaseException) -> None:
         """Record `error` as the run's failure (rank 0); for the engine's own entry point."""
         if self.main and self.info is not None:
-            message = f"{type(error).__name__}: {error}"
-            self.info.update(status="failed", error={"message": message, "traceback": traceback.format_exc()})
-            self.events.emit("error", message=message, traceback=traceback.format_exc())
-            self.events.emit("run_finished", status="failed")
+            end_run(self.info, "failed", events=self.events, error=f"{type(error).__name__}: {error}",
+                    traceback=traceback.format_exc())
 
 
 def _acknowledged(run_dir: Path) -> int:
@@ -229,15 +181,6 @@ def _move_into(source: Path, tmp: Path, step: int) -> None:
         shutil.move(str(item), tmp / item.name)
     source.rmdir()
     torch.save({"engine": "trl", "step": step, "host": socket.gethostname()}, tmp / runio.TRAINER_STATE)
-
-
-def _text(value: Any) -> str:
-    """A prompt or completion as text: chat messages are joined by their contents."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in value)
-    return str(value)
 
 
 def _distributed() -> bool:

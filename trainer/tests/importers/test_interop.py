@@ -194,7 +194,8 @@ def test_a_trl_output_becomes_a_run_with_its_completions(trl_output, tmp_path):
 
 def train_tiny(write_config, tmp_path, **overrides) -> Path:
     from pacslab.config import load_config
-    from pacslab.train import prepare_run_dir, run_training
+    from pacslab.engines.native.loop import run_training
+    from pacslab.run.lifecycle import prepare_run_dir
 
     config = write_config(**overrides)
     cfg = load_config(config)

@@ -11,98 +11,42 @@ never interrupted.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import math
-import os
 import random
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
-import yaml
 
-from pacslab import algorithms, runio
-from pacslab.algorithms import LossInput
+from pacslab import algorithms
+from pacslab.run import files as runio
+from pacslab.run.lifecycle import EXIT_CONFIG, end_run, write_config
 from pacslab.config import Config, ConfigError, resolved_dict
-from pacslab.control import COMMANDS, POLL_S, ControlReader, Heartbeat, SignalFlag
-from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
+from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
+from pacslab.evaluate import eval_generator, evaluate_sets
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
-from pacslab.models import (can_share_prompts, grouped_sequence_logprobs, has_lora, load_policy, load_tokenizer,
-                            resolve_device, resolve_dtype, resolve_model_path, save_adapter, sequence_logprobs,
-                            set_adapters, set_training)
-from pacslab.rollout import RolloutBatch, generate_rollouts
-from pacslab.tasks import DataError, Example, PromptSampler, drop_long_prompts, encode_examples, load_examples
-from pacslab.verifiers import VerifierInterrupted, VerifierRunner
+from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
+from pacslab.rollout import generate_rollouts
+from pacslab.tasks import PromptSampler
+from pacslab.verifiers import VerifierInterrupted
+from pacslab.engines.native.checkpoint import export_model
+from pacslab.engines.native.cpu import keep_freed_memory, step_work, tune_cpu_threads
+from pacslab.engines.native.inputs import InputError, Inputs, load_inputs
+from pacslab.engines.native.update import StepData, Updates, make_optimizer
 
-EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}
-EXIT_CONFIG = 2
 # more than this share of a step's samples with a verifier error gives a warning
 VERIFIER_ERROR_WARN_FRAC = 0.5
 
 
 class RunError(Exception):
     """A failure its message explains fully: the run ends failed with it, without a traceback."""
-
-
-class InputError(ValueError):
-    """The verifier cannot be used; found before any model loads."""
-
-
-@dataclass
-class Inputs:
-    """What a run reads besides its model: the verifier, the training prompts (tokenized) and the
-    eval sets; `too_long` are the training prompts left out by rollout.max_prompt_tokens."""
-
-    verifier: VerifierRunner
-    train_examples: list[Example]
-    eval_sets: list
-    too_long: list[Example]
-
-    def close(self) -> None:
-        self.verifier.close()
-
-    def __enter__(self) -> "Inputs":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def load_inputs(cfg: Config, base_dir: Path) -> Inputs:
-    """Reads and tokenizes the data (chat prompts through the chat template; prompts over
-    rollout.max_prompt_tokens leave training, all of them is an error) and starts the verifier,
-    before any model loads. A data problem raises DataError (a ConfigError naming the file, line,
-    key and fix); a verifier that cannot start raises InputError."""
-    base_dir = Path(base_dir)
-    base_model = resolve_model_path(cfg.model.path, base_dir=base_dir)
-    tokenizer = load_tokenizer(base_model)
-
-    def encode(examples):
-        return encode_examples(examples, tokenizer, cfg.task, model_dir=base_model)
-
-    train = encode(load_examples(cfg.task, "train", base_dir=base_dir))
-    eval_sets = encoded(load_eval_sets(cfg, base_dir=base_dir), encode)
-    train_examples, too_long = drop_long_prompts(train, cfg.rollout.max_prompt_tokens)
-    if not train_examples:
-        shortest = min(len(e.prompt_ids) for e in too_long)
-        raise DataError(None, "rollout.max_prompt_tokens",
-                        f"every one of the {len(too_long)} training prompts is longer than {cfg.rollout.max_prompt_tokens} tokens (the shortest has {shortest})",
-                        f"raise rollout.max_prompt_tokens to at least {shortest}, or shorten the prompts")
-    try:
-        verifier = VerifierRunner(cfg.task.verifier, base_dir=str(base_dir), timeout_s=cfg.task.verifier_timeout_s,
-                                  workers=cfg.task.verifier_workers)
-    except (ValueError, OSError) as exc:
-        raise InputError(str(exc)) from None
-    return Inputs(verifier, train_examples, eval_sets, too_long)
 
 
 class StopRun(Exception):
@@ -112,22 +56,6 @@ class StopRun(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-@dataclass
-class StepData:
-    """What one step's phases hand to the next."""
-
-    examples: list[Example]
-    batch: RolloutBatch
-    verdicts: list
-    labels: torch.Tensor  # [B] float32, 0/1
-    group_ids: torch.Tensor  # [B]
-    old_logp: torch.Tensor  # [B, R]; filled by the update itself when `fused_old`
-    ref_logp: torch.Tensor | None  # [B, R]
-    entropy: torch.Tensor  # [B, R] of π_old; filled by the update itself when `fused_old`
-    fused_old: bool  # old_logp is the update's own forward at θ_old (one optimizer step per batch)
-    minis: list[list[slice]]  # the mini-batches (whole groups), each a list of micro-batches (any rows)
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -155,103 +83,7 @@ def _no_dropout(model: torch.nn.Module) -> None:
             module.attention_dropout = 0.0
 
 
-SMALL_STEP_WORK = 10_000_000_000  # parameters × response tokens of a step, below which one thread is faster
-
-
-def step_work(model: torch.nn.Module, cfg: Config) -> int:
-    """The size of a step's work: parameters × the response tokens it samples at most."""
-    return sum(p.numel() for p in model.parameters()) * cfg.rollout.prompts_per_step * cfg.rollout.n * cfg.rollout.max_new_tokens
-
-
-def tune_cpu_threads(model: torch.nn.Module, device: torch.device, log: Callable[[str], None], work: int) -> None:
-    """Runs a small step on one CPU thread unless OMP_NUM_THREADS says otherwise; a large one on
-    torch's default threads.
-
-    `work` is `step_work`. Below SMALL_STEP_WORK the matrices are too small for intra-op threads to
-    pay for their synchronisation, and on a busy machine spinning threads slow every step
-    several-fold (measured: 1.8 s against 12.8 s per step of the demo, 4·10⁸, on 2 loaded cores).
-    Above it every phase gains from the threads (measured on an idle 2-core machine at the
-    realistic shape of bench/trainer_vs_trl, 1.6·10¹¹: 18.0 s against 29.3 s a step, rollout,
-    update and ψ_post alike).
-    """
-    if device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
-        return
-    if work < SMALL_STEP_WORK and torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
-        log("small step on CPU: using one thread (set OMP_NUM_THREADS to choose)")
-
-
-# glibc's malloc parameters (malloc.h) and the environment variables by which a user sets them
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-MALLOC_ENV = ("GLIBC_TUNABLES", "MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
-
-
-def keep_freed_memory(device: torch.device, log: Callable[[str], None]) -> bool:
-    """On a CPU under glibc, has malloc keep the memory it frees for reuse (no chunk of its own
-    mapping, no trimming) unless the environment sets malloc's parameters itself; whether it did.
-
-    By default every allocation over 32 MB gets fresh pages that the kernel zero-fills one by one
-    and takes back when it is freed: a step's activations, logits chunks and gradients, again at
-    every step (measured: 2.3M minor faults in each update of a 10M-parameter model at 64 × 320
-    tokens). Kept, the heap grows to the step's peak once and serves every later step from it.
-    """
-    if device.type != "cpu" or any(name in os.environ for name in MALLOC_ENV):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # a libc without mallopt: not glibc
-        return False
-    if not (mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, -1)):
-        return False
-    log("CPU: malloc keeps freed memory for reuse (set MALLOC_TRIM_THRESHOLD_ to choose)")
-    return True
-
-
-def token_micro_batches(lengths: list[int], prompt_len: int, budget: int, start: int, stop: int) -> list[slice]:
-    """Rows start..stop cut into runs whose rows × (prompt_len + longest response) ≤ `budget`
-    (the positions of one padded forward pass); a row over the budget on its own runs alone."""
-    slices, first, longest = [], start, 0
-    for row in range(start, stop):
-        length = max(1, lengths[row])
-        if row > first and (row + 1 - first) * (prompt_len + max(longest, length)) > budget:
-            slices.append(slice(first, row))
-            first, longest = row, 0
-        longest = max(longest, length)
-    slices.append(slice(first, stop))
-    return slices
-
-
-def export_model(model: torch.nn.Module, out: Path, dtype: torch.dtype) -> None:
-    """save_pretrained in `dtype` (the compute dtype): float32 master weights cast on the way out."""
-    if all(p.dtype == dtype for p in model.parameters()):
-        model.save_pretrained(out)
-        return
-    state, storages = {}, set()
-    for key, value in model.state_dict().items():
-        if value.data_ptr() in storages:  # a tied weight (lm_head = embeddings): saved once, as save_pretrained does
-            continue
-        storages.add(value.data_ptr())
-        state[key] = value.detach().to("cpu", dtype)
-    model.save_pretrained(out, state_dict=state)
-    config_path = Path(out) / "config.json"
-    config = json.loads(config_path.read_text())
-    name = str(dtype).removeprefix("torch.")
-    config.update({key: name for key in ("dtype", "torch_dtype") if key in config} or {"dtype": name})
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.AdamW:
-    """AdamW with PyTorch's fused kernel (one kernel for the whole update, on CPU and CUDA), or its
-    `foreach` form (one kernel per operation) where this device or dtype has no fused kernel."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    kwargs = {"lr": cfg.optim.lr, "betas": tuple(cfg.optim.betas), "weight_decay": cfg.optim.weight_decay}
-    try:
-        return torch.optim.AdamW(params, fused=True, **kwargs)
-    except RuntimeError:
-        return torch.optim.AdamW(params, foreach=True, **kwargs)
-
-
-class Trainer:
+class Trainer(Updates):
     def __init__(self, cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool,
                  events: runio.EventLog, info: runio.RunInfo, log: Callable[[str], None] = print,
                  on_step: Callable[[int, str], None] | None = None, inputs: Inputs | None = None):
@@ -358,8 +190,7 @@ class Trainer:
         finally:
             self.signals.uninstall()
             self.trackers.close()
-        self._set_status(status, reason)
-        self.events.emit("run_finished", status=status)
+        end_run(self.info, status, events=self.events, reason=reason, step=self.step)
         return status
 
     def train_step(self, step: int) -> dict[str, float | None]:
@@ -442,24 +273,6 @@ class Trainer:
 
     # ------------------------------------------------------------ phases
 
-    def _partition(self, batch: RolloutBatch) -> list[list[slice]]:
-        """Mini-batches of whole groups, each cut into micro-batches: optim.micro_batch_prompts groups,
-        or runs of rows within optim.micro_batch_tokens (which may split groups)."""
-        o, n = self.cfg.optim, self.n
-        total, mini_rows = self.cfg.rollout.prompts_per_step * n, o.mini_batch_prompts * n
-        minis = []
-        for start in range(0, total, mini_rows):
-            stop = start + mini_rows
-            if o.micro_batch_tokens is None:
-                step = o.micro_batch_prompts * n
-                minis.append([slice(a, a + step) for a in range(start, stop, step)])
-            else:
-                minis.append(token_micro_batches(batch.lengths, batch.prompt_len, o.micro_batch_tokens, start, stop))
-        return minis
-
-    def _whole_groups(self, rows: slice) -> bool:
-        return rows.start % self.n == 0 and rows.stop % self.n == 0
-
     def _check_verdicts(self, step: int, verdicts: list) -> float:
         """The share of samples whose verification failed; warns when it is most of them, and ends
         the run when every sample of this process's first step failed (the verifier is broken)."""
@@ -475,160 +288,6 @@ class Trainer:
             self.log(f"warning: {message}")
             self.events.emit("log", step=step, level="warning", message=message)
         return frac
-
-    def _one_update_per_batch(self) -> bool:
-        o = self.cfg.optim
-        return o.epochs == 1 and o.mini_batch_prompts == self.cfg.rollout.prompts_per_step
-
-    def _compute(self):
-        """Autocast to the compute dtype around a forward pass (the weights stay float32)."""
-        if self.compute_dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.compute_dtype)
-
-    def _forward(self, model, batch: RolloutBatch, rows: slice, *, return_entropy: bool = False):
-        """Log-probs of `rows` at the rollout temperature, the response trimmed to its longest real
-        response: [b, r].
-
-        Each group's prompt runs once and its n responses read it from the KV cache
-        (optim.share_prompts, for rows of whole groups), else every row runs prompt + response.
-        """
-        cfg = self.cfg
-        response_mask = batch.response_mask[rows]  # [b, R]
-        width = int(response_mask.sum(1).max().item()) or 1
-        prompt_len = batch.prompt_len
-        options = {"return_entropy": return_entropy, "temperature": cfg.rollout.temperature,
-                   "chunk_tokens": cfg.optim.logprob_chunk_tokens}
-        with self._compute():
-            if cfg.optim.share_prompts and self.n > 1 and self._whole_groups(rows) and can_share_prompts(model):
-                group_rows = slice(rows.start, rows.stop, self.n)  # the first row of each group
-                # whole groups by construction (the rollout repeats each prompt n times; the losses check group_ids)
-                return grouped_sequence_logprobs(model, batch.input_ids[group_rows, :prompt_len],
-                                                 batch.attention_mask[group_rows, :prompt_len],
-                                                 batch.input_ids[rows, prompt_len : prompt_len + width],
-                                                 response_mask[:, :width], n=self.n, **options)
-            input_ids = batch.input_ids[rows, : prompt_len + width]  # [b, P+r]
-            attention_mask = batch.attention_mask[rows, : prompt_len + width]  # [b, P+r]
-            return sequence_logprobs(model, input_ids, attention_mask, response_mask[:, :width], **options)
-
-    @torch.no_grad()
-    def _logprobs_no_grad(self, model, batch: RolloutBatch, micro: list[slice], *, return_entropy: bool = False):
-        """[B, R] log-probs (and entropies) by the update's micro-batches, zero past each row's response."""
-        was_training = model.training
-        set_training(model, False)
-        shape = batch.response_mask.shape
-        logp = torch.zeros(shape, device=self.device)
-        entropy = torch.zeros(shape, device=self.device) if return_entropy else None
-        for rows in micro:
-            lp, ent = self._forward(model, batch, rows, return_entropy=return_entropy)
-            logp[rows, : lp.shape[1]] = lp.float()
-            if entropy is not None:
-                entropy[rows, : ent.shape[1]] = ent.float()
-        set_training(model, was_training)
-        return logp, entropy
-
-    def _reference_logprobs(self, batch: RolloutBatch, micro: list[slice]) -> torch.Tensor | None:
-        """[B, R] log-probs of the frozen reference when a KL term asks: the base model, or with LoRA
-        the policy with its adapters switched off."""
-        if self.ref_model is not None:
-            return self._logprobs_no_grad(self.ref_model, batch, micro)[0]
-        if not (self.algorithm.needs_reference(self.cfg) and has_lora(self.model)):
-            return None
-        set_adapters(self.model, False)
-        try:
-            return self._logprobs_no_grad(self.model, batch, micro)[0]
-        finally:
-            set_adapters(self.model, True)
-
-    def _update_forward(self, d: StepData, rows: slice):
-        """(logp with gradient, old_logp, mask) of `rows`, [b, r] each."""
-        logp, entropy = self._forward(self.model, d.batch, rows, return_entropy=d.fused_old)  # [b, r] each
-        width = logp.shape[1]
-        if d.fused_old:  # this forward runs at θ_old: its values are old_logp (see train_step)
-            d.old_logp[rows, :width] = logp.detach().float()
-            d.entropy[rows, :width] = entropy.float()
-        return logp, d.old_logp[rows, :width], d.batch.response_mask[rows, :width]
-
-    def _loss(self, d: StepData, rows: slice, advantages: torch.Tensor | None):
-        """(loss, loggable metrics) of one micro-batch: a mean over its own rows or tokens."""
-        logp, old, mask = self._update_forward(d, rows)
-        ref = d.ref_logp[rows, : logp.shape[1]] if d.ref_logp is not None else None
-        loss, metrics = self.algorithm.loss(self.cfg, LossInput(logp, old, mask, d.labels[rows], d.group_ids[rows], ref,
-                                                                advantages, self.n))
-        return loss, {k: v for k, v in metrics.items() if not k.startswith("per_sample/")}
-
-    def _size(self, d: StepData, rows: slice) -> float:
-        """The micro-batch's share of its mini-batch's mean: its rows, or its real tokens."""
-        if self.algorithm.aggregation == "tokens":
-            return float(d.batch.response_mask[rows].sum())
-        return float(rows.stop - rows.start)
-
-    def _accumulate(self, d: StepData, mini: list[slice], advantages: torch.Tensor | None) -> dict[str, float]:
-        """Backward of the mini-batch's loss as micro-batch losses weighted by their share; its metrics."""
-        sizes = [self._size(d, rows) for rows in mini]
-        total = sum(sizes) or 1.0
-        start, out = mini[0].start, {}
-        for rows, size in zip(mini, sizes):
-            adv = None if advantages is None else advantages[rows.start - start : rows.stop - start]
-            loss, metrics = self._loss(d, rows, adv)
-            (loss * (size / total)).backward()
-            for k, v in metrics.items():
-                out[k] = out.get(k, 0.0) + float(v) * size / total
-        return out
-
-    def _accumulate_coupled(self, d: StepData, mini: list[slice], at_old: bool) -> dict[str, float]:
-        """The exact gradient of a loss that couples a group's rows (PACS) under micro-batches that
-        split groups: c = ∂L/∂p over the whole mini-batch from detached proxies p (no forward pass at
-        θ = θ_old where p ≡ 0), then Σ_j c_j · p_j backpropagated over each micro-batch."""
-        cfg, coupling = self.cfg, self.algorithm.coupling
-        span = slice(mini[0].start, mini[-1].stop)
-        if at_old and coupling.zero_at_old(cfg):
-            proxy = torch.zeros(span.stop - span.start, device=self.device)  # [b]
-        else:
-            with torch.no_grad():
-                proxy = torch.cat([coupling.proxy(cfg, *self._update_forward(d, rows)) for rows in mini])  # [b]
-        c, metrics = coupling.gradient(cfg, proxy, d.labels[span], d.group_ids[span], self.n)  # [b]
-        for rows in mini:
-            local = c[rows.start - span.start : rows.stop - span.start]  # [m]
-            (local * coupling.proxy(cfg, *self._update_forward(d, rows))).sum().backward()
-        return {k: float(v) for k, v in metrics.items()}
-
-    def _updates(self, d: StepData) -> dict[str, float]:
-        """Per mini-batch (whole groups), micro-batch gradient accumulation, one optimizer step; `epochs` passes."""
-        cfg, algorithm = self.cfg, self.algorithm
-        set_training(self.model, True)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        clip = cfg.optim.max_grad_norm or float("inf")
-        sums: dict[str, float] = {}
-        norms, skipped, updates = [], 0, 0
-        for _ in range(cfg.optim.epochs):
-            for mini in d.minis:
-                self.optimizer.zero_grad(set_to_none=True)
-                if all(self._whole_groups(rows) for rows in mini):
-                    metrics = self._accumulate(d, mini, advantages=None)
-                elif algorithm.coupling is not None:
-                    metrics = self._accumulate_coupled(d, mini, at_old=len(norms) == 0)
-                else:  # a row-separable loss: its advantages come from the whole mini-batch's groups
-                    span = slice(mini[0].start, mini[-1].stop)
-                    advantages = algorithm.advantages(cfg, d.labels[span], d.group_ids[span], self.n)
-                    metrics = self._accumulate(d, mini, advantages=advantages)
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                norm = torch.nn.utils.clip_grad_norm_(params, clip)
-                updates += 1
-                if torch.isfinite(norm):
-                    self.optimizer.step()
-                    norms.append(norm.item())
-                else:
-                    skipped += 1
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.events.emit("log", step=self.step, level="warning",
-                                     message=f"skipped an optimizer step: gradient norm is {norm.item()}")
-        self.optimizer.zero_grad(set_to_none=True)
-        out = {k: v / updates for k, v in sums.items()}
-        out["optim/grad_norm"] = sum(norms) / len(norms) if norms else float("nan")
-        out["optim/skipped"] = float(skipped)
-        return out
 
     def _records(self, step: int, d: StepData, post_logp, rhat, psi, weights) -> list[dict]:
         """Per-sample records; without ψ_post this step (logging.critic_every) its fields are null."""
@@ -770,37 +429,21 @@ class Trainer:
             time.sleep(POLL_S)
 
     def _obey(self, commands) -> None:
-        exit_as, want_checkpoint, acks = None, False, []
-        if self.signals.received:
-            exit_as = ("stopped", f"received {self.signals.received}")
+        signalled = ("stopped", f"received {self.signals.received}") if self.signals.received else None
         for cmd in commands:
             self.control.last_seq = max(self.control.last_seq, cmd.seq)
-            result = "ok"
-            if cmd.command not in COMMANDS:
-                result = f"ignored: unknown command (use one of {', '.join(COMMANDS)})"
-            elif cmd.command == "pause":
-                result = "ignored: already paused" if self.paused else "ok"
-                self.paused = True
-            elif cmd.command == "resume":
-                result = "ok" if self.paused else "ignored: not paused"
-                self.paused = False
-            elif cmd.command == "checkpoint":
-                want_checkpoint = True
-            elif exit_as is None:
-                exit_as = (EXIT_STATUSES[cmd.command], f"{cmd.command} command (seq {cmd.seq})")
-            else:
-                result = f"ignored: already exiting as {exit_as[0]}"
-            acks.append((cmd, result))
-        if want_checkpoint or exit_as:
+        orders = obey(commands, paused=self.paused, exit_as=signalled)
+        self.paused = orders.paused
+        if orders.checkpoint:
             self._checkpoint()
-        if commands and not exit_as:  # before the acks: whoever sees an ack reads the status it led to
+        if commands and not orders.exit:  # before the acks: whoever sees an ack reads the status it led to
             status = "paused" if self.paused else "running"
             if status != self.info.get("status"):
                 self._set_status(status, "control command")
-        for cmd, result in acks:
+        for cmd, result in orders.acks:
             self.events.emit("control_ack", step=self.step, seq=cmd.seq, command=cmd.command, result=result)
-        if exit_as:
-            raise StopRun(*exit_as)
+        if orders.exit:
+            raise StopRun(*orders.exit)
 
     def _emit_values(self, kind: str, step: int, values: dict) -> None:
         """A `metrics` or `eval` event, also sent to the trackers of logging.report_to."""
@@ -824,39 +467,6 @@ class Trainer:
 # ---------------------------------------------------------------- entry point
 
 
-def prepare_run_dir(cfg: Config, *, config_path: Path | None, run_dir: Path | None, runs_root: Path,
-                    resume: bool, base_dir: Path | None = None) -> Path:
-    """The run directory, created when no launcher made it; run.json keeps the launcher's fields.
-    What a killed writer left half done is removed (the caller holds the run's lock). run.json
-    records this process at once, and with `base_dir` a new run's config.yaml is written here, so
-    a run killed from now on reads `crashed` and resumes from step 0."""
-    from pacslab.gitinfo import git_info
-
-    if run_dir is None:
-        run_dir = runio.create_run_dir(runs_root, cfg.name or "run")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runio.remove_stale_temps(run_dir)
-    info = runio.RunInfo(run_dir)
-    fields: dict = {}
-    if not resume:
-        defaults = {"id": run_dir.name, "name": cfg.name, "created_at": runio.utc_now(),
-                    "config_path": str(config_path) if config_path else None}
-        fields.update({k: v for k, v in defaults.items() if info.get(k) is None})
-        if "git" not in info.data and config_path is not None:
-            fields["git"] = git_info(Path(config_path).resolve().parent)
-    if base_dir is not None and not resume:
-        _write_config(cfg, run_dir, base_dir)
-    info.update(format=runio.FORMAT_VERSION, algorithm=cfg.algorithm,
-                loss_metric=algorithms.get(cfg.algorithm).loss_metric, total_steps=cfg.total_steps, seed=cfg.seed,
-                error=None, status="starting", **runio.process_fields(), **fields)
-    return run_dir
-
-
-def _write_config(cfg: Config, run_dir: Path, base_dir: Path) -> None:
-    runio.write_atomic(run_dir / runio.CONFIG, yaml.safe_dump(resolved_dict(cfg, base_dir), sort_keys=False))
-
-
 def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = False,
                  log: Callable[[str], None] = print, on_step: Callable[[int, str], None] | None = None,
                  inputs: Inputs | None = None) -> int:
@@ -877,7 +487,7 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
         info.update(status="starting", config_dir=str(base_dir), versions=runio.versions(str(device)),
                     **runio.process_fields())
         if not resume and not runio.is_regular_file(run_dir / runio.CONFIG):
-            _write_config(cfg, run_dir, base_dir)
+            write_config(cfg, run_dir, base_dir)
         with Heartbeat(info, cfg.launch.heartbeat_s):
             trainer = Trainer(cfg, run_dir, base_dir=base_dir, resume=resume, events=events, info=info, log=log,
                               on_step=on_step, inputs=inputs)
@@ -887,32 +497,23 @@ def run_training(cfg: Config, run_dir: Path, *, base_dir: Path, resume: bool = F
     except ConfigError as exc:  # the data or the model does not fit the config: exit 2 as for a config error
         if exc.file is None and info.get("config_path"):
             exc = ConfigError(info.get("config_path"), exc.issues)
-        _record_failure(info, events, f"config error: {exc}", None)
+        end_run(info, "failed", events=events, error=f"config error: {exc}")
         print(f"config error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        info.update(status="stopped", error=None)
-        events.emit("state", status="stopped", reason="interrupted twice: exited without a checkpoint")
-        events.emit("run_finished", status="stopped")
+        end_run(info, "stopped", events=events, reason="interrupted twice: exited without a checkpoint")
         return 130
     except (RunError, InputError) as exc:
         message = f"{'input error: ' if isinstance(exc, InputError) else ''}{exc}"
-        _record_failure(info, events, message, None)
+        end_run(info, "failed", events=events, error=message)
         print(f"error: {message}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, InputError) else 1
     except Exception as exc:  # noqa: BLE001 - any failure must end as status failed, with its traceback
         tb = traceback.format_exc()
-        _record_failure(info, events, f"{type(exc).__name__}: {exc}", tb)
+        end_run(info, "failed", events=events, error=f"{type(exc).__name__}: {exc}", traceback=tb)
         print(tb, file=sys.stderr)
         return 1
     finally:
         if owned is not None:
             owned.close()
         events.close()
-
-
-def _record_failure(info: runio.RunInfo, events: runio.EventLog, message: str, tb: str | None) -> None:
-    info.update(status="failed", error={"message": message, "traceback": tb})
-    events.emit("error", message=message, traceback=tb)
-    events.emit("state", status="failed", reason=message)
-    events.emit("run_finished", status="failed")

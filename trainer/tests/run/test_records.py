@@ -1,4 +1,4 @@
-"""Rollout records as Parquet (pacslab.records): every field round trips, JSONL on request, bad files named."""
+"""Rollout records as Parquet (pacslab.run.records): every field round trips, JSONL on request, bad files named."""
 
 import json
 import os
@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from pacslab import cli, records, runio
+from pacslab import cli
+from pacslab.run import files as runio, records
 
 
 def sample(group: int, index: int, **overrides) -> dict:

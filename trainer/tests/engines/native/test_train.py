@@ -10,30 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import events_of, run_json, spawn_trainer, wait_for
-from pacslab import records as records_io, runio
+from conftest import events_of, metrics_by_step, run_json, spawn_trainer, train, wait_for
+from pacslab.run import files as runio
+from pacslab.run import records as records_io
 from pacslab.config import load_config
-from pacslab.control import append_command
-from pacslab.train import lr_at, prepare_run_dir, run_training
+from pacslab.run.control import append_command
+from pacslab.engines.native.loop import lr_at
 
 RECORD_FIELDS = {"step", "group", "index", "prompt_id", "prompt", "response", "answer", "reward", "verifier",
                  "logratio", "psi", "p_correct", "grad_weight", "weight", "length", "truncated", "tokens",
                  "token_logratio"}
-
-
-def train(config_path: Path, run_dir: Path, *, overrides=(), resume=False, on_step=None) -> int:
-    cfg = load_config(config_path, list(overrides))
-    prepare_run_dir(cfg, config_path=config_path, run_dir=run_dir, runs_root=run_dir.parent, resume=resume)
-    return run_training(cfg, run_dir, base_dir=config_path.parent, resume=resume, log=lambda _: None, on_step=on_step)
-
-
-def metrics_by_step(run_dir: Path, *, drop_perf: bool = True) -> list[tuple[int, dict]]:
-    out = []
-    for e in events_of(run_dir):
-        if e["type"] in ("metrics", "eval"):
-            values = {k: v for k, v in e["values"].items() if not (drop_perf and k.startswith(("perf/", "system/")))}
-            out.append((e["step"], values))
-    return out
 
 
 def test_lr_schedules(write_config):
@@ -138,7 +124,7 @@ def test_micro_batches_accumulate_to_the_mini_batch_gradient(write_config, tmp_p
 def test_the_fast_route_matches_the_plain_one(write_config, tmp_path, monkeypatch, algorithm):
     """Shared prompts + old log-probs from the update's own forward give the metrics of one-pass
     forwards + a separate no-grad old-log-prob pass (the algorithm's recipe, step for step)."""
-    from pacslab.train import Trainer
+    from pacslab.engines.native.loop import Trainer
 
     base = {"algorithm": algorithm, "total_steps": 3, "eval.size": 1, "eval.samples": 1, "eval.k": [1]}
     fast_dir, plain_dir = tmp_path / "runs" / "fast", tmp_path / "runs" / "plain"
@@ -185,12 +171,12 @@ def test_a_non_finite_gradient_skips_the_optimizer_step(write_config, tmp_path, 
 
 
 def test_an_error_in_the_loop_leaves_status_failed_with_the_traceback(write_config, tmp_path, monkeypatch):
-    import pacslab.train
+    import pacslab.engines.native.loop
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("injected failure in the critic metrics")
 
-    monkeypatch.setattr(pacslab.train, "critic_metrics", broken)
+    monkeypatch.setattr(pacslab.engines.native.loop, "critic_metrics", broken)
     run_dir = tmp_path / "runs" / "failing"
     assert train(write_config(), run_dir) == 1
     info = run_json(run_dir)
@@ -268,7 +254,7 @@ def test_sigterm_checkpoints_and_stops(long_run):
     assert state["reason"] == "received SIGTERM"
 
 
-ARITH_TINY = Path(__file__).resolve().parents[1] / "pacslab" / "assets" / "arith-tiny"
+ARITH_TINY = Path(__file__).resolve().parents[3] / "pacslab" / "assets" / "arith-tiny"
 
 
 @pytest.mark.slow
@@ -287,7 +273,7 @@ def test_pacs_raises_held_out_accuracy_of_the_demo_model(tmp_path):
 
 REFAULT_PROBE = """
 import resource, sys, torch
-from pacslab.train import keep_freed_memory
+from pacslab.engines.native.cpu import keep_freed_memory
 kept = keep_freed_memory(torch.device(sys.argv[1]), print)
 faults = []
 for _ in range(3):  # a 64 MB temporary, written, freed: a later one reuses the first one's pages, or none does
@@ -318,7 +304,7 @@ def test_a_cpu_run_keeps_freed_memory_unless_the_environment_chooses(device, env
 
 THREAD_PROBE = """
 import sys, torch
-from pacslab.train import tune_cpu_threads
+from pacslab.engines.native.cpu import tune_cpu_threads
 torch.set_num_threads(2)
 tune_cpu_threads(torch.nn.Linear(2, 2), torch.device(sys.argv[1]), lambda line: None, int(float(sys.argv[2])))
 print(torch.get_num_threads())
@@ -343,7 +329,7 @@ def test_a_small_step_runs_on_one_cpu_thread_and_a_large_one_on_the_default(devi
 
 
 def test_step_work_counts_parameters_and_a_steps_response_tokens(write_config):
-    from pacslab.train import SMALL_STEP_WORK, step_work
+    from pacslab.engines.native.cpu import SMALL_STEP_WORK, step_work
 
     cfg = load_config(write_config())  # the test config's rollout
     model = torch.nn.Linear(1000, 790)  # 790,790 parameters, about the demo model's

@@ -26,10 +26,10 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
-# and the `queued` status of a submitted batch job; 3: rollout files are Parquet (pacslab.records)
+# and the `queued` status of a submitted batch job; 3: rollout files are Parquet (pacslab.run.records)
 FORMAT_VERSION = 3
 LIVE_STATUSES = ("starting", "running", "paused")
 RUN_JSON = "run.json"
@@ -415,20 +415,12 @@ def read_jsonl(path: Path) -> tuple[list[dict], int]:
     return out, bad
 
 
-def iter_metrics(run_dir: Path) -> Iterator[tuple[int, dict]]:
-    """(step, values) of every training step and evaluation, in file order."""
-    events, _ = read_jsonl(Path(run_dir) / EVENTS)
-    for e in events:
-        if e.get("type") in ("metrics", "eval"):
-            yield e.get("step"), e.get("values", {})
-
-
 # ---------------------------------------------------------------- rollouts
 
 
 def write_rollouts(run_dir: Path, step: int, records: list[dict], *, jsonl: bool = False) -> str:
-    """The step's rollout file (Parquet; JSONL with `jsonl`), through pacslab.records, the one writer."""
-    from pacslab import records as rollout_records
+    """The step's rollout file (Parquet; JSONL with `jsonl`), through pacslab.run.records, the one writer."""
+    from pacslab.run import records as rollout_records
 
     return rollout_records.write_step(run_dir, step, records, jsonl=jsonl)
 

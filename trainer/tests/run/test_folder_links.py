@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from pacslab import runio
-from pacslab.control import ControlReader, append_command
+from pacslab.run import files as runio
+from pacslab.run.control import ControlReader, append_command
 
 
 @pytest.fixture

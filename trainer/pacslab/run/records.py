@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pacslab import runio
+from pacslab.run import files as runio
 
 ROW_GROUP = 4096
 PAGE_BYTES = 16 << 10

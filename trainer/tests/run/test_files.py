@@ -8,8 +8,8 @@ import re
 import subprocess
 import sys
 
-from pacslab import runio
-from pacslab.control import ControlReader, append_command
+from pacslab.run import files as runio
+from pacslab.run.control import ControlReader, append_command
 
 
 def test_run_ids_and_the_runs_root(tmp_path):

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_json, wait_for
-from pacslab import runio
+from pacslab.run import files as runio
 from pacslab.cli import main
 from pacslab.config import Config, load_config
-from pacslab.control import Heartbeat
+from pacslab.run.control import Heartbeat
 from pacslab.engines.trl.launch import launcher_command
 from pacslab.launchers.slurm import SubmitError, render_script, sbatch_options, submit
 

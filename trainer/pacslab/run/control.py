@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacslab.runio import CONTROL, RunInfo, UnsafeRunPath, append_run_file, read_run_file
+from pacslab.run.files import CONTROL, RunInfo, UnsafeRunPath, append_run_file, read_run_file
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
+EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}  # the commands that end a run, and its status then
 POLL_S = 0.2
 
 
@@ -68,6 +69,42 @@ def _parse(line: bytes) -> Command | None:
     except (ValueError, KeyError, TypeError):
         return None
     return Command(seq, command)
+
+
+@dataclass
+class Orders:
+    """What a batch of commands asks of a trainer: `obey` decides, the engine acts."""
+
+    acks: list[tuple[Command, str]]  # each command with its control_ack result, in order
+    paused: bool  # whether the run is paused after them
+    checkpoint: bool  # a checkpoint is wanted now (asked for, or the run exits)
+    exit: tuple[str, str] | None  # (status, reason) the run ends with, if it ends
+
+
+def obey(commands: list[Command], *, paused: bool, exit_as: tuple[str, str] | None = None) -> Orders:
+    """The control protocol, one rule for every engine and the TRL callback: pause and resume
+    toggle (a repeat is acknowledged `ignored`), checkpoint asks for one, stop and suspend end the
+    run (after the first, another exit is `ignored`), anything else is an unknown command.
+    `exit_as` is an exit already decided (a signal)."""
+    acks, want_checkpoint = [], False
+    for cmd in commands:
+        result = "ok"
+        if cmd.command not in COMMANDS:
+            result = f"ignored: unknown command (use one of {', '.join(COMMANDS)})"
+        elif cmd.command == "pause":
+            result = "ignored: already paused" if paused else "ok"
+            paused = True
+        elif cmd.command == "resume":
+            result = "ok" if paused else "ignored: not paused"
+            paused = False
+        elif cmd.command == "checkpoint":
+            want_checkpoint = True
+        elif exit_as is None:
+            exit_as = (EXIT_STATUSES[cmd.command], f"{cmd.command} command (seq {cmd.seq})")
+        else:
+            result = f"ignored: already exiting as {exit_as[0]}"
+        acks.append((cmd, result))
+    return Orders(acks, paused, want_checkpoint or exit_as is not None, exit_as)
 
 
 def append_command(run_dir: Path, command: str) -> int:

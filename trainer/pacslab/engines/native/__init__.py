@@ -1,0 +1,1 @@
+"""The native engine (`engine: native`): PACS Lab's own training loop in plain PyTorch."""
