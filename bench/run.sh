@@ -21,7 +21,7 @@ run_trl() { "$PY" bench/trainer_vs_trl/run.py; "$PY" bench/trainer_vs_trl/step_p
 run_trl_realistic() { "$PY" bench/trainer_vs_trl/run.py --shape realistic; }
 run_trl_engine() { "$PY" bench/trl_engine/run.py; }
 run_learning() { "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}; }
-run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
+run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; "${NICE[@]}" "$PY" bench/extension_scale/reasoning.py; }
 run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }
 run_gpu_smoke() { "${NICE[@]}" bash bench/gpu-check.sh --cpu-smoke; }
 run_kill() { "${NICE[@]}" "$PY" bench/kill_sweep/run.py; }

@@ -2,24 +2,14 @@
 // the run): time and memory to open the step, then one shown sample's token details (the heat-map),
 // for a spread of samples. Run: node --expose-gc --import tsx bench/extension_scale/reasoning.ts RUNS_ROOT OUT.json
 
-import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { RunStore } from '../../src/core/runStore';
+import { memory, mib, ms, rootAndOut, writeResult } from './common';
 
-const [root, out] = process.argv.slice(2);
-if (!root || !out) {
-  console.error('usage: node --expose-gc --import tsx bench/extension_scale/reasoning.ts RUNS_ROOT OUT.json');
-  process.exit(2);
-}
+const [root, out] = rootAndOut('reasoning.ts');
+const rss = () => memory().rss_mib * 2 ** 20;
 
-const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
-const ms = (t0: number) => Math.round((performance.now() - t0) * 100) / 100;
-function rss(): number {
-  (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().rss;
-}
-
-async function main(): Promise<void> {
+async function main(): Promise<object> {
   const store = new RunStore({ roots: [root], detectCrashes: false });
   await store.refresh();
   const [run] = store.runs();
@@ -49,11 +39,7 @@ async function main(): Promise<void> {
     heatmap_ms: { samples: picked.length, tokens, median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] },
   };
   store.dispose();
-  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-  console.log(JSON.stringify(result));
+  return result;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+writeResult(out, main);
