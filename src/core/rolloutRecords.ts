@@ -23,8 +23,7 @@ export interface StepRecords {
 
 export const PARQUET_SUFFIX = '.parquet';
 const TOKEN_COLUMNS = ['token_lengths', 'token_text', 'token_logratio'];
-/** The footer and any one column chunk read from a rollout file are at most this big. */
-const MAX_FOOTER = 16 << 20;
+/** Any one read from a rollout file (the footer, a column chunk), and any column chunk uncompressed, is at most this big. */
 const MAX_CHUNK = 512 << 20;
 const MAX_ROWS = 10_000_000;
 
@@ -44,11 +43,12 @@ export async function stepRecordsFile(runDir: string, step: number): Promise<str
 /** Reads a step's records from either format (by the file's suffix). */
 export async function readStepRecords(path: string): Promise<StepRecords> {
   if (!path.endsWith(PARQUET_SUFFIX)) return readJsonlStep(path);
-  const metadata = await withFile(path, (file) => readMetadata(path, file));
-  const top = parquetSchema(metadata).children.map((c) => c.element.name);
-  const names = new Set(top);
-  const wanted = top.filter((n) => !TOKEN_COLUMNS.includes(n));
-  const rows = await withFile(path, (file) => readRows(path, file, metadata, wanted));
+  const { metadata, names, rows, version } = await withFile(path, async (file, version) => {
+    const metadata = await readMetadata(path, file);
+    const top = parquetSchema(metadata).children.map((c) => c.element.name);
+    const rows = await readRows(path, file, metadata, top.filter((n) => !TOKEN_COLUMNS.includes(n)));
+    return { metadata, names: new Set(top), rows, version };
+  });
   const hasTokens = names.has('token_lengths');
   const samples = rows.map((row) => lightSample(path, row, hasTokens));
   const position = new Map<string, number>();
@@ -59,8 +59,11 @@ export async function readStepRecords(path: string): Promise<StepRecords> {
     async tokenDetails(group, index) {
       const at = position.get(`${group}:${index}`);
       if (!hasTokens || at === undefined) return null;
-      const [row] = await withFile(path, (file) =>
-        readRows(path, file, metadata, TOKEN_COLUMNS.filter((n) => names.has(n)), at, at + 1));
+      const [row] = await withFile(path, (file, now) => {
+        // a resumed trainer may write the step again: the footer read before no longer fits
+        if (now !== version) throw new Error(`${path} changed since the step was opened; open the step again`);
+        return readRows(path, file, metadata, TOKEN_COLUMNS.filter((n) => names.has(n)), at, at + 1);
+      });
       return row ? tokenDetailsOf(path, row, samples[at].response) : null;
     },
   };
@@ -79,10 +82,11 @@ async function readJsonlStep(path: string): Promise<StepRecords> {
   };
 }
 
-async function withFile<T>(path: string, read: (file: AsyncBuffer) => Promise<T>): Promise<T> {
+/** Reads through the open file as hyparquet's AsyncBuffer; `version` tells one file at a path from the next. */
+async function withFile<T>(path: string, read: (file: AsyncBuffer, version: string) => Promise<T>): Promise<T> {
   const handle = await openRunFile(path);
   try {
-    const { size } = await handle.stat();
+    const { size, ino, mtimeMs } = await handle.stat();
     const file: AsyncBuffer = {
       byteLength: size,
       async slice(start: number, end = size): Promise<ArrayBuffer> {
@@ -94,7 +98,7 @@ async function withFile<T>(path: string, read: (file: AsyncBuffer) => Promise<T>
         return buffer.buffer;
       },
     };
-    return await read(file);
+    return await read(file, `${ino}:${size}:${mtimeMs}`);
   } finally {
     await handle.close();
   }
@@ -114,7 +118,6 @@ async function readMetadata(path: string, file: AsyncBuffer): Promise<FileMetaDa
       if (size > MAX_CHUNK) throw corrupt(path, `a column of ${size} bytes uncompressed`);
     }
   }
-  if (file.byteLength > MAX_FOOTER && metadata.metadata_length > MAX_FOOTER) throw corrupt(path, 'a footer over 16 MiB');
   return metadata;
 }
 

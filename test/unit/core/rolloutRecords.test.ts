@@ -69,6 +69,9 @@ describe('rollout records', () => {
     store.dispose();
     const group = await readGroup(run, { step: 3, group: 0, index: 1 });
     assert.deepEqual(group.map((m) => m.tokens), [SAMPLES[0].tokens, SAMPLES[1].tokens]);
+    // the step written again (a resumed run): the footer read at open no longer fits the file
+    pythonWrites(run, 3, SAMPLES);
+    await assert.rejects(step.tokenDetails(0, 0), /step-000003\.parquet changed since the step was opened/);
   });
 
   test('a truncated or corrupt Parquet file is named, a link is refused', { skip: noPython }, async () => {
