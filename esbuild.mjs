@@ -15,7 +15,7 @@ const common = {
 const builds = [
   {
     ...common,
-    entryPoints: { extension: 'src/extension.ts', cli: 'src/core/cli.ts' },
+    entryPoints: { extension: 'src/extension.ts', cli: 'src/cli.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',

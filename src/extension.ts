@@ -1,13 +1,13 @@
 // The composition root: one Extension builds every feature around one RunStore and owns every
 // disposable they hold.
 import * as vscode from 'vscode';
-import { RunStore } from './core/runStore';
+import { RunStore } from './runs/model/runStore';
 import { ConfigLanguage } from './config/configLanguage';
 import { ConfigLens } from './config/configLens';
 import { NewConfigCommand } from './config/newConfig';
 import { DashboardFeature } from './dashboard/dashboardFeature';
 import { RunCodeFeature } from './git/runCode';
-import { RunWorktrees } from './git/runWorktrees';
+import { RunWorktrees } from './git/model/runWorktrees';
 import { TrainerSetup } from './python/setupTrainer';
 import { TrainerPython } from './python/trainerPython';
 import { RolloutsFeature } from './rollouts/rolloutsFeature';

@@ -3,8 +3,8 @@
 // reports time and memory. Run: node --expose-gc --import tsx bench/extension_scale/measure.ts RUNS_ROOT OUT.json
 
 import { performance } from 'node:perf_hooks';
-import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
-import { RunStore } from '../../src/core/runStore';
+import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
+import { RunStore } from '../../src/runs/model/runStore';
 import { memory, ms, rootAndOut, writeResult } from './common';
 
 const [root, out] = rootAndOut('measure.ts');

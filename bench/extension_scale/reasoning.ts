@@ -3,7 +3,7 @@
 // for a spread of samples. Run: node --expose-gc --import tsx bench/extension_scale/reasoning.ts RUNS_ROOT OUT.json
 
 import { performance } from 'node:perf_hooks';
-import { RunStore } from '../../src/core/runStore';
+import { RunStore } from '../../src/runs/model/runStore';
 import { memory, mib, ms, rootAndOut, writeResult } from './common';
 
 const [root, out] = rootAndOut('reasoning.ts');

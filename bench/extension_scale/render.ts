@@ -1,7 +1,7 @@
 // The dashboard's first render at scale: 20 metric series × 10,000 steps of one run, shaped by
 // the host's own code (dashboardState → buildFamilies, which decimates each series for the
 // webview) and posted to the real bundle dist/webview/dashboard.js in headless Chromium, served
-// as the extension serves it (src/core/webviewPage.ts, CSP included) with a fake acquireVsCodeApi,
+// as the extension serves it (src/webviews/model/webviewPage.ts, CSP included) with a fake acquireVsCodeApi,
 // as in test/webview. Time: from window.postMessage in the page to the frame after the
 // dashboard's render counter (body[data-renders]) turns 1, i.e. the charts painted.
 // Run: node --import tsx bench/extension_scale/render.ts [RUNS_ROOT] OUT.json
@@ -9,15 +9,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
-import type { DashboardHostMessage } from '../../webview/contract';
-import { MAX_POINTS_PER_SERIES, type MetricSeries } from '../../src/core/charts';
-import type { RunInfo } from '../../src/core/runFormat';
-import { RunStore } from '../../src/core/runStore';
-import { webviewPageHtml } from '../../src/core/webviewPage';
-import { dashboardState, loadCritic, type CriticResult, type DashboardStore } from '../../src/dashboard/dashboardState';
+import type { DashboardHostMessage } from '../../webview/dashboard/contract';
+import { MAX_POINTS_PER_SERIES, type MetricSeries } from '../../src/dashboard/model/charts';
+import type { RunInfo } from '../../src/run/model/runFormat';
+import { RunStore } from '../../src/runs/model/runStore';
+import { webviewPageHtml } from '../../src/webviews/model/webviewPage';
+import { dashboardState, loadCritic, type CriticResult, type DashboardStore } from '../../src/dashboard/model/dashboardState';
 import { THEMES } from '../../test/webview/themes';
 import { launchChromium } from '../../test/webview/browser';
-import { DEFAULT_SMOOTHING } from '../../src/core/smoothing';
+import { DEFAULT_SMOOTHING } from '../../src/dashboard/model/smoothing';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const window: any;
@@ -68,7 +68,7 @@ async function hostMessage(maxPoints: number, critic: CriticResult | null): Prom
   const state = dashboardState(store, [RUN_ID], RUN_ID, new Map([[RUN_ID, null]]), critic && { ...critic, runId: RUN_ID });
   if (maxPoints !== MAX_POINTS_PER_SERIES) {
     // The undecimated variant: the same families with every point kept.
-    const { buildFamilies } = await import('../../src/core/charts');
+    const { buildFamilies } = await import('../../src/dashboard/model/charts');
     state.families = buildFamilies([{ runId: RUN_ID, series, lossMetric: 'pacs/loss' }], maxPoints);
   }
   return { type: 'state', state };

@@ -1,4 +1,4 @@
-"""Latency of scoring one response with the implicit critic: onnxruntime-node (src/core/scoring,
+"""Latency of scoring one response with the implicit critic: onnxruntime-node (src/scoring/model,
 what the editor runs) against PyTorch (pacslab.scoring with --backend torch) and Python
 onnxruntime, on the CPU, for the same prompt, response and models.
 
@@ -150,7 +150,7 @@ def main() -> int:
     data = {
         "benchmark": "onnx_latency",
         "description": "one (prompt, response) scored = policy + reference forward passes over prompt+response, CPU, median after warm-up; "
-                       "node = RunScorer.score (onnxruntime-node, src/core/scoring); torch = pacslab.scoring.Scorer backend torch",
+                       "node = RunScorer.score (onnxruntime-node, src/scoring/model); torch = pacslab.scoring.Scorer backend torch",
         "models": models,
     }
     path = write_result("onnx_latency", data)

@@ -1,9 +1,9 @@
-// Times RunScorer.score (src/core/scoring, onnxruntime-node) on one (prompt, response), as the
+// Times RunScorer.score (src/scoring/model, onnxruntime-node) on one (prompt, response), as the
 // editor's "Score a Response" does: median of N calls after W warm-up calls, the session open
 // timed apart. Run: node --import tsx bench/onnx_latency/score.ts RUN_DIR PROMPT RESPONSE N W OUT.json
 
 import { writeFileSync } from 'node:fs';
-import { RunScorer } from '../../src/core/scoring/scorer';
+import { RunScorer } from '../../src/scoring/model/scorer';
 
 async function main(): Promise<void> {
   const [runDir, prompt, response, n, warmup, out] = process.argv.slice(2);

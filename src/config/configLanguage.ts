@@ -1,8 +1,8 @@
 // Editing *.pacs.yaml: diagnostics while typing, hovers and key/value completion, all from the
-// trainer's JSON Schema bundled in schemas/ (core/configDiagnostics.ts does the work).
+// trainer's JSON Schema bundled in schemas/ (src/config/model/configDiagnostics.ts does the work).
 import * as vscode from 'vscode';
-import { completionsAt, diagnoseConfig, hoverAt, loadSchema } from '../core/configDiagnostics';
-import type { JsonSchema } from '../core/configDiagnostics';
+import { completionsAt, diagnoseConfig, hoverAt, loadSchema } from './model/configDiagnostics';
+import type { JsonSchema } from './model/configDiagnostics';
 import { Disposer } from '../vscode/disposer';
 
 export const CONFIG_SELECTOR: vscode.DocumentSelector = { pattern: '**/*.pacs.yaml' };

@@ -1,10 +1,10 @@
 // CodeLens on line 0 of every *.pacs.yaml: "▶ Train", "N runs · best reward X (commit)" and
 // "Compare runs", from the runs whose config_path is this file.
 import * as vscode from 'vscode';
-import type { RunState, RunStore } from '../core/runStore';
+import type { RunState, RunStore } from '../runs/model/runStore';
 import type { RunRoots } from '../runs/runRoots';
-import { configRunsSummary } from '../runs/runText';
-import { recentReward } from '../core/charts';
+import { configRunsSummary } from '../runs/model/runText';
+import { recentReward } from '../dashboard/model/charts';
 import { Disposer } from '../vscode/disposer';
 import { CONFIG_SELECTOR } from './configLanguage';
 

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { Disposer } from '../vscode/disposer';
-import { starterConfig } from './starterConfig';
+import { starterConfig } from './model/starterConfig';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 

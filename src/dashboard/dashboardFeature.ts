@@ -2,13 +2,14 @@
 // after a window reload by their serializer.
 
 import * as vscode from 'vscode';
-import { VIEW_TYPES, type DashboardPersistedState } from '../../webview/contract';
-import type { RunStore } from '../core/runStore';
+import { type DashboardPersistedState } from '../../webview/dashboard/contract';
+import { VIEW_TYPES } from '../../webview/shared/contract';
+import type { RunStore } from '../runs/model/runStore';
 import { pickRuns } from '../runs/pickRun';
 import { Disposer } from '../vscode/disposer';
-import { createWebviewPanel, registerPanelRestorer, SessionSet } from '../vscode/webviewSession';
+import { createWebviewPanel, registerPanelRestorer, SessionSet } from '../webviews/webviewSession';
 import { DashboardPanel } from './dashboardPanel';
-import { RunConfigCache } from './runConfig';
+import { RunConfigCache } from './model/runConfig';
 
 export class DashboardFeature extends Disposer {
   private readonly panels = new SessionSet<DashboardPanel>();

@@ -2,22 +2,17 @@
 // DashboardState it pushes to its webview after `ready` and whenever the store changes.
 
 import * as vscode from 'vscode';
-import {
-  assertNever,
-  isDashboardWebviewMessage,
-  type DashboardHostMessage,
-  type DashboardState,
-  type DashboardWebviewMessage,
-} from '../../webview/contract';
-import type { RunStore } from '../core/runStore';
-import { WebviewSession } from '../vscode/webviewSession';
-import { webviewHtml } from '../webviewHtml';
-import { pinFor, shownStep } from '../core/runModel';
-import { dashboardState, loadCritic, type CriticResult } from './dashboardState';
-import type { RunConfigCache } from './runConfig';
-import { seriesCsv } from '../core/charts';
-import { pngBytes, safeFileName } from '../core/exportFiles';
-import { clampSmoothing } from '../core/smoothing';
+import { isDashboardWebviewMessage, type DashboardHostMessage, type DashboardState, type DashboardWebviewMessage } from '../../webview/dashboard/contract';
+import { assertNever } from '../../webview/shared/contract';
+import type { RunStore } from '../runs/model/runStore';
+import { WebviewSession } from '../webviews/webviewSession';
+import { webviewHtml } from '../webviews/webviewSession';
+import { pinFor, shownStep } from '../run/model/runModel';
+import { dashboardState, loadCritic, type CriticResult } from './model/dashboardState';
+import type { RunConfigCache } from './model/runConfig';
+import { seriesCsv } from './model/charts';
+import { pngBytes, safeFileName } from './model/exportFiles';
+import { clampSmoothing } from './model/smoothing';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;

@@ -3,15 +3,15 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
-import { createRunWorktree, listChangedFiles, repoRootOf, showFileAtRun } from '../core/git';
-import type { ChangedFile } from '../core/git';
-import type { RunState, RunStore } from '../core/runStore';
+import { createRunWorktree, listChangedFiles, repoRootOf, showFileAtRun } from './model/git';
+import type { ChangedFile } from './model/git';
+import type { RunState, RunStore } from '../runs/model/runStore';
 import { pickRun } from '../runs/pickRun';
 import type { RunRoots } from '../runs/runRoots';
-import { commitLabel } from '../core/runModel';
+import { commitLabel } from '../run/model/runModel';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
-import type { RunWorktrees } from './runWorktrees';
+import type { RunWorktrees } from './model/runWorktrees';
 
 export const RUN_CODE_SCHEME = 'pacs-run';
 

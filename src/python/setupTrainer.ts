@@ -1,7 +1,7 @@
 // PACS: Set Up Trainer Environment — a venv in global storage with the bundled trainer installed.
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { setupManagedEnv } from '../core/python';
+import { setupManagedEnv } from './model/python';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
 import type { TrainerPython } from './trainerPython';

@@ -1,11 +1,11 @@
 // Which Python runs the trainer: pacs.pythonPath, else the Python extension's active
 // interpreter (when ms-python.python is installed), else the managed environment that
-// "PACS: Set Up Trainer Environment" makes in global storage. core/python.ts does the probing.
+// "PACS: Set Up Trainer Environment" makes in global storage. src/python/model/python.ts does the probing.
 import { join } from 'node:path';
 import { PythonExtension } from '@vscode/python-extension';
 import * as vscode from 'vscode';
-import { resolvePython } from '../core/python';
-import type { PythonFound, PythonMissing } from '../core/python';
+import { resolvePython } from './model/python';
+import type { PythonFound, PythonMissing } from './model/python';
 import { Disposer } from '../vscode/disposer';
 
 const PYTHON_EXTENSION_ID = 'ms-python.python';

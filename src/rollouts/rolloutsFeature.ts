@@ -2,13 +2,14 @@
 // editor tabs, restored after a window reload by their serializer.
 
 import * as vscode from 'vscode';
-import { VIEW_TYPES, type RolloutsPersistedState } from '../../webview/contract';
-import type { RunStore } from '../core/runStore';
-import { LIVE_STATUSES } from '../core/runFormat';
+import { type RolloutsPersistedState } from '../../webview/rollouts/contract';
+import { VIEW_TYPES } from '../../webview/shared/contract';
+import type { RunStore } from '../runs/model/runStore';
+import { LIVE_STATUSES } from '../run/model/runFormat';
 import { pickRun } from '../runs/pickRun';
 import { Disposer } from '../vscode/disposer';
-import { createWebviewPanel, registerPanelRestorer, SessionSet } from '../vscode/webviewSession';
-import { webviewHtml, webviewOptions } from '../webviewHtml';
+import { createWebviewPanel, registerPanelRestorer, SessionSet } from '../webviews/webviewSession';
+import { webviewHtml, webviewOptions } from '../webviews/webviewSession';
 import { RolloutsSession } from './rolloutsSession';
 
 export class RolloutsFeature extends Disposer implements vscode.WebviewViewProvider {

@@ -2,17 +2,12 @@
 // loading that one step file and sending its samples in chunks after the webview's `ready`.
 
 import * as vscode from 'vscode';
-import {
-  assertNever,
-  isRolloutsWebviewMessage,
-  type RolloutsHostMessage,
-  type RolloutsState,
-  type RolloutsWebviewMessage,
-} from '../../webview/contract';
-import type { RunStore } from '../core/runStore';
-import { WebviewSession } from '../vscode/webviewSession';
-import { pinFor, shownStep } from '../core/runModel';
-import { rolloutsState, sampleMessages, tokensMessage, type LoadedStep } from './rolloutsState';
+import { isRolloutsWebviewMessage, type RolloutsHostMessage, type RolloutsState, type RolloutsWebviewMessage } from '../../webview/rollouts/contract';
+import { assertNever } from '../../webview/shared/contract';
+import type { RunStore } from '../runs/model/runStore';
+import { WebviewSession } from '../webviews/webviewSession';
+import { pinFor, shownStep } from '../run/model/runModel';
+import { rolloutsState, sampleMessages, tokensMessage, type LoadedStep } from './model/rolloutsState';
 
 export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
   private loadId = 0;

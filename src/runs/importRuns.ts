@@ -1,9 +1,9 @@
 // PACS: Import Runs… — TensorBoard logs, TRL output directories and verl rollout dumps become run
-// directories in the workspace's runs root (src/core/importRuns runs the trainer's importer).
+// directories in the workspace's runs root (src/runs/model/importer.ts runs the trainer's importer).
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { importRuns } from '../core/importRuns';
-import type { RunStore } from '../core/runStore';
+import { importRuns } from './model/importer';
+import type { RunStore } from './model/runStore';
 import type { TrainerPython } from '../python/trainerPython';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';

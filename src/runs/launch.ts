@@ -1,12 +1,12 @@
-// Starting, resuming and reproducing runs. The trainer is spawned detached by core/launcher.ts so
+// Starting, resuming and reproducing runs. The trainer is spawned detached by src/runs/model/launcher.ts so
 // it outlives this window: nothing here kills it on dispose.
 import * as vscode from 'vscode';
-import { GitDirtyError } from '../core/git';
-import type { GitMode } from '../core/git';
-import { launchRun, launchedAs, reproduceRun, resumeRun } from '../core/launcher';
-import type { LaunchResult } from '../core/launcher';
-import type { RunState, RunStore } from '../core/runStore';
-import type { RunWorktrees } from '../git/runWorktrees';
+import { GitDirtyError } from '../git/model/git';
+import type { GitMode } from '../git/model/git';
+import { launchRun, launchedAs, reproduceRun, resumeRun } from './model/launcher';
+import type { LaunchResult } from './model/launcher';
+import type { RunState, RunStore } from './model/runStore';
+import type { RunWorktrees } from '../git/model/runWorktrees';
 import type { TrainerPython } from '../python/trainerPython';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';

@@ -2,10 +2,10 @@
 // verifier failing on most samples, prompts left out): each warning goes to the log, the first of a
 // run in this window also to a pop-up.
 import * as vscode from 'vscode';
-import type { RunStatus } from '../core/runFormat';
-import type { RunState, RunStore } from '../core/runStore';
+import type { RunStatus } from '../run/model/runFormat';
+import type { RunState, RunStore } from './model/runStore';
 import { Disposer } from '../vscode/disposer';
-import { inertLinks, notifies, runSummary, type NotifyRunEnd } from './runText';
+import { inertLinks, notifies, runSummary, type NotifyRunEnd } from './model/runText';
 
 const NOTIFIED: readonly RunStatus[] = ['finished', 'failed', 'crashed'];
 const OPEN_DASHBOARD = 'Open Dashboard';

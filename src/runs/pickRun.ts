@@ -1,11 +1,11 @@
 // Resolves a run command's argument to runs of the store, asking with a quick pick when the
 // argument names none. Every run command (and the webview features) goes through here.
 import * as vscode from 'vscode';
-import type { RunStatus } from '../core/runFormat';
-import { showLivePick } from './livePick';
-import { runIdsFromArgs } from './runArgs';
+import type { RunStatus } from '../run/model/runFormat';
+import { showLivePick } from './model/livePick';
+import { runIdsFromArgs } from './model/runArgs';
 import { runDescription, statusIcon } from './runPresentation';
-import type { RunState, RunStore } from '../core/runStore';
+import type { RunState, RunStore } from './model/runStore';
 
 export interface PickRunsOptions {
   canPickMany: boolean;

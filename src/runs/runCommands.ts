@@ -1,20 +1,20 @@
-// Pause, resume, suspend, stop and checkpoint through control.jsonl (core/control.ts); delete a
+// Pause, resume, suspend, stop and checkpoint through control.jsonl (src/runs/model/control.ts); delete a
 // run; open its log; refresh the view.
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
-import { ControlError, sendControl } from '../core/control';
-import { deleteRunRef, repoRootOf, runRef } from '../core/git';
-import { readLauncherInfo } from '../core/runDir';
-import { LIVE_STATUSES, RESUMABLE_STATUSES, RUN_FILES } from '../core/runFormat';
-import type { ControlCommandName, RunStatus } from '../core/runFormat';
-import type { RunState, RunStore } from '../core/runStore';
-import type { RunWorktrees } from '../git/runWorktrees';
+import { ControlError, sendControl } from './model/control';
+import { deleteRunRef, repoRootOf, runRef } from '../git/model/git';
+import { readLauncherInfo } from '../run/model/runDir';
+import { LIVE_STATUSES, RESUMABLE_STATUSES, RUN_FILES } from '../run/model/runFormat';
+import type { ControlCommandName, RunStatus } from '../run/model/runFormat';
+import type { RunState, RunStore } from './model/runStore';
+import type { RunWorktrees } from '../git/model/runWorktrees';
 import { Disposer } from '../vscode/disposer';
 import type { RunLauncher } from './launch';
 import { pickRun } from './pickRun';
 import type { RunRoots } from './runRoots';
-import { inertLinks } from './runText';
+import { inertLinks } from './model/runText';
 
 const ACK_TIMEOUT_MS = 15000;
 const DELETABLE: readonly RunStatus[] = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];

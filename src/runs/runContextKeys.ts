@@ -1,7 +1,7 @@
 // Context keys for when-clauses: pacs.hasRuns, pacs.hasLiveRuns.
 import * as vscode from 'vscode';
-import { LIVE_STATUSES } from '../core/runFormat';
-import type { RunStore } from '../core/runStore';
+import { LIVE_STATUSES } from '../run/model/runFormat';
+import type { RunStore } from './model/runStore';
 import { Disposer } from '../vscode/disposer';
 
 export class RunContextKeys extends Disposer {

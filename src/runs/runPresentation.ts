@@ -1,9 +1,9 @@
 // How a run looks in VS Code: its status codicon, one-line description and tooltip.
 import * as vscode from 'vscode';
-import type { RunStatus } from '../core/runFormat';
-import type { RunState } from '../core/runStore';
-import { commitLabel, STATUS_CODICONS } from '../core/runModel';
-import { formatNumber, localTime, runSummary } from './runText';
+import type { RunStatus } from '../run/model/runFormat';
+import type { RunState } from './model/runStore';
+import { commitLabel, STATUS_CODICONS } from '../run/model/runModel';
+import { formatNumber, localTime, runSummary } from './model/runText';
 
 /** A live run on another host whose heartbeat stopped (RunState.lost). */
 const LOST_ICON: StatusIcon = { codicon: 'question', color: 'problemsWarningIcon.foreground' };

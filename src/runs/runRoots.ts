@@ -3,7 +3,7 @@
 // of a cluster share.
 import { isAbsolute, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import type { RunState } from '../core/runStore';
+import type { RunState } from './model/runStore';
 import { Disposer } from '../vscode/disposer';
 
 const DEFAULT_RUNS_DIR = '.pacs/runs';

@@ -3,12 +3,12 @@
 // every poll of a live run reads nothing from disk.
 import { statSync } from 'node:fs';
 import * as vscode from 'vscode';
-import type { RunState, RunStore } from '../core/runStore';
+import type { RunState, RunStore } from './model/runStore';
 import { Disposer } from '../vscode/disposer';
 import { CONFIG_GLOB } from './launch';
 import { runDescription, runIcon, runTooltip, shownStatus } from './runPresentation';
 import type { RunRoots } from './runRoots';
-import { shortRunLabel } from './runText';
+import { shortRunLabel } from './model/runText';
 
 const REFRESH_DEBOUNCE_MS = 150;
 

@@ -1,10 +1,10 @@
 // A status-bar item following the active run: the newest one whose trainer is live.
 import * as vscode from 'vscode';
-import { LIVE_STATUSES } from '../core/runFormat';
-import type { RunStore } from '../core/runStore';
+import { LIVE_STATUSES } from '../run/model/runFormat';
+import type { RunStore } from './model/runStore';
 import { Disposer } from '../vscode/disposer';
 import { runTooltip } from './runPresentation';
-import { activeRunText } from './runText';
+import { activeRunText } from './model/runText';
 
 export class RunStatusBar extends Disposer {
   private readonly item = this.track(vscode.window.createStatusBarItem('pacs.activeRun', vscode.StatusBarAlignment.Left, 50));

@@ -2,10 +2,10 @@
 import * as vscode from 'vscode';
 import { isScorerWebviewMessage, SCORER_VIEW_TYPE } from '../../webview/scorer/contract';
 import type { ScoreView, ScorerHostMessage, ScorerState, ScorerWebviewMessage } from '../../webview/scorer/contract';
-import { ScoreError } from '../core/scoring/implicitReward';
-import type { GroupScoreResult, ScoreResult, ScorerCache } from '../core/scoring/scorer';
-import { createWebviewPanel, WebviewSession } from '../vscode/webviewSession';
-import { webviewHtml } from '../webviewHtml';
+import { ScoreError } from './model/implicitReward';
+import type { GroupScoreResult, ScoreResult, ScorerCache } from './model/scorer';
+import { createWebviewPanel, WebviewSession } from '../webviews/webviewSession';
+import { webviewHtml } from '../webviews/webviewSession';
 
 export interface ScorerTarget {
   runId: string;

@@ -1,23 +1,23 @@
 // pacs.scoreResponse: pick a run, a checkpoint, a prompt and a response (or take them from the
 // rollout inspector's "Edit and re-score"), export the run to ONNX when needed, and show the
-// implicit critic's verdict in the pacs.scorer panel. Scoring itself is src/core/scoring.
+// implicit critic's verdict in the pacs.scorer panel. Scoring itself is src/scoring/model.
 import * as vscode from 'vscode';
 import { isScorerPersistedState, SCORER_VIEW_TYPE } from '../../webview/scorer/contract';
 import type { ScorerPersistedState } from '../../webview/scorer/contract';
-import type { RunState, RunStore } from '../core/runStore';
-import { runExportOnnx } from '../core/scoring/exportOnnx';
-import { ScoreError } from '../core/scoring/implicitReward';
-import { readGroup } from '../core/scoring/group';
-import type { SampleRef } from '../core/scoring/group';
-import { checkpointSteps, exportState } from '../core/scoring/manifest';
-import { ScorerCache } from '../core/scoring/scorer';
+import type { RunState, RunStore } from '../runs/model/runStore';
+import { runExportOnnx } from './model/exportOnnx';
+import { ScoreError } from './model/implicitReward';
+import { readGroup } from './model/group';
+import type { SampleRef } from './model/group';
+import { checkpointSteps, exportState } from './model/manifest';
+import { ScorerCache } from './model/scorer';
 import { pickRun } from '../runs/pickRun';
 import { requireTrust } from '../trust/trust';
 import { Disposer } from '../vscode/disposer';
-import { registerPanelRestorer } from '../vscode/webviewSession';
+import { registerPanelRestorer } from '../webviews/webviewSession';
 import { ScorerPanel } from './scorerPanel';
 import type { ScorerTarget } from './scorerPanel';
-import { parseScoreRequest, sampleOf } from './scoreRequest';
+import { parseScoreRequest, sampleOf } from './model/scoreRequest';
 
 /** What the feature needs of src/python/trainerPython.ts. */
 export interface PythonResolver {

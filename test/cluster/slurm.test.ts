@@ -8,12 +8,12 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { sendControl } from '../../src/core/control';
-import { LaunchError, launchRun, resumeRun } from '../../src/core/launcher';
-import { slurmJob } from '../../src/core/launchers/slurm';
-import { readLauncherInfo, readRunInfo } from '../../src/core/runDir';
-import type { RunStatus } from '../../src/core/runFormat';
-import { RunStore } from '../../src/core/runStore';
+import { sendControl } from '../../src/runs/model/control';
+import { LaunchError, launchRun, resumeRun } from '../../src/runs/model/launcher';
+import { slurmJob } from '../../src/runs/model/slurm';
+import { readLauncherInfo, readRunInfo } from '../../src/run/model/runDir';
+import type { RunStatus } from '../../src/run/model/runFormat';
+import { RunStore } from '../../src/runs/model/runStore';
 
 const REPO = resolve(__dirname, '..', '..');
 const PYTHON = process.env.PACS_PYTHON || join(REPO, '.venv', 'bin', 'python');

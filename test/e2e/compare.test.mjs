@@ -80,7 +80,7 @@ function movingMetrics(runId, prefix) {
   return [...values].filter(([, vs]) => vs.length < 2 || Math.max(...vs) - Math.min(...vs) > 1e-9 * Math.max(...vs.map(Math.abs))).map(([m]) => m);
 }
 
-/** The dashboard's reward column: the mean of `reward/mean` over the run's last tenth of steps (src/core/charts.ts). */
+/** The dashboard's reward column: the mean of `reward/mean` over the run's last tenth of steps (src/dashboard/model/charts.ts). */
 function recentReward(runId) {
   const points = seriesOf(runId, 'reward/mean');
   const window = points.slice(-Math.max(1, Math.ceil(points.length / 10)));

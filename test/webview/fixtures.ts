@@ -7,7 +7,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RolloutSample, RunInfo } from '../../src/core/runFormat';
+import type { RolloutSample, RunInfo } from '../../src/run/model/runFormat';
 
 /** Payloads that would run, or change the page, if model output ever became markup. */
 export const PAYLOADS = {

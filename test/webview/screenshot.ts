@@ -1,9 +1,9 @@
 // Renders one run's dashboard, as the extension shapes it, to a PNG (the README's picture):
 //   node --import tsx test/webview/screenshot.ts RUNS_ROOT RUN_ID OUT.png [theme index]
-import { RunStore } from '../../src/core/runStore';
-import { shownStep } from '../../src/core/runModel';
-import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
-import { RunConfigCache } from '../../src/dashboard/runConfig';
+import { RunStore } from '../../src/runs/model/runStore';
+import { shownStep } from '../../src/run/model/runModel';
+import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
+import { RunConfigCache } from '../../src/dashboard/model/runConfig';
 import { THEMES } from './themes';
 import { openPage, waitForRenders } from './webviewTests';
 import { launchChromium } from './browser';

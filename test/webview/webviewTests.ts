@@ -1,5 +1,5 @@
 // Browser tests of the dashboard and rollout inspector bundles (dist/webview): each page is the
-// extension's own HTML (src/core/webviewPage.ts, CSP included), served from a fake webview
+// extension's own HTML (src/webviews/model/webviewPage.ts, CSP included), served from a fake webview
 // origin, with a fake acquireVsCodeApi. The host messages are recorded from run directories in
 // the run format through the extension's own store and shaping code (RunStore,
 // dashboardState, rolloutsState), then replayed. Screenshots go to test-results/webview/.
@@ -9,13 +9,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { DashboardHostMessage, DashboardState, RolloutsHostMessage, RolloutSample, RolloutsState } from '../../webview/contract';
-import { RunStore } from '../../src/core/runStore';
-import { webviewPageHtml } from '../../src/core/webviewPage';
-import { shownStep } from '../../src/core/runModel';
-import { dashboardState, loadCritic } from '../../src/dashboard/dashboardState';
-import { RunConfigCache } from '../../src/dashboard/runConfig';
-import { rolloutsState, sampleMessages, tokensMessage } from '../../src/rollouts/rolloutsState';
+import type { DashboardHostMessage, DashboardState } from '../../webview/dashboard/contract';
+import type { RolloutsHostMessage, RolloutsState } from '../../webview/rollouts/contract';
+import type { RolloutSample } from '../../webview/shared/contract';
+import { RunStore } from '../../src/runs/model/runStore';
+import { webviewPageHtml } from '../../src/webviews/model/webviewPage';
+import { shownStep } from '../../src/run/model/runModel';
+import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
+import { RunConfigCache } from '../../src/dashboard/model/runConfig';
+import { rolloutsState, sampleMessages, tokensMessage } from '../../src/rollouts/model/rolloutsState';
 import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, SEED_RUNS, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
 import { launchChromium } from './browser';
@@ -378,7 +380,7 @@ test('dashboard: the smoothing slider smooths training curves (not evaluations) 
   const full = rec.dashboardFull.state;
   const reward = full.families.find((f) => f.id === 'reward');
   assert.ok(reward && reward.series[0].ys.length > 10, 'the recorded run has a reward series');
-  // TensorBoard's debiased EMA, written out independently of webview/dashboard/smoothing.ts.
+  // TensorBoard's debiased EMA, written out independently of src/dashboard/model/smoothing.ts.
   const ema = (ys: (number | null)[], w: number) => {
     let avg = 0;
     let k = 0;

@@ -1,8 +1,8 @@
 // The metric charts' x axis: training step, time since the run's first point, or the clock, from
 // the event time `t` kept with every point. No DOM here (unit-tested in Node).
 
-import type { ChartFamily, SeriesData, XAxis } from '../contract';
-import { X_AXES } from '../contract';
+import type { ChartFamily, SeriesData, XAxis } from './contract';
+import { X_AXES } from './contract';
 
 export function isXAxis(value: unknown): value is XAxis {
   return typeof value === 'string' && (X_AXES as readonly string[]).includes(value);

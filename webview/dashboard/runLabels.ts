@@ -1,6 +1,6 @@
 // What the dashboard calls each run it compares. No DOM here (unit-tested in Node).
 
-import type { RunSummary } from '../contract';
+import type { RunSummary } from '../shared/contract';
 
 /**
  * Each run's name, told apart where runs share one: the runs of one config (seeds, a swept key)

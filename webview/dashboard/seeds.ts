@@ -1,7 +1,8 @@
 // Seed groups: runs whose configs differ only by `seed`, drawn as their mean with a ± std band
 // and summarised as mean ± std. No DOM here (unit-tested in Node).
 
-import type { ConfigDiff, RunSummary, SeriesData } from '../contract';
+import type { ConfigDiff, SeriesData } from './contract';
+import type { RunSummary } from '../shared/contract';
 
 export interface SeedGroup {
   id: string;

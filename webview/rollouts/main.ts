@@ -7,20 +7,9 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import {
-  assertNever,
-  isRolloutsHostMessage,
-  LABEL_FILTERS,
-  SORT_KEYS,
-  type LabelFilter,
-  type RolloutSample,
-  type RolloutsHostMessage,
-  type RolloutsPersistedState,
-  type RolloutsState,
-  type RolloutsWebviewMessage,
-  type SortKey,
-} from '../contract';
-import { isCorrect } from '../../src/core/runModel';
+import { isRolloutsHostMessage, LABEL_FILTERS, SORT_KEYS, type LabelFilter, type RolloutsHostMessage, type RolloutsPersistedState, type RolloutsState, type RolloutsWebviewMessage, type SortKey } from './contract';
+import { assertNever, type RolloutSample } from '../shared/contract';
+import { isCorrect } from '../../src/run/model/runModel';
 import { byId, ce, clear, debounce, formatNumber, h, icon, throttle } from '../shared/dom';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import {

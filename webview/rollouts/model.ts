@@ -1,8 +1,9 @@
 // The inspector's rows: filtering, sorting and grouping of one step's samples. No DOM, so the
 // same code is tested in plain Node.
 
-import { isCorrect } from '../../src/core/runModel';
-import type { LabelFilter, RolloutSample, SortKey, TokenDetails } from '../contract';
+import { isCorrect } from '../../src/run/model/runModel';
+import type { LabelFilter, SortKey } from './contract';
+import type { RolloutSample, TokenDetails } from '../shared/contract';
 
 export interface Filters {
   sort: SortKey;

@@ -1,7 +1,7 @@
 // The messages between the host (src/scoring/scorerPanel.ts) and the scorer webview. No DOM and
 // no vscode types here: both sides import it.
 
-import { isInt, isRecord, isString } from '../contract';
+import { isInt, isRecord, isString } from '../shared/contract';
 
 export const SCORER_VIEW_TYPE = 'pacs.scorer';
 

@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  assertNever,
-  isDashboardHostMessage,
-  isDashboardWebviewMessage,
-  isRolloutsHostMessage,
-  isRolloutsWebviewMessage,
-  type DashboardHostMessage,
-  type DashboardWebviewMessage,
-  type RolloutsHostMessage,
-  type RolloutsWebviewMessage,
-} from '../../../webview/contract';
+import { isDashboardHostMessage, isDashboardWebviewMessage, type DashboardHostMessage, type DashboardWebviewMessage } from '../../../webview/dashboard/contract';
+import { isRolloutsHostMessage, isRolloutsWebviewMessage, type RolloutsHostMessage, type RolloutsWebviewMessage } from '../../../webview/rollouts/contract';
+import { assertNever } from '../../../webview/shared/contract';
 import { isScorerHostMessage, isScorerPersistedState, isScorerWebviewMessage } from '../../../webview/scorer/contract';
 
 // Type-level exhaustiveness: adding a message type without handling it here fails `tsc`.

@@ -1,0 +1,107 @@
+// The rollout inspector's message contract: its state, the samples sent in chunks, the page's
+// messages back (a step, a re-score, open in a panel) and what the page keeps across sessions.
+
+import { isInt, isRecord, isString, type RolloutSample, type RunSummary, type TokenDetails } from '../shared/contract';
+
+export interface RolloutsState {
+  run: RunSummary | null;
+  /** Steps that have a rollouts file, ascending. */
+  steps: number[];
+  step: number | null;
+  /** Increases with every load; `samples` messages of older loads are dropped. */
+  loadId: number;
+  /** Samples the host will send for this load, in `samples` chunks. */
+  total: number;
+  badLines: number;
+  error: string | null;
+  /** `view`: the side panel that follows the active run; `panel`: an editor tab. */
+  mode: 'view' | 'panel';
+}
+
+export type RolloutsHostMessage =
+  | { type: 'state'; state: RolloutsState }
+  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] }
+  /** The token details of one sample marked `token_details` (read from the step file when shown), or why not. */
+  | { type: 'tokens'; loadId: number; group: number; index: number; details: TokenDetails | null; error: string | null };
+
+export interface RescoreRequest {
+  runId: string;
+  step: number;
+  group: number;
+  index: number;
+  prompt: string;
+  response: string;
+}
+
+export type RolloutsWebviewMessage =
+  | { type: 'ready' }
+  | { type: 'selectStep'; step: number }
+  | { type: 'rescore'; request: RescoreRequest }
+  | { type: 'openInPanel'; step: number | null }
+  /** Asks for the token details of a shown sample of load `loadId`. */
+  | { type: 'loadTokens'; loadId: number; group: number; index: number };
+
+export interface RolloutsPersistedState {
+  runId: string | null;
+  step: number | null;
+  sort: SortKey;
+  descending: boolean;
+  label: LabelFilter;
+  text: string;
+  criticWrong: boolean;
+  selected: string | null;
+  /** List scroll, restored when the webview is re-created. */
+  scrollTop?: number;
+  /** The newest step was shown: a panel restored after a reload follows the newest step again instead of pinning `step`. */
+  following?: boolean;
+}
+
+export const SORT_KEYS = ['group', 'psi', 'reward', 'length', 'grad_weight'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export const LABEL_FILTERS = ['all', 'correct', 'wrong'] as const;
+export type LabelFilter = (typeof LABEL_FILTERS)[number];
+
+/** Samples per `samples` message: keeps each postMessage well under a few MB. */
+export const SAMPLE_CHUNK = 2000;
+
+export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebviewMessage {
+  if (!isRecord(value)) return false;
+  switch (value.type) {
+    case 'ready':
+      return true;
+    case 'selectStep':
+      return isInt(value.step);
+    case 'openInPanel':
+      return value.step === null || isInt(value.step);
+    case 'loadTokens':
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index);
+    case 'rescore': {
+      const r = value.request;
+      return (
+        isRecord(r) &&
+        isString(r.runId) &&
+        isInt(r.step) &&
+        isInt(r.group) &&
+        isInt(r.index) &&
+        isString(r.prompt) &&
+        isString(r.response)
+      );
+    }
+    default:
+      return false;
+  }
+}
+
+export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMessage {
+  if (!isRecord(value)) return false;
+  switch (value.type) {
+    case 'state':
+      return isRecord(value.state);
+    case 'samples':
+      return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.samples);
+    case 'tokens':
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index) && (value.details === null || isRecord(value.details));
+    default:
+      return false;
+  }
+}
