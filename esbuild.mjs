@@ -28,6 +28,7 @@ const builds = [
       dashboard: 'webview/dashboard/main.ts',
       rollouts: 'webview/rollouts/main.ts',
       scorer: 'webview/scorer/main.ts',
+      diagnostics: 'webview/diagnostics/main.ts',
     },
     outdir: 'dist/webview',
     platform: 'browser',

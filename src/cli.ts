@@ -16,6 +16,7 @@ import { CONTROL_COMMANDS, LIVE_STATUSES, RUN_FILES } from './run/model/runForma
 import type { RunInfo, RunStatus } from './run/model/runFormat';
 import { commitLabel, lossMetric } from './run/model/runModel';
 import { RunStore } from './runs/model/runStore';
+import { alertLine } from './diagnostics/model/alerts';
 
 const USAGE = `pacs-lab: train, watch and control PACS Lab runs
 
@@ -245,7 +246,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     const runs = store.runs();
     if (p.bools.has('json')) {
       out(JSON.stringify(runs.map((r) => ({
-        ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines,
+        ...r.info, dir: r.dir, latest: r.latest, score: runScore(r.id, store.metricSeries(r.id)), bad_lines: r.events.badLines, alerts: r.alerts,
       })), null, 2));
       return EXIT.ok;
     }
@@ -254,17 +255,18 @@ async function cmdStatus(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     // The dashboard's summary numbers: best held-out accuracy, and reward and critic AUC over the last tenth of the steps.
-    const rows = [['RUN', 'STATUS', 'STEP', 'BEST ACC', 'REWARD', 'AUC', 'CODE']];
+    const rows = [['RUN', 'STATUS', 'STEP', 'BEST ACC', 'REWARD', 'AUC', 'ALERTS', 'CODE']];
     const fixed = (v: number | null) => (v === null ? '-' : v.toFixed(3));
     for (const r of runs) {
       const code = commitLabel(r.info.git) ?? '-';
       const score = runScore(r.id, store.metricSeries(r.id));
       const best = score.bestAccuracy ? `${(100 * score.bestAccuracy.value).toFixed(1)}%@${score.bestAccuracy.step}` : '-';
-      rows.push([r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), code]);
+      rows.push([r.id, r.lost ? 'lost' : r.status, `${r.info.step}/${r.info.total_steps}`, best, fixed(score.reward), fixed(score.criticAuc), String(r.alerts.length), code]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     rows.forEach((row) => out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()));
     out('REWARD and AUC: means over the last tenth of each run\'s steps; BEST ACC: best eval/accuracy @ its step.');
+    for (const r of runs.filter((run) => run.alerts.length)) out(`${r.id}: last alert at ${alertLine(r.alerts[r.alerts.length - 1])}`);
     if (runs.some((r) => commitLabel(r.info.git)?.endsWith('*'))) out('(* = uncommitted work at launch, saved in a snapshot commit unless --git ignore)');
     return EXIT.ok;
   } finally {

@@ -16,6 +16,8 @@ import { RunCommands } from './runs/runCommands';
 import { RunImporter } from './runs/importRuns';
 import { RunContextKeys } from './runs/runContextKeys';
 import { RunNotifications } from './runs/notifications';
+import { AlertNotifications } from './diagnostics/alertNotifications';
+import { DiagnosticsFeature } from './diagnostics/diagnosticsFeature';
 import { RunRoots } from './runs/runRoots';
 import { RunsTree } from './runs/runsTree';
 import { RunStatusBar } from './runs/statusBar';
@@ -38,6 +40,7 @@ export class Extension extends Disposer {
     const tree = this.track(new RunsTree(store, roots));
     this.track(new RunStatusBar(store));
     this.track(new RunNotifications(store, log));
+    this.track(new AlertNotifications(store, log));
     const worktrees = new RunWorktrees(context.globalStorageUri.fsPath);
     const launcher = this.track(new RunLauncher(store, roots, worktrees, python, log));
     this.track(launcher.onDidLaunch((runId) => void tree.reveal(runId)));
@@ -52,6 +55,7 @@ export class Extension extends Disposer {
     const dashboard = this.track(new DashboardFeature(context, store));
     tree.useComparison(dashboard);
     const rollouts = this.track(new RolloutsFeature(context, store));
+    this.track(new DiagnosticsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));

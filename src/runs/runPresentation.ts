@@ -4,6 +4,7 @@ import type { RunStatus } from '../run/model/runFormat';
 import type { RunState } from './model/runStore';
 import { commitLabel, STATUS_CODICONS } from '../run/model/runModel';
 import { formatNumber, localTime, runSummary } from './model/runText';
+import { alertBadge, alertLine } from '../diagnostics/model/alerts';
 
 /** A live run on another host whose heartbeat stopped (RunState.lost). */
 const LOST_ICON: StatusIcon = { codicon: 'question', color: 'problemsWarningIcon.foreground' };
@@ -34,6 +35,8 @@ export function runDescription(run: RunState): string {
   else if (run.status === 'queued') parts.unshift('queued in Slurm');
   // The same run id in two runs roots: each names its root.
   if (run.idInOtherRoot) parts.push(`in ${run.root}`);
+  const badge = alertBadge(run.alerts);
+  if (badge) parts.unshift(badge);
   return parts.join(' · ');
 }
 
@@ -63,6 +66,7 @@ export function runTooltip(run: RunState): vscode.MarkdownString {
     ['Created', localCreatedAt(info.created_at)],
     ['Last checkpoint', run.checkpoints.length ? `step ${run.checkpoints[run.checkpoints.length - 1].step}` : undefined],
     ['Warnings', run.warningCount ? `${run.warningCount}, the last: ${run.warnings[run.warnings.length - 1].message}` : undefined],
+    ['Alerts', run.alerts.length ? `${run.alerts.length}, the last: ${alertLine(run.alerts[run.alerts.length - 1])}` : undefined],
     ['Unreadable event lines', run.events.badLines ? String(run.events.badLines) : undefined],
     ['Error', run.lastError?.message],
     ['Folder', run.dir],

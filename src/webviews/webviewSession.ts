@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { makeNonce, webviewPageHtml } from './model/webviewPage';
 import { Disposer } from '../vscode/disposer';
 
-export type WebviewBundle = 'dashboard' | 'rollouts' | 'scorer';
+export type WebviewBundle = 'dashboard' | 'rollouts' | 'scorer' | 'diagnostics';
 
 /** Webviews may load only the built bundles and the media folder. */
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {

@@ -4,6 +4,9 @@ import { spawnSync } from 'node:child_process';
 import process from 'node:process';
 import { URL, fileURLToPath } from 'node:url';
 
-const tests = fileURLToPath(new URL('./webviewTests.ts', import.meta.url));
-const result = spawnSync(process.execPath, ['--import', 'tsx', tests], { stdio: 'inherit' });
-process.exitCode = result.status ?? 1;
+let status = 0;
+for (const file of ['./webviewTests.ts', './diagnosticsTests.ts']) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(file, import.meta.url))], { stdio: 'inherit' });
+  status ||= result.status ?? 1;
+}
+process.exitCode = status;

@@ -64,7 +64,7 @@ const PARQUET_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'parquet-run');
 const PARQUET_RUN_ID = '20261207-130000-dev-pq01';
 
 interface PageOptions {
-  bundle: 'dashboard' | 'rollouts';
+  bundle: 'dashboard' | 'rollouts' | 'diagnostics';
   mode?: 'view' | 'panel';
   width?: number;
   height?: number;

@@ -63,11 +63,16 @@ class Algorithm:
     loss: Callable[["Config", LossInput], tuple["Tensor", dict]]
     needs_reference: Callable[["Config"], bool]
     requirements: Callable[["Config"], list[Requirement]]
-    # per-row advantages from labels over whole groups, for micro-batches that split groups
-    advantages: Callable[["Config", "Tensor", "Tensor", int], "Tensor"] | None = None
+    # per-row advantages from (labels, group_ids, n) over whole groups, for micro-batches that split
+    # groups; an option of the loss is bound at registration (as grpo's norm_by_std), so that an engine
+    # without a Config (a plain TRL script's PacsGRPOTrainer) computes them too
+    advantages: Callable[["Tensor", "Tensor", int], "Tensor"] | None = None
     coupling: Coupling | None = None
     implicit_critic: bool = False  # ψ_post (the critic metrics) is this loss's own score
     engines: tuple[str, ...] = ("native",)  # the engines that run it (engines/__init__.py ENGINES)
+    # engine: trl: `advantages` replace TRL's own group-normalised ones (False: TRL's stand, as they are
+    # GRPO's; a coupling's loss is the engine's own, engines/trl/loss.py)
+    trl_replaces_advantages: bool = False
 
 
 ALGORITHMS: dict[str, Algorithm] = {}
@@ -78,6 +83,8 @@ def register(algorithm: Algorithm) -> Algorithm:
         raise ValueError(f"algorithm {algorithm.name!r} is registered twice")
     if (algorithm.advantages is None) == (algorithm.coupling is None):
         raise ValueError(f"algorithm {algorithm.name!r} needs exactly one of advantages and coupling")
+    if algorithm.trl_replaces_advantages and (algorithm.advantages is None or "trl" not in algorithm.engines):
+        raise ValueError(f"algorithm {algorithm.name!r}: trl_replaces_advantages needs advantages and engine trl")
     ALGORITHMS[algorithm.name] = algorithm
     return algorithm
 
@@ -157,7 +164,7 @@ register(Algorithm(
 
 
 def _grpo_advantages(norm_by_std: bool):
-    def advantages(_cfg: "Config", labels, group_ids, n: int):
+    def advantages(labels, group_ids, n: int):
         from pacslab.losses import grpo_advantages
 
         return grpo_advantages(labels, rollout_n=n, group_ids=group_ids, norm_by_std=norm_by_std)
@@ -195,7 +202,7 @@ def _rloo_loss(_cfg: "Config", x: LossInput):
     return rloo_loss(x.logp, x.mask, x.labels, rollout_n=x.rollout_n, group_ids=x.group_ids, advantages=x.advantages)
 
 
-def _rloo_advantages(_cfg: "Config", labels, group_ids, n: int):
+def _rloo_advantages(labels, group_ids, n: int):
     from pacslab.losses import rloo_advantages
 
     return rloo_advantages(labels, rollout_n=n, group_ids=group_ids)
@@ -204,7 +211,7 @@ def _rloo_advantages(_cfg: "Config", labels, group_ids, n: int):
 register(Algorithm(name="rloo", summary="RLOO baseline: REINFORCE with a leave-one-out baseline", loss_metric="rloo/loss",
                    aggregation="rows", loss=_rloo_loss, needs_reference=_no_reference,
                    requirements=_group_of(2, "needs a leave-one-out baseline"), advantages=_rloo_advantages,
-                   engines=("native", "trl")))
+                   engines=("native", "trl"), trl_replaces_advantages=True))
 
 
 # ---------------------------------------------------------------- Dr. GRPO

@@ -66,19 +66,31 @@ def chunk_generator(device: torch.device, seed: int, step: int, set_index: int, 
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
-def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator: torch.Generator) -> dict[str, float]:
+def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator: torch.Generator,
+                  examples: list[dict] | None = None) -> dict[str, float]:
+    """The values of every set; each example's result is appended to `examples` (example_rows)."""
     values: dict[str, float] = {}
     for s in sets:
-        values.update(evaluate(model, tokenizer, s, verifier, generator=generator))
+        values.update(evaluate(model, tokenizer, s, verifier, generator=generator, examples=examples))
     return values
 
 
-def evaluate(model, tokenizer, eval_set: EvalSet, verifier, *, generator: torch.Generator) -> dict[str, float]:
+def evaluate(model, tokenizer, eval_set: EvalSet, verifier, *, generator: torch.Generator,
+             examples: list[dict] | None = None) -> dict[str, float]:
     """`<prefix>accuracy` (greedy) and `<prefix>pass@k` for every k over the first `size` examples of
     the set, and the same per data source (`<prefix>source=<data_source>/...`) when rows carry one."""
     scores = [row for chunk in chunks(eval_set) for row in score_chunk(model, tokenizer, eval_set, chunk, verifier,
                                                                        generator=generator)]
+    if examples is not None:
+        examples.extend(example_rows(eval_set, scores))
     return summarize(eval_set, scores)
+
+
+def example_rows(eval_set: EvalSet, scores: list[tuple]) -> list[dict]:
+    """One row of heldout/step-N.jsonl per scored example (docs/run-format.md)."""
+    return [{"set": eval_set.name, "id": e.id, "data_source": e.data_source, "greedy_correct": bool(label),
+             "correct": detail["correct"], "samples": eval_set.samples, "greedy": detail["greedy"],
+             "responses": detail["responses"]} for e, label, _passes, detail in scores]
 
 
 def chunks(eval_set: EvalSet) -> list[list[Example]]:
@@ -92,8 +104,9 @@ def chunks(eval_set: EvalSet) -> list[list[Example]]:
 
 
 def score_chunk(model, tokenizer, eval_set: EvalSet, chunk: list[Example], verifier, *,
-                generator: torch.Generator) -> list[tuple[Example, int, list[float]]]:
-    """(example, greedy label, pass@k for every k) of each example of one generation batch."""
+                generator: torch.Generator) -> list[tuple[Example, int, list[float], dict]]:
+    """(example, greedy label, pass@k for every k, detail) of each example of one generation batch;
+    `detail` holds the greedy response, the sampled responses and how many of them were correct."""
     s, m = eval_set, eval_set.samples
     prompts = [e.prompt_ids if e.prompt_ids is not None else e.prompt for e in chunk]
     greedy = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=s.max_new_tokens, temperature=1.0,
@@ -102,24 +115,27 @@ def score_chunk(model, tokenizer, eval_set: EvalSet, chunk: list[Example], verif
                                 temperature=s.temperature, top_p=s.top_p, generator=generator)
     scores = []
     for g, example in enumerate(chunk):
-        c = sum(_label(verifier, r, example) for r in sampled.response_texts[g * m : (g + 1) * m])
-        scores.append((example, _label(verifier, greedy.response_texts[g], example), [pass_at_k(m, c, k) for k in s.k]))
+        responses = sampled.response_texts[g * m : (g + 1) * m]
+        c = sum(_label(verifier, r, example) for r in responses)
+        detail = {"greedy": greedy.response_texts[g], "responses": list(responses), "correct": c}
+        scores.append((example, _label(verifier, greedy.response_texts[g], example), [pass_at_k(m, c, k) for k in s.k],
+                       detail))
     return scores
 
 
-def summarize(eval_set: EvalSet, scores: list[tuple[Example, int, list[float]]]) -> dict[str, float]:
+def summarize(eval_set: EvalSet, scores: list[tuple]) -> dict[str, float]:
     """The set's values from the scores of its examples, in their order."""
     s = eval_set
     values = _summary(s.prefix, s.k, scores)
-    sources = sorted({e.data_source for e, _, _ in scores if e.data_source is not None})
+    sources = sorted({row[0].data_source for row in scores if row[0].data_source is not None})
     for source in sources:
         mine = [row for row in scores if row[0].data_source == source]
         values.update(_summary(f"{s.prefix}source={source.replace('/', '_')}/", s.k, mine))
     return values
 
 
-def _summary(prefix: str, ks: list[int], scores: list[tuple[Example, int, list[float]]]) -> dict[str, float]:
-    values = {f"{prefix}accuracy": sum(correct for _, correct, _ in scores) / len(scores)}
+def _summary(prefix: str, ks: list[int], scores: list[tuple]) -> dict[str, float]:
+    values = {f"{prefix}accuracy": sum(row[1] for row in scores) / len(scores)}
     values.update({f"{prefix}pass@{k}": sum(row[2][i] for row in scores) / len(scores) for i, k in enumerate(ks)})
     return values
 

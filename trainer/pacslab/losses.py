@@ -144,10 +144,9 @@ def pacs_scores(
     """The reward proxy r̂ and the score ψ of every row; returns `(rhat [B], psi [B])`
     (`pacs_rhat`, then `pacs_psi`).
 
-    Raises ValueError when the rows are not whole groups, or when rollout_n < 2 with rloo/grpo.
+    Raises ValueError when the rows are not whole groups, or when rollout_n < 2 with rloo/grpo
+    (`pacs_psi`'s checks).
     """
-    _choice("adv_estimator", adv_estimator, ADV_ESTIMATORS)
-    check_groups(logp.shape[0], rollout_n, group_ids, min_n=1 if adv_estimator == "naive" else 2)
     rhat = pacs_rhat(logp, old_logp, mask, beta=beta, reward_method=reward_method)  # [B]
     return rhat, pacs_psi(rhat, rollout_n=rollout_n, adv_estimator=adv_estimator, norm_by_std=norm_by_std,
                           group_ids=group_ids)

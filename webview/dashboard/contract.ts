@@ -105,8 +105,18 @@ export interface EvalSetScore {
   last: StepValue | null;
 }
 
+/** An `alert` event of a run shown, for the markers on the charts (webview/dashboard/alertMarkers.ts). */
+export interface AlertMarker {
+  runId: string;
+  step: number;
+  rule: string;
+  action: string;
+}
+
 export interface DashboardState {
   runs: RunSummary[];
+  /** The alerts of the runs shown (absent from a state of an older host: no markers). */
+  alerts?: AlertMarker[];
   /** One per run of `runs`, in the same order. */
   scores: RunScore[];
   /** Run ids asked for but not found in the runs root. */

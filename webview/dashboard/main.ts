@@ -25,6 +25,7 @@ import { clear, debounce } from '../shared/dom';
 import { onThemeChange } from '../shared/theme';
 import { onHostMessage } from '../shared/vscodeApi';
 import { clampSmoothing } from '../../src/dashboard/model/smoothing';
+import { annotationPlugin } from './alertMarkers';
 import { isXAxis } from './axes';
 import { setZoom } from './chartOptions';
 import { rebuildCharts } from './metricsPanel';
@@ -32,7 +33,7 @@ import { render } from './render';
 import { host, persist, view } from './state';
 import { chartGrid, criticRun, exportCsvButton, groupSeedsBox, inspectButton, metricFilterBox, resetZoomButton, seedLinesBox, smoothingLabel, smoothingSlider, stepLabel, stepSlider, xAxisSelect } from './layout';
 
-Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin);
+Chart.register(Filler, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, CategoryScale, BarController, BarElement, Legend, Tooltip, zoomPlugin, annotationPlugin);
 
 function handle(message: DashboardHostMessage): void {
   switch (message.type) {

@@ -5,6 +5,7 @@ import { type ChartFamily, type DashboardState, type SeriesData } from './contra
 import { type RunSummary } from '../shared/contract';
 import { formatNumber, h } from '../shared/dom';
 import { cssVar, type ThemeColors } from '../shared/theme';
+import { setAlertMarkers } from './alertMarkers';
 import { formatX, runStartTimes, X_TITLES } from './axes';
 import { seedGroups } from './seeds';
 import { render } from './render';
@@ -35,6 +36,7 @@ export function renderFamilies(s: DashboardState, colors: ThemeColors): void {
       applyColors(chart.options as unknown as Themeable, colors);
       chart.update('none');
     }
+    setAlertMarkers(chart, s.alerts ?? [], view.hiddenRuns, view.xAxis === 'step', (name) => cssVar(name, '#cca700'));
     const canvas = chart.canvas;
     canvas.dataset.points = String(points);
     markRange(chart);

@@ -40,6 +40,7 @@ export function dashboardState(
   const usable = critic && critic.runId === criticRun ? critic : null;
   return {
     runs: found.map((run) => runSummary(run.info)),
+    alerts: found.flatMap((run) => (run.alerts ?? []).map((a) => ({ runId: run.id, step: a.step, rule: a.rule, action: a.action }))),
     scores: found.map((run) => runScore(run.id, store.metricSeries(run.id))),
     missing: runIds.filter((id) => !foundIds.includes(id)),
     families: buildFamilies(

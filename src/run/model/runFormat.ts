@@ -140,6 +140,17 @@ export interface RunFinishedEvent extends EventBase {
   type: 'run_finished';
   status: RunStatus;
 }
+/** A health rule of the config's `alerts:` section fired (docs/run-format.md, docs/diagnostics.md). */
+export interface AlertEvent extends EventBase {
+  type: 'alert';
+  step: number;
+  rule: string;
+  /** The measured value: null when not finite (the trainer writes "nan"/"inf" as text). */
+  value: number | null;
+  threshold: number | null;
+  action: 'warn' | 'pause' | 'stop' | string;
+  message: string;
+}
 /** An event of a type this reader does not know: kept, not rejected. */
 export interface UnknownEvent extends EventBase {
   type: string;
@@ -156,6 +167,7 @@ export type KnownRunEvent =
   | ControlAckEvent
   | LogEvent
   | ErrorEvent
+  | AlertEvent
   | RunFinishedEvent;
 
 export type RunEvent = KnownRunEvent | UnknownEvent;

@@ -16,7 +16,7 @@ export type ParsedEvent =
   | { kind: 'unknown'; event: UnknownEvent }
   | { kind: 'bad'; error: string };
 
-const STEP_EVENTS = new Set(['metrics', 'eval', 'rollouts', 'checkpoint']);
+const STEP_EVENTS = new Set(['metrics', 'eval', 'rollouts', 'checkpoint', 'alert']);
 
 const isStep = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
@@ -76,6 +76,14 @@ export function parseEvent(record: unknown): ParsedEvent {
         kind: 'known',
         event: { t, type, ...(isStep(record.step) ? { step: record.step } : {}), level: str(record.level) ?? 'info', message: str(record.message) ?? String(record.message) },
       };
+    case 'alert': {
+      const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+      if (typeof record.rule !== 'string') return bad('rule', 'a string');
+      return {
+        kind: 'known',
+        event: { t, type, step: step as number, rule: record.rule, value: num(record.value), threshold: num(record.threshold), action: str(record.action) ?? 'warn', message: str(record.message) ?? '' },
+      };
+    }
     case 'error':
       return typeof record.message === 'string' ? { kind: 'known', event: { t, type, message: record.message, traceback: str(record.traceback) } } : bad('message', 'a string');
     case 'run_started':

@@ -2,6 +2,7 @@
 // before/after summary. Pure: it consumes events and returns text.
 import type { RunStatus } from '../../run/model/runFormat';
 import { isTrainingStep, parseEvent } from '../../run/model/runModel';
+import { alertLine } from '../../diagnostics/model/alerts';
 
 export interface RunSummary {
   status: RunStatus | null;
@@ -100,6 +101,9 @@ export class RunFollower {
       case 'log':
         if (event.level === 'warning' || event.level === 'error') notes.push(`${event.level}: ${event.message}`);
         return { stepped: false, notes };
+      case 'alert':
+        notes.push(`alert at ${alertLine(event)}`);
+        return { stepped: false, notes };
       case 'checkpoint':
         notes.push(`checkpoint saved at step ${event.step}: ${event.path}`);
         return { stepped: false, notes };
@@ -130,12 +134,14 @@ export class RunFollower {
     if (total > 0) this.totalSteps = total;
   }
 
-  /** `step 12/100  reward 0.438  loss 0.0123  critic auc 0.812  1.35 steps/s` */
+  /** `step 12/100  reward 0.438  bce 0.6512  critic auc 0.812  1.35 steps/s` (`loss` where no critic/bce is logged) */
   progressLine(): string {
     const v = this.latest;
     const parts = [`step ${this.lastStep}/${this.totalSteps || '?'}`];
     parts.push(`reward ${fmt(v['reward/mean'], 3)}`);
-    parts.push(`loss ${fmt(v[this.lossMetric], 4)}`);
+    // The critic's BCE after the update where the trainer logs it: the loss logged during a single
+    // update is taken at θ_old, where it says nothing (PACS: always ln 2).
+    parts.push(v['critic/bce'] !== undefined ? `bce ${fmt(v['critic/bce'], 4)}` : `loss ${fmt(v[this.lossMetric], 4)}`);
     parts.push(`critic auc ${fmt(v['critic/auc'], 3)}`);
     const rate = this.stepsPerSecond();
     parts.push(rate === null ? '- steps/s' : `${rate.toFixed(2)} steps/s`);

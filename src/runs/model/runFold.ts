@@ -2,7 +2,8 @@
 // the views show (latest metrics, series, checkpoints, warnings, steps/s). Pure: no files, no
 // clock; runStore.ts reads the events and liveness.ts judges whether the trainer is still there.
 import type { BadLine } from '../../run/model/events';
-import type { KnownRunEvent, RunError, RunInfo, RunStatus } from '../../run/model/runFormat';
+import type { AlertEvent, KnownRunEvent, RunError, RunInfo, RunStatus } from '../../run/model/runFormat';
+import { foldAlert } from '../../diagnostics/model/alerts';
 import { isTrainingStep, parseEvent } from '../../run/model/runModel';
 
 export interface MetricSeries {
@@ -70,6 +71,8 @@ export interface RunState {
    * to run.json: the heartbeat may come back (a file-system hiccup), or Slurm confirm a crash.
    */
   lost: string | null;
+  /** The run's health alerts (`alert` events), oldest first, the newest MAX_WARNINGS (src/diagnostics/model/alerts.ts). */
+  alerts: AlertEvent[];
   /** The run's warnings (`log` events of level warning or error), oldest first, the newest MAX_WARNINGS. */
   warnings: RunWarning[];
   /** How many warnings the run has logged in all (the list keeps the newest only). */
@@ -118,6 +121,7 @@ export function emptyState(id: string, dir: string, root: string, info: RunInfo)
     crashed: info.status === 'crashed',
     lost: null,
     warnings: [],
+    alerts: [],
     warningCount: 0,
   };
 }
@@ -128,6 +132,7 @@ export function applyEvents(entry: FoldEntry, previous: RunState, records: unkno
     latest: { ...previous.latest },
     checkpoints: [...previous.checkpoints],
     warnings: [...previous.warnings],
+    alerts: [...previous.alerts],
     events: { ...previous.events, firstBadLines: [...previous.events.firstBadLines] },
   };
   const bad = [...badLines];
@@ -197,6 +202,9 @@ function applyEvent(entry: FoldEntry, state: RunState, event: KnownRunEvent): vo
       state.warnings.push({ step: event.step ?? null, level: event.level, message: event.message });
       if (state.warnings.length > MAX_WARNINGS) state.warnings.shift();
       state.warningCount += 1;
+      return;
+    case 'alert':
+      state.alerts = foldAlert(state.alerts, event, MAX_WARNINGS);
       return;
     default:
       return;

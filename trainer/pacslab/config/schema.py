@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import Field
 
 from pacslab.algorithms import ALGORITHMS, NAMES
 
 BUILTIN_PREFIX = "builtin:"
 
-# YAML 1.2 (and the editor's parser) reads `1e-3` as a number; PyYAML's YAML 1.1 reads it as text
-_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-
-
-def _yaml12_number(value: object) -> object:
-    return float(value) if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()) else value
-
-
-# Numbers are strict: `true` is not 1, `"8"` and `8.0` are not 8; a float key takes an integer.
-Int = Annotated[int, Strict()]
-Float = Annotated[float, BeforeValidator(_yaml12_number), Strict()]
-# Text is bounded: a template or a path of megabytes is a mistake, and a template is copied into every prompt.
-MAX_TEXT = 65_536
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, str_max_length=MAX_TEXT)
+from pacslab.config.alerts import AlertsConfig
+from pacslab.config.base import MAX_TEXT, Float, Int, Section as _Section  # noqa: F401 - MAX_TEXT is part of this module's API
 
 
 class LoraConfig(_Section):
@@ -463,6 +447,7 @@ class Config(_Section):
     optim: OptimConfig = Field(OptimConfig(), description="Optimizer, schedule and batching.")
     eval: EvalConfig = Field(EvalConfig(), description="Held-out evaluation.")
     logging: LoggingConfig = Field(LoggingConfig(), description="What the run directory records.")
+    alerts: AlertsConfig = Field(AlertsConfig(), description="Health rules evaluated after every step, each with its action (docs/diagnostics.md).")
     launch: LaunchConfig = Field(
         LaunchConfig(),
         description="Where and how the trainer runs: the backend (local or Slurm) and the training processes (engine: trl).",

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pacslab.health.ledger import Ledger
+from pacslab.health.records import step_prompts
 from pacslab.run import files as runio
 
 
@@ -113,6 +115,7 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
     last = max(steps, default=0)
     fallback_t = os.stat(run.source_path).st_mtime
     t_of = _times(run, steps, fallback_t)
+    ledger = Ledger(run_dir)
     lines: list[dict] = [{"t": t_of(steps[0] if steps else 0), "type": "run_started", "config": run.config,
                           "total_steps": run.total_steps or last}]
     for step in steps:
@@ -125,6 +128,8 @@ def write_run(run: ImportedRun, runs_root: Path, *, name: str | None = None) -> 
         if step in run.rollouts:
             rel = runio.write_rollouts(run_dir, step, run.rollouts[step], jsonl=True)
             lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(run.rollouts[step])})
+            ledger.write(step, step_prompts(run.rollouts[step]))  # the prompt ledger, prompt text as the id
+    ledger.close()
     end = t_of(last)
     lines.append({"t": end, "type": "state", "step": last, "status": "finished", "reason": f"imported from {run.trainer}"})
     lines.append({"t": end, "type": "run_finished", "status": "finished"})

@@ -39,9 +39,10 @@ LOSS = {"trl": "loss", "verl": "actor/pg_loss"}
 KEPT_PREFIXES = ("reward/", "pacs/", "critic/", "eval/", "perf/", "optim/", "policy/", "response/", "grpo/", "rloo/")
 
 
-def metric_names(logs: dict[str, Any], loss_metric: str) -> dict[str, float | None]:
+def metric_names(logs: dict[str, Any], loss_metric: str, *, finite: bool = True) -> dict[str, float | None]:
     """TRL's log values under the native engine's names; TRL's loss is `loss_metric` unless the
-    trainer logged that itself, and every other TRL value goes under `trl/`."""
+    trainer logged that itself, and every other TRL value goes under `trl/`. A nonfinite value is
+    None, or kept as it is with `finite` False (for the alert rules, pacslab/health)."""
     values: dict[str, float | None] = {}
     for key, value in logs.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -54,7 +55,7 @@ def metric_names(logs: dict[str, Any], loss_metric: str) -> dict[str, float | No
             name = key
         else:
             name = f"trl/{key}"
-        values[name] = float(value) if math.isfinite(value) else None
+        values[name] = float(value) if math.isfinite(value) or not finite else None
     return values
 
 

@@ -118,6 +118,16 @@ def test_a_verl_rollout_dump_becomes_rollouts(tmp_path):
     assert metric_series(run_dir)["reward/mean"] == {1: 0.5, 2: 0.5}
     rollouts = [e for e in events_of(run_dir) if e["type"] == "rollouts"]
     assert [(e["step"], e["file"], e["count"]) for e in rollouts] == [(1, "rollouts/step-000001.jsonl", 4), (2, "rollouts/step-000002.jsonl", 4)]
+    # the prompt ledger from the records: the prompt text is the id, a positive reward is correct
+    from pacslab.health.ledger import read_ledger
+
+    ledger = read_ledger(run_dir / "ledger.jsonl")
+    by_group = {}
+    for r in records:
+        by_group.setdefault(r["group"], []).append(r)
+    assert [row[1:] for row in ledger if row[0] == 2] == [
+        (rows[0]["prompt"], None, sum(r["reward"] > 0 for r in rows), len(rows)) for _, rows in sorted(by_group.items())]
+    assert sorted({row[0] for row in ledger}) == [1, 2]
 
 
 def test_a_broken_dump_line_is_named(tmp_path):

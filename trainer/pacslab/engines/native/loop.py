@@ -28,6 +28,7 @@ from pacslab.run.lifecycle import EXIT_CONFIG, end_run, write_config
 from pacslab.config import Config, ConfigError, resolved_dict
 from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
 from pacslab.evaluate import eval_generator, evaluate_sets
+from pacslab.health.run import RunHealth, group_shares
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
 from pacslab.sysmetrics import SystemMonitor
@@ -142,6 +143,7 @@ class Trainer(Updates):
             self.log("no checkpoint yet: starting again from step 0 with the run's config and seed")
         self.resumed = checkpoint is not None
         self.paused = False
+        self.unwritten_rollouts: Callable[[], None] | None = None  # this step's rollouts when rollouts_every skipped them
         self._verified_a_step = False
         self.checkpointed_step: int | None = self.step if self.resumed else None
         self.system = SystemMonitor(cfg.logging.system_every_s, self.device, log)
@@ -156,6 +158,8 @@ class Trainer(Updates):
         cfg = self.cfg
         self.signals.install()
         self.trackers = Trackers(cfg.logging.report_to, self.run_dir, self.run_dir.name, resolved_dict(cfg, self.base_dir))
+        self.health = RunHealth(self.run_dir, cfg.alerts, self.events, loss_metric=self.algorithm.loss_metric, log=self.log,
+                                after_step=self.step)
         try:
             if self.restarted and self._started_before():
                 self._set_status("running", "resumed from step 0: the run had no checkpoint yet")
@@ -176,6 +180,7 @@ class Trainer(Updates):
                 self.step += 1
                 values = {**self._interruptible(self.train_step, self.step), **self.system.sample()}
                 self._emit_values("metrics", self.step, values)
+                self._act(self.health.step(self.step, values, self.step_prompts))
                 self.info.update(step=self.step)
                 self._report(values)
                 last = self.step == cfg.total_steps
@@ -190,12 +195,14 @@ class Trainer(Updates):
         finally:
             self.signals.uninstall()
             self.trackers.close()
+            self.health.close()
         end_run(self.info, status, events=self.events, reason=reason, step=self.step)
         return status
 
     def train_step(self, step: int) -> dict[str, float | None]:
         cfg = self.cfg
         t0 = time.perf_counter()
+        self.unwritten_rollouts = None  # the previous step's, kept for an alert of its evaluation
         # rollout
         examples = self.sampler.next_batch()
         with self._compute():
@@ -243,18 +250,18 @@ class Trainer(Updates):
             # (the loss logged during the update is ln 2 at θ = θ_old whenever there is one update a step)
             critic["critic/bce"] = pacs_bce(psi, labels, weights).item() if torch.isfinite(psi).all() else None
         # log
+        self.unwritten_rollouts = lambda: self._write_rollouts(step, data, post_logp, rhat, psi, weights)
         if cfg.logging.rollouts_every and step % cfg.logging.rollouts_every == 0:
-            records = self._records(step, data, post_logp, rhat, psi, weights)
-            rel = runio.write_rollouts(self.run_dir, step, records, jsonl=self.cfg.logging.rollouts_jsonl)
-            self.events.emit("rollouts", step=step, file=rel, count=len(records))
+            self.unwritten_rollouts()
         step_s = time.perf_counter() - t0
         mask = batch.response_mask.bool()
         lengths = torch.tensor(batch.lengths, dtype=torch.float32)
-        groups = labels.reshape(-1, self.n).sum(1)  # [G]
+        correct = [int(c) for c in labels.reshape(-1, self.n).sum(1).tolist()]  # per group
+        self.step_prompts = [(e.id, e.data_source, c, self.n) for e, c in zip(examples, correct)]  # the prompt ledger's
         values = {
             "reward/mean": labels.mean().item(),
             "reward/std": labels.std(unbiased=False).item(),
-            "reward/mixed_group_frac": ((groups > 0) & (groups < self.n)).float().mean().item(),
+            **group_shares([(c, self.n) for c in correct]),
             "verifier/error_frac": verifier_errors,
             **update_metrics,
             **critic,
@@ -320,14 +327,35 @@ class Trainer(Updates):
             records.append(record)
         return records
 
+    def _write_rollouts(self, step: int, *args) -> None:
+        records = self._records(step, *args)
+        self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records, jsonl=self.cfg.logging.rollouts_jsonl),
+                         count=len(records))
+        self.unwritten_rollouts = None
+
+    def _act(self, action: str | None) -> None:
+        """An alert's action (health/run.py): pause at this step's end with its rollouts recorded,
+        or checkpoint and stop."""
+        if action and self.unwritten_rollouts is not None:
+            self.unwritten_rollouts()
+        if action == "pause" and not self.paused:
+            self.paused = True
+            self._set_status("paused", "alert")
+        elif action == "stop":
+            self._checkpoint()
+            raise StopRun("stopped", "alert")
+
     def _evaluate(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
+        examples: list[dict] = []
         with self._compute():
             values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
-                                   generator=eval_generator(self.device, cfg.seed, self.step))
+                                   generator=eval_generator(self.device, cfg.seed, self.step), examples=examples)
         values["perf/eval_s"] = time.perf_counter() - t0
         self._emit_values("eval", self.step, values)
+        self.health.heldout(self.step, examples)
+        self._act(self.health.evaluation(self.step, values))
         shown = "  ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.startswith("eval/"))
         self.log(f"eval step {self.step}: {shown}")
 
@@ -459,8 +487,9 @@ class Trainer(Updates):
             v = values.get(key)
             return "-" if v is None else fmt.format(v)
 
-        loss_key = self.algorithm.loss_metric
-        self.on_step(self.step, f"step {self.step}/{self.cfg.total_steps}  reward {show('reward/mean')}  loss {show(loss_key, '{:.4f}')}  "
+        # the critic's BCE after the update: the loss logged during a single update is taken at θ_old,
+        # where it says nothing (PACS: always ln 2)
+        self.on_step(self.step, f"step {self.step}/{self.cfg.total_steps}  reward {show('reward/mean')}  bce {show('critic/bce', '{:.4f}')}  "
                  f"auc {show('critic/auc')}  grad {show('optim/grad_norm')}  {show('perf/step_s', '{:.2f}')} s")
 
 

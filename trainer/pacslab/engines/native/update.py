@@ -213,7 +213,7 @@ class Updates:
                     metrics = self._accumulate_coupled(d, mini, at_old=len(norms) == 0)
                 else:  # a row-separable loss: its advantages come from the whole mini-batch's groups
                     span = slice(mini[0].start, mini[-1].stop)
-                    advantages = algorithm.advantages(cfg, d.labels[span], d.group_ids[span], self.n)
+                    advantages = algorithm.advantages(d.labels[span], d.group_ids[span], self.n)
                     metrics = self._accumulate(d, mini, advantages=advantages)
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v

@@ -21,20 +21,26 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
+from pacslab.config.alerts import AlertsConfig
+from pacslab.health.run import RunHealth
+from pacslab.health.records import skip_nonfinite_step, step_prompts, step_values
 from pacslab.run import files as runio
 from pacslab.run.control import POLL_S, ControlReader, obey
 from pacslab.run.lifecycle import end_run
 from pacslab.run.names import chat_text, metric_names
 
+
 class PacsLabCallback(TrainerCallback):
     """Writes `run_dir` as a PACS Lab run (rank 0) and applies its control commands (every rank).
 
     `algorithm` and `loss_metric` name the loss in run.json (default: the trainer's `algorithm`
-    attribute, else `grpo`); `config` is recorded in the `run_started` event.
+    attribute, else `grpo`); `config` is recorded in the `run_started` event; `alerts` is the
+    config's `alerts:` section (default: every rule on, docs/diagnostics.md).
     """
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
-                 config: dict | None = None, rollouts_jsonl: bool = False):
+                 config: dict | None = None, alerts: AlertsConfig | dict | None = None,
+                 rollouts_jsonl: bool = False):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
@@ -46,6 +52,9 @@ class PacsLabCallback(TrainerCallback):
         self.status = "finished"
         self.events: runio.EventLog | None = None
         self.info: runio.RunInfo | None = None
+        self.alerts = AlertsConfig.model_validate(alerts or {})
+        self.health: RunHealth | None = None
+        self.skipped = 0  # optimizer steps skipped since the last log (nonfinite gradient)
 
     # ------------------------------------------------------------ run.json and events (rank 0)
 
@@ -64,24 +73,53 @@ class PacsLabCallback(TrainerCallback):
                          versions=runio.versions(device.split(":")[0]), error=None, **runio.process_fields())
         self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps)
         self.events.emit("state", status="running")
+        self.health = RunHealth(self.run_dir, self.alerts, self.events, loss_metric=self.loss_metric,
+                                after_step=state.global_step)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        if self.alerts.nonfinite.enabled and skip_nonfinite_step(self.trainer.model):
+            self.skipped += 1
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not self.main or not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
+        """Rank 0 records the step (metrics, rollouts, ledger, alerts); every rank applies the
+        alerts' action (every rank logs at the same steps)."""
+        if not logs or any(key.startswith("eval_") for key in logs) or "train_runtime" in logs:
             return
-        step = state.global_step
-        self.events.emit("metrics", step=step, values=metric_names(logs, self.loss_metric))
+        action = self._record_step(state.global_step, logs) if self.main else None
+        self.skipped = 0
+        self._act(self._shared(action), state, control)
+
+    def _record_step(self, step: int, logs: dict) -> str | None:
         records = self._records(step)
+        measured = {**step_values(records), "optim/skipped": float(self.skipped)}
+        self.events.emit("metrics", step=step, values={**metric_names(logs, self.loss_metric), **measured})
         if records:
             self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records, jsonl=self.rollouts_jsonl),
                              count=len(records))
         self.info.update(step=step)
+        return self.health.step(step, {**metric_names(logs, self.loss_metric, finite=False), **measured},
+                                step_prompts(records))
+
+    def _act(self, action: str | None, state, control) -> None:
+        """An alert's action: pause here, at the step's end, or checkpoint and stop."""
+        if action == "pause":
+            self._hold(control)
+        elif action == "stop":
+            control.should_save = control.should_training_stop = True
+            self.status = "stopped"
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         """An `eval` event of the values under the native engine's names (`eval/...`, `perf/eval_s`)
-        that an evaluation gave, as `PacsGRPOTrainer.evaluate` names them; TRL's own `eval_*` stay out."""
+        that an evaluation gave, as `PacsGRPOTrainer.evaluate` names them (TRL's own `eval_*` stay
+        out), each held-out example's result and the held-out alert rule."""
         values = metric_names({k: v for k, v in (metrics or {}).items() if k.startswith(("eval/", "perf/"))}, self.loss_metric)
+        action = None
         if self.main and any(key.startswith("eval/") for key in values):
             self.events.emit("eval", step=state.global_step, values=values)
+            self.health.heldout(state.global_step, getattr(self.trainer, "heldout_examples", None) or [])
+            action = self.health.evaluation(state.global_step, values)
+        if any(key.startswith("eval/") for key in values):
+            self._act(self._shared(action), state, control)
 
     def _records(self, step: int) -> list[dict]:
         """The step's samples from the trainer's completion log (rank 0 holds the gathered batch)."""
@@ -107,13 +145,19 @@ class PacsLabCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         orders = self._obey(paused=False, control=control)
         if orders.paused and not orders.exit:
-            self._set_state("paused")
-            while orders.paused and not orders.exit:
-                time.sleep(POLL_S)
-                orders = self._obey(paused=True, control=control)
-            if not orders.exit:
-                self._set_state("running")
+            self._hold(control)
         return control
+
+    def _hold(self, control) -> None:
+        """Paused (a pause command or an alert): every rank polls the commands until a resume or an exit."""
+        self._set_state("paused")
+        while True:
+            time.sleep(POLL_S)
+            orders = self._obey(paused=True, control=control)
+            if not orders.paused or orders.exit:
+                break
+        if not orders.exit:
+            self._set_state("running")
 
     def _obey(self, *, paused: bool, control):
         """The new commands (rank 0's, on every rank) under run/control.py's rule; a checkpoint or
@@ -161,6 +205,8 @@ class PacsLabCallback(TrainerCallback):
         if self.main:
             end_run(self.info, self.status, events=self.events, step=state.global_step)
             self.events.close()
+            if self.health is not None:
+                self.health.close()
 
     def fail(self, error: BaseException) -> None:
         """Record `error` as the run's failure (rank 0); for the engine's own entry point."""

@@ -72,6 +72,8 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
         if log_extra is not None:
             log_extra("verifier", [{"parsed": v.parsed, "detail": v.detail, "error": v.error} for v in verdicts])
             log_extra("answer", [examples[i].answer for i in example])
+            log_extra("prompt_id", [examples[i].id for i in example])  # the prompt ledger's ids (health/ledger.py)
+            log_extra("data_source", [examples[i].data_source for i in example])
         return [float(v.label) for v in verdicts]
 
     model, tokenizer = load_policy(resolve_model_path(cfg.model.path, base_dir=base_dir), device=torch.device("cpu"),
@@ -112,7 +114,8 @@ def add_run_callback(trainer, cfg: Config, run_dir: Path):
     from pacslab.engines.trl.callback import PacsLabCallback
 
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"), rollouts_jsonl=cfg.logging.rollouts_jsonl)
+                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts,
+                               rollouts_jsonl=cfg.logging.rollouts_jsonl)
     trainer.add_callback(callback)
     return callback
 

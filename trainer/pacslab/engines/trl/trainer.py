@@ -23,7 +23,7 @@ from trl.trainer.utils import split_pixel_values_by_grid, split_tensor_dict, uns
 from pacslab import algorithms
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, labels_gradient, shuffle_groups, whole_groups
-from pacslab.losses import pacs_loss, pacs_weights, rloo_advantages
+from pacslab.losses import pacs_loss, pacs_weights
 
 LABELS, GROUPS, COEFFICIENTS = "pacs_labels", "pacs_group_ids", "pacs_c"
 
@@ -40,7 +40,9 @@ class PacsGRPOTrainer(GRPOTrainer):
         if algorithm not in algorithms.run_on("trl"):
             raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs {', '.join(algorithms.run_on('trl'))}")
         self.algorithm = algorithm
-        self.coupled = algorithms.get(algorithm).coupling is not None  # PACS: this class's own loss
+        entry = algorithms.get(algorithm)
+        self.coupled = entry.coupling is not None  # PACS: this class's own loss
+        self.own_advantages = entry.advantages if entry.trl_replaces_advantages else None  # RLOO's, not TRL's
         self.evaluation = evaluation
         self.group_shuffle = group_shuffle
         self.pacs_options = dict(pacs_options or {})
@@ -61,8 +63,8 @@ class PacsGRPOTrainer(GRPOTrainer):
         rows = output["completion_ids"].shape[0]
         local = slice(self.accelerator.process_index * rows, (self.accelerator.process_index + 1) * rows)
         output[LABELS], output[GROUPS] = labels[local], group_ids[local]
-        if self.algorithm == "rloo":
-            advantages = rloo_advantages(labels, rollout_n=n, group_ids=group_ids)  # [N]
+        if self.own_advantages is not None:
+            advantages = self.own_advantages(labels, group_ids, n)  # [N]
             output["advantages"] = advantages[local].to(torch.float32)
             self.sample_fields = {"advantage": advantages.tolist()}  # the records show these, not TRL's
         elif self.coupled and self.model.training:
@@ -92,10 +94,11 @@ class PacsGRPOTrainer(GRPOTrainer):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         e, start = self.evaluation, time.perf_counter()
         shared = self._generation_is_local()
+        self.heldout_examples = []  # each example's result, for the callback that writes the run (health/run.py)
         with self._generation_model() as model:
             values = evaluate_shared(model, self.processing_class, e.sets, e.verifier, seed=self.args.seed,
                                      step=self.state.global_step, rank=self.accelerator.process_index if shared else 0,
-                                     world=self.accelerator.num_processes if shared else 1)
+                                     world=self.accelerator.num_processes if shared else 1, examples=self.heldout_examples)
         values["perf/eval_s"] = time.perf_counter() - start
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, values)
         return values

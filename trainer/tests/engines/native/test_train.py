@@ -159,7 +159,8 @@ def test_a_non_finite_gradient_skips_the_optimizer_step(write_config, tmp_path, 
 
     monkeypatch.setattr(pacslab.losses, "pacs_loss", poisoned)  # the registry's pacs entry calls it
     run_dir = tmp_path / "runs" / "nan"
-    assert train(write_config(total_steps=2, eval_every=0), run_dir) == 0
+    # action warn: the run goes on (the default, pause, is test_health_alerts' pause and resume)
+    assert train(write_config(total_steps=2, eval_every=0, **{"alerts.nonfinite.action": "warn"}), run_dir) == 0
     steps = [v for _, v in metrics_by_step(run_dir) if "reward/mean" in v]
     assert [v["optim/skipped"] for v in steps] == [2.0, 2.0]  # two mini-batches per step, both skipped
     assert all(v["optim/grad_norm"] is None for v in steps)

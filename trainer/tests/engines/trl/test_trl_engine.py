@@ -278,6 +278,25 @@ def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processe
         assert record["reward"] in (0.0, 1.0) and record["response"] is not None and record["answer"]
         assert record["grad_weight"] == record["reward"] - record["p_correct"] and record["weight"] > 0
         assert "detail" in record["verifier"]
+    # the prompt ledger and the held-out examples, as the native engine writes them (pacslab/health)
+    from pacslab.health.alerts import AlertMonitor
+    from pacslab.health.ledger import read_ledger
+
+    ledger = read_ledger(run_dir / "ledger.jsonl")
+    assert sorted({row[0] for row in ledger}) == [1, 2, 3, 4, 5, 6] and len(ledger) == 24
+    by_group = {}
+    for r in records:
+        by_group.setdefault(r["group"], []).append(r)
+    assert [row[1:] for row in ledger if row[0] == 6] == [
+        (rows[0]["prompt_id"], None, sum(r["reward"] > 0 for r in rows), 4) for _, rows in sorted(by_group.items())]
+    assert [e["step"] for e in events if e["type"] == "heldout"] == [0, 3, 6]
+    # the alerts are the shared rules' verdicts on the recorded metrics (resumed at step 1: one monitor over them all)
+    from pacslab.config import load_config
+
+    monitor = AlertMonitor(load_config(run_dir / "config.yaml").alerts, loss_metric="pacs/loss")
+    expected = [(a.rule, a.step) for e in events if e["type"] in ("metrics", "eval")
+                for a in (monitor.observe if e["type"] == "metrics" else monitor.observe_eval)(e["step"], e["values"])]
+    assert [(e["rule"], e["step"]) for e in events if e["type"] == "alert"] == expected
 
 
 @pytest.mark.parametrize("command, status", [("stop", "stopped"), ("suspend", "suspended")])

@@ -21,11 +21,14 @@ describe('RunFollower', () => {
     assert.equal(f.progressLine(), 'step 1/4  reward 0.500  loss 0.1234  critic auc -  0.50 steps/s');
     feed({ t: 105, type: 'metrics', step: 2, values: { 'reward/mean': 0.75, 'pacs/loss': 0.1, 'critic/auc': 0.8, 'perf/step_s': 2 } });
     assert.equal(f.progressLine(), 'step 2/4  reward 0.750  loss 0.1000  critic auc 0.800  0.50 steps/s');
+    feed({ t: 105, type: 'metrics', step: 2, values: { 'critic/bce': 0.6512 } });
+    assert.equal(f.progressLine(), 'step 2/4  reward 0.750  bce 0.6512  critic auc 0.800  0.50 steps/s', "the critic's BCE after the update, where logged");
+    feed({ t: 105.5, type: 'alert', step: 2, rule: 'no_signal', value: 1, threshold: 0.9, action: 'pause', message: 'groups agree' });
     feed({ t: 106, type: 'state', status: 'paused', reason: 'control command' });
     feed({ t: 110, type: 'eval', step: 2, values: { 'eval/accuracy': 0.5, 'eval/pass@1': 0.45, 'eval/pass@8': 0.7 } });
     feed({ t: 111, type: 'run_finished', status: 'finished' });
     assert.equal(f.finished, 'finished');
-    assert.deepEqual(notes, ['eval at step 0: accuracy 25.0%  pass@1 20.0%  pass@8 60.0%', '[paused] control command', 'eval at step 2: accuracy 50.0%  pass@1 45.0%  pass@8 70.0%']);
+    assert.deepEqual(notes, ['eval at step 0: accuracy 25.0%  pass@1 20.0%  pass@8 60.0%', 'alert at step 2: no_signal (pause) 1 vs 0.900: groups agree', '[paused] control command', 'eval at step 2: accuracy 50.0%  pass@1 45.0%  pass@8 70.0%']);
     const s = f.summary('finished', null, 42);
     assert.equal(s.trainSeconds, 11);
     assert.equal(s.wallSeconds, 42);

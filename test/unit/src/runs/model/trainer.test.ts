@@ -166,23 +166,26 @@ describe('the real trainer', { skip, concurrency: true }, () => {
   test('pacs-lab train follows a run to its end and prints the before/after table; status lists it', async () => {
     const r = await cli(['train', 'short.pacs.yaml', '--python', PYTHON, '--git', 'ignore'], project, { ...process.env, PACS_PYTHON: '' });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /step 3\/3 {2}reward \d\.\d{3} {2}loss -?\d\.\d{4} {2}critic auc (\d\.\d{3}|-) {2}(\d+\.\d\d|-) steps\/s/);
+    assert.match(r.stdout, /step 3\/3 {2}reward \d\.\d{3} {2}(loss|bce) -?\d\.\d{4} {2}critic auc (\d\.\d{3}|-) {2}(\d+\.\d\d|-) steps\/s/);
     assert.match(r.stdout, /eval\/accuracy +\d+\.\d% +\d+\.\d% +[+-]\d+\.\d pts/);
     assert.match(r.stdout, /eval\/pass@2/);
     assert.match(r.stdout, /run finished: /);
 
     const s = await cli(['status', '--json'], project);
     assert.equal(s.status, 0, s.stderr);
-    const runs = JSON.parse(s.stdout) as Array<{ name: string; status: string; step: number; score: { bestAccuracy: { step: number; value: number } | null; window: number[] | null } }>;
+    const runs = JSON.parse(s.stdout) as Array<{ name: string; status: string; step: number; score: { bestAccuracy: { step: number; value: number } | null; window: number[] | null }; alerts: Array<{ rule: string; step: number }> }>;
     const short = runs.find((x) => x.name === 'short');
+    // every alert the run recorded is printed by train as it fires, and counted by status
+    const alerts = short?.alerts ?? [];
+    for (const alert of alerts) assert.match(r.stdout, new RegExp(`alert at step ${alert.step}: ${alert.rule} \\(`));
     assert.equal(short?.status, 'finished');
     assert.equal(short?.step, 3);
     assert.ok(short?.score.bestAccuracy && short.score.bestAccuracy.value >= 0, `the summary has the best eval accuracy: ${JSON.stringify(short?.score)}`);
     assert.deepEqual(short?.score.window, [3, 3], 'the last tenth of 3 steps is step 3');
     const table = await cli(['status'], project);
     assert.equal(table.status, 0, table.stderr);
-    assert.match(table.stdout, /RUN +STATUS +STEP +BEST ACC +REWARD +AUC +CODE/);
-    assert.match(table.stdout, /short-\S+ +finished +3\/3 +\d+\.\d%@\d+ +\d\.\d{3} /);
+    assert.match(table.stdout, /RUN +STATUS +STEP +BEST ACC +REWARD +AUC +ALERTS +CODE/);
+    assert.match(table.stdout, new RegExp(`short-\\S+ +finished +3/3 +\\d+\\.\\d%@\\d+ +\\d\\.\\d{3} +\\S+ +${alerts.length} `));
   });
 
   test('a config error ends the run as failed with the trainer message, exit code 2 of the trainer reported as 1', async () => {

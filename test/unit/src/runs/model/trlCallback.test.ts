@@ -2,12 +2,13 @@
 // Needs a Python with pacslab and trl: $PACS_PYTHON, else .venv/bin/python.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { RunStore } from '../../../../../src/runs/model/runStore';
 import { REPO } from '../../../helpers/repo';
+import { parseLedger } from '../../../../../src/diagnostics/model/promptLedger';
 
 const PYTHON = process.env.PACS_PYTHON || join(REPO, '.venv', 'bin', 'python');
 const ENV = { ...process.env, PYTHONPATH: join(REPO, 'trainer'), OMP_NUM_THREADS: '1', HF_HUB_OFFLINE: '1' };
@@ -47,6 +48,17 @@ describe('PacsLabCallback in a plain TRL script', { skip }, () => {
       assert.equal(typeof sample.response, 'string');
       assert.equal(sample.prompt.endsWith('+1='), true);
     }
+    // the prompt ledger of every step: the prompt text is the id, its correct samples those with a positive reward
+    const ledger = parseLedger(readFileSync(join(root, id, 'ledger.jsonl'), 'utf8'));
+    assert.deepEqual(ledger.bad, []);
+    assert.deepEqual([...new Set(ledger.rows.map((r) => r.step))], [1, 2]);
+    const groups = new Map<number, { id: string; correct: number; n: number }>();
+    for (const s of samples) {
+      const g = groups.get(s.group) ?? { id: s.prompt, correct: 0, n: 0 };
+      groups.set(s.group, { ...g, correct: g.correct + (s.reward > 0 ? 1 : 0), n: g.n + 1 });
+    }
+    assert.deepEqual(ledger.rows.filter((r) => r.step === 2).map(({ id: p, correct, n }) => ({ id: p, correct, n })), [...groups.values()]);
+    assert.ok(store.metricSeries(id).has('reward/all_correct_frac') && store.metricSeries(id).has('reward/all_wrong_frac'));
     store.dispose();
   });
 });
