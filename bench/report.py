@@ -4,6 +4,7 @@ with the machine and date it was measured on. A benchmark without a result says 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -281,6 +282,39 @@ def extension_scale() -> list[str]:
     return out
 
 
+def extension_reasoning() -> list[str]:
+    d = load("extension_reasoning")
+    out = ["## Rollout records at the reasoning shape: Parquet against JSONL", ""]
+    if d is None:
+        return out + missing("bash bench/run.sh scale")
+    b, w, s = d["bytes"], d["write_s"], d["store"]
+    js, pq = s["jsonl"], s["parquet"]
+    out += [
+        d["description"][0].upper() + d["description"][1:] + f" ({d['shape']['tokens']:,} tokens, mean {d['shape']['mean_tokens']:,} a sample).",
+        "",
+        "| measure | JSONL | Parquet | target | |",
+        "|---|---|---|---|---|",
+        f"| bytes a step | {b['jsonl'] / 2**20:.1f} MiB | {b['parquet'] / 2**20:.1f} MiB ({d['checks']['bytes_ratio']['measured']:.3f}) | ≤ 1/8 | "
+        f"{'pass' if d['checks']['bytes_ratio']['pass'] else 'FAIL'} |",
+        f"| the trainer's write of a step (median) | {statistics.median(w['jsonl']):.2f} s | {statistics.median(w['parquet']):.2f} s | "
+        f"≤ JSONL | {'pass' if d['checks']['write_s']['pass'] else 'FAIL'} |",
+        f"| open the step in the store (a fresh process) | {js['open_step_ms']} ms | {pq['open_step_ms']} ms | ≤ 100 ms | {'pass' if d['checks']['open_step_ms']['pass'] else 'FAIL'} |",
+        *([f"| open it again (a second store, the reader's code compiled) | {js['open_step_again_ms']} ms | {pq['open_step_again_ms']} ms | | |"]
+          if "open_step_again_ms" in pq else []),
+        f"| memory added (RSS after GC) | {js['added_rss_mib']} MiB | {pq['added_rss_mib']} MiB | ≤ 100 MB | "
+        f"{'pass' if d['checks']['open_step_added_mib']['pass'] else 'FAIL'} |",
+        f"| one sample's heat-map (median of {pq['heatmap_ms']['samples']}; max {pq['heatmap_ms']['max']} ms) | in memory | "
+        f"{pq['heatmap_ms']['median']} ms | ≤ 20 ms | {'pass' if d['checks']['heatmap_ms']['pass'] else 'FAIL'} |",
+        "",
+        f"For the format's choice: Arrow IPC with zstd {b['arrow_ipc_zstd'] / 2**20:.1f} MiB, Parquet with zstd "
+        f"{b['parquet_zstd'] / 2**20:.1f} MiB (docs/run-format.md says why Parquet and brotli).",
+        "",
+        machine_line(d),
+        "",
+    ]
+    return out
+
+
 def onnx_latency() -> list[str]:
     d = load("onnx_latency")
     out = ["## Scoring latency: onnxruntime-node against PyTorch (CPU)", ""]
@@ -420,7 +454,7 @@ def main() -> int:
         "comparisons within one table were measured in the same run, interleaved where it matters. No test asserts a time; speed lives here.",
         "",
     ]
-    for section in (trainer_vs_trl, trainer_vs_trl_realistic, trl_engine, learning, extension_scale, onnx_latency, gpu):
+    for section in (trainer_vs_trl, trainer_vs_trl_realistic, trl_engine, learning, extension_scale, extension_reasoning, onnx_latency, gpu):
         lines += section()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")

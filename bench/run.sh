@@ -24,7 +24,7 @@ run_learning() {
   "$PY" bench/learning_table/run.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}
   "$PY" bench/learning_table/trl_rows.py ${LEARNING_STEPS:+--steps "$LEARNING_STEPS"}  # its PACS and GRPO rows on engine: trl
 }
-run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; }
+run_scale() { "${NICE[@]}" "$PY" bench/extension_scale/run.py; "${NICE[@]}" "$PY" bench/extension_scale/reasoning.py; }
 run_onnx() { "${NICE[@]}" "$PY" bench/onnx_latency/run.py; }
 run_gpu_smoke() { "${NICE[@]}" bash bench/gpu-check.sh --cpu-smoke; }
 run_kill() { "${NICE[@]}" "$PY" bench/kill_sweep/run.py; }

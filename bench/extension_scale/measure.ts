@@ -2,27 +2,14 @@
 // with the core RunStore, loads one step's rollouts, shapes the dashboard's host message, and
 // reports time and memory. Run: node --expose-gc --import tsx bench/extension_scale/measure.ts RUNS_ROOT OUT.json
 
-import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
 import { RunStore } from '../../src/runs/model/runStore';
+import { memory, ms, rootAndOut, writeResult } from './common';
 
-const [root, out] = process.argv.slice(2);
-if (!root || !out) {
-  console.error('usage: node --expose-gc --import tsx bench/extension_scale/measure.ts RUNS_ROOT OUT.json');
-  process.exit(2);
-}
+const [root, out] = rootAndOut('measure.ts');
 
-const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
-const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
-
-function memory() {
-  (globalThis as { gc?: () => void }).gc?.();
-  const m = process.memoryUsage();
-  return { rss_mib: mib(m.rss), heap_used_mib: mib(m.heapUsed), heap_total_mib: mib(m.heapTotal), external_mib: mib(m.external) };
-}
-
-async function main(): Promise<void> {
+async function main(): Promise<object> {
   const baseline = memory();
   let t0 = performance.now();
   const store = new RunStore({ roots: [root], detectCrashes: false });
@@ -63,11 +50,7 @@ async function main(): Promise<void> {
     memory_after_step: afterStep,
   };
   store.dispose();
-  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-  console.log(JSON.stringify(result));
+  return result;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+writeResult(out, main);

@@ -72,11 +72,14 @@ export class DiagnosticsPanel extends WebviewSession<DiagnosticsWebviewMessage, 
       const { samples } = await this.store.loadRollouts(this.runId, step);
       const mine = samples.filter((s) => (s.prompt_id ?? s.prompt) === id || s.prompt === id);
       if (!mine.length) continue;
+      // a Parquet step's samples come without their tokens: read the few shown here from the file
+      const details = await Promise.all(mine.map((s) => (s.token_details ? this.store.loadTokenDetails(this.runId, step, s.group, s.index) : s)));
       groups.push({
         step,
-        samples: mine.map((s) => ({
+        samples: mine.map((s, i) => ({
           index: s.index, reward: s.reward, psi: typeof s.psi === 'number' ? s.psi : null, response: s.response,
-          ...(Array.isArray(s.tokens) && Array.isArray(s.token_logratio) ? { tokens: s.tokens, token_logratio: s.token_logratio } : {}),
+          ...(Array.isArray(details[i]?.tokens) && Array.isArray(details[i]?.token_logratio)
+            ? { tokens: details[i]!.tokens, token_logratio: details[i]!.token_logratio } : {}),
         })),
       });
     }

@@ -9,7 +9,7 @@ import { WebviewSession } from '../webviews/webviewSession';
 import { pinFor, shownStep } from '../run/model/runModel';
 import { readLatestReverify } from '../runs/model/reverify';
 import { withReverify } from './model/reverifyView';
-import { rolloutsState, sampleMessages, type LoadedStep } from './model/rolloutsState';
+import { rolloutsState, sampleMessages, tokensMessage, type LoadedStep } from './model/rolloutsState';
 
 export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
   private loadId = 0;
@@ -70,6 +70,9 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
       case 'openInPanel':
         void vscode.commands.executeCommand('pacs.inspectRollouts', { runId: this.runId, step: message.step });
         return;
+      case 'loadTokens':
+        void this.sendTokens(message.loadId, message.group, message.index);
+        return;
       default:
         assertNever(message, 'rollouts host');
     }
@@ -119,6 +122,13 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
       if (loadId !== this.loadId || !this.ready) return;
       await this.post(message);
     }
+  }
+
+  /** A shown sample's token details, read from the step file now (a Parquet step keeps them out of the samples). */
+  private async sendTokens(loadId: number, group: number, index: number): Promise<void> {
+    const loaded = this.loaded;
+    if (loadId !== this.loadId || !loaded) return;
+    await this.post(await tokensMessage(this.store, loaded, loadId, group, index));
   }
 
   private state(step: number | null): RolloutsState {

@@ -160,7 +160,7 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
 
   stage('Pause Run stops the steps (tree and run.json say paused); Resume Run continues', () => pauseAndResume(page, runId));
 
-  stage('the rollout inspector shows samples with reward and ψ', async () => {
+  stage('the rollout inspector shows samples with reward and ψ, and a sample\'s token heat-map', async () => {
     await runCommand(page, 'PACS: Inspect Rollouts');
     await pickFirstIfAsked(page);
     const frame = await findFrame(page, 'the rollout inspector\'s samples', '#sample-list [data-psi]');
@@ -174,6 +174,9 @@ describe('PACS Lab in a real VS Code (code-server 4.100.3)', () => {
       assert.ok(shown.includes(shownNumber(value, digits)), `the row shows its ${name} ${value}: ${shown}`);
     }
     assert.match(await frame.locator('.header-row').innerText(), /ψ/, 'the sample table has a ψ column');
+    // the trainer wrote a Parquet step: the host reads the shown sample's tokens for its heat-map
+    await sample.click();
+    await frame.locator('#heatmap .tok').first().waitFor({ timeout: 30_000 });
     await screenshot(page, 'rollout-inspector');
   });
 

@@ -17,7 +17,7 @@ import { webviewPageHtml } from '../../src/webviews/model/webviewPage';
 import { shownStep } from '../../src/run/model/runModel';
 import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/model/runConfig';
-import { rolloutsState, sampleMessages } from '../../src/rollouts/model/rolloutsState';
+import { rolloutsState, sampleMessages, tokensMessage } from '../../src/rollouts/model/rolloutsState';
 import { BIG_RUN_ID, BIG_SAMPLES, PAYLOAD_ANSWER, PAYLOAD_PROMPT, PAYLOAD_RESPONSE, RUN_A, RUN_B, SEED_RUNS, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
 import { launchChromium } from './browser';
@@ -51,12 +51,17 @@ interface Recorded {
   /** From a run the real importer wrote from a real TRL output (test/webview/fixtures/imported-run). */
   importedDashboard: DashboardHostMessage;
   importedStep: RolloutsHostMessage[];
+  /** The trainer run with Parquet rollout files (test/webview/fixtures/parquet-run), and the host's answer to the first sample's `loadTokens`. */
+  parquetStep: RolloutsHostMessage[];
+  parquetTokens: RolloutsHostMessage;
 }
 
 const TRAINER_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'trainer-run');
 const TRAINER_RUN_ID = '20261127-034358-dev-09e1';
 const IMPORTED_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'imported-run');
 const IMPORTED_RUN_ID = '20261201-165746-trl-grpo-071c';
+const PARQUET_RUNS = join(REPO, 'test', 'webview', 'fixtures', 'parquet-run');
+const PARQUET_RUN_ID = '20261207-130000-dev-pq01';
 
 interface PageOptions {
   bundle: 'dashboard' | 'rollouts' | 'diagnostics';
@@ -83,7 +88,7 @@ const test = (name: string, fn: TestFn) => tests.push([name, fn]);
 
 export async function record(root: string): Promise<Recorded> {
   const configs = new RunConfigCache();
-  const store = new RunStore({ roots: [root, TRAINER_RUNS, IMPORTED_RUNS], detectCrashes: false });
+  const store = new RunStore({ roots: [root, TRAINER_RUNS, IMPORTED_RUNS, PARQUET_RUNS], detectCrashes: false });
   const dashboard = async (runIds: string[], smoothing?: number): Promise<DashboardHostMessage> => {
     await store.refresh();
     const configMap = new Map<string, unknown>();
@@ -117,7 +122,11 @@ export async function record(root: string): Promise<Recorded> {
     smoothedAt: Object.fromEntries(await Promise.all([0, 0.3, 0.99].map(async (w) => [String(w), await dashboard([RUN_A.id], w)] as const))),
     importedDashboard: await dashboard([IMPORTED_RUN_ID]),
     importedStep: await rollouts(IMPORTED_RUN_ID, 2, 4),
+    parquetStep: await rollouts(PARQUET_RUN_ID, 10, 5),
+    parquetTokens: { type: 'state', state: {} as RolloutsState },
   };
+  const [first] = (await store.loadRollouts(PARQUET_RUN_ID, 10)).samples;
+  recorded.parquetTokens = await tokensMessage(store, { runId: PARQUET_RUN_ID, step: 10, samples: [], badLines: 0 }, 5, first.group, first.index);
   store.dispose();
   writeFileSync(
     join(OUT, 'recorded-messages.json'),
@@ -961,6 +970,35 @@ test('trainer output: the dashboard and the inspector render a run written by pa
     assert.equal(await inspector.page.locator('#detail-response').textContent(), samples[0].response);
     assert.equal(await inspector.page.locator('#heatmap .tok').count(), samples[0].tokens?.length);
     await inspector.page.screenshot({ path: join(OUT, 'trainer-run-rollouts-light.png') });
+  });
+});
+
+test('a Parquet step: the list from the light fields, the heat-map from the tokens asked for when shown', async (browser, rec) => {
+  const samples = samplesIn(rec.parquetStep);
+  const jsonl = samplesIn(rec.trainerStep);
+  assert.equal(samples.length, jsonl.length);
+  assert.ok(samples.every((s) => s.token_details === true && s.tokens === undefined && s.token_logratio === undefined));
+  assert.deepEqual(samples.map((s) => [s.group, s.index, s.reward, s.psi, s.response]), jsonl.map((s) => [s.group, s.index, s.reward, s.psi, s.response]));
+  const answer = rec.parquetTokens;
+  assert.ok(answer.type === 'tokens' && answer.error === null);
+  assert.deepEqual(answer.details?.tokens, jsonl[0].tokens);
+  await withPage(browser, { bundle: 'rollouts' }, async (inspector) => {
+    await loadStep(inspector, rec.parquetStep);
+    assert.equal(await inspector.page.locator('#sample-list [data-psi]').count() > 0, true);
+    await inspector.page.locator('#sample-list [data-psi]').first().click();
+    await inspector.page.waitForSelector('#heatmap-loading');
+    const asked = (await inspector.posted()).filter((m) => m.type === 'loadTokens');
+    assert.deepEqual(asked, [{ type: 'loadTokens', loadId: 5, group: samples[0].group, index: samples[0].index }]);
+    await inspector.send([answer]);
+    await inspector.page.waitForSelector('#heatmap');
+    const shown = await inspector.page.locator('#heatmap .tok').allTextContents();
+    assert.deepEqual(shown, jsonl[0].tokens);
+    // an answer the host could not read is shown, named, in place of the heat-map
+    await inspector.page.keyboard.press('ArrowDown');
+    await inspector.page.waitForSelector('#heatmap-loading');
+    await inspector.send([{ type: 'tokens', loadId: 5, group: samples[1].group, index: samples[1].index, details: null, error: 'Cannot read the tokens of group 0 sample 1: step-000010.parquet: not a readable rollout file' }]);
+    await inspector.page.waitForSelector('#heatmap-error');
+    assert.match((await inspector.page.locator('#heatmap-error').textContent()) ?? '', /step-000010\.parquet/);
   });
 });
 

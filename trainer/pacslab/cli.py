@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = {"make-demo-model": ("pacslab.demo_model", "main"), "export-onnx": ("pacslab.onnx_export", "main"),
                  "score": ("pacslab.scoring", "main"), "verify-cases": ("pacslab.verifier_cases", "main"),
-                 "sweep": ("pacslab.sweep.cli", "main")}
+                 "sweep": ("pacslab.sweep.cli", "main"), "rollouts": ("pacslab.run.records", "main")}
     if argv and argv[0] in delegated:
         import importlib
 

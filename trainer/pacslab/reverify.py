@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from pacslab.run import files as runio
+from pacslab.run.records import RecordsError, read_file
 
 REVERIFY_DIR = "reverify"
 FORMAT = 1
-_ROLLOUT = re.compile(r"step-(\d{6,})\.jsonl")
+_ROLLOUT = re.compile(r"step-(\d{6,})\.(parquet|jsonl)")
 
 
 class ReverifyError(Exception):
@@ -56,8 +57,11 @@ def rollout_files(run_dir: Path, steps: tuple[int, int] | None) -> list[tuple[in
     if not runio.is_real_dir(folder):
         raise ReverifyError(f"{run_dir} has no recorded samples (no rollouts/ folder); "
                             "re-verify a run trained with logging.rollouts_every > 0, or an imported run with rollouts")
-    found = sorted((int(m.group(1)), folder / m.group(0)) for m in map(_ROLLOUT.fullmatch, (p.name for p in folder.iterdir())) if m)
-    found = [(s, p) for s, p in found if runio.is_regular_file(p)]
+    by_step: dict[int, Path] = {}  # a step's Parquet file before its JSONL one, as records.step_file
+    for m in sorted(map(_ROLLOUT.fullmatch, (p.name for p in folder.iterdir())), key=lambda m: (m is None, m and m.group(2))):
+        if m and runio.is_regular_file(folder / m.group(0)):
+            by_step.setdefault(int(m.group(1)), folder / m.group(0))
+    found = sorted(by_step.items())
     chosen = [(s, p) for s, p in found if steps is None or steps[0] <= s <= steps[1]]
     if not chosen:
         within = f" within steps {steps[0]}:{steps[1]}" if steps else ""
@@ -83,7 +87,10 @@ def reverify(run_dir: Path, runner, *, steps: tuple[int, int] | None = None) -> 
     """The re-verification of `run_dir`'s rollouts by `runner` (a VerifierRunner), as written to reverify/."""
     out_steps, totals = [], {"samples": 0, "checked": 0, "up": 0, "down": 0}
     for step, path in rollout_files(run_dir, steps):
-        records, bad = runio.read_jsonl(path)
+        try:
+            records, bad = read_file(path)
+        except RecordsError as exc:
+            raise ReverifyError(str(exc)) from None
         usable = [(i, r, sample_item(r), recorded_label(r)) for i, r in enumerate(records)]
         usable = [(i, r, item, old) for i, r, item, old in usable if item is not None and old is not None]
         verdicts = runner.verify([item for _, _, item, _ in usable])

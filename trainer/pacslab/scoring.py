@@ -290,8 +290,15 @@ class Scorer:
 
 def read_group(run_dir: Path, step: int, group: int, index: int) -> list[dict]:
     """The logged samples of (step, group), by index; the sample `index` must be among them."""
-    path = Path(run_dir) / "rollouts" / f"{runio.step_name(step)}.jsonl"
-    records, _ = runio.read_jsonl(path)
+    from pacslab.run import records as rollout_records
+
+    path = rollout_records.step_file(run_dir, step) or Path(run_dir) / rollout_records.file_name(step)
+    try:
+        records, _ = rollout_records.read_file(path)
+    except FileNotFoundError:
+        records = []
+    except rollout_records.RecordsError as exc:
+        raise ScoreError(str(exc)) from None
     if not records:
         raise ScoreError(f"{path}: no rollout records; pick a step whose rollouts were logged (logging.rollouts_every)")
     members = sorted((r for r in records if r.get("group") == group), key=lambda r: r.get("index", 0))

@@ -12,6 +12,7 @@ import yaml
 from conftest import REPO_DIR, events_of
 from pacslab import cli
 from pacslab.run import files as runio
+from pacslab.run import records as records_io
 
 EXAMPLE = REPO_DIR / "examples" / "math-chat"
 RECIPES = REPO_DIR / "examples" / "recipes"
@@ -67,7 +68,7 @@ def test_the_example_trains_with_its_chat_template_and_two_eval_sets(workspace):
             assert 0 <= by_step[step][key] <= 1, (step, key)
     assert "eval/accuracy" not in by_step[0]  # no task.eval_file: only the named sets
     assert by_step[0]["data/prompts_too_long"] == 0 and by_step[0]["data/train_prompts"] == 320
-    record = runio.read_jsonl(run_dir / "rollouts" / "step-000001.jsonl")[0][0]
+    record = records_io.read_step(run_dir, 1)[0][0]
     assert record["prompt"].startswith("<|im_start|>system\nPut the final answer in \\boxed{}.<|im_end|>\n<|im_start|>user\n")
     assert record["prompt"].endswith("<|im_end|>\n<|im_start|>assistant\n")
 

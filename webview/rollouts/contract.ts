@@ -2,7 +2,7 @@
 // messages back (a step, a re-score, open in a panel, add a verifier case) and what the page keeps
 // across sessions.
 
-import { isInt, isRecord, isString, type RolloutSample, type RunSummary } from '../shared/contract';
+import { isInt, isRecord, isString, type RolloutSample, type RunSummary, type TokenDetails } from '../shared/contract';
 
 export interface RolloutsState {
   run: RunSummary | null;
@@ -39,7 +39,9 @@ export interface ReverifySummary {
 
 export type RolloutsHostMessage =
   | { type: 'state'; state: RolloutsState }
-  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] };
+  | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] }
+  /** The token details of one sample marked `token_details` (read from the step file when shown), or why not. */
+  | { type: 'tokens'; loadId: number; group: number; index: number; details: TokenDetails | null; error: string | null };
 
 export interface RescoreRequest {
   runId: string;
@@ -55,7 +57,9 @@ export type RolloutsWebviewMessage =
   | { type: 'selectStep'; step: number }
   | { type: 'rescore'; request: RescoreRequest }
   | { type: 'openInPanel'; step: number | null }
-  | { type: 'addVerifierCase'; sample: SampleRef };
+  | { type: 'addVerifierCase'; sample: SampleRef }
+  /** Asks for the token details of a shown sample of load `loadId`. */
+  | { type: 'loadTokens'; loadId: number; group: number; index: number };
 
 /** One sample of a run's rollouts, by position (the host reads its text from the run's own file). */
 export interface SampleRef {
@@ -105,6 +109,8 @@ export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebvi
       const s = value.sample;
       return isRecord(s) && isString(s.runId) && isInt(s.step) && isInt(s.group) && isInt(s.index);
     }
+    case 'loadTokens':
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index);
     case 'rescore': {
       const r = value.request;
       return (
@@ -129,6 +135,8 @@ export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMess
       return isRecord(value.state);
     case 'samples':
       return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.samples);
+    case 'tokens':
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index) && (value.details === null || isRecord(value.details));
     default:
       return false;
   }

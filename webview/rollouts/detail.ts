@@ -3,7 +3,7 @@
 
 import type { RolloutSample } from '../shared/contract';
 import { formatNumber, h, icon } from '../shared/dom';
-import { absentFields, invisibleChars, tokenHeat } from './model';
+import { absentFields, invisibleChars, tokenHeat, type TokensAnswer } from './model';
 import { verdictEntries } from './verdicts';
 
 /** An imported record has no ψ, critic or token fields: say so once rather than show dashes as values. */
@@ -51,12 +51,16 @@ export function textBlock(title: string, id: string, text: string): HTMLElement 
   );
 }
 
-export function heatmap(s: RolloutSample): HTMLElement | null {
-  if (!s.tokens || !s.token_logratio || s.tokens.length === 0) return null;
-  const { heat, scale } = tokenHeat(s.token_logratio);
+/** A sample's token heat-map from its token details (`undefined` while they are being read). */
+export function tokenHeatmap(got: TokensAnswer | undefined): HTMLElement | null {
+  if (!got) return h('p', { id: 'heatmap-loading', className: 'legend' }, 'Reading the tokens…');
+  if (got.error) return h('p', { id: 'heatmap-error', className: 'warning', role: 'note' }, icon('warning'), got.error);
+  const d = got.details;
+  if (!d || !d.token_logratio || d.tokens.length === 0) return null;
+  const { heat, scale } = tokenHeat(d.token_logratio);
   const tokens = h('div', { id: 'heatmap', className: 'heatmap', role: 'group', 'aria-label': 'Tokens colored by β·(logp − old_logp)' });
-  s.tokens.forEach((token, i) => {
-    const value = s.token_logratio?.[i];
+  d.tokens.forEach((token, i) => {
+    const value = d.token_logratio?.[i];
     const span = h('span', { className: `tok ${heat[i] >= 0 ? 'pos' : 'neg'}`, title: `${JSON.stringify(token)}: ${formatNumber(value)}` }, token);
     span.style.setProperty('--heat', Math.abs(heat[i]).toFixed(3));
     tokens.append(span);

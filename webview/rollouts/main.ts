@@ -19,10 +19,11 @@ import {
   nextSampleRow,
   sampleKey,
   SampleSearch,
+  TokenRequests,
   type Filters,
   type Row,
 } from './model';
-import { absentNote, heatmap, metricsList, textBlock } from './detail';
+import { absentNote, metricsList, textBlock, tokenHeatmap } from './detail';
 import { reverifyStatus, rowMarks, verdictBadges } from './verdicts';
 
 const ROW_HEIGHT = 26;
@@ -49,6 +50,7 @@ let state: RolloutsState | undefined;
 let samples: (RolloutSample | undefined)[] = [];
 let received = 0;
 let search = new SampleSearch([]);
+const tokenRequests = new TokenRequests();
 let rows: Row[] = [];
 let shownSamples = 0;
 const rendered = new Map<number, HTMLElement>();
@@ -126,6 +128,7 @@ function handle(message: RolloutsHostMessage): void {
         samples = new Array<RolloutSample | undefined>(state.total);
         received = 0;
         search = new SampleSearch(samples as RolloutSample[]);
+        tokenRequests.reset();
       } else if (samples.length < state.total) {
         samples.length = state.total;
       }
@@ -144,6 +147,14 @@ function handle(message: RolloutsHostMessage): void {
       // between only the progress line changes, so a 100k-sample step is not re-sorted 50 times.
       if (received >= state.total || message.offset === 0) rebuild();
       else renderStatusSoon();
+      return;
+    }
+    case 'tokens': {
+      if (!state || message.loadId !== state.loadId) return;
+      tokenRequests.receive(message.group, message.index, message.details, message.error);
+      const row = rows[activeRow()];
+      const shown = row?.kind === 'sample' ? samples[row.sample] : undefined;
+      if (shown && sampleKey(shown) === sampleKey(message)) renderDetail();
       return;
     }
     default:
@@ -365,6 +376,13 @@ function renderDetail(): void {
     heatmap(s) ?? '',
     typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
   );
+}
+
+function heatmap(s: RolloutSample): HTMLElement | null {
+  // A Parquet step's samples come without tokens: they are read from the file when shown.
+  return tokenHeatmap(tokenRequests.details(s, (group, index) => {
+    if (state) host.post({ type: 'loadTokens', loadId: state.loadId, group, index });
+  }));
 }
 
 function requestStep(step: number): void {

@@ -3,7 +3,7 @@
 
 import { isCorrect } from '../../src/run/model/runModel';
 import type { LabelFilter, SortKey } from './contract';
-import type { RolloutSample } from '../shared/contract';
+import type { RolloutSample, TokenDetails } from '../shared/contract';
 
 export interface Filters {
   sort: SortKey;
@@ -172,4 +172,52 @@ export function invisibleChars(text: string): string[] {
     found.add(`U+${(match[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`);
   }
   return [...found].sort();
+}
+
+export interface TokensAnswer {
+  details: TokenDetails | null;
+  error: string | null;
+}
+
+/**
+ * The token details of the shown step's samples. A JSONL step's samples hold their own; a Parquet
+ * step's are marked `token_details` and asked of the host once each, when first shown; the last
+ * KEPT answers are kept.
+ */
+export class TokenRequests {
+  static readonly KEPT = 32;
+  private readonly got = new Map<string, TokensAnswer>();
+  private readonly asked = new Set<string>();
+
+  reset(): void {
+    this.got.clear();
+    this.asked.clear();
+  }
+
+  /** The sample's details, or undefined while they are asked for (`ask` runs once a sample). */
+  details(s: RolloutSample, ask: (group: number, index: number) => void): TokensAnswer | undefined {
+    if (!s.token_details) {
+      const details = Array.isArray(s.tokens) ? { tokens: s.tokens, ...(Array.isArray(s.token_logratio) ? { token_logratio: s.token_logratio } : {}) } : null;
+      return { details, error: null };
+    }
+    const key = sampleKey(s);
+    const got = this.got.get(key);
+    if (got) return got;
+    if (!this.asked.has(key)) {
+      this.asked.add(key);
+      ask(s.group, s.index);
+    }
+    return undefined;
+  }
+
+  receive(group: number, index: number, details: TokenDetails | null, error: string | null): void {
+    const key = sampleKey({ group, index });
+    this.got.delete(key);
+    this.got.set(key, { details, error });
+    if (this.got.size > TokenRequests.KEPT) {
+      const oldest = this.got.keys().next().value as string;
+      this.got.delete(oldest);
+      this.asked.delete(oldest);
+    }
+  }
 }

@@ -3,10 +3,10 @@
 // contract.ts), imported by the host and the page; no DOM and no vscode types here. The host
 // waits for the page's `ready`, then sends whole state.
 
-import type { RolloutSample } from '../../src/run/model/runFormat';
+import type { RolloutSample, TokenDetails } from '../../src/run/model/runFormat';
 import { isRecord } from '../../src/run/model/runModel';
 
-export type { RolloutSample };
+export type { RolloutSample, TokenDetails };
 
 export const VIEW_TYPES = {
   dashboard: 'pacs.dashboard',

@@ -7,6 +7,7 @@ import { runSummary } from '../../dashboard/model/charts';
 import type { RunStore } from '../../runs/model/runStore';
 
 export type RolloutsStore = Pick<RunStore, 'get' | 'rolloutSteps'>;
+export type TokensStore = Pick<RunStore, 'loadTokenDetails'>;
 
 export interface LoadedStep {
   runId: string;
@@ -45,5 +46,16 @@ export function rolloutsState(
 export function* sampleMessages(loadId: number, samples: readonly RolloutSample[]): Generator<RolloutsHostMessage> {
   for (let offset = 0; offset < samples.length; offset += SAMPLE_CHUNK) {
     yield { type: 'samples', loadId, offset, samples: samples.slice(offset, offset + SAMPLE_CHUNK) };
+  }
+}
+
+/** The `tokens` message answering a webview's `loadTokens` for a sample of the loaded step. */
+export async function tokensMessage(store: TokensStore, loaded: LoadedStep, loadId: number, group: number,
+  index: number): Promise<RolloutsHostMessage> {
+  try {
+    const details = await store.loadTokenDetails(loaded.runId, loaded.step, group, index);
+    return { type: 'tokens', loadId, group, index, details, error: null };
+  } catch (err) {
+    return { type: 'tokens', loadId, group, index, details: null, error: `Cannot read the tokens of group ${group} sample ${index}: ${(err as Error).message}` };
   }
 }

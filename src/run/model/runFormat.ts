@@ -2,8 +2,9 @@
 // Readers stay tolerant: unknown fields are kept, never rejected.
 
 /** 2: evaluations are `eval` events (format 1 logged them as `metrics` events; still read), and the
- * `queued` status (a batch job submitted, its trainer not started yet). */
-export const RUN_FORMAT_VERSION = 2;
+ * `queued` status (a batch job submitted, its trainer not started yet). 3: rollout files are Parquet
+ * (`rollouts/step-NNNNNN.parquet`, rolloutRecords.ts); the JSONL files of runs before still read. */
+export const RUN_FORMAT_VERSION = 3;
 
 export const RUN_STATUSES = [
   'queued',
@@ -228,7 +229,15 @@ export interface RolloutSample {
   audit?: { label?: unknown; parsed?: string | null; detail?: string | null; error?: string | null; [key: string]: unknown };
   /** Added by the host, never read from the record: this sample's label flipped in the run's newest re-verification. */
   reverified?: { before: ReverifyVerdict; after: ReverifyVerdict; verifier: string };
+  /** Set instead of `tokens` on a sample read from a Parquet step: its token details are read when shown (rolloutRecords.ts). */
+  token_details?: boolean;
   [key: string]: unknown;
+}
+
+/** A sample's tokens and, on a step with the critic pass, their log-ratios. */
+export interface TokenDetails {
+  tokens: string[];
+  token_logratio?: number[];
 }
 
 /** A verdict of a re-verification (reverify/*.json), checked by src/core/reverify.ts. */
@@ -263,8 +272,9 @@ export const RUN_FILES = {
   onnxDir: 'onnx',
 } as const;
 
-export function rolloutFileName(step: number): string {
-  return `rollouts/step-${String(step).padStart(6, '0')}.jsonl`;
+/** A step's rollout file: `.parquet` as the trainer writes it, `.jsonl` for runs written before and imported runs. */
+export function rolloutFileName(step: number, suffix: '.jsonl' | '.parquet' = '.jsonl'): string {
+  return `rollouts/step-${String(step).padStart(6, '0')}${suffix}`;
 }
 
 export function isRunStatus(value: unknown): value is RunStatus {

@@ -6,13 +6,12 @@ import { basename, join } from 'node:path';
 import { RUN_LIMITS } from '../../run/model/boundedJson';
 import { Emitter } from './emitter';
 import type { Disposable, Event } from './emitter';
-import { JsonlTail, readJsonlFile } from '../../run/model/events';
+import { JsonlTail } from '../../run/model/events';
 import type { JsonlReadResult } from '../../run/model/events';
 import { parseRunInfo } from '../../run/model/runDir';
-import { isRealFolder, readRunFile, RunFileError, runFilePath } from '../../run/model/runFiles';
-import { RUN_FILES, rolloutFileName } from '../../run/model/runFormat';
-import type { RolloutSample } from '../../run/model/runFormat';
-import { isRecord } from '../../run/model/runModel';
+import { readStepRecords, stepRecordsFile, type StepRecords, type TokenDetails } from '../../run/model/rolloutRecords';
+import { isRealFolder, readRunFile, RunFileError } from '../../run/model/runFiles';
+import { RUN_FILES } from '../../run/model/runFormat';
 import { Liveness, versionKey } from './liveness';
 import type { LiveEntry } from './liveness';
 import { applyEvents, emptyState } from './runFold';
@@ -55,7 +54,7 @@ export interface RunStoreError {
 }
 
 const ROLLOUT_CACHE_SIZE = 8;
-const ROLLOUT_FILE = /^step-(\d+)\.jsonl$/;
+const ROLLOUT_FILE = /^step-(\d+)\.(?:jsonl|parquet)$/;
 
 /** One run as the store keeps it: what the fold keeps (runFold.ts), what liveness keeps (liveness.ts), and the events tail. */
 interface RunEntry extends FoldEntry, LiveEntry {
@@ -70,7 +69,7 @@ export class RunStore implements Disposable {
   private readonly entries = new Map<string, RunEntry>();
   /** run.json files that failed to parse, by path: the version (inode:size:mtime) that failed, and why. */
   private readonly brokenInfo = new Map<string, { key: string; run: UnreadableRun }>();
-  private readonly rolloutCache = new Map<string, { samples: RolloutSample[]; badLines: number }>();
+  private readonly rolloutCache = new Map<string, StepRecords>();
   private readonly changeEmitter = new Emitter<RunStoreChange>();
   private readonly errorEmitter = new Emitter<RunStoreError>();
   private timer: NodeJS.Timeout | undefined;
@@ -168,8 +167,13 @@ export class RunStore implements Disposable {
     return this.entries.get(id)?.state.events.badLines ?? 0;
   }
 
-  /** Reads one step's rollout samples (a small cache keeps the last few steps). */
-  async loadRollouts(id: string, step: number): Promise<{ samples: RolloutSample[]; badLines: number }> {
+  /** The token details of one sample of a step, read from its file when shown (null when it has none). */
+  async loadTokenDetails(id: string, step: number, group: number, index: number): Promise<TokenDetails | null> {
+    return (await this.loadRollouts(id, step)).tokenDetails(group, index);
+  }
+
+  /** Reads one step's rollout samples, light fields only for a Parquet step (a small cache keeps the last few steps). */
+  async loadRollouts(id: string, step: number): Promise<StepRecords> {
     const entry = this.entries.get(id);
     if (!entry) throw new Error(`Unknown run ${id}.`);
     const key = `${id}\u0000${step}`;
@@ -179,10 +183,7 @@ export class RunStore implements Disposable {
       this.rolloutCache.set(key, cached);
       return cached;
     }
-    const file = await runFilePath(entry.state.dir, rolloutFileName(step));
-    const { records, badLines } = await readJsonlFile(file);
-    const samples = records.filter(isRecord) as RolloutSample[];
-    const loaded = { samples, badLines: badLines.length + records.length - samples.length };
+    const loaded = await readStepRecords(await stepRecordsFile(entry.state.dir, step));
     this.rolloutCache.set(key, loaded);
     if (this.rolloutCache.size > ROLLOUT_CACHE_SIZE) {
       this.rolloutCache.delete(this.rolloutCache.keys().next().value as string);

@@ -1,7 +1,6 @@
-// The logged members of one group of a step (rollouts/step-NNNNNN.jsonl), for ψ against the group.
-import { isRecord, readJsonlFile } from '../../run/model/events';
-import { RunFileError, runFilePath } from '../../run/model/runFiles';
-import { rolloutFileName } from '../../run/model/runFormat';
+// The logged members of one group of a step (rollouts/step-NNNNNN.parquet or .jsonl), for ψ against the group.
+import { readStepRecords, stepRecordsFile, type StepRecords } from '../../run/model/rolloutRecords';
+import { RunFileError } from '../../run/model/runFiles';
 import type { RolloutSample } from '../../run/model/runFormat';
 import { ScoreError } from './implicitReward';
 
@@ -22,11 +21,10 @@ export function parseSampleRef(text: string): SampleRef {
 
 /** The samples of (step, group), by index; the sample `index` must be among them. */
 export async function readGroup(runDir: string, ref: SampleRef): Promise<RolloutSample[]> {
-  const path = await runFilePath(runDir, rolloutFileName(ref.step)).catch(rethrowAsScoreError);
-  const records = await readJsonlFile(path).then(
-    (r) => r.records.filter(isRecord) as RolloutSample[],
-    (err: unknown) => (err instanceof RunFileError ? rethrowAsScoreError(err) : ([] as RolloutSample[])),
-  );
+  const path = await stepRecordsFile(runDir, ref.step).catch(rethrowAsScoreError);
+  const step = await readStepRecords(path).catch((err: unknown) =>
+    err instanceof RunFileError || (err as NodeJS.ErrnoException).code !== 'ENOENT' ? rethrowAsScoreError(err) : null);
+  const records = step?.samples ?? [];
   if (records.length === 0) {
     throw new ScoreError(`${path}: no rollout records; pick a step whose rollouts were logged (logging.rollouts_every)`);
   }
@@ -40,10 +38,20 @@ export async function readGroup(runDir: string, ref: SampleRef): Promise<Rollout
       throw new ScoreError(`${path}: sample group ${ref.group} index ${m.index} has no prompt or response text`);
     }
   }
-  return members;
+  return step ? withTokens(step, members) : members;
+}
+
+/** The members with their token details (a Parquet step keeps them out of the light samples). */
+async function withTokens(step: StepRecords, members: RolloutSample[]): Promise<RolloutSample[]> {
+  return Promise.all(members.map(async (m) => {
+    if (!m.token_details) return m;
+    const full: RolloutSample = { ...m, ...(await step.tokenDetails(m.group, m.index)) };
+    delete full.token_details;
+    return full;
+  }));
 }
 
 /** A link or escape in the run folder, reported as the scorer reports its errors. */
 function rethrowAsScoreError(err: unknown): never {
-  throw err instanceof RunFileError ? new ScoreError(err.message) : err;
+  throw err instanceof Error && !(err instanceof ScoreError) ? new ScoreError(err.message) : err;
 }

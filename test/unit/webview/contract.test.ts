@@ -26,6 +26,7 @@ function kindOfRolloutsMessage(m: RolloutsWebviewMessage): string {
     case 'rescore':
     case 'openInPanel':
     case 'addVerifierCase':
+    case 'loadTokens':
       return m.type;
     default:
       return assertNever(m, 'test');
@@ -35,6 +36,7 @@ function kindOfHostMessage(m: DashboardHostMessage | RolloutsHostMessage): strin
   switch (m.type) {
     case 'state':
     case 'samples':
+    case 'tokens':
       return m.type;
     default:
       return assertNever(m, 'test');
@@ -61,6 +63,7 @@ describe('contract', () => {
       { type: 'openInPanel', step: null },
       { type: 'rescore', request: { runId: 'r', step: 3, group: 1, index: 2, prompt: 'p', response: '<b>r</b>' } },
       { type: 'addVerifierCase', sample: { runId: 'r', step: 3, group: 1, index: 2 } },
+      { type: 'loadTokens', loadId: 4, group: 1, index: 2 },
     ];
     for (const m of rollouts) {
       assert.ok(isRolloutsWebviewMessage(m), m.type);
@@ -81,6 +84,8 @@ describe('contract', () => {
       { type: 'rescore' },
       { type: 'addVerifierCase', sample: { runId: 'r', step: 3, group: 1 } },
       { type: 'addVerifierCase' },
+      { type: 'loadTokens', loadId: 4, group: 1 },
+      { type: 'loadTokens', loadId: '4', group: 1, index: 2 },
       { type: 'state' },
     ]) {
       assert.equal(isRolloutsWebviewMessage(bad), false, JSON.stringify(bad));
@@ -93,6 +98,12 @@ describe('contract', () => {
     assert.ok(isRolloutsHostMessage({ type: 'samples', loadId: 1, offset: 0, samples: [] }));
     assert.equal(isRolloutsHostMessage({ type: 'samples', loadId: 1, offset: 0 }), false);
     assert.equal(kindOfHostMessage({ type: 'samples', loadId: 1, offset: 0, samples: [] }), 'samples');
+    const tokens: RolloutsHostMessage = { type: 'tokens', loadId: 1, group: 0, index: 2, details: { tokens: ['a'], token_logratio: [0.5] }, error: null };
+    assert.ok(isRolloutsHostMessage(tokens));
+    assert.ok(isRolloutsHostMessage({ ...tokens, details: null, error: 'cannot read' }));
+    assert.equal(isRolloutsHostMessage({ ...tokens, details: 'a' }), false);
+    assert.equal(isRolloutsHostMessage({ ...tokens, index: undefined }), false);
+    assert.equal(kindOfHostMessage(tokens), 'tokens');
   });
 
   it('scorer guards check the discriminant and every field', () => {

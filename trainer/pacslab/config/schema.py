@@ -324,6 +324,11 @@ class LoggingConfig(_Section):
     log_token_details: bool = Field(
         True, description="Write per-token strings and log-ratios into the rollout records (token heat-map)."
     )
+    rollouts_jsonl: bool = Field(
+        False, description="Write each step's rollout records as JSONL (rollouts/step-N.jsonl, for grep) instead of "
+        "Parquet (rollouts/step-N.parquet, about ten times smaller); `python -m pacslab rollouts RUN --step N --jsonl` "
+        "prints a Parquet step as JSONL."
+    )
     rollouts_every: Int = Field(
         1, ge=0, description="Write the per-sample rollout records every this many steps (0 = never)."
     )

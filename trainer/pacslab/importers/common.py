@@ -160,7 +160,7 @@ def _write_run(run: ImportedRun, run_dir: Path, name: str) -> None:
                           "values": {k: v for k, v in run.evals[step].items() if v is not None}})
         if step in run.rollouts:
             records = plain_json(run.rollouts[step], f"{run.source_path} step {step} rollouts")
-            rel = runio.write_rollouts(run_dir, step, records)
+            rel = runio.write_rollouts(run_dir, step, records, jsonl=True)
             lines.append({"t": t, "type": "rollouts", "step": step, "file": rel, "count": len(records)})
             ledger.write(step, step_prompts(records))  # the prompt ledger, prompt text as the id
     ledger.close()

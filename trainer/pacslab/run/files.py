@@ -31,8 +31,8 @@ from typing import Any
 from pacslab.run import safe_json
 
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
-# and the `queued` status of a submitted batch job
-FORMAT_VERSION = 2
+# and the `queued` status of a submitted batch job; 3: rollout files are Parquet (pacslab.run.records)
+FORMAT_VERSION = 3
 LIVE_STATUSES = ("starting", "running", "paused")
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
@@ -451,12 +451,11 @@ def read_jsonl(path: Path) -> tuple[list[dict], int]:
 # ---------------------------------------------------------------- rollouts
 
 
-def write_rollouts(run_dir: Path, step: int, records: list[dict]) -> str:
-    run_subdir(run_dir, "rollouts")
-    rel = f"rollouts/{step_name(step)}.jsonl"
-    body = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
-    write_atomic(Path(run_dir) / rel, body, durable=False)
-    return rel
+def write_rollouts(run_dir: Path, step: int, records: list[dict], *, jsonl: bool = False) -> str:
+    """The step's rollout file (Parquet; JSONL with `jsonl`), through pacslab.run.records, the one writer."""
+    from pacslab.run import records as rollout_records
+
+    return rollout_records.write_step(run_dir, step, records, jsonl=jsonl)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -54,7 +54,7 @@ def test_a_tensorboard_log_becomes_a_run_with_mapped_names(tmp_path):
     [run_dir] = import_path(tmp_path / "verl-logs", tmp_path / "runs")
     assert tree_digest(tmp_path / "verl-logs") == before, "import must not modify the source"
     info = run_json(run_dir)
-    assert info["format"] == 2 and info["status"] == "finished" and info["step"] == 3
+    assert info["format"] == 3 and info["status"] == "finished" and info["step"] == 3
     assert info["source"]["trainer"] == "verl" and info["source"]["path"] == str(source.resolve())
     assert info["loss_metric"] == "actor/pg_loss" and info["algorithm"] == "verl"
     series = metric_series(run_dir)

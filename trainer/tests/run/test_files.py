@@ -70,8 +70,8 @@ def test_checkpoints_are_renamed_into_place_and_latest_follows(tmp_path):
     assert runio.latest_checkpoint(tmp_path).name == "step-000010"
 
 
-def test_rollout_files_are_whole_jsonl(tmp_path):
-    rel = runio.write_rollouts(tmp_path, 7, [{"step": 7, "response": "<b>1</b>"}, {"step": 7, "response": "2"}])
+def test_rollout_files_are_whole_jsonl_with_the_option(tmp_path):
+    rel = runio.write_rollouts(tmp_path, 7, [{"step": 7, "response": "<b>1</b>"}, {"step": 7, "response": "2"}], jsonl=True)
     assert rel == "rollouts/step-000007.jsonl"
     records, bad = runio.read_jsonl(tmp_path / rel)
     assert [r["response"] for r in records] == ["<b>1</b>", "2"] and bad == 0

@@ -331,7 +331,8 @@ class Trainer(Updates):
 
     def _write_rollouts(self, step: int, *args) -> None:
         records = self._records(step, *args)
-        self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records), count=len(records))
+        self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records, jsonl=self.cfg.logging.rollouts_jsonl),
+                         count=len(records))
         self.unwritten_rollouts = None
 
     def _act(self, action: str | None) -> None:

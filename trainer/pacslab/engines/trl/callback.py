@@ -43,13 +43,14 @@ class PacsLabCallback(TrainerCallback):
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
                  config: dict | None = None, alerts: AlertsConfig | dict | None = None, audit_verifier=None,
-                 audit_timeout_s: float = 10.0):
+                 audit_timeout_s: float = 10.0, rollouts_jsonl: bool = False):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
         self.algorithm = algorithm or getattr(trainer, "algorithm", "grpo")
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
+        self.rollouts_jsonl = rollouts_jsonl  # JSONL rollout files instead of Parquet (logging.rollouts_jsonl)
         self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir),
                                       on_rejected=lambda why: self.events and self.events.emit("log", level="warning", message=why))
         self.status = "finished"
@@ -103,7 +104,7 @@ class PacsLabCallback(TrainerCallback):
             measured.update(self.audit.check_records(records))
         self.events.emit("metrics", step=step, values={**metric_names(logs, self.loss_metric), **measured})
         if records:
-            self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records),
+            self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records, jsonl=self.rollouts_jsonl),
                              count=len(records))
         self.info.update(step=step)
         return self.health.step(step, {**metric_names(logs, self.loss_metric, finite=False), **measured},

@@ -130,7 +130,8 @@ def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | No
 
     audit = Audit.from_config(cfg, base_dir or run_dir) if trainer.accelerator.is_main_process else None
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
-                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts, audit_verifier=audit)
+                               config=cfg.model_dump(mode="json"), alerts=cfg.alerts, audit_verifier=audit,
+                               rollouts_jsonl=cfg.logging.rollouts_jsonl)
     trainer.add_callback(callback)
     return callback
 

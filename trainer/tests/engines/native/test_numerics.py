@@ -12,6 +12,7 @@ import torch
 from conftest import events_of, run_json
 from pacslab import algorithms
 from pacslab.run import files as runio
+from pacslab.run import records as records_io
 from pacslab.config import Config, ConfigError, load_config
 from pacslab.models import ASSETS_DIR
 from pacslab.engines.native.loop import Trainer
@@ -177,10 +178,10 @@ def test_critic_every_skips_the_psi_post_pass_on_other_steps(write_config, tmp_p
     assert train(write_config(total_steps=4, **QUICK, **{"logging.critic_every": 2}), run_dir) == 0
     values = step_values(run_dir)
     assert ["critic/auc" in v or "critic/accuracy" in v for v in values] == [False, True, False, True]
-    skipped, _ = runio.read_jsonl(run_dir / "rollouts" / "step-000001.jsonl")
+    skipped, _ = records_io.read_step(run_dir, 1)
     assert all(r["psi"] is None and r["p_correct"] is None and "token_logratio" not in r for r in skipped)
     assert all(isinstance(r["weight"], float) for r in skipped)
-    kept, _ = runio.read_jsonl(run_dir / "rollouts" / "step-000002.jsonl")
+    kept, _ = records_io.read_step(run_dir, 2)
     assert all(isinstance(r["psi"], float) and "token_logratio" in r for r in kept)
 
 

@@ -12,6 +12,7 @@ import torch
 
 from conftest import events_of, metrics_by_step, run_json, spawn_trainer, train, wait_for
 from pacslab.run import files as runio
+from pacslab.run import records as records_io
 from pacslab.config import load_config
 from pacslab.run.control import append_command
 from pacslab.engines.native.loop import lr_at
@@ -36,7 +37,7 @@ def test_a_run_writes_the_run_format(write_config, tmp_path):
     run_dir = tmp_path / "runs" / "r1"
     assert train(config, run_dir) == 0
     info = run_json(run_dir)
-    assert info["status"] == "finished" and info["step"] == 4 and info["total_steps"] == 4 and info["format"] == 2
+    assert info["status"] == "finished" and info["step"] == 4 and info["total_steps"] == 4 and info["format"] == 3
     assert info["pid_start_time"].isdigit() and info["versions"]["device"] == "cpu" and info["error"] is None
     events = events_of(run_dir)
     types = [e["type"] for e in events]
@@ -58,7 +59,7 @@ def test_a_run_writes_the_run_format(write_config, tmp_path):
     perf = [e["values"] for e in events if e["type"] == "metrics" and "perf/step_s" in e["values"]]
     assert all(p["perf/step_s"] >= p["perf/rollout_s"] > 0 and p["perf/tokens_per_s"] > 0 for p in perf)
     # rollout records: one file per step, every field of the run format, token log-ratios adding up to r̂
-    records, bad = runio.read_jsonl(run_dir / "rollouts" / "step-000003.jsonl")
+    records, bad = records_io.read_step(run_dir, 3)
     assert bad == 0 and len(records) == 16
     for r in records:
         assert set(r) == RECORD_FIELDS
@@ -95,8 +96,7 @@ def test_suspended_and_resumed_run_matches_an_uninterrupted_one(write_config, tm
     assert run_json(interrupted)["status"] == "finished"
     assert metrics_by_step(interrupted) == metrics_by_step(straight)
     for step in (4, 5):
-        name = f"rollouts/step-{step:06d}.jsonl"
-        assert (interrupted / name).read_text() == (straight / name).read_text()
+        assert records_io.read_step(interrupted, step) == records_io.read_step(straight, step)
     # the resumed process never re-applies the suspend line
     assert [e["command"] for e in events_of(interrupted) if e["type"] == "control_ack"] == ["suspend"]
 
@@ -143,8 +143,7 @@ def test_the_fast_route_matches_the_plain_one(write_config, tmp_path, monkeypatc
     if algorithm == "pacs":
         assert all(v["pacs/loss"] == pytest.approx(math.log(2), abs=1e-6) for _, v in fast if "pacs/loss" in v)
     for step in (1, 2, 3):
-        a = [json.loads(l) for l in (fast_dir / "rollouts" / f"step-{step:06d}.jsonl").read_text().splitlines()]
-        b = [json.loads(l) for l in (plain_dir / "rollouts" / f"step-{step:06d}.jsonl").read_text().splitlines()]
+        a, b = records_io.read_step(fast_dir, step)[0], records_io.read_step(plain_dir, step)[0]
         assert [r["response"] for r in a] == [r["response"] for r in b]
         assert [r["psi"] for r in a] == pytest.approx([r["psi"] for r in b], rel=1e-3, abs=1e-5)
 
@@ -168,7 +167,7 @@ def test_a_non_finite_gradient_skips_the_optimizer_step(write_config, tmp_path, 
     warnings = [e for e in events_of(run_dir) if e["type"] == "log" and e["level"] == "warning"]
     assert len(warnings) == 4 and "skipped an optimizer step" in warnings[0]["message"]
     # nothing moved: the policy still gives ψ_post = 0 for every sample
-    records, _ = runio.read_jsonl(run_dir / "rollouts" / "step-000002.jsonl")
+    records, _ = records_io.read_step(run_dir, 2)
     assert {r["psi"] for r in records} == {0.0}
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import TRAINER_DIR
+from pacslab.run import records as records_io
 from pacslab.config import ConfigError, load_config
 from pacslab.engines.trl.loss import coupled_loss, labels_gradient, shuffle_groups, whole_groups
 from pacslab.engines.trl.trainer import pacs_micro_loss
@@ -292,7 +293,7 @@ def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processe
     assert [e["path"] for e in events if e["type"] == "checkpoint"] == [
         "checkpoints/step-000001", "checkpoints/step-000003", "checkpoints/step-000006"]
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000006"
-    records = [json.loads(line) for line in (run_dir / "rollouts" / "step-000006.jsonl").read_text().splitlines()]
+    records, _ = records_io.read_step(run_dir, 6)
     assert len(records) == 16 and {r["group"] for r in records} == {0, 1, 2, 3}
     for record in records:
         assert record["reward"] in (0.0, 1.0) and record["response"] is not None and record["answer"]
