@@ -5,7 +5,7 @@
 // case. Run through test/e2e/run.sh (`make test-e2e`).
 import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -39,8 +39,10 @@ async function trainWithBuggyChecker() {
 
 /** The run's samples of `step` whose label the fixed checker changes. */
 function expectedFlips(runId, step) {
-  const file = join(runsRoot(), runId, 'rollouts', `step-${String(step).padStart(6, '0')}.jsonl`);
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line))
+  // the trainer writes Parquet steps; `pacslab rollouts --jsonl` prints one as JSONL
+  const args = ['-m', 'pacslab', 'rollouts', join(runsRoot(), runId), '--step', String(step), '--jsonl'];
+  return execFileSync(env.python, args, { cwd: env.workspace, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+    .split('\n').filter(Boolean).map((line) => JSON.parse(line))
     .filter((r) => Number(r.response.trim() === r.answer.trim()) !== Number(r.reward >= 0.5));
 }
 

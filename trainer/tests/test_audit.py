@@ -19,6 +19,7 @@ from pacslab.run import files as runio
 from pacslab.audit import agreement
 from pacslab.tasks import arith_examples
 from pacslab.verifiers import Verdict, exact
+from pacslab.run.records import read_file, read_step
 
 FORMS = (lambda v: str(v), lambda v: f"${v}$", lambda v: f"\\frac{{{2 * v}}}{{2}}", lambda v: f"\\boxed{{{v}}}")
 PLAIN = 0
@@ -53,7 +54,7 @@ def form_of(answer: str) -> int:
 
 def check_disagreements(run_dir: Path) -> list[dict]:
     """Asserts the disagreeing samples are right answers in non-plain forms; returns the records."""
-    records = [r for p in sorted((run_dir / "rollouts").iterdir()) for r in runio.read_jsonl(p)[0]]
+    records = [r for p in sorted((run_dir / "rollouts").iterdir()) for r in read_file(p)[0]]
     assert records and all("audit" in r for r in records)
     disagree = [r for r in records if r["audit"]["label"] != int(r["reward"] >= 0.5)]
     assert disagree, "no disagreement"
@@ -89,7 +90,7 @@ def test_reverify_a_real_run_with_the_fixed_verifier_flips_exactly_the_disagreem
     monkeypatch.chdir(root)
     assert cli.main(["verify", str(run_dir), "--verifier", "math", "--config", str(root / "audit.pacs.yaml"), "--json"]) == 0
     result = json.loads(Path(json.loads(capsys.readouterr().out)["file"]).read_text())
-    records = {(s["step"], i): r for s in result["steps"] for i, r in enumerate(runio.read_jsonl(run_dir / s["file"])[0])}
+    records = {(s["step"], i): r for s in result["steps"] for i, r in enumerate(read_file(run_dir / s["file"])[0])}
     expected = {key for key, r in records.items() if r["audit"]["label"] != int(r["reward"] >= 0.5)}
     flipped = {(s["step"], f["line"]) for s in result["steps"] for f in s["up"] + s["down"]}
     assert flipped == expected and result["total"]["down"] == 0
@@ -104,7 +105,7 @@ def test_an_audit_checker_that_raises_or_hangs_is_counted_and_never_stops_the_ru
     assert cli.main(["train", str(config), "--run-dir", str(tmp_path / "runs" / "r"), "--set", "total_steps=1"]) == 0
     values = [e["values"] for e in events_of(tmp_path / "runs" / "r") if e["type"] == "metrics" and e["step"] == 1][0]
     assert values["verifier/audit_error_frac"] == 1 and values["verifier/disagree_frac"] is None
-    record = runio.read_jsonl(tmp_path / "runs" / "r" / "rollouts" / "step-000001.jsonl")[0][0]
+    record = read_step(tmp_path / "runs" / "r", 1)[0][0]
     assert record["audit"]["error"].startswith(("RuntimeError: broken audit", "TimeoutError"))
 
 
@@ -152,5 +153,5 @@ def test_a_plain_trl_script_audits_through_pacslab_callback(tmp_path):
     callback.on_train_end(SimpleNamespace(), state, None)
     values = [e["values"] for e in events_of(tmp_path / "run") if e["type"] == "metrics"][0]
     assert values["verifier/disagree_frac"] == 0.25 and values["verifier/audit_only_frac"] == 0.25
-    records = runio.read_jsonl(tmp_path / "run" / "rollouts" / "step-000001.jsonl")[0]
+    records = read_step(tmp_path / "run", 1)[0]
     assert [r["audit"]["label"] for r in records] == [1, 1, 1, 0]

@@ -10,6 +10,7 @@ import torch
 
 from conftest import events_of, spawn_trainer, train
 from pacslab.dynamic_sampling import choose_groups, mixed_groups, sampling_metrics
+from pacslab.run.records import read_file
 
 # the embedded default model (arith-tiny, 2-digit addition at 27.5%): most groups of 4 agree (all wrong)
 EMBEDDED = {"model.path": "builtin:arith-tiny", "task.arith": {"digits": 2, "train_size": 200, "eval_size": 8},
@@ -33,7 +34,7 @@ def _kept_groups_are_mixed(run_dir, n: int) -> list[dict]:
     """The steps' sampling metrics, after checking that every rollout record's group is mixed."""
     events = events_of(run_dir)
     for e in (e for e in events if e["type"] == "rollouts"):
-        records = [json.loads(line) for line in (run_dir / e["file"]).read_text().splitlines()]
+        records, _ = read_file(run_dir / e["file"])
         by_group: dict[int, list[float]] = {}
         for r in records:
             by_group.setdefault(r["group"], []).append(r["reward"])

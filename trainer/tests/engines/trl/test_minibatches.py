@@ -11,6 +11,7 @@ import torch
 
 from pacslab.engines.trl.minibatch import mini_batch_gradient
 from pacslab.losses import pacs_rhat_gradient
+from pacslab.run.records import read_file
 
 pytest.importorskip("trl")
 
@@ -90,7 +91,7 @@ def test_a_run_counts_rollout_batches_as_steps(tmp_path):
     state = json.loads((run_dir / "checkpoints" / "step-000002" / "trainer_state.json").read_text())
     assert state["global_step"] == 8
     for e in (e for e in events if e["type"] == "rollouts"):
-        records = [json.loads(line) for line in (run_dir / e["file"]).read_text().splitlines()]
+        records, _ = read_file(run_dir / e["file"])
         assert len(records) == 16 and all(r["psi"] is not None and r["p_correct"] is not None for r in records)
         for r in records:  # ψ after the step's updates, against π_old
             assert r["p_correct"] == pytest.approx(1 / (1 + math.exp(-r["psi"])))
