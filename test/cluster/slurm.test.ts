@@ -121,7 +121,7 @@ describe('the Slurm launcher on a real cluster', { skip }, () => {
     assert.equal(info.engine, 'trl');
     assert.equal(info.world_size, 2);
     assert.equal(info.step, 20);
-    assert.equal(readdirSync(join(launched.runDir, 'rollouts')).filter((f) => f.endsWith('.jsonl')).length, 20);
+    assert.equal(readdirSync(join(launched.runDir, 'rollouts')).filter((f) => f.endsWith('.parquet')).length, 20);
     assert.ok(existsSync(join(launched.runDir, 'checkpoints', 'step-000020')), 'the final checkpoint');
   });
 

@@ -14,6 +14,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from pacslab.config import Config
 
 JOB_SCRIPT = "job.sbatch"
 LAUNCHER = "launcher.json"
+# How long a resume waits for a job that is COMPLETING (its processes ending, the epilog running: the
+# trainer has written its end) before it refuses to submit again.
+COMPLETING_WAIT_S = 60.0
 # Slurm states in which the job may still run the trainer: a second submission would train twice.
 ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING",
                  "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_FED", "REQUEUE_HOLD")
@@ -188,6 +192,11 @@ def _refuse_if_active(run_dir: Path) -> None:
     if previous.get("backend") != "slurm" or not isinstance(job_id, str):
         return
     state = job_state(job_id)
+    waited = 0.0
+    while state == "COMPLETING" and waited < COMPLETING_WAIT_S:  # its trainer has ended; Slurm is tidying up
+        time.sleep(1.0)
+        waited += 1.0
+        state = job_state(job_id)
     if state in ACTIVE_STATES:
         raise SubmitError(f"Slurm job {job_id} of this run is still {state}: submitting again would train it twice. "
                           f"Fix: wait for it to end, or stop it (`scancel {job_id}`), then resume.")

@@ -186,3 +186,21 @@ def test_a_refusal_names_the_key_that_causes_it(message, key):
     from pacslab.launchers.slurm import _refusal_fix
 
     assert _refusal_fix(message).startswith(f"change launch.slurm.{key} ")
+
+
+@pytest.mark.parametrize("states, refused", [(["COMPLETING", "COMPLETING", None], False),
+                                             (["COMPLETING", "COMPLETED"], False),
+                                             (["COMPLETING", "RUNNING"], True)])
+def test_a_resume_waits_out_a_completing_job_and_refuses_a_running_one(tmp_path, monkeypatch, states, refused):
+    from pacslab.launchers import slurm
+
+    (tmp_path / slurm.LAUNCHER).write_text(json.dumps({"backend": "slurm", "job_id": "7"}))
+    asked = iter(states)
+    monkeypatch.setattr(slurm, "job_state", lambda job_id: next(asked))
+    monkeypatch.setattr(slurm.time, "sleep", lambda s: None)
+    if refused:
+        with pytest.raises(SubmitError, match="job 7 of this run is still RUNNING"):
+            slurm._refuse_if_active(tmp_path)
+    else:
+        slurm._refuse_if_active(tmp_path)
+    assert next(asked, "all asked") == "all asked"
