@@ -18,6 +18,7 @@ import yaml
 from pacslab.run import files as runio
 from pacslab.config import ConfigError
 from pacslab.run.control import append_command
+from pacslab.run.safe_json import terminal_text
 from pacslab.sweep.space import Sweep, dump_spec, load_sweep, space_document
 from pacslab.sweep.store import CONTROLLER_LOG, LIVE, SPACE, SPEC, SweepDir, list_sweeps, sweeps_root_of
 
@@ -193,5 +194,5 @@ def _status(root: Path, as_json: bool) -> int:
         done = f"{c.get('complete', 0) + c.get('pruned', 0) + c.get('failed', 0)}/{s.get('n_trials', '?')}"
         best = s.get("best")
         best_text = f"trial {best['trial']} {s['metric']['name']}={best['value']:.4g} {yaml.safe_dump(best['params'], default_flow_style=True).strip()}" if best else ""
-        print(f"{s.get('id', '?'):44} {s['status']:9} {done:>9}  {best_text}")
+        print(f"{terminal_text(s.get('id', '?')):44} {terminal_text(s['status']):9} {done:>9}  {terminal_text(best_text)}")
     return 0
