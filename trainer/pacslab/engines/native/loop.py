@@ -209,9 +209,9 @@ class Trainer(Updates):
         self.unwritten_rollouts = None  # the previous step's, kept for an alert of its evaluation
         # rollout and verify (rounds of them with rollout.dynamic_sampling)
         examples, batch, verdicts, sampling, t_rollout = step_rollouts(self)
-        items = verify_items(examples, batch.response_texts, batch.prompt_index)
         verifier_errors = self._check_verdicts(step, verdicts)
-        audit, audit_values = self.audit.check(items, [v.label for v in verdicts]) if self.audit else (None, {})
+        audit, audit_values = (self.audit.check(verify_items(examples, batch.response_texts, batch.prompt_index),
+                                                [v.label for v in verdicts]) if self.audit else (None, {}))
         labels = torch.tensor([float(v.label) for v in verdicts], device=self.device)  # [B]
         group_ids = torch.tensor(batch.prompt_index, device=self.device)  # [B]
         # old log-probs: one no-grad pass over π_old (and the frozen reference, when a KL term asks).
