@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pacslab.run import files as runio
-from pacslab.run.records import RecordsError, read_file
+from pacslab.run.records import RecordsError, read_file, step_file
 
 REVERIFY_DIR = "reverify"
 FORMAT = 1
@@ -57,11 +57,8 @@ def rollout_files(run_dir: Path, steps: tuple[int, int] | None) -> list[tuple[in
     if not runio.is_real_dir(folder):
         raise ReverifyError(f"{run_dir} has no recorded samples (no rollouts/ folder); "
                             "re-verify a run trained with logging.rollouts_every > 0, or an imported run with rollouts")
-    by_step: dict[int, Path] = {}  # a step's Parquet file before its JSONL one, as records.step_file
-    for m in sorted(map(_ROLLOUT.fullmatch, (p.name for p in folder.iterdir())), key=lambda m: (m is None, m and m.group(2))):
-        if m and runio.is_regular_file(folder / m.group(0)):
-            by_step.setdefault(int(m.group(1)), folder / m.group(0))
-    found = sorted(by_step.items())
+    steps_found = sorted({int(m.group(1)) for m in map(_ROLLOUT.fullmatch, (p.name for p in folder.iterdir())) if m})
+    found = [(s, p) for s, p in ((s, step_file(run_dir, s)) for s in steps_found) if p is not None and runio.is_regular_file(p)]
     chosen = [(s, p) for s, p in found if steps is None or steps[0] <= s <= steps[1]]
     if not chosen:
         within = f" within steps {steps[0]}:{steps[1]}" if steps else ""
