@@ -21,7 +21,7 @@ from pacslab.run.control import ControlReader
 from pacslab.sweep import runs as trial_runs
 from pacslab.sweep.space import Sweep, distributions
 from pacslab.sweep.store import SPEC, SweepDir, best_of, counts
-from pacslab.sweep.study import open_study, prune_reason, write_importance
+from pacslab.sweep.study import complete_params, open_study, prune_reason, write_importance
 
 POLL_S = 1.0
 
@@ -127,13 +127,14 @@ class Controller:
         return [(t, r) for t in self.trials if t["state"] == "running" for r in t["runs"] if not r.get("run_dir")]
 
     def _adopt_orphans(self) -> None:
-        """Trials Optuna gave out but the map lost (killed between the two writes) join the map."""
+        """Trials Optuna gave out but the map lost (killed between the two writes) join the map, with
+        every parameter (one killed while Optuna was still writing them gets the rest now)."""
         from optuna.trial import TrialState
 
         known = {t["number"] for t in self.trials}
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.number not in known:
-                self._add_trial(frozen.number, dict(frozen.params))
+                self._add_trial(frozen.number, complete_params(self.study, frozen, distributions(self._sweep_view())))
 
     def _add_trial(self, number: int, params: dict, *, save: bool = True) -> None:
         self.trials.append({"number": number, "params": params, "state": "running", "value": None, "pruned": None,

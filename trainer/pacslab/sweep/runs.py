@@ -29,8 +29,11 @@ def train_args(config_path: Path, run_dir: Path, params: dict, seed: int, fixed:
 
 def make_run_dir(sweep: SweepDir, *, runs_root: Path, name: str, config_path: Path, trial: int, seed: int,
                  params: dict, workspace: Path) -> Path:
-    """The trial's run folder with the launcher's run.json (status `starting`) and git.patch."""
-    run_dir = runio.create_run_dir(runs_root, f"{name}-t{trial}-s{seed}")
+    """The trial's run folder with the launcher's run.json (status `starting`) and git.patch. A folder
+    this sweep made for the same trial and seed but never started (its controller was killed between
+    making it and spawning the trainer) is taken up again, so a resumed sweep leaves no orphan."""
+    run_name = f"{name}-t{trial}-s{seed}"
+    run_dir = _unstarted(runs_root, run_name, sweep.id, trial, seed) or runio.create_run_dir(runs_root, run_name)
     git = runio.read_json(sweep.path / GIT_JSON)
     if git is None:
         from pacslab.gitinfo import git_info
@@ -47,6 +50,24 @@ def make_run_dir(sweep: SweepDir, *, runs_root: Path, name: str, config_path: Pa
         host=runio.process_fields()["host"], created_at=runio.utc_now(), step=0, config_path=config_rel, seed=seed,
         git=git, error=None, sweep={"id": sweep.id, "trial": trial, "seed": seed, "params": params})
     return run_dir
+
+
+def _unstarted(runs_root: Path, run_name: str, sweep_id: str, trial: int, seed: int) -> Path | None:
+    """A run folder named for (trial, seed) with no run.json yet, or this sweep's run.json still
+    `starting` with no trainer ever spawned (no launcher.json)."""
+    if not runio.is_real_dir(runs_root):
+        return None
+    for run_dir in sorted(runs_root.glob(f"*-{run_name}-*")):
+        if not runio.is_real_dir(run_dir) or (run_dir / "launcher.json").exists():
+            continue
+        if not (run_dir / runio.RUN_JSON).exists():
+            return run_dir
+        info = runio.read_json(run_dir / runio.RUN_JSON)
+        tag = (info or {}).get("sweep") or {}
+        if info and info.get("status") == "starting" and info.get("pid") is None and \
+                (tag.get("id"), tag.get("trial"), tag.get("seed")) == (sweep_id, trial, seed):
+            return run_dir
+    return None
 
 
 def spawn_run(run_dir: Path, config_path: Path, params: dict, seed: int, *, fixed: dict | None = None,

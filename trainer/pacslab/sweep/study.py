@@ -40,6 +40,29 @@ def open_study(sd: SweepDir, spec: SweepConfig):
                                direction=direction, load_if_exists=True)
 
 
+def complete_params(study, frozen, dists: dict) -> dict:
+    """A trial's parameters, every one of them. Optuna writes a trial's parameters after it creates the
+    trial, so a controller killed between the two leaves a RUNNING trial with some or none: the missing
+    ones are asked of the study's sampler now, through the trial's own suggest calls (GridSampler answers
+    from the grid point it gave the trial; a trial killed before even that gets the next unvisited one)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    missing = {name: d for name, d in dists.items() if name not in frozen.params}
+    if not missing:
+        return dict(frozen.params)
+    study.sampler.before_trial(study, frozen)  # a no-op when the trial already has its grid point
+    trial = optuna.trial.Trial(study, frozen._trial_id)
+    for name, d in missing.items():
+        if isinstance(d, CategoricalDistribution):
+            trial.suggest_categorical(name, d.choices)
+        elif isinstance(d, IntDistribution):
+            trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+        else:
+            trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+    return dict(trial.params)
+
+
 def prune_reason(study, number: int, step: int, value: float, spec: SweepConfig) -> str:
     """Why Optuna's pruner stopped the trial, in the pruner's own terms."""
     from optuna.trial import TrialState
