@@ -78,6 +78,7 @@ class Controller:
     def run(self) -> str:
         self.sd.update(status="paused" if self.paused else "running", controller=runio.process_fields(), error=None)
         self._adopt_orphans()
+        self._spawn_unstarted()
         control = ControlReader(self.sd.path, last_seq=int(self.info.get("control_seq") or 0))
         stop_signal = []
         signal.signal(signal.SIGTERM, lambda *_: stop_signal.append(1))
@@ -165,7 +166,21 @@ class Controller:
                                           trial=t["number"], seed=r["seed"], params=t["params"], workspace=self.workspace)
         r.update(run_id=run_dir.name, run_dir=str(run_dir))
         self.save()
-        busy = {r2.get("gpu") for _, r2 in self.live_runs()}
+        self._spawn(t, r, run_dir)
+
+    def _spawn_unstarted(self) -> None:
+        """A run the map holds whose trainer was never started (the controller was killed between
+        recording the run and spawning its trainer: no launcher.json, run.json still `starting` with no
+        pid) is started now, instead of being read as a crash."""
+        for t, r in self.live_runs():
+            run_dir = Path(r["run_dir"])
+            info = runio.read_json(run_dir / runio.RUN_JSON) or {}
+            if not (run_dir / "launcher.json").is_file() and info.get("status") == "starting" and info.get("pid") is None:
+                self.log(f"trial {t['number']} seed {r['seed']}: run {run_dir.name} was never started; starting it")
+                self._spawn(t, r, run_dir)
+
+    def _spawn(self, t: dict, r: dict, run_dir: Path) -> None:
+        busy = {r2.get("gpu") for _, r2 in self.live_runs() if r2 is not r}
         gpu = next((g for g in self.gpus if g not in busy), None) if len(self.gpus) > 1 else None
         r["gpu"] = gpu
         pid = trial_runs.spawn_run(run_dir, self.config_path, t["params"], r["seed"], fixed=self.spec.set, gpu=gpu)

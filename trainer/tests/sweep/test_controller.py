@@ -124,3 +124,35 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert "optim.mini_batch_prompts" in run_json(Path(failed_run["run_dir"]))["error"]["message"]
     info = read(sweep_dir / "sweep.json")
     assert info["status"] == "finished" and info["counts"]["failed"] == 1 and info["best"]["trial"] == trials[2]["number"]
+
+
+class _Killed(BaseException):
+    """The controller's SIGKILL, landing between recording a run and spawning its trainer."""
+
+
+def test_a_run_recorded_but_never_spawned_before_a_kill_is_started_on_resume(tmp_path, monkeypatch):
+    from pacslab.sweep import cli, runs
+    from pacslab.sweep.controller import Controller
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "one.pacs.yaml"
+    config.write_text(yaml.safe_dump({"name": "one", **TINY, "sweep": {"parameters": {"optim.lr": [0.001]}, "seeds": [0]}}))
+
+    def killed(*_a, **_k):
+        raise _Killed
+
+    monkeypatch.setattr(runs, "spawn_run", killed)
+    try:
+        cli.main([str(config), "--foreground"])
+    except _Killed:
+        pass
+    sweep_dir = next((tmp_path / ".pacs" / "sweeps").iterdir())
+    (run,) = read(sweep_dir / "trials.json")["trials"][0]["runs"]
+    assert run["run_dir"] and run_json(Path(run["run_dir"]))["status"] == "starting"  # recorded, never spawned
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert Controller(sweep_dir, log=lambda _text: None).run() == "finished"
+    (trial,) = read(sweep_dir / "trials.json")["trials"]
+    assert trial["state"] == "complete", trial
+    assert trial["runs"][0]["run_dir"] == run["run_dir"] and run_json(Path(run["run_dir"]))["status"] == "finished"
+    assert len(list((tmp_path / ".pacs" / "runs").iterdir())) == 1
