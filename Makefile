@@ -57,30 +57,38 @@ demo: bundle
 	node dist/cli.js train examples/arith.pacs.yaml --python $(VPY)
 
 lint: setup
+	@echo "== $@ started at $$(date +%T)"
 	npx eslint src webview test bench
 
 typecheck: setup
+	@echo "== $@ started at $$(date +%T)"
 	npx tsc -p tsconfig.json --noEmit
 	npx tsc -p tsconfig.webview.json --noEmit
 
 test-unit: bundle
+	@echo "== $@ started at $$(date +%T)"
 	node --import tsx --test --test-reporter=spec $$(find test/unit -name '*.test.ts' | sort)
 
 test-py: setup
-	cd trainer && ../$(VPY) -m pytest -q
+	@echo "== $@ started at $$(date +%T)"
+	cd trainer && ../$(VPY) -m pytest -q --durations=10
 
 test-webview: system-deps bundle
+	@echo "== $@ started at $$(date +%T)"
 	node test/webview/run.mjs
 
 test-e2e: system-deps package
+	@echo "== $@ started at $$(date +%T)"
 	bash test/e2e/run.sh
 
 # A single-node Slurm (munged, slurmctld, slurmd under a temporary folder, stopped by pid) and the
 # Slurm launcher's tests against it (test/cluster/).
 test-cluster: system-deps setup
+	@echo "== $@ started at $$(date +%T)"
 	bash test/cluster/run.sh
 
 test: system-deps lint typecheck test-unit test-py test-webview test-cluster test-e2e
+	@echo "== test ended at $$(date +%T)"
 
 # The hostile-run-folder property tests (fast-check, Hypothesis) that make test runs a few thousand
 # cases of, with FUZZ_RUNS cases per property.
