@@ -67,7 +67,7 @@ typecheck: setup
 
 test-unit: bundle
 	@echo "== $@ started at $$(date +%T)"
-	node --import tsx --test --test-reporter=spec $$(find test/unit -name '*.test.ts' | sort)
+	node --import tsx --test --test-concurrency=2 --test-reporter=spec $$(find test/unit -name '*.test.ts' | sort)
 
 test-py: setup
 	@echo "== $@ started at $$(date +%T)"
