@@ -94,13 +94,14 @@ def to_parquet(records: list[dict]) -> bytes:
     return encode(to_table(records))
 
 
-def encode(table: pa.Table) -> bytes:
-    """The Parquet bytes of a step's table, as write_step writes them."""
+def encode(table: pa.Table, *, write_batch: int = WRITE_BATCH) -> bytes:
+    """The Parquet bytes of a step's table, as write_step writes them (bench/extension_scale
+    writes a step as it was written before WRITE_BATCH with pyarrow's default, 1,024)."""
     sink = io.BytesIO()
     pq.write_table(table, sink, row_group_size=ROW_GROUP, compression=COMPRESSION,
                    compression_level=COMPRESSION_LEVEL, use_dictionary=["prompt", "prompt_id", "answer", "verifier"],
                    column_encoding={"token_logratio": "BYTE_STREAM_SPLIT"}, write_statistics=False,
-                   store_schema=False, write_page_index=True, data_page_size=PAGE_BYTES, write_batch_size=WRITE_BATCH)
+                   store_schema=False, write_page_index=True, data_page_size=PAGE_BYTES, write_batch_size=write_batch)
     return sink.getvalue()
 
 
