@@ -287,24 +287,41 @@ def extension_reasoning() -> list[str]:
     out = ["## Rollout records at the reasoning shape: Parquet against JSONL", ""]
     if d is None:
         return out + missing("bash bench/run.sh scale")
-    b, w, s = d["bytes"], d["write_s"], d["store"]
+    b, w, s, c = d["bytes"], d["write_s"], d["store"], d["checks"]
     js, pq = s["jsonl"], s["parquet"]
+    old = s.get("parquet-before")  # results from before response_preview have no baseline column
+
+    def row(measure: str, jsonl: str, before: str, parquet: str, target: str = "", check: str | None = None) -> str:
+        verdict = ("pass" if c[check]["pass"] else "FAIL") if check else ""
+        return f"| {measure} | {jsonl} |{f' {before} |' if old else ''} {parquet} | {target} | {verdict} |"
+
+    rows = [
+        row("bytes a step", f"{b['jsonl'] / 2**20:.1f} MiB", f"{b.get('parquet_before', 0) / 2**20:.1f} MiB",
+            f"{b['parquet'] / 2**20:.1f} MiB ({c['bytes_ratio']['measured']:.3f})", "≤ 1/8", "bytes_ratio"),
+        row("the trainer's write of a step (median)", f"{statistics.median(w['jsonl']):.2f} s", "",
+            f"{statistics.median(w['parquet']):.2f} s", "≤ JSONL", "write_s"),
+        row("open the step in the store (a fresh process)", f"{js['open_step_ms']} ms", f"{old and old['open_step_ms']} ms",
+            f"{pq['open_step_ms']} ms", "≤ 100 ms", "open_step_ms"),
+    ]
+    if "open_step_again_ms" in pq:
+        rows.append(row("open it again (a second store, the reader's code compiled)", f"{js['open_step_again_ms']} ms",
+                        f"{old and old['open_step_again_ms']} ms", f"{pq['open_step_again_ms']} ms"))
+    rows += [
+        row("memory added (RSS after GC)", f"{js['added_rss_mib']} MiB", f"{old and old['added_rss_mib']} MiB",
+            f"{pq['added_rss_mib']} MiB", "≤ 100 MB", "open_step_added_mib"),
+        row(f"one sample's heat-map (median of {pq['heatmap_ms']['samples']}; max {pq['heatmap_ms']['max']} ms)", "in memory",
+            f"{old and old['heatmap_ms']['median']} ms", f"{pq['heatmap_ms']['median']} ms", "≤ 20 ms", "heatmap_ms"),
+    ]
+    if "whole_responses" in pq:
+        whole = pq["whole_responses"]
+        rows.append(row("every whole response (the text filter's first search)", "in memory", "in memory",
+                        f"{whole['ms']} ms (+{whole['added_rss_mib']} MiB with the open)"))
     out += [
         d["description"][0].upper() + d["description"][1:] + f" ({d['shape']['tokens']:,} tokens, mean {d['shape']['mean_tokens']:,} a sample).",
         "",
-        "| measure | JSONL | Parquet | target | |",
-        "|---|---|---|---|---|",
-        f"| bytes a step | {b['jsonl'] / 2**20:.1f} MiB | {b['parquet'] / 2**20:.1f} MiB ({d['checks']['bytes_ratio']['measured']:.3f}) | ≤ 1/8 | "
-        f"{'pass' if d['checks']['bytes_ratio']['pass'] else 'FAIL'} |",
-        f"| the trainer's write of a step (median) | {statistics.median(w['jsonl']):.2f} s | {statistics.median(w['parquet']):.2f} s | "
-        f"≤ JSONL | {'pass' if d['checks']['write_s']['pass'] else 'FAIL'} |",
-        f"| open the step in the store (a fresh process) | {js['open_step_ms']} ms | {pq['open_step_ms']} ms | ≤ 100 ms | {'pass' if d['checks']['open_step_ms']['pass'] else 'FAIL'} |",
-        *([f"| open it again (a second store, the reader's code compiled) | {js['open_step_again_ms']} ms | {pq['open_step_again_ms']} ms | | |"]
-          if "open_step_again_ms" in pq else []),
-        f"| memory added (RSS after GC) | {js['added_rss_mib']} MiB | {pq['added_rss_mib']} MiB | ≤ 100 MB | "
-        f"{'pass' if d['checks']['open_step_added_mib']['pass'] else 'FAIL'} |",
-        f"| one sample's heat-map (median of {pq['heatmap_ms']['samples']}; max {pq['heatmap_ms']['max']} ms) | in memory | "
-        f"{pq['heatmap_ms']['median']} ms | ≤ 20 ms | {'pass' if d['checks']['heatmap_ms']['pass'] else 'FAIL'} |",
+        f"| measure | JSONL |{' Parquet before response_preview |' if old else ''} Parquet | target | |",
+        f"|---|---|{'---|' if old else ''}---|---|---|",
+        *rows,
         "",
         f"For the format's choice: Arrow IPC with zstd {b['arrow_ipc_zstd'] / 2**20:.1f} MiB, Parquet with zstd "
         f"{b['parquet_zstd'] / 2**20:.1f} MiB (docs/run-format.md says why Parquet and brotli).",

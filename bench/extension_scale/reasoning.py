@@ -4,7 +4,9 @@
 
 Compared, each against JSONL in the same run: bytes a step (target ≤ 1/8), the trainer's time to
 write a step (target: no more than JSONL's; median of interleaved repeats), opening the step in the
-store (≤ 0.1 s, ≤ 100 MB added) and one sample's heat-map (≤ 20 ms). Arrow IPC with zstd is
+store (≤ 0.1 s, ≤ 100 MB added) and one sample's heat-map (≤ 20 ms). The step is also written as
+the trainer wrote it before `response_preview` (no preview, pyarrow's default write batch), the
+baseline the store opens as it did then (every whole response decoded). Arrow IPC with zstd is
 written too, for the format comparison in docs/run-format.md.
 
     python bench/extension_scale/reasoning.py [--samples 1024] [--repeats 3]
@@ -77,10 +79,19 @@ def arrow_ipc_zstd(records: list[dict]) -> bytes:
     return sink.getvalue()
 
 
-def write_run(root: Path, run_id: str, records: list[dict], *, jsonl: bool) -> Path:
+def before_preview(run: Path, records: list[dict]) -> str:
+    """The step as the trainer wrote it before response_preview and its write batch of 16."""
+    table = rollout_records.to_table(records).drop_columns([rollout_records.PREVIEW_COLUMN])
+    runio.run_subdir(run, "rollouts")
+    rel = rollout_records.file_name(1)
+    (run / rel).write_bytes(rollout_records.encode(table, write_batch=1024))
+    return rel
+
+
+def write_run(root: Path, run_id: str, records: list[dict], *, jsonl: bool, before: bool = False) -> Path:
     run = root / run_id
     run.mkdir(parents=True)
-    rel = runio.write_rollouts(run, 1, records, jsonl=jsonl)
+    rel = before_preview(run, records) if before else runio.write_rollouts(run, 1, records, jsonl=jsonl)
     events = [{"t": 1.0, "type": "run_started", "total_steps": 1, "config": {"name": run_id}},
               {"t": 2.0, "type": "rollouts", "step": 1, "file": rel, "count": len(records)}]
     (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -126,14 +137,15 @@ def main() -> int:
 
     jsonl_path = write_run(args.work / "runs-jsonl", "20261207-000000-reasoning-jsonl", records, jsonl=True)
     parquet_path = write_run(args.work / "runs-parquet", "20261207-000000-reasoning-pq", records, jsonl=False)
-    sizes = {"jsonl": jsonl_path.stat().st_size, "parquet": parquet_path.stat().st_size}
+    before_path = write_run(args.work / "runs-parquet-before", "20261207-000000-reasoning-before", records, jsonl=False, before=True)
+    sizes = {"jsonl": jsonl_path.stat().st_size, "parquet": parquet_path.stat().st_size, "parquet_before": before_path.stat().st_size}
     store = {}
-    for kind in ("jsonl", "parquet"):
+    for kind in ("jsonl", "parquet-before", "parquet"):
         out = args.work / f"store-{kind}.json"
         cmd = ["node", "--expose-gc", "--import", "tsx", str(HERE / "reasoning.ts"), str(args.work / f"runs-{kind}"), str(out)]
         subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
         store[kind] = json.loads(out.read_text())
-    pq_store, js_store = store["parquet"], store["jsonl"]
+    pq_store, js_store, before_store = store["parquet"], store["jsonl"], store["parquet-before"]
     measured = {
         "bytes_ratio": round(sizes["parquet"] / sizes["jsonl"], 4),
         "open_step_ms": pq_store["open_step_ms"],
@@ -148,15 +160,19 @@ def main() -> int:
     data = {
         "benchmark": "extension_reasoning",
         "description": f"one step of {args.samples} samples × 500–8,000 response tokens (log-uniform) with full token details, "
-                       "JSONL (today's writer) against Parquet (pacslab.run.records), in the same run; store = the core RunStore in its own "
-                       "Node process per format (open = loadRollouts of the step; added memory = RSS after it, after GC, minus before; "
-                       "heat-map = one shown sample's token details)",
+                       "JSONL (today's writer) against Parquet (pacslab.run.records), and Parquet as written before response_preview (the "
+                       "baseline: the store decodes every whole response), in the same run; store = the core RunStore in its own "
+                       "Node process per file (open = loadRollouts of the step; added memory = RSS after it, after GC, minus before; "
+                       "heat-map = one shown sample's token details and whole response; whole responses = what the inspector's text "
+                       "filter reads the first time it searches the step)",
         "shape": {"samples": args.samples, "tokens": tokens, "mean_tokens": round(tokens / args.samples)},
         "bytes": {**sizes, "arrow_ipc_zstd": len(ipc_bytes), "parquet_zstd": len(zstd_parquet.getvalue())},
         "write_s": {"jsonl": [round(x, 3) for x in write["jsonl"]], "parquet": [round(x, 3) for x in write["parquet"]],
                     "arrow_ipc_zstd_median": round(ipc_s, 3)},
         "store": store,
         "jsonl_open_step_ms": js_store["open_step_ms"],
+        "before_open_step_ms": before_store["open_step_ms"],
+        "open_speedup": round(before_store["open_step_ms"] / pq_store["open_step_ms"], 2),
         "checks": checks,
         "pass": all(c["pass"] for c in checks.values()),
     }
@@ -166,6 +182,10 @@ def main() -> int:
     for name, c in checks.items():
         print(f"{name}: {c['measured']} (target {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
     print(f"JSONL in the store: open {js_store['open_step_ms']} ms, +{js_store['added_rss_mib']} MiB")
+    print(f"Parquet before response_preview: open {before_store['open_step_ms']} ms (again {before_store['open_step_again_ms']} ms), "
+          f"+{before_store['added_rss_mib']} MiB; now {pq_store['open_step_ms']} ms (again {pq_store['open_step_again_ms']} ms), "
+          f"+{pq_store['added_rss_mib']} MiB: {data['open_speedup']}x; the text filter's whole responses "
+          f"{pq_store['whole_responses']['ms']} ms, +{pq_store['whole_responses']['added_rss_mib']} MiB in all")
     print(f"wrote {path}")
     return 0
 

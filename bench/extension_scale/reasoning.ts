@@ -1,6 +1,8 @@
 // One step at the reasoning shape in the core RunStore (bench/extension_scale/reasoning.py writes
-// the run): time and memory to open the step, then one shown sample's token details (the heat-map),
-// for a spread of samples. Run: node --expose-gc --import tsx bench/extension_scale/reasoning.ts RUNS_ROOT OUT.json
+// the run): time and memory to open the step, then one shown sample's token details and whole
+// response (the detail's heat-map), for a spread of samples, then every whole response (what the
+// inspector's text filter reads the first time it searches the step).
+// Run: node --expose-gc --import tsx bench/extension_scale/reasoning.ts RUNS_ROOT OUT.json
 
 import { performance } from 'node:perf_hooks';
 import { RunStore } from '../../src/runs/model/runStore';
@@ -26,11 +28,16 @@ async function main(): Promise<object> {
   let tokens = 0;
   for (const s of picked) {
     const t = performance.now();
-    const details = await store.loadTokenDetails(run.id, 1, s.group, s.index);
+    const whole = await store.loadSample(run.id, 1, s.group, s.index);
     times.push(ms(t));
-    tokens += details?.tokens.length ?? 0;
+    tokens += whole?.tokens?.length ?? 0;
   }
   const sorted = [...times].sort((a, b) => a - b);
+  const step = await store.loadRollouts(run.id, 1);
+  const t2 = performance.now();
+  const responses = await step.responses();
+  const responsesMs = ms(t2);
+  const afterResponses = rss();
   // the same step opened by a second store in this process: the reader's code already compiled, as
   // in an extension host that has opened a step before
   const again = new RunStore({ roots: [root], detectCrashes: false });
@@ -41,11 +48,13 @@ async function main(): Promise<object> {
   again.dispose();
   const result = {
     samples: samples.length,
+    previews: samples.filter((s) => s.response_cut).length,
     open_step_ms: openMs,
     open_step_again_ms: againMs,
     added_rss_mib: mib(after - before),
     peak_added_rss_mib: mib(Math.max(0, peak - Math.max(peakBefore, before))),
     heatmap_ms: { samples: picked.length, tokens, median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] },
+    whole_responses: { ms: responsesMs, chars: responses.reduce((n, r) => n + r.length, 0), added_rss_mib: mib(afterResponses - before) },
   };
   store.dispose();
   return result;

@@ -69,17 +69,16 @@ export class DiagnosticsPanel extends WebviewSession<DiagnosticsWebviewMessage, 
     const wanted = steps.filter((s) => recorded.has(s)).slice(-MAX_DETAIL_STEPS);
     const groups: PromptDetail['groups'] = [];
     for (const step of wanted) {
-      const { samples } = await this.store.loadRollouts(this.runId, step);
-      const mine = samples.filter((s) => (s.prompt_id ?? s.prompt) === id || s.prompt === id);
-      if (!mine.length) continue;
-      // a Parquet step's samples come without their tokens: read the few shown here from the file
-      const details = await Promise.all(mine.map((s) => (s.token_details ? this.store.loadTokenDetails(this.runId, step, s.group, s.index) : s)));
+      const records = await this.store.loadRollouts(this.runId, step);
+      const light = records.samples.filter((s) => (s.prompt_id ?? s.prompt) === id || s.prompt === id);
+      if (!light.length) continue;
+      // a Parquet step's samples come without their tokens and whole responses: read the few shown here from the file
+      const mine = await Promise.all(light.map(async (s) => (await records.sample(s.group, s.index)) ?? s));
       groups.push({
         step,
-        samples: mine.map((s, i) => ({
+        samples: mine.map((s) => ({
           index: s.index, reward: s.reward, psi: typeof s.psi === 'number' ? s.psi : null, response: s.response,
-          ...(Array.isArray(details[i]?.tokens) && Array.isArray(details[i]?.token_logratio)
-            ? { tokens: details[i]!.tokens, token_logratio: details[i]!.token_logratio } : {}),
+          ...(Array.isArray(s.tokens) && Array.isArray(s.token_logratio) ? { tokens: s.tokens, token_logratio: s.token_logratio } : {}),
         })),
       });
     }

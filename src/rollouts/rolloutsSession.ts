@@ -9,7 +9,7 @@ import { WebviewSession } from '../webviews/webviewSession';
 import { pinFor, shownStep } from '../run/model/runModel';
 import { readLatestReverify } from '../runs/model/reverify';
 import { withReverify } from './model/reverifyView';
-import { rolloutsState, sampleMessages, tokensMessage, type LoadedStep } from './model/rolloutsState';
+import { responsesMessages, rolloutsState, sampleMessages, tokensMessage, type LoadedStep } from './model/rolloutsState';
 
 export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, RolloutsHostMessage> {
   private loadId = 0;
@@ -73,6 +73,9 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
       case 'loadTokens':
         void this.sendTokens(message.loadId, message.group, message.index);
         return;
+      case 'loadResponses':
+        void this.sendResponses(message.loadId);
+        return;
       default:
         assertNever(message, 'rollouts host');
     }
@@ -124,11 +127,21 @@ export class RolloutsSession extends WebviewSession<RolloutsWebviewMessage, Roll
     }
   }
 
-  /** A shown sample's token details, read from the step file now (a Parquet step keeps them out of the samples). */
+  /** A shown sample's token details and whole response, read from the step file now (a Parquet step keeps them out of the samples). */
   private async sendTokens(loadId: number, group: number, index: number): Promise<void> {
     const loaded = this.loaded;
     if (loadId !== this.loadId || !loaded) return;
     await this.post(await tokensMessage(this.store, loaded, loadId, group, index));
+  }
+
+  /** Every whole response of the loaded step (the text filter searches them; the samples carry previews). */
+  private async sendResponses(loadId: number): Promise<void> {
+    const loaded = this.loaded;
+    if (loadId !== this.loadId || !loaded) return;
+    for await (const message of responsesMessages(this.store, loaded, loadId)) {
+      if (loadId !== this.loadId || !this.ready) return;
+      await this.post(message);
+    }
   }
 
   private state(step: number | null): RolloutsState {

@@ -112,8 +112,8 @@ export class VerifierCommands extends Disposer {
       void vscode.window.showErrorMessage(`PACS Lab: run ${run.id}'s config is not in this workspace, so there is no task.verifier_cases to add to. Open the folder holding its config.`);
       return false;
     }
-    const { samples } = await this.store.loadRollouts(run.id, ref.step);
-    const sample = samples.find((s) => s.group === ref.group && s.index === ref.index);
+    const sample = typeof ref.group === 'number' && typeof ref.index === 'number'
+      ? await this.store.loadSample(run.id, ref.step, ref.group, ref.index) : null;
     if (!sample || typeof sample.answer !== 'string') {
       void vscode.window.showErrorMessage('PACS Lab: this sample has no reference answer, so it cannot be a verifier case.');
       return false;

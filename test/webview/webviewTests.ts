@@ -973,7 +973,7 @@ test('trainer output: the dashboard and the inspector render a run written by pa
   });
 });
 
-test('a Parquet step: the list from the light fields, the heat-map from the tokens asked for when shown', async (browser, rec) => {
+test('a Parquet step: the list from the light fields, the heat-map and a cut response read when shown, whole responses when filtering', async (browser, rec) => {
   const samples = samplesIn(rec.parquetStep);
   const jsonl = samplesIn(rec.trainerStep);
   assert.equal(samples.length, jsonl.length);
@@ -999,6 +999,31 @@ test('a Parquet step: the list from the light fields, the heat-map from the toke
     await inspector.send([{ type: 'tokens', loadId: 5, group: samples[1].group, index: samples[1].index, details: null, error: 'Cannot read the tokens of group 0 sample 1: step-000010.parquet: not a readable rollout file' }]);
     await inspector.page.waitForSelector('#heatmap-error');
     assert.match((await inspector.page.locator('#heatmap-error').textContent()) ?? '', /step-000010\.parquet/);
+  });
+  // a long response comes as its preview (response_cut): the detail reads it whole when shown, the
+  // text filter searches the previews until it has asked for and got every whole response
+  const whole = `${samples[0].response} and a long chain of thought that ends in a zebra`;
+  const cutStep = rec.parquetStep.map((m) => (m.type === 'samples'
+    ? { ...m, samples: m.samples.map((s, i) => (m.offset + i === 0 ? { ...s, response_cut: true } : s)) } : m));
+  await withPage(browser, { bundle: 'rollouts' }, async (inspector) => {
+    await loadStep(inspector, cutStep);
+    await inspector.page.locator('#sample-list [data-psi]').first().click();
+    await inspector.page.waitForSelector('#response-loading');
+    assert.equal(await inspector.page.locator('#rescore').getAttribute('disabled'), '');
+    await inspector.send([{ ...answer, response: whole }]);
+    await inspector.page.waitForSelector('#heatmap');
+    assert.equal(await inspector.page.locator('#detail-response').textContent(), whole);
+    assert.equal(await inspector.page.locator('#rescore').getAttribute('disabled'), null);
+    await inspector.page.locator('#text-filter').click();
+    await inspector.page.keyboard.type('zebra');
+    await inspector.page.waitForFunction(() => (window as unknown as { __pacsTest: { posted: { type: string }[] } }).__pacsTest.posted
+      .some((m) => m.type === 'loadResponses'));
+    assert.deepEqual((await inspector.posted()).filter((m) => m.type === 'loadResponses'), [{ type: 'loadResponses', loadId: 5 }]);
+    assert.match((await inspector.page.locator('#status').textContent()) ?? '', /searches the first 400 characters of each response/);
+    assert.equal(await inspector.page.locator('.sample-row').count(), 0);
+    await inspector.send([{ type: 'responses', loadId: 5, offset: 0, responses: samples.map((s, i) => (i === 0 ? whole : s.response)), error: null }]);
+    await inspector.page.waitForFunction(() => document.querySelectorAll('.sample-row').length === 1);
+    assert.doesNotMatch((await inspector.page.locator('#status').textContent()) ?? '', /first 400 characters/);
   });
 });
 

@@ -40,8 +40,13 @@ export interface ReverifySummary {
 export type RolloutsHostMessage =
   | { type: 'state'; state: RolloutsState }
   | { type: 'samples'; loadId: number; offset: number; samples: RolloutSample[] }
-  /** The token details of one sample marked `token_details` (read from the step file when shown), or why not. */
-  | { type: 'tokens'; loadId: number; group: number; index: number; details: TokenDetails | null; error: string | null };
+  /**
+   * What a sample marked `token_details` or `response_cut` leaves in the step file, read when it is
+   * shown: its token details and its whole response, or why not.
+   */
+  | { type: 'tokens'; loadId: number; group: number; index: number; details: TokenDetails | null; response?: string; error: string | null }
+  /** Whole responses of the samples from `offset` on, in the order of the `samples` messages (answering `loadResponses`), or why not. */
+  | { type: 'responses'; loadId: number; offset: number; responses: string[]; error: string | null };
 
 export interface RescoreRequest {
   runId: string;
@@ -58,8 +63,10 @@ export type RolloutsWebviewMessage =
   | { type: 'rescore'; request: RescoreRequest }
   | { type: 'openInPanel'; step: number | null }
   | { type: 'addVerifierCase'; sample: SampleRef }
-  /** Asks for the token details of a shown sample of load `loadId`. */
-  | { type: 'loadTokens'; loadId: number; group: number; index: number };
+  /** Asks for the token details and whole response of a shown sample of load `loadId`. */
+  | { type: 'loadTokens'; loadId: number; group: number; index: number }
+  /** Asks for every whole response of load `loadId` (the text filter searches them). */
+  | { type: 'loadResponses'; loadId: number };
 
 /** One sample of a run's rollouts, by position (the host reads its text from the run's own file). */
 export interface SampleRef {
@@ -95,6 +102,8 @@ export type LabelFilter = (typeof LABEL_FILTERS)[number];
 
 /** Samples per `samples` message: keeps each postMessage well under a few MB. */
 export const SAMPLE_CHUNK = 2000;
+/** A `responses` message ends after the response that brings it past this many characters. */
+export const RESPONSE_CHUNK_CHARS = 4 << 20;
 
 export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebviewMessage {
   if (!isRecord(value)) return false;
@@ -111,6 +120,8 @@ export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebvi
     }
     case 'loadTokens':
       return isInt(value.loadId) && isInt(value.group) && isInt(value.index);
+    case 'loadResponses':
+      return isInt(value.loadId);
     case 'rescore': {
       const r = value.request;
       return (
@@ -136,7 +147,11 @@ export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMess
     case 'samples':
       return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.samples);
     case 'tokens':
-      return isInt(value.loadId) && isInt(value.group) && isInt(value.index) && (value.details === null || isRecord(value.details));
+      return isInt(value.loadId) && isInt(value.group) && isInt(value.index) && (value.details === null || isRecord(value.details))
+        && (value.response === undefined || isString(value.response));
+    case 'responses':
+      return isInt(value.loadId) && isInt(value.offset) && Array.isArray(value.responses) && value.responses.every(isString)
+        && (value.error === null || isString(value.error));
     default:
       return false;
   }

@@ -50,6 +50,11 @@ let state: RolloutsState | undefined;
 let samples: (RolloutSample | undefined)[] = [];
 let received = 0;
 let search = new SampleSearch([]);
+/**
+ * The whole responses of a step whose samples carry previews (`response_cut`): asked of the host
+ * the first time the text filter needs them; until they are in, the filter searches the previews.
+ */
+let whole = { asked: false, received: 0, error: null as string | null };
 const tokenRequests = new TokenRequests();
 let rows: Row[] = [];
 let shownSamples = 0;
@@ -128,6 +133,7 @@ function handle(message: RolloutsHostMessage): void {
         samples = new Array<RolloutSample | undefined>(state.total);
         received = 0;
         search = new SampleSearch(samples as RolloutSample[]);
+        whole = { asked: false, received: 0, error: null };
         tokenRequests.reset();
       } else if (samples.length < state.total) {
         samples.length = state.total;
@@ -151,10 +157,27 @@ function handle(message: RolloutsHostMessage): void {
     }
     case 'tokens': {
       if (!state || message.loadId !== state.loadId) return;
-      tokenRequests.receive(message.group, message.index, message.details, message.error);
+      tokenRequests.receive(message.group, message.index, message.details, message.error, message.response);
       const row = rows[activeRow()];
       const shown = row?.kind === 'sample' ? samples[row.sample] : undefined;
       if (shown && sampleKey(shown) === sampleKey(message)) renderDetail();
+      return;
+    }
+    case 'responses': {
+      if (!state || message.loadId !== state.loadId) return;
+      if (message.error) whole.error = message.error;
+      message.responses.forEach((response, i) => {
+        const s = samples[message.offset + i];
+        if (!s) return;
+        const read: RolloutSample = { ...s, response };
+        delete read.response_cut;
+        samples[message.offset + i] = read;
+      });
+      whole.received += message.responses.length;
+      if (message.error || whole.received >= state.total) {
+        search = new SampleSearch(samples as RolloutSample[]);
+        rebuild();
+      }
       return;
     }
     default:
@@ -188,7 +211,18 @@ function renderToolbar(): void {
   sortDirection.title = sortDirection.getAttribute('aria-label') ?? '';
 }
 
+/** The text filter searches whole responses: ask for them once a step's samples are all in, if they carry previews. */
+function askWholeResponses(): void {
+  if (!state || whole.asked || !filters.text.trim() || received < state.total) return;
+  if (!samples.some((s) => s?.response_cut)) return;
+  whole.asked = true;
+  host.post({ type: 'loadResponses', loadId: state.loadId });
+}
+
+const searchingPreviews = () => whole.asked && (whole.error !== null || whole.received < (state?.total ?? 0)) && filters.text.trim() !== '';
+
 function rebuild(): void {
+  askWholeResponses();
   rows = buildRows(samples, filters, search);
   shownSamples = rows.reduce((n, r) => (r.kind === 'sample' ? n + 1 : n), 0);
   list.setAttribute('aria-rowcount', String(rows.length));
@@ -218,6 +252,7 @@ function renderStatus(): void {
     parts.push(`step ${state.step}: ${shown.toLocaleString('en-US')} of ${state.total.toLocaleString('en-US')} samples`);
     if (received < state.total) parts.push(`loading ${received.toLocaleString('en-US')}/${state.total.toLocaleString('en-US')}`);
     if (state.badLines) parts.push(`${state.badLines} unreadable line${state.badLines === 1 ? '' : 's'} skipped`);
+    if (searchingPreviews()) parts.push(whole.error ?? 'the text filter searches the first 400 characters of each response until the whole responses are read');
     const reverified = reverifyStatus(state.reverify);
     if (reverified) parts.push(reverified);
   }
@@ -342,10 +377,15 @@ function renderDetail(): void {
   list.setAttribute('aria-expanded', String(expanded && !!s));
   if (!s || !expanded || !state) return;
   const correct = isCorrect(s.reward);
-  const rescore = ce('vscode-button', { id: 'rescore', icon: 'beaker' }, 'Edit and re-score');
+  // A Parquet step's samples come without their tokens, and with only a preview of a long response: read them from the file when shown.
+  const read = tokenRequests.details(s, (group, index) => {
+    if (state) host.post({ type: 'loadTokens', loadId: state.loadId, group, index });
+  });
+  const response = read?.response ?? (s.response_cut ? null : s.response);
+  const rescore = ce('vscode-button', { id: 'rescore', icon: 'beaker', disabled: response === null }, 'Edit and re-score');
   rescore.addEventListener('click', () => {
-    if (!state?.run || state.step === null) return;
-    host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response: s.response } });
+    if (!state?.run || state.step === null || response === null) return;
+    host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response } });
   });
   const addCase = ce('vscode-button', { id: 'add-case', icon: 'checklist', secondary: true, title: 'Add this sample to task.verifier_cases with the label you say is right' }, 'Add as Verifier Case');
   addCase.addEventListener('click', () => {
@@ -372,17 +412,13 @@ function renderDetail(): void {
     absentNote(s) ?? '',
     metricsList(s),
     textBlock('Prompt', 'detail-prompt', s.prompt),
-    textBlock('Response', 'detail-response', s.response),
-    heatmap(s) ?? '',
+    textBlock('Response', 'detail-response', response ?? `${s.response}…`),
+    // the heat-map names a failed read of a sample with tokens
+    response === null && read?.error && !s.token_details ? h('p', { className: 'warning', role: 'note' }, icon('warning'), read.error) : '',
+    response === null && !read ? h('p', { id: 'response-loading', className: 'legend' }, 'Reading the whole response…') : '',
+    (s.token_details || read?.details ? tokenHeatmap(read) : null) ?? '',
     typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
   );
-}
-
-function heatmap(s: RolloutSample): HTMLElement | null {
-  // A Parquet step's samples come without tokens: they are read from the file when shown.
-  return tokenHeatmap(tokenRequests.details(s, (group, index) => {
-    if (state) host.post({ type: 'loadTokens', loadId: state.loadId, group, index });
-  }));
 }
 
 function requestStep(step: number): void {

@@ -176,13 +176,15 @@ export function invisibleChars(text: string): string[] {
 
 export interface TokensAnswer {
   details: TokenDetails | null;
+  /** The whole response, when the host read it. */
+  response?: string;
   error: string | null;
 }
 
 /**
- * The token details of the shown step's samples. A JSONL step's samples hold their own; a Parquet
- * step's are marked `token_details` and asked of the host once each, when first shown; the last
- * KEPT answers are kept.
+ * The token details and whole responses of the shown step's samples. A JSONL step's samples hold
+ * their own; a Parquet step's are marked `token_details` (and `response_cut` where the response is
+ * only its preview) and asked of the host once each, when first shown; the last KEPT answers are kept.
  */
 export class TokenRequests {
   static readonly KEPT = 32;
@@ -196,7 +198,7 @@ export class TokenRequests {
 
   /** The sample's details, or undefined while they are asked for (`ask` runs once a sample). */
   details(s: RolloutSample, ask: (group: number, index: number) => void): TokensAnswer | undefined {
-    if (!s.token_details) {
+    if (!s.token_details && !s.response_cut) {
       const details = Array.isArray(s.tokens) ? { tokens: s.tokens, ...(Array.isArray(s.token_logratio) ? { token_logratio: s.token_logratio } : {}) } : null;
       return { details, error: null };
     }
@@ -210,10 +212,10 @@ export class TokenRequests {
     return undefined;
   }
 
-  receive(group: number, index: number, details: TokenDetails | null, error: string | null): void {
+  receive(group: number, index: number, details: TokenDetails | null, error: string | null, response?: string): void {
     const key = sampleKey({ group, index });
     this.got.delete(key);
-    this.got.set(key, { details, error });
+    this.got.set(key, response === undefined ? { details, error } : { details, response, error });
     if (this.got.size > TokenRequests.KEPT) {
       const oldest = this.got.keys().next().value as string;
       this.got.delete(oldest);

@@ -1,9 +1,12 @@
 // One step's rollout records (docs/run-format.md): `rollouts/step-NNNNNN.parquet`, written by the
 // trainer (trainer/pacslab/run/records.py), or the JSONL file of runs written before and of imported
 // runs. A Parquet step is read with hyparquet: its light columns at once (what the list, filters,
-// sorts and the critic view need), a sample's token details only when it is shown, from the pages
-// that hold it (the file's page index). Every read goes through openRunFile (no link, no FIFO); sizes read from
-// the file are capped before anything is allocated; a truncated or corrupt file is reported by name.
+// sorts and the critic view need), each response as its `response_preview` when the file has one
+// (decoding every whole response is most of a long-reasoning step's open), and a sample's whole
+// response and token details only when it is shown, from the pages that hold it (the file's page
+// index); every whole response only when asked for (the inspector's text filter). Every read goes
+// through openRunFile (no link, no FIFO); sizes read from the file are capped before anything is
+// allocated; a truncated or corrupt file is reported by name.
 
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
@@ -14,15 +17,25 @@ import { rolloutFileName, type RolloutSample, type TokenDetails } from './runFor
 export type { TokenDetails };
 
 export interface StepRecords {
-  /** The light fields of every sample, in file order; a Parquet step's carry `token_details: true` instead of their tokens. */
+  /**
+   * The light fields of every sample, in file order. A Parquet step's carry `token_details: true`
+   * instead of their tokens, and `response_cut: true` where `response` holds only the start of it.
+   */
   samples: RolloutSample[];
   badLines: number;
   /** The token details of (group, index), read from the file; null when the sample has none. */
   tokenDetails(group: number, index: number): Promise<TokenDetails | null>;
+  /** The sample (group, index) whole: its whole response and its tokens, read from the file; null when the step has none such. */
+  sample(group: number, index: number): Promise<RolloutSample | null>;
+  /** Every sample's whole response, in the order of `samples`: read from the file (once) when some are cut. */
+  responses(): Promise<string[]>;
 }
 
 export const PARQUET_SUFFIX = '.parquet';
 const TOKEN_COLUMNS = ['token_lengths', 'token_text', 'token_logratio'];
+const PREVIEW_COLUMN = 'response_preview';
+/** A response's preview is its first this many code points (records.PREVIEW_CHARS): a shorter one is the whole response. */
+export const RESPONSE_PREVIEW_CHARS = 400;
 /** Any one read from a rollout file (the footer, a column chunk), and any column chunk uncompressed, is at most this big. */
 const MAX_CHUNK = 512 << 20;
 const MAX_ROWS = 10_000_000;
@@ -45,41 +58,72 @@ export async function readStepRecords(path: string): Promise<StepRecords> {
   if (!path.endsWith(PARQUET_SUFFIX)) return readJsonlStep(path);
   const { metadata, names, rows, version } = await withFile(path, async (file, version) => {
     const metadata = await readMetadata(path, file);
-    const top = parquetSchema(metadata).children.map((c) => c.element.name);
-    const rows = await readRows(path, file, metadata, top.filter((n) => !TOKEN_COLUMNS.includes(n)));
-    return { metadata, names: new Set(top), rows, version };
+    const names = new Set(parquetSchema(metadata).children.map((c) => c.element.name));
+    const heavy = [...TOKEN_COLUMNS, ...(names.has(PREVIEW_COLUMN) ? ['response'] : [])];
+    const rows = await readRows(path, file, metadata, [...names].filter((n) => !heavy.includes(n)));
+    return { metadata, names, rows, version };
   });
   const hasTokens = names.has('token_lengths');
   const samples = rows.map((row) => lightSample(path, row, hasTokens));
   const position = new Map<string, number>();
   samples.forEach((s, i) => position.set(`${s.group}:${s.index}`, i));
-  return {
+  const readLater = (columns: string[], rowStart?: number, rowEnd?: number) => withFile(path, (file, now) => {
+    // a resumed trainer may write the step again: the footer read before no longer fits
+    if (now !== version) throw new Error(`${path} changed since the step was opened; open the step again`);
+    return readRows(path, file, metadata, columns, rowStart, rowEnd);
+  });
+  let whole: Promise<string[]> | undefined;
+  const step: StepRecords = {
     samples,
     badLines: 0,
     async tokenDetails(group, index) {
+      return hasTokens ? tokenDetailsIn(await step.sample(group, index)) : null;
+    },
+    async sample(group, index) {
       const at = position.get(`${group}:${index}`);
-      if (!hasTokens || at === undefined) return null;
-      const [row] = await withFile(path, (file, now) => {
-        // a resumed trainer may write the step again: the footer read before no longer fits
-        if (now !== version) throw new Error(`${path} changed since the step was opened; open the step again`);
-        return readRows(path, file, metadata, TOKEN_COLUMNS.filter((n) => names.has(n)), at, at + 1);
-      });
-      return row ? tokenDetailsOf(path, row, samples[at].response) : null;
+      if (at === undefined) return null;
+      const full: RolloutSample = { ...samples[at] };
+      const cut = full.response_cut === true;
+      delete full.token_details;
+      delete full.response_cut;
+      const columns = [...(hasTokens ? TOKEN_COLUMNS.filter((n) => names.has(n)) : []), ...(cut ? ['response'] : [])];
+      if (columns.length === 0) return full;
+      const [row] = await readLater(columns, at, at + 1);
+      if (!row) throw corrupt(path, `no row ${at}`);
+      if (cut) full.response = textOf(path, row.response);
+      return hasTokens ? { ...full, ...tokenDetailsOf(path, row, full.response) } : full;
+    },
+    responses() {
+      if (!samples.some((s) => s.response_cut)) return Promise.resolve(samples.map((s) => s.response));
+      whole ??= readLater(['response']).then((read) => read.map((row, i) => (samples[i].response_cut ? textOf(path, row.response) : samples[i].response)));
+      whole.catch(() => { whole = undefined; });
+      return whole;
     },
   };
+  return step;
 }
 
 async function readJsonlStep(path: string): Promise<StepRecords> {
   const { records, badLines } = await readJsonlFile(path);
   const samples = records.filter(isRecord) as RolloutSample[];
+  const find = (group: number, index: number) => samples.find((r) => r.group === group && r.index === index) ?? null;
   return {
     samples,
     badLines: badLines.length + records.length - samples.length,
     async tokenDetails(group, index) {
-      const s = samples.find((r) => r.group === group && r.index === index);
-      return s && Array.isArray(s.tokens) ? { tokens: s.tokens, ...(Array.isArray(s.token_logratio) ? { token_logratio: s.token_logratio } : {}) } : null;
+      return tokenDetailsIn(find(group, index));
+    },
+    async sample(group, index) {
+      return find(group, index);
+    },
+    async responses() {
+      return samples.map((s) => s.response);
     },
   };
+}
+
+function tokenDetailsIn(s: RolloutSample | null): TokenDetails | null {
+  return s && Array.isArray(s.tokens) ? { tokens: s.tokens, ...(Array.isArray(s.token_logratio) ? { token_logratio: s.token_logratio } : {}) } : null;
 }
 
 /** Reads through the open file as hyparquet's AsyncBuffer; `version` tells one file at a path from the next. */
@@ -131,14 +175,24 @@ async function readRows(path: string, file: AsyncBuffer, metadata: FileMetaData,
 }
 
 function lightSample(path: string, row: Record<string, unknown>, hasTokens: boolean): RolloutSample {
-  const { verifier, extra, ...light } = row;
+  const { verifier, extra, [PREVIEW_COLUMN]: preview, ...light } = row;
   const sample: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(light)) sample[key] = typeof value === 'bigint' ? Number(value) : value;
+  if (typeof preview === 'string') {
+    sample.response = preview;
+    // UTF-16 units are never fewer than code points: a preview shorter than this is the whole response
+    if (preview.length >= RESPONSE_PREVIEW_CHARS) sample.response_cut = true;
+  } else if (PREVIEW_COLUMN in row) sample.response = null;
   if (typeof verifier === 'string') sample.verifier = parseJson(path, verifier, 'verifier');
   else if (verifier === null) sample.verifier = null;
   if (typeof extra === 'string') Object.assign(sample, parseJson(path, extra, 'extra'));
   if (hasTokens) sample.token_details = true;
   return sample as RolloutSample;
+}
+
+function textOf(path: string, value: unknown): string {
+  if (typeof value !== 'string') throw corrupt(path, 'a cut response without its whole text');
+  return value;
 }
 
 function tokenDetailsOf(path: string, row: Record<string, unknown>, response: unknown): TokenDetails {

@@ -231,6 +231,11 @@ export interface RolloutSample {
   reverified?: { before: ReverifyVerdict; after: ReverifyVerdict; verifier: string };
   /** Set instead of `tokens` on a sample read from a Parquet step: its token details are read when shown (rolloutRecords.ts). */
   token_details?: boolean;
+  /**
+   * Set on a sample read from a Parquet step whose `response` is only its preview (the first 400
+   * characters): the whole response is read when the sample is shown (rolloutRecords.ts).
+   */
+  response_cut?: boolean;
   [key: string]: unknown;
 }
 

@@ -11,7 +11,7 @@ import type { JsonlReadResult } from '../../run/model/events';
 import { parseRunInfo } from '../../run/model/runDir';
 import { readStepRecords, stepRecordsFile, type StepRecords, type TokenDetails } from '../../run/model/rolloutRecords';
 import { isRealFolder, readRunFile, RunFileError } from '../../run/model/runFiles';
-import { RUN_FILES } from '../../run/model/runFormat';
+import { RUN_FILES, type RolloutSample } from '../../run/model/runFormat';
 import { Liveness, versionKey } from './liveness';
 import type { LiveEntry } from './liveness';
 import { applyEvents, emptyState } from './runFold';
@@ -170,6 +170,11 @@ export class RunStore implements Disposable {
   /** The token details of one sample of a step, read from its file when shown (null when it has none). */
   async loadTokenDetails(id: string, step: number, group: number, index: number): Promise<TokenDetails | null> {
     return (await this.loadRollouts(id, step)).tokenDetails(group, index);
+  }
+
+  /** One sample of a step whole (its whole response and token details), read from its file; null when the step has no such sample. */
+  async loadSample(id: string, step: number, group: number, index: number): Promise<RolloutSample | null> {
+    return (await this.loadRollouts(id, step)).sample(group, index);
   }
 
   /** Reads one step's rollout samples, light fields only for a Parquet step (a small cache keeps the last few steps). */

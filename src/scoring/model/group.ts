@@ -41,14 +41,9 @@ export async function readGroup(runDir: string, ref: SampleRef): Promise<Rollout
   return step ? withTokens(step, members) : members;
 }
 
-/** The members with their token details (a Parquet step keeps them out of the light samples). */
+/** The members whole: their token details and whole responses (a Parquet step keeps them out of the light samples). */
 async function withTokens(step: StepRecords, members: RolloutSample[]): Promise<RolloutSample[]> {
-  return Promise.all(members.map(async (m) => {
-    if (!m.token_details) return m;
-    const full: RolloutSample = { ...m, ...(await step.tokenDetails(m.group, m.index)) };
-    delete full.token_details;
-    return full;
-  }));
+  return Promise.all(members.map(async (m) => (await step.sample(m.group, m.index)) ?? m));
 }
 
 /** A link or escape in the run folder, reported as the scorer reports its errors. */

@@ -27,6 +27,7 @@ function kindOfRolloutsMessage(m: RolloutsWebviewMessage): string {
     case 'openInPanel':
     case 'addVerifierCase':
     case 'loadTokens':
+    case 'loadResponses':
       return m.type;
     default:
       return assertNever(m, 'test');
@@ -37,6 +38,7 @@ function kindOfHostMessage(m: DashboardHostMessage | RolloutsHostMessage): strin
     case 'state':
     case 'samples':
     case 'tokens':
+    case 'responses':
       return m.type;
     default:
       return assertNever(m, 'test');
@@ -64,6 +66,7 @@ describe('contract', () => {
       { type: 'rescore', request: { runId: 'r', step: 3, group: 1, index: 2, prompt: 'p', response: '<b>r</b>' } },
       { type: 'addVerifierCase', sample: { runId: 'r', step: 3, group: 1, index: 2 } },
       { type: 'loadTokens', loadId: 4, group: 1, index: 2 },
+      { type: 'loadResponses', loadId: 4 },
     ];
     for (const m of rollouts) {
       assert.ok(isRolloutsWebviewMessage(m), m.type);
@@ -86,6 +89,7 @@ describe('contract', () => {
       { type: 'addVerifierCase' },
       { type: 'loadTokens', loadId: 4, group: 1 },
       { type: 'loadTokens', loadId: '4', group: 1, index: 2 },
+      { type: 'loadResponses', loadId: 4.5 },
       { type: 'state' },
     ]) {
       assert.equal(isRolloutsWebviewMessage(bad), false, JSON.stringify(bad));
@@ -104,6 +108,14 @@ describe('contract', () => {
     assert.equal(isRolloutsHostMessage({ ...tokens, details: 'a' }), false);
     assert.equal(isRolloutsHostMessage({ ...tokens, index: undefined }), false);
     assert.equal(kindOfHostMessage(tokens), 'tokens');
+    assert.ok(isRolloutsHostMessage({ ...tokens, response: 'the whole response' }));
+    assert.equal(isRolloutsHostMessage({ ...tokens, response: 7 }), false);
+    const responses: RolloutsHostMessage = { type: 'responses', loadId: 1, offset: 2000, responses: ['a', '<b>b</b>'], error: null };
+    assert.ok(isRolloutsHostMessage(responses));
+    assert.ok(isRolloutsHostMessage({ ...responses, responses: [], error: 'cannot read' }));
+    assert.equal(isRolloutsHostMessage({ ...responses, responses: ['a', null] }), false);
+    assert.equal(isRolloutsHostMessage({ ...responses, error: undefined }), false);
+    assert.equal(kindOfHostMessage(responses), 'responses');
   });
 
   it('scorer guards check the discriminant and every field', () => {

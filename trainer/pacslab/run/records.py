@@ -12,6 +12,12 @@ details are three columns a reader touches only for a sample it shows:
 - `token_logratio` list<float16>: β·(log π − log π_old) per token, null on a step without the
   critic pass.
 
+`response_preview` (string, the response's first PREVIEW_CHARS code points) is written beside
+`response` so that a reader opens a step without decoding every whole response (a step of long
+reasoning holds megabytes of them): the extension's list shows the preview and reads `response`
+only for the sample it shows, or whole when its text filter needs it. It is no record key: a
+reader that does not know it (this module's own) leaves it out.
+
 A record key that is not a column of every record of the step (imported fields, TRL's `advantage`
 or reward functions, a key only some records have) goes into the row's `extra` JSON object, so a
 round trip gives back every key, absent keys staying absent. `verifier` is JSON text.
@@ -28,12 +34,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pacslab.run import files as runio
 
 ROW_GROUP = 4096
 PAGE_BYTES = 16 << 10
+# the writer ends a page only between batches of this many values: at pyarrow's default (1,024) one
+# page held a whole step's responses, and showing one long sample decoded all of them (73 ms, 5 ms at 16)
+WRITE_BATCH = 16
 # brotli: as small as zstd here, and native in the extension's Node (zlib); see docs/run-format.md
 COMPRESSION = "brotli"
 COMPRESSION_LEVEL = 3
@@ -45,6 +55,9 @@ LIGHT = (
     ("weight", pa.float64()), ("length", pa.int32()), ("truncated", pa.bool_()),
 )
 TOKEN_COLUMNS = ("token_lengths", "token_text", "token_logratio")
+# the extension's list shows at most 400 characters of a response (webview/rollouts/main.ts)
+PREVIEW_CHARS = 400
+PREVIEW_COLUMN = "response_preview"
 SUFFIXES = (".parquet", ".jsonl")
 
 
@@ -78,12 +91,17 @@ def _plain(record: dict) -> dict:
 
 
 def to_parquet(records: list[dict]) -> bytes:
-    table = to_table(records)
+    return encode(to_table(records))
+
+
+def encode(table: pa.Table, *, write_batch: int = WRITE_BATCH) -> bytes:
+    """The Parquet bytes of a step's table, as write_step writes them (bench/extension_scale
+    writes a step as it was written before WRITE_BATCH with pyarrow's default, 1,024)."""
     sink = io.BytesIO()
     pq.write_table(table, sink, row_group_size=ROW_GROUP, compression=COMPRESSION,
                    compression_level=COMPRESSION_LEVEL, use_dictionary=["prompt", "prompt_id", "answer", "verifier"],
                    column_encoding={"token_logratio": "BYTE_STREAM_SPLIT"}, write_statistics=False,
-                   store_schema=False, write_page_index=True, data_page_size=PAGE_BYTES)
+                   store_schema=False, write_page_index=True, data_page_size=PAGE_BYTES, write_batch_size=write_batch)
     return sink.getvalue()
 
 
@@ -106,6 +124,8 @@ def to_table(records: list[dict]) -> pa.Table:
     if any(extras):
         columns["extra"] = pa.array([json.dumps(e, ensure_ascii=False, allow_nan=False) if e else None for e in extras],
                                     type=pa.string())
+    if "response" in columns:  # after the extras: a record's own `response_preview` key stays a key, in `extra`
+        columns[PREVIEW_COLUMN] = pc.utf8_slice_codeunits(columns["response"], 0, PREVIEW_CHARS)
     return pa.table(columns) if columns else pa.table({"step": pa.nulls(rows, pa.int32())})
 
 

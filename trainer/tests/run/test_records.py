@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from pacslab import cli
@@ -57,6 +58,25 @@ def test_a_records_file_without_token_details_or_imported_fields(tmp_path):
                 for i in range(3)]
     runio.write_rollouts(tmp_path, 1, imported)
     assert records.read_step(tmp_path, 1) == (imported, 0)
+
+
+def test_a_preview_of_each_response_is_written_beside_it_and_is_no_record_key(tmp_path):
+    long = "é😀" * 300  # 600 code points: the preview cuts at 400 of them, never inside a pair
+    written = [sample(0, 0, response=long, tokens=[long], length=1, token_logratio=[0.5]), sample(0, 1),
+               sample(1, 0, response_preview="a key of the record's own")]
+    runio.write_rollouts(tmp_path, 1, written)
+    table = pq.read_table(tmp_path / "rollouts" / "step-000001.parquet")
+    assert table.column(records.PREVIEW_COLUMN).to_pylist() == [long[:records.PREVIEW_CHARS], "The sum is 42 😀", "The sum is 42 😀"]
+    assert len(table.column(records.PREVIEW_COLUMN)[0].as_py()) == 400
+    assert records.read_step(tmp_path, 1) == (written, 0)
+
+
+def test_a_step_written_before_the_preview_still_reads(tmp_path):
+    written = [sample(0, 0), sample(0, 1, response="<b>x</b>")]
+    old = records.encode(records.to_table(written).drop_columns([records.PREVIEW_COLUMN]))
+    (tmp_path / "rollouts").mkdir()
+    (tmp_path / "rollouts" / "step-000002.parquet").write_bytes(old)
+    assert records.read_step(tmp_path, 2) == (written, 0)
 
 
 def test_mismatched_token_logratio_is_refused(tmp_path):

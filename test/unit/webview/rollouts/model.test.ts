@@ -10,6 +10,7 @@ import {
   isCriticWrong,
   nextSampleRow,
   tokenHeat,
+  TokenRequests,
   type Row,
 } from '../../../../webview/rollouts/model';
 
@@ -88,6 +89,26 @@ describe('rollout rows', () => {
     assert.equal(nextSampleRow(rows, 4, -1), 2);
     assert.equal(nextSampleRow(rows, 1, -1), 1);
     assert.equal(nextSampleRow(rows, 1, 100), 5);
+  });
+});
+
+describe('what a shown sample reads from the step file', () => {
+  it('asks once for a sample with token details or a cut response, and keeps the whole response it gets', () => {
+    const requests = new TokenRequests();
+    const asked: string[] = [];
+    const ask = (group: number, index: number) => asked.push(`${group}:${index}`);
+    const own = sample(0, 0, 1, 0, { tokens: ['a', 'b'], token_logratio: [0.5, -0.5] });
+    assert.deepEqual(requests.details(own, ask), { details: { tokens: ['a', 'b'], token_logratio: [0.5, -0.5] }, error: null });
+    const cut = sample(0, 1, 1, 0, { response: 'the start', response_cut: true });
+    const tokens = sample(1, 0, 1, 0, { token_details: true });
+    assert.equal(requests.details(cut, ask), undefined);
+    assert.equal(requests.details(cut, ask), undefined);
+    assert.equal(requests.details(tokens, ask), undefined);
+    assert.deepEqual(asked, ['0:1', '1:0']);
+    requests.receive(0, 1, null, null, 'the start and the rest');
+    assert.deepEqual(requests.details(cut, ask), { details: null, response: 'the start and the rest', error: null });
+    requests.receive(1, 0, { tokens: ['x'] }, null);
+    assert.deepEqual(requests.details(tokens, ask), { details: { tokens: ['x'] }, error: null });
   });
 });
 

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SAMPLE_CHUNK } from '../../../../../webview/rollouts/contract';
+import { RESPONSE_CHUNK_CHARS, SAMPLE_CHUNK } from '../../../../../webview/rollouts/contract';
 import { RunStore } from '../../../../../src/runs/model/runStore';
 import { shownStep } from '../../../../../src/run/model/runModel';
 import { dashboardState, loadCritic } from '../../../../../src/dashboard/model/dashboardState';
 import { RunConfigCache } from '../../../../../src/dashboard/model/runConfig';
-import { rolloutsState, sampleMessages } from '../../../../../src/rollouts/model/rolloutsState';
+import { responsesMessages, rolloutsState, sampleMessages, type ResponsesStore } from '../../../../../src/rollouts/model/rolloutsState';
 import { RUN_A, RUN_B, writeRun } from '../../../../webview/fixtures';
 
 describe('host state from a runs folder', () => {
@@ -81,6 +81,27 @@ describe('host state from a runs folder', () => {
     assert.equal(next, many.length);
     const gone = rolloutsState(store, 'gone', null, 5, null, null, 'panel');
     assert.match(gone.error ?? '', /no longer in the runs folder/);
+  });
+
+  it('sends whole responses in chunks of a few MB that cover every sample once, or says why not', async () => {
+    const samples = (await store.loadRollouts(RUN_A.id, 300)).samples.slice(0, 7);
+    const whole = samples.map((_, i) => 'x'.repeat(RESPONSE_CHUNK_CHARS / 3 + i));
+    const fake = (responses: string[] | Error): ResponsesStore => ({
+      loadRollouts: async () => ({
+        samples, badLines: 0, tokenDetails: async () => null, sample: async () => null,
+        responses: async () => { if (responses instanceof Error) throw responses; return responses; },
+      }),
+    });
+    const loaded = { runId: RUN_A.id, step: 300, samples, badLines: 0 };
+    const collect = async (s: ResponsesStore) => { const out = []; for await (const m of responsesMessages(s, loaded, 7)) out.push(m); return out; };
+    const chunks = await collect(fake(whole));
+    assert.equal(chunks.length, Math.ceil(samples.length / 3));
+    assert.deepEqual(chunks.flatMap((m) => (m.type === 'responses' ? m.responses : [])), whole);
+    assert.deepEqual(chunks.map((m) => m.type === 'responses' && m.offset), chunks.map((_, i) => i * 3));
+    const [failed] = await collect(fake(new Error('boom')));
+    assert.deepEqual(failed, { type: 'responses', loadId: 7, offset: 0, responses: [], error: 'Cannot read the whole responses of step 300: boom' });
+    const [changed] = await collect(fake(whole.slice(1)));
+    assert.match(changed.type === 'responses' ? changed.error ?? '' : '', /changed since it was opened/);
   });
 });
 

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { readStepRecords, splitByCodePoints, stepRecordsFile } from '../../../../../src/run/model/rolloutRecords';
+import { readStepRecords, RESPONSE_PREVIEW_CHARS, splitByCodePoints, stepRecordsFile } from '../../../../../src/run/model/rolloutRecords';
 import { RunStore } from '../../../../../src/runs/model/runStore';
 import { readGroup } from '../../../../../src/scoring/model/group';
 
@@ -21,12 +21,18 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const probe = spawnSync(PYTHON, ['-c', 'import pacslab.run.records'], { env: ENV });
 const noPython = probe.status === 0 ? false : `no Python with pacslab at ${PYTHON} (set PACS_PYTHON)`;
 
-/** Writes `records` as step `step` of `runDir` with the trainer's writer (runio.write_rollouts). */
-function pythonWrites(runDir: string, step: number, records: unknown[]): void {
+/**
+ * Writes `records` as step `step` of `runDir` with the trainer's writer (runio.write_rollouts), or
+ * `beforePreview`: as the trainer wrote it before `response_preview` (format 3 all the same).
+ */
+function pythonWrites(runDir: string, step: number, records: unknown[], beforePreview = false): void {
   mkdirSync(runDir, { recursive: true });
   const input = join(root, `records-${step}.json`);
   writeFileSync(input, JSON.stringify(records));
-  const code = 'import json, sys; from pacslab.run import files as runio; runio.write_rollouts(sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3])))';
+  const code = beforePreview
+    ? 'import json, sys, pathlib; from pacslab.run import records as R; d = pathlib.Path(sys.argv[1], "rollouts"); d.mkdir(exist_ok=True); '
+      + '(d / f"step-{int(sys.argv[2]):06d}.parquet").write_bytes(R.encode(R.to_table(json.load(open(sys.argv[3]))).drop_columns([R.PREVIEW_COLUMN])))'
+    : 'import json, sys; from pacslab.run import files as runio; runio.write_rollouts(sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3])))';
   const result = spawnSync(PYTHON, ['-c', code, runDir, String(step), input], { env: ENV, encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
 }
@@ -72,6 +78,34 @@ describe('rollout records', () => {
     // the step written again (a resumed run): the footer read at open no longer fits the file
     pythonWrites(run, 3, SAMPLES);
     await assert.rejects(step.tokenDetails(0, 0), /step-000003\.parquet changed since the step was opened/);
+  });
+
+  test('a long response opens as its preview, read whole when shown or when every response is asked for', { skip: noPython }, async () => {
+    // 600 code points, 900 UTF-16 units: the preview is the first 400 code points, no pair cut in two
+    const long = 'é😀x'.repeat(200);
+    const tokens = ['é😀x'.repeat(150), 'é😀x'.repeat(50)];
+    const written = [{ ...SAMPLES[0], response: long, tokens, token_logratio: [0.5, -0.25], length: 2 }, SAMPLES[1]];
+    const run = join(root, 'long');
+    pythonWrites(run, 4, written);
+    const step = await readStepRecords(join(run, 'rollouts', 'step-000004.parquet'));
+    const [cut, short] = step.samples;
+    assert.equal(cut.response, [...long].slice(0, RESPONSE_PREVIEW_CHARS).join(''));
+    assert.equal(cut.response_cut, true);
+    assert.equal(short.response, '<b>x</b>');
+    assert.equal(short.response_cut, undefined);
+    assert.ok(!('response_preview' in cut));
+    assert.deepEqual(await step.sample(0, 0), written[0]);
+    assert.deepEqual(await step.tokenDetails(0, 0), { tokens, token_logratio: [0.5, -0.25] });
+    assert.equal((await step.sample(0, 1))?.response, '<b>x</b>');
+    assert.equal(await step.sample(3, 0), null);
+    assert.deepEqual(await step.responses(), [long, '<b>x</b>']);
+
+    // a step written before the preview opens with every response whole
+    pythonWrites(run, 5, written, true);
+    const before = await readStepRecords(join(run, 'rollouts', 'step-000005.parquet'));
+    assert.deepEqual(before.samples.map((s) => [s.response, s.response_cut]), [[long, undefined], ['<b>x</b>', undefined]]);
+    assert.deepEqual(await before.sample(0, 0), await step.sample(0, 0));
+    assert.deepEqual(await before.responses(), [long, '<b>x</b>']);
   });
 
   test('a truncated or corrupt Parquet file is named, a link is refused', { skip: noPython }, async () => {
