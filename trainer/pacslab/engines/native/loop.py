@@ -32,6 +32,7 @@ from pacslab.evaluate import eval_generator, evaluate_sets
 from pacslab.health.run import RunHealth, group_shares
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
+from pacslab.schedule import lr_at
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
@@ -58,17 +59,6 @@ class StopRun(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def lr_at(cfg: Config, step: int) -> float:
-    """Learning rate of 1-based `step`: constant, or linear warm-up then cosine to lr·min_lr_ratio."""
-    o = cfg.optim
-    if o.schedule == "constant":
-        return o.lr
-    if step <= o.warmup_steps:
-        return o.lr * step / max(1, o.warmup_steps)
-    progress = (step - o.warmup_steps) / max(1, cfg.total_steps - o.warmup_steps)
-    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def _finite(x) -> float | None:

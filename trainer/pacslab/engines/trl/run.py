@@ -30,7 +30,9 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
     """trl.GRPOConfig from the config's sections: one generation per step, split into
     prompts_per_step / mini_batch_prompts mini-batches (TRL's steps_per_generation over its
     accumulation steps), `optim.epochs` passes (num_iterations). TRL's step is one optimizer step,
-    so its step counts (max_steps, save, logging, warm-up) are the config's × updates_per_step."""
+    so its step counts (max_steps, save, logging, warm-up) are the config's × updates_per_step.
+    The schedule here is TRL's nearest, for a stock GRPOTrainer; PacsGRPOTrainer takes the native
+    engine's instead (build_trainer's lr_schedule), which holds a step's rate across its updates."""
     from trl import GRPOConfig
 
     extra = dict(cfg.trl)
@@ -95,6 +97,7 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
 def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
     """PacsGRPOTrainer for this config, with the pacs section's options and the eval sets."""
     from pacslab.engines.trl.trainer import PacsGRPOTrainer
+    from pacslab.schedule import lr_at
 
     pacs = cfg.pacs
     inputs = trainer_inputs(cfg, run_dir, base_dir=base_dir)
@@ -103,7 +106,7 @@ def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
                            pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
                                          "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode,
                                          "reward_method": pacs.reward_method},
-                           updates_per_step=updates_per_step(cfg),
+                           updates_per_step=updates_per_step(cfg), lr_schedule=lambda step: lr_at(cfg, step),
                            dynamic_sampling_rounds=cfg.rollout.dynamic_sampling_max_rounds if cfg.rollout.dynamic_sampling else 0)
 
 

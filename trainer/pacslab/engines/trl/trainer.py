@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from typing import Callable
 
 import torch
 from trl import GRPOTrainer
@@ -39,12 +40,15 @@ class PacsGRPOTrainer(GRPOTrainer):
     `evaluation`: what `evaluate` runs instead of TRL's own evaluation loop (evaluation.py).
     `group_shuffle`: shuffle a generation batch by whole groups (the default) rather than by rows.
     `updates_per_step`: optimizer steps (TRL's steps) per rollout batch, so the run's steps count rollout batches.
+    `lr_schedule`: the learning rate of each 1-based run step (pacslab.schedule.lr_at), held across
+    its optimizer steps as the native engine holds it; None keeps the scheduler of TRL's arguments.
     `dynamic_sampling_rounds`: with rollout.dynamic_sampling, its most generation rounds a step (0 = off)."""
 
     def __init__(self, *args, algorithm: str = "pacs", pacs_options: dict | None = None,
                  evaluation: Evaluation | None = None, group_shuffle: bool = True, updates_per_step: int = 1,
-                 dynamic_sampling_rounds: int = 0, **kwargs):
+                 lr_schedule: Callable[[int], float] | None = None, dynamic_sampling_rounds: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.lr_schedule = lr_schedule
         if algorithm not in algorithms.run_on("trl"):
             raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs {', '.join(algorithms.run_on('trl'))}")
         self.updates_per_step = updates_per_step
@@ -62,6 +66,17 @@ class PacsGRPOTrainer(GRPOTrainer):
         self._fields = FieldLog()
         self._global_labels: torch.Tensor | None = None
         self.sample_fields: dict[str, list] = {}  # per sample of the latest global batch, for the rollout records
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """With `lr_schedule`: optimizer step k (0-based) takes the rate of run step k // updates_per_step + 1,
+        where TRL's own schedulers would step the rate every optimizer step from 0."""
+        if self.lr_schedule is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        peak, schedule, updates = self.args.learning_rate, self.lr_schedule, self.updates_per_step
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer,
+                                                              lambda k: schedule(k // updates + 1) / peak)
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # [N, F]
