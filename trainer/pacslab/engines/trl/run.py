@@ -19,6 +19,10 @@ from pacslab.config import Config, load_config
 from pacslab.engines.checks import world_size
 
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
+# TRL's loss_type for an algorithm's aggregation: "dapo" sums the tokens over the accumulated global
+# batch, which PacsGRPOTrainer makes each mini-batch's own token count (the native token mean);
+# "grpo" averages each response's tokens, then the rows
+LOSS_TYPES = {"tokens": "dapo", "rows": "grpo"}
 
 
 def updates_per_step(cfg: Config) -> int:
@@ -34,6 +38,8 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
     The schedule here is TRL's nearest, for a stock GRPOTrainer; PacsGRPOTrainer takes the native
     engine's instead (build_trainer's lr_schedule), which holds a step's rate across its updates."""
     from trl import GRPOConfig
+
+    from pacslab.algorithms import get
 
     extra = dict(cfg.trl)
     accumulation = int(extra.pop("gradient_accumulation_steps", 1))
@@ -51,7 +57,8 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
         adam_beta2=o.betas[1], lr_scheduler_type=SCHEDULES[o.schedule], warmup_steps=o.warmup_steps * updates,
         max_grad_norm=o.max_grad_norm, gradient_checkpointing=cfg.model.gradient_checkpointing,
         max_steps=cfg.total_steps * updates, seed=cfg.seed, beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps,
-        loss_type="grpo", bf16=half and cfg.model.dtype != "float16", fp16=cuda and cfg.model.dtype == "float16",
+        loss_type=LOSS_TYPES[get(cfg.algorithm).aggregation], bf16=half and cfg.model.dtype != "float16",
+        fp16=cuda and cfg.model.dtype == "float16",
         use_cpu=not cuda, save_strategy="steps", save_steps=(cfg.checkpoint_every or cfg.total_steps) * updates,
         logging_steps=updates, report_to=[], disable_tqdm=True, **_vllm(cfg), **schedule, **extra)
 

@@ -27,7 +27,7 @@ from pacslab import algorithms
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
 from pacslab.engines.trl.minibatch import (FieldLog, MiniBatch, coupled_coefficients, critic_after_update,
-                                           on_every_process)
+                                           gathered, on_every_process)
 from pacslab.engines.trl.sampling import generate_mixed
 from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights
 
@@ -63,6 +63,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         self.pacs_beta = self.pacs_options.pop("beta", 1.0)
         self.pacs_reward_method = self.pacs_options.pop("reward_method", "logratio")
         self._mini: MiniBatch | None = None  # the current mini-batch's path (minibatch.py)
+        self._mini_items: torch.Tensor | None = None  # the current mini-batch's num_items_in_batch (loss_type dapo)
         self._fields = FieldLog()
         self._global_labels: torch.Tensor | None = None
         self.sample_fields: dict[str, list] = {}  # per sample of the latest global batch, for the rollout records
@@ -150,6 +151,8 @@ class PacsGRPOTrainer(GRPOTrainer):
 
     def _compute_loss(self, model, inputs):
         if not self.coupled or not model.training:
+            if model.training and self.loss_type == "dapo":
+                inputs["num_items_in_batch"] = self._mini_batch_items(inputs["completion_mask"].device)
             return super()._compute_loss(model, inputs)
         accumulation = self.current_gradient_accumulation_steps
         position = self._step % accumulation  # this micro-batch's place in its mini-batch
@@ -174,6 +177,18 @@ class PacsGRPOTrainer(GRPOTrainer):
         if self._step % self._generate_every() == self.args.steps_per_generation - 1:
             self._fields.collect(self.sample_fields)  # every process: the first pass's fields, on rank 0's records
         return loss
+
+    def _mini_batch_items(self, device) -> torch.Tensor:
+        """TRL's `num_items_in_batch` under which `dapo` divides by this mini-batch's real tokens over
+        every process (the native token mean): TRL divides by num_items_in_batch × accumulation /
+        steps_per_generation, meant for the whole generation batch's tokens, i.e. their mean per mini-batch."""
+        accumulation = self.current_gradient_accumulation_steps
+        if self._step % accumulation == 0 or self._mini_items is None:
+            first = self._step % self.args.steps_per_generation
+            local = sum(mb["completion_mask"].sum() for mb in self._buffered_inputs[first : first + accumulation])
+            tokens = gathered(local.reshape(1).to(device=device, dtype=torch.float32)).sum()
+            self._mini_items = tokens * self.args.steps_per_generation / accumulation
+        return self._mini_items
 
     def critic_after_update(self) -> dict | None:
         """ψ_post of the rollout batch after its updates: records' fields and critic/* (minibatch.py)."""
