@@ -67,6 +67,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         self._fields = FieldLog()
         self._global_labels: torch.Tensor | None = None
         self.sample_fields: dict[str, list] = {}  # per sample of the latest global batch, for the rollout records
+        self.dropped_prompts: list[tuple] = []  # the groups dynamic sampling left out of the latest batch (sampling.py)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """With `lr_schedule`: optimizer step k (0-based) takes the rate of run step k // updates_per_step + 1,
@@ -86,6 +87,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
+        self.dropped_prompts = []
         if self.dynamic_sampling_rounds and self.model.training:  # rollout.dynamic_sampling (sampling.py)
             output = generate_mixed(self, inputs, super()._generate_and_score_completions,
                                     max_rounds=self.dynamic_sampling_rounds)
