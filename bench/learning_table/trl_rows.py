@@ -27,13 +27,13 @@ from machine import RESULTS, machine, write_result  # noqa: E402
 from stats import summary, two_sided_p  # noqa: E402
 
 ROWS = {"PACS": "PACS (engine: trl)", "GRPO": "GRPO (engine: trl)"}
-DIFFERENCES = ("Where a row is outside the native row's seed noise, the engines differ in: the sampler (TRL's "
-               "`generate` against pacslab's own decoder, different random streams, so different rollouts from the same seed), "
-               "the learning-rate schedule (TRL steps it every optimizer step; the native engine holds a step's rate across "
-               "its mini-batches), the order of groups into mini-batches (shuffled on engine: trl, sampling order natively) "
-               "and, for GRPO, the loss's aggregation (TRL's `loss_type: grpo` averages each response's tokens, the native "
-               "GRPO all the mini-batch's tokens). The PACS gradient itself is the native one at every mini-batch "
-               "(trainer/tests/engines/trl/test_minibatches.py).")
+DIFFERENCES = ("The engines take the same learning rate at every optimizer step (pacslab/schedule.py; "
+               "trainer/tests/test_schedule.py), the same PACS gradient at every mini-batch "
+               "(trainer/tests/engines/trl/test_minibatches.py) and the same GRPO token mean "
+               "(trainer/tests/engines/trl/test_trainer.py), with the same AdamW (betas, eps 1e-8, no weight decay), "
+               "gradient clipping at 1 and no accumulation here. They still differ in the sampler (TRL's `generate` "
+               "against pacslab's own decoder: different random streams, so different prompts and rollouts from the "
+               "same seed) and the order of groups into mini-batches (shuffled on engine: trl, sampling order natively).")
 
 
 def welch(xs: list[float], ys: list[float]) -> dict:

@@ -14,7 +14,10 @@ round and `sampling_metrics` for the step's record:
 - `sampling/dropped_frac`: the share of sampled groups left out;
 - `sampling/unmixed_kept`: agreeing groups kept because the rounds ran out (0 when it succeeded).
 
-The labels a step's metrics and records report (`reward/*`) are those of the kept batch.
+The labels a step's records and `reward/mean`/`reward/std` report are those of the kept batch; the
+groups it left out (`dropped_groups`) still count in the prompt ledger and in the group shares
+`reward/all_correct_frac`, `reward/all_wrong_frac`, `reward/mixed_group_frac` (health/run.py's
+`step_shares`), so the `no_signal` alert sees every group the policy was sampled on.
 """
 
 from __future__ import annotations
@@ -61,6 +64,14 @@ def sampling_metrics(round_labels: Sequence[Tensor], picks: list[Pick], *, n: in
             "sampling/unmixed_kept": float(sum(1 for p in picks if p not in mixed))}
 
 
+def dropped_groups(round_labels: Sequence[Tensor], picks: list[Pick], *, n: int) -> list[tuple[Pick, int]]:
+    """The groups of the rounds (each round's labels [G·n]) that `picks` leaves out, in sampling
+    order, each with its correct samples."""
+    kept = set(picks)
+    return [((r, g), int(c)) for r, labels in enumerate(round_labels)
+            for g, c in enumerate(labels.detach().float().reshape(-1, n).sum(1).round().tolist()) if (r, g) not in kept]
+
+
 def group_rows(picks: list[Pick], n: int) -> list[tuple[int, list[int]]]:
     """Per pick, (its round, its rows within the round)."""
     return [(r, list(range(g * n, g * n + n))) for r, g in picks]
@@ -81,14 +92,15 @@ def right_padded(parts: Sequence[Tensor], value) -> Tensor:
 
 def sample_rounds(draw, labels_of, *, groups: int, n: int, max_rounds: int):
     """Rounds of `draw()` until `choose_groups` keeps `groups` groups (at most `max_rounds`): the
-    rounds, the picks and the step's sampling metrics. `labels_of(round)` gives a round's labels [G·n]."""
+    rounds, the picks, the groups left out (`dropped_groups`) and the step's sampling metrics.
+    `labels_of(round)` gives a round's labels [G·n]."""
     rounds, labels = [], []
     while True:
         rounds.append(draw())
         labels.append(labels_of(rounds[-1]))
         picks = choose_groups(labels, groups=groups, n=n, final=len(rounds) >= max_rounds)
         if picks is not None:
-            return rounds, picks, sampling_metrics(labels, picks, n=n)
+            return rounds, picks, dropped_groups(labels, picks, n=n), sampling_metrics(labels, picks, n=n)
 
 
 def merge_rollouts(rounds, picks: list[Pick], *, n: int, pad_id: int):
@@ -123,10 +135,12 @@ def merge_rollouts(rounds, picks: list[Pick], *, n: int, pad_id: int):
 
 
 def sample_step(draw, rollout, *, n: int, pad_id: int):
-    """The native engine's (examples, RolloutBatch, verdicts, sampling metrics) of a step: one
-    `draw()` (a round: examples, batch, verdicts), or rounds of them with `rollout.dynamic_sampling`."""
+    """The native engine's (examples, RolloutBatch, verdicts, sampling metrics, dropped) of a step:
+    one `draw()` (a round: examples, batch, verdicts), or rounds of them with `rollout.dynamic_sampling`;
+    `dropped` is (example, correct samples) of each group the rounds left out."""
     if not rollout.dynamic_sampling:
-        return (*draw(), {})
-    rounds, picks, metrics = sample_rounds(draw, lambda r: verdict_labels(r[2]), groups=rollout.prompts_per_step, n=n,
-                                           max_rounds=rollout.dynamic_sampling_max_rounds)
-    return (*merge_rollouts(rounds, picks, n=n, pad_id=pad_id), metrics)
+        return (*draw(), {}, [])
+    rounds, picks, dropped, metrics = sample_rounds(draw, lambda r: verdict_labels(r[2]), groups=rollout.prompts_per_step,
+                                                    n=n, max_rounds=rollout.dynamic_sampling_max_rounds)
+    left_out = [(rounds[r][0][rounds[r][1].prompt_index[g * n]], c) for (r, g), c in dropped]
+    return (*merge_rollouts(rounds, picks, n=n, pad_id=pad_id), metrics, left_out)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from conftest import events_of, spawn_trainer, train
-from pacslab.dynamic_sampling import choose_groups, mixed_groups, sampling_metrics
+from pacslab.dynamic_sampling import choose_groups, dropped_groups, mixed_groups, sampling_metrics
+from pacslab.health.ledger import read_ledger_lines
 from pacslab.run.records import read_file
 
 # the embedded default model (arith-tiny, 2-digit addition at 27.5%): most groups of 4 agree (all wrong)
@@ -28,6 +29,7 @@ def test_choose_groups_keeps_the_first_mixed_groups_then_fills_on_the_last_round
     assert picks == [(0, 0), (0, 1), (1, 1)]  # the first agreeing group fills the batch
     assert sampling_metrics([first, second], picks, n=4) == {"sampling/rounds": 2.0, "sampling/prompts": 6.0,
                                                              "sampling/dropped_frac": 0.5, "sampling/unmixed_kept": 1.0}
+    assert dropped_groups([first, second], picks, n=4) == [((0, 2), 0), ((1, 0), 0), ((1, 2), 4)]  # with their correct samples
 
 
 def _kept_groups_are_mixed(run_dir, n: int) -> list[dict]:
@@ -39,8 +41,26 @@ def _kept_groups_are_mixed(run_dir, n: int) -> list[dict]:
         for r in records:
             by_group.setdefault(r["group"], []).append(r["reward"])
         assert all(0 < sum(v) < n for v in by_group.values()), f"step {e['step']}: an agreeing group was kept"
-    return [{k: v for k, v in e["values"].items() if k.startswith(("sampling/", "reward/mixed"))}
+    return [{k: v for k, v in e["values"].items() if k.startswith(("sampling/", "reward/"))}
             for e in events if e["type"] == "metrics" and e["step"] > 0]
+
+
+def _dropped_groups_count(run_dir, steps: list[dict], *, groups: int, n: int) -> None:
+    """Every group a step sampled is in its ledger line, the ones left out last (`dropped`), and the
+    step's group shares (what the no_signal alert reads) are over all of them, not the kept batch."""
+    lines = read_ledger_lines(run_dir / "ledger.jsonl")
+    assert [line["step"] for line in lines] == list(range(1, len(steps) + 1))
+    for line, values in zip(lines, steps):
+        sampled = int(values["sampling/prompts"])
+        assert len(line["p"]) == sampled and line["n"] == n
+        assert line.get("dropped", 0) == sampled - groups
+        agree_right = sum(1 for c in line["c"] if c == n)
+        agree_wrong = sum(1 for c in line["c"] if c == 0)
+        assert values["reward/all_correct_frac"] == pytest.approx(agree_right / sampled)
+        assert values["reward/all_wrong_frac"] == pytest.approx(agree_wrong / sampled)
+        assert values["reward/mixed_group_frac"] == pytest.approx(1 - (agree_right + agree_wrong) / sampled)
+        kept = line["c"][:groups]
+        assert all(0 < c < n for c in kept), f"step {line['step']}: the ledger's kept groups are not the mixed batch"
 
 
 def test_native_keeps_only_mixed_groups_and_records_the_rounds(write_config, tmp_path):
@@ -49,10 +69,11 @@ def test_native_keeps_only_mixed_groups_and_records_the_rounds(write_config, tmp
     steps = _kept_groups_are_mixed(run_dir, 4)
     assert len(steps) == 3
     for values in steps:
-        assert values["sampling/unmixed_kept"] == 0 and values.get("reward/mixed_group_frac", 1.0) == 1.0
+        assert values["sampling/unmixed_kept"] == 0
         assert values["sampling/prompts"] == 4 * values["sampling/rounds"]
         assert values["sampling/dropped_frac"] == pytest.approx(1 - 1 / values["sampling/rounds"])
     assert max(v["sampling/rounds"] for v in steps) > 1, "no step needed a second round: the test shows nothing"
+    _dropped_groups_count(run_dir, steps, groups=4, n=4)
 
 
 def test_engine_trl_keeps_only_mixed_groups_with_the_same_config(write_config, tmp_path):
@@ -71,3 +92,4 @@ def test_engine_trl_keeps_only_mixed_groups_with_the_same_config(write_config, t
         assert values["sampling/prompts"] == 4 * values["sampling/rounds"]
         assert values["sampling/dropped_frac"] == pytest.approx(1 - 1 / values["sampling/rounds"])
     assert max(v["sampling/rounds"] for v in steps) > 1, "no step needed a second round: the test shows nothing"
+    _dropped_groups_count(run_dir, steps, groups=4, n=4)

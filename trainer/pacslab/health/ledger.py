@@ -6,7 +6,9 @@ samples it, and later steps name it by its index (its order of first appearance)
 
     {"step": 3, "new": [["train-0042", "gsm8k"]], "p": [0, 5, 7], "c": [3, 0, 8], "n": 8}
 
-`n` is the group size, or a list (one per prompt) when the groups differ. A resumed run
+`n` is the group size, or a list (one per prompt) when the groups differ. `dropped`, when present,
+says that the last `dropped` prompts of `p` were sampled and left out of the batch by
+rollout.dynamic_sampling. A resumed run
 truncates the lines past its checkpoint's step, so a reader never sees a step twice.
 """
 
@@ -37,8 +39,11 @@ class Ledger:
             runio.write_atomic(self.path, "".join(_dump(line) for line in kept))
         self._f = runio.append_run_file(self.path)
 
-    def write(self, step: int, prompts: list[tuple[str, str | None, int, int]]) -> None:
-        """Records `step`'s prompts: (id, data source, correct samples, samples) each."""
+    def write(self, step: int, prompts: list[tuple[str, str | None, int, int]],
+              dropped: list[tuple[str, str | None, int, int]] = ()) -> None:
+        """Records `step`'s prompts, (id, data source, correct samples, samples) each: its batch's,
+        then those dynamic sampling `dropped`."""
+        prompts = [*prompts, *dropped]
         new, p = [], []
         for prompt_id, source, _c, _n in prompts:
             if prompt_id not in self.index:
@@ -47,7 +52,7 @@ class Ledger:
             p.append(self.index[prompt_id])
         ns = [n for *_, n in prompts]
         line = {"step": step, **({"new": new} if new else {}), "p": p, "c": [c for _, _, c, _ in prompts],
-                "n": ns[0] if ns and all(n == ns[0] for n in ns) else ns}
+                "n": ns[0] if ns and all(n == ns[0] for n in ns) else ns, **({"dropped": len(dropped)} if dropped else {})}
         self._f.write(_dump(line))
         self._f.flush()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from pacslab.health.run import group_shares
+from pacslab.health.run import step_shares
 
 
 def correct(record: dict) -> bool:
@@ -29,10 +29,11 @@ def step_prompts(records: list[dict]) -> list[tuple[str, str | None, int, int]]:
     return out
 
 
-def step_values(records: list[dict]) -> dict[str, float]:
-    """The group shares of the step and, when the records carry the verifier's verdicts, the share
-    of samples whose verifier raised (`verifier/error_frac`)."""
-    values = group_shares([(c, k) for _, _, c, k in step_prompts(records)])
+def step_values(records: list[dict], dropped: list[tuple] = ()) -> dict[str, float]:
+    """The group shares of the step (its records' groups and those dynamic sampling `dropped`) and,
+    when the records carry the verifier's verdicts, the share of samples whose verifier raised
+    (`verifier/error_frac`)."""
+    values = step_shares(step_prompts(records), dropped)
     verdicts = [r["verifier"] for r in records if isinstance(r.get("verifier"), dict)]
     if verdicts:
         values["verifier/error_frac"] = sum(1 for v in verdicts if v.get("error")) / len(verdicts)

@@ -32,6 +32,12 @@ def group_shares(groups: list[tuple[int, int]]) -> dict[str, float]:
             "reward/mixed_group_frac": (total - right - wrong) / total}
 
 
+def step_shares(prompts: list[tuple], dropped: list[tuple] = ()) -> dict[str, float]:
+    """`group_shares` of every group a step sampled, (id, data source, correct, n) each: its batch's
+    `prompts` and the groups rollout.dynamic_sampling `dropped`."""
+    return group_shares([(c, n) for *_, c, n in [*prompts, *dropped]])
+
+
 class RunHealth:
     """Writes the ledger and the `alert` and `heldout` events of one run (the process that writes
     the run folder). `after_step` is the step a resumed run continues from: the alert rules are
@@ -56,10 +62,12 @@ class RunHealth:
             elif e.get("type") == "eval":
                 self.monitor.observe_eval(step, values)
 
-    def step(self, step: int, values: dict, prompts: list[tuple[str, str | None, int, int]]) -> str | None:
-        """Records `step`'s prompts (id, data source, correct, n) in the ledger and evaluates the
-        alert rules on its metric `values` (a nonfinite value as nan/inf); the action to take."""
-        self.ledger.write(step, prompts)
+    def step(self, step: int, values: dict, prompts: list[tuple[str, str | None, int, int]],
+             dropped: list[tuple[str, str | None, int, int]] = ()) -> str | None:
+        """Records `step`'s prompts (id, data source, correct, n), those of its batch and those
+        dynamic sampling `dropped`, in the ledger and evaluates the alert rules on its metric `values`
+        (a nonfinite value as nan/inf; the group shares in them are `step_shares`'); the action to take."""
+        self.ledger.write(step, prompts, dropped)
         return self._emit(self.monitor.observe(step, values))
 
     def evaluation(self, step: int, values: dict) -> str | None:

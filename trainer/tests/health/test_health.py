@@ -14,7 +14,7 @@ from pacslab.run import files as runio
 from pacslab.run.control import append_command
 from pacslab.health.alerts import AlertMonitor, strongest
 from pacslab.health.ledger import Ledger, read_ledger
-from pacslab.health.run import group_shares
+from pacslab.health.run import group_shares, step_shares
 
 
 def alerts_of(run_dir, rule=None):
@@ -91,6 +91,18 @@ def test_the_ledger_names_a_prompt_once_and_a_resume_cuts_the_steps_it_reruns(tm
     assert read_ledger(tmp_path / "ledger.jsonl") == [
         (1, "a", "s1", 2, 4), (1, "b", None, 0, 4), (2, "b", None, 4, 4), (2, "c", "s1", 1, 2),
         (3, "a", "s1", 3, 4), (3, "e", None, 0, 4)]
+
+
+def test_the_ledger_counts_the_groups_dynamic_sampling_dropped_after_the_batch(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.write(1, [("a", None, 2, 4)], dropped=[("b", None, 0, 4), ("a", None, 4, 4)])
+    ledger.write(2, [("b", None, 1, 4)])
+    ledger.close()
+    lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    assert lines == ['{"step":1,"new":[["a",null],["b",null]],"p":[0,1,0],"c":[2,0,4],"n":4,"dropped":2}',
+                     '{"step":2,"p":[1],"c":[1],"n":4}']
+    assert step_shares([("a", None, 2, 4)], [("b", None, 0, 4), ("a", None, 4, 4)]) == pytest.approx(
+        {"reward/all_correct_frac": 1 / 3, "reward/all_wrong_frac": 1 / 3, "reward/mixed_group_frac": 1 / 3})
 
 
 def test_ledger_size_at_1024_prompts_by_1000_steps(tmp_path):
@@ -255,3 +267,6 @@ def test_a_nonfinite_gradient_under_trl_drops_every_gradient_so_the_optimizer_sk
     assert step_prompts(records) == [("id0", None, 1, 2), ("p1", None, 0, 2)]
     assert step_values(records) == {"reward/all_correct_frac": 0.0, "reward/all_wrong_frac": 0.5,
                                     "reward/mixed_group_frac": 0.5, "verifier/error_frac": 0.25}
+    assert step_values(records, [("p9", None, 2, 2), ("p8", None, 2, 2)]) == {
+        "reward/all_correct_frac": 0.5, "reward/all_wrong_frac": 0.25, "reward/mixed_group_frac": 0.25,
+        "verifier/error_frac": 0.25}  # with two all-correct groups that dynamic sampling dropped

@@ -29,9 +29,10 @@ from pacslab.config import Config, ConfigError, resolved_dict
 from pacslab.engines.native.rollouts import step_rollouts
 from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
 from pacslab.evaluate import eval_generator, evaluate_sets
-from pacslab.health.run import RunHealth, group_shares
+from pacslab.health.run import RunHealth, step_shares
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
+from pacslab.schedule import lr_at
 from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
@@ -58,17 +59,6 @@ class StopRun(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def lr_at(cfg: Config, step: int) -> float:
-    """Learning rate of 1-based `step`: constant, or linear warm-up then cosine to lr·min_lr_ratio."""
-    o = cfg.optim
-    if o.schedule == "constant":
-        return o.lr
-    if step <= o.warmup_steps:
-        return o.lr * step / max(1, o.warmup_steps)
-    progress = (step - o.warmup_steps) / max(1, cfg.total_steps - o.warmup_steps)
-    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def _finite(x) -> float | None:
@@ -184,7 +174,7 @@ class Trainer(Updates):
                 self.step += 1
                 values = {**self._interruptible(self.train_step, self.step), **self.system.sample()}
                 self._emit_values("metrics", self.step, values)
-                self._act(self.health.step(self.step, values, self.step_prompts))
+                self._act(self.health.step(self.step, values, self.step_prompts, self.dropped_prompts))
                 self.info.update(step=self.step)
                 self._report(values)
                 last = self.step == cfg.total_steps
@@ -208,7 +198,7 @@ class Trainer(Updates):
         t0 = time.perf_counter()
         self.unwritten_rollouts = None  # the previous step's, kept for an alert of its evaluation
         # rollout and verify (rounds of them with rollout.dynamic_sampling)
-        examples, batch, verdicts, sampling, t_rollout = step_rollouts(self)
+        examples, batch, verdicts, sampling, dropped, t_rollout = step_rollouts(self)
         verifier_errors = self._check_verdicts(step, verdicts)
         audit, audit_values = (self.audit.check(verify_items(examples, batch.response_texts, batch.prompt_index),
                                                 [v.label for v in verdicts]) if self.audit else (None, {}))
@@ -255,10 +245,11 @@ class Trainer(Updates):
         lengths = torch.tensor(batch.lengths, dtype=torch.float32)
         correct = [int(c) for c in labels.reshape(-1, self.n).sum(1).tolist()]  # per group
         self.step_prompts = [(e.id, e.data_source, c, self.n) for e, c in zip(examples, correct)]  # the prompt ledger's
+        self.dropped_prompts = [(e.id, e.data_source, c, self.n) for e, c in dropped]  # dynamic sampling's, ledgered too
         values = {
             "reward/mean": labels.mean().item(),
             "reward/std": labels.std(unbiased=False).item(),
-            **group_shares([(c, self.n) for c in correct]),
+            **step_shares(self.step_prompts, self.dropped_prompts),
             "verifier/error_frac": verifier_errors,
             **sampling,
             **audit_values,

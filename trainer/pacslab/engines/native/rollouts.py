@@ -10,8 +10,9 @@ from pacslab.rollout import RolloutBatch, generate_rollouts
 from pacslab.tasks import verify_items
 
 
-def step_rollouts(t) -> tuple[list, RolloutBatch, list, dict, float]:
-    """(examples, batch, verdicts, sampling metrics, generation seconds) of the loop `t`'s step."""
+def step_rollouts(t) -> tuple[list, RolloutBatch, list, dict, list, float]:
+    """(examples, batch, verdicts, sampling metrics, dropped, generation seconds) of the loop `t`'s
+    step; `dropped`: (example, correct samples) of each group dynamic sampling left out."""
     cfg, seconds = t.cfg, [0.0]
 
     def draw():
@@ -26,5 +27,5 @@ def step_rollouts(t) -> tuple[list, RolloutBatch, list, dict, float]:
         verdicts = t.verifier.verify(verify_items(examples, batch.response_texts, batch.prompt_index))
         return examples, batch, verdicts
 
-    examples, batch, verdicts, metrics = sample_step(draw, cfg.rollout, n=t.n, pad_id=t.tokenizer.pad_token_id)
-    return examples, batch, verdicts, metrics, seconds[0]
+    examples, batch, verdicts, metrics, dropped = sample_step(draw, cfg.rollout, n=t.n, pad_id=t.tokenizer.pad_token_id)
+    return examples, batch, verdicts, metrics, dropped, seconds[0]

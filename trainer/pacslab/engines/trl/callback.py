@@ -99,7 +99,8 @@ class PacsLabCallback(TrainerCallback):
 
     def _record_step(self, step: int, logs: dict) -> str | None:
         records = self._records(step)
-        measured = {**step_values(records), "optim/skipped": float(self.skipped)}
+        dropped = getattr(self.trainer, "dropped_prompts", None) or []  # PacsGRPOTrainer's rollout.dynamic_sampling
+        measured = {**step_values(records, dropped), "optim/skipped": float(self.skipped)}
         if self.audit is not None and records:
             measured.update(self.audit.check_records(records))
         self.events.emit("metrics", step=step, values={**metric_names(logs, self.loss_metric), **measured})
@@ -108,7 +109,7 @@ class PacsLabCallback(TrainerCallback):
                              count=len(records))
         self.info.update(step=step)
         return self.health.step(step, {**metric_names(logs, self.loss_metric, finite=False), **measured},
-                                step_prompts(records))
+                                step_prompts(records), dropped)
 
     def _act(self, action: str | None, state, control) -> None:
         """An alert's action: pause here, at the step's end, or checkpoint and stop."""

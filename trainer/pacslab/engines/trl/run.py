@@ -19,6 +19,10 @@ from pacslab.config import Config, load_config
 from pacslab.engines.checks import world_size
 
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
+# TRL's loss_type for an algorithm's aggregation: "dapo" sums the tokens over the accumulated global
+# batch, which PacsGRPOTrainer makes each mini-batch's own token count (the native token mean);
+# "grpo" averages each response's tokens, then the rows
+LOSS_TYPES = {"tokens": "dapo", "rows": "grpo"}
 
 
 def updates_per_step(cfg: Config) -> int:
@@ -30,8 +34,12 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
     """trl.GRPOConfig from the config's sections: one generation per step, split into
     prompts_per_step / mini_batch_prompts mini-batches (TRL's steps_per_generation over its
     accumulation steps), `optim.epochs` passes (num_iterations). TRL's step is one optimizer step,
-    so its step counts (max_steps, save, logging, warm-up) are the config's × updates_per_step."""
+    so its step counts (max_steps, save, logging, warm-up) are the config's × updates_per_step.
+    The schedule here is TRL's nearest, for a stock GRPOTrainer; PacsGRPOTrainer takes the native
+    engine's instead (build_trainer's lr_schedule), which holds a step's rate across its updates."""
     from trl import GRPOConfig
+
+    from pacslab.algorithms import get
 
     extra = dict(cfg.trl)
     accumulation = int(extra.pop("gradient_accumulation_steps", 1))
@@ -49,7 +57,8 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
         adam_beta2=o.betas[1], lr_scheduler_type=SCHEDULES[o.schedule], warmup_steps=o.warmup_steps * updates,
         max_grad_norm=o.max_grad_norm, gradient_checkpointing=cfg.model.gradient_checkpointing,
         max_steps=cfg.total_steps * updates, seed=cfg.seed, beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps,
-        loss_type="grpo", bf16=half and cfg.model.dtype != "float16", fp16=cuda and cfg.model.dtype == "float16",
+        loss_type=LOSS_TYPES[get(cfg.algorithm).aggregation], bf16=half and cfg.model.dtype != "float16",
+        fp16=cuda and cfg.model.dtype == "float16",
         use_cpu=not cuda, save_strategy="steps", save_steps=(cfg.checkpoint_every or cfg.total_steps) * updates,
         logging_steps=updates, report_to=[], disable_tqdm=True, **_vllm(cfg), **schedule, **extra)
 
@@ -95,6 +104,7 @@ def trainer_inputs(cfg: Config, run_dir: Path, *, base_dir: Path) -> dict:
 def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
     """PacsGRPOTrainer for this config, with the pacs section's options and the eval sets."""
     from pacslab.engines.trl.trainer import PacsGRPOTrainer
+    from pacslab.schedule import lr_at
 
     pacs = cfg.pacs
     inputs = trainer_inputs(cfg, run_dir, base_dir=base_dir)
@@ -103,7 +113,7 @@ def build_trainer(cfg: Config, run_dir: Path, *, base_dir: Path):
                            pacs_options={"beta": pacs.beta, "adv_estimator": pacs.adv_estimator,
                                          "norm_by_std": pacs.norm_by_std, "weight_mode": pacs.weight_mode,
                                          "reward_method": pacs.reward_method},
-                           updates_per_step=updates_per_step(cfg),
+                           updates_per_step=updates_per_step(cfg), lr_schedule=lambda step: lr_at(cfg, step),
                            dynamic_sampling_rounds=cfg.rollout.dynamic_sampling_max_rounds if cfg.rollout.dynamic_sampling else 0)
 
 

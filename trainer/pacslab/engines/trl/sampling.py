@@ -8,7 +8,9 @@ alike, each process taking its share). Every process keeps mixed groups of its o
 process has its share, agreed by one all-reduce a round, at most `dynamic_sampling_max_rounds`.
 The kept rows of TRL's output are stacked (prompts left-padded, responses right-padded), and TRL's
 completion log (the run's records), its `reward`/`reward_std` and the global labels are those of
-the kept batch. So every loss sees an ordinary batch of whole groups, and stays exact on it.
+the kept batch. So every loss sees an ordinary batch of whole groups, and stays exact on it. The
+groups left out, every process's, go to `trainer.dropped_prompts` (id, data source, correct, n),
+which PacsLabCallback hands to the ledger and the group shares.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections import deque
 import torch
 import torch.distributed as dist
 
-from pacslab.dynamic_sampling import choose_groups, group_rows, left_padded, right_padded, sampling_metrics
+from pacslab.dynamic_sampling import choose_groups, dropped_groups, group_rows, left_padded, right_padded, sampling_metrics
 from pacslab.engines.trl.minibatch import distributed, gathered, on_every_process
+from pacslab.run.names import chat_text
 
 LEFT = {"prompt_ids", "prompt_mask"}
 RIGHT = {"completion_ids", "completion_mask", "old_per_token_logps", "ref_per_token_logps", "sampling_per_token_logps"}
@@ -35,11 +38,12 @@ def generate_mixed(trainer, inputs: list[dict], generate, *, max_rounds: int) ->
     world = dist.get_world_size() if distributed() else 1
     rank = dist.get_rank() if distributed() else 0
     before = {k: len(trainer._metrics["train"][k]) for k in ("reward", "reward_std")}
-    outputs, labels, logs = [], [], []
+    outputs, labels, global_rounds, logs = [], [], [], []
     while True:
         round_inputs = inputs if not outputs else _more_prompts(trainer, rows // n, n, world, rank, len(outputs))
         outputs.append(generate(round_inputs))
         global_labels = trainer._global_labels  # [world·rows]
+        global_rounds.append(global_labels)
         labels.append(global_labels[rank * rows:(rank + 1) * rows])
         logs.append(_last_logs(trainer._logs, world * rows))
         picks = choose_groups(labels, groups=rows // n, n=n, final=len(outputs) >= max_rounds)
@@ -50,7 +54,9 @@ def generate_mixed(trainer, inputs: list[dict], generate, *, max_rounds: int) ->
     output = _stack(outputs, picks, n=n, pad_id=trainer.processing_class.pad_token_id)
     kept = torch.cat([labels[r][idx] for r, idx in group_rows(picks, n)])  # [rows]
     trainer._global_labels = gathered(kept)
-    _keep_logs(trainer, logs, picks, n=n, rows=rows, world=world)
+    every = _every_process(picks, world)
+    trainer.dropped_prompts = _dropped(logs, global_rounds, every, n=n, rows=rows)
+    _keep_logs(trainer, logs, every, n=n, rows=rows)
     metrics = sampling_metrics(labels, picks, n=n)
     for name in ("sampling/rounds", "sampling/prompts", "sampling/unmixed_kept"):  # sums over the processes
         metrics[name] = float(gathered(torch.tensor([metrics[name]], device=kept.device)).sum()) / (
@@ -105,12 +111,32 @@ def _last_logs(logs: dict, count: int) -> dict:
             for key, value in logs.items()}
 
 
-def _keep_logs(trainer, logs: list[dict], picks, *, n: int, rows: int, world: int) -> None:
+def _every_process(picks, world: int) -> list:
+    """Every process's picks, by process."""
+    if not distributed():
+        return [picks]
+    every = [None] * world
+    dist.all_gather_object(every, picks)
+    return every
+
+
+def _dropped(logs: list[dict], global_rounds: list[torch.Tensor], every: list, *, n: int, rows: int) -> list[tuple]:
+    """(prompt id, data source, correct, n) of each group a process sampled and left out, process by
+    process: the id is the verifier's logged `prompt_id`, else the prompt's text (as health/records.py)."""
+    out = []
+    for p, picks in enumerate(every):
+        local = [labels[p * rows:(p + 1) * rows] for labels in global_rounds]  # [rows] each
+        for (r, g), correct in dropped_groups(local, picks, n=n):
+            i, extra = p * rows + g * n, logs[r].get("extra", {})
+            ids, sources = extra.get("prompt_id", []), extra.get("data_source", [])
+            prompt_id = ids[i] if i < len(ids) and ids[i] else chat_text(logs[r]["prompt"][i])
+            source = sources[i] if i < len(sources) else None
+            out.append((str(prompt_id), None if source is None else str(source), correct, n))
+    return out
+
+
+def _keep_logs(trainer, logs: list[dict], every: list, *, n: int, rows: int) -> None:
     """TRL's completion log of the kept global batch: every process's picks, process by process."""
-    every = [picks]
-    if distributed():
-        every = [None] * world
-        dist.all_gather_object(every, picks)
     order = [(r, p * rows + i) for p, process_picks in enumerate(every) for r, idx in group_rows(process_picks, n)
              for i in idx]
     for key, value in trainer._logs.items():

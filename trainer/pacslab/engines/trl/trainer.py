@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from typing import Callable
 
 import torch
 from trl import GRPOTrainer
@@ -26,7 +27,7 @@ from pacslab import algorithms
 from pacslab.engines.trl.evaluation import Evaluation, evaluate_shared
 from pacslab.engines.trl.loss import coupled_loss, shuffle_groups, whole_groups
 from pacslab.engines.trl.minibatch import (FieldLog, MiniBatch, coupled_coefficients, critic_after_update,
-                                           on_every_process)
+                                           gathered, on_every_process)
 from pacslab.engines.trl.sampling import generate_mixed
 from pacslab.losses import pacs_loss, pacs_rhat, pacs_weights
 
@@ -39,12 +40,15 @@ class PacsGRPOTrainer(GRPOTrainer):
     `evaluation`: what `evaluate` runs instead of TRL's own evaluation loop (evaluation.py).
     `group_shuffle`: shuffle a generation batch by whole groups (the default) rather than by rows.
     `updates_per_step`: optimizer steps (TRL's steps) per rollout batch, so the run's steps count rollout batches.
+    `lr_schedule`: the learning rate of each 1-based run step (pacslab.schedule.lr_at), held across
+    its optimizer steps as the native engine holds it; None keeps the scheduler of TRL's arguments.
     `dynamic_sampling_rounds`: with rollout.dynamic_sampling, its most generation rounds a step (0 = off)."""
 
     def __init__(self, *args, algorithm: str = "pacs", pacs_options: dict | None = None,
                  evaluation: Evaluation | None = None, group_shuffle: bool = True, updates_per_step: int = 1,
-                 dynamic_sampling_rounds: int = 0, **kwargs):
+                 lr_schedule: Callable[[int], float] | None = None, dynamic_sampling_rounds: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.lr_schedule = lr_schedule
         if algorithm not in algorithms.run_on("trl"):
             raise ValueError(f"algorithm is {algorithm!r}: engine: trl runs {', '.join(algorithms.run_on('trl'))}")
         self.updates_per_step = updates_per_step
@@ -59,9 +63,22 @@ class PacsGRPOTrainer(GRPOTrainer):
         self.pacs_beta = self.pacs_options.pop("beta", 1.0)
         self.pacs_reward_method = self.pacs_options.pop("reward_method", "logratio")
         self._mini: MiniBatch | None = None  # the current mini-batch's path (minibatch.py)
+        self._mini_items: torch.Tensor | None = None  # the current mini-batch's num_items_in_batch (loss_type dapo)
         self._fields = FieldLog()
         self._global_labels: torch.Tensor | None = None
         self.sample_fields: dict[str, list] = {}  # per sample of the latest global batch, for the rollout records
+        self.dropped_prompts: list[tuple] = []  # the groups dynamic sampling left out of the latest batch (sampling.py)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """With `lr_schedule`: optimizer step k (0-based) takes the rate of run step k // updates_per_step + 1,
+        where TRL's own schedulers would step the rate every optimizer step from 0."""
+        if self.lr_schedule is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        peak, schedule, updates = self.args.learning_rate, self.lr_schedule, self.updates_per_step
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer,
+                                                              lambda k: schedule(k // updates + 1) / peak)
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # [N, F]
@@ -70,6 +87,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
+        self.dropped_prompts = []
         if self.dynamic_sampling_rounds and self.model.training:  # rollout.dynamic_sampling (sampling.py)
             output = generate_mixed(self, inputs, super()._generate_and_score_completions,
                                     max_rounds=self.dynamic_sampling_rounds)
@@ -135,6 +153,8 @@ class PacsGRPOTrainer(GRPOTrainer):
 
     def _compute_loss(self, model, inputs):
         if not self.coupled or not model.training:
+            if model.training and self.loss_type == "dapo":
+                inputs["num_items_in_batch"] = self._mini_batch_items(inputs["completion_mask"].device)
             return super()._compute_loss(model, inputs)
         accumulation = self.current_gradient_accumulation_steps
         position = self._step % accumulation  # this micro-batch's place in its mini-batch
@@ -159,6 +179,18 @@ class PacsGRPOTrainer(GRPOTrainer):
         if self._step % self._generate_every() == self.args.steps_per_generation - 1:
             self._fields.collect(self.sample_fields)  # every process: the first pass's fields, on rank 0's records
         return loss
+
+    def _mini_batch_items(self, device) -> torch.Tensor:
+        """TRL's `num_items_in_batch` under which `dapo` divides by this mini-batch's real tokens over
+        every process (the native token mean): TRL divides by num_items_in_batch × accumulation /
+        steps_per_generation, meant for the whole generation batch's tokens, i.e. their mean per mini-batch."""
+        accumulation = self.current_gradient_accumulation_steps
+        if self._step % accumulation == 0 or self._mini_items is None:
+            first = self._step % self.args.steps_per_generation
+            local = sum(mb["completion_mask"].sum() for mb in self._buffered_inputs[first : first + accumulation])
+            tokens = gathered(local.reshape(1).to(device=device, dtype=torch.float32)).sum()
+            self._mini_items = tokens * self.args.steps_per_generation / accumulation
+        return self._mini_items
 
     def critic_after_update(self) -> dict | None:
         """ψ_post of the rollout batch after its updates: records' fields and critic/* (minibatch.py)."""

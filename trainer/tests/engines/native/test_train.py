@@ -15,21 +15,10 @@ from pacslab.run import files as runio
 from pacslab.run import records as records_io
 from pacslab.config import load_config
 from pacslab.run.control import append_command
-from pacslab.engines.native.loop import lr_at
 
 RECORD_FIELDS = {"step", "group", "index", "prompt_id", "prompt", "response", "answer", "reward", "verifier",
                  "logratio", "psi", "p_correct", "grad_weight", "weight", "length", "truncated", "tokens",
                  "token_logratio"}
-
-
-def test_lr_schedules(write_config):
-    cfg = load_config(write_config(total_steps=10, **{"optim.schedule": "warmup_cosine", "optim.warmup_steps": 2,
-                                                       "optim.min_lr_ratio": 0.1, "optim.lr": 1.0}))
-    assert [lr_at(cfg, s) for s in (1, 2)] == [0.5, 1.0]
-    assert lr_at(cfg, 10) == pytest.approx(0.1)
-    assert 0.1 < lr_at(cfg, 6) < 1.0
-    constant = load_config(write_config(**{"optim.lr": 0.3}))
-    assert {lr_at(constant, s) for s in range(1, 5)} == {0.3}
 
 
 def test_a_run_writes_the_run_format(write_config, tmp_path):

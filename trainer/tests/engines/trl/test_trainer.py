@@ -53,3 +53,60 @@ def test_an_algorithm_engine_trl_does_not_run_is_refused(monkeypatch):
     monkeypatch.setattr(GRPOTrainer, "__init__", lambda self, *a, **k: None)
     with pytest.raises(ValueError, match="engine: trl runs pacs, grpo, rloo"):
         PacsGRPOTrainer(algorithm="dr_grpo")
+
+
+def test_grpo_under_trl_takes_the_native_token_mean_of_each_mini_batch(write_config, tmp_path):
+    """engine: trl's GRPO gradient on a mini-batch of 2 micro-batches whose responses differ in
+    length is grpo_loss's (the token mean over the mini-batch), token for token, where TRL's
+    loss_type grpo averages each response first and dapo divides by the generation batch's mean."""
+    from pacslab.config import load_config
+    from pacslab.engines.trl.run import build_trainer
+    from pacslab.losses import grpo_loss
+
+    cfg = load_config(write_config(engine="trl", algorithm="grpo", trl={"gradient_accumulation_steps": 2}, **{
+        "rollout.prompts_per_step": 4, "rollout.n": 2, "rollout.max_new_tokens": 5, "optim.mini_batch_prompts": 2,
+        "optim.micro_batch_prompts": 1}))
+    trainer = build_trainer(cfg, tmp_path, base_dir=tmp_path)
+    assert (trainer.args.per_device_train_batch_size, trainer.args.steps_per_generation) == (2, 4)
+    model = trainer.model.train()
+    g = torch.Generator().manual_seed(0)
+    rows, width = 8, 5
+    lengths = torch.tensor([1, 5, 2, 1, 5, 3, 4, 2])  # the first mini-batch 9 tokens, the second 14
+    mask = (torch.arange(width) < lengths[:, None]).long()  # [8, 5]
+    prompt = torch.tensor(trainer.processing_class("12+34=")["input_ids"]).repeat(rows, 1)  # [8, P]
+    completion = torch.randint(3, 15, (rows, width), generator=g) * mask  # [8, 5]
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0])
+    advantages = torch.tensor([0.7, -0.7, -0.7, 0.7, 0.0, 0.0, -0.7, 0.7])
+    with torch.no_grad():
+        old = trainer._get_per_token_logps_and_entropies(model, torch.cat([prompt, completion], 1),
+                                                         torch.cat([torch.ones_like(prompt), mask], 1), width)[0]
+    old = old + 0.05 * torch.randn(old.shape, generator=g)  # θ has moved: ratios ≠ 1, none clipped at 0.2
+    batch = [{"prompt_ids": prompt[i:i + 2], "prompt_mask": torch.ones_like(prompt[i:i + 2]),
+              "completion_ids": completion[i:i + 2], "completion_mask": mask[i:i + 2], "advantages": advantages[i:i + 2],
+              "old_per_token_logps": old[i:i + 2], "num_items_in_batch": mask.sum()} for i in range(0, rows, 2)]
+    trainer._buffered_inputs = batch
+    trainer.current_gradient_accumulation_steps = 2  # as TRL's training loop sets it
+
+    def gradient(loss_of) -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        loss_of()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    def trl_mini_batch():
+        for step in (2, 3):  # the second mini-batch: rows 4-7
+            trainer._step = step
+            trainer._compute_loss(model, dict(batch[step])).backward()
+
+    def native_mini_batch():
+        ids = torch.cat([prompt[4:], completion[4:]], 1)
+        logp = trainer._get_per_token_logps_and_entropies(model, ids, torch.cat([torch.ones_like(prompt[4:]), mask[4:]], 1),
+                                                          width)[0]
+        loss, metrics = grpo_loss(logp, old[4:], mask[4:], labels[4:], rollout_n=2, advantages=advantages[4:],
+                                  clip_eps=cfg.grpo.clip_eps)
+        assert metrics["grpo/clip_frac"] == 0
+        loss.backward()
+
+    trl, native = gradient(trl_mini_batch), gradient(native_mini_batch)
+    assert len(trl) == len(native) > 0
+    for a, b in zip(trl, native):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
