@@ -2,9 +2,10 @@
 // 25× the default (constant 0.01) collapses the embedded default in one update, every group turns
 // all wrong, and `no_signal` (2 steps, action pause) pauses the run. The alert pops up naming the
 // rule and the step; Open Rollouts opens the inspector at that step; the dashboard marks the step on
-// its charts; the Diagnostics panel lists the prompts seen and the held-out problems the collapse
-// broke; after a window reload the panel comes back and the paused run's alert is announced again,
-// whose Resume makes the run go on. Run through test/e2e/run.sh (`make test-e2e`).
+// its charts and charts the prompt ledger's shares; the Diagnostics panel lists the prompts seen and
+// the held-out problems the collapse broke; after a window reload the panel comes back and the
+// paused run's alert is announced again, whose Resume makes the run go on. Run through
+// test/e2e/run.sh (`make test-e2e`).
 import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ const alertsOf = (runId) => jsonLines(join(runsRoot(), runId, 'events.jsonl')).f
 function ledgerPrompts(runId) {
   return new Set(jsonLines(join(runsRoot(), runId, 'ledger.jsonl')).flatMap((row) => row.new.map(([id]) => id)));
 }
+
+/** The steps the run's ledger records. */
+const ledgerSteps = (runId) => new Set(jsonLines(join(runsRoot(), runId, 'ledger.jsonl')).map((row) => row.step)).size;
 
 /** The held-out problems whose greedy answer changed between the first and the newest evaluation. */
 function heldoutChanges(runId) {
@@ -94,7 +98,7 @@ describe('PACS Lab tells why a run goes wrong, in a real VS Code', () => {
     await screenshot(page, 'alert-open-rollouts');
   });
 
-  stage('the dashboard marks the alert\'s step on its metric charts', async () => {
+  stage('the dashboard marks the alert\'s step on its metric charts and charts the prompt ledger\'s shares', async () => {
     const { page } = session;
     await runCommand(page, 'PACS: Open Dashboard');
     await pickFirstIfAsked(page);
@@ -103,6 +107,15 @@ describe('PACS Lab tells why a run goes wrong, in a real VS Code', () => {
     assert.equal(await reward.getAttribute('data-alerts'), '1', 'one marker: the run\'s one alert');
     assert.match(await reward.getAttribute('data-alert-key') ?? '', new RegExp(`^${alert.step}:`), 'at the alert\'s step');
     await screenshot(page, 'dashboard-alert-marker');
+    // its Prompts section charts the ledger's status and group shares, one point per step up to the pause
+    const steps = ledgerSteps(runId);
+    for (const id of ['chart-prompt-status', 'chart-group-shares']) {
+      await waitFor(`the dashboard's ${id} to hold the ledger's ${steps} steps`, async () =>
+        (await frame.locator(`#${id}`).getAttribute('data-points')) === String(steps), { timeout: 30_000 });
+      assert.equal(await frame.locator(`#${id}`).getAttribute('data-last-step'), String(alert.step));
+    }
+    await frame.locator('#prompt-health').scrollIntoViewIfNeeded();
+    await screenshot(page, 'dashboard-prompt-health');
   });
 
   stage('Open Diagnostics lists every prompt seen (Prompts) and the held-out problems the collapse broke (Held-out)', async () => {
