@@ -14,6 +14,7 @@ import { seriesCsv } from './model/charts';
 import { pngBytes, safeFileName } from './model/exportFiles';
 import { clampSmoothing } from './model/smoothing';
 import { sweepView } from '../sweeps/model/sweepView';
+import { PromptHealthReader } from '../diagnostics/model/promptHealth';
 
 /** The host sends at most this often; the webview also redraws at most 4 times a second. */
 const PUSH_INTERVAL_MS = 250;
@@ -28,6 +29,7 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
   private ids: string[];
   /** The weight of the training curves' EMA; the webview sends its own after `ready`. */
   private smoothing: number;
+  private readonly promptHealth = new PromptHealthReader();
   private readonly onDidFocusRunEmitter = new vscode.EventEmitter<string>();
   /** Fires with the panel's critic run when the panel becomes the active editor. */
   readonly onDidFocusRun = this.onDidFocusRunEmitter.event;
@@ -161,7 +163,8 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
     const critic = criticRunId ? await this.criticAt(criticRunId) : null;
     const state = dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
-    return { ...state, sweep: await sweepView(found) }; // Compare Sweep (src/sweeps/)
+    // Compare Sweep (src/sweeps/); the critic run's prompt ledger (src/diagnostics/)
+    return { ...state, sweep: await sweepView(found), promptHealth: await this.promptHealth.read(criticRunId ? this.store.get(criticRunId) : undefined) };
   }
 
   private async criticAt(runId: string): Promise<CriticResult | null> {

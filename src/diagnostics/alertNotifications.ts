@@ -13,7 +13,7 @@ export const RESUME = 'Resume';
 export const STOP = 'Stop';
 
 export class AlertNotifications extends Disposer {
-  /** The alerts seen per run (by `rule@step`); runs already there when the window opened are not announced. */
+  /** The alerts seen per run (by `rule@step`); runs already there when the window opened are announced only while live (their last alert). */
   private readonly seen = new Map<string, Set<string>>();
 
   constructor(

@@ -13,45 +13,11 @@ import {
   readRunJson, runCommand, runsRoot, screenshot, showRunsView, startCodeServer, waitFor,
   waitForWorkbench,
 } from './workbench.mjs';
-import { baseSettings, openSession, shownNumber, stages, waitForTreeRow } from './sessions.mjs';
+import {
+  baseSettings, currentStep, openSession, shownNumber, stages, waitForStatus, waitForStepAfter, waitForTreeRow,
+} from './sessions.mjs';
 
 const trlMissing = spawnSync(env.python, ['-c', 'import trl'], { encoding: 'utf8' }).status !== 0;
-
-/** The newest step the run has reached, from run.json and the metrics events. */
-function currentStep(runId) {
-  let step = Number(readRunJson(runId).step ?? -1);
-  const events = join(runsRoot(), runId, 'events.jsonl');
-  if (existsSync(events)) {
-    for (const line of readFileSync(events, 'utf8').split('\n')) {
-      try {
-        const event = JSON.parse(line);
-        if (event.type === 'metrics' && typeof event.step === 'number') step = Math.max(step, event.step);
-      } catch {
-        // a line being written
-      }
-    }
-  }
-  return step;
-}
-
-const ENDED = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];
-
-async function waitForStatus(runId, status, timeout = 120_000) {
-  await waitFor(`run.json of ${runId} to say "${status}"`, () => {
-    const run = readRunJson(runId);
-    if (run.status !== status && ENDED.includes(run.status)) {
-      assert.fail(`run ${runId} ended "${run.status}" while the test waited for "${status}": ${JSON.stringify(run.error)}`);
-    }
-    return run.status === status;
-  }, { timeout });
-}
-
-async function waitForStepAfter(runId, step, timeout = 120_000) {
-  return waitFor(`run ${runId} to advance past step ${step}`, () => {
-    const now = currentStep(runId);
-    return now > step ? now : false;
-  }, { timeout });
-}
 
 /** The dashboard's reward chart (its `data-points` attribute counts the points drawn) grows. */
 async function rewardChartGainsPoints(page, dashboard) {

@@ -79,8 +79,9 @@ status=0
 # PACS_E2E_FILES: the test files to run (default: all). Node 20 still runs the before hooks of a
 # session that PACS_E2E_ONLY leaves out (they start code-server), so naming its file saves minutes.
 # One node per file, in this order (node --test would sort them): the main session starts in a
-# workspace without runs, the comparison session adds four, the verifier session one more, the sweep session its own.
-for file in ${PACS_E2E_FILES:-test/e2e/e2e.test.mjs test/e2e/compare.test.mjs test/e2e/verifier.test.mjs test/e2e/sweep.test.mjs}; do
+# workspace without runs, the comparison session adds four, the verifier session one more, the sweep session its own,
+# the diagnostics session one that its alert pauses.
+for file in ${PACS_E2E_FILES:-test/e2e/e2e.test.mjs test/e2e/compare.test.mjs test/e2e/verifier.test.mjs test/e2e/sweep.test.mjs test/e2e/diagnostics.test.mjs}; do
   node --test --test-reporter=spec --test-concurrency=1 ${PACS_E2E_ONLY:+--test-name-pattern="$PACS_E2E_ONLY"} "$file" || status=$?
 done
 echo "Screenshots and logs: ${OUT#"$ROOT"/}/"

@@ -1,8 +1,11 @@
 // What the end-to-end sessions share: their settings, one code-server session per describe block,
-// stages that skip after a failure, and waits on the Runs tree.
+// stages that skip after a failure, and waits on the Runs tree and on a run's status and steps.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  env, listRuns, openBrowser, openWorkbench, runsTreeRows, screenshot, startCodeServer, trainerLogTail, waitFor,
+  env, listRuns, openBrowser, openWorkbench, readRunJson, runsRoot, runsTreeRows, screenshot, startCodeServer, trainerLogTail, waitFor,
 } from './workbench.mjs';
 
 export const baseSettings = {
@@ -18,6 +21,42 @@ export function shownNumber(value, digits) {
   const abs = Math.abs(value);
   if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2);
   return value.toFixed(digits);
+}
+
+/** The newest step the run has reached, from run.json and the metrics events. */
+export function currentStep(runId) {
+  let step = Number(readRunJson(runId).step ?? -1);
+  const events = join(runsRoot(), runId, 'events.jsonl');
+  if (existsSync(events)) {
+    for (const line of readFileSync(events, 'utf8').split('\n')) {
+      try {
+        const event = JSON.parse(line);
+        if (event.type === 'metrics' && typeof event.step === 'number') step = Math.max(step, event.step);
+      } catch {
+        // a line being written
+      }
+    }
+  }
+  return step;
+}
+
+const ENDED = ['finished', 'stopped', 'suspended', 'failed', 'crashed'];
+
+export async function waitForStatus(runId, status, timeout = 120_000) {
+  await waitFor(`run.json of ${runId} to say "${status}"`, () => {
+    const run = readRunJson(runId);
+    if (run.status !== status && ENDED.includes(run.status)) {
+      assert.fail(`run ${runId} ended "${run.status}" while the test waited for "${status}": ${JSON.stringify(run.error)}`);
+    }
+    return run.status === status;
+  }, { timeout });
+}
+
+export async function waitForStepAfter(runId, step, timeout = 120_000) {
+  return waitFor(`run ${runId} to advance past step ${step}`, () => {
+    const now = currentStep(runId);
+    return now > step ? now : false;
+  }, { timeout });
 }
 
 export async function waitForTreeRow(page, pattern, what, timeout = 90_000) {

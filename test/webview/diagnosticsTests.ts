@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { RunStore } from '../../src/runs/model/runStore';
 import { dashboardState } from '../../src/dashboard/model/dashboardState';
 import { diagnosticsState } from '../../src/diagnostics/model/diagnosticsState';
+import { PromptHealthReader } from '../../src/diagnostics/model/promptHealth';
 import { launchChromium } from './browser';
 import { PAYLOADS } from './fixtures';
 import { THEMES } from './themes';
@@ -29,7 +30,8 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
   const store = new RunStore({ roots: [root], detectCrashes: false });
   await store.refresh();
   const read = await diagnosticsState(store, runId);
-  const dashboard = dashboardState(store, [runId], runId, new Map(), null);
+  // as DashboardPanel.buildState: the critic run's prompt health beside the state
+  const dashboard = { ...dashboardState(store, [runId], runId, new Map(), null), promptHealth: await new PromptHealthReader().read(store.get(runId)) };
   store.dispose();
   assert.ok(read, `no run ${runId} under ${root}`);
   const { state } = read;
@@ -99,6 +101,32 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
     assert.deepEqual(new Set(marked), new Set([String(dashboard.alerts?.length ?? 0)]));
     if (!own) assert.equal(dashboard.alerts?.length, 1);
     await board.page.screenshot({ path: join(OUT, 'diagnostics-dashboard-markers.png') });
+    // the dashboard's Prompts section: the same status and group shares as the panel's, over the ledger's steps
+    const health = dashboard.promptHealth;
+    assert.ok(health, 'the run has a prompt ledger');
+    assert.equal(await board.page.locator('#prompt-health').isVisible(), true);
+    assert.match(await board.page.locator('#prompt-health-summary').innerText(), new RegExp(`${health.steps} steps of its prompt ledger`));
+    for (const id of ['chart-prompt-status', 'chart-group-shares']) {
+      const canvas = board.page.locator(`#${id}`);
+      assert.equal(await canvas.getAttribute('data-points'), String(state.shares.length), id);
+      assert.equal(await canvas.getAttribute('data-last-step'), String(state.shares.at(-1)?.step), id);
+      const painted = await canvas.evaluate((c) => {
+        const { width, height } = c as { width: number; height: number };
+        const data = (c as { getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } })
+          .getContext('2d').getImageData(0, 0, width, height).data;
+        let n = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+        return n;
+      });
+      assert.ok(painted > 2000, `${id} is drawn (${painted} painted pixels)`);
+    }
+    assert.deepEqual(health.shares, state.shares, 'the dashboard charts the shares the Diagnostics panel charts (under 400 steps: none thinned)');
+    await board.page.locator('#prompt-health').scrollIntoViewIfNeeded();
+    await board.page.screenshot({ path: join(OUT, 'dashboard-prompt-health.png') });
+    // a run without a ledger: no Prompts section
+    await board.send([{ type: 'state', state: { ...dashboard, promptHealth: null } }]);
+    await waitForRenders(board.page, 2);
+    assert.equal(await board.page.locator('#prompt-health').isHidden(), true);
     assert.deepEqual(board.problems, []);
     await board.close();
   } finally {

@@ -1,7 +1,10 @@
 // The dashboard's message contract: the DashboardState the host sends whole, the page's
 // messages back, and what the page keeps across sessions (webview/shared/contract.ts has the rest).
 
+import type { PromptHealth } from '../../src/diagnostics/model/promptLedger';
 import { isInt, isRecord, isString, type RunSummary } from '../shared/contract';
+
+export type { PromptHealth };
 
 export interface SeriesData {
   runId: string;
@@ -133,6 +136,8 @@ export interface DashboardState {
   smoothing: number;
   /** The sweep all these runs belong to (Compare Sweep), or null/absent (src/sweeps/model/sweepView.ts). */
   sweep?: SweepView | null;
+  /** The prompt ledger of the critic run: status and group shares over steps; null/absent without a ledger (src/diagnostics/model/promptHealth.ts reads it). */
+  promptHealth?: PromptHealth | null;
 }
 
 /** Parallel coordinates of a sweep: one row per trial, one value per axis (its parameters, then the metric). */

@@ -1,6 +1,7 @@
 // The dashboard page's elements, made once: the runs header, the summary, the metric charts with
-// their toolbar, the critic view and the config table. The panels fill them in.
+// their toolbar, the prompt-health charts, the critic view and the config table. The panels fill them in.
 import { byId, ce, h } from '../shared/dom';
+import { GROUP_CHART_LABEL, STATUS_CHART_LABEL } from '../shared/shareCharts';
 import { MAX_SMOOTHING } from '../../src/dashboard/model/smoothing';
 import { view } from './state';
 
@@ -32,6 +33,15 @@ export const inspectButton = ce('vscode-button', { id: 'inspect-rollouts', secon
 export const criticSummary = h('p', { id: 'critic-summary', className: 'summary', role: 'status' });
 export const histogramCanvas = h('canvas', { id: 'chart-psi-histogram', role: 'img', 'aria-label': 'Histogram of psi_post split by label' });
 export const reliabilityCanvas = h('canvas', { id: 'chart-reliability', role: 'img', 'aria-label': 'Reliability diagram of sigma(psi_post)' });
+export const promptStatusCanvas = h('canvas', { id: 'chart-prompt-status', role: 'img', 'aria-label': STATUS_CHART_LABEL });
+export const groupSharesCanvas = h('canvas', { id: 'chart-group-shares', role: 'img', 'aria-label': GROUP_CHART_LABEL });
+export const promptHealthSummary = h('p', { id: 'prompt-health-summary', className: 'summary', role: 'status' });
+export const promptHealthSection = h('section', { id: 'prompt-health', 'aria-labelledby': 'prompt-health-title', hidden: true }, // promptHealthPanel.ts
+  h('h2', { id: 'prompt-health-title' }, 'Prompts'),
+  promptHealthSummary,
+  h('div', { className: 'chart-grid' },
+    chartCard('prompt-status', 'Prompt status (share of prompts seen)', promptStatusCanvas),
+    chartCard('group-shares', 'Groups: all correct / all wrong / mixed', groupSharesCanvas)));
 export const configSection = h('div', { id: 'config-diff-container' });
 export const scoresSection = h('div', { id: 'scores-container' });
 export const sweepSection = h('section', { id: 'sweep', 'aria-labelledby': 'sweep-title', hidden: true }); // Compare Sweep (sweepPanel.ts)
@@ -61,6 +71,7 @@ root.append(
     ),
     chartGrid,
   ),
+  promptHealthSection,
   h(
     'section',
     { id: 'critic', 'aria-labelledby': 'critic-title' },

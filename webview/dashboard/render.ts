@@ -1,10 +1,11 @@
 // Draws the whole page from the host's last state, at most every REDRAW_INTERVAL_MS: the runs,
-// the summary, the metric charts, the critic view, the config table and a sweep's section, in that order.
+// the summary, the metric charts, the prompt-health charts, the critic view, the config table and a sweep's section, in that order.
 import { throttle } from '../shared/dom';
 import { themeColors } from '../shared/theme';
 import { renderConfig } from './configPanel';
 import { renderCritic } from './criticPanel';
 import { renderFamilies } from './metricsPanel';
+import { renderPromptHealth } from './promptHealthPanel';
 import { runLabels } from './runLabels';
 import { renderRuns } from './runsPanel';
 import { renderScores } from './scoresPanel';
@@ -21,6 +22,7 @@ export const render = throttle(() => {
   renderRuns(view.state, colors);
   renderScores(view.state, colors);
   renderFamilies(view.state, colors);
+  renderPromptHealth(view.state);
   renderCritic(view.state, colors);
   renderConfig(view.state);
   renderSweep(sweepSection, view.state.sweep, colors);

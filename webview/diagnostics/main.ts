@@ -3,17 +3,14 @@
 // Held-out tab (problems fixed and broken since step 0 or the previous evaluation, and their
 // responses). The host sends whole state; every run-written string is set with textContent.
 
-import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import { heldoutChanges } from '../../src/diagnostics/model/heldout';
 import { STATUSES } from '../../src/diagnostics/model/promptLedger';
 import { tokenHeat } from '../rollouts/model';
 import { byId, clear, debounce, formatNumber, h } from '../shared/dom';
-import { themeColors, withAlpha } from '../shared/theme';
+import { GROUP_CHART_LABEL, renderShareCharts, STATUS_CHART_LABEL } from '../shared/shareCharts';
 import { connect, onHostMessage } from '../shared/vscodeApi';
 import { isDiagnosticsHostMessage } from './contract';
 import type { DiagnosticsState, DiagnosticsWebviewMessage, HeldoutDetail, PromptDetail, PromptSummary } from './contract';
-
-Chart.register(CategoryScale, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip);
 
 type Tab = 'prompts' | 'heldout';
 type SortKey = 'id' | 'source' | 'seen' | 'first' | 'last' | 'trend' | 'firstSolvedStep' | 'status';
@@ -46,8 +43,8 @@ const statusFilter = h('select', { id: 'prompt-status', 'aria-label': 'Status' }
   ...STATUSES.map((s) => h('option', { value: s }, s)));
 const search = h('input', { id: 'prompt-search', type: 'search', placeholder: 'Search prompt ids', 'aria-label': 'Search prompt ids' });
 const counts = h('div', { id: 'prompt-counts', className: 'summary' });
-const statusCanvas = h('canvas', { id: 'status-chart', 'aria-label': 'Share of seen prompts in each status over steps', role: 'img' });
-const groupCanvas = h('canvas', { id: 'group-chart', 'aria-label': 'Share of groups all correct, all wrong and mixed over steps', role: 'img' });
+const statusCanvas = h('canvas', { id: 'status-chart', 'aria-label': STATUS_CHART_LABEL, role: 'img' });
+const groupCanvas = h('canvas', { id: 'group-chart', 'aria-label': GROUP_CHART_LABEL, role: 'img' });
 const promptTable = h('table', { id: 'prompt-table', className: 'diff-table' });
 const promptNote = h('p', { className: 'hint' });
 const promptDetail = h('div', { id: 'prompt-detail', className: 'detail' });
@@ -146,36 +143,6 @@ function heat(tokens: string[] | undefined, values: number[] | undefined): HTMLE
   return box;
 }
 
-const charts = new Map<string, Chart>();
-
-function lineChart(canvas: HTMLCanvasElement, steps: number[], series: Array<[string, number[]]>, stacked: boolean): void {
-  const colors = themeColors().series;
-  const datasets = series.map(([label, data], i) => ({
-    label, data, borderColor: colors[i % colors.length], backgroundColor: withAlpha(colors[i % colors.length], 0.35),
-    fill: stacked ? (i === 0 ? 'origin' : '-1') : false,
-    pointRadius: 0, borderWidth: 1.5,
-  }));
-  const existing = charts.get(canvas.id);
-  if (existing) {
-    existing.data.labels = steps;
-    existing.data.datasets = datasets;
-    existing.update('none');
-    return;
-  }
-  charts.set(canvas.id, new Chart(canvas, {
-    type: 'line',
-    data: { labels: steps, datasets },
-    options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 1, stacked }, x: { title: { display: true, text: 'step' } } } },
-  }));
-}
-
-function renderShares(s: DiagnosticsState): void {
-  const steps = s.shares.map((x) => x.step);
-  lineChart(statusCanvas, steps, STATUSES.map((st) => [st, s.shares.map((x) => x.status[st])]), true);
-  lineChart(groupCanvas, steps, [['all correct', s.shares.map((x) => x.allCorrect)], ['all wrong', s.shares.map((x) => x.allWrong)],
-    ['mixed', s.shares.map((x) => x.mixed)]], false);
-}
-
 // ------------------------------------------------------------ Held-out tab
 
 const since = h('select', { id: 'heldout-since', 'aria-label': 'Compare with' }, h('option', { value: 'start' }, 'since the first evaluation'),
@@ -256,7 +223,7 @@ onHostMessage(isDiagnosticsHostMessage, (message) => {
     state = message.state;
     title.textContent = `${state.runName} · ${state.runId}`;
     renderPrompts();
-    renderShares(state);
+    renderShareCharts(statusCanvas, groupCanvas, state.shares);
     renderHeldout();
     showTab(tab);
     document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);

@@ -144,6 +144,16 @@ export interface StepShares {
   mixed: number;
 }
 
+/** A run's shares over steps as the dashboard charts them (promptHealth.ts reads them from its ledger). */
+export interface PromptHealth {
+  runId: string;
+  runName: string;
+  /** The steps of the ledger (before thinning). */
+  steps: number;
+  /** At most MAX_SHARE_POINTS of them, evenly spaced, the first and the last included. */
+  shares: StepShares[];
+}
+
 /** The dashboard's prompt chart: per step, status shares of the prompts seen so far and group shares. */
 export function sharesOverSteps(rows: readonly LedgerRow[]): StepShares[] {
   const states = new Map<string, PromptState>();

@@ -3,6 +3,7 @@ own, then each rule's condition built on the real trainer with the event and the
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 
@@ -174,6 +175,33 @@ def test_an_exploding_learning_rate_collapses_entropy(write_config, tmp_path):
     collapse = fired["entropy_collapse"]
     early = sorted(steps[s]["policy/entropy"] for s in (1, 2, 3))
     assert collapse["value"] == steps[collapse["step"]]["policy/entropy"] < 0.1 * early[1] == collapse["threshold"]
+
+
+def test_a_run_resumed_at_a_much_lower_temperature_fires_grad_spike_and_stops_at_that_step(write_config, tmp_path):
+    """The update takes the log-probs at the rollout temperature, so a sample off the greedy path has a
+    gradient that grows as 1/T: the embedded default resumed with rollout.temperature lowered from 1 to
+    0.02 (a scale change, as made to sharpen the samples) has steps whose groups all agree (no gradient)
+    and then a step whose gradient norm is over 10 x its running median, the rule's default factor. (An
+    exploding learning rate does not do it: it collapses the policy, the groups agree and the gradient
+    vanishes; see test_an_exploding_learning_rate_collapses_entropy.)"""
+    run_dir = tmp_path / "runs" / "cold"
+    config = write_config(total_steps=6, eval_every=0, checkpoint_every=6, **{
+        "model.path": "builtin:arith-tiny", "task.arith": {"digits": 2, "seed": 1234}, "rollout.n": 8,
+        "optim.lr": 4e-4, "optim.mini_batch_prompts": 4, "optim.micro_batch_prompts": 4, "alerts.grad_spike.action": "stop"})
+    assert train(config, run_dir) == 0
+    assert alerts_of(run_dir, "grad_spike") == [], "steady at temperature 1"
+    assert train(config, run_dir, overrides=["total_steps=12", "rollout.temperature=0.02"], resume=True) == 0
+    [alert] = alerts_of(run_dir, "grad_spike")
+    norms = {step: values["optim/grad_norm"] for step, values in metrics_by_step(run_dir) if "optim/grad_norm" in values}
+    step = alert["step"]
+    median = statistics.median(norms[s] for s in range(1, step))  # the window (20) holds every earlier step
+    assert step > 6 and alert["action"] == "stop"
+    assert alert["value"] == norms[step] > 10 * median and alert["threshold"] == pytest.approx(10 * median)
+    assert max(norms[s] for s in range(1, 7)) < 3 * min(norms[s] for s in range(1, 7)), "no spike at temperature 1"
+    # stop: checkpointed at the alert's step, then stopped (Resume relaunches from there)
+    info = run_json(run_dir)
+    assert info["status"] == "stopped" and info["step"] == step
+    assert runio.latest_checkpoint(run_dir).name == runio.step_name(step)
 
 
 def test_nonfinite_pauses_the_run_and_resume_continues(write_config, tmp_path, monkeypatch):
