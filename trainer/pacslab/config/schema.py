@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pacslab.algorithms import ALGORITHMS, NAMES
+from pacslab.algorithms import ADV_ESTIMATORS, ALGORITHMS, NAMES, REWARD_METHODS, WEIGHT_MODES
 from pacslab.config.alerts import AlertsConfig
 from pacslab.config.base import MAX_TEXT, Float, Int, Section as _Section  # noqa: F401 - MAX_TEXT is part of this module's API
 from pacslab.config.launch import LaunchConfig, SlurmConfig  # noqa: F401 - re-exported: the sections of the schema
@@ -102,17 +102,17 @@ class RolloutConfig(_Section):
 
 class PacsConfig(_Section):
     beta: Float = Field(1.0, gt=0, description="Scale β of the reward proxy r̂ (and of ψ).")
-    reward_method: Literal["logratio", "mean_logp"] = Field(
+    reward_method: Literal[REWARD_METHODS] = Field(  # type: ignore[valid-type]
         "logratio",
         description="r̂ = β·Σ(logp − old_logp) over the response (`logratio`) or β·mean(logp) (`mean_logp`).",
     )
-    adv_estimator: Literal["rloo", "grpo", "naive"] = Field(
+    adv_estimator: Literal[ADV_ESTIMATORS] = Field(  # type: ignore[valid-type]
         "rloo",
         description="ψ from r̂ within a group: leave-one-out baseline (`rloo`), group-normalised "
         "(`grpo`) or r̂ itself (`naive`).",
     )
     norm_by_std: bool = Field(True, description="With adv_estimator grpo, divide by the group's std of r̂.")
-    weight_mode: Literal["question", "only_positive", "only_negative", "none"] = Field(
+    weight_mode: Literal[WEIGHT_MODES] = Field(  # type: ignore[valid-type]
         "question",
         description="Per-sample weights: balance the labels within each mixed group (`question`), "
         "keep only correct (`only_positive`) or only wrong (`only_negative`) samples, or none.",
