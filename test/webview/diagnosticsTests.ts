@@ -13,7 +13,7 @@ import { diagnosticsState } from '../../src/diagnostics/model/diagnosticsState';
 import { launchChromium } from './browser';
 import { PAYLOADS } from './fixtures';
 import { THEMES } from './themes';
-import { openPage, waitForRenders } from './webviewTests';
+import { openPage, waitForRenders } from './harness';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const document: any;
