@@ -44,10 +44,11 @@ export class Extension extends Disposer {
     this.track(new RunNotifications(store, log));
     this.track(new AlertNotifications(store, log));
     const worktrees = new RunWorktrees(context.globalStorageUri.fsPath);
-    const launcher = this.track(new RunLauncher(store, roots, worktrees, python, log));
+    const services = { store, roots, python, log };
+    const launcher = this.track(new RunLauncher(services, worktrees));
     this.track(launcher.onDidLaunch((runId) => void tree.reveal(runId)));
     this.track(new RunCommands(store, roots, launcher, worktrees, log));
-    const importer = this.track(new RunImporter(store, roots, python, log));
+    const importer = this.track(new RunImporter(services));
     this.track(importer.onDidImport((runId) => void tree.reveal(runId)));
     this.track(new RunCodeFeature(store, roots, worktrees));
     this.track(new ConfigLanguage(context, log));
@@ -57,12 +58,12 @@ export class Extension extends Disposer {
     const dashboard = this.track(new DashboardFeature(context, store));
     tree.useComparison(dashboard);
     const rollouts = this.track(new RolloutsFeature(context, store));
-    this.track(new VerifierCommands(store, roots, python, rollouts, log));
+    this.track(new VerifierCommands(services, rollouts));
     this.track(new DiagnosticsFeature(context, store));
     this.track(dashboard.onDidFocusRun((runId) => rollouts.followRun(runId)));
     this.track(tree.onDidSelectRun((runId) => rollouts.followRun(runId)));
     this.track(new ScoringFeature(context, store, python));
-    tree.useSweeps(this.track(new SweepsFeature(store, roots, python, log)));
+    tree.useSweeps(this.track(new SweepsFeature(services)));
 
     this.track(tree.onDidShowWelcome(() => void python.refreshContext()));
     void store.start().then(() => tree.refreshNow());

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { DIAGNOSTICS_VIEW_TYPE, isDiagnosticsWebviewMessage } from '../../webview/diagnostics/contract';
 import type { DiagnosticsHostMessage, DiagnosticsState, DiagnosticsWebviewMessage, HeldoutDetail, PromptDetail } from '../../webview/diagnostics/contract';
 import type { RunStore } from '../runs/model/runStore';
-import { createWebviewPanel, webviewHtml, WebviewSession } from '../webviews/webviewSession';
+import { PanelSession, type PanelPage } from '../webviews/webviewSession';
 import { diagnosticsState, readOptional } from './model/diagnosticsState';
 import { parseHeldout } from './model/heldout';
 import type { HeldoutExample } from './model/heldout';
@@ -15,8 +15,11 @@ import { parseLedger } from './model/promptLedger';
 /** The most recorded steps a prompt's drill-down reads (the newest). */
 const MAX_DETAIL_STEPS = 12;
 const REFRESH_MS = 3000;
+const PAGE: PanelPage<DiagnosticsWebviewMessage> = {
+  viewType: DIAGNOSTICS_VIEW_TYPE, bundle: 'diagnostics', title: 'Diagnostics', guard: isDiagnosticsWebviewMessage, source: 'diagnostics panel',
+};
 
-export class DiagnosticsPanel extends WebviewSession<DiagnosticsWebviewMessage, DiagnosticsHostMessage> {
+export class DiagnosticsPanel extends PanelSession<DiagnosticsWebviewMessage, DiagnosticsHostMessage> {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private heldoutFiles: Array<{ step: number; file: string }> = [];
 
@@ -24,10 +27,8 @@ export class DiagnosticsPanel extends WebviewSession<DiagnosticsWebviewMessage, 
     extensionUri: vscode.Uri,
     readonly runId: string,
     private readonly store: RunStore,
-    private readonly panel: vscode.WebviewPanel = createWebviewPanel(DIAGNOSTICS_VIEW_TYPE, '', extensionUri),
   ) {
-    super(panel, isDiagnosticsWebviewMessage, 'diagnostics panel');
-    this.panel.webview.html = webviewHtml(this.panel.webview, extensionUri, 'diagnostics', 'Diagnostics');
+    super(extensionUri, PAGE);
     this.panel.title = `Diagnostics · ${runId}`;
     this.track(store.onDidChange(({ runIds }) => runIds.includes(runId) && this.refresh()));
     this.track({ dispose: () => clearTimeout(this.refreshTimer) });

@@ -9,13 +9,10 @@ import type { SampleRef } from '../../webview/rollouts/contract';
 import { LIVE_STATUSES } from '../run/model/runFormat';
 import { isCorrect } from '../run/model/runModel';
 import { reverifyRun } from '../runs/model/reverify';
-import type { RunStore } from '../runs/model/runStore';
 import { addVerifierCase } from '../runs/model/verifierCases';
-import type { TrainerPython } from '../python/trainerPython';
 import { pickRun } from '../runs/pickRun';
-import type { RunRoots } from '../runs/runRoots';
+import { TrainerFeature, type TrainerServices } from '../runs/trainerFeature';
 import { requireTrust } from '../trust/trust';
-import { Disposer } from '../vscode/disposer';
 import type { RolloutsFeature } from './rolloutsFeature';
 
 interface VerifierChoice extends vscode.QuickPickItem {
@@ -24,15 +21,12 @@ interface VerifierChoice extends vscode.QuickPickItem {
   file?: boolean;
 }
 
-export class VerifierCommands extends Disposer {
+export class VerifierCommands extends TrainerFeature {
   constructor(
-    private readonly store: RunStore,
-    private readonly roots: RunRoots,
-    private readonly python: TrainerPython,
+    services: TrainerServices,
     private readonly rollouts: RolloutsFeature,
-    private readonly log: vscode.LogOutputChannel,
   ) {
-    super();
+    super(services);
     this.track(vscode.commands.registerCommand('pacs.reverifyRun', (arg?: unknown) => this.reverify(arg)));
     this.track(vscode.commands.registerCommand('pacs.addVerifierCase', (arg?: unknown) => this.addCase(arg)));
   }

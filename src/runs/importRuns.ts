@@ -3,24 +3,16 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { importRuns } from './model/importer';
-import type { RunStore } from './model/runStore';
-import type { TrainerPython } from '../python/trainerPython';
 import { requireTrust } from '../trust/trust';
-import { Disposer } from '../vscode/disposer';
-import type { RunRoots } from './runRoots';
+import { TrainerFeature, type TrainerServices } from './trainerFeature';
 
-export class RunImporter extends Disposer {
+export class RunImporter extends TrainerFeature {
   private readonly imported = this.track(new vscode.EventEmitter<string>());
   /** The id of each run an import made. */
   readonly onDidImport = this.imported.event;
 
-  constructor(
-    private readonly store: RunStore,
-    private readonly roots: RunRoots,
-    private readonly python: TrainerPython,
-    private readonly log: vscode.LogOutputChannel,
-  ) {
-    super();
+  constructor(services: TrainerServices) {
+    super(services);
     this.track(vscode.commands.registerCommand('pacs.importRuns', (arg?: unknown) => this.importFrom(arg)));
   }
 
@@ -49,8 +41,7 @@ export class RunImporter extends Disposer {
           dirs.forEach((dir) => this.log.info(`Imported ${source.fsPath} as ${dir}`));
           made.push(...dirs);
         } catch (err) {
-          this.log.error((err as Error).message);
-          void vscode.window.showErrorMessage(`PACS Lab: ${(err as Error).message}`);
+          this.showFailure(err);
         }
       }
     });

@@ -5,30 +5,25 @@ import { GitDirtyError } from '../git/model/git';
 import type { GitMode } from '../git/model/git';
 import { launchRun, launchedAs, reproduceRun, resumeRun } from './model/launcher';
 import type { LaunchResult } from './model/launcher';
-import type { RunState, RunStore } from './model/runStore';
+import type { RunState } from './model/runStore';
 import type { RunWorktrees } from '../git/model/runWorktrees';
-import type { TrainerPython } from '../python/trainerPython';
 import { requireTrust } from '../trust/trust';
-import { Disposer } from '../vscode/disposer';
 import { pickRun } from './pickRun';
-import type { RunRoots } from './runRoots';
+import { TrainerFeature, type TrainerServices } from './trainerFeature';
 
 export const CONFIG_GLOB = '**/*.pacs.yaml';
 const CONFIG_SUFFIX = '.pacs.yaml';
 
-export class RunLauncher extends Disposer {
+export class RunLauncher extends TrainerFeature {
   private readonly launched = this.track(new vscode.EventEmitter<string>());
   /** Fires with the id of each run started or reproduced from this window. */
   readonly onDidLaunch = this.launched.event;
 
   constructor(
-    private readonly store: RunStore,
-    private readonly roots: RunRoots,
+    services: TrainerServices,
     private readonly worktrees: RunWorktrees,
-    private readonly python: TrainerPython,
-    private readonly log: vscode.LogOutputChannel,
   ) {
-    super();
+    super(services);
     this.track(vscode.commands.registerCommand('pacs.startRun', (arg?: unknown) => this.start(arg)));
     this.track(vscode.commands.registerCommand('pacs.reproduceRun', (arg?: unknown) => this.reproduce(arg)));
   }

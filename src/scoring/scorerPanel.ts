@@ -4,8 +4,7 @@ import { isScorerWebviewMessage, SCORER_VIEW_TYPE } from '../../webview/scorer/c
 import type { ScoreView, ScorerHostMessage, ScorerState, ScorerWebviewMessage } from '../../webview/scorer/contract';
 import { ScoreError } from './model/implicitReward';
 import type { GroupScoreResult, ScoreResult, ScorerCache } from './model/scorer';
-import { createWebviewPanel, WebviewSession } from '../webviews/webviewSession';
-import { webviewHtml } from '../webviews/webviewSession';
+import { PanelSession, type PanelPage } from '../webviews/webviewSession';
 
 export interface ScorerTarget {
   runId: string;
@@ -25,7 +24,11 @@ export interface ScorerDeps {
   ensureExport(target: ScorerTarget, ask: boolean): Promise<boolean>;
 }
 
-export class ScorerPanel extends WebviewSession<ScorerWebviewMessage, ScorerHostMessage> {
+const PAGE: PanelPage<ScorerWebviewMessage> = {
+  viewType: SCORER_VIEW_TYPE, bundle: 'scorer', title: 'Score a Response', guard: isScorerWebviewMessage, source: 'scorer',
+};
+
+export class ScorerPanel extends PanelSession<ScorerWebviewMessage, ScorerHostMessage> {
   private generation = 0;
   private busy: ScorerState['busy'] = null;
   private error: string | null = null;
@@ -35,10 +38,9 @@ export class ScorerPanel extends WebviewSession<ScorerWebviewMessage, ScorerHost
     extensionUri: vscode.Uri,
     private target: ScorerTarget,
     private readonly deps: ScorerDeps,
-    private readonly panel: vscode.WebviewPanel = createWebviewPanel(SCORER_VIEW_TYPE, '', extensionUri),
+    panel?: vscode.WebviewPanel,
   ) {
-    super(panel, isScorerWebviewMessage, 'scorer');
-    this.panel.webview.html = webviewHtml(this.panel.webview, extensionUri, 'scorer', 'Score a Response');
+    super(extensionUri, PAGE, panel);
     this.updateTitle();
   }
 

@@ -5,12 +5,9 @@
 // process: closing or reloading the window leaves the sweep running.
 import * as vscode from 'vscode';
 import type { GitMode } from '../git/model/git';
-import type { RunStore } from '../runs/model/runStore';
-import type { TrainerPython } from '../python/trainerPython';
-import type { RunRoots } from '../runs/runRoots';
 import type { SweepSource } from '../runs/runsTree';
+import { TrainerFeature, type TrainerServices } from '../runs/trainerFeature';
 import { requireTrust } from '../trust/trust';
-import { Disposer } from '../vscode/disposer';
 import { readSweeps } from './model/sweepFiles';
 import { runSweepTag, sweepsRootOf, type SweepInfo } from './model/sweepFormat';
 import { SweepItem } from './sweepItem';
@@ -20,7 +17,7 @@ import { progressText } from './model/sweepModel';
 const POLL_MS = 2000;
 export const SWEEP_SELECTOR: vscode.DocumentSelector = [{ pattern: '**/*.pacs.yaml' }, { pattern: '**/*.sweep.{yaml,yml}' }];
 
-export class SweepsFeature extends Disposer implements SweepSource, vscode.CodeLensProvider {
+export class SweepsFeature extends TrainerFeature implements SweepSource, vscode.CodeLensProvider {
   private list: SweepInfo[] = [];
   private readonly changed = this.track(new vscode.EventEmitter<void>());
   readonly onDidChange = this.changed.event;
@@ -28,13 +25,8 @@ export class SweepsFeature extends Disposer implements SweepSource, vscode.CodeL
   readonly onDidChangeCodeLenses = this.lensesChanged.event;
   private reading = false;
 
-  constructor(
-    private readonly store: RunStore,
-    private readonly roots: RunRoots,
-    private readonly python: TrainerPython,
-    private readonly log: vscode.LogOutputChannel,
-  ) {
-    super();
+  constructor(services: TrainerServices) {
+    super(services);
     this.track(vscode.commands.registerCommand('pacs.startSweep', (arg?: unknown) => this.start(arg)));
     for (const command of ['pause', 'resume', 'stop'] as const) {
       this.track(vscode.commands.registerCommand(`pacs.${command}Sweep`, (arg?: unknown) => this.control(arg, command)));
@@ -44,7 +36,7 @@ export class SweepsFeature extends Disposer implements SweepSource, vscode.CodeL
     this.track(vscode.workspace.onDidChangeTextDocument((e) => vscode.languages.match(SWEEP_SELECTOR, e.document) && this.lensesChanged.fire()));
     const timer = setInterval(() => void this.refresh(), POLL_MS);
     this.track({ dispose: () => clearInterval(timer) });
-    this.track(roots.onDidChange(() => void this.refresh()));
+    this.track(this.roots.onDidChange(() => void this.refresh()));
     void this.refresh();
   }
 
@@ -93,8 +85,7 @@ export class SweepsFeature extends Disposer implements SweepSource, vscode.CodeL
       await this.refresh();
       void vscode.window.showInformationMessage(`PACS Lab: sweep ${started.sweepId} started; its runs appear under it in the Runs view.`);
     } catch (err) {
-      this.log.error((err as Error).message);
-      void vscode.window.showErrorMessage(`PACS Lab: ${(err as Error).message}`);
+      this.showFailure(err);
     }
   }
 

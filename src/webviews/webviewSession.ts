@@ -1,6 +1,6 @@
 // The host side of one webview (an editor tab or a side view), shared by the dashboard, the
-// rollout inspector and the scorer: the ready handshake, posting, disposal with its panel, the
-// set of open panels, and the serializer that restores a panel after a window reload; and the page
+// rollout inspector, the scorer and the diagnostics panel: the ready handshake, posting, disposal
+// with its panel, the set of open panels, a session on a tab of its own (`PanelSession`), and the serializer that restores a panel after a window reload; and the page
 // itself: a webview bundle turned into the HTML VS Code shows (model/webviewPage.ts writes it, CSP
 // included, without vscode, so the browser tests render exactly what the extension serves).
 import * as vscode from 'vscode';
@@ -147,6 +147,28 @@ export class SessionSet<T extends { onDidDispose: vscode.Event<void>; dispose():
 /** A new editor tab for a webview bundle: scripts on, only the built assets loadable, not retained when hidden. */
 export function createWebviewPanel(viewType: string, title: string, extensionUri: vscode.Uri, preserveFocus = false): vscode.WebviewPanel {
   return vscode.window.createWebviewPanel(viewType, title, { viewColumn: vscode.ViewColumn.Active, preserveFocus }, { ...webviewOptions(extensionUri), retainContextWhenHidden: false });
+}
+
+/** The page an editor tab of its own shows: its view type, bundle, title and the guard of its messages. */
+export interface PanelPage<In> {
+  readonly viewType: string;
+  readonly bundle: WebviewBundle;
+  readonly title: string;
+  readonly guard: (value: unknown) => value is In;
+  /** Who sent a message that fails the guard, for the log. */
+  readonly source: string;
+}
+
+/** A session on an editor tab of its own: a new tab (or the one a reload restored) showing its page. */
+export abstract class PanelSession<In extends { type: string }, Out> extends WebviewSession<In, Out> {
+  constructor(
+    extensionUri: vscode.Uri,
+    page: PanelPage<In>,
+    protected readonly panel: vscode.WebviewPanel = createWebviewPanel(page.viewType, '', extensionUri),
+  ) {
+    super(panel, page.guard, page.source);
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, page.bundle, page.title);
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { PromptHealthReader } from '../../src/diagnostics/model/promptHealth';
 import { launchChromium } from './browser';
 import { PAYLOADS } from './fixtures';
 import { THEMES } from './themes';
-import { openPage, waitForRenders } from './webviewTests';
+import { openPage, waitForRenders } from './harness';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const document: any;

@@ -5,7 +5,7 @@ import { shownStep } from '../../src/run/model/runModel';
 import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/model/runConfig';
 import { THEMES } from './themes';
-import { openPage, waitForRenders } from './webviewTests';
+import { openPage, waitForRenders } from './harness';
 import { launchChromium } from './browser';
 
 async function main(root: string, runId: string, out: string, themeIndex: number): Promise<void> {

@@ -77,6 +77,12 @@ class Algorithm:
 
 ALGORITHMS: dict[str, Algorithm] = {}
 
+# The options of the PACS score (the `pacs:` section): losses.py computes each, the config schema
+# offers them, and `pacslab score` computes ψ with the same estimators.
+REWARD_METHODS = ("logratio", "mean_logp")
+ADV_ESTIMATORS = ("rloo", "grpo", "naive")
+WEIGHT_MODES = ("question", "only_positive", "only_negative", "none")
+
 
 def register(algorithm: Algorithm) -> Algorithm:
     if algorithm.name in ALGORITHMS:

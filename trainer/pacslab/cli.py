@@ -311,22 +311,16 @@ def cmd_export_merged(args) -> int:
 
 def cmd_status(args) -> int:
     from pacslab.run import files as runio
-    from pacslab.run.safe_json import terminal_text as safe
+    from pacslab.run.safe_json import print_listing, terminal_text as safe
 
-    runs = runio.list_runs(args.runs_root)
-    if args.json:  # json.dumps escapes control characters itself
-        print(json.dumps(runs, indent=2))
-        return 0
-    if not runs:
-        print(f"no runs in {safe(args.runs_root)}")
-        return 0
-    print(f"{'RUN':48} {'STATUS':10} {'STEP':>11}  {'ALGORITHM':9}")
-    for run in runs:
+    def row(run: dict) -> None:
         step = f"{run.get('step') or 0}/{run.get('total_steps') or '?'}"
         print(f"{safe(run.get('id') or Path(run['dir']).name):48} {safe(run.get('status')):10} {safe(step):>11}  {safe(run.get('algorithm') or '')}")
         if run.get("status") == "unreadable":
             print(f"warning: {safe(run['error']['message'])}", file=sys.stderr)
-    return 0
+
+    return print_listing(runio.list_runs(args.runs_root), as_json=args.json, empty=f"no runs in {safe(args.runs_root)}",
+                         header=f"{'RUN':48} {'STATUS':10} {'STEP':>11}  {'ALGORITHM':9}", row=row)
 
 
 def cmd_import(args) -> int:

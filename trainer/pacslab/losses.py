@@ -16,9 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-REWARD_METHODS = ("logratio", "mean_logp")
-ADV_ESTIMATORS = ("rloo", "grpo", "naive")
-WEIGHT_MODES = ("question", "only_positive", "only_negative", "none")
+from pacslab.algorithms import ADV_ESTIMATORS, REWARD_METHODS, WEIGHT_MODES
 STD_EPS = 1e-6
 
 Metrics = dict[str, "float | Tensor"]

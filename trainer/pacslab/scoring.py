@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from pacslab import onnx_export
+from pacslab.algorithms import ADV_ESTIMATORS
 from pacslab.run import files as runio
 
 BACKENDS = ("onnx", "torch")
-ESTIMATORS = ("rloo", "grpo", "naive")
 # Characters that may encode to nothing without being unknown (a whitespace pre-tokenizer drops them).
 WHITESPACE = frozenset(" \t\n\r\f\v")
 
@@ -61,7 +61,7 @@ def group_psi(rewards: list[float], i: int, *, estimator: str, norm_by_std: bool
             return rewards[i] - mean
         std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (n - 1))
         return (rewards[i] - mean) / (std + 1e-6)
-    raise ScoreError(f"adv_estimator {estimator!r} is not known; use one of {', '.join(ESTIMATORS)}")
+    raise ScoreError(f"adv_estimator {estimator!r} is not known; use one of {', '.join(ADV_ESTIMATORS)}")
 
 
 def sigmoid(x: float) -> float:

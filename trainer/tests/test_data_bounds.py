@@ -9,7 +9,8 @@ import pytest
 
 from pacslab.config import ConfigError, TaskConfig
 from pacslab.config.loading import load_config
-from pacslab.tasks import MAX_ROW_BYTES, DataError, load_examples
+from pacslab.data_files import MAX_ROW_BYTES
+from pacslab.tasks import DataError, load_examples
 
 CONFIG = "total_steps: 2\nrollout: {n: 4, prompts_per_step: 4}\n"
 

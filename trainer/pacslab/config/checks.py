@@ -118,7 +118,7 @@ def _check_eval_sets(cfg: Config, base_dir: Path, add) -> None:
 
 
 def _check_source(spec: str, data_type: str, key: str, base_dir: Path, add) -> None:
-    from pacslab.tasks import DataError, data_sources
+    from pacslab.data_files import DataError, data_sources
 
     try:
         data_sources(spec, data_type, key=key, base_dir=base_dir)

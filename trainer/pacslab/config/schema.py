@@ -6,14 +6,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pacslab.algorithms import ALGORITHMS, NAMES
-
-BUILTIN_PREFIX = "builtin:"
-
+from pacslab.algorithms import ADV_ESTIMATORS, ALGORITHMS, NAMES, REWARD_METHODS, WEIGHT_MODES
 from pacslab.config.alerts import AlertsConfig
 from pacslab.config.base import MAX_TEXT, Float, Int, Section as _Section  # noqa: F401 - MAX_TEXT is part of this module's API
+from pacslab.config.launch import LaunchConfig, SlurmConfig  # noqa: F401 - re-exported: the sections of the schema
+from pacslab.config.sweep import SweepConfig
+from pacslab.config.task import DATA_TYPES, ArithConfig, DataType, TaskConfig  # noqa: F401
 
-VERIFIER_SPEC = r"^(exact|math|(python|verl|trl):([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*)$"
+BUILTIN_PREFIX = "builtin:"
 
 
 class LoraConfig(_Section):
@@ -55,125 +55,6 @@ class ModelConfig(_Section):
         description="Train LoRA adapters (PEFT) instead of every weight: only the adapters train, the KL "
         "reference is the base with the adapters off, checkpoints hold the adapter and exports merge it. "
         "null = full fine-tuning.",
-    )
-
-
-class ArithConfig(_Section):
-    digits: Int = Field(3, ge=1, le=9, description="Digits per operand of the generated problems.")
-    ops: list[Literal["+", "-", "*"]] = Field(
-        ["+"], min_length=1, description="Operators to draw problems from."
-    )
-    train_size: Int = Field(20000, ge=1, description="Number of generated training problems.")
-    eval_size: Int = Field(200, ge=1, description="Number of generated held-out problems.")
-    seed: Int = Field(1234, description="Seed of the problem generator (independent of the run seed).")
-
-
-DATA_TYPES = ("jsonl", "json", "parquet", "csv", "dataset")
-DataType = Literal["jsonl", "json", "parquet", "csv", "dataset"]
-FIELD_PATH = r"^[^.\s][^\s]*$"
-
-
-class TaskConfig(_Section):
-    type: Literal["arith", "jsonl", "json", "parquet", "csv", "dataset"] = Field(
-        "arith",
-        description="Where prompts come from: the built-in `arith` generator, local JSONL, JSON, Parquet or CSV "
-        "files (read with Hugging Face `datasets`), or `dataset`, a folder written by `save_to_disk`. "
-        "Nothing is ever downloaded.",
-    )
-    arith: ArithConfig = Field(
-        ArithConfig(), description="Options of the built-in arithmetic task (type: arith)."
-    )
-    train_file: str | None = Field(
-        None,
-        description="Training rows: a file, a glob (`data/train-*.parquet`) or a folder (every file of the type, "
-        "or a `save_to_disk` folder), relative to the config file.",
-    )
-    eval_file: str | None = Field(
-        None,
-        description="Held-out rows, as train_file; required unless eval.sets names the held-out sets. "
-        "Logged as eval/accuracy and eval/pass@k.",
-    )
-    prompt_field: str = Field(
-        "prompt",
-        min_length=1,
-        pattern=FIELD_PATH,
-        description="Dotted path of the prompt: a string, or a list of chat messages `[{role, content}, ...]` "
-        "(the verl/PACS layout), rendered with the tokenizer's chat template.",
-    )
-    answer_field: str = Field(
-        "answer",
-        min_length=1,
-        pattern=FIELD_PATH,
-        description="Dotted path of the reference answer, e.g. `reward_model.ground_truth`.",
-    )
-    id_field: str | None = Field(
-        None, pattern=FIELD_PATH, description="Dotted path of a row id; null = the row number."
-    )
-    data_source_field: str | None = Field(
-        "data_source",
-        pattern=FIELD_PATH,
-        description="Dotted path of the row's data source (optional in each row): evaluation also reports "
-        "accuracy per source. null = none.",
-    )
-    extra_info_field: str | None = Field(
-        "extra_info",
-        pattern=FIELD_PATH,
-        description="Dotted path of per-row extra information (optional in each row), passed to a "
-        "verifier that takes an `extra_info` argument (verl's `compute_score` does). null = none.",
-    )
-    template: str = Field(
-        "{prompt}",
-        description="str.format template applied to each plain-string prompt (fields of the row fill other "
-        "placeholders); must contain `{prompt}`. Message-list prompts take no template.",
-    )
-    chat: bool = Field(
-        False,
-        description="Wrap each plain-string prompt as one user message and render it with the chat template "
-        "(message-list prompts always are).",
-    )
-    system_prompt: str | None = Field(
-        None,
-        description="A system message put before every chat prompt that has none of its own (needs chat "
-        "prompts: message lists or task.chat: true).",
-    )
-    verifier: str = Field(
-        "exact",
-        pattern=VERIFIER_SPEC,
-        description="How a response is checked: `exact` (normalised string or number), `math` "
-        "(math-verify equivalence of the boxed or last answer), or your own function as "
-        "`python:MODULE:FUNCTION` (`f(response, answer, prompt)`), `verl:MODULE:FUNCTION` (verl's "
-        "`compute_score(data_source, solution_str, ground_truth, extra_info=None)`) or "
-        "`trl:MODULE:FUNCTION` (a TRL reward function `f(completions, prompts, **columns)`); MODULE is "
-        "importable from the config's folder, or a .py file relative to it, e.g. `python:./my_verifier.py:check`. "
-        "Every form is called by its parameter names (docs/verifiers.md).",
-    )
-    audit_verifier: str | None = Field(
-        None,
-        pattern=VERIFIER_SPEC,
-        description="A second checker run on every sample beside `task.verifier` (same workers and time "
-        "limit), never changing the reward: the metrics `verifier/disagree_frac`, `verifier/primary_only_frac` "
-        "and `verifier/audit_only_frac` and each rollout record's `audit` verdict show where the two disagree. "
-        "Same forms as `task.verifier`; null = none.",
-    )
-    verifier_cases: str | None = Field(
-        None,
-        description="A JSONL file of verifier regression cases (relative to the config file), one "
-        "`{prompt, response, answer, extra_info, expected}` per line: a launch checks `task.verifier` "
-        "against them first and refuses to start on a miss (`python -m pacslab verify-cases CONFIG`). null = none.",
-    )
-    verifier_timeout_s: Float = Field(
-        10.0,
-        gt=0,
-        le=86400,
-        description="Seconds the verifier may take on one sample; a slower sample gets label 0 with "
-        "the error `timed out` (`exact` runs in the trainer and is never cut off).",
-    )
-    verifier_workers: Int = Field(
-        1,
-        ge=1,
-        le=256,
-        description="Processes that run the verifier (`math` and `python:` verifiers run outside the "
-        "trainer); more run a step's samples in parallel, with the same results in the same order.",
     )
 
 
@@ -221,17 +102,17 @@ class RolloutConfig(_Section):
 
 class PacsConfig(_Section):
     beta: Float = Field(1.0, gt=0, description="Scale β of the reward proxy r̂ (and of ψ).")
-    reward_method: Literal["logratio", "mean_logp"] = Field(
+    reward_method: Literal[REWARD_METHODS] = Field(  # type: ignore[valid-type]
         "logratio",
         description="r̂ = β·Σ(logp − old_logp) over the response (`logratio`) or β·mean(logp) (`mean_logp`).",
     )
-    adv_estimator: Literal["rloo", "grpo", "naive"] = Field(
+    adv_estimator: Literal[ADV_ESTIMATORS] = Field(  # type: ignore[valid-type]
         "rloo",
         description="ψ from r̂ within a group: leave-one-out baseline (`rloo`), group-normalised "
         "(`grpo`) or r̂ itself (`naive`).",
     )
     norm_by_std: bool = Field(True, description="With adv_estimator grpo, divide by the group's std of r̂.")
-    weight_mode: Literal["question", "only_positive", "only_negative", "none"] = Field(
+    weight_mode: Literal[WEIGHT_MODES] = Field(  # type: ignore[valid-type]
         "question",
         description="Per-sample weights: balance the labels within each mixed group (`question`), "
         "keep only correct (`only_positive`) or only wrong (`only_negative`) samples, or none.",
@@ -355,78 +236,7 @@ class LoggingConfig(_Section):
     )
 
 
-class SlurmConfig(_Section):
-    partition: str | None = Field(None, min_length=1, description="`sbatch --partition`; null = the cluster's default partition.")
-    nodes: Int = Field(
-        1, ge=1, description="`sbatch --nodes`. The native engine trains on one node; engine: trl runs launch.num_processes on each "
-        "(srun, one task per node; the job sets launch.num_machines from this)."
-    )
-    gpus_per_node: Int = Field(0, ge=0, description="`sbatch --gpus-per-node`; 0 asks for no GPU.")
-    cpus_per_task: Int | None = Field(None, ge=1, description="`sbatch --cpus-per-task`; null = the cluster's default.")
-    mem: str | None = Field(
-        None, pattern=r"^\d+[KMGT]?$", description="`sbatch --mem` per node, e.g. `64G`; null = the cluster's default."
-    )
-    time: str | None = Field(
-        None,
-        pattern=r"^(\d+-)?\d+(:\d{2}){0,2}$",
-        description="`sbatch --time`, the job's time limit: `MM`, `HH:MM:SS` or `D-HH:MM:SS`; null = the partition's.",
-    )
-    account: str | None = Field(None, min_length=1, description="`sbatch --account` to charge; null = your default.")
-    qos: str | None = Field(None, min_length=1, description="`sbatch --qos`; null = the default quality of service.")
-    extra_sbatch_args: list[str] = Field(
-        [], description="More `sbatch` options, one per item, e.g. `--constraint=a100` (written as `#SBATCH` lines)."
-    )
-    setup: list[str] = Field(
-        [],
-        description="Shell lines the job runs before the trainer, e.g. `module load cuda/12.1` or "
-        "`source ~/venvs/pacs/bin/activate`.",
-    )
-    python: str | None = Field(
-        None,
-        min_length=1,
-        description="The Python the job runs the trainer with (after `setup`); null = the interpreter that submits.",
-    )
-
-
-class LaunchConfig(_Section):
-    backend: Literal["local", "slurm"] = Field(
-        "local",
-        description="Where the trainer runs: `local` (a process on this machine) or `slurm` (a batch job "
-        "submitted with `sbatch`; see docs/clusters.md).",
-    )
-    heartbeat_s: Int = Field(
-        30,
-        ge=1,
-        le=3600,
-        description="The trainer refreshes run.json (`updated_at`) at least this often, paused too, so a "
-        "run on another host whose heartbeat stops is shown lost.",
-    )
-    num_processes: Int = Field(
-        1,
-        ge=1,
-        description="Training processes per machine (engine: trl): one per GPU, or CPU processes (gloo) without "
-        "GPUs. The trainer starts the launcher itself: torchrun on a CPU, `accelerate launch` on GPUs.",
-    )
-    num_machines: Int = Field(1, ge=1, description="Machines (nodes) taking part in the run (engine: trl).")
-    machine_rank: Int = Field(0, ge=0, description="This machine's rank among num_machines (0 writes the run directory).")
-    main_process_ip: str | None = Field(
-        None, min_length=1, description="Address of machine 0, needed when num_machines > 1; null = this machine."
-    )
-    main_process_port: Int | None = Field(
-        None, ge=1, le=65535, description="Port of the rendezvous on machine 0; null = a free port (one machine)."
-    )
-    accelerate_config: str | None = Field(
-        None,
-        min_length=1,
-        description="An `accelerate` config file (relative to the config file): the DeepSpeed ZeRO or FSDP "
-        "configs TRL ships, or your own; null = plain data parallel (DDP).",
-    )
-    slurm: SlurmConfig = Field(SlurmConfig(), description="The batch job (backend: slurm).")
-
-
 ENGINES = ("native", "trl")
-
-from pacslab.config.sweep import SweepConfig  # noqa: E402 - after _Section, Int and Float, which it uses
 
 
 class Config(_Section):

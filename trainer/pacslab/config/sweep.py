@@ -8,7 +8,7 @@ from typing import Literal, Union
 
 from pydantic import Field
 
-from pacslab.config.schema import Float, Int, _Section
+from pacslab.config.base import Float, Int, Section as _Section
 
 Scalar = Union[bool, Int, Float, str, None]
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from pacslab.run import safe_json
-from pacslab.run.files import CONTROL, RunInfo, UnsafeRunPath, append_run_file, open_run_file
+from pacslab.run.files import CONTROL, RunInfo
+from pacslab.run.safe_files import UnsafeRunPath, append_run_file, open_run_file
 
 COMMANDS = ("pause", "resume", "stop", "suspend", "checkpoint")
 EXIT_STATUSES = {"stop": "stopped", "suspend": "suspended"}  # the commands that end a run, and its status then

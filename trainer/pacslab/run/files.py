@@ -1,19 +1,15 @@
-"""The run directory (docs/run-format.md): run.json, events, rollout files, checkpoints.
+"""The run directory (docs/run-format.md): its layout, run.json, events.jsonl, what a folder holds,
+and the runs under a root.
 
-Every file another process reads is written so that a reader never sees half of it: whole files
-go to a temporary name, are fsynced and renamed; events.jsonl is append-only, one line per event,
-flushed after each; checkpoints are built in a temporary folder and renamed, and `latest` is
-updated only after the rename.
-
-A run folder is untrusted data (it may come from a cloned repository): no file or folder inside it
-is opened through a symbolic link, and only regular files are read or appended to
-(`UnsafeRunPath` otherwise).
+events.jsonl is append-only, one line per event, flushed after each; run.json is written whole
+(safe_files.write_atomic). The rest of the run-folder contract is one module each, and this module
+is the one namespace (`runio`) every engine, importer and command reaches them through:
+`safe_files` (no link followed, atomic writes), `checkpoints` (step-N folders and `latest`) and
+`lock` (the writer process and the one-writer lock).
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import platform
@@ -21,7 +17,6 @@ import re
 import secrets
 import shutil
 import socket
-import stat
 import threading
 import time
 from datetime import datetime, timezone
@@ -29,6 +24,29 @@ from pathlib import Path
 from typing import Any
 
 from pacslab.run import safe_json
+from pacslab.run.checkpoints import (  # noqa: F401 - re-exported: runio.* is the run folder's namespace
+    TRAINER_STATE,
+    checkpoint_for_step,
+    checkpoints_dir,
+    latest_checkpoint,
+    prune_checkpoints,
+    step_name,
+    write_checkpoint,
+)
+from pacslab.run.lock import LOCK, RunInUse, RunLock, pid_start_time, process_alive, process_fields  # noqa: F401
+from pacslab.run.safe_files import (  # noqa: F401
+    TMP_MARK,
+    UnsafeRunPath,
+    append_run_file,
+    is_real_dir,
+    is_regular_file,
+    open_run_file,
+    read_json,
+    read_run_file,
+    run_subdir,
+    write_atomic,
+    write_json_atomic,
+)
 
 # 2: evaluations are `eval` events (format 1 wrote them as `metrics` events of eval/* values only),
 # and the `queued` status of a submitted batch job; 3: rollout files are Parquet (pacslab.run.records)
@@ -38,8 +56,6 @@ RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
 CONTROL = "control.jsonl"
 CONFIG = "config.yaml"
-TRAINER_STATE = "trainer_state.pt"
-LOCK = "trainer.lock"
 # what only a trainer writes: a folder holding one of these holds a run (a launcher's holds none)
 RUN_CONTENT = (CONFIG, EVENTS, "checkpoints", "rollouts")
 
@@ -68,115 +84,7 @@ def create_run_dir(runs_root: Path, name: str) -> Path:
             continue
 
 
-def step_name(step: int) -> str:
-    return f"step-{step:06d}"
-
-
-# ---------------------------------------------------------------- files that are never links
-
-
-class UnsafeRunPath(OSError):
-    """A path inside a run folder that is a symbolic link, or not a regular file (or folder)."""
-
-
-_NO_LINKS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot block the open
-
-
-def open_run_file(path: Path, flags: int, mode: int = 0o644) -> int:
-    """`os.open` of a regular file that is not a link; raises UnsafeRunPath for anything else."""
-    try:
-        fd = os.open(path, flags | _NO_LINKS, mode)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafeRunPath(f"{path} is a symbolic link; a run folder holds only regular files: remove the link") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UnsafeRunPath(f"{path} is not a regular file; remove it from the run folder")
-    return fd
-
-
-def read_run_file(path: Path, offset: int = 0, max_bytes: int | None = None) -> bytes:
-    """The bytes of a regular run file from `offset` on (FileNotFoundError when absent;
-    UnsafeJson when it holds more than `max_bytes`)."""
-    fd = open_run_file(path, os.O_RDONLY)
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if max_bytes is not None and size > max_bytes:
-            raise safe_json.UnsafeJson(f"{path} holds {size} bytes, more than the {max_bytes} a reader takes of it (a run folder is untrusted data)")
-        f.seek(offset)
-        return f.read()
-
-
-def append_run_file(path: Path):
-    """A text file object appending to a regular run file (created when absent)."""
-    return os.fdopen(open_run_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a", encoding="utf-8")
-
-
-def run_subdir(run_dir: Path, name: str, *, create: bool = True) -> Path:
-    """`run_dir/name`, a real folder (made when absent and `create`), never a link to elsewhere."""
-    path = Path(run_dir) / name
-    if create:
-        try:
-            path.mkdir()
-        except FileExistsError:
-            pass
-    mode = path.lstat().st_mode
-    if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
-        raise UnsafeRunPath(f"{path} is {'a symbolic link' if stat.S_ISLNK(mode) else 'not a folder'}; "
-                            "a run folder holds only real folders: remove it")
-    return path
-
-
-def is_regular_file(path: Path) -> bool:
-    """Whether `path` is a regular file itself (a link to one is not)."""
-    try:
-        return stat.S_ISREG(Path(path).lstat().st_mode)
-    except OSError:
-        return False
-
-
-def is_real_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(Path(path).lstat().st_mode)
-    except OSError:
-        return False
-
-
-# ---------------------------------------------------------------- atomic files
-
-TMP_MARK = ".tmp-"
-
-
-def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None:
-    """Writes through a temporary name and a rename, so readers see the old or the new file, never a
-    part. `durable` also fsyncs before the rename (a power cut keeps it), as run-format.md asks of
-    run.json; the per-step rollout files skip it, which saves a millisecond or more a step on a slow disk.
-
-    The temporary name is new for every write (`.NAME.tmp-PID-RANDOM`, created exclusively, never
-    through a link), so two writers never write into, or rename, each other's file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with os.fdopen(open_run_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: Path, max_bytes: int = safe_json.MAX_INFO_BYTES) -> dict | None:
-    """A JSON object from a regular file; None when it is absent, a link, not a file, not JSON, or
-    over the caps of safe_json (size, depth, non-finite numbers)."""
-    try:
-        data = safe_json.loads(read_run_file(path, max_bytes=max_bytes))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+# ---------------------------------------------------------------- run.json
 
 
 def read_run_json(run_dir: Path) -> tuple[dict | None, str | None]:
@@ -190,13 +98,6 @@ def read_run_json(run_dir: Path) -> tuple[dict | None, str | None]:
         return None, f"{path}: {exc}"
     problem = safe_json.run_json_problem(data)
     return (None, f"{path} {problem}") if problem else (data, None)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
-
-
-# ---------------------------------------------------------------- run.json
 
 
 class RunInfo:
@@ -217,33 +118,6 @@ class RunInfo:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
-
-
-def pid_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or None off Linux."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[19]
-
-
-def process_alive(pid: int | None, start_time: str | None) -> bool:
-    """Whether `pid` is the same process that wrote run.json (not a later one with its pid)."""
-    if not pid:
-        return False
-    if Path("/proc").is_dir():
-        now = pid_start_time(pid)
-        return now is not None and (start_time is None or now == start_time)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def detect_crash(run_dir: Path) -> dict | None:
@@ -279,59 +153,7 @@ def versions(device: str) -> dict:
     }
 
 
-def process_fields() -> dict:
-    pid = os.getpid()
-    return {"pid": pid, "pid_start_time": pid_start_time(pid), "host": socket.gethostname()}
-
-
-# ---------------------------------------------------------------- one writer per run
-
-
-class RunInUse(Exception):
-    """Another live process holds the run's lock."""
-
-
-class RunLock:
-    """An exclusive `flock` on `run_dir/trainer.lock`, held until `release()` or the process ends
-    (the kernel drops it with the process, so a killed trainer never leaves a stale lock). The file
-    names the holder (pid, host) for the message a second writer gets."""
-
-    def __init__(self, run_dir: Path | str):
-        path = Path(run_dir) / LOCK
-        self._fd = open_run_file(path, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(self._fd)
-            os.close(self._fd)
-            raise RunInUse(f"run is in use by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
-                           f"({Path(run_dir)}); wait for it to end, or stop it first") from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, json.dumps(process_fields()).encode(), 0)
-
-    def release(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)  # closing the only descriptor drops the flock
-            self._fd = -1
-
-    def __enter__(self) -> "RunLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _lock_holder(fd: int) -> dict:
-    """The holder's {pid, host}; it writes them right after locking, so wait a moment for them."""
-    for _ in range(20):
-        try:
-            data = json.loads(os.pread(fd, 4096, 0) or b"null")
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data
-        time.sleep(0.05)
-    return {}
+# ---------------------------------------------------------------- what a folder holds
 
 
 def holds_run(run_dir: Path) -> list[str]:
@@ -456,85 +278,6 @@ def write_rollouts(run_dir: Path, step: int, records: list[dict], *, jsonl: bool
     from pacslab.run import records as rollout_records
 
     return rollout_records.write_step(run_dir, step, records, jsonl=jsonl)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-
-def checkpoints_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def write_checkpoint(run_dir: Path, step: int, save: Any) -> str:
-    """Calls `save(tmp_dir)`, then renames tmp_dir to checkpoints/step-NNNNNN and updates `latest`.
-
-    Writing the same step twice replaces the older copy only once the new one is complete.
-    """
-    root = run_subdir(run_dir, "checkpoints")
-    final = root / step_name(step)
-    tmp = root / f".{step_name(step)}{TMP_MARK}{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save(tmp)
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    if final.exists():
-        old = root / f".{step_name(step)}.old-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    write_atomic(root / "latest", step_name(step) + "\n")
-    return f"checkpoints/{step_name(step)}"
-
-
-_STEP_NAME = re.compile(r"step-\d{6,}")
-
-
-def _complete(folder: Path, marker: str = TRAINER_STATE) -> bool:
-    """A checkpoint folder of this run: named step-N, a real folder, its `marker` a regular file."""
-    return bool(_STEP_NAME.fullmatch(folder.name)) and is_real_dir(folder) and is_regular_file(folder / marker)
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    root = checkpoints_dir(run_dir)
-    if not is_real_dir(root):
-        return None
-    try:
-        name = read_run_file(root / "latest").decode("utf-8", "replace").strip()
-    except OSError:
-        name = ""
-    # `latest` names a folder beside it (step-N), never a path: `../../other/checkpoints/step-N` is not followed
-    if _STEP_NAME.fullmatch(name) and _complete(root / name):
-        return root / name
-    # `latest` missing or pointing at a removed folder: fall back to the newest complete one
-    complete = sorted(p for p in root.glob("step-*") if _complete(p))
-    return complete[-1] if complete else None
-
-
-def prune_checkpoints(run_dir: Path, keep: int) -> list[str]:
-    """Removes all but the newest `keep` checkpoints, never the one `latest` names; returns the removed names."""
-    root = checkpoints_dir(run_dir)
-    if not is_real_dir(root):
-        return []
-    try:
-        latest = read_run_file(root / "latest").decode("utf-8", "replace").strip()
-    except OSError:
-        latest = ""
-    folders = sorted(p for p in root.glob("step-*") if _STEP_NAME.fullmatch(p.name) and is_real_dir(p))
-    removed = [p for p in folders[: max(0, len(folders) - keep)] if p.name != latest]
-    for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
-    return [p.name for p in removed]
-
-
-def checkpoint_for_step(run_dir: Path, step: int) -> Path | None:
-    root = checkpoints_dir(run_dir)
-    path = root / step_name(step)
-    # a whole model (config.json), or the LoRA adapter of a model.lora run (adapter_config.json)
-    return path if is_real_dir(root) and (_complete(path, "config.json") or _complete(path, "adapter_config.json")) else None
 
 
 # ---------------------------------------------------------------- listing runs

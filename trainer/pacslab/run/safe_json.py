@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
@@ -153,6 +153,21 @@ def terminal_text(value: Any) -> str:
     """Text from a run folder made safe to print: control characters (ANSI and OSC escapes, carriage
     returns, bidirectional overrides) written as visible escapes such as \\u001b."""
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
+
+
+def print_listing(items: list[dict], *, as_json: bool, empty: str, header: str, row: Callable[[dict], None]) -> int:
+    """What a `status` command prints of runs or sweeps: `items` as JSON (json.dumps escapes control
+    characters itself), else `empty` when there are none, else `header` and `row(item)` for each
+    (which prints the item's line with its text through terminal_text). Returns the exit code, 0."""
+    if as_json:
+        print(json.dumps(items, indent=2))
+    elif not items:
+        print(empty)
+    else:
+        print(header)
+        for item in items:
+            row(item)
+    return 0
 
 
 # ---------------------------------------------------------------- run.json

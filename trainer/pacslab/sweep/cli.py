@@ -18,7 +18,7 @@ import yaml
 from pacslab.run import files as runio
 from pacslab.config import ConfigError
 from pacslab.run.control import append_command
-from pacslab.run.safe_json import terminal_text
+from pacslab.run.safe_json import print_listing, terminal_text
 from pacslab.sweep.space import Sweep, dump_spec, load_sweep, space_document
 from pacslab.sweep.store import CONTROLLER_LOG, LIVE, SPACE, SPEC, SweepDir, list_sweeps, sweeps_root_of
 
@@ -181,18 +181,12 @@ def _control(path: Path, command: str) -> int:
 
 
 def _status(root: Path, as_json: bool) -> int:
-    sweeps = list_sweeps(root)
-    if as_json:
-        print(json.dumps(sweeps, indent=2))
-        return 0
-    if not sweeps:
-        print(f"no sweeps in {root}")
-        return 0
-    print(f"{'SWEEP':44} {'STATUS':9} {'DONE':>9}  BEST")
-    for s in sweeps:
+    def row(s: dict) -> None:
         c = s.get("counts") or {}
         done = f"{c.get('complete', 0) + c.get('pruned', 0) + c.get('failed', 0)}/{s.get('n_trials', '?')}"
         best = s.get("best")
         best_text = f"trial {best['trial']} {s['metric']['name']}={best['value']:.4g} {yaml.safe_dump(best['params'], default_flow_style=True).strip()}" if best else ""
         print(f"{terminal_text(s.get('id', '?')):44} {terminal_text(s['status']):9} {done:>9}  {terminal_text(best_text)}")
-    return 0
+
+    return print_listing(list_sweeps(root), as_json=as_json, empty=f"no sweeps in {root}",
+                         header=f"{'SWEEP':44} {'STATUS':9} {'DONE':>9}  BEST", row=row)

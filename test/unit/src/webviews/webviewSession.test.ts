@@ -1,5 +1,6 @@
 // The webview session base (src/webviews/webviewSession.ts) against the in-memory `vscode`: the
-// ready handshake, a hidden page, disposal with the panel, the session set, the restorer.
+// ready handshake, a hidden page, disposal with the panel, the session set, a panel session's own
+// tab, the restorer.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -7,7 +8,7 @@ import { FakePanel, installFakeVscode, recorded, Uri } from '../../helpers/fakeV
 
 installFakeVscode();
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { registerPanelRestorer, SessionSet, WebviewSession } = require('../../../../src/webviews/webviewSession') as typeof import('../../../../src/webviews/webviewSession');
+const { PanelSession, registerPanelRestorer, SessionSet, WebviewSession } = require('../../../../src/webviews/webviewSession') as typeof import('../../../../src/webviews/webviewSession');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type In = { type: 'ready' } | { type: 'ping'; n: number };
@@ -28,6 +29,23 @@ class Echo extends WebviewSession<In, { type: 'pong'; n: number }> {
 }
 
 const asPanel = (panel: FakePanel) => panel as unknown as import('vscode').WebviewPanel;
+const extensionUri = Uri.file('/ext') as unknown as import('vscode').Uri;
+
+class Tab extends PanelSession<In, { type: 'pong'; n: number }> {
+  static readonly page = { viewType: 'tab.test', bundle: 'scorer', title: 'A <Tab>', guard: isIn, source: 'tab' } as const;
+  constructor(panel?: import('vscode').WebviewPanel) {
+    super(extensionUri, Tab.page, panel);
+  }
+  protected onReady(): void {
+    void this.post({ type: 'pong', n: 0 });
+  }
+  protected handle(message: { type: 'ping'; n: number }): void {
+    void this.post({ type: 'pong', n: message.n });
+  }
+  get tab(): FakePanel {
+    return this.panel as unknown as FakePanel;
+  }
+}
 
 describe('WebviewSession', () => {
   it('posts nothing before ready, and waits for a new ready once the page was hidden', async () => {
@@ -67,6 +85,28 @@ describe('WebviewSession', () => {
     const c = set.add(new Echo(asPanel(new FakePanel('t', 'c', {})), isIn, 'test'));
     set.dispose();
     assert.equal(((c as unknown as { surface: FakePanel }).surface).disposed, true);
+  });
+
+  it('a panel session opens a tab of its view type showing its page, or shows its page in the tab it is given', () => {
+    const before = recorded.panels.length;
+    const made = new Tab();
+    assert.equal(recorded.panels.length, before + 1);
+    assert.equal(made.tab, recorded.panels.at(-1));
+    assert.equal(made.tab.viewType, 'tab.test');
+    assert.ok((made.tab.options as { enableScripts?: boolean }).enableScripts);
+    assert.match(made.tab.webview.html, /dist\/webview\/scorer\.js/);
+    assert.match(made.tab.webview.html, /<title>A &lt;Tab&gt;<\/title>/);
+    made.tab.webview.send({ type: 'ready' });
+    made.tab.webview.send({ type: 'ping', n: 4 });
+    assert.deepEqual(made.tab.webview.posted.map((m) => m.n), [0, 4]);
+    const restored = new FakePanel('tab.test', '', {});
+    const again = new Tab(asPanel(restored));
+    assert.equal(recorded.panels.length, before + 1, 'no second tab for a restored one');
+    assert.equal(again.tab, restored);
+    assert.match(restored.webview.html, /dist\/webview\/scorer\.js/);
+    made.dispose();
+    again.dispose();
+    assert.equal(restored.disposed, true);
   });
 
   it('the restorer closes a panel whose saved state does not parse and sets the options of one that does', async () => {

@@ -9,7 +9,8 @@ from pathlib import Path
 from pacslab.config import Config
 from pacslab.evaluate import encoded, load_eval_sets
 from pacslab.models import load_tokenizer, resolve_model_path
-from pacslab.tasks import DataError, Example, drop_long_prompts, encode_examples, load_examples
+from pacslab.data_files import DataError
+from pacslab.tasks import Example, drop_long_prompts, encode_examples, load_examples
 from pacslab.audit import Audit
 from pacslab.verifiers import VerifierRunner
 

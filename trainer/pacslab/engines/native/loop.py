@@ -12,7 +12,6 @@ never interrupted.
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 import time
@@ -37,11 +36,11 @@ from pacslab.sysmetrics import SystemMonitor
 from pacslab.trackers import Trackers
 from pacslab.models import has_lora, load_policy, resolve_device, resolve_dtype, resolve_model_path, save_adapter
 from pacslab.tasks import PromptSampler, verify_items
-from pacslab.audit import verdict_field
 from pacslab.verifiers import VerifierInterrupted
-from pacslab.engines.native.checkpoint import export_model
+from pacslab.engines.native.checkpoint import export_model, load_trainer_state, trainer_state
 from pacslab.engines.native.cpu import keep_freed_memory, step_work, tune_cpu_threads
 from pacslab.engines.native.inputs import InputError, Inputs, load_inputs
+from pacslab.engines.native.records import finite, step_records
 from pacslab.engines.native.update import StepData, Updates, make_optimizer
 
 # more than this share of a step's samples with a verifier error gives a warning
@@ -59,11 +58,6 @@ class StopRun(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def _finite(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _no_dropout(model: torch.nn.Module) -> None:
@@ -131,7 +125,8 @@ class Trainer(Updates):
             self.audit.runner.interrupted = self._exit_requested
         self._saved_seq = -1
         if checkpoint is not None:
-            self._load_state(checkpoint / runio.TRAINER_STATE)
+            load_trainer_state(self, checkpoint / runio.TRAINER_STATE)
+            self._saved_seq = self.control.last_seq
             self.log(f"resumed from {checkpoint.relative_to(self.run_dir)} (step {self.step})")
         if self.restarted:
             self.log("no checkpoint yet: starting again from step 0 with the run's config and seed")
@@ -266,7 +261,7 @@ class Trainer(Updates):
             "perf/samples_per_s": len(batch.lengths) / step_s,
             "perf/tokens_per_s": float(lengths.sum()) / step_s,
         }
-        return {k: (None if v is None else _finite(v)) for k, v in values.items()}
+        return {k: (None if v is None else finite(v)) for k, v in values.items()}
 
     # ------------------------------------------------------------ phases
 
@@ -286,42 +281,8 @@ class Trainer(Updates):
             self.events.emit("log", step=step, level="warning", message=message)
         return frac
 
-    def _records(self, step: int, d: StepData, post_logp, rhat, psi, weights) -> list[dict]:
-        """Per-sample records; without ψ_post this step (logging.critic_every) its fields are null."""
-        cfg = self.cfg
-        columns = {"weight": weights.detach().cpu().tolist()}
-        names = ("logratio", "psi", "p_correct", "grad_weight")
-        if psi is None:
-            columns.update({name: [None] * len(d.verdicts) for name in names})
-        else:
-            p_correct = torch.sigmoid(psi)  # [B]
-            columns.update({name: t.detach().cpu().tolist() for name, t in zip(
-                names, (rhat, psi, p_correct, d.labels - p_correct))})
-        token_logratio = None if post_logp is None else (cfg.pacs.beta * (post_logp - d.old_logp)).cpu()  # [B, R]
-        records = []
-        for i, verdict in enumerate(d.verdicts):
-            g = d.batch.prompt_index[i]
-            example = d.examples[g]
-            record = {
-                "step": step, "group": g, "index": i - g * self.n, "prompt_id": example.id,
-                "prompt": example.prompt, "response": d.batch.response_texts[i], "answer": example.answer,
-                "reward": float(verdict.label),
-                "verifier": {"parsed": verdict.parsed, "detail": verdict.detail, "error": verdict.error},
-                **{name: None if values[i] is None else _finite(values[i]) for name, values in columns.items()},
-                "length": d.batch.lengths[i], "truncated": d.batch.truncated[i],
-            }
-            record.update({k: v for k, v in (("data_source", example.data_source), ("extra_info", example.extra_info)) if v is not None})
-            if d.audit is not None:
-                record["audit"] = verdict_field(d.audit[i])
-            if cfg.logging.log_token_details:
-                record["tokens"] = d.batch.response_tokens[i]
-                if token_logratio is not None:
-                    record["token_logratio"] = [_finite(x) for x in token_logratio[i, : d.batch.lengths[i]].tolist()]
-            records.append(record)
-        return records
-
     def _write_rollouts(self, step: int, *args) -> None:
-        records = self._records(step, *args)
+        records = step_records(self.cfg, step, *args)
         self.events.emit("rollouts", step=step, file=runio.write_rollouts(self.run_dir, step, records, jsonl=self.cfg.logging.rollouts_jsonl),
                          count=len(records))
         self.unwritten_rollouts = None
@@ -357,7 +318,7 @@ class Trainer(Updates):
     def _checkpoint(self) -> None:
         if self.checkpointed_step == self.step and self.control.last_seq == self._saved_seq:
             return
-        state = self._state()
+        state = trainer_state(self)
 
         def save(tmp: Path) -> None:
             if has_lora(self.model):
@@ -375,39 +336,6 @@ class Trainer(Updates):
             if removed:
                 self.events.emit("log", step=self.step, level="info",
                                  message=f"removed {', '.join(removed)} (checkpoint_keep: {self.cfg.checkpoint_keep})")
-
-    def _state(self) -> dict:
-        rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        state = {
-            "format": 1,
-            "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "rng": rng,
-            "generator": self.generator.get_state(),
-            "sampler": self.sampler.state_dict(),
-            "last_control_seq": self.control.last_seq,
-            "config": self.cfg.model_dump(mode="json"),
-        }
-        if self.compute_dtype != torch.float32:  # the export is cast down: keep the float32 masters for resume
-            state["master_weights"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        return state
-
-    def _load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # a run folder is untrusted: no pickled code
-        self.step = state["step"]
-        if "master_weights" in state:
-            self.model.load_state_dict(state["master_weights"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        random.setstate(state["rng"]["python"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.generator.set_state(state["generator"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.control.last_seq = state["last_control_seq"]
-        self._saved_seq = self.control.last_seq
 
     # ------------------------------------------------------------ control
 
