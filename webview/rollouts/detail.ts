@@ -2,9 +2,10 @@
 // any invisible characters named) and token heat-map. Every model-written string is set as text.
 
 import type { RolloutSample } from '../shared/contract';
-import { formatNumber, h, icon } from '../shared/dom';
-import { absentFields, invisibleChars, tokenHeat, type TokensAnswer } from './model';
-import { verdictEntries } from './verdicts';
+import { ce, formatNumber, h, icon } from '../shared/dom';
+import { isCorrect } from '../../src/run/model/runModel';
+import { absentFields, invisibleChars, isCriticWrong, tokenHeat, type TokensAnswer } from './model';
+import { verdictBadges, verdictEntries } from './verdicts';
 
 /** An imported record has no ψ, critic or token fields: say so once rather than show dashes as values. */
 export function absentNote(s: RolloutSample): HTMLElement | null {
@@ -78,4 +79,47 @@ export function tokenHeatmap(got: TokensAnswer | undefined): HTMLElement | null 
     ),
     tokens,
   );
+}
+
+export interface DetailActions {
+  /** Edit and re-score, with the whole response. */
+  rescore(response: string): void;
+  addCase(): void;
+  close(): void;
+}
+
+/** The detail of one sample: its head with badges and actions, numbers, texts and heat-map.
+ * `response` is the whole response, or null while it is being read from a Parquet step. */
+export function sampleDetail(s: RolloutSample, read: TokensAnswer | undefined, response: string | null, actions: DetailActions): (HTMLElement | string)[] {
+  const correct = isCorrect(s.reward);
+  const rescore = ce('vscode-button', { id: 'rescore', icon: 'beaker', disabled: response === null }, 'Edit and re-score');
+  rescore.addEventListener('click', () => {
+    if (response !== null) actions.rescore(response);
+  });
+  const addCase = ce('vscode-button', { id: 'add-case', icon: 'checklist', secondary: true, title: 'Add this sample to task.verifier_cases with the label you say is right' }, 'Add as Verifier Case');
+  addCase.addEventListener('click', () => actions.addCase());
+  const close = ce('vscode-button', { id: 'detail-close', icon: 'close', secondary: true, 'aria-label': 'Close detail', title: 'Close (Escape)' });
+  close.addEventListener('click', () => actions.close());
+  return [
+    h(
+      'div',
+      { className: 'detail-head' },
+      h('h2', {}, `group ${s.group} · sample ${s.index}`),
+      h('span', { className: `badge ${correct ? 'correct' : 'wrong'}` }, icon(correct ? 'pass' : 'error'), correct ? 'R = 1' : 'R = 0'),
+      isCriticWrong(s) ? h('span', { className: 'badge critic-wrong' }, icon('warning'), 'critic wrong') : null,
+      ...verdictBadges(s),
+      rescore,
+      addCase,
+      close,
+    ),
+    absentNote(s) ?? '',
+    metricsList(s),
+    textBlock('Prompt', 'detail-prompt', s.prompt),
+    textBlock('Response', 'detail-response', response ?? `${s.response}…`),
+    // the heat-map names a failed read of a sample with tokens
+    response === null && read?.error && !s.token_details ? h('p', { className: 'warning', role: 'note' }, icon('warning'), read.error) : '',
+    response === null && !read ? h('p', { id: 'response-loading', className: 'legend' }, 'Reading the whole response…') : '',
+    (s.token_details || read?.details ? tokenHeatmap(read) : null) ?? '',
+    typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
+  ];
 }

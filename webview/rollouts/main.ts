@@ -23,8 +23,8 @@ import {
   type Filters,
   type Row,
 } from './model';
-import { absentNote, metricsList, textBlock, tokenHeatmap } from './detail';
-import { reverifyStatus, rowMarks, verdictBadges } from './verdicts';
+import { sampleDetail } from './detail';
+import { reverifyStatus, rowMarks } from './verdicts';
 
 const ROW_HEIGHT = 26;
 const OVERSCAN = 8;
@@ -376,49 +376,24 @@ function renderDetail(): void {
   detail.hidden = !expanded || !s;
   list.setAttribute('aria-expanded', String(expanded && !!s));
   if (!s || !expanded || !state) return;
-  const correct = isCorrect(s.reward);
   // A Parquet step's samples come without their tokens, and with only a preview of a long response: read them from the file when shown.
   const read = tokenRequests.details(s, (group, index) => {
     if (state) host.post({ type: 'loadTokens', loadId: state.loadId, group, index });
   });
   const response = read?.response ?? (s.response_cut ? null : s.response);
-  const rescore = ce('vscode-button', { id: 'rescore', icon: 'beaker', disabled: response === null }, 'Edit and re-score');
-  rescore.addEventListener('click', () => {
-    if (!state?.run || state.step === null || response === null) return;
-    host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response } });
-  });
-  const addCase = ce('vscode-button', { id: 'add-case', icon: 'checklist', secondary: true, title: 'Add this sample to task.verifier_cases with the label you say is right' }, 'Add as Verifier Case');
-  addCase.addEventListener('click', () => {
-    if (state?.run && state.step !== null) host.post({ type: 'addVerifierCase', sample: { runId: state.run.id, step: state.step, group: s.group, index: s.index } });
-  });
-  const close = ce('vscode-button', { id: 'detail-close', icon: 'close', secondary: true, 'aria-label': 'Close detail', title: 'Close (Escape)' });
-  close.addEventListener('click', () => {
-    expanded = false;
-    renderDetail();
-    list.focus();
-  });
-  detail.append(
-    h(
-      'div',
-      { className: 'detail-head' },
-      h('h2', {}, `group ${s.group} · sample ${s.index}`),
-      h('span', { className: `badge ${correct ? 'correct' : 'wrong'}` }, icon(correct ? 'pass' : 'error'), correct ? 'R = 1' : 'R = 0'),
-      isCriticWrong(s) ? h('span', { className: 'badge critic-wrong' }, icon('warning'), 'critic wrong') : null,
-      ...verdictBadges(s),
-      rescore,
-      addCase,
-      close,
-    ),
-    absentNote(s) ?? '',
-    metricsList(s),
-    textBlock('Prompt', 'detail-prompt', s.prompt),
-    textBlock('Response', 'detail-response', response ?? `${s.response}…`),
-    // the heat-map names a failed read of a sample with tokens
-    response === null && read?.error && !s.token_details ? h('p', { className: 'warning', role: 'note' }, icon('warning'), read.error) : '',
-    response === null && !read ? h('p', { id: 'response-loading', className: 'legend' }, 'Reading the whole response…') : '',
-    (s.token_details || read?.details ? tokenHeatmap(read) : null) ?? '',
-    typeof s.answer === 'string' ? textBlock('Reference answer', 'detail-answer', s.answer) : '',
-  );
+  detail.append(...sampleDetail(s, read, response, {
+    rescore: (text) => {
+      if (state?.run && state.step !== null) host.post({ type: 'rescore', request: { runId: state.run.id, step: state.step, group: s.group, index: s.index, prompt: s.prompt, response: text } });
+    },
+    addCase: () => {
+      if (state?.run && state.step !== null) host.post({ type: 'addVerifierCase', sample: { runId: state.run.id, step: state.step, group: s.group, index: s.index } });
+    },
+    close: () => {
+      expanded = false;
+      renderDetail();
+      list.focus();
+    },
+  }));
 }
 
 function requestStep(step: number): void {
