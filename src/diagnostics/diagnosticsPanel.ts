@@ -27,8 +27,9 @@ export class DiagnosticsPanel extends PanelSession<DiagnosticsWebviewMessage, Di
     extensionUri: vscode.Uri,
     readonly runId: string,
     private readonly store: RunStore,
+    panel?: vscode.WebviewPanel,
   ) {
-    super(extensionUri, PAGE);
+    super(extensionUri, PAGE, panel);
     this.panel.title = `Diagnostics · ${runId}`;
     this.track(store.onDidChange(({ runIds }) => runIds.includes(runId) && this.refresh()));
     this.track({ dispose: () => clearTimeout(this.refreshTimer) });
