@@ -261,21 +261,24 @@ def test_pacs_raises_held_out_accuracy_of_the_demo_model(tmp_path):
     assert evals[1] >= evals[0] + 0.05, f"held-out accuracy went from {evals[0]} to {evals[1]}"
 
 
-REFAULT_PROBE = """
-import resource, sys, torch
+KEEP_PROBE = """
+import sys, torch
 from pacslab.engines.native.cpu import keep_freed_memory
 kept = keep_freed_memory(torch.device(sys.argv[1]), print)
-faults = []
-for _ in range(6):  # a 64 MB temporary, written, freed: a later one reuses the first one's pages, or none does
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def resident():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+returned = []
+for _ in range(3):  # a 64 MB temporary, written, freed: how much of it goes back to the kernel
     x = torch.ones(16 * 1024 * 1024)
+    held = resident()
     del x
-    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(kept, min(faults[1:]))
+    returned.append(held - resident())
+print(kept, max(returned))
 """
 
 
-@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc parameters")
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc" or not Path("/proc/self/statm").is_file(),
+                    reason="glibc's malloc parameters, /proc")
 @pytest.mark.parametrize("device, env, kept", [("cpu", {}, True), ("cpu", {"MALLOC_TRIM_THRESHOLD_": "131072"}, False),
                                                ("meta", {}, False)])
 def test_a_cpu_run_keeps_freed_memory_unless_the_environment_chooses(device, env, kept):
@@ -284,12 +287,14 @@ def test_a_cpu_run_keeps_freed_memory_unless_the_environment_chooses(device, env
     import sys
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    out = subprocess.run([sys.executable, "-c", REFAULT_PROBE, device], env={**clean, **env}, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", KEEP_PROBE, device], env={**clean, **env}, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out[-2] == str(kept)
-    pages = 64 * 1024 * 1024 // 4096
-    # kept, a later temporary of the same size is served from the heap; otherwise each is mapped and zero-filled afresh
-    assert (int(out[-1]) < pages // 10) if kept else (int(out[-1]) > pages // 2)
+    size = 64 * 1024 * 1024
+    # kept, the freed temporary stays in the heap for the next one; otherwise its mapping goes back to the kernel.
+    # (Whether the next temporary reuses those very pages depends on the heap's layout: counting page faults, as this
+    # test did, failed in some layouts; see CHANGELOG.)
+    assert (int(out[-1]) < size // 10) if kept else (int(out[-1]) > size // 2)
 
 
 THREAD_PROBE = """
