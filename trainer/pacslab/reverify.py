@@ -185,11 +185,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         steps = parse_steps(args.steps)
         check_finished(run_dir)
-        training = not args.eval or has_rollouts(run_dir, steps)
-        if training:
-            rollout_files(run_dir, steps)
         if args.eval:
             heldout_files(run_dir, steps)
+        training = has_rollouts(run_dir, steps) if args.eval else bool(rollout_files(run_dir, steps))
         options = resolve_runner_args(run_dir, args.verifier, args.config)
         with VerifierRunner(**options) as runner:
             result = reverify(run_dir, runner, steps=steps) if training else {"steps": [], "total": dict.fromkeys(TOTALS, 0)}
