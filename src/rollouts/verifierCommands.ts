@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { SampleRef } from '../../webview/rollouts/contract';
 import { LIVE_STATUSES } from '../run/model/runFormat';
 import { isCorrect } from '../run/model/runModel';
-import { reverifyRun } from '../runs/model/reverify';
+import { hasHeldoutResults, reverifyMessage, reverifyRun } from '../runs/model/reverify';
 import { addVerifierCase } from '../runs/model/verifierCases';
 import { pickRun } from '../runs/pickRun';
 import { TrainerFeature, type TrainerServices } from '../runs/trainerFeature';
@@ -49,16 +49,17 @@ export class VerifierCommands extends TrainerFeature {
     const config = this.configOf(run.id);
     const choice = await this.pickVerifier(config);
     if (!choice) return false;
+    const heldout = await pickHeldout(run.dir);
+    if (heldout === undefined) return false;
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(config ?? run.root)) ?? vscode.workspace.workspaceFolders?.[0];
     const python = await this.python.require(folder?.uri);
     if (!python) return false;
     try {
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `PACS Lab: re-verifying ${run.info.name}` },
-        () => reverifyRun({ runDir: run.dir, python, verifier: choice.spec, config: choice.config }),
+        () => reverifyRun({ runDir: run.dir, python, verifier: choice.spec, config: choice.config, eval: heldout }),
       );
-      const t = result.total;
-      const message = `re-verified ${run.id} with ${result.verifier}: ${t.up + t.down} of ${t.checked} labels changed (${t.up} 0→1, ${t.down} 1→0).`;
+      const message = reverifyMessage(run.id, result);
       this.log.info(`${message} Written to ${result.file}.`);
       this.rollouts.reloadRun(run.id);
       const show = 'Show in Rollout Inspector';
@@ -139,6 +140,20 @@ export class VerifierCommands extends TrainerFeature {
       return false;
     }
   }
+}
+
+/** Whether to re-verify the run's held-out results too (asked only when it recorded some: a
+ * `heldout/` folder); undefined when the pick was dismissed. */
+async function pickHeldout(runDir: string): Promise<boolean | undefined> {
+  if (!(await hasHeldoutResults(runDir))) return false;
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: 'Training rollouts and held-out results', description: "also each evaluation's greedy and sampled responses (heldout/): flips, accuracy and pass@k before → after", heldout: true },
+      { label: 'Training rollouts', description: 'only the samples each step recorded (rollouts/)', heldout: false },
+    ],
+    { title: 'Re-verify which samples', placeHolder: 'Include the held-out results of every evaluation?' },
+  );
+  return picked?.heldout;
 }
 
 async function configVerifier(config: string): Promise<string | null> {

@@ -37,6 +37,19 @@ async function trainWithBuggyChecker() {
   return dir.trim().split('/').pop();
 }
 
+/** The greedy and sampled held-out labels of every evaluation that the fixed checker changes. */
+function expectedHeldoutFlips(runId) {
+  const folder = join(runsRoot(), runId, 'heldout');
+  const rows = readdirSync(folder).flatMap((name) => readFileSync(join(folder, name), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)));
+  const fixed = (response, answer) => Number(response.trim() === answer.trim());
+  return {
+    examples: rows.length,
+    greedy: rows.filter((r) => fixed(r.greedy, r.answer) !== Number(r.greedy_correct)).length,
+    samples: rows.reduce((n, r) => n + r.responses.length, 0),
+    sampled: rows.reduce((n, r) => n + r.responses.filter((text, i) => fixed(text, r.answer) !== r.labels[i]).length, 0),
+  };
+}
+
 /** The run's samples of `step` whose label the fixed checker changes. */
 function expectedFlips(runId, step) {
   // the trainer writes Parquet steps; `pacslab rollouts --jsonl` prints one as JSONL
@@ -63,11 +76,16 @@ describe('PACS Lab audits a verifier in a real VS Code', () => {
     await runCommand(page, 'PACS: Re-verify Run…');
     const first = await pickFirstIfAsked(page); // the run (asked only when there are several), else the verifier
     if (!/config's verifier/.test(first ?? '')) assert.match(await pickFirstIfAsked(page, 15_000) ?? '', /config's verifier/);
+    assert.match(await pickFirstIfAsked(page, 15_000) ?? '', /Training rollouts and held-out results/);
     const message = await waitFor('the re-verification\'s message', async () => {
       const text = await notificationsText(page);
       return /labels changed/.test(text) && text;
     }, { timeout: 180_000 });
-    assert.match(message, new RegExp(`${expected.length} of \\d+ labels changed \\(${expected.length} 0→1, 0 1→0\\)`), message);
+    assert.match(message, new RegExp(`${expected.length} of \\d+ training labels changed \\(${expected.length} 0→1, 0 1→0\\)`), message);
+    const held = expectedHeldoutFlips(runId);
+    assert.ok(held.greedy + held.sampled > 0, 'the buggy checker refused some right held-out answers');
+    assert.match(message, new RegExp(`Held-out: ${held.greedy} of ${held.examples} greedy and ${held.sampled} of ${held.samples} sampled labels changed`), message);
+    assert.match(message, /At step 2, held-out split: accuracy [\d.]+% → [\d.]+%/, message);
     const files = readdirSync(join(runsRoot(), runId, 'reverify'));
     assert.equal(files.length, 1, 'one result file beside the records');
     await screenshot(page, 'reverify-done');

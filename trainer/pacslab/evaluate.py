@@ -87,10 +87,13 @@ def evaluate(model, tokenizer, eval_set: EvalSet, verifier, *, generator: torch.
 
 
 def example_rows(eval_set: EvalSet, scores: list[tuple]) -> list[dict]:
-    """One row of heldout/step-N.jsonl per scored example (docs/run-format.md)."""
+    """One row of heldout/step-N.jsonl per scored example (docs/run-format.md): with the prompt, the
+    answer, each sample's label and the set's k, so `verify --eval` can re-verify it."""
     return [{"set": eval_set.name, "id": e.id, "data_source": e.data_source, "greedy_correct": bool(label),
              "correct": detail["correct"], "samples": eval_set.samples, "greedy": detail["greedy"],
-             "responses": detail["responses"]} for e, label, _passes, detail in scores]
+             "responses": detail["responses"], "labels": detail["labels"], "k": list(eval_set.k), "prompt": e.prompt,
+             "answer": e.answer, **({"extra_info": e.extra_info} if e.extra_info is not None else {})}
+            for e, label, _passes, detail in scores]
 
 
 def chunks(eval_set: EvalSet) -> list[list[Example]]:
@@ -106,7 +109,7 @@ def chunks(eval_set: EvalSet) -> list[list[Example]]:
 def score_chunk(model, tokenizer, eval_set: EvalSet, chunk: list[Example], verifier, *,
                 generator: torch.Generator) -> list[tuple[Example, int, list[float], dict]]:
     """(example, greedy label, pass@k for every k, detail) of each example of one generation batch;
-    `detail` holds the greedy response, the sampled responses and how many of them were correct."""
+    `detail` holds the greedy response, the sampled responses, their labels and how many were correct."""
     s, m = eval_set, eval_set.samples
     prompts = [e.prompt_ids if e.prompt_ids is not None else e.prompt for e in chunk]
     greedy = generate_rollouts(model, tokenizer, prompts, n=1, max_new_tokens=s.max_new_tokens, temperature=1.0,
@@ -116,8 +119,9 @@ def score_chunk(model, tokenizer, eval_set: EvalSet, chunk: list[Example], verif
     scores = []
     for g, example in enumerate(chunk):
         responses = sampled.response_texts[g * m : (g + 1) * m]
-        c = sum(_label(verifier, r, example) for r in responses)
-        detail = {"greedy": greedy.response_texts[g], "responses": list(responses), "correct": c}
+        labels = [_label(verifier, r, example) for r in responses]
+        c = sum(labels)
+        detail = {"greedy": greedy.response_texts[g], "responses": list(responses), "labels": labels, "correct": c}
         scores.append((example, _label(verifier, greedy.response_texts[g], example), [pass_at_k(m, c, k) for k in s.k],
                        detail))
     return scores

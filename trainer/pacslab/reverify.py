@@ -10,6 +10,8 @@ Every rollout record that carries a prompt, a response and an answer is verified
 recorded label is its `reward` thresholded at 0.5 (the native engine records the label itself).
 The result goes to `RUN/reverify/<UTC time>.json` (run-format.md): per step, the samples whose
 label flipped 0→1 (`up`) and 1→0 (`down`), each with both verdicts; the rollout files are only read.
+With `--eval` the result also has `eval`, the held-out results of every evaluation re-verified
+(reverify_heldout.py); the training rollouts are then re-verified too when the run recorded any.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pacslab.run.records import RecordsError, read_file, step_file
 
 REVERIFY_DIR = "reverify"
 FORMAT = 1
+TOTALS = ("samples", "checked", "up", "down")
 _ROLLOUT = re.compile(r"step-(\d{6,})\.(parquet|jsonl)")
 
 
@@ -67,6 +70,14 @@ def rollout_files(run_dir: Path, steps: tuple[int, int] | None) -> list[tuple[in
     return chosen
 
 
+def has_rollouts(run_dir: Path, steps: tuple[int, int] | None) -> bool:
+    """Whether the run recorded a rollout file within `steps` (--eval re-verifies them when it did)."""
+    try:
+        return bool(rollout_files(run_dir, steps))
+    except ReverifyError:
+        return False
+
+
 def check_finished(run_dir: Path) -> None:
     """Refuses a run whose trainer is still writing it (its files would change under us)."""
     info = runio.read_json(Path(run_dir) / runio.RUN_JSON)
@@ -82,7 +93,7 @@ def check_finished(run_dir: Path) -> None:
 
 def reverify(run_dir: Path, runner, *, steps: tuple[int, int] | None = None) -> dict:
     """The re-verification of `run_dir`'s rollouts by `runner` (a VerifierRunner), as written to reverify/."""
-    out_steps, totals = [], {"samples": 0, "checked": 0, "up": 0, "down": 0}
+    out_steps, totals = [], dict.fromkeys(TOTALS, 0)
     for step, path in rollout_files(run_dir, steps):
         try:
             records, bad = read_file(path)
@@ -167,19 +178,21 @@ def resolve_runner_args(run_dir: Path, spec: str | None, config: Path | None) ->
 
 def run(args: argparse.Namespace) -> int:
     from pacslab.config import ConfigError
+    from pacslab.reverify_heldout import heldout_files, heldout_lines, reverify_heldout, without_flips
     from pacslab.verifiers import VerifierRunner
 
     run_dir = Path(args.run_dir)
     try:
-        if args.eval:
-            raise ReverifyError("held-out results are recorded as metrics only (no per-sample records), so --eval has "
-                                "nothing to re-verify; leave out --eval to re-verify the training rollouts")
         steps = parse_steps(args.steps)
         check_finished(run_dir)
-        rollout_files(run_dir, steps)
+        if args.eval:
+            heldout_files(run_dir, steps)
+        training = has_rollouts(run_dir, steps) if args.eval else bool(rollout_files(run_dir, steps))
         options = resolve_runner_args(run_dir, args.verifier, args.config)
         with VerifierRunner(**options) as runner:
-            result = reverify(run_dir, runner, steps=steps)
+            result = reverify(run_dir, runner, steps=steps) if training else {"steps": [], "total": dict.fromkeys(TOTALS, 0)}
+            if args.eval:
+                result["eval"] = reverify_heldout(run_dir, runner, steps=steps)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -191,13 +204,17 @@ def run(args: argparse.Namespace) -> int:
     path = write_result(run_dir, result)
     t = result["total"]
     if args.json:
-        print(json.dumps({"file": str(path), "verifier": result["verifier"], "total": t}))
-    else:
-        for s in result["steps"]:
-            if s["up"] or s["down"]:
-                print(f"step {s['step']}: {len(s['up'])} 0→1, {len(s['down'])} 1→0 of {s['checked']}")
-        print(f"{t['up'] + t['down']} of {t['checked']} labels changed ({t['up']} 0→1, {t['down']} 1→0) "
-              f"with {result['verifier']}; written to {path}")
+        print(json.dumps({"file": str(path), "verifier": result["verifier"], "total": t,
+                          **({"eval": without_flips(result["eval"])} if "eval" in result else {})}))
+        return 0
+    for s in result["steps"]:
+        if s["up"] or s["down"]:
+            print(f"step {s['step']}: {len(s['up'])} 0→1, {len(s['down'])} 1→0 of {s['checked']}")
+    if "eval" in result:
+        for line in heldout_lines(result["eval"]):
+            print(line)
+    print(f"{t['up'] + t['down']} of {t['checked']} training labels changed ({t['up']} 0→1, {t['down']} 1→0) "
+          f"with {result['verifier']}; written to {path}")
     return 0
 
 
@@ -208,6 +225,7 @@ def add_parser(sub) -> None:
     p.add_argument("--config", type=Path, help="the *.pacs.yaml whose verifier, time limit and workers to use "
                    "(default: the config the run was launched from, if in this workspace)")
     p.add_argument("--steps", help="only these steps, A:B inclusive (A: or :B open)")
-    p.add_argument("--eval", action="store_true", help="re-verify held-out results instead of the training rollouts")
+    p.add_argument("--eval", action="store_true", help="also re-verify the held-out results of every evaluation (heldout/): "
+                   "flips per step and eval set, accuracy and pass@k before and after")
     p.add_argument("--json", action="store_true", help="print the result file and totals as JSON")
     p.set_defaults(handler=run)

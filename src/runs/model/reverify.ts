@@ -8,6 +8,7 @@ import { absoluteCommand, pythonEnv, withNeutralCwd } from '../../python/model/p
 import { isRealFolder, readRunFile, runFilePath } from '../../run/model/runFiles';
 
 export const REVERIFY_DIR = 'reverify';
+export const HELDOUT_DIR = 'heldout';
 const RESULT_FILE = /^\d{8}T\d{6}\d*Z\.json$/;
 
 export class ReverifyError extends Error {
@@ -41,6 +42,34 @@ export interface ReverifyResult {
   createdAt: string;
   steps: Map<number, StepCounts & { flips: Flip[] }>;
   total: StepCounts;
+  /** The held-out results re-verified (`verify --eval`); null when the run was re-verified without. */
+  heldout: HeldoutReverify | null;
+}
+
+/** A held-out measure (greedy accuracy, pass@k) from the recorded labels and under the new verifier. */
+export interface BeforeAfter {
+  before: number;
+  after: number;
+}
+
+export interface HeldoutCounts {
+  examples: number;
+  checked: number;
+  greedy: { up: number; down: number };
+  sampled: StepCounts;
+}
+
+/** One eval set at one evaluation (`set` null: the task's own held-out split). */
+export interface HeldoutSetResult extends HeldoutCounts {
+  set: string | null;
+  /** null when no example of the set could be re-verified. */
+  accuracy: BeforeAfter | null;
+  passAtK: (BeforeAfter & { k: number })[];
+}
+
+export interface HeldoutReverify {
+  steps: { step: number; sets: HeldoutSetResult[] }[];
+  total: HeldoutCounts;
 }
 
 export interface ReverifyOptions {
@@ -51,13 +80,23 @@ export interface ReverifyOptions {
   /** The workspace config whose verifier, time limit and workers to use. */
   config?: string;
   timeoutMs?: number;
+  /** Re-verify the held-out results of every evaluation too (`--eval`). */
+  eval?: boolean;
+}
+
+export interface ReverifyOutput {
+  file: string;
+  verifier: string;
+  total: StepCounts;
+  heldout: HeldoutReverify | null;
 }
 
 /** Runs `python -m pacslab verify` on `runDir`; resolves the result file's path and totals. */
-export function reverifyRun(options: ReverifyOptions): Promise<{ file: string; verifier: string; total: StepCounts }> {
+export function reverifyRun(options: ReverifyOptions): Promise<ReverifyOutput> {
   const args = ['-m', 'pacslab', 'verify', resolve(options.runDir), '--json'];
   if (options.config) args.push('--config', resolve(options.config));
   if (options.verifier) args.push('--verifier', options.verifier);
+  if (options.eval) args.push('--eval');
   // started in an empty folder: neither the run folder nor the workspace root is put on sys.path
   return withNeutralCwd((cwd) => new Promise((resolvePromise, reject) => {
     execFile(absoluteCommand(options.python), args, { cwd, env: pythonEnv(), timeout: options.timeoutMs ?? 1800000, maxBuffer: 16 << 20, windowsHide: true }, (err, stdout, stderr) => {
@@ -69,10 +108,11 @@ export function reverifyRun(options: ReverifyOptions): Promise<{ file: string; v
       }
       const last = stdout.trim().split('\n').pop() ?? '';
       try {
-        const out = JSON.parse(last) as { file?: unknown; verifier?: unknown; total?: unknown };
+        const out = JSON.parse(last) as { file?: unknown; verifier?: unknown; total?: unknown; eval?: unknown };
         const total = counts(out.total);
-        if (typeof out.file === 'string' && typeof out.verifier === 'string' && total) {
-          resolvePromise({ file: out.file, verifier: out.verifier, total });
+        const heldout = out.eval === undefined ? null : parseHeldoutPart(out.eval);
+        if (typeof out.file === 'string' && typeof out.verifier === 'string' && total && (heldout || !options.eval)) {
+          resolvePromise({ file: out.file, verifier: out.verifier, total, heldout });
           return;
         }
       } catch {
@@ -81,6 +121,15 @@ export function reverifyRun(options: ReverifyOptions): Promise<{ file: string; v
       reject(new ReverifyError(`unexpected output from ${options.python}: ${last.slice(0, 200)}`));
     });
   }));
+}
+
+/** Whether the run recorded held-out results (a real `heldout/` folder), so `--eval` has something to re-verify. */
+export async function hasHeldoutResults(runDir: string): Promise<boolean> {
+  try {
+    return await isRealFolder(join(runDir, HELDOUT_DIR));
+  } catch {
+    return false; // a link or a file in its place: nothing to offer
+  }
 }
 
 /** The newest re-verification of the run, or null when it has none (or none readable). */
@@ -110,7 +159,72 @@ export function parseReverify(value: unknown): ReverifyResult | null {
     const flips = [...s.up, ...s.down].map(flip).filter((f): f is Flip => f !== null);
     steps.set(s.step as number, { checked: Number(s.checked) || 0, up: s.up.length, down: s.down.length, flips });
   }
-  return { verifier: value.verifier, createdAt: typeof value.created_at === 'string' ? value.created_at : '', steps, total };
+  const heldout = value.eval === undefined ? null : parseHeldoutPart(value.eval);
+  return { verifier: value.verifier, createdAt: typeof value.created_at === 'string' ? value.created_at : '', steps, total, heldout };
+}
+
+/** The `eval` part of a reverify/*.json object (or of `verify --json`'s output), checked; its flips
+ * are not read. Null when it is not one; a step or set of the wrong shape is left out. */
+export function parseHeldoutPart(value: unknown): HeldoutReverify | null {
+  if (!isObject(value) || !Array.isArray(value.steps)) return null;
+  const total = heldoutCounts(value.total);
+  if (!total) return null;
+  const steps: HeldoutReverify['steps'] = [];
+  for (const s of value.steps) {
+    if (!isObject(s) || !Number.isInteger(s.step) || !Array.isArray(s.sets)) continue;
+    steps.push({ step: s.step as number, sets: s.sets.map(heldoutSet).filter((r): r is HeldoutSetResult => r !== null) });
+  }
+  return { steps, total };
+}
+
+function heldoutSet(value: unknown): HeldoutSetResult | null {
+  const c = heldoutCounts(value);
+  if (!c || !isObject(value) || (value.set !== null && typeof value.set !== 'string')) return null;
+  const passAtK = Object.entries(isObject(value.pass_at_k) ? value.pass_at_k : {})
+    .map(([k, v]) => ({ k: Number(k), ...beforeAfter(v) }))
+    .filter((p): p is BeforeAfter & { k: number } => Number.isInteger(p.k) && p.k > 0 && p.before !== undefined)
+    .sort((a, b) => a.k - b.k);
+  return { ...c, set: value.set, accuracy: beforeAfter(value.accuracy) ?? null, passAtK };
+}
+
+function beforeAfter(value: unknown): BeforeAfter | undefined {
+  const share = (x: unknown): x is number => typeof x === 'number' && x >= 0 && x <= 1;
+  return isObject(value) && share(value.before) && share(value.after) ? { before: value.before, after: value.after } : undefined;
+}
+
+function heldoutCounts(value: unknown): HeldoutCounts | null {
+  if (!isObject(value) || !isCount(value.examples) || !isCount(value.checked) || !isObject(value.greedy)) return null;
+  const sampled = counts(value.sampled);
+  const { up, down } = value.greedy;
+  if (!sampled || !isCount(up) || !isCount(down)) return null;
+  return { examples: value.examples, checked: value.checked, greedy: { up, down }, sampled };
+}
+
+const percent = (x: number): string => `${(100 * x).toFixed(1)}%`;
+const changed = (c: { up: number; down: number }): number => c.up + c.down;
+
+/** What Re-verify Run… says when it is done: the training labels changed and, with the held-out
+ * results, the greedy and sampled labels changed and each eval set's accuracy and pass@k before →
+ * after at the last evaluation. Plain text (run ids, set names and the spec are shown as text). */
+export function reverifyMessage(runId: string, out: Pick<ReverifyOutput, 'verifier' | 'total' | 'heldout'>): string {
+  const t = out.total;
+  const training = t.checked
+    ? `${changed(t)} of ${t.checked} training labels changed (${t.up} 0→1, ${t.down} 1→0)`
+    : 'no training rollouts to re-verify';
+  const parts = [`re-verified ${runId} with ${out.verifier}: ${training}.`];
+  const h = out.heldout;
+  if (h) {
+    parts.push(`Held-out: ${changed(h.total.greedy)} of ${h.total.checked} greedy and ${changed(h.total.sampled)} of ${h.total.sampled.checked} sampled labels changed.`);
+    const last = h.steps[h.steps.length - 1];
+    const sets = (last?.sets ?? []).flatMap((r) => {
+      if (!r.accuracy) return [];
+      const measures = [{ name: 'accuracy', ...r.accuracy }, ...r.passAtK.map((p) => ({ name: `pass@${p.k}`, ...p }))];
+      const name = r.set === null ? 'held-out split' : `set ${r.set}`;
+      return [`${name}: ${measures.map((m) => `${m.name} ${percent(m.before)} → ${percent(m.after)}`).join(', ')}`];
+    });
+    if (sets.length) parts.push(`At step ${last.step}, ${sets.join('; ')}.`);
+  }
+  return parts.join(' ');
 }
 
 function flip(value: unknown): Flip | null {
@@ -131,9 +245,11 @@ export function verdict(value: unknown): Verdict | null {
 function counts(value: unknown): StepCounts | null {
   if (!isObject(value)) return null;
   const { checked, up, down } = value;
-  return [checked, up, down].every((n) => Number.isInteger(n) && (n as number) >= 0)
-    ? { checked: checked as number, up: up as number, down: down as number }
-    : null;
+  return isCount(checked) && isCount(up) && isCount(down) ? { checked, up, down } : null;
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -243,6 +243,9 @@ def test_every_evaluation_records_each_held_out_example(write_config, tmp_path):
     evals = [e for e in events_of(run_dir) if e["type"] == "eval"]
     assert sum(r["greedy_correct"] for r in rows) / len(rows) == evals[-1]["values"]["eval/accuracy"]
     assert all(len(r["responses"]) == r["samples"] == 2 and 0 <= r["correct"] <= 2 for r in rows)
+    # what `verify --eval` re-verifies: each sample's label, the prompt, the answer and the set's k
+    assert all(len(r["labels"]) == 2 and sum(r["labels"]) == r["correct"] and r["k"] == [1, 2] for r in rows)
+    assert all(r["prompt"].endswith("=") and r["answer"].isdigit() for r in rows)
     assert len({r["id"] for r in rows}) == 6 and {r["set"] for r in rows} == {None}
 
 

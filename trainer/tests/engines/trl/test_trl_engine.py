@@ -311,6 +311,8 @@ def test_pause_checkpoint_suspend_then_resume_finishes_six_steps_on_two_processe
     assert [row[1:] for row in ledger if row[0] == 6] == [
         (rows[0]["prompt_id"], None, sum(r["reward"] > 0 for r in rows), 4) for _, rows in sorted(by_group.items())]
     assert [e["step"] for e in events if e["type"] == "heldout"] == [0, 3, 6]
+    rows = [json.loads(line) for e in events if e["type"] == "heldout" for line in (run_dir / e["file"]).read_text().splitlines()]
+    assert rows and all(sum(r["labels"]) == r["correct"] and len(r["labels"]) == r["samples"] and r["answer"] for r in rows)
     # the alerts are the shared rules' verdicts on the recorded metrics (resumed at step 1: one monitor over them all)
     from pacslab.config import load_config
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { importRuns } from '../../../../../src/runs/model/importer';
 import { REPO } from '../../../helpers/repo';
-import { parseReverify, readLatestReverify, ReverifyError, reverifyRun } from '../../../../../src/runs/model/reverify';
+import { hasHeldoutResults, parseReverify, readLatestReverify, ReverifyError, reverifyMessage, reverifyRun } from '../../../../../src/runs/model/reverify';
 import { addVerifierCase, caseLine, defaultCasesName } from '../../../../../src/runs/model/verifierCases';
 import { withReverify } from '../../../../../src/rollouts/model/reverifyView';
 import type { RolloutSample } from '../../../../../webview/shared/contract';
@@ -65,6 +65,29 @@ describe('re-verifying a run', { skip }, () => {
     assert.equal(withReverify(samples, result, 2).summary?.step, null);
   });
 
+  test('--eval re-verifies the held-out results: flips and accuracy per evaluation and set', async () => {
+    const runDir = join(work, 'runs', 'heldout-run');
+    mkdirSync(join(runDir, 'heldout'), { recursive: true });
+    writeFileSync(join(runDir, 'run.json'), JSON.stringify({ status: 'finished' }));
+    // the old verifier accepted "twelve" and refused "12.0"; `exact` reads numbers by value
+    const row = { set: null, id: 'a', data_source: null, greedy_correct: false, correct: 1, samples: 2, greedy: '12.0',
+      responses: ['twelve', '12'], labels: [1, 0], k: [1, 2], prompt: '3*4=', answer: '12' };
+    writeFileSync(join(runDir, 'heldout', 'step-000004.jsonl'), JSON.stringify(row) + '\n');
+    assert.equal(await hasHeldoutResults(runDir), true);
+    const out = await reverifyRun({ runDir, python: PYTHON, verifier: 'exact', eval: true });
+    assert.deepEqual(out.total, { checked: 0, up: 0, down: 0 });
+    assert.deepEqual(out.heldout?.total, { examples: 1, checked: 1, greedy: { up: 1, down: 0 }, sampled: { checked: 2, up: 1, down: 1 } });
+    const [set] = out.heldout?.steps[0]?.sets ?? [];
+    assert.equal(out.heldout?.steps[0]?.step, 4);
+    assert.deepEqual(set.accuracy, { before: 0, after: 1 });
+    assert.deepEqual(set.passAtK, [{ k: 1, before: 0.5, after: 0.5 }, { k: 2, before: 1, after: 1 }]);
+    assert.deepEqual((await readLatestReverify(runDir))?.heldout, out.heldout);
+    assert.equal(reverifyMessage('r', out), 're-verified r with exact: no training rollouts to re-verify. '
+      + 'Held-out: 1 of 1 greedy and 2 of 2 sampled labels changed. '
+      + 'At step 4, held-out split: accuracy 0.0% → 100.0%, pass@1 50.0% → 50.0%, pass@2 100.0% → 100.0%.');
+    assert.equal(await hasHeldoutResults(join(work, 'runs', 'none')), false);
+  });
+
   test('a verifier that does not load is an error naming it, and nothing is written', async () => {
     verlDump(join(work, 'dump2'));
     const [runDir] = await importRuns({ source: join(work, 'dump2'), runsRoot: join(work, 'runs'), python: PYTHON });
@@ -101,6 +124,35 @@ describe('reverify results', () => {
       steps: [{ step: 3, checked: 2, up: [{ group: 0, index: 1, before: { label: 0 }, after: { label: 1, detail: '<img src=x>' } }, { group: 'x' }], down: [] }],
     });
     assert.deepEqual(parsed?.steps.get(3)?.flips, [{ group: 0, index: 1, before: { label: 0, parsed: null, detail: null, error: null }, after: { label: 1, parsed: null, detail: '<img src=x>', error: null } }]);
+  });
+
+  test('the held-out part is read when it is there, its bad sets left out, and said in the summary', () => {
+    const set = (name: unknown, accuracy: unknown) => ({
+      set: name, examples: 3, checked: 2, greedy: { up: 1, down: 0 }, sampled: { checked: 6, up: 1, down: 1 }, accuracy,
+      pass_at_k: { 8: { before: 0.5, after: 0.75 }, 1: { before: 0.25, after: 0.5 }, x: { before: 0, after: 0 }, 2: { before: 2, after: 0 } },
+    });
+    const document = {
+      verifier: 'python:checks.py:check', created_at: 't', total: { samples: 7, checked: 7, up: 2, down: 1 }, steps: [],
+      eval: {
+        total: { examples: 6, checked: 4, greedy: { up: 1, down: 1 }, sampled: { checked: 10, up: 3, down: 1 } },
+        steps: [
+          { step: 0, sets: [set(null, { before: 0.5, after: 1 })] },
+          { step: 10, sets: [set(null, { before: 0.275, after: 0.3 }), set('hard', { before: 1, after: 0 }), set(7, null), { set: 'x' }] },
+          { step: 'x', sets: [] },
+        ],
+      },
+    };
+    const parsed = parseReverify(document);
+    assert.equal(parseReverify({ ...document, eval: undefined })?.heldout, null);
+    assert.equal(parseReverify({ ...document, eval: { steps: [], total: { examples: 1 } } })?.heldout, null);
+    assert.deepEqual(parsed?.heldout?.steps.map((s) => [s.step, s.sets.map((r) => r.set)]), [[0, [null]], [10, [null, 'hard']]]);
+    assert.deepEqual(parsed?.heldout?.steps[1].sets[1].passAtK, [{ k: 1, before: 0.25, after: 0.5 }, { k: 8, before: 0.5, after: 0.75 }]);
+    assert.ok(parsed);
+    assert.equal(reverifyMessage('run-1', parsed), 're-verified run-1 with python:checks.py:check: 3 of 7 training labels changed (2 0→1, 1 1→0). '
+      + 'Held-out: 2 of 4 greedy and 4 of 10 sampled labels changed. '
+      + 'At step 10, held-out split: accuracy 27.5% → 30.0%, pass@1 25.0% → 50.0%, pass@8 50.0% → 75.0%; '
+      + 'set hard: accuracy 100.0% → 0.0%, pass@1 25.0% → 50.0%, pass@8 50.0% → 75.0%.');
+    assert.equal(reverifyMessage('run-1', { ...parsed, heldout: null }), 're-verified run-1 with python:checks.py:check: 3 of 7 training labels changed (2 0→1, 1 1→0).');
   });
 
   test('a case line holds only what the trainer reads', () => {
