@@ -5,6 +5,7 @@ import { readdir } from 'node:fs/promises';
 import type { DiagnosticsState } from '../../../webview/diagnostics/contract';
 import { RUN_LIMITS } from '../../run/model/boundedJson';
 import { isRealFolder, readRunFile, runFilePath } from '../../run/model/runFiles';
+import { RUN_FILES } from '../../run/model/runFormat';
 import type { RunStore } from '../../runs/model/runStore';
 import { parseHeldout, resultOf } from './heldout';
 import { parseLedger, sharesOverSteps, summarizePrompts } from './promptLedger';
@@ -12,7 +13,7 @@ import { parseLedger, sharesOverSteps, summarizePrompts } from './promptLedger';
 export async function diagnosticsState(store: RunStore, runId: string): Promise<{ state: DiagnosticsState; heldoutFiles: Array<{ step: number; file: string }> } | null> {
   const run = store.get(runId);
   if (!run) return null;
-  const ledger = parseLedger(await readOptional(run.dir, 'ledger.jsonl'));
+  const ledger = parseLedger(await readOptional(run.dir, RUN_FILES.ledger));
   const files = await heldoutFiles(run.dir);
   const evaluations = [];
   for (const { step, file } of files) {
@@ -37,7 +38,7 @@ export async function readOptional(dir: string, rel: string): Promise<string> {
 /** The run's held-out files by step: heldout/step-NNNNNN.jsonl, a real folder of the run's. */
 async function heldoutFiles(dir: string): Promise<Array<{ step: number; file: string }>> {
   try {
-    const folder = await runFilePath(dir, 'heldout');
+    const folder = await runFilePath(dir, RUN_FILES.heldoutDir);
     if (!(await isRealFolder(folder))) return [];
     return (await readdir(folder))
       .map((name) => /^step-(\d{6,})\.jsonl$/.exec(name))

@@ -275,6 +275,9 @@ export const RUN_FILES = {
   rolloutsDir: 'rollouts',
   checkpointsDir: 'checkpoints',
   onnxDir: 'onnx',
+  ledger: 'ledger.jsonl',
+  heldoutDir: 'heldout',
+  reverifyDir: 'reverify',
 } as const;
 
 /** A step's rollout file: `.parquet` as the trainer writes it, `.jsonl` for runs written before and imported runs. */

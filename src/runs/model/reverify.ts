@@ -6,9 +6,10 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { absoluteCommand, pythonEnv, withNeutralCwd } from '../../python/model/python';
 import { isRealFolder, readRunFile, runFilePath } from '../../run/model/runFiles';
+import { RUN_FILES } from '../../run/model/runFormat';
 
-export const REVERIFY_DIR = 'reverify';
-export const HELDOUT_DIR = 'heldout';
+export const REVERIFY_DIR = RUN_FILES.reverifyDir;
+export const HELDOUT_DIR = RUN_FILES.heldoutDir;
 const RESULT_FILE = /^\d{8}T\d{6}\d*Z\.json$/;
 
 export class ReverifyError extends Error {
