@@ -21,7 +21,8 @@ from pacslab.engines.checks import world_size
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
 # TRL's loss_type for an algorithm's aggregation: "dapo" sums the tokens over the accumulated global
 # batch, which PacsGRPOTrainer makes each mini-batch's own token count (the native token mean);
-# "grpo" averages each response's tokens, then the rows
+# "grpo" averages each response's tokens, then the rows (the row-mean algorithms, pacs and rloo, take
+# their own losses in PacsGRPOTrainer: it serves a stock GRPOTrainer given these arguments)
 LOSS_TYPES = {"tokens": "dapo", "rows": "grpo"}
 
 
