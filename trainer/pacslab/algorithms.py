@@ -73,6 +73,10 @@ class Algorithm:
     # engine: trl: `advantages` replace TRL's own group-normalised ones (False: TRL's stand, as they are
     # GRPO's; a coupling's loss is the engine's own, engines/trl/loss.py)
     trl_replaces_advantages: bool = False
+    # engine: trl: the loss PacsGRPOTrainer takes instead of TRL's surrogate, on each micro-batch (its options
+    # bound at registration, as `advantages`' are); a mean over rows, so that with TRL's equal micro-batches
+    # the accumulated gradient is the mini-batch's, as the native engine takes it. None: TRL's own loss
+    trl_loss: Callable[[LossInput], tuple["Tensor", dict]] | None = None
 
 
 ALGORITHMS: dict[str, Algorithm] = {}
@@ -91,6 +95,8 @@ def register(algorithm: Algorithm) -> Algorithm:
         raise ValueError(f"algorithm {algorithm.name!r} needs exactly one of advantages and coupling")
     if algorithm.trl_replaces_advantages and (algorithm.advantages is None or "trl" not in algorithm.engines):
         raise ValueError(f"algorithm {algorithm.name!r}: trl_replaces_advantages needs advantages and engine trl")
+    if algorithm.trl_loss is not None and ("trl" not in algorithm.engines or algorithm.aggregation != "rows"):
+        raise ValueError(f"algorithm {algorithm.name!r}: trl_loss needs engine trl and aggregation rows")
     ALGORITHMS[algorithm.name] = algorithm
     return algorithm
 
@@ -202,7 +208,7 @@ _register_clipped("grpo", "GRPO baseline: PPO-clip on group-normalised rewards, 
 # ---------------------------------------------------------------- RLOO
 
 
-def _rloo_loss(_cfg: "Config", x: LossInput):
+def _rloo_loss(x: LossInput):
     from pacslab.losses import rloo_loss
 
     return rloo_loss(x.logp, x.mask, x.labels, rollout_n=x.rollout_n, group_ids=x.group_ids, advantages=x.advantages)
@@ -215,9 +221,9 @@ def _rloo_advantages(labels, group_ids, n: int):
 
 
 register(Algorithm(name="rloo", summary="RLOO baseline: REINFORCE with a leave-one-out baseline", loss_metric="rloo/loss",
-                   aggregation="rows", loss=_rloo_loss, needs_reference=_no_reference,
+                   aggregation="rows", loss=lambda _cfg, x: _rloo_loss(x), needs_reference=_no_reference,
                    requirements=_group_of(2, "needs a leave-one-out baseline"), advantages=_rloo_advantages,
-                   engines=("native", "trl"), trl_replaces_advantages=True))
+                   engines=("native", "trl"), trl_replaces_advantages=True, trl_loss=_rloo_loss))
 
 
 # ---------------------------------------------------------------- Dr. GRPO

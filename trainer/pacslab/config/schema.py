@@ -90,7 +90,9 @@ class RolloutConfig(_Section):
     dynamic_sampling: bool = Field(
         False,
         description="Sample more rounds of prompts_per_step prompts until the step holds prompts_per_step groups "
-        "with mixed labels (DAPO's dynamic sampling); agreeing groups are dropped (logged as sampling/*).",
+        "with mixed labels (DAPO's dynamic sampling); agreeing groups are dropped from the update (logged as "
+        "sampling/*) but still count in the prompt ledger and the group shares reward/all_correct_frac, "
+        "all_wrong_frac and mixed_group_frac that the no_signal alert reads.",
     )
     dynamic_sampling_max_rounds: Int = Field(
         4,

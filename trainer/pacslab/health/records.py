@@ -14,9 +14,14 @@ def correct(record: dict) -> bool:
     return float(record.get("reward") or 0.0) > 0
 
 
+def prompt_key(prompt_id, prompt: str) -> str:
+    """A group's id in the ledger: its `prompt_id` (engine: trl's verifier logs it) or else its prompt
+    text (a plain TRL script, an imported run)."""
+    return str(prompt_id or prompt)
+
+
 def step_prompts(records: list[dict]) -> list[tuple[str, str | None, int, int]]:
-    """(id, data source, correct, n) of each group of the step's records: the id is the record's
-    `prompt_id` (engine: trl) or else its prompt text (a plain TRL script, an imported run)."""
+    """(id, data source, correct, n) of each group of the step's records, the id by `prompt_key`."""
     groups: dict[int, list[dict]] = {}
     for r in records:
         groups.setdefault(int(r["group"]), []).append(r)
@@ -24,7 +29,7 @@ def step_prompts(records: list[dict]) -> list[tuple[str, str | None, int, int]]:
     for _g, rows in sorted(groups.items()):
         first = rows[0]
         source = first.get("data_source")
-        out.append((str(first.get("prompt_id") or first["prompt"]), None if source is None else str(source),
+        out.append((prompt_key(first.get("prompt_id"), first["prompt"]), None if source is None else str(source),
                     sum(correct(r) for r in rows), len(rows)))
     return out
 

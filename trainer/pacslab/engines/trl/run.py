@@ -21,7 +21,8 @@ from pacslab.engines.checks import world_size
 SCHEDULES = {"constant": "constant", "warmup_cosine": "cosine_with_min_lr"}
 # TRL's loss_type for an algorithm's aggregation: "dapo" sums the tokens over the accumulated global
 # batch, which PacsGRPOTrainer makes each mini-batch's own token count (the native token mean);
-# "grpo" averages each response's tokens, then the rows
+# "grpo" averages each response's tokens, then the rows (the row-mean algorithms, pacs and rloo, take
+# their own losses in PacsGRPOTrainer: it serves a stock GRPOTrainer given these arguments)
 LOSS_TYPES = {"tokens": "dapo", "rows": "grpo"}
 
 
@@ -42,6 +43,7 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
     from pacslab.algorithms import get
 
     extra = dict(cfg.trl)
+    algorithm = get(cfg.algorithm)
     accumulation = int(extra.pop("gradient_accumulation_steps", 1))
     o, n = cfg.optim, cfg.rollout.n
     minis, updates = cfg.rollout.prompts_per_step // o.mini_batch_prompts, updates_per_step(cfg)
@@ -56,8 +58,10 @@ def grpo_args(cfg: Config, run_dir: Path, *, cuda: bool):
         top_p=cfg.rollout.top_p, learning_rate=o.lr, weight_decay=o.weight_decay, adam_beta1=o.betas[0],
         adam_beta2=o.betas[1], lr_scheduler_type=SCHEDULES[o.schedule], warmup_steps=o.warmup_steps * updates,
         max_grad_norm=o.max_grad_norm, gradient_checkpointing=cfg.model.gradient_checkpointing,
-        max_steps=cfg.total_steps * updates, seed=cfg.seed, beta=cfg.grpo.kl_coef, epsilon=cfg.grpo.clip_eps,
-        loss_type=LOSS_TYPES[get(cfg.algorithm).aggregation], bf16=half and cfg.model.dtype != "float16",
+        max_steps=cfg.total_steps * updates, seed=cfg.seed, epsilon=cfg.grpo.clip_eps,
+        # a KL term (and TRL's reference model) only where the native loss has one: not pacs, not rloo
+        beta=cfg.grpo.kl_coef if algorithm.needs_reference(cfg) else 0.0,
+        loss_type=LOSS_TYPES[algorithm.aggregation], bf16=half and cfg.model.dtype != "float16",
         fp16=cuda and cfg.model.dtype == "float16",
         use_cpu=not cuda, save_strategy="steps", save_steps=(cfg.checkpoint_every or cfg.total_steps) * updates,
         logging_steps=updates, report_to=[], disable_tqdm=True, **_vllm(cfg), **schedule, **extra)

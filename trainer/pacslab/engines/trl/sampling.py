@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from pacslab.dynamic_sampling import choose_groups, dropped_groups, group_rows, left_padded, right_padded, sampling_metrics
 from pacslab.engines.trl.minibatch import distributed, gathered, on_every_process
+from pacslab.health.records import prompt_key
 from pacslab.run.names import chat_text
 
 LEFT = {"prompt_ids", "prompt_mask"}
@@ -122,16 +123,17 @@ def _every_process(picks, world: int) -> list:
 
 def _dropped(logs: list[dict], global_rounds: list[torch.Tensor], every: list, *, n: int, rows: int) -> list[tuple]:
     """(prompt id, data source, correct, n) of each group a process sampled and left out, process by
-    process: the id is the verifier's logged `prompt_id`, else the prompt's text (as health/records.py)."""
+    process, the id by health/records.py's `prompt_key` (the verifier's logged `prompt_id`, else the
+    prompt's text)."""
     out = []
     for p, picks in enumerate(every):
         local = [labels[p * rows:(p + 1) * rows] for labels in global_rounds]  # [rows] each
         for (r, g), correct in dropped_groups(local, picks, n=n):
             i, extra = p * rows + g * n, logs[r].get("extra", {})
             ids, sources = extra.get("prompt_id", []), extra.get("data_source", [])
-            prompt_id = ids[i] if i < len(ids) and ids[i] else chat_text(logs[r]["prompt"][i])
+            prompt_id = prompt_key(ids[i] if i < len(ids) else None, chat_text(logs[r]["prompt"][i]))
             source = sources[i] if i < len(sources) else None
-            out.append((str(prompt_id), None if source is None else str(source), correct, n))
+            out.append((prompt_id, None if source is None else str(source), correct, n))
     return out
 
 

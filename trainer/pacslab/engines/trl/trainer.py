@@ -36,7 +36,8 @@ LABELS, GROUPS, ROWS = "pacs_labels", "pacs_group_ids", "pacs_rows"
 
 class PacsGRPOTrainer(GRPOTrainer):
     """`algorithm`: `pacs` (this class's loss, with `pacs_options`: beta, adv_estimator, norm_by_std,
-    weight_mode), `grpo` (TRL's own loss) or `rloo` (TRL's surrogate on leave-one-out advantages).
+    weight_mode), `grpo` (TRL's own loss) or `rloo` (the registry's `trl_loss`, the native `rloo_loss`,
+    on leave-one-out advantages).
     `evaluation`: what `evaluate` runs instead of TRL's own evaluation loop (evaluation.py).
     `group_shuffle`: shuffle a generation batch by whole groups (the default) rather than by rows.
     `updates_per_step`: optimizer steps (TRL's steps) per rollout batch, so the run's steps count rollout batches.
@@ -57,6 +58,7 @@ class PacsGRPOTrainer(GRPOTrainer):
         entry = algorithms.get(algorithm)
         self.coupled = entry.coupling is not None  # PACS: this class's own loss
         self.own_advantages = entry.advantages if entry.trl_replaces_advantages else None  # RLOO's, not TRL's
+        self.own_loss = entry.trl_loss  # RLOO's: token sums, no ratio (TRL's surrogate averages each response's tokens)
         self.evaluation = evaluation
         self.group_shuffle = group_shuffle
         self.pacs_options = dict(pacs_options or {})
@@ -152,6 +154,8 @@ class PacsGRPOTrainer(GRPOTrainer):
             yield model
 
     def _compute_loss(self, model, inputs):
+        if self.own_loss is not None and model.training:
+            return self._registry_loss(model, inputs)
         if not self.coupled or not model.training:
             if model.training and self.loss_type == "dapo":
                 inputs["num_items_in_batch"] = self._mini_batch_items(inputs["completion_mask"].device)
@@ -179,6 +183,17 @@ class PacsGRPOTrainer(GRPOTrainer):
         if self._step % self._generate_every() == self.args.steps_per_generation - 1:
             self._fields.collect(self.sample_fields)  # every process: the first pass's fields, on rank 0's records
         return loss
+
+    def _registry_loss(self, model, inputs) -> torch.Tensor:
+        """The registry's `trl_loss` of this micro-batch, a mean over its rows, over the accumulation: TRL's
+        micro-batches are equal on every process, so the gradients summed over them and averaged over
+        the processes are those of the mini-batch's row mean, the native engine's."""
+        logp, old_logp, mask = self._pacs_forward(model, inputs)  # [b, T] each
+        x = algorithms.LossInput(logp, old_logp, mask, inputs[LABELS], inputs[GROUPS], inputs.get("ref_per_token_logps"),
+                                 inputs["advantages"], self.num_generations)
+        loss, metrics = self.own_loss(x)
+        self._log_metrics(metrics)
+        return loss / self.current_gradient_accumulation_steps
 
     def _mini_batch_items(self, device) -> torch.Tensor:
         """TRL's `num_items_in_batch` under which `dapo` divides by this mini-batch's real tokens over

@@ -187,6 +187,16 @@ def test_several_updates_per_rollout_batch_map_onto_trl(write_config, tmp_path):
     assert args.warmup_steps == 8 and args.disable_dropout
 
 
+@pytest.mark.parametrize(("algorithm", "beta"), [("grpo", 0.1), ("rloo", 0.0), ("pacs", 0.0)])
+def test_trl_takes_a_kl_term_only_where_the_native_loss_has_one(write_config, tmp_path, algorithm, beta):
+    """grpo.kl_coef is TRL's beta for grpo; rloo's and pacs's native losses have no KL, so TRL loads no
+    reference model for them."""
+    from pacslab.engines.trl.run import grpo_args
+
+    cfg = load_config(write_config(engine="trl", algorithm=algorithm, **{"grpo.kl_coef": 0.1, "rollout.n": 2}))
+    assert grpo_args(cfg, tmp_path, cuda=False).beta == beta
+
+
 def test_launch_keys_are_checked(write_config, tmp_path):
     err = _error(write_config, **{"launch.num_processes": 2, "launch.num_machines": 2, "launch.machine_rank": 2,
                                   "launch.accelerate_config": "zero3.yaml"})
