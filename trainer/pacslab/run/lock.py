@@ -15,24 +15,31 @@ from pacslab.run.safe_files import open_run_file
 LOCK = "trainer.lock"
 
 
-def pid_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or None off Linux."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None off Linux or when gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
     fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[19]
+    return fields if len(fields) > 19 else None
+
+
+def pid_start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or None off Linux."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def process_alive(pid: int | None, start_time: str | None) -> bool:
-    """Whether `pid` is the same process that wrote run.json (not a later one with its pid)."""
+    """Whether `pid` is the same process that wrote run.json (not a later one with its pid), and not
+    a killed process its parent has not reaped yet (a zombie: it runs nothing)."""
     if not pid:
         return False
     if Path("/proc").is_dir():
-        now = pid_start_time(pid)
-        return now is not None and (start_time is None or now == start_time)
+        fields = _proc_stat(pid)
+        return fields is not None and fields[0] != "Z" and (start_time is None or fields[19] == start_time)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -7,6 +7,9 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from pacslab.run import files as runio
 from pacslab.run.control import ControlReader, append_command
@@ -95,6 +98,23 @@ def test_pid_start_time_tells_a_live_process_from_a_reused_pid(tmp_path):
     assert not runio.process_alive(os.getpid(), str(int(start) + 1))
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert not runio.process_alive(int(done.stdout), None)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="/proc")
+def test_a_killed_process_its_parent_has_not_reaped_is_not_alive():
+    import signal
+    import time
+
+    child = subprocess.Popen(["sleep", "60"])
+    start = runio.pid_start_time(child.pid)
+    assert runio.process_alive(child.pid, start)
+    os.kill(child.pid, signal.SIGKILL)  # not waited for: a zombie until reaped
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not runio.process_alive(child.pid, start)
+    child.wait()
 
 
 def test_detect_crash_marks_a_dead_live_run_and_leaves_others(tmp_path):
