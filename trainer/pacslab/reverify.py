@@ -62,11 +62,17 @@ def rollout_files(run_dir: Path, steps: tuple[int, int] | None) -> list[tuple[in
                             "re-verify a run trained with logging.rollouts_every > 0, or an imported run with rollouts")
     steps_found = sorted({int(m.group(1)) for m in map(_ROLLOUT.fullmatch, (p.name for p in folder.iterdir())) if m})
     found = [(s, p) for s, p in ((s, step_file(run_dir, s)) for s in steps_found) if p is not None and runio.is_regular_file(p)]
+    return within_steps(found, steps, folder, kind="rollout file", has="steps", fix="pick steps the run recorded")
+
+
+def within_steps(found: list[tuple[int, Path]], steps: tuple[int, int] | None, folder: Path, *, kind: str, has: str,
+                 fix: str) -> list[tuple[int, Path]]:
+    """The (step, file) pairs within `steps` (inclusive); none is an error naming the steps there are."""
     chosen = [(s, p) for s, p in found if steps is None or steps[0] <= s <= steps[1]]
     if not chosen:
         within = f" within steps {steps[0]}:{steps[1]}" if steps else ""
-        have = f" (it has steps {found[0][0]} to {found[-1][0]})" if found else ""
-        raise ReverifyError(f"{folder} holds no rollout file{within}{have}; pick steps the run recorded")
+        have = f" (it has {has} {found[0][0]} to {found[-1][0]})" if found else ""
+        raise ReverifyError(f"{folder} holds no {kind}{within}{have}; {fix}")
     return chosen
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pacslab.metrics import pass_at_k
 from pacslab.health.run import HELDOUT_DIR
-from pacslab.reverify import ReverifyError
+from pacslab.reverify import ReverifyError, within_steps
 from pacslab.run import files as runio
 
 _HELDOUT = re.compile(r"step-(\d{6,})\.jsonl")
@@ -29,12 +29,7 @@ def heldout_files(run_dir: Path, steps: tuple[int, int] | None) -> list[tuple[in
                     "leave out --eval to re-verify the training rollouts, or train the run again")
     found = sorted((int(m.group(1)), folder / m.group(0)) for m in map(_HELDOUT.fullmatch, (p.name for p in folder.iterdir()))
                    if m and runio.is_regular_file(folder / m.group(0)))
-    chosen = [(s, p) for s, p in found if steps is None or steps[0] <= s <= steps[1]]
-    if not chosen:
-        within = f" within steps {steps[0]}:{steps[1]}" if steps else ""
-        have = f" (it has evaluations at steps {found[0][0]} to {found[-1][0]})" if found else ""
-        raise ReverifyError(f"{folder} holds no held-out file{within}{have}; pick steps the run evaluated")
-    return chosen
+    return within_steps(found, steps, folder, kind="held-out file", has="evaluations at steps", fix="pick steps the run evaluated")
 
 
 def example_of(row: dict) -> dict | None:

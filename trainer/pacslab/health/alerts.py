@@ -186,7 +186,8 @@ class GradSpike:
         limit = self.rule.factor * median
         return Check(norm > limit, norm, limit,
                      f"gradient norm {norm:.4g} is over {self.rule.factor:g} × its running median ({median:.4g}): "
-                     "lower optim.lr or tighten optim.max_grad_norm")
+                     "lower optim.lr or tighten optim.max_grad_norm; if the run's settings just changed (a resume "
+                     "with another rollout.temperature or data), look at what changed first")
 
 
 class CriticBlind:
