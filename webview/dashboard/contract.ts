@@ -2,7 +2,7 @@
 // messages back, and what the page keeps across sessions (webview/shared/contract.ts has the rest).
 
 import type { PromptHealth } from '../../src/diagnostics/model/promptLedger';
-import { isInt, isRecord, isString, type RunSummary } from '../shared/contract';
+import { isInt, isRecord, isString, messageGuard, type RunSummary } from '../shared/contract';
 
 export type { PromptHealth };
 
@@ -211,24 +211,13 @@ export interface DashboardPersistedState {
   seedLines?: boolean;
 }
 
-export function isDashboardWebviewMessage(value: unknown): value is DashboardWebviewMessage {
-  if (!isRecord(value)) return false;
-  switch (value.type) {
-    case 'ready':
-      return true;
-    case 'selectCriticStep':
-    case 'inspectRollouts':
-      return isString(value.runId) && isInt(value.step);
-    case 'setSmoothing':
-      return typeof value.weight === 'number' && Number.isFinite(value.weight);
-    case 'exportCsv':
-      return Array.isArray(value.series) && value.series.every((r) => isRecord(r) && isString(r.runId) && isString(r.metric));
-    case 'exportPng':
-      return isString(value.name) && isString(value.dataUrl);
-    default:
-      return false;
-  }
-}
+export const isDashboardWebviewMessage = messageGuard<DashboardWebviewMessage>({
+  selectCriticStep: (v) => isString(v.runId) && isInt(v.step),
+  inspectRollouts: (v) => isString(v.runId) && isInt(v.step),
+  setSmoothing: (v) => typeof v.weight === 'number' && Number.isFinite(v.weight),
+  exportCsv: (v) => Array.isArray(v.series) && v.series.every((r) => isRecord(r) && isString(r.runId) && isString(r.metric)),
+  exportPng: (v) => isString(v.name) && isString(v.dataUrl),
+});
 
 export function isDashboardHostMessage(value: unknown): value is DashboardHostMessage {
   return isRecord(value) && value.type === 'state' && isRecord(value.state);

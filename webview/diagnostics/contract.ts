@@ -3,7 +3,7 @@
 
 import type { HeldoutExample, HeldoutResult } from '../../src/diagnostics/model/heldout';
 import type { PromptSummary, StepShares } from '../../src/diagnostics/model/promptLedger';
-import { isInt, isRecord, isString } from '../shared/contract';
+import { isInt, isRecord, isString, messageGuard } from '../shared/contract';
 
 export type { HeldoutExample, HeldoutResult, PromptSummary, StepShares };
 
@@ -46,19 +46,10 @@ export type DiagnosticsWebviewMessage =
   | { type: 'prompt'; id: string }
   | { type: 'heldout'; set: string | null; id: string };
 
-export function isDiagnosticsWebviewMessage(value: unknown): value is DiagnosticsWebviewMessage {
-  if (!isRecord(value)) return false;
-  switch (value.type) {
-    case 'ready':
-      return true;
-    case 'prompt':
-      return isString(value.id);
-    case 'heldout':
-      return isString(value.id) && (value.set === null || isString(value.set));
-    default:
-      return false;
-  }
-}
+export const isDiagnosticsWebviewMessage = messageGuard<DiagnosticsWebviewMessage>({
+  prompt: (v) => isString(v.id),
+  heldout: (v) => isString(v.id) && (v.set === null || isString(v.set)),
+});
 
 export function isDiagnosticsHostMessage(value: unknown): value is DiagnosticsHostMessage {
   return isRecord(value) && (value.type === 'state' || value.type === 'promptDetail' || value.type === 'heldoutDetail') && isRecord(value.state ?? value.detail);

@@ -2,7 +2,7 @@
 // messages back (a step, a re-score, open in a panel, add a verifier case) and what the page keeps
 // across sessions.
 
-import { isInt, isRecord, isString, type RolloutSample, type RunSummary, type TokenDetails } from '../shared/contract';
+import { isInt, isRecord, isString, messageGuard, type RolloutSample, type RunSummary, type TokenDetails } from '../shared/contract';
 
 export interface RolloutsState {
   run: RunSummary | null;
@@ -105,39 +105,15 @@ export const SAMPLE_CHUNK = 2000;
 /** A `responses` message ends after the response that brings it past this many characters. */
 export const RESPONSE_CHUNK_CHARS = 4 << 20;
 
-export function isRolloutsWebviewMessage(value: unknown): value is RolloutsWebviewMessage {
-  if (!isRecord(value)) return false;
-  switch (value.type) {
-    case 'ready':
-      return true;
-    case 'selectStep':
-      return isInt(value.step);
-    case 'openInPanel':
-      return value.step === null || isInt(value.step);
-    case 'addVerifierCase': {
-      const s = value.sample;
-      return isRecord(s) && isString(s.runId) && isInt(s.step) && isInt(s.group) && isInt(s.index);
-    }
-    case 'loadTokens':
-      return isInt(value.loadId) && isInt(value.group) && isInt(value.index);
-    case 'loadResponses':
-      return isInt(value.loadId);
-    case 'rescore': {
-      const r = value.request;
-      return (
-        isRecord(r) &&
-        isString(r.runId) &&
-        isInt(r.step) &&
-        isInt(r.group) &&
-        isInt(r.index) &&
-        isString(r.prompt) &&
-        isString(r.response)
-      );
-    }
-    default:
-      return false;
-  }
-}
+export const isRolloutsWebviewMessage = messageGuard<RolloutsWebviewMessage>({
+  selectStep: (v) => isInt(v.step),
+  openInPanel: (v) => v.step === null || isInt(v.step),
+  addVerifierCase: ({ sample: s }) => isRecord(s) && isString(s.runId) && isInt(s.step) && isInt(s.group) && isInt(s.index),
+  loadTokens: (v) => isInt(v.loadId) && isInt(v.group) && isInt(v.index),
+  loadResponses: (v) => isInt(v.loadId),
+  rescore: ({ request: r }) =>
+    isRecord(r) && isString(r.runId) && isInt(r.step) && isInt(r.group) && isInt(r.index) && isString(r.prompt) && isString(r.response),
+});
 
 export function isRolloutsHostMessage(value: unknown): value is RolloutsHostMessage {
   if (!isRecord(value)) return false;

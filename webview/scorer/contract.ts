@@ -1,7 +1,7 @@
 // The messages between the host (src/scoring/scorerPanel.ts) and the scorer webview. No DOM and
 // no vscode types here: both sides import it.
 
-import { isInt, isRecord, isString } from '../shared/contract';
+import { isInt, isRecord, isString, messageGuard } from '../shared/contract';
 
 export const SCORER_VIEW_TYPE = 'pacs.scorer';
 
@@ -54,17 +54,9 @@ export type ScorerWebviewMessage =
   | { type: 'ready' }
   | { type: 'rescore'; step: number; prompt: string; response: string; eos: boolean };
 
-export function isScorerWebviewMessage(value: unknown): value is ScorerWebviewMessage {
-  if (!isRecord(value)) return false;
-  switch (value.type) {
-    case 'ready':
-      return true;
-    case 'rescore':
-      return isInt(value.step) && isString(value.prompt) && isString(value.response) && typeof value.eos === 'boolean';
-    default:
-      return false;
-  }
-}
+export const isScorerWebviewMessage = messageGuard<ScorerWebviewMessage>({
+  rescore: (v) => isInt(v.step) && isString(v.prompt) && isString(v.response) && typeof v.eos === 'boolean',
+});
 
 export function isScorerHostMessage(value: unknown): value is ScorerHostMessage {
   return isRecord(value) && value.type === 'state' && isRecord(value.state);

@@ -37,3 +37,17 @@ export { isRecord };
 
 export const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
 export const isString = (value: unknown): value is string => typeof value === 'string';
+
+type MessageChecks<M extends { type: string }> = { [T in Exclude<M['type'], 'ready'>]: (value: Record<string, unknown>) => boolean };
+
+/** A webview's message guard: `{ type: 'ready' }`, or a record whose own `type` has a check that
+ * passes. The checks are a table with one entry per message type, so a type added to the union
+ * without its check does not compile. */
+export function messageGuard<M extends { type: string }>(checks: MessageChecks<M>): (value: unknown) => value is M {
+  const table: Record<string, (value: Record<string, unknown>) => boolean> = checks;
+  return (value: unknown): value is M => {
+    if (!isRecord(value) || typeof value.type !== 'string') return false;
+    if (value.type === 'ready') return true;
+    return Object.hasOwn(table, value.type) && table[value.type](value);
+  };
+}

@@ -94,6 +94,11 @@ describe('contract', () => {
     ]) {
       assert.equal(isRolloutsWebviewMessage(bad), false, JSON.stringify(bad));
     }
+    // a type named after what every object inherits is not a message type
+    for (const type of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      assert.equal(isDashboardWebviewMessage({ type }), false, type);
+      assert.equal(isRolloutsWebviewMessage({ type }), false, type);
+    }
   });
 
   it('host message guards check the discriminant and payload shape', () => {
