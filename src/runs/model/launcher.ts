@@ -97,18 +97,22 @@ export async function ensureRunsRoot(runsRoot: string): Promise<void> {
   await writeFile(ignore, '*\n', { flag: 'wx' }).catch(() => undefined);
 }
 
+/** A config's absolute path and text; a missing file is a LaunchError that says what to pass (`expected`). */
+export async function readConfigFile(path: string, expected: string): Promise<{ configPath: string; text: string }> {
+  const configPath = resolve(path);
+  try {
+    return { configPath, text: await readFile(configPath, 'utf8') };
+  } catch {
+    throw new LaunchError(`Config file not found: ${configPath}. Pass ${expected}.`);
+  }
+}
+
 /**
  * Launches a new run (see the file comment). Throws LaunchError for a missing config and
  * GitDirtyError (git.ts) under `gitMode: 'block'` with uncommitted work.
  */
 export async function launchRun(options: LaunchOptions): Promise<LaunchResult> {
-  const configPath = resolve(options.configPath);
-  let configText: string;
-  try {
-    configText = await readFile(configPath, 'utf8');
-  } catch {
-    throw new LaunchError(`Config file not found: ${configPath}. Pass the path of a *.pacs.yaml file.`);
-  }
+  const { configPath, text: configText } = await readConfigFile(options.configPath, 'the path of a *.pacs.yaml file');
   const name = configNameOf(configPath, configText);
   const runId = options.reuseRunId ?? newRunId(name);
   const runsRoot = resolve(options.runsRoot);

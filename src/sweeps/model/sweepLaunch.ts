@@ -5,9 +5,8 @@
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { captureGit, type GitMode } from '../../git/model/git';
-import { configNameOf, ensureRunsRoot, LaunchError, newRunId } from '../../runs/model/launcher';
+import { configNameOf, ensureRunsRoot, LaunchError, newRunId, readConfigFile } from '../../runs/model/launcher';
 import { absoluteCommand, pythonEnv } from '../../python/model/python';
 import { writeJsonAtomic } from '../../run/model/runDir';
 import { SWEEP_FILES, sweepsRootOf } from './sweepFormat';
@@ -46,13 +45,7 @@ function runPython(python: string, args: string[], cwd: string): Promise<{ code:
 }
 
 export async function startSweep(options: StartSweepOptions): Promise<StartedSweep> {
-  const configPath = resolve(options.configPath);
-  let text: string;
-  try {
-    text = await readFile(configPath, 'utf8');
-  } catch {
-    throw new LaunchError(`Config file not found: ${configPath}. Pass a *.pacs.yaml with a sweep section, or a *.sweep.yaml.`);
-  }
+  const { configPath, text } = await readConfigFile(options.configPath, 'a *.pacs.yaml with a sweep section, or a *.sweep.yaml');
   const name = configNameOf(configPath, text).replace(/\.sweep$/, '');
   const sweepId = newRunId(name);
   const runsRoot = resolve(options.runsRoot);
