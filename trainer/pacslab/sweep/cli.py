@@ -18,11 +18,10 @@ import yaml
 from pacslab.run import files as runio
 from pacslab.config import ConfigError
 from pacslab.run.control import append_command
+from pacslab.run.lifecycle import EXIT_CONFIG
 from pacslab.run.safe_json import print_listing, terminal_text
 from pacslab.sweep.space import Sweep, dump_spec, load_sweep, space_document
 from pacslab.sweep.store import CONTROLLER_LOG, LIVE, SPACE, SPEC, SweepDir, list_sweeps, sweeps_root_of
-
-EXIT_CONFIG = 2
 
 
 def main(argv: list[str] | None = None) -> int:
