@@ -254,6 +254,7 @@ async function spawnTrainer(
   python = absoluteCommand(python);
   const log = await openRunFileForAppend(join(runDir, RUN_FILES.log));
   let child: ChildProcess;
+  let exited: LaunchResult['exited'];
   try {
     child = spawn(python, args, {
       cwd,
@@ -261,6 +262,12 @@ async function spawnTrainer(
       shell: false,
       stdio: ['ignore', log.fd, log.fd],
       env: pythonEnv({ ...process.env, ...env }),
+    });
+    // Listened for at once: a trainer that exits at start (a wrong Python, a run another trainer holds)
+    // can be gone before the awaits below end, and an 'exit' with no listener yet is never seen again.
+    const spawned = child;
+    exited = new Promise((resolveExit) => {
+      spawned.once('exit', (code, signal) => resolveExit({ code, signal }));
     });
     await new Promise<void>((resolveSpawn, rejectSpawn) => {
       child.once('spawn', resolveSpawn);
@@ -272,9 +279,6 @@ async function spawnTrainer(
     await log.close();
   }
   const pid = child.pid as number;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
-    child.once('exit', (code, signal) => resolveExit({ code, signal }));
-  });
   child.unref();
   const launcher: LauncherInfo = {
     backend: 'local',

@@ -17,7 +17,7 @@ after(() => rmSync(base, { recursive: true, force: true }));
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const loader = pathToFileURL(join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', loader, join(REPO, 'src', 'cli.ts'), ...args], (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', loader, join(REPO, 'src', 'cli.ts'), ...args], { timeout: 60000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
