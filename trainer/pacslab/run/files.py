@@ -69,6 +69,12 @@ def new_run_id(name: str, now: datetime | None = None) -> str:
     return f"{now.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(2)}"
 
 
+def is_run_id_of(run_id: str, name: str) -> bool:
+    """Whether `run_id` is exactly what new_run_id(name) makes: `<YYYYmmdd-HHMMSS>-<name>-<4 hex>`
+    (so `x-grid-t0-s0`'s folders are never taken for `grid-t0-s0`'s)."""
+    return re.fullmatch(rf"\d{{8}}-\d{{6}}-{re.escape(name)}-[0-9a-f]{{4}}", run_id) is not None
+
+
 def create_run_dir(runs_root: Path, name: str) -> Path:
     """A fresh `<runs_root>/<id>/`; writes `.pacs/.gitignore` when the root lives in `.pacs/`."""
     runs_root.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,8 @@ def _unstarted(runs_root: Path, run_name: str, sweep_id: str, trial: int, seed: 
     if not runio.is_real_dir(runs_root):
         return None
     for run_dir in sorted(runs_root.glob(f"*-{run_name}-*")):
-        if not runio.is_real_dir(run_dir) or (run_dir / "launcher.json").exists():
+        if not runio.is_run_id_of(run_dir.name, run_name) or not runio.is_real_dir(run_dir) or \
+                (run_dir / "launcher.json").exists():
             continue
         if not (run_dir / runio.RUN_JSON).exists():
             return run_dir

@@ -15,6 +15,12 @@ def test_a_folder_the_killed_controller_made_but_never_started_is_taken_up_again
     assert _unstarted(tmp_path, "grid-t11-s0", "sw", 11, 0) is None
 
 
+def test_an_empty_folder_of_another_sweep_whose_name_ends_the_same_is_never_taken(tmp_path):
+    (tmp_path / "20261207-152630-x-grid-t1-s0-713d").mkdir()  # sweep "x-grid", made but not yet recorded
+    (tmp_path / "20261207-152630-grid-t1-s0-713d-copy").mkdir()
+    assert _unstarted(tmp_path, "grid-t1-s0", "sw", 1, 0) is None
+
+
 def test_a_started_or_foreign_run_is_never_taken(tmp_path):
     def run(name, **info):
         d = tmp_path / name
@@ -22,11 +28,11 @@ def test_a_started_or_foreign_run_is_never_taken(tmp_path):
         (d / "run.json").write_text(json.dumps(info))
         return d
 
-    starting = run("20261207-1-grid-t0-s0-aaaa", status="starting", pid=None, sweep={"id": "sw", "trial": 0, "seed": 0})
+    starting = run("20261207-100001-grid-t0-s0-aaaa", status="starting", pid=None, sweep={"id": "sw", "trial": 0, "seed": 0})
     assert _unstarted(tmp_path, "grid-t0-s0", "sw", 0, 0) == starting  # killed between run.json and the spawn
     (starting / "launcher.json").write_text("{}")  # spawned: its trainer owns it
     assert _unstarted(tmp_path, "grid-t0-s0", "sw", 0, 0) is None
-    run("20261207-2-grid-t2-s0-bbbb", status="starting", pid=None, sweep={"id": "other", "trial": 2, "seed": 0})
-    run("20261207-3-grid-t3-s0-cccc", status="finished", pid=None, sweep={"id": "sw", "trial": 3, "seed": 0})
+    run("20261207-100002-grid-t2-s0-bbbb", status="starting", pid=None, sweep={"id": "other", "trial": 2, "seed": 0})
+    run("20261207-100003-grid-t3-s0-cccc", status="finished", pid=None, sweep={"id": "sw", "trial": 3, "seed": 0})
     assert _unstarted(tmp_path, "grid-t2-s0", "sw", 2, 0) is None
     assert _unstarted(tmp_path, "grid-t3-s0", "sw", 3, 0) is None
