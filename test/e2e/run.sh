@@ -81,8 +81,17 @@ status=0
 # One node per file, in this order (node --test would sort them): the main session starts in a
 # workspace without runs, the comparison session adds four, the verifier session one more, the sweep session its own,
 # the diagnostics session one that its alert pauses.
+# Each file's output is also kept; the failures of every file are printed again at the end, where a
+# log that keeps only its tail (CI's) still shows them.
+failed=()
 for file in ${PACS_E2E_FILES:-test/e2e/e2e.test.mjs test/e2e/compare.test.mjs test/e2e/verifier.test.mjs test/e2e/sweep.test.mjs test/e2e/diagnostics.test.mjs}; do
-  node --test --test-reporter=spec --test-concurrency=1 ${PACS_E2E_ONLY:+--test-name-pattern="$PACS_E2E_ONLY"} "$file" || status=$?
+  report="$OUT/$(basename "$file" .mjs).out"
+  node --test --test-reporter=spec --test-concurrency=1 ${PACS_E2E_ONLY:+--test-name-pattern="$PACS_E2E_ONLY"} "$file" 2>&1 | tee "$report" && rc=0 || rc=$?  # pipefail: node's status
+  if [ "$rc" != 0 ]; then status=$rc; failed+=("$report"); fi
+done
+for report in "${failed[@]}"; do
+  echo "== failed in ${report#"$ROOT"/}:"
+  sed -n '/✖ failing tests:/,$p' "$report" | head -n 120
 done
 echo "Screenshots and logs: ${OUT#"$ROOT"/}/"
 exit $status

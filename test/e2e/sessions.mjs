@@ -1,6 +1,7 @@
 // What the end-to-end sessions share: their settings, one code-server session per describe block,
 // stages that skip after a failure, and waits on the Runs tree and on a run's status and steps.
 import assert from 'node:assert/strict';
+import console from 'node:console';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -112,9 +113,10 @@ export function openSession(name, settings, { skip = false } = {}) {
     session.browser = await openBrowser();
     session.page = await openWorkbench(session.browser, session.server.url);
   });
+  // The session's stages have passed or failed by now: closing it reports what goes wrong and fails nothing.
   after(async () => {
-    await session.browser?.close();
-    await session.server?.stop();
+    await session.browser?.close().catch((error) => console.log(`# closing the browser of session ${name}: ${error.message}`));
+    await session.server?.stop().catch((error) => console.log(`# stopping code-server of session ${name}: ${error.message}`));
   });
   return session;
 }

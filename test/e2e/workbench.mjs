@@ -4,6 +4,7 @@ import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, cpSync, 
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import console from 'node:console';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssertionError } from 'node:assert';
@@ -84,12 +85,26 @@ export async function startCodeServer(name, settings) {
   }, { timeout: 60_000 });
   return {
     url: `${base}/?folder=${encodeURIComponent(env.workspace)}`,
+    // Stopped first, its logs copied after: a copy of logs still being written (or rotated away)
+    // fails on a vanished file. Neither a group already gone nor a failed copy fails the session.
     async stop() {
-      cpSync(join(userData, 'logs'), join(env.out, `vscode-logs-${name}`), { recursive: true, force: true });
-      if (child.exitCode !== null) return;
-      process.kill(-child.pid, 'SIGTERM');
-      await waitFor('code-server to exit', () => child.exitCode !== null || child.signalCode !== null, { timeout: 15_000 })
-        .catch(() => process.kill(-child.pid, 'SIGKILL'));
+      const exited = () => child.exitCode !== null || child.signalCode !== null;
+      const signal = (name) => {
+        try {
+          process.kill(-child.pid, name);
+        } catch (error) {
+          if (error.code !== 'ESRCH') throw error;
+        }
+      };
+      if (!exited()) {
+        signal('SIGTERM');
+        await waitFor('code-server to exit', exited, { timeout: 15_000 }).catch(() => signal('SIGKILL'));
+      }
+      try {
+        cpSync(join(userData, 'logs'), join(env.out, `vscode-logs-${name}`), { recursive: true, force: true });
+      } catch (error) {
+        console.log(`# the VS Code logs of session ${name} were not all copied: ${error.message}`);
+      }
     },
   };
 }
