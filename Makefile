@@ -94,7 +94,7 @@ test: system-deps lint typecheck test-unit test-py test-webview test-cluster tes
 # cases of, with FUZZ_RUNS cases per property.
 FUZZ_RUNS ?= 20000
 fuzz: setup
-	PACS_FUZZ_RUNS=$(FUZZ_RUNS) node --import tsx --test --test-reporter=spec test/unit/src/run/model/runFolder.fuzz.test.ts
+	PACS_FUZZ_RUNS=$(FUZZ_RUNS) node --import tsx --test --test-reporter=spec test/unit/src/run/model/runFolder.fuzz.test.ts test/unit/src/run/model/resultFiles.fuzz.test.ts
 	cd trainer && PACS_FUZZ_RUNS=$(FUZZ_RUNS) ../$(VPY) -m pytest -q tests/run/test_fuzz.py
 
 package: typecheck

@@ -15,6 +15,8 @@ export const RUN_LIMITS = {
   maxSmallFileBytes: 1024 * 1024,
   /** Largest rollouts/step-NNNNNN.jsonl read at once. */
   maxRolloutFileBytes: 256 * 1024 * 1024,
+  /** Largest reverify/*.json, and sweep.json, trials.json or importance.json of a sweep. */
+  maxResultFileBytes: 64 * 1024 * 1024,
   /** Largest control.jsonl read to find the next seq. */
   maxControlBytes: 16 * 1024 * 1024,
   /** Largest seq of a control.jsonl line (and of a control_ack): an integer from 1 to this. */

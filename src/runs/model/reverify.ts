@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { absoluteCommand, pythonEnv, withNeutralCwd } from '../../python/model/python';
+import { parseBoundedJson, RUN_LIMITS } from '../../run/model/boundedJson';
 import { isRealFolder, readRunFile, runFilePath } from '../../run/model/runFiles';
 import { RUN_FILES } from '../../run/model/runFormat';
 
@@ -140,10 +141,11 @@ export async function readLatestReverify(runDir: string): Promise<ReverifyResult
   const names = (await readdir(folder)).filter((name) => RESULT_FILE.test(name)).sort().reverse();
   for (const name of names) {
     try {
-      const parsed = parseReverify(JSON.parse(await readRunFile(await runFilePath(runDir, `${REVERIFY_DIR}/${name}`))));
+      const text = await readRunFile(await runFilePath(runDir, `${REVERIFY_DIR}/${name}`), RUN_LIMITS.maxResultFileBytes);
+      const parsed = parseReverify(parseBoundedJson(text));
       if (parsed) return parsed;
     } catch {
-      // a file being written, a link or not JSON: try the one before
+      // a file being written, a link, over the cap, nested too deep or not JSON: try the one before
     }
   }
   return null;
@@ -158,7 +160,7 @@ export function parseReverify(value: unknown): ReverifyResult | null {
   for (const s of value.steps) {
     if (!isObject(s) || !Number.isInteger(s.step) || !Array.isArray(s.up) || !Array.isArray(s.down)) continue;
     const flips = [...s.up, ...s.down].map(flip).filter((f): f is Flip => f !== null);
-    steps.set(s.step as number, { checked: Number(s.checked) || 0, up: s.up.length, down: s.down.length, flips });
+    steps.set(s.step as number, { checked: isCount(s.checked) ? s.checked : 0, up: s.up.length, down: s.down.length, flips });
   }
   const heldout = value.eval === undefined ? null : parseHeldoutPart(value.eval);
   return { verifier: value.verifier, createdAt: typeof value.created_at === 'string' ? value.created_at : '', steps, total, heldout };

@@ -4,13 +4,15 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { isSameProcess } from '../../runs/model/process';
+import { parseBoundedJson, RUN_LIMITS } from '../../run/model/boundedJson';
 import { isRealFolder, readRunFile } from '../../run/model/runFiles';
 import { parseImportance, parseSweepInfo, parseTrials, SWEEP_FILES, type SweepImportance, type SweepInfo, type TrialInfo } from './sweepFormat';
 import { shownSweepStatus } from './sweepModel';
 
+/** A sweep file's value; null when absent, a link, over the cap, nested too deep or not JSON (being written). */
 async function readJson(path: string): Promise<unknown> {
   try {
-    return JSON.parse(await readRunFile(path)) as unknown;
+    return parseBoundedJson(await readRunFile(path, RUN_LIMITS.maxResultFileBytes));
   } catch {
     return null;
   }
