@@ -4,7 +4,6 @@ sweep's metric. run.json names the sweep: `sweep: {id, trial, seed, params}`."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacslab.run import files as runio
+from pacslab.run import safe_json
 from pacslab.run.control import append_command
 from pacslab.sweep.space import override
 from pacslab.sweep.store import GIT_JSON, GIT_PATCH, SweepDir
@@ -106,22 +106,22 @@ class RunWatch:
     metric: str
     values: dict[int, float] = field(default_factory=dict)
     ended: str | None = None
-    offset: int = 0
+    lines: safe_json.BoundedLines = field(default_factory=safe_json.BoundedLines)
 
     def poll(self) -> None:
+        # the run's events through the bounded reader (a run folder is untrusted): a line over the
+        # cap, nested too deep or not JSON is skipped, and only new complete lines are read each poll
         try:
-            data = runio.read_run_file(self.run_dir / runio.EVENTS, self.offset)
+            fd = runio.open_run_file(self.run_dir / runio.EVENTS, os.O_RDONLY)
         except (FileNotFoundError, runio.UnsafeRunPath):
-            data = b""
-        complete = data[: data.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        for line in complete.splitlines():
+            fd = None
+        if fd is not None:
             try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                self._take(event)
+                for _, event, problem in safe_json.iter_json_lines(fd, self.lines):
+                    if problem is None and isinstance(event, dict):
+                        self._take(event)
+            finally:
+                os.close(fd)
         if self.ended is None:
             info = runio.detect_crash(self.run_dir) or {}
             if info.get("status") in ("failed", "crashed") or (info.get("status") in ENDED and not self._live()):
