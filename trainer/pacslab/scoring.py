@@ -25,6 +25,7 @@ import numpy as np
 from pacslab import onnx_export
 from pacslab.algorithms import ADV_ESTIMATORS
 from pacslab.run import files as runio
+from pacslab.run import safe_json
 
 BACKENDS = ("onnx", "torch")
 # Characters that may encode to nothing without being unknown (a whitespace pre-tokenizer drops them).
@@ -147,7 +148,13 @@ class ScoringTokenizer:
     def __init__(self, onnx_dir: Path, info: dict):
         from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(export_file(onnx_dir, info.get("file"), "tokenizer.file")))
+        path = export_file(onnx_dir, info.get("file"), "tokenizer.file")
+        try:  # read without following a link, capped and depth-checked (a run folder is untrusted)
+            text = runio.read_run_file(path, max_bytes=safe_json.MAX_TOKENIZER_BYTES).decode("utf-8")
+            safe_json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise ScoreError(f"{path}: {exc}; export the run again") from None
+        self.tokenizer = Tokenizer.from_str(text)
         self.info = info
 
     def encode(self, prompt: str, response: str, *, eos: bool) -> Encoded:

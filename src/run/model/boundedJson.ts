@@ -15,6 +15,8 @@ export const RUN_LIMITS = {
   maxSmallFileBytes: 1024 * 1024,
   /** Largest rollouts/step-NNNNNN.jsonl read at once. */
   maxRolloutFileBytes: 256 * 1024 * 1024,
+  /** Largest exported tokenizer.json or tokenizer_config.json (real ones are a few MB to a few tens of MB). */
+  maxTokenizerBytes: 128 * 1024 * 1024,
   /** Largest reverify/*.json, and sweep.json, trials.json or importance.json of a sweep. */
   maxResultFileBytes: 64 * 1024 * 1024,
   /** Largest control.jsonl read to find the next seq. */

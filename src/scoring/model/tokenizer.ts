@@ -2,6 +2,7 @@
 // ScoringTokenizer does the same): the prompt with the tokenizer's special tokens, the response
 // without, then EOS.
 import { Tokenizer } from '@huggingface/tokenizers';
+import { parseBoundedJson, RUN_LIMITS } from '../../run/model/boundedJson';
 import { readRunFile } from '../../run/model/runFiles';
 import { ScoreError } from './implicitReward';
 import type { TokenizerInfo } from './manifest';
@@ -23,8 +24,16 @@ export class ScoringTokenizer {
 
   /** From the export's tokenizer.json and its config (paths checked by manifest.ts exportFilePath). */
   static async load(jsonPath: string, configPath: string, info: TokenizerInfo): Promise<ScoringTokenizer> {
-    const json = JSON.parse(await readRunFile(jsonPath)) as object;
-    const config = JSON.parse(await readRunFile(configPath)) as object;
+    // capped and depth-checked before parsing, like every run file (a run folder is untrusted)
+    const read = async (path: string): Promise<object> => {
+      try {
+        return parseBoundedJson(await readRunFile(path, RUN_LIMITS.maxTokenizerBytes)) as object;
+      } catch (err) {
+        const message = (err as Error).message;
+        throw new ScoreError(`${message.startsWith(path) ? '' : `${path}: `}${message}; export the run again`);
+      }
+    };
+    const [json, config] = [await read(jsonPath), await read(configPath)];
     return new ScoringTokenizer(new Tokenizer(json, config), info);
   }
 

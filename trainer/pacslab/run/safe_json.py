@@ -21,6 +21,8 @@ MAX_DEPTH = 64
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_INFO_BYTES = 4 * 1024 * 1024
 MAX_SMALL_FILE_BYTES = 1024 * 1024
+# an exported tokenizer.json (real ones are a few MB to a few tens of MB)
+MAX_TOKENIZER_BYTES = 128 * 1024 * 1024
 MAX_SEQ = 2**31 - 1
 CHUNK_BYTES = 1 << 20
 SNIPPET_CHARS = 120

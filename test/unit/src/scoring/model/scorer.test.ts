@@ -2,11 +2,12 @@
 // own test module), within 1e-4 on r̂ and every token.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { RUN_LIMITS } from '../../../../../src/run/model/boundedJson';
 import { groupPsi, ScoreError, sigmoid, tokenLogprobs } from '../../../../../src/scoring/model/implicitReward';
 import { runExportOnnx } from '../../../../../src/scoring/model/exportOnnx';
 import { exportState } from '../../../../../src/scoring/model/manifest';
@@ -209,6 +210,25 @@ describe('scoring parity with the Python CLI', { timeout: 120_000 }, () => {
     assert.equal(python.code, 2);
     assert.match(node.stderr, /no unknown token: "x" \(U\+0078\)/);
     assert.equal(node.stderr.trim(), python.stderr.trim());
+  });
+
+  it('refuses an oversized or too deeply nested tokenizer.json in both CLIs, naming the file and the cap', async () => {
+    const args = (run: string) => ['--run', run, '--prompt', '1+1=', '--response', '2'];
+    const big = join(dir, 'big-tokenizer');
+    cpSync(join(runDir, 'onnx'), join(big, 'onnx'), { recursive: true });
+    truncateSync(join(big, 'onnx', 'tokenizer.json'), RUN_LIMITS.maxTokenizerBytes + 1); // sparse: nothing is written
+    const deep = join(dir, 'deep-tokenizer');
+    cpSync(join(runDir, 'onnx'), join(deep, 'onnx'), { recursive: true });
+    writeFileSync(join(deep, 'onnx', 'tokenizer.json'), `{"model": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+    for (const [run, why] of [[big, /holds \d+ bytes, more than the 134217728/], [deep, /nested deeper than 64 levels/]] as const) {
+      const [node, python] = await Promise.all([nodeScore(args(run)), pythonScore(args(run))]);
+      for (const [cli, out] of [['node', node], ['python', python]] as const) {
+        assert.equal(out.code, 2, `${cli}: ${out.stderr}`);
+        assert.match(out.stderr, /tokenizer\.json/, cli);
+        assert.match(out.stderr, why, cli);
+        assert.match(out.stderr, /export the run again/, cli);
+      }
+    }
   });
 
   it('names what to do when the step is not exported or the sample does not exist', async () => {
