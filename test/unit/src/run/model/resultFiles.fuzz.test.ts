@@ -4,10 +4,9 @@
 // what comes back has the documented types; symlinks, oversized and too-deep files are not read.
 // PACS_FUZZ_RUNS sets the cases per property (`make fuzz` runs many more than `make test`).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { RUN_LIMITS } from '../../../../../src/run/model/boundedJson';
 import { parseHeldout } from '../../../../../src/diagnostics/model/heldout';
@@ -15,19 +14,12 @@ import { parseLedger, STATUSES, summarizePrompts } from '../../../../../src/diag
 import { parseHeldoutPart, parseReverify, readLatestReverify } from '../../../../../src/runs/model/reverify';
 import { readSweeps, readTrials, readImportance } from '../../../../../src/sweeps/model/sweepFiles';
 import { parseImportance, parseSweepInfo, parseTrials, TRIAL_STATES } from '../../../../../src/sweeps/model/sweepFormat';
+import { deepJson, FUZZ_RUNS, scratchFolders } from '../../../helpers/fuzz';
 
-const RUNS = Number(process.env.PACS_FUZZ_RUNS) || 500;
+const RUNS = FUZZ_RUNS;
 const FOLDER_RUNS = Math.max(20, Math.floor(RUNS / 10));
-const base = mkdtempSync(join(tmpdir(), 'pacs-fuzz-results-'));
-after(() => rmSync(base, { recursive: true, force: true }));
-let n = 0;
-const fresh = () => {
-  const dir = join(base, `c${n++}`);
-  mkdirSync(dir);
-  return dir;
-};
-
-const deep = fc.integer({ min: 1, max: 3000 }).map((d) => '['.repeat(d) + ']'.repeat(d));
+const fresh = scratchFolders('pacs-fuzz-results-');
+const deep = deepJson;
 const hostileNumber = fc.oneof(fc.double(), fc.constantFrom(1e308, -1, -0, 2 ** 53 + 1, 0.5), fc.integer());
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.string(),

@@ -3,10 +3,9 @@
 // exception escapes, nothing outside the folder is read or written, the other runs still list.
 // PACS_FUZZ_RUNS sets the cases per property (`make fuzz` runs many more than `make test`).
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isValidSeq, nestsDeeperThan, parseBoundedJson } from '../../../../../src/run/model/boundedJson';
 import { maxSeq } from '../../../../../src/runs/model/control';
@@ -17,19 +16,12 @@ import { RunStore } from '../../../../../src/runs/model/runStore';
 import { externalDataLocations, OnnxFormatError } from '../../../../../src/scoring/model/onnxExternalData';
 import { terminalLines, terminalText } from '../../../../../src/run/model/terminalText';
 import { makeRun, runInfo } from '../../../helpers/runFixtures';
+import { deepJson, FUZZ_RUNS, scratchFolders } from '../../../helpers/fuzz';
 
-const RUNS = Number(process.env.PACS_FUZZ_RUNS) || 500;
+const RUNS = FUZZ_RUNS;
 const FOLDER_RUNS = Math.max(20, Math.floor(RUNS / 6));
-const base = mkdtempSync(join(tmpdir(), 'pacs-fuzz-'));
-after(() => rmSync(base, { recursive: true, force: true }));
-let n = 0;
-const fresh = () => {
-  const dir = join(base, `c${n++}`);
-  mkdirSync(dir);
-  return dir;
-};
-
-const deep = fc.integer({ min: 1, max: 3000 }).map((d) => '['.repeat(d) + ']'.repeat(d));
+const fresh = scratchFolders('pacs-fuzz-');
+const deep = deepJson;
 const escapes = fc.constantFrom('\u001b[2J', '\u001b]0;owned\u0007', '\u009b31m', '\r', '\u202e', '\u0000', '\u001b]8;;http://x\u001b\\');
 const hostileText = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), escapes, fc.tuple(fc.string(), escapes).map(([a, b]) => a + b));
 const hostileNumber = fc.oneof(fc.double(), fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0), fc.integer());
