@@ -509,6 +509,7 @@ test('dashboard: the Prompts charts draw every compared run\'s ledger in its col
     }
     const learned = prompts.families[0].series.find((s) => s.runId === RUN_A.id && s.metric === 'learned');
     assert.ok(learned && learned.ys.some((y) => (y ?? 0) > 0), 'the fixture run learns prompts');
+    assert.equal(await h.page.locator('#card-group-shares figcaption').textContent(), prompts.families[1].title);
     await h.page.locator('#prompt-health').screenshot({ path: join(OUT, 'dashboard-prompts-compare.png') });
     const rendered = await renders(h.page);
     await h.page.locator(`#scores input.run-toggle[data-run-id="${RUN_B.id}"]`).uncheck();

@@ -42,8 +42,8 @@ export const promptHealthSection = h('section', { id: 'prompt-health', 'aria-lab
   promptHealthSummary,
   promptHealthMissing,
   h('div', { className: 'chart-grid' },
-    chartCard('prompt-status', 'Prompt status (share of prompts seen)', promptStatusCanvas),
-    chartCard('group-shares', 'Groups: all correct / all wrong / mixed', groupSharesCanvas)));
+    chartCard('prompt-status', '', promptStatusCanvas), // titled from the host's families
+    chartCard('group-shares', '', groupSharesCanvas)));
 export const configSection = h('div', { id: 'config-diff-container' });
 export const scoresSection = h('div', { id: 'scores-container' });
 export const sweepSection = h('section', { id: 'sweep', 'aria-labelledby': 'sweep-title', hidden: true }); // Compare Sweep (sweepPanel.ts)

@@ -28,6 +28,8 @@ export function renderPromptHealth(state: DashboardState, colors: ThemeColors): 
   for (const family of prompts.families) {
     const canvas = CANVASES[family.id];
     if (!canvas) continue;
+    const caption = canvas.closest('figure')?.querySelector('figcaption');
+    if (caption) caption.textContent = family.title;
     const drawn = family.series.filter((series) => !view.hiddenRuns.has(series.runId));
     const datasets = familyDatasets(family, drawn, state.runs, colors, 0, view.hiddenSeries.get(family.id), NO_STARTS, groups, 'step');
     const chart = charts.get(family.id);
