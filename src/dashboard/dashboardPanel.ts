@@ -163,8 +163,8 @@ export class DashboardPanel extends WebviewSession<DashboardWebviewMessage, Dash
     const criticRunId = this.criticRunId && this.store.get(this.criticRunId) ? this.criticRunId : (found[0]?.id ?? null);
     const critic = criticRunId ? await this.criticAt(criticRunId) : null;
     const state = dashboardState(this.store, this.runIds, criticRunId, configs, critic, this.smoothing);
-    // Compare Sweep (src/sweeps/); the critic run's prompt ledger (src/diagnostics/)
-    return { ...state, sweep: await sweepView(found), promptHealth: await this.promptHealth.read(criticRunId ? this.store.get(criticRunId) : undefined) };
+    // Compare Sweep (src/sweeps/); every run's prompt ledger (src/diagnostics/)
+    return { ...state, sweep: await sweepView(found), prompts: await this.promptHealth.charts(found) };
   }
 
   private async criticAt(runId: string): Promise<CriticResult | null> {

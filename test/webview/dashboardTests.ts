@@ -484,3 +484,61 @@ test('dashboard: charts follow a theme change', async (browser, rec) => {
     }
   });
 });
+
+test('dashboard: the Prompts charts draw every compared run\'s ledger in its colour and name, follow the run toggles, grow live and group seeds', async (browser, rec) => {
+  const lines = async (h: Harness, id: string) => JSON.parse((await attr(h.page, `#chart-${id}`, 'data-lines')) ?? '[]') as [string, string][];
+  await withPage(browser, { bundle: 'dashboard', height: 2400 }, async (h) => {
+    await h.send([rec.compare]);
+    await waitForRenders(h.page, 1);
+    const { runs, prompts } = rec.compare.state;
+    assert.ok(prompts, 'the host sends the ledgers');
+    assert.deepEqual(prompts.ledgers.map((l) => [l.runId, l.steps]), [[RUN_A.id, RUN_A.steps], [RUN_B.id, RUN_B.steps]]);
+    assert.equal(await h.page.locator('#prompt-health').isVisible(), true);
+    assert.equal(await h.page.locator('#prompt-health-missing').isHidden(), true, 'both runs have a ledger');
+    assert.match((await h.page.locator('#prompt-health-summary').textContent()) ?? '', new RegExp(`${RUN_A.name}: ${RUN_A.steps} steps of its prompt ledger\\. ${RUN_B.name}: ${RUN_B.steps} steps`));
+    assert.equal(await attr(h.page, '#chart-prompt-status', 'data-series'), '10', 'five statuses per run');
+    assert.equal(await attr(h.page, '#chart-group-shares', 'data-series'), '6', 'three group shares per run');
+    assert.equal(await attr(h.page, '#chart-group-shares', 'data-runs'), `${RUN_A.id} ${RUN_B.id}`);
+    assert.equal(await attr(h.page, '#chart-group-shares', 'data-points'), String(RUN_A.steps + RUN_B.steps));
+    // each run's lines in the colour of its chip in the runs header, named as on the metric charts
+    for (const run of runs) {
+      const swatch = await h.page.locator(`#runs .run[data-run-id="${run.id}"] .swatch`).evaluate((el) => (el as HTMLElement).style.getPropertyValue('--swatch'));
+      const own = (await lines(h, 'group-shares')).filter(([label]) => label.startsWith(`${run.name} · `));
+      assert.deepEqual(own.map(([label]) => label), ['all correct', 'all wrong', 'mixed'].map((m) => `${run.name} · ${m}`));
+      assert.deepEqual(new Set(own.map(([, color]) => color)), new Set([swatch]), `${run.name}'s lines are its colour`);
+    }
+    const learned = prompts.families[0].series.find((s) => s.runId === RUN_A.id && s.metric === 'learned');
+    assert.ok(learned && learned.ys.some((y) => (y ?? 0) > 0), 'the fixture run learns prompts');
+    assert.equal(await h.page.locator('#card-group-shares figcaption').textContent(), prompts.families[1].title);
+    await h.page.locator('#prompt-health').screenshot({ path: join(OUT, 'dashboard-prompts-compare.png') });
+    const rendered = await renders(h.page);
+    await h.page.locator(`#scores input.run-toggle[data-run-id="${RUN_B.id}"]`).uncheck();
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-prompt-status', 'data-series'), '5', 'the run toggled off leaves the Prompts charts too');
+    assert.equal(await attr(h.page, '#chart-group-shares', 'data-runs'), RUN_A.id);
+    assert.equal(await attr(h.page, '#chart-group-shares', 'data-points'), String(RUN_A.steps));
+  });
+  await withPage(browser, { bundle: 'dashboard', height: 2400 }, async (h) => {
+    await h.send([rec.dashboardPartial]);
+    await waitForRenders(h.page, 1);
+    assert.equal(await attr(h.page, '#chart-prompt-status', 'data-last-step'), '150');
+    assert.deepEqual((await lines(h, 'prompt-status')).map(([label]) => label), ['always solved', 'never solved', 'learned', 'forgotten', 'unstable'], 'one run: a line per status');
+    await h.send([rec.dashboardFull]);
+    await waitForRenders(h.page, 2);
+    assert.equal(await attr(h.page, '#chart-prompt-status', 'data-last-step'), String(RUN_A.steps), 'the ledger grew with the run');
+  });
+  await withPage(browser, { bundle: 'dashboard', height: 2400 }, async (h) => {
+    await h.send([rec.seeds]);
+    await waitForRenders(h.page, 1);
+    const noLedger = SEED_RUNS[2];
+    assert.equal(await h.page.locator('#prompt-health-missing').isVisible(), true);
+    assert.equal(await h.page.locator('#prompt-health-missing').textContent(), `No prompt ledger, so no series: ${noLedger.name} · ${noLedger.id.slice(-4)}.`);
+    assert.equal(await attr(h.page, '#chart-prompt-status', 'data-series'), '15', 'two seeds and RUN_B, five statuses each');
+    const rendered = await renders(h.page);
+    await h.page.locator('#group-seeds').check();
+    await waitForRenders(h.page, rendered + 1);
+    assert.equal(await attr(h.page, '#chart-prompt-status', 'data-groups'), '5', 'the seed group\'s mean line per status, over the seeds with a ledger');
+    assert.equal(await attr(h.page, '#chart-group-shares', 'data-groups'), '3');
+    assert.ok((await lines(h, 'group-shares')).some(([label]) => label === 'arith (3 seeds) · mixed'));
+  });
+});

@@ -30,8 +30,9 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
   const store = new RunStore({ roots: [root], detectCrashes: false });
   await store.refresh();
   const read = await diagnosticsState(store, runId);
-  // as DashboardPanel.buildState: the critic run's prompt health beside the state
-  const dashboard = { ...dashboardState(store, [runId], runId, new Map(), null), promptHealth: await new PromptHealthReader().read(store.get(runId)) };
+  // as DashboardPanel.buildState: the runs' prompt ledgers beside the state
+  const run = store.get(runId);
+  const dashboard = { ...dashboardState(store, [runId], runId, new Map(), null), prompts: await new PromptHealthReader().charts(run ? [run] : []) };
   store.dispose();
   assert.ok(read, `no run ${runId} under ${root}`);
   const { state } = read;
@@ -102,10 +103,10 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
     if (!own) assert.equal(dashboard.alerts?.length, 1);
     await board.page.screenshot({ path: join(OUT, 'diagnostics-dashboard-markers.png') });
     // the dashboard's Prompts section: the same status and group shares as the panel's, over the ledger's steps
-    const health = dashboard.promptHealth;
-    assert.ok(health, 'the run has a prompt ledger');
+    const [ledger] = dashboard.prompts.ledgers;
+    assert.ok(ledger, 'the run has a prompt ledger');
     assert.equal(await board.page.locator('#prompt-health').isVisible(), true);
-    assert.match(await board.page.locator('#prompt-health-summary').innerText(), new RegExp(`${health.steps} steps of its prompt ledger`));
+    assert.match(await board.page.locator('#prompt-health-summary').innerText(), new RegExp(`${ledger.steps} steps of its prompt ledger`));
     for (const id of ['chart-prompt-status', 'chart-group-shares']) {
       const canvas = board.page.locator(`#${id}`);
       assert.equal(await canvas.getAttribute('data-points'), String(state.shares.length), id);
@@ -120,11 +121,14 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
       });
       assert.ok(painted > 2000, `${id} is drawn (${painted} painted pixels)`);
     }
-    assert.deepEqual(health.shares, state.shares, 'the dashboard charts the shares the Diagnostics panel charts (under 400 steps: none thinned)');
+    // the dashboard charts the shares the Diagnostics panel charts (under 400 steps: none thinned)
+    const ys = (family: string, metric: string) => dashboard.prompts.families.find((f) => f.id === family)?.series.find((s) => s.metric === metric)?.ys;
+    assert.deepEqual(ys('prompt-status', 'learned'), state.shares.map((s) => s.status.learned));
+    assert.deepEqual(ys('group-shares', 'all wrong'), state.shares.map((s) => s.allWrong));
     await board.page.locator('#prompt-health').scrollIntoViewIfNeeded();
     await board.page.screenshot({ path: join(OUT, 'dashboard-prompt-health.png') });
     // a run without a ledger: no Prompts section
-    await board.send([{ type: 'state', state: { ...dashboard, promptHealth: null } }]);
+    await board.send([{ type: 'state', state: { ...dashboard, prompts: { families: [], ledgers: [], withoutLedger: [runId] } } }]);
     await waitForRenders(board.page, 2);
     assert.equal(await board.page.locator('#prompt-health').isHidden(), true);
     assert.deepEqual(board.problems, []);

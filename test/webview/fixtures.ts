@@ -57,6 +57,8 @@ export interface RunSpec {
   evalSets?: string[];
   /** The config's `seed` (0 unless set); `seed` above seeds the fixture's own random numbers. */
   configSeed?: number;
+  /** Writes ledger.jsonl (runs from before the ledger have none). */
+  ledger?: boolean;
 }
 
 export const RUN_A: RunSpec = {
@@ -71,6 +73,7 @@ export const RUN_A: RunSpec = {
   rolloutsEvery: 10,
   dirty: false,
   payloadStep: 300,
+  ledger: true,
 };
 
 export const RUN_B: RunSpec = {
@@ -85,11 +88,12 @@ export const RUN_B: RunSpec = {
   rolloutsEvery: 20,
   dirty: true,
   evalSets: ['math500', 'aime24'],
+  ledger: true,
 };
 
-/** Three runs of RUN_A's config that differ only by seed: a seed group. */
+/** Three runs of RUN_A's config that differ only by seed: a seed group. The third has no ledger. */
 export const SEED_RUNS: RunSpec[] = [1, 2, 3].map((k) => ({
-  ...RUN_A, id: `20261127-05000${k}-arith-5ee${k}`, steps: 120, seed: 40 + k, configSeed: k, payloadStep: undefined, rolloutsEvery: 60,
+  ...RUN_A, id: `20261127-05000${k}-arith-5ee${k}`, steps: 120, seed: 40 + k, configSeed: k, payloadStep: undefined, rolloutsEvery: 60, ledger: k < 3,
 }));
 
 export const BIG_RUN_ID = '20261127-040000-big-77aa';
@@ -313,10 +317,12 @@ export function writeRun(root: string, spec: RunSpec, upTo = spec.steps): void {
   const rng = new Rng(spec.seed);
   const t0 = 1_795_000_000 + spec.seed * 1000;
   const events: unknown[] = [{ t: t0, type: 'run_started', config: config(spec), total_steps: spec.steps }];
+  const ledger = new LedgerWriter(spec);
   for (let step = 1; step <= upTo; step++) {
     const samples = samplesOf(spec, step, rng);
     const t = t0 + step * 1.2;
     events.push({ t, type: 'metrics', step, values: metricsAt(spec, step, samples, rng) });
+    ledger.add(step, samples);
     if (step % spec.rolloutsEvery === 0) {
       const withPayload = step === spec.payloadStep;
       writeRolloutFile(dir, step, withPayload ? [...samples, ...payloadSamples(step, spec.prompts)] : samples, withPayload);
@@ -333,8 +339,42 @@ export function writeRun(root: string, spec: RunSpec, upTo = spec.steps): void {
     }
   }
   writeFileSync(join(dir, 'events.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  if (spec.ledger) writeFileSync(join(dir, 'ledger.jsonl'), ledger.text());
   writeFileSync(join(dir, 'config.yaml'), `${yamlOf(config(spec))}\n`);
   writeFileSync(join(dir, 'run.json'), JSON.stringify(runInfo(spec, upTo, upTo >= spec.steps ? 'finished' : 'running'), null, 2));
+}
+
+/**
+ * The run's ledger.jsonl (docs/run-format.md), a line per step with each group's correct samples.
+ * Its prompts come from a pool of twice a step's prompts, so that each recurs every other step and
+ * gets a status (learned, unstable...); the rollout files keep their own per-step prompt ids (no
+ * test joins the two).
+ */
+class LedgerWriter {
+  private readonly lines: string[] = [];
+  private readonly order = new Map<string, number>();
+  constructor(private readonly spec: RunSpec) {}
+
+  add(step: number, samples: readonly RolloutSample[]): void {
+    const pool = 2 * this.spec.prompts;
+    const added: [string, null][] = [];
+    const p: number[] = [];
+    const c: number[] = [];
+    for (let g = 0; g < this.spec.prompts; g++) {
+      const id = `pool-${String((step * this.spec.prompts + g) % pool).padStart(3, '0')}`;
+      if (!this.order.has(id)) {
+        this.order.set(id, this.order.size);
+        added.push([id, null]);
+      }
+      p.push(this.order.get(id) as number);
+      c.push(samples.filter((s) => s.group === g && s.reward > 0).length);
+    }
+    this.lines.push(JSON.stringify({ step, ...(added.length ? { new: added } : {}), p, c, n: this.spec.n }));
+  }
+
+  text(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
 }
 
 /** The metrics of each named eval set at a given skill: the i-th set is harder than the one before. */

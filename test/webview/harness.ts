@@ -15,6 +15,7 @@ import { webviewPageHtml } from '../../src/webviews/model/webviewPage';
 import { shownStep } from '../../src/run/model/runModel';
 import { dashboardState, loadCritic } from '../../src/dashboard/model/dashboardState';
 import { RunConfigCache } from '../../src/dashboard/model/runConfig';
+import { PromptHealthReader } from '../../src/diagnostics/model/promptHealth';
 import { rolloutsState, sampleMessages, tokensMessage } from '../../src/rollouts/model/rolloutsState';
 import { BIG_RUN_ID, RUN_A, RUN_B, SEED_RUNS, writeBigRun, writeRun } from './fixtures';
 import { THEMES, type Theme } from './themes';
@@ -85,6 +86,7 @@ export const test = (name: string, fn: TestFn) => tests.push([name, fn]);
 
 export async function record(root: string): Promise<Recorded> {
   const configs = new RunConfigCache();
+  const ledgers = new PromptHealthReader();
   const store = new RunStore({ roots: [root, TRAINER_RUNS, IMPORTED_RUNS, PARQUET_RUNS], detectCrashes: false });
   const dashboard = async (runIds: string[], smoothing?: number): Promise<DashboardHostMessage> => {
     await store.refresh();
@@ -92,7 +94,9 @@ export async function record(root: string): Promise<Recorded> {
     for (const id of runIds) configMap.set(id, await configs.read(store.get(id)?.dir ?? join(root, id)));
     const step = shownStep(store.rolloutSteps(runIds[0]), null);
     const critic = step === null ? null : await loadCritic(store, runIds[0], step);
-    return { type: 'state', state: dashboardState(store, runIds, runIds[0], configMap, critic, smoothing) };
+    // as DashboardPanel.buildState: every run's prompt ledger beside the state
+    const prompts = await ledgers.charts(runIds.map((id) => store.get(id)).filter((run) => run !== undefined));
+    return { type: 'state', state: { ...dashboardState(store, runIds, runIds[0], configMap, critic, smoothing), prompts } };
   };
   const rollouts = async (runId: string, step: number, loadId: number): Promise<RolloutsHostMessage[]> => {
     await store.refresh();

@@ -1,6 +1,7 @@
 // What every metric chart shares: the step zoom kept in step across charts, the legend's toggles,
 // the line-chart options and the theme's colours.
 import { Chart, type ChartConfiguration, type ChartData, type ChartDataset, type LegendItem, type TooltipItem } from 'chart.js';
+import type { XAxis } from './contract';
 import { formatNumber } from '../shared/dom';
 import { withAlpha, type ThemeColors } from '../shared/theme';
 import { formatX } from './axes';
@@ -77,7 +78,13 @@ export function legendClick(chart: Chart, familyId: string, item: LegendItem): v
   chart.update();
 }
 
-export function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors, xTitle: string, yType: 'linear' | 'logarithmic' = 'linear'): ChartConfiguration<'line'> {
+export function lineConfig(
+  datasets: ChartDataset<'line'>[],
+  colors: ThemeColors,
+  xTitle: string,
+  yType: 'linear' | 'logarithmic' = 'linear',
+  xAxis: XAxis = view.xAxis,
+): ChartConfiguration<'line'> {
   const config: ChartConfiguration<'line'> = {
     type: 'line',
     data: { datasets },
@@ -91,7 +98,7 @@ export function lineConfig(datasets: ChartDataset<'line'>[], colors: ThemeColors
       scales: {
         // Steps are never negative: with a single point (an eval at step 0) Chart.js would
         // otherwise pad the axis to −1…1.
-        x: { type: 'linear', min: view.xAxis === 'wall' ? undefined : 0, title: { display: true, text: xTitle }, ticks: { callback: (value) => formatX(Number(value), view.xAxis) } },
+        x: { type: 'linear', min: xAxis === 'wall' ? undefined : 0, title: { display: true, text: xTitle }, ticks: { callback: (value) => formatX(Number(value), xAxis) } },
         y: { type: yType, afterDataLimits: padFlatRange },
       },
       plugins: {

@@ -1,10 +1,7 @@
 // The dashboard's message contract: the DashboardState the host sends whole, the page's
 // messages back, and what the page keeps across sessions (webview/shared/contract.ts has the rest).
 
-import type { PromptHealth } from '../../src/diagnostics/model/promptLedger';
 import { isInt, isRecord, isString, messageGuard, type RunSummary } from '../shared/contract';
-
-export type { PromptHealth };
 
 export interface SeriesData {
   runId: string;
@@ -136,8 +133,29 @@ export interface DashboardState {
   smoothing: number;
   /** The sweep all these runs belong to (Compare Sweep), or null/absent (src/sweeps/model/sweepView.ts). */
   sweep?: SweepView | null;
-  /** The prompt ledger of the critic run: status and group shares over steps; null/absent without a ledger (src/diagnostics/model/promptHealth.ts reads it). */
-  promptHealth?: PromptHealth | null;
+  /** The prompt ledgers of the runs shown, as charts (src/diagnostics/model/promptHealth.ts reads them); absent from a state of an older host. */
+  prompts?: PromptCharts;
+}
+
+/** A ledger's steps: in the file, drawn (at most 400, evenly spaced) and lines skipped. */
+export interface LedgerSteps {
+  runId: string;
+  steps: number;
+  drawn: number;
+  badLines: number;
+}
+
+/**
+ * The Prompts section: per run with a ledger, the share of its prompts seen so far in each status
+ * (family `prompt-status`, one series per run and status) and the share of each step's groups all
+ * correct / all wrong / mixed (`group-shares`), on the step axis.
+ */
+export interface PromptCharts {
+  families: ChartFamily[];
+  /** The runs with a ledger, in the order of `DashboardState.runs`. */
+  ledgers: LedgerSteps[];
+  /** The runs shown that have none (runs from before the ledger, imports without records). */
+  withoutLedger: string[];
 }
 
 /** Parallel coordinates of a sweep: one row per trial, one value per axis (its parameters, then the metric). */

@@ -1,5 +1,5 @@
 // The dashboard page's elements, made once: the runs header, the summary, the metric charts with
-// their toolbar, the prompt-health charts, the critic view and the config table. The panels fill them in.
+// their toolbar, the prompt-health charts of every run, the critic view and the config table. The panels fill them in.
 import { byId, ce, h } from '../shared/dom';
 import { GROUP_CHART_LABEL, STATUS_CHART_LABEL } from '../shared/shareCharts';
 import { MAX_SMOOTHING } from '../../src/dashboard/model/smoothing';
@@ -36,12 +36,14 @@ export const reliabilityCanvas = h('canvas', { id: 'chart-reliability', role: 'i
 export const promptStatusCanvas = h('canvas', { id: 'chart-prompt-status', role: 'img', 'aria-label': STATUS_CHART_LABEL });
 export const groupSharesCanvas = h('canvas', { id: 'chart-group-shares', role: 'img', 'aria-label': GROUP_CHART_LABEL });
 export const promptHealthSummary = h('p', { id: 'prompt-health-summary', className: 'summary', role: 'status' });
+export const promptHealthMissing = h('p', { id: 'prompt-health-missing', className: 'hint', hidden: true });
 export const promptHealthSection = h('section', { id: 'prompt-health', 'aria-labelledby': 'prompt-health-title', hidden: true }, // promptHealthPanel.ts
   h('h2', { id: 'prompt-health-title' }, 'Prompts'),
   promptHealthSummary,
+  promptHealthMissing,
   h('div', { className: 'chart-grid' },
-    chartCard('prompt-status', 'Prompt status (share of prompts seen)', promptStatusCanvas),
-    chartCard('group-shares', 'Groups: all correct / all wrong / mixed', groupSharesCanvas)));
+    chartCard('prompt-status', '', promptStatusCanvas), // titled from the host's families
+    chartCard('group-shares', '', groupSharesCanvas)));
 export const configSection = h('div', { id: 'config-diff-container' });
 export const scoresSection = h('div', { id: 'scores-container' });
 export const sweepSection = h('section', { id: 'sweep', 'aria-labelledby': 'sweep-title', hidden: true }); // Compare Sweep (sweepPanel.ts)

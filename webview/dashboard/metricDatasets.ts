@@ -1,7 +1,7 @@
 // The Chart.js datasets of one metric family: a line per run and metric (smoothed, with the raw
 // curve faint behind it), or per group of seeds their mean with a ± 1 std band.
 import { type ChartDataset } from 'chart.js';
-import { type ChartFamily, type DashboardState, type SeriesData } from './contract';
+import { type ChartFamily, type DashboardState, type SeriesData, type XAxis } from './contract';
 import { type RunSummary } from '../shared/contract';
 import { withAlpha, type ThemeColors } from '../shared/theme';
 import { xValues } from './axes';
@@ -10,7 +10,8 @@ import { view } from './state';
 import { runColor } from './runsPanel';
 import { seriesLabel } from './metricsPanel';
 
-const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+// Five: the Prompts chart draws five statuses per run.
+const DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3], [12, 3, 2, 3, 2, 3]];
 
 export type Tagged = ChartDataset<'line'> & { key?: string; raw?: boolean; band?: boolean; group?: { mean: number | null; std: number | null } };
 
@@ -28,6 +29,7 @@ export function familyDatasets(
   hidden: ReadonlySet<string> | undefined,
   starts: ReadonlyMap<string, number>,
   groups: readonly SeedGroup[],
+  xAxis: XAxis = view.xAxis,
 ): Tagged[] {
   const metrics = [...new Set(family.series.map((s) => s.metric))];
   const compare = runs.length > 1;
@@ -44,7 +46,7 @@ export function familyDatasets(
     const sparse = series.xs.length <= 60;
     const key = `${series.runId}\u0000${series.metric}`;
     const label = seriesLabel(series, runs);
-    const xs = xValues(series, view.xAxis, starts.get(series.runId));
+    const xs = xValues(series, xAxis, starts.get(series.runId));
     const points = (ys: readonly (number | null)[]) =>
       xs.flatMap((x, i) => (x === null ? [] : [{ x, y: ys[i] ?? NaN }]));
     const smoothed = weight > 0 ? series.smoothed : null;
@@ -79,9 +81,9 @@ export function familyDatasets(
   return [...lines, ...raws, ...groups.flatMap((group) => groupDatasets(group, drawn, runs, colors, weight))];
 }
 
-/** The seed groups drawn now: with "Group seeds" on the step axis. */
-export function activeSeedGroups(s: DashboardState): SeedGroup[] {
-  return view.groupSeeds && view.xAxis === 'step' ? seedGroups(s.runs.filter((r) => !view.hiddenRuns.has(r.id)), s.configDiff) : [];
+/** The seed groups drawn now: with "Group seeds", on a chart on the step axis. */
+export function activeSeedGroups(s: DashboardState, onStepAxis = view.xAxis === 'step'): SeedGroup[] {
+  return view.groupSeeds && onStepAxis ? seedGroups(s.runs.filter((r) => !view.hiddenRuns.has(r.id)), s.configDiff) : [];
 }
 
 /** One seed's own line under its group's band: thin, faint, out of the legend. */

@@ -22,7 +22,7 @@ export const render = throttle(() => {
   renderRuns(view.state, colors);
   renderScores(view.state, colors);
   renderFamilies(view.state, colors);
-  renderPromptHealth(view.state);
+  renderPromptHealth(view.state, colors);
   renderCritic(view.state, colors);
   renderConfig(view.state);
   renderSweep(sweepSection, view.state.sweep, colors);

@@ -152,6 +152,8 @@ export interface PromptHealth {
   steps: number;
   /** At most MAX_SHARE_POINTS of them, evenly spaced, the first and the last included. */
   shares: StepShares[];
+  /** Ledger lines skipped (not JSON, or fields of the wrong type). */
+  badLines: number;
 }
 
 /** The dashboard's prompt chart: per step, status shares of the prompts seen so far and group shares. */
