@@ -195,8 +195,11 @@ describe('PACS Lab compares runs in a real VS Code', () => {
     assert.deepEqual(keys.filter((k) => k !== 'commit').sort(), ['optim.lr', 'seed'], 'only the seed and the learning rate differ');
   });
 
-  stage('a run toggled off in the table leaves the charts and comes back when toggled on', async () => {
+  stage('a run toggled off in the table leaves the charts, the prompt ledger\'s too, and comes back when toggled on', async () => {
     const series = async () => Number(await attr('#chart-reward', 'data-series'));
+    const ledgerRuns = async () => ((await attr('#chart-group-shares', 'data-runs')) ?? '').split(' ').filter(Boolean).sort();
+    await waitFor('the Prompts charts to draw every compared run\'s ledger', async () =>
+      JSON.stringify(await ledgerRuns()) === JSON.stringify([...ids].sort()), { timeout: 30_000 });
     const all = await series();
     const own = movingMetrics(lrRun(), 'reward/').length;
     assert.ok(own > 0, 'the run\'s reward moves');
@@ -206,9 +209,11 @@ describe('PACS Lab compares runs in a real VS Code', () => {
     assert.equal(await toggle.isChecked(), false);
     assert.equal(await series(), all - own, 'the run\'s reward lines leave the chart');
     assert.ok(await frame.locator(`#scores tr[data-run-id="${lrRun()}"].run-hidden`).count(), 'its row is marked hidden');
+    assert.deepEqual(await ledgerRuns(), ids.filter((id) => id !== lrRun()).sort(), 'its ledger lines leave the Prompts charts');
     await screenshot(session.page, 'compare-run-toggled-off');
     await redraw('the run toggled on', () => toggle.click());
     assert.equal(await series(), all, 'the run\'s lines are back');
+    assert.deepEqual(await ledgerRuns(), [...ids].sort(), 'and its ledger lines');
   });
 
   stage('Group seeds draws the seeds\' mean ± std band and the table shows mean ± std', async () => {
