@@ -179,8 +179,7 @@ def _train_locked(args, run_dir: Path | None, config_path: Path, runs_root: Path
         except ConfigError as exc:
             return _config_error(exc, run_dir)
 
-    from pacslab.engines import get
-    from pacslab.engines.native.inputs import InputError
+    from pacslab.engines import InputError, get
     from pacslab.run.lifecycle import prepare_run_dir
 
     def prepared() -> Path:

@@ -102,7 +102,7 @@ def base_model_dir(run_dir: Path, config: dict) -> Path:
     """The run's base model (config.yaml model.path). A run directory may have been copied from
     another machine: builtin: names resolve in this pacslab's assets, relative paths against the
     run directory and then the folder of the launching config (run.json config_path)."""
-    from pacslab.models import resolve_model_path  # imports torch
+    from pacslab.model_paths import resolve_model_path
 
     path = str((config.get("model") or {}).get("path") or "builtin:arith-tiny")
     bases = [Path(run_dir)]
@@ -120,7 +120,7 @@ def base_model_dir(run_dir: Path, config: dict) -> Path:
 
 def adapter_base(run_dir: Path, config: dict, *model_dirs: Path) -> Path | None:
     """The run's base model when any of `model_dirs` is a LoRA adapter checkpoint (to merge it into), else None."""
-    from pacslab.models import is_adapter_dir  # imports torch
+    from pacslab.model_paths import is_adapter_dir
 
     return base_model_dir(run_dir, config) if any(is_adapter_dir(d) for d in model_dirs) else None
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from pacslab.run import files as runio
-from pacslab.run.records import RecordsError, read_file, step_file
 
 REVERIFY_DIR = "reverify"
 FORMAT = 1
@@ -56,6 +55,8 @@ def recorded_label(record: dict) -> int | None:
 
 def rollout_files(run_dir: Path, steps: tuple[int, int] | None) -> list[tuple[int, Path]]:
     """(step, file) of the run's rollout files within `steps` (inclusive), in step order."""
+    from pacslab.run.records import step_file  # numpy and pyarrow: not imported by every `python -m pacslab` command
+
     folder = Path(run_dir) / "rollouts"
     if not runio.is_real_dir(folder):
         raise ReverifyError(f"{run_dir} has no recorded samples (no rollouts/ folder); "
@@ -99,6 +100,8 @@ def check_finished(run_dir: Path) -> None:
 
 def reverify(run_dir: Path, runner, *, steps: tuple[int, int] | None = None) -> dict:
     """The re-verification of `run_dir`'s rollouts by `runner` (a VerifierRunner), as written to reverify/."""
+    from pacslab.run.records import RecordsError, read_file
+
     out_steps, totals = [], dict.fromkeys(TOTALS, 0)
     for step, path in rollout_files(run_dir, steps):
         try:

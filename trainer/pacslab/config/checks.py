@@ -58,7 +58,7 @@ def check_config(cfg: Config, *, base_dir: Path, file: str | Path | None = None,
         except (KeyError, IndexError, ValueError) as exc:
             add("task.template", f"the template is not a valid str.format string ({exc!r})", "escape literal braces as {{ and }} and use only {prompt}")
 
-    from pacslab.models import resolve_model_path
+    from pacslab.model_paths import resolve_model_path
 
     try:
         resolve_model_path(cfg.model.path, base_dir=base_dir)

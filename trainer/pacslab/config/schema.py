@@ -12,8 +12,7 @@ from pacslab.config.base import MAX_TEXT, Float, Int, Section as _Section  # noq
 from pacslab.config.launch import LaunchConfig, SlurmConfig  # noqa: F401 - re-exported: the sections of the schema
 from pacslab.config.sweep import SweepConfig
 from pacslab.config.task import DATA_TYPES, ArithConfig, DataType, TaskConfig  # noqa: F401
-
-BUILTIN_PREFIX = "builtin:"
+from pacslab.model_paths import BUILTIN_PREFIX  # noqa: F401 - re-exported: the config's name for a shipped model
 
 
 class LoraConfig(_Section):

@@ -25,11 +25,15 @@ class Engine:
         return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
+class InputError(ValueError):
+    """The verifier cannot be used; found before any model loads (here, not in an engine's module,
+    so that the CLI catches it without importing torch)."""
+
+
 def verifiers_load(cfg, base_dir) -> nullcontext:
     """For an engine whose processes read their inputs themselves: task.verifier and
     task.audit_verifier load in a worker now, so a spec that fails (or a function that fits no
     form) is an InputError before any process starts."""
-    from pacslab.engines.native.inputs import InputError
     from pacslab.verifiers import VerifierRunner
 
     try:

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if importlib.util.find_spec("optuna") is None:
         return _usage("sweeps need Optuna, which is not installed in this Python: pip install 'pacslab[sweep]' (or optuna)")
+    if not (args.status or args.control):  # every other action starts or runs a controller
+        from pacslab.sweep.controller import poll_s
+
+        try:
+            poll_s()
+        except ValueError as exc:
+            return _usage(str(exc))
     if args.controller:
         return _run_controller(args.controller)
     if args.array_task:

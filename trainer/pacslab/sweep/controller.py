@@ -7,6 +7,7 @@ are watched again, not restarted."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -23,7 +24,24 @@ from pacslab.sweep.space import Sweep, distributions
 from pacslab.sweep.store import SPEC, SweepDir, best_of, counts
 from pacslab.sweep.study import complete_params, open_study, prune_reason, write_importance
 
-POLL_S = 1.0
+POLL_S = 1.0  # how often a controller reads its control file and its runs' events
+POLL_ENV = "PACSLAB_SWEEP_POLL_S"
+
+
+def poll_s() -> float:
+    """POLL_S, or the seconds PACSLAB_SWEEP_POLL_S says (the tests' sweeps, whose runs last a second,
+    poll every 0.05 s: a trial is pruned while its run still trains, and the next one starts sooner)."""
+    text = os.environ.get(POLL_ENV)
+    if text is None:
+        return POLL_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 60):
+        raise ValueError(f"the environment variable {POLL_ENV} is {text!r}: give the controller's poll interval in "
+                         f"seconds, a number above 0 and at most 60, or unset it for the default {POLL_S:g} s")
+    return value
 
 
 def available_gpus() -> list[str]:
@@ -57,6 +75,7 @@ class Controller:
         self.gpus = available_gpus()
         self.paused = info.get("status") == "paused"
         self.stopping = False
+        self.poll_s = poll_s()
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -97,7 +116,7 @@ class Controller:
                 return self._end("stopped")
             if not live and not self._pending() and self._asked() >= self.n_trials:
                 return self._end("finished")
-            time.sleep(POLL_S)
+            time.sleep(self.poll_s)
 
     def _end(self, status: str) -> str:
         for t in self.trials:

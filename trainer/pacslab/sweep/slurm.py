@@ -19,7 +19,7 @@ from pacslab.run import files as runio
 from pacslab.config import ConfigError, load_config
 from pacslab.launchers.slurm import SubmitError, sbatch, sbatch_options
 from pacslab.sweep import runs as trial_runs
-from pacslab.sweep.controller import POLL_S, Controller
+from pacslab.sweep.controller import Controller
 from pacslab.sweep.store import SweepDir, best_of, counts
 
 ARRAY_SCRIPT = "job.sbatch"
@@ -132,7 +132,7 @@ class ArrayTask(Controller):
                 self._finish(mine, "failed", error="the sweep's Slurm job was cancelled")
             elif mine["state"] == "running" and not self.live_runs() and self._pending():
                 self._launch(*self._pending()[0])
-            time.sleep(POLL_S)
+            time.sleep(self.poll_s)
         self.save()
         return mine["state"]
 

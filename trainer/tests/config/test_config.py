@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_DIR
+from conftest import REPO_DIR, TRAINER_DIR
 from pacslab.config import ConfigError, Config, json_schema, load_config, schema_markdown
 from pacslab.config.errors import section_model
 
@@ -24,6 +27,18 @@ def test_defaults_load_and_name_comes_from_the_file(write_config):
     assert cfg.name == "my-exp"
     assert cfg.algorithm == "pacs" and cfg.pacs.adv_estimator == "rloo"
     assert cfg.optim.micro_batch_prompts == 1
+
+
+def test_loading_and_checking_a_config_imports_no_torch(write_config):
+    """The config checks resolve model.path without torch: the sweep CLI and the launcher of a TRL
+    run load a config and never a model, and importing torch would cost each of them 1 to 2 s."""
+    code = ("import sys\nfrom pacslab.config import load_config\nfor path in sys.argv[1:]:\n    load_config(path)\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))")
+    paths = [write_config(), write_config("trl.pacs.yaml", engine="trl", **{"optim.mini_batch_prompts": 4}),
+             write_config("builtin.pacs.yaml", **{"model.path": "builtin:arith-tiny"})]
+    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)})
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_unknown_key_names_file_line_and_suggestion(write_config):

@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import run_json, wait_for
+from pacslab.sweep.controller import POLL_ENV, POLL_S, poll_s
 
 TINY = {  # the embedded default model (builtin:arith-tiny) on a task small enough for seconds per run
     "device": "cpu", "total_steps": 2, "eval_every": 1, "checkpoint_every": 0,
@@ -25,9 +27,12 @@ TINY = {  # the embedded default model (builtin:arith-tiny) on a task small enou
 }
 
 
-def pacslab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+POLL = {POLL_ENV: "0.05"}  # runs of a second: a pruned trial's run is stopped while it trains, the next trial starts sooner
+
+
+def pacslab(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pacslab", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          env={**os.environ, "PYTHONUNBUFFERED": "1", **POLL, **(env or {})})
 
 
 def sweep_dir_of(out: str) -> Path:
@@ -126,6 +131,22 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert info["status"] == "finished" and info["counts"]["failed"] == 1 and info["best"]["trial"] == trials[2]["number"]
 
 
+def test_the_poll_interval_is_the_default_or_the_environment_s_and_a_bad_one_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(POLL_ENV, raising=False)
+    assert poll_s() == POLL_S == 1.0
+    monkeypatch.setenv(POLL_ENV, "0.25")
+    assert poll_s() == 0.25
+    for bad in ("0", "-1", "nan", "inf", "61", "fast", ""):
+        monkeypatch.setenv(POLL_ENV, bad)
+        with pytest.raises(ValueError, match=f"{POLL_ENV} is {bad!r}: .* above 0 and at most 60"):
+            poll_s()
+    config = tmp_path / "one.pacs.yaml"
+    config.write_text(yaml.safe_dump({"name": "one", **TINY, "sweep": {"parameters": {"optim.lr": [0.001]}}}))
+    refused = pacslab("sweep", str(config), "--foreground", cwd=tmp_path, env={POLL_ENV: "fast"})
+    assert refused.returncode == 2 and f"{POLL_ENV} is 'fast'" in refused.stderr, refused.stdout + refused.stderr
+    assert not (tmp_path / ".pacs").exists()  # refused before any sweep folder or run
+
+
 class _Killed(BaseException):
     """The controller's SIGKILL, landing between recording a run and spawning its trainer."""
 
@@ -151,6 +172,7 @@ def test_a_run_recorded_but_never_spawned_before_a_kill_is_started_on_resume(tmp
     assert run["run_dir"] and run_json(Path(run["run_dir"]))["status"] == "starting"  # recorded, never spawned
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(POLL_ENV, POLL[POLL_ENV])
     assert Controller(sweep_dir, log=lambda _text: None).run() == "finished"
     (trial,) = read(sweep_dir / "trials.json")["trials"]
     assert trial["state"] == "complete", trial

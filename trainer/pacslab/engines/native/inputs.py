@@ -10,13 +10,10 @@ from pacslab.config import Config
 from pacslab.evaluate import encoded, load_eval_sets
 from pacslab.models import load_tokenizer, resolve_model_path
 from pacslab.data_files import DataError
+from pacslab.engines import InputError  # noqa: F401 - raised here; the CLI and the loop catch it
 from pacslab.tasks import Example, drop_long_prompts, encode_examples, load_examples
 from pacslab.audit import Audit
 from pacslab.verifiers import VerifierRunner
-
-
-class InputError(ValueError):
-    """The verifier cannot be used; found before any model loads."""
 
 
 @dataclass

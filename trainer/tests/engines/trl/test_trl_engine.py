@@ -242,6 +242,29 @@ def _train(*args: str, env: dict | None = None, wait: bool = True):
     return subprocess.Popen(command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+LAUNCHER_IMPORTS = """
+import sys
+from types import SimpleNamespace
+
+from pacslab.engines.trl import launch
+
+launch.subprocess = SimpleNamespace(run=lambda command, env: SimpleNamespace(returncode=0))  # the ranks, not started
+from pacslab.cli import main
+
+assert main(["train", sys.argv[1], "--run-dir", sys.argv[2]]) == 0
+print(sorted(m for m in ("torch", "transformers", "trl") if m in sys.modules))
+"""
+
+
+def test_the_launcher_process_imports_no_torch(tmp_path):
+    """`python -m pacslab train` of an engine: trl run checks the config, loads the verifier in a worker,
+    makes the run folder and starts the launcher: it imports no torch (seconds before any rank starts)."""
+    done = subprocess.run([sys.executable, "-c", LAUNCHER_IMPORTS, str(_trl_config(tmp_path)), str(tmp_path / "run")],
+                          env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]", done.stdout + done.stderr
+    assert _run_json(tmp_path / "run")["engine"] == "trl"
+
+
 def _events(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
