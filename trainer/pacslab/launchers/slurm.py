@@ -58,7 +58,7 @@ class Job:
 def sbatch_options(cfg: Config, run_dir: Path) -> list[str]:
     """The `#SBATCH` options of the run's job, in the order written."""
     s = cfg.launch.slurm
-    log = Path(run_dir).resolve() / "trainer.log"
+    log = Path(run_dir).resolve() / runio.TRAINER_LOG
     options = [f"--job-name=pacs-{cfg.name or 'run'}", f"--output={log}", "--open-mode=append",
                f"--nodes={s.nodes}", "--ntasks-per-node=1"]
     named = (("partition", s.partition), ("gpus-per-node", s.gpus_per_node or None), ("cpus-per-task", s.cpus_per_task),

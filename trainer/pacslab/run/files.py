@@ -56,6 +56,7 @@ RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
 CONTROL = "control.jsonl"
 CONFIG = "config.yaml"
+TRAINER_LOG = "trainer.log"  # the trainer's output when the extension, a sweep or a Slurm job launched it
 # what only a trainer writes: a folder holding one of these holds a run (a launcher's holds none)
 RUN_CONTENT = (CONFIG, EVENTS, "checkpoints", "rollouts")
 

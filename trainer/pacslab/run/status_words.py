@@ -23,12 +23,14 @@ def _chain(error: BaseException):
         error = error.__cause__ or error.__context__
 
 
+def says_peer_gone(message: str) -> bool:
+    """Whether an error's text (as a launcher reports a process's error) says another process is gone."""
+    return bool(PEER_GONE.search(message)) or message.startswith("DistNetworkError")
+
+
 def peer_gone(error: BaseException) -> bool:
     """Whether `error` (or one it was raised from) says another process of the run is gone."""
-    for item in _chain(error):
-        if type(item).__name__ == "DistNetworkError" or PEER_GONE.search(str(item)):
-            return True
-    return False
+    return any(says_peer_gone(f"{type(item).__name__}: {item}") for item in _chain(error))
 
 
 def end_status(error: BaseException, world_size: int) -> str:

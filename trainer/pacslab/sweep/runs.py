@@ -80,7 +80,7 @@ def spawn_run(run_dir: Path, config_path: Path, params: dict, seed: int, *, fixe
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    with open(run_dir / "trainer.log", "ab") as log:
+    with open(run_dir / runio.TRAINER_LOG, "ab") as log:
         child = subprocess.Popen([sys.executable, *args], cwd=config_path.parent, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     runio.write_json_atomic(run_dir / "launcher.json", {

@@ -261,11 +261,11 @@ def test_a_rank_killed_in_a_two_process_run_is_crashed_not_failed(tmp_path):
 
     from pacslab.integrations.trl import PacsLabCallback
 
-    def ended(error, world_size):
+    def ended(error, world_size, launched=False):
         run_dir = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
         run_dir.mkdir()
         callback = object.__new__(PacsLabCallback)
-        callback.main, callback.run_dir = True, run_dir
+        callback.main, callback.run_dir, callback.launched = True, run_dir, launched
         callback.trainer = SimpleNamespace(accelerator=SimpleNamespace(num_processes=world_size))
         callback.info, callback.events = runio.RunInfo(run_dir), runio.EventLog(run_dir)
         callback.info.update(status="running")
@@ -275,12 +275,15 @@ def test_a_rank_killed_in_a_two_process_run_is_crashed_not_failed(tmp_path):
             callback.fail(exc)
         callback.events.close()
         events, _ = runio.read_jsonl(run_dir / runio.EVENTS)
-        return runio.read_json(run_dir / runio.RUN_JSON)["status"], events[-1]
+        return runio.read_json(run_dir / runio.RUN_JSON)["status"], events[-1] if events else None
 
     status, last = ended(RuntimeError(GLOO_RESET), 2)
     assert status == "crashed" and last["type"] == "run_finished" and last["status"] == "crashed"
     assert ended(RuntimeError("CUDA out of memory"), 2)[0] == "failed"
     assert ended(RuntimeError(GLOO_RESET), 1)[0] == "failed"  # one process: nothing else can be gone
+    # under `pacslab train` the launcher ends it, naming the rank that is gone (engines/trl/launch.py)
+    assert ended(RuntimeError(GLOO_RESET), 2, launched=True) == ("running", None)
+    assert ended(RuntimeError("CUDA out of memory"), 2, launched=True)[0] == "failed"
 
 
 def test_peer_gone_follows_the_cause_chain():

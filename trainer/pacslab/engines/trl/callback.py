@@ -38,12 +38,14 @@ class PacsLabCallback(TrainerCallback):
     attribute, else `grpo`); `config` is recorded in the `run_started` event; `alerts` is the
     config's `alerts:` section (default: every rule on, docs/diagnostics.md). `audit_verifier` (a
     verifier spec, or a `pacslab.audit.Audit`) checks every recorded sample that carries an `answer`
-    a second time, as `task.audit_verifier` does (pacslab/audit.py).
+    a second time, as `task.audit_verifier` does (pacslab/audit.py). `launched`: the processes were
+    started by `python -m pacslab train` (engines/trl/launch.py), which stays the run's process in
+    run.json and ends the run when a process is gone, knowing which one and how.
     """
 
     def __init__(self, trainer, run_dir: str | Path, *, algorithm: str | None = None, loss_metric: str | None = None,
                  config: dict | None = None, alerts: AlertsConfig | dict | None = None, audit_verifier=None,
-                 audit_timeout_s: float = 10.0, rollouts_jsonl: bool = False):
+                 audit_timeout_s: float = 10.0, rollouts_jsonl: bool = False, launched: bool = False):
         self.trainer = trainer
         self.run_dir = Path(run_dir)
         self.main = trainer.accelerator.is_main_process
@@ -51,6 +53,7 @@ class PacsLabCallback(TrainerCallback):
         self.loss_metric = loss_metric or f"{self.algorithm}/loss"
         self.config = config
         self.rollouts_jsonl = rollouts_jsonl  # JSONL rollout files instead of Parquet (logging.rollouts_jsonl)
+        self.launched = launched
         self.commands = ControlReader(self.run_dir, last_seq=_acknowledged(self.run_dir),
                                       on_rejected=lambda why: self.events and self.events.emit("log", level="warning", message=why))
         self.status = "finished"
@@ -78,7 +81,8 @@ class PacsLabCallback(TrainerCallback):
                          status="running", step=state.global_step // self.updates,
                          total_steps=state.max_steps // self.updates,
                          created_at=self.info.get("created_at") or runio.utc_now(), seed=args.seed,
-                         versions=runio.versions(device.split(":")[0]), error=None, **runio.process_fields())
+                         versions=runio.versions(device.split(":")[0]), error=None,
+                         **({} if self.launched else runio.process_fields()))
         self.events.emit("run_started", config=self.config or {}, total_steps=state.max_steps // self.updates)
         self.events.emit("state", status="running")
         self.health = RunHealth(self.run_dir, self.alerts, self.events, loss_metric=self.loss_metric,
@@ -226,10 +230,12 @@ class PacsLabCallback(TrainerCallback):
 
     def fail(self, error: BaseException) -> None:
         """Record `error` as the run's end (rank 0): `failed`, or `crashed` when it says another rank
-        is gone (status_words); for the engine's own entry point."""
+        is gone (status_words), which a launched run leaves to its launcher: it knows which rank."""
         if self.main and self.info is not None:
             message = f"{type(error).__name__}: {error}"
             status = end_status(error, self.trainer.accelerator.num_processes)
+            if status == "crashed" and self.launched:
+                return
             if status == "crashed":
                 message = f"another training process is gone ({message})"
             end_run(self.info, status, events=self.events, error=message, traceback=traceback.format_exc())

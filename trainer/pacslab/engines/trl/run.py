@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from torch.distributed.elastic.multiprocessing.errors import record
+
 from pacslab.run import files as runio
 from pacslab.run.lifecycle import base_dir_of
 from pacslab.run.names import chat_text
@@ -135,9 +137,9 @@ def evaluation(cfg: Config, tokenizer, *, base_dir: Path):
     return Evaluation(sets, load_verifier(cfg.task.verifier, base_dir=str(base_dir)), cfg.eval_every)
 
 
-def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | None = None):
+def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | None = None, launched: bool = False):
     """Adds the PacsLabCallback that writes `run_dir` with the config's algorithm (and
-    task.audit_verifier on rank 0); returns it."""
+    task.audit_verifier on rank 0); returns it. `launched`: by `python -m pacslab train` (launch.py)."""
     from pacslab.algorithms import get
     from pacslab.audit import Audit
     from pacslab.engines.trl.callback import PacsLabCallback
@@ -145,11 +147,12 @@ def add_run_callback(trainer, cfg: Config, run_dir: Path, *, base_dir: Path | No
     audit = Audit.from_config(cfg, base_dir or run_dir) if trainer.accelerator.is_main_process else None
     callback = PacsLabCallback(trainer, run_dir, algorithm=cfg.algorithm, loss_metric=get(cfg.algorithm).loss_metric,
                                config=cfg.model_dump(mode="json"), alerts=cfg.alerts, audit_verifier=audit,
-                               rollouts_jsonl=cfg.logging.rollouts_jsonl)
+                               rollouts_jsonl=cfg.logging.rollouts_jsonl, launched=launched)
     trainer.add_callback(callback)
     return callback
 
 
+@record  # an error is written where the launcher reads it: its report names this rank and the error (agent.py)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pacslab.engines.trl.run")
     parser.add_argument("run_dir", type=Path)
@@ -157,14 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_dir = args.run_dir.resolve()
     base_dir = base_dir_of(run_dir)
-    cfg = load_config(run_dir / runio.CONFIG)
+    cfg = load_config(run_dir / runio.CONFIG, base_dir=base_dir)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from pacslab.engines.trl.evaluation import EvalSchedule
     from pacslab.engines.trl.minibatch import CriticSchedule
 
     trainer = build_trainer(cfg, run_dir, base_dir=base_dir)
-    callback = add_run_callback(trainer, cfg, run_dir, base_dir=base_dir)
+    callback = add_run_callback(trainer, cfg, run_dir, base_dir=base_dir, launched=True)
     trainer.add_callback(CriticSchedule(trainer, cfg.logging.critic_every))  # ψ_post: critic/* and the records
     trainer.add_callback(EvalSchedule(trainer))  # after the callback that writes the eval events
     checkpoint = runio.latest_checkpoint(run_dir) if args.resume else None
