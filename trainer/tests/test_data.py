@@ -223,3 +223,4 @@ def test_each_eval_set_uses_its_own_sampling_and_reports_each_source(monkeypatch
     assert values["eval/source=gsm8k/accuracy"] == 1.0 and values["eval/source=math/accuracy"] == 0.0
     assert values["eval/source=math/pass@1"] == 0.5
     assert values["eval/hard/accuracy"] == 1.0 and values["eval/hard/pass@4"] == 1.0 and "eval/hard/pass@1" not in values
+    assert not [key for key in values if key.startswith("eval/hard/source=")]  # one source: the set's values are its

@@ -15,7 +15,7 @@ from typing import Callable
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-from pacslab.evaluate import EvalSet, chunk_generator, chunks, example_rows, score_chunk, summarize
+from pacslab.evaluate import EvalSet, chunk_generator, chunks, score_chunk, set_results
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,7 @@ def evaluate_shared(model, tokenizer, sets: list[EvalSet], verifier, *, seed: in
     values: dict[str, float] = {}
     for i, s in enumerate(sets):
         scores = [(example, *done[(j, c)][r]) for j, c, chunk in work if j == i for r, example in enumerate(chunk)]
-        values.update(summarize(s, scores))
-        if examples is not None:
-            examples.extend(example_rows(s, scores))
+        values.update(set_results(s, scores, examples))
     return values
 
 
