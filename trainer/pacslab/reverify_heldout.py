@@ -102,7 +102,7 @@ def heldout_lines(part: dict) -> list[str]:
                 continue
             measures = [("accuracy", r["accuracy"])] + [(f"pass@{k}", v) for k, v in r["pass_at_k"].items()]
             change = ", ".join(f"{name} {v['before']:.1%} → {v['after']:.1%}" for name, v in measures)
-            where = f"set {r['set']}" if r['set'] is not None else "held-out split"
+            where = f"set {terminal_text(r['set'])}" if r['set'] is not None else "held-out split"
             lines.append(f"eval step {s['step']} {where}: greedy {g['up']} 0→1, {g['down']} 1→0 "
                          f"of {r['checked']}; samples {m['up']} 0→1, {m['down']} 1→0 of {m['checked']}; {change}")
             lines.extend(f"  data source {terminal_text(x['data_source'])}: accuracy {x['accuracy']['before']:.1%} → "

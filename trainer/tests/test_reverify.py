@@ -202,6 +202,16 @@ def test_eval_reports_the_accuracy_change_of_each_data_source(workspace, capsys)
     assert out[at + 2].startswith("held-out: ")
 
 
+def test_set_and_source_names_from_the_run_folder_print_as_visible_escapes(workspace, capsys):
+    _, run = workspace
+    shutil.rmtree(run / "heldout")
+    write_heldout(run, {4: [("\x1b]0;set\x07",) + row[1:-1] + (("\x1b[2J" if row[-1] == "MATH-500" else row[-1]),) for row in BY_SOURCE]})
+    assert main(["verify", str(run), "--eval"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "eval step 4 set \\u001b]0;set\\u0007: " in out and "  data source \\u001b[2J: accuracy 50.0% → 100.0% of 2" in out
+
+
 def test_one_data_source_gives_no_breakdown(workspace, capsys):
     _, run = workspace
     shutil.rmtree(run / "heldout")
