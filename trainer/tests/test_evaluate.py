@@ -59,6 +59,20 @@ def test_two_sources_of_one_metric_name_are_refused_with_both_rows():
     assert "task.data_source_field" in text and "rename one of them" in text
 
 
+def test_train_refuses_colliding_sources_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = [{"prompt": "1+1=", "answer": "2", "data_source": s} for s in ("math/500", "math/500", "math 500")]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "train.jsonl").write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    cfg = {"model": {"path": "builtin:arith-tiny"}, "device": "cpu",
+           "task": {"type": "jsonl", "train_file": "train.jsonl", "eval_file": "eval.jsonl", "verifier": "exact"}}
+    (tmp_path / "c.pacs.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "c.pacs.yaml", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "task.data_source_field" in err
+    assert f"'math/500' ({tmp_path / 'eval.jsonl'} line 1) and 'math 500' ({tmp_path / 'eval.jsonl'} line 3)" in err
+
+
 def test_a_real_run_logs_and_reverifies_each_source_of_its_eval_split(tmp_path, monkeypatch, capsys):
     """The embedded default on an eval split of two sources (sums and differences): each source's
     logged values are those of its own rows in heldout/, and `verify --eval` gives them back."""
