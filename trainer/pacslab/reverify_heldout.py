@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from pacslab.metrics import pass_at_k
 from pacslab.health.run import HELDOUT_DIR
@@ -120,7 +121,7 @@ def changed_sources(result: dict) -> list[dict]:
 
 def _set_result(name: str | None, count: int, verified: list[tuple[int, dict, list]]) -> dict:
     result = {"set": name, **_zero(), "examples": count, "checked": len(verified), "flips": []}
-    measured = []  # (example, greedy label before, after, samples, correct before, after)
+    measured: list[_Measured] = []
     for line, e, (greedy, *sampled) in verified:
         new_labels = [v.label for v in sampled]
         flips = [{"index": j, "response": e["responses"][j], "before": {"label": old}, "after": _verdict(v)}
@@ -137,23 +138,42 @@ def _set_result(name: str | None, count: int, verified: list[tuple[int, dict, li
                 "greedy": {"response": e["greedy"], "before": {"label": e["greedy_label"]}, "after": _verdict(greedy)}
                 if greedy_flip else None,
                 "samples": flips, "correct": {"before": sum(e["labels"]), "after": sum(new_labels)}})
-        measured.append((e, e["greedy_label"], greedy.label, len(sampled), sum(e["labels"]), sum(new_labels)))
+        measured.append(_Measured(e, e["greedy_label"], greedy.label, len(sampled), sum(e["labels"]), sum(new_labels)))
     if measured:
         result.update(_measures(measured))
-    sources = sorted({m[0]["data_source"] for m in measured if m[0]["data_source"] is not None})
-    if len({m[0]["data_source"] for m in measured}) > 1:
-        result["sources"] = [{"data_source": source, "checked": len(mine), **_measures(mine)} for source in sources
-                             for mine in [[m for m in measured if m[0]["data_source"] == source]]]
+    if len({m.example["data_source"] for m in measured}) > 1:
+        result["sources"] = _by_source(measured)
     return result
 
 
-def _measures(measured: list[tuple]) -> dict:
+class _Measured(NamedTuple):
+    """A re-verified example's greedy label and count of accepted samples, before and after."""
+
+    example: dict
+    greedy_before: int
+    greedy_after: int
+    samples: int
+    correct_before: int
+    correct_after: int
+
+
+def _measures(measured: list[_Measured]) -> dict:
     """The accuracy (greedy) and pass@k, before and after, of some re-verified examples; k those every
     one of them can give."""
-    ks = sorted(set.intersection(*(set(m[0]["k"]) for m in measured)))
-    return {"accuracy": {"before": _mean([m[1] for m in measured]), "after": _mean([m[2] for m in measured])},
-            "pass_at_k": {str(k): {"before": _mean([pass_at_k(m[3], m[4], k) for m in measured]),
-                                   "after": _mean([pass_at_k(m[3], m[5], k) for m in measured])} for k in ks}}
+    ks = sorted(set.intersection(*(set(m.example["k"]) for m in measured)))
+    return {"accuracy": {"before": _mean([m.greedy_before for m in measured]), "after": _mean([m.greedy_after for m in measured])},
+            "pass_at_k": {str(k): {"before": _mean([pass_at_k(m.samples, m.correct_before, k) for m in measured]),
+                                   "after": _mean([pass_at_k(m.samples, m.correct_after, k) for m in measured])} for k in ks}}
+
+
+def _by_source(measured: list[_Measured]) -> list[dict]:
+    """Each data source's measures (sorted by source; examples without one are in none), as the
+    trainer's eval/.../source=<name>/ values."""
+    groups: dict[str, list[_Measured]] = {}
+    for m in measured:
+        if m.example["data_source"] is not None:
+            groups.setdefault(m.example["data_source"], []).append(m)
+    return [{"data_source": source, "checked": len(mine), **_measures(mine)} for source, mine in sorted(groups.items())]
 
 
 def _set_of(row: dict) -> str | None:
