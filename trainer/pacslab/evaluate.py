@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -105,22 +106,31 @@ def chunk_generator(device: torch.device, seed: int, step: int, set_index: int, 
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
-def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator: torch.Generator,
+def one_generator(generator: torch.Generator | None) -> Callable[[int, int], torch.Generator | None]:
+    """Every generation batch drawing from `generator` in turn: a 1-process evaluation (the native
+    engine, `pacslab eval`)."""
+    return lambda _set, _chunk: generator
+
+
+def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generators: Callable[[int, int], torch.Generator | None],
+                  rank: int = 0, world: int = 1, gather: Callable[[list], list[list]] = lambda mine: [mine],
                   examples: list[dict] | None = None) -> dict[str, float]:
-    """The values of every set (set_results), each scored in one process with one generator."""
+    """The values of every set (summarize): the one evaluation of every engine. The generation
+    batches of all sets, in order, are dealt to `world` processes, this one scoring every `world`-th
+    from `rank` on with `generators(set index, batch index)`; `gather` gives every process's part
+    (under engine: trl an all_gather, which every rank must join), and every process gets the values
+    (and each example's result appended to `examples`)."""
+    work = [(i, c, chunk) for i, s in enumerate(sets) for c, chunk in enumerate(chunks(s))]
+    mine = [(i, c, [row[1:] for row in score_chunk(model, tokenizer, sets[i], chunk, verifier, generator=generators(i, c))])
+            for i, c, chunk in work[rank::world]]
+    done = {(i, c): rows for part in gather(mine) for i, c, rows in part}
     values: dict[str, float] = {}
-    for s in sets:
-        scores = [row for chunk in chunks(s) for row in score_chunk(model, tokenizer, s, chunk, verifier, generator=generator)]
-        values.update(set_results(s, scores, examples))
+    for i, s in enumerate(sets):
+        scores = [(example, *done[(j, c)][r]) for j, c, chunk in work if j == i for r, example in enumerate(chunk)]
+        values.update(summarize(s, scores))
+        if examples is not None:
+            examples.extend(example_rows(s, scores))
     return values
-
-
-def set_results(eval_set: EvalSet, scores: list[tuple], examples: list[dict] | None) -> dict[str, float]:
-    """What every engine makes of a set's scores (score_chunk's rows, in the set's order): the values
-    `summarize` gives; each example's result appended to `examples` (example_rows) unless None."""
-    if examples is not None:
-        examples.extend(example_rows(eval_set, scores))
-    return summarize(eval_set, scores)
 
 
 def example_rows(eval_set: EvalSet, scores: list[tuple]) -> list[dict]:
