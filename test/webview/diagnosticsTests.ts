@@ -91,6 +91,22 @@ async function main(root: string, runId: string, own: boolean): Promise<void> {
       assert.equal((await page.posted()).filter((m) => m.type === 'heldout').length, 1);
     }
     await page.page.screenshot({ path: join(OUT, 'diagnostics-heldout.png'), fullPage: false });
+    // a split of two data sources: a row per source with its accuracy, and the filter narrows both tables
+    const evaluation = (step: number, rights: boolean[]) => ({ step, results: rights.map((greedyCorrect, i) =>
+      ({ set: null, id: `p${i}`, source: i < 2 ? 'AIME' : PAYLOADS.img, greedyCorrect, correct: 0, samples: 1 })) });
+    await page.send([{ type: 'state', state: { ...state, evaluations: [evaluation(0, [false, false, true, true]), evaluation(10, [true, false, false, true])] } }]);
+    await waitForRenders(page.page, 2);
+    const cells = (table: string) => page.page.locator(`#${table} tbody tr`).evaluateAll((trs) => trs.map((tr) => Array.from((tr as { cells: ArrayLike<{ textContent: string }> }).cells, (c) => c.textContent)));
+    assert.deepEqual(await cells('heldout-groups'), [['eval', 'AIME', '2', '0% → 50%', '1', '0'], ['eval', PAYLOADS.img, '2', '100% → 50%', '0', '1']]);
+    assert.equal(await page.page.locator('#heldout-table tbody tr').count(), 2);
+    assert.equal(await page.page.locator('#heldout-source').isVisible(), true);
+    await page.page.selectOption('#heldout-source', { label: PAYLOADS.img });
+    await page.page.waitForFunction(() => document.querySelectorAll('#heldout-table tbody tr').length === 1);
+    assert.deepEqual((await cells('heldout-table'))[0].slice(1, 4), [PAYLOADS.img, 'p2', 'broken']);
+    assert.deepEqual((await cells('heldout-groups')).map((row) => row[1]), [PAYLOADS.img]);
+    assert.equal(await page.page.locator('#heldout-summary').textContent(), 'Step 0 → 10: 0 fixed, 1 broken.');
+    assert.equal(await page.page.locator('img').count(), 0, 'a data source is never markup');
+    await page.page.screenshot({ path: join(OUT, 'diagnostics-heldout-sources.png'), fullPage: false });
     assert.deepEqual(page.problems, []);
     await page.close();
     // the dashboard marks each alert's step on every metric chart (the step axis)

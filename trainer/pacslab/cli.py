@@ -236,7 +236,7 @@ def cmd_eval(args) -> int:
     import torch
 
     from pacslab.run import files as runio
-    from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets
+    from pacslab.evaluate import encoded, eval_generator, evaluate_sets, load_eval_sets, one_generator
     from pacslab.models import is_adapter_dir, load_policy, load_tokenizer, resolve_device, resolve_model_path
     from pacslab.tasks import encode_examples
     from pacslab.engines.native.cpu import step_work, tune_cpu_threads
@@ -281,7 +281,7 @@ def cmd_eval(args) -> int:
     tune_cpu_threads(model, device, lambda _: None, step_work(model, cfg))
     step = int(model_dir.name.removeprefix("step-")) if is_run else 0
     with verifier:
-        values = evaluate_sets(model, tokenizer, sets, verifier, generator=eval_generator(device, cfg.seed, step))
+        values = evaluate_sets(model, tokenizer, sets, verifier, generators=one_generator(eval_generator(device, cfg.seed, step)))
     print(json.dumps({"model": str(model_dir), "step": step, "values": values}, indent=2))
     return 0
 

@@ -46,6 +46,11 @@ class Row:
     def text(self) -> str:
         return "this line" if self.line is not None else f"row {self.row}"
 
+    @property
+    def place(self) -> str:
+        """The file and the line or row, for a message that names no line of its own."""
+        return f"{self.file} line {self.line}" if self.line is not None else f"{self.file} row {self.row}"
+
 
 def data_sources(spec: str, data_type: str, *, key: str, base_dir: Path) -> list[Path]:
     """The files (or one `save_to_disk` folder) that `spec` names: a file, a glob or a folder.

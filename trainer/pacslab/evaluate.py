@@ -8,12 +8,15 @@ uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from pacslab.config import Config
+from pacslab.data_files import DataError
 from pacslab.metrics import pass_at_k
 from pacslab.rollout import generate_rollouts
 from pacslab.tasks import Example, load_examples, load_file_examples, verify
@@ -46,13 +49,50 @@ def load_eval_sets(cfg: Config, *, base_dir: Path) -> list[EvalSet]:
               "max_new_tokens": cfg.rollout.max_new_tokens, "batch_prompts": e.batch_prompts}
     sets = []
     if cfg.task.type == "arith" or cfg.task.eval_file:
-        sets.append(EvalSet(None, load_examples(cfg.task, "eval", base_dir=base_dir), **common))
+        examples = load_examples(cfg.task, "eval", base_dir=base_dir)
+        source_names(examples, key="task.data_source_field")
+        sets.append(EvalSet(None, examples, **common))
     for i, s in enumerate(e.sets):
         examples = load_file_examples(cfg.task, s.file, s.type or cfg.task.type, key=f"eval.sets.{i}.file", split="eval",
                                       base_dir=base_dir, id_prefix=s.name)
+        source_names(examples, key="task.data_source_field")
         own = {k: v for k, v in s.model_dump().items() if k in common and v is not None}
         sets.append(EvalSet(s.name, examples, **{**common, **own}))
     return sets
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def source_metric_name(source: str) -> str:
+    """A data source as it appears in a metric name: every character but ASCII letters, digits, `_`,
+    `.` and `-` becomes `_` (what TensorBoard and W&B keep as they are; `/` would nest).
+
+    >>> source_metric_name("lighteval/MATH-500"), source_metric_name("AIME 2024"), source_metric_name("")
+    ('lighteval_MATH-500', 'AIME_2024', '_')
+    """
+    return _UNSAFE.sub("_", source) or "_"
+
+
+def source_names(examples: list[Example], *, key: str) -> dict[str, str]:
+    """Each data source of a set's examples → its metric name (source_metric_name), in first-seen
+    order; a DataError when two sources would share one name, as their values would be mixed."""
+    names: dict[str, str] = {}
+    first: dict[str, Example] = {}
+    for e in examples:
+        if e.data_source is None or e.data_source in names:
+            continue
+        name = source_metric_name(e.data_source)
+        other = next((s for s, n in names.items() if n == name), None)
+        if other is not None:
+            raise DataError(None, key,
+                            f"the data sources {other!r} ({first[other].where}) and {e.data_source!r} ({e.where}) both "
+                            f"become {name!r} in metric names (source={name}), so their held-out values would be mixed",
+                            "rename one of them in the data (each data source's metric name keeps A-Z, a-z, 0-9, _, . "
+                            "and -, and turns every other character into _)")
+        names[e.data_source] = name
+        first[e.data_source] = e
+    return names
 
 
 def eval_generator(device: torch.device, seed: int, step: int) -> torch.Generator:
@@ -66,24 +106,31 @@ def chunk_generator(device: torch.device, seed: int, step: int, set_index: int, 
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
-def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generator: torch.Generator,
+def one_generator(generator: torch.Generator | None) -> Callable[[int, int], torch.Generator | None]:
+    """Every generation batch drawing from `generator` in turn: a 1-process evaluation (the native
+    engine, `pacslab eval`)."""
+    return lambda _set, _chunk: generator
+
+
+def evaluate_sets(model, tokenizer, sets: list[EvalSet], verifier, *, generators: Callable[[int, int], torch.Generator | None],
+                  rank: int = 0, world: int = 1, gather: Callable[[list], list[list]] = lambda mine: [mine],
                   examples: list[dict] | None = None) -> dict[str, float]:
-    """The values of every set; each example's result is appended to `examples` (example_rows)."""
+    """The values of every set (summarize): the one evaluation of every engine. The generation
+    batches of all sets, in order, are dealt to `world` processes, this one scoring every `world`-th
+    from `rank` on with `generators(set index, batch index)`; `gather` gives every process's part
+    (under engine: trl an all_gather, which every rank must join), and every process gets the values
+    (and each example's result appended to `examples`)."""
+    work = [(i, c, chunk) for i, s in enumerate(sets) for c, chunk in enumerate(chunks(s))]
+    mine = [(i, c, [row[1:] for row in score_chunk(model, tokenizer, sets[i], chunk, verifier, generator=generators(i, c))])
+            for i, c, chunk in work[rank::world]]
+    done = {(i, c): rows for part in gather(mine) for i, c, rows in part}
     values: dict[str, float] = {}
-    for s in sets:
-        values.update(evaluate(model, tokenizer, s, verifier, generator=generator, examples=examples))
+    for i, s in enumerate(sets):
+        scores = [(example, *done[(j, c)][r]) for j, c, chunk in work if j == i for r, example in enumerate(chunk)]
+        values.update(summarize(s, scores))
+        if examples is not None:
+            examples.extend(example_rows(s, scores))
     return values
-
-
-def evaluate(model, tokenizer, eval_set: EvalSet, verifier, *, generator: torch.Generator,
-             examples: list[dict] | None = None) -> dict[str, float]:
-    """`<prefix>accuracy` (greedy) and `<prefix>pass@k` for every k over the first `size` examples of
-    the set, and the same per data source (`<prefix>source=<data_source>/...`) when rows carry one."""
-    scores = [row for chunk in chunks(eval_set) for row in score_chunk(model, tokenizer, eval_set, chunk, verifier,
-                                                                       generator=generator)]
-    if examples is not None:
-        examples.extend(example_rows(eval_set, scores))
-    return summarize(eval_set, scores)
 
 
 def example_rows(eval_set: EvalSet, scores: list[tuple]) -> list[dict]:
@@ -128,13 +175,16 @@ def score_chunk(model, tokenizer, eval_set: EvalSet, chunk: list[Example], verif
 
 
 def summarize(eval_set: EvalSet, scores: list[tuple]) -> dict[str, float]:
-    """The set's values from the scores of its examples, in their order."""
+    """`<prefix>accuracy` (greedy) and `<prefix>pass@k` for every k over the scored examples, and,
+    when they come from more than one data source (rows without one count as one more), the same
+    for each source's examples: `<prefix>source=<name>/accuracy`, name as source_metric_name."""
     s = eval_set
     values = _summary(s.prefix, s.k, scores)
-    sources = sorted({row[0].data_source for row in scores if row[0].data_source is not None})
-    for source in sources:
+    if len({row[0].data_source for row in scores}) < 2:
+        return values
+    for source, name in sorted(source_names([row[0] for row in scores], key="task.data_source_field").items()):
         mine = [row for row in scores if row[0].data_source == source]
-        values.update(_summary(f"{s.prefix}source={source.replace('/', '_')}/", s.k, mine))
+        values.update(_summary(f"{s.prefix}source={name}/", s.k, mine))
     return values
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from pacslab.metrics import pass_at_k
 from pacslab.health.run import HELDOUT_DIR
 from pacslab.reverify import ReverifyError, within_steps
 from pacslab.run import files as runio
+from pacslab.run.safe_json import terminal_text
 
 _HELDOUT = re.compile(r"step-(\d{6,})\.jsonl")
 
@@ -101,18 +103,25 @@ def heldout_lines(part: dict) -> list[str]:
                 continue
             measures = [("accuracy", r["accuracy"])] + [(f"pass@{k}", v) for k, v in r["pass_at_k"].items()]
             change = ", ".join(f"{name} {v['before']:.1%} → {v['after']:.1%}" for name, v in measures)
-            where = f"set {r['set']}" if r['set'] is not None else "held-out split"
+            where = f"set {terminal_text(r['set'])}" if r['set'] is not None else "held-out split"
             lines.append(f"eval step {s['step']} {where}: greedy {g['up']} 0→1, {g['down']} 1→0 "
                          f"of {r['checked']}; samples {m['up']} 0→1, {m['down']} 1→0 of {m['checked']}; {change}")
+            lines.extend(f"  data source {terminal_text(x['data_source'])}: accuracy {x['accuracy']['before']:.1%} → "
+                         f"{x['accuracy']['after']:.1%} of {x['checked']}" for x in changed_sources(r))
     t = part["total"]
     lines.append(f"held-out: {t['greedy']['up'] + t['greedy']['down']} of {t['checked']} greedy labels and "
                  f"{t['sampled']['up'] + t['sampled']['down']} of {t['sampled']['checked']} sampled labels changed")
     return lines
 
 
+def changed_sources(result: dict) -> list[dict]:
+    """The data sources of a set's result whose greedy accuracy changed."""
+    return [x for x in result.get("sources", []) if x["accuracy"]["before"] != x["accuracy"]["after"]]
+
+
 def _set_result(name: str | None, count: int, verified: list[tuple[int, dict, list]]) -> dict:
     result = {"set": name, **_zero(), "examples": count, "checked": len(verified), "flips": []}
-    before_greedy, after_greedy, before_correct, after_correct = [], [], [], []
+    measured: list[_Measured] = []
     for line, e, (greedy, *sampled) in verified:
         new_labels = [v.label for v in sampled]
         flips = [{"index": j, "response": e["responses"][j], "before": {"label": old}, "after": _verdict(v)}
@@ -129,16 +138,42 @@ def _set_result(name: str | None, count: int, verified: list[tuple[int, dict, li
                 "greedy": {"response": e["greedy"], "before": {"label": e["greedy_label"]}, "after": _verdict(greedy)}
                 if greedy_flip else None,
                 "samples": flips, "correct": {"before": sum(e["labels"]), "after": sum(new_labels)}})
-        before_greedy.append(e["greedy_label"])
-        after_greedy.append(greedy.label)
-        before_correct.append((len(sampled), sum(e["labels"])))
-        after_correct.append((len(sampled), sum(new_labels)))
-    if verified:
-        result["accuracy"] = {"before": _mean(before_greedy), "after": _mean(after_greedy)}
-        ks = sorted(set.intersection(*(set(e["k"]) for _, e, _ in verified)))
-        result["pass_at_k"] = {str(k): {"before": _mean([pass_at_k(m, c, k) for m, c in before_correct]),
-                                        "after": _mean([pass_at_k(m, c, k) for m, c in after_correct])} for k in ks}
+        measured.append(_Measured(e, e["greedy_label"], greedy.label, len(sampled), sum(e["labels"]), sum(new_labels)))
+    if measured:
+        result.update(_measures(measured))
+    if len({m.example["data_source"] for m in measured}) > 1:
+        result["sources"] = _by_source(measured)
     return result
+
+
+class _Measured(NamedTuple):
+    """A re-verified example's greedy label and count of accepted samples, before and after."""
+
+    example: dict
+    greedy_before: int
+    greedy_after: int
+    samples: int
+    correct_before: int
+    correct_after: int
+
+
+def _measures(measured: list[_Measured]) -> dict:
+    """The accuracy (greedy) and pass@k, before and after, of some re-verified examples; k those every
+    one of them can give."""
+    ks = sorted(set.intersection(*(set(m.example["k"]) for m in measured)))
+    return {"accuracy": {"before": _mean([m.greedy_before for m in measured]), "after": _mean([m.greedy_after for m in measured])},
+            "pass_at_k": {str(k): {"before": _mean([pass_at_k(m.samples, m.correct_before, k) for m in measured]),
+                                   "after": _mean([pass_at_k(m.samples, m.correct_after, k) for m in measured])} for k in ks}}
+
+
+def _by_source(measured: list[_Measured]) -> list[dict]:
+    """Each data source's measures (sorted by source; examples without one are in none), as the
+    trainer's eval/.../source=<name>/ values."""
+    groups: dict[str, list[_Measured]] = {}
+    for m in measured:
+        if m.example["data_source"] is not None:
+            groups.setdefault(m.example["data_source"], []).append(m)
+    return [{"data_source": source, "checked": len(mine), **_measures(mine)} for source, mine in sorted(groups.items())]
 
 
 def _set_of(row: dict) -> str | None:

@@ -203,7 +203,7 @@ def _to_example(task_cfg: Any, row: Row, record: dict, default_id: str) -> Examp
     example_id = str(_required(task_cfg, row, record, "task.id_field")) if task_cfg.id_field else default_id
     source = _optional(task_cfg, record, "data_source_field")
     extra = _optional(task_cfg, record, "extra_info_field")
-    common = {"data_source": None if source is None else str(source), "extra_info": extra, "where": f"{row.file} {row.text}"}
+    common = {"data_source": None if source is None else str(source), "extra_info": extra, "where": row.place}
     if isinstance(prompt, str):
         if getattr(task_cfg, "system_prompt", None) and not getattr(task_cfg, "chat", False):
             raise DataError(row.file, "task.system_prompt", f"{row.text}: the prompt is a plain string, and a system prompt needs chat messages",

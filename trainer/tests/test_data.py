@@ -202,7 +202,7 @@ def test_each_eval_set_uses_its_own_sampling_and_reports_each_source(monkeypatch
     from types import SimpleNamespace
 
     from pacslab import evaluate as evaluate_module
-    from pacslab.evaluate import EvalSet, evaluate_sets
+    from pacslab.evaluate import EvalSet, evaluate_sets, one_generator
     from pacslab.verifiers import load_verifier
 
     calls = []
@@ -216,10 +216,11 @@ def test_each_eval_set_uses_its_own_sampling_and_reports_each_source(monkeypatch
     examples = [Example("a", "p", "4", data_source="gsm8k", prompt_ids=(1,)), Example("b", "p", "5", data_source="math", prompt_ids=(2,))]
     sets = [EvalSet(None, examples, size=None, samples=2, k=[1, 2], temperature=1.0, top_p=1.0, max_new_tokens=8, batch_prompts=8),
             EvalSet("hard", examples[:1], size=None, samples=4, k=[4], temperature=0.7, top_p=0.9, max_new_tokens=16, batch_prompts=8)]
-    values = evaluate_sets(None, None, sets, load_verifier("exact"), generator=None)
+    values = evaluate_sets(None, None, sets, load_verifier("exact"), generators=one_generator(None))
     sampled = [c for c in calls if not c["greedy"]]
     assert [(c["n"], c["top_p"], c["temperature"], c["max_new_tokens"]) for c in sampled] == [(2, 1.0, 1.0, 8), (4, 0.9, 0.7, 16)]
     assert values["eval/accuracy"] == 0.5 and values["eval/pass@2"] == 1.0
     assert values["eval/source=gsm8k/accuracy"] == 1.0 and values["eval/source=math/accuracy"] == 0.0
     assert values["eval/source=math/pass@1"] == 0.5
     assert values["eval/hard/accuracy"] == 1.0 and values["eval/hard/pass@4"] == 1.0 and "eval/hard/pass@1" not in values
+    assert not [key for key in values if key.startswith("eval/hard/source=")]  # one source: the set's values are its

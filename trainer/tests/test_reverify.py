@@ -36,8 +36,8 @@ HELDOUT = {
 }
 
 
-def heldout_row(name, id_, prompt, answer, greedy, label, responses, labels):
-    return {"set": name, "id": id_, "data_source": None, "greedy_correct": bool(label), "correct": sum(labels),
+def heldout_row(name, id_, prompt, answer, greedy, label, responses, labels, source=None):
+    return {"set": name, "id": id_, "data_source": source, "greedy_correct": bool(label), "correct": sum(labels),
             "samples": len(responses), "greedy": greedy, "responses": responses, "labels": labels, "k": [1, 2, 4],
             "prompt": prompt, "answer": answer}
 
@@ -172,6 +172,53 @@ def test_eval_reports_exactly_the_expected_held_out_flips_and_accuracy_change(wo
     assert [f["greedy"]["response"] for f in hard["flips"]] == ["fifteen"]
     assert step2["sets"][0]["flips"] == [] and step2["sets"][0]["accuracy"] == {"before": 1.0, "after": 1.0}
     assert {p.name: p.read_bytes() for p in (run / "heldout").iterdir()} == before
+
+
+# held-out rows of two data sources (and one without), under the edited verifier: MATH-500's greedy
+# accuracy goes 0.5 → 1.0, AIME's stays 1.0 while its pass@1 falls 1.0 → 0.5
+BY_SOURCE = [(None, "a", "3*4=", "12", "12.0", 0, ["12", "13"], [1, 0], "MATH-500"),  # greedy 0→1
+             (None, "b", "2+3=", "5", "5", 1, ["5", "6"], [1, 0], "MATH-500"),  # unchanged
+             (None, "c", "7+8=", "15", "15", 1, ["fifteen", "15"], [1, 1], "AIME"),  # a sample 1→0
+             (None, "d", "1+1=", "2", "2", 1, ["2", "2"], [1, 1], None)]  # no data source: in no source's values
+
+
+def test_eval_reports_the_accuracy_change_of_each_data_source(workspace, capsys):
+    _, run = workspace
+    shutil.rmtree(run / "heldout")
+    write_heldout(run, {4: BY_SOURCE})
+    summary, result = result_of(run, capsys, "--eval")
+    [r] = result["eval"]["steps"][0]["sets"]
+    assert r["accuracy"] == {"before": 0.75, "after": 1.0}
+    assert r["sources"] == [
+        {"data_source": "AIME", "checked": 1, "accuracy": {"before": 1.0, "after": 1.0},
+         "pass_at_k": {"1": {"before": 1.0, "after": 0.5}, "2": {"before": 1.0, "after": 1.0}}},
+        {"data_source": "MATH-500", "checked": 2, "accuracy": {"before": 0.5, "after": 1.0},
+         "pass_at_k": {"1": {"before": 0.5, "after": 0.5}, "2": {"before": 1.0, "after": 1.0}}}]
+    assert summary["eval"]["steps"][0]["sets"][0]["sources"] == r["sources"]  # --json keeps them
+    assert main(["verify", str(run), "--eval"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(out) if line.startswith("eval step 4 held-out split:"))
+    assert out[at + 1] == "  data source MATH-500: accuracy 50.0% → 100.0% of 2"  # AIME's accuracy did not change
+    assert out[at + 2].startswith("held-out: ")
+
+
+def test_set_and_source_names_from_the_run_folder_print_as_visible_escapes(workspace, capsys):
+    _, run = workspace
+    shutil.rmtree(run / "heldout")
+    write_heldout(run, {4: [("\x1b]0;set\x07",) + row[1:-1] + (("\x1b[2J" if row[-1] == "MATH-500" else row[-1]),) for row in BY_SOURCE]})
+    assert main(["verify", str(run), "--eval"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "eval step 4 set \\u001b]0;set\\u0007: " in out and "  data source \\u001b[2J: accuracy 50.0% → 100.0% of 2" in out
+
+
+def test_one_data_source_gives_no_breakdown(workspace, capsys):
+    _, run = workspace
+    shutil.rmtree(run / "heldout")
+    write_heldout(run, {4: [row[:-1] + ("MATH-500",) for row in BY_SOURCE]})
+    _, result = result_of(run, capsys, "--eval")
+    [r] = result["eval"]["steps"][0]["sets"]
+    assert "sources" not in r and r["accuracy"] == {"before": 0.75, "after": 1.0}
 
 
 def test_eval_steps_and_a_run_without_rollouts(workspace, capsys):

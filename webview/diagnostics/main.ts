@@ -1,9 +1,10 @@
 // The diagnostics panel: the Prompts tab (every prompt of the ledger with its status, filter, sort,
 // search and drill-down into its recorded groups; the status and group shares over steps) and the
 // Held-out tab (problems fixed and broken since step 0 or the previous evaluation, and their
-// responses). The host sends whole state; every run-written string is set with textContent.
+// responses; greedy accuracy per eval set and data source; a data source filter). The host sends
+// whole state; every run-written string is set with textContent.
 
-import { heldoutChanges } from '../../src/diagnostics/model/heldout';
+import { heldoutChanges, heldoutGroups, heldoutSources } from '../../src/diagnostics/model/heldout';
 import { STATUSES } from '../../src/diagnostics/model/promptLedger';
 import { tokenHeat } from '../rollouts/model';
 import { byId, clear, debounce, formatNumber, h } from '../shared/dom';
@@ -147,31 +148,48 @@ function heat(tokens: string[] | undefined, values: number[] | undefined): HTMLE
 
 const since = h('select', { id: 'heldout-since', 'aria-label': 'Compare with' }, h('option', { value: 'start' }, 'since the first evaluation'),
   h('option', { value: 'previous' }, 'since the previous evaluation'));
+const sourceFilter = h('select', { id: 'heldout-source', 'aria-label': 'Data source' });
 const heldoutSummary = h('div', { id: 'heldout-summary', className: 'summary' });
+const groupTable = h('table', { id: 'heldout-groups', className: 'diff-table' });
 const heldoutTable = h('table', { id: 'heldout-table', className: 'diff-table' });
 const heldoutDetail = h('div', { id: 'heldout-detail', className: 'detail' });
-heldoutPane.append(h('div', { className: 'toolbar' }, since), heldoutSummary, heldoutTable, heldoutDetail);
+heldoutPane.append(h('div', { className: 'toolbar' }, since, sourceFilter), heldoutSummary, groupTable, heldoutTable, heldoutDetail);
 since.addEventListener('change', () => renderHeldout());
+sourceFilter.addEventListener('change', () => renderHeldout());
+/** The data sources the filter offers (its option values are their indices; '' is every source). */
+let sources: (string | null)[] = [];
+
+/** The filter's options for the last evaluation's sources, the choice kept while its source is still there; hidden for one source. */
+function renderSourceFilter(next: (string | null)[]): void {
+  const chosen = sourceFilter.value === '' ? undefined : sources[Number(sourceFilter.value)];
+  sources = next;
+  sourceFilter.replaceChildren(h('option', { value: '' }, 'every data source'),
+    ...sources.map((source, i) => h('option', { value: String(i) }, source ?? 'no data source')));
+  sourceFilter.value = chosen === undefined || !sources.includes(chosen) ? '' : String(sources.indexOf(chosen));
+  sourceFilter.hidden = sources.length < 2;
+}
 
 function renderHeldout(): void {
   if (!state) return;
   const evals = state.evaluations;
-  const changes = heldoutChanges(evals, since.value === 'previous' ? 'previous' : 'start');
+  renderSourceFilter(heldoutSources(evals));
+  const wanted = (r: { source: string | null }) => sourceFilter.value === '' || r.source === sources[Number(sourceFilter.value)];
+  const base = since.value === 'previous' ? 'previous' : 'start';
+  const changes = heldoutChanges(evals, base).filter(wanted);
+  const groups = heldoutGroups(evals, base).filter(wanted);
   if (evals.length < 2) {
     heldoutSummary.textContent = evals.length ? `One evaluation (step ${evals[0].step}) so far: nothing to compare yet.`
       : 'No held-out examples in this run (heldout/): runs from before them and imported runs have none.';
   } else {
     const fixed = changes.filter((c) => c.change === 'fixed').length;
-    const groups = new Map<string, { fixed: number; broken: number }>();
-    for (const c of changes) {
-      const key = `${c.set ?? 'eval'}${c.source ? ` · ${c.source}` : ''}`;
-      const g = groups.get(key) ?? { fixed: 0, broken: 0 };
-      g[c.change] += 1;
-      groups.set(key, g);
-    }
-    const perSet = [...groups].map(([key, g]) => `${key}: ${g.fixed} fixed, ${g.broken} broken`).join('; ');
-    heldoutSummary.textContent = `Step ${changes[0]?.from.step ?? ''} → ${evals[evals.length - 1].step}: ${fixed} fixed, ${changes.length - fixed} broken${perSet ? ` (${perSet})` : ''}.`;
+    heldoutSummary.textContent = `Step ${evals[base === 'start' ? 0 : evals.length - 2].step} → ${evals[evals.length - 1].step}: ${fixed} fixed, ${changes.length - fixed} broken.`;
   }
+  const groupHead = h('tr', {}, ...['Set', 'Source', 'Problems', 'Greedy accuracy', 'Fixed', 'Broken'].map((label) => h('th', {}, label)));
+  groupTable.replaceChildren(h('thead', {}, groupHead), h('tbody', {}, ...groups.map((g) => h('tr', { className: 'heldout-group' },
+    h('td', {}, g.set ?? 'eval'), h('td', {}, g.source ?? '–'), h('td', { className: 'num' }, String(g.problems)),
+    h('td', { className: 'num' }, `${g.from.accuracy === null ? '–' : pct(g.from.accuracy)} → ${pct(g.to.accuracy)}`),
+    h('td', { className: 'num' }, String(g.fixed)), h('td', { className: 'num' }, String(g.broken))))));
+  groupTable.hidden = !groups.length;
   const head = h('tr', {}, ...['Set', 'Source', 'Problem', 'Change', 'Greedy', 'Samples correct'].map((label) => h('th', {}, label)));
   const rows = changes.map((c) => {
     const tr = h('tr', { className: `heldout-row ${c.change}`, tabindex: 0 }, h('td', {}, c.set ?? 'eval'), h('td', {}, c.source ?? '–'), h('td', {}, c.id),

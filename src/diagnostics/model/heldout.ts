@@ -89,3 +89,58 @@ export function heldoutChanges(evaluations: readonly Evaluation[], since: 'start
   }
   return out;
 }
+
+/** One eval set's problems of one data source: how many, their greedy accuracy at the base and the
+ * last evaluation (null where the base evaluation had none of them) and how many were fixed and broken. */
+export interface HeldoutGroup {
+  set: string | null;
+  source: string | null;
+  problems: number;
+  from: { step: number; accuracy: number | null };
+  to: { step: number; accuracy: number };
+  fixed: number;
+  broken: number;
+}
+
+const groupKey = (r: { set: string | null; source: string | null }): string => JSON.stringify([r.set, r.source]);
+
+/**
+ * The last evaluation's problems grouped by eval set and data source (in its order), each group's
+ * accuracy at the base evaluation (as `heldoutChanges`) and at the last, with its fixed and broken
+ * counts. Fewer than two evaluations: none.
+ */
+export function heldoutGroups(evaluations: readonly Evaluation[], since: 'start' | 'previous'): HeldoutGroup[] {
+  if (evaluations.length < 2) return [];
+  const last = evaluations[evaluations.length - 1];
+  const base = since === 'start' ? evaluations[0] : evaluations[evaluations.length - 2];
+  const then = byGroup(base.results);
+  const changes = heldoutChanges(evaluations, since);
+  return [...byGroup(last.results)].map(([k, results]) => {
+    const mine = changes.filter((c) => groupKey(c) === k);
+    return {
+      set: results[0].set, source: results[0].source, problems: results.length,
+      from: { step: base.step, accuracy: accuracyOf(then.get(k) ?? []) }, to: { step: last.step, accuracy: accuracyOf(results) ?? 0 },
+      fixed: mine.filter((c) => c.change === 'fixed').length, broken: mine.filter((c) => c.change === 'broken').length,
+    };
+  });
+}
+
+function byGroup(results: readonly HeldoutResult[]): Map<string, HeldoutResult[]> {
+  const groups = new Map<string, HeldoutResult[]>();
+  for (const r of results) {
+    const k = groupKey(r);
+    const group = groups.get(k);
+    if (group) group.push(r);
+    else groups.set(k, [r]);
+  }
+  return groups;
+}
+
+const accuracyOf = (results: readonly HeldoutResult[]): number | null =>
+  results.length ? results.filter((r) => r.greedyCorrect).length / results.length : null;
+
+/** The data sources of the last evaluation, in its order (null: rows without one). */
+export function heldoutSources(evaluations: readonly Evaluation[]): (string | null)[] {
+  const last = evaluations[evaluations.length - 1];
+  return [...new Set((last?.results ?? []).map((r) => r.source))];
+}

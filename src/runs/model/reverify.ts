@@ -67,6 +67,16 @@ export interface HeldoutSetResult extends HeldoutCounts {
   /** null when no example of the set could be re-verified. */
   accuracy: BeforeAfter | null;
   passAtK: (BeforeAfter & { k: number })[];
+  /** Each data source's measures, sorted by source; empty unless the set mixes several. */
+  sources: HeldoutSourceResult[];
+}
+
+/** One data source of an eval set that mixes several (the trainer's `eval/<set>/source=<name>/...`). */
+export interface HeldoutSourceResult {
+  dataSource: string;
+  checked: number;
+  accuracy: BeforeAfter;
+  passAtK: (BeforeAfter & { k: number })[];
 }
 
 export interface HeldoutReverify {
@@ -183,11 +193,23 @@ export function parseHeldoutPart(value: unknown): HeldoutReverify | null {
 function heldoutSet(value: unknown): HeldoutSetResult | null {
   const c = heldoutCounts(value);
   if (!c || !isObject(value) || (value.set !== null && typeof value.set !== 'string')) return null;
-  const passAtK = Object.entries(isObject(value.pass_at_k) ? value.pass_at_k : {})
+  const sources = (Array.isArray(value.sources) ? value.sources : []).map(heldoutSource)
+    .filter((r): r is HeldoutSourceResult => r !== null);
+  return { ...c, set: value.set, accuracy: beforeAfter(value.accuracy) ?? null, passAtK: passAtKOf(value.pass_at_k), sources };
+}
+
+/** A `sources` entry; null when it has no data source, count or accuracy. */
+function heldoutSource(value: unknown): HeldoutSourceResult | null {
+  if (!isObject(value) || typeof value.data_source !== 'string' || !isCount(value.checked)) return null;
+  const accuracy = beforeAfter(value.accuracy);
+  return accuracy ? { dataSource: value.data_source, checked: value.checked, accuracy, passAtK: passAtKOf(value.pass_at_k) } : null;
+}
+
+function passAtKOf(value: unknown): (BeforeAfter & { k: number })[] {
+  return Object.entries(isObject(value) ? value : {})
     .map(([k, v]) => ({ k: Number(k), ...beforeAfter(v) }))
     .filter((p): p is BeforeAfter & { k: number } => Number.isInteger(p.k) && p.k > 0 && p.before !== undefined)
     .sort((a, b) => a.k - b.k);
-  return { ...c, set: value.set, accuracy: beforeAfter(value.accuracy) ?? null, passAtK };
 }
 
 function beforeAfter(value: unknown): BeforeAfter | undefined {
@@ -206,9 +228,13 @@ function heldoutCounts(value: unknown): HeldoutCounts | null {
 const percent = (x: number): string => `${(100 * x).toFixed(1)}%`;
 const changed = (c: { up: number; down: number }): number => c.up + c.down;
 
+/** The most data sources whose accuracy change Re-verify Run… names per set; the rest are counted. */
+const MESSAGE_SOURCES = 4;
+
 /** What Re-verify Run… says when it is done: the training labels changed and, with the held-out
  * results, the greedy and sampled labels changed and each eval set's accuracy and pass@k before →
- * after at the last evaluation. Plain text (run ids, set names and the spec are shown as text). */
+ * after at the last evaluation, with the data sources whose accuracy changed. Plain text (run ids,
+ * set and source names and the spec are shown as text). */
 export function reverifyMessage(runId: string, out: Pick<ReverifyOutput, 'verifier' | 'total' | 'heldout'>): string {
   const t = out.total;
   const training = t.checked
@@ -223,11 +249,20 @@ export function reverifyMessage(runId: string, out: Pick<ReverifyOutput, 'verifi
       if (!r.accuracy) return [];
       const measures = [{ name: 'accuracy', ...r.accuracy }, ...r.passAtK.map((p) => ({ name: `pass@${p.k}`, ...p }))];
       const name = r.set === null ? 'held-out split' : `set ${r.set}`;
-      return [`${name}: ${measures.map((m) => `${m.name} ${percent(m.before)} → ${percent(m.after)}`).join(', ')}`];
+      return [`${name}: ${measures.map((m) => `${m.name} ${percent(m.before)} → ${percent(m.after)}`).join(', ')}${sourceChanges(r.sources)}`];
     });
     if (sets.length) parts.push(`At step ${last.step}, ${sets.join('; ')}.`);
   }
   return parts.join(' ');
+}
+
+/** ` (accuracy by data source: A 50.0% → 100.0%, ...)` for the sources whose accuracy changed; empty when none did. */
+function sourceChanges(sources: HeldoutSourceResult[]): string {
+  const moved = sources.filter((x) => x.accuracy.before !== x.accuracy.after);
+  if (!moved.length) return '';
+  const named = moved.slice(0, MESSAGE_SOURCES).map((x) => `${x.dataSource} ${percent(x.accuracy.before)} → ${percent(x.accuracy.after)}`);
+  const more = moved.length > MESSAGE_SOURCES ? `, ${moved.length - MESSAGE_SOURCES} more` : '';
+  return ` (accuracy by data source: ${named.join(', ')}${more})`;
 }
 
 function flip(value: unknown): Flip | null {

@@ -27,7 +27,7 @@ from pacslab.run.lifecycle import EXIT_CONFIG, end_run, write_config
 from pacslab.config import Config, ConfigError, resolved_dict
 from pacslab.engines.native.rollouts import step_rollouts
 from pacslab.run.control import POLL_S, ControlReader, Heartbeat, SignalFlag, obey
-from pacslab.evaluate import eval_generator, evaluate_sets
+from pacslab.evaluate import eval_generator, evaluate_sets, one_generator
 from pacslab.health.run import RunHealth, step_shares
 from pacslab.losses import pacs_bce, pacs_scores, pacs_weights
 from pacslab.metrics import critic_metrics
@@ -305,7 +305,7 @@ class Trainer(Updates):
         examples: list[dict] = []
         with self._compute():
             values = evaluate_sets(self.model, self.tokenizer, self.eval_sets, self.verifier,
-                                   generator=eval_generator(self.device, cfg.seed, self.step), examples=examples)
+                                   generators=one_generator(eval_generator(self.device, cfg.seed, self.step)), examples=examples)
         values["perf/eval_s"] = time.perf_counter() - t0
         self._emit_values("eval", self.step, values)
         self.health.heldout(self.step, examples)

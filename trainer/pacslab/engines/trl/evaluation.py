@@ -15,7 +15,7 @@ from typing import Callable
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-from pacslab.evaluate import EvalSet, chunk_generator, chunks, example_rows, score_chunk, summarize
+from pacslab.evaluate import EvalSet, chunk_generator, evaluate_sets
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,11 @@ class Evaluation:
 
 def evaluate_shared(model, tokenizer, sets: list[EvalSet], verifier, *, seed: int, step: int, rank: int = 0,
                     world: int = 1, examples: list[dict] | None = None) -> dict[str, float]:
-    """`evaluate_sets`' values, this rank scoring every `world`-th generation batch from `rank` on;
-    with `world` > 1 every rank must call it (one all_gather_object) and every rank gets the values
-    (and each example's result appended to `examples`)."""
+    """`evaluate_sets` shared out over the processes, each generation batch drawing from its own
+    `chunk_generator`; with `world` > 1 every rank must call it (one all_gather_object)."""
     device = next(model.parameters()).device
-    work = [(i, c, chunk) for i, s in enumerate(sets) for c, chunk in enumerate(chunks(s))]
-    mine = []
-    for i, c, chunk in work[rank::world]:
-        scores = score_chunk(model, tokenizer, sets[i], chunk, verifier,
-                             generator=chunk_generator(device, seed, step, i, c))
-        mine.append((i, c, [row[1:] for row in scores]))
-    done = {(i, c): rows for part in _gathered(mine, world) for i, c, rows in part}
-    values: dict[str, float] = {}
-    for i, s in enumerate(sets):
-        scores = [(example, *done[(j, c)][r]) for j, c, chunk in work if j == i for r, example in enumerate(chunk)]
-        values.update(summarize(s, scores))
-        if examples is not None:
-            examples.extend(example_rows(s, scores))
-    return values
+    return evaluate_sets(model, tokenizer, sets, verifier, generators=lambda i, c: chunk_generator(device, seed, step, i, c),
+                         rank=rank, world=world, gather=lambda mine: _gathered(mine, world), examples=examples)
 
 
 def _gathered(obj, world: int) -> list:

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { importRuns } from '../../../../../src/runs/model/importer';
 import { REPO } from '../../../helpers/repo';
-import { hasHeldoutResults, parseReverify, readLatestReverify, ReverifyError, reverifyMessage, reverifyRun } from '../../../../../src/runs/model/reverify';
+import { hasHeldoutResults, parseHeldoutPart, parseReverify, readLatestReverify, ReverifyError, reverifyMessage, reverifyRun } from '../../../../../src/runs/model/reverify';
 import { addVerifierCase, caseLine, defaultCasesName } from '../../../../../src/runs/model/verifierCases';
 import { withReverify } from '../../../../../src/rollouts/model/reverifyView';
 import type { RolloutSample } from '../../../../../webview/shared/contract';
@@ -153,6 +153,33 @@ describe('reverify results', () => {
       + 'At step 10, held-out split: accuracy 27.5% → 30.0%, pass@1 25.0% → 50.0%, pass@8 50.0% → 75.0%; '
       + 'set hard: accuracy 100.0% → 0.0%, pass@1 25.0% → 50.0%, pass@8 50.0% → 75.0%.');
     assert.equal(reverifyMessage('run-1', { ...parsed, heldout: null }), 're-verified run-1 with python:checks.py:check: 3 of 7 training labels changed (2 0→1, 1 1→0).');
+  });
+
+  test('the data sources of a set are read, sorted as written, and only those whose accuracy changed are said', () => {
+    const source = (name: unknown, before: number, after: number) => ({
+      data_source: name, checked: 2, accuracy: { before, after }, pass_at_k: { 1: { before: 0.5, after: 0.25 }, x: { before: 0, after: 0 } },
+    });
+    const held = {
+      set: 'mix', examples: 6, checked: 6, greedy: { up: 1, down: 2 }, sampled: { checked: 24, up: 1, down: 3 },
+      accuracy: { before: 0.5, after: 0.375 }, pass_at_k: {},
+      sources: [source('AIME', 0.5, 0), source('AMC', 0.5, 0.5), source('MATH-500', 0.25, 0.75), source(3, 0, 1),
+        { data_source: 'bad', checked: 1, accuracy: { before: 2, after: 0 } }, source('a', 0, 1), source('b', 0, 1), source('c', 1, 0)],
+    };
+    const parsed = parseHeldoutPart({ total: { examples: 6, checked: 6, greedy: { up: 1, down: 2 }, sampled: { checked: 24, up: 1, down: 3 } },
+      steps: [{ step: 5, sets: [held] }] });
+    const [set] = parsed?.steps[0].sets ?? [];
+    assert.deepEqual(set.sources.map((x) => x.dataSource), ['AIME', 'AMC', 'MATH-500', 'a', 'b', 'c']);
+    assert.deepEqual(set.sources[0], { dataSource: 'AIME', checked: 2, accuracy: { before: 0.5, after: 0 }, passAtK: [{ k: 1, before: 0.5, after: 0.25 }] });
+    assert.ok(parsed);
+    const out = { verifier: 'math', total: { checked: 0, up: 0, down: 0 }, heldout: parsed };
+    assert.equal(reverifyMessage('r', out), 're-verified r with math: no training rollouts to re-verify. '
+      + 'Held-out: 3 of 6 greedy and 4 of 24 sampled labels changed. At step 5, set mix: accuracy 50.0% → 37.5% '
+      + '(accuracy by data source: AIME 50.0% → 0.0%, MATH-500 25.0% → 75.0%, a 0.0% → 100.0%, b 0.0% → 100.0%, 1 more).');
+    const unchanged = { ...held, sources: [source('AIME', 0.5, 0.5), source('AMC', 1, 1)] };
+    const same = parseHeldoutPart({ total: held, steps: [{ step: 5, sets: [unchanged] }] });
+    assert.ok(same);
+    assert.equal(reverifyMessage('r', { ...out, heldout: same }).endsWith('At step 5, set mix: accuracy 50.0% → 37.5%.'), true);
+    assert.deepEqual(parseHeldoutPart({ total: held, steps: [{ step: 5, sets: [{ ...held, sources: 'x' }] }] })?.steps[0].sets[0].sources, []);
   });
 
   test('a case line holds only what the trainer reads', () => {
