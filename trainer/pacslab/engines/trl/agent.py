@@ -30,6 +30,24 @@ def failures_of(error) -> list[dict]:
     return rows
 
 
+def die_with_parent() -> None:
+    """On Linux, has the kernel send this process SIGTERM when its parent (`python -m pacslab
+    train`, which run.json names) dies, however it dies: torchrun and accelerate stop their
+    processes on SIGTERM, so a killed launcher leaves no rank training on unseen."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0) != 0:
+        return  # not allowed here (a seccomp policy): the launcher's own end still stops the run
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
@@ -37,6 +55,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m pacslab.engines.trl.agent REPORT -m LAUNCHER [ARGS...]", file=sys.stderr)
         return 2
     report, module, args = argv[0], argv[2], argv[3:]
+    die_with_parent()
     sys.argv = [module, *args]
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -191,3 +191,38 @@ def test_a_rank_killed_mid_run_ends_every_process_and_the_run_crashed_then_it_re
     second = max(i for i, e in enumerate(events) if e["type"] == "run_started")
     assert [e["step"] for e in events[second:] if e["type"] == "metrics"] == list(range(latest + 1, 9))
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000008"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal (prctl)")
+def test_a_killed_launcher_leaves_no_rank_training_and_the_run_reads_crashed(tmp_path):
+    """SIGKILL to `python -m pacslab train` (the pid run.json names) mid-run: torchrun gets SIGTERM
+    from the kernel (agent.py die_with_parent) and stops both ranks; nothing of the run is left
+    training unseen behind a run the editor shows crashed."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = _trl_config(tmp_path, total_steps=5000, checkpoint_every=1)  # far more steps than the wait
+    with open(run_dir / runio.TRAINER_LOG, "ab") as log:
+        train = subprocess.Popen([sys.executable, "-m", "pacslab", "train", str(config), "--run-dir", str(run_dir)],
+                                 env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)}, stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=log, start_new_session=True)
+    processes = []
+    try:
+        _wait_until(lambda: _has_checkpoint(run_dir, train), "a checkpoint", 240)
+        processes = [(pid, pid_start_time(pid)) for pid in _descendants(train.pid)]
+        assert set(_rank_pids(train.pid)) == {0, 1}
+        train.kill()
+        train.wait()
+        _wait_until(lambda: not any(process_alive(pid, start) for pid, start in processes),
+                    "torchrun and both ranks gone after their launcher", 30)
+    finally:  # what is left when the test failed (torch elastic starts the ranks in sessions of their own)
+        for pid, start in [(train.pid, None), *processes]:
+            if start is None or process_alive(pid, start):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        train.wait()
+    listing = subprocess.run([sys.executable, "-m", "pacslab", "status", str(tmp_path)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(TRAINER_DIR)}, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert ["run", "crashed"] == listing.stdout.splitlines()[1].split()[:2], listing.stdout
