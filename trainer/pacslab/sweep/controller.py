@@ -195,6 +195,13 @@ class Controller:
             run_dir = Path(r["run_dir"])
             info = runio.read_json(run_dir / runio.RUN_JSON) or {}
             if not (run_dir / "launcher.json").is_file() and info.get("status") == "starting" and info.get("pid") is None:
+                running = trial_runs.trainers_of(run_dir)
+                if running:  # spawned just before the kill, not yet recorded: followed, not started twice
+                    self.log(f"trial {t['number']} seed {r['seed']}: run {run_dir.name} was started (pid {running[0]}) "
+                             "but not recorded; following it")
+                    args = trial_runs.spawn_args(self.config_path, run_dir, t["params"], r["seed"], self.spec.set)
+                    trial_runs.record_launcher(run_dir, running[0], args, self.config_path)
+                    continue
                 self.log(f"trial {t['number']} seed {r['seed']}: run {run_dir.name} was never started; starting it")
                 self._spawn(t, r, run_dir)
 

@@ -75,20 +75,51 @@ def spawn_run(run_dir: Path, config_path: Path, params: dict, seed: int, *, fixe
               gpu: str | None = None) -> int:
     """Starts the trainer detached (its own session: it outlives the controller), output in
     trainer.log; records launcher.json. Returns the pid."""
-    # --here: the run trains in this process tree whatever the base config's launch.backend says (sweep.backend decides)
-    args = ["-m", "pacslab", "train", "--here", *train_args(config_path, run_dir, params, seed, fixed)]
+    args = spawn_args(config_path, run_dir, params, seed, fixed)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     with open(run_dir / runio.TRAINER_LOG, "ab") as log:
         child = subprocess.Popen([sys.executable, *args], cwd=config_path.parent, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    record_launcher(run_dir, child.pid, args, config_path)
+    return child.pid
+
+
+def spawn_args(config_path: Path, run_dir: Path, params: dict, seed: int, fixed: dict | None) -> list[str]:
+    # --here: the run trains in this process tree whatever the base config's launch.backend says (sweep.backend decides)
+    return ["-m", "pacslab", "train", "--here", *train_args(config_path, run_dir, params, seed, fixed)]
+
+
+def record_launcher(run_dir: Path, pid: int, args: list[str], config_path: Path) -> None:
     runio.write_json_atomic(run_dir / "launcher.json", {
-        "backend": "local", "pid": child.pid, "pid_start_time": runio.pid_start_time(child.pid),
+        "backend": "local", "pid": pid, "pid_start_time": runio.pid_start_time(pid),
         "host": runio.process_fields()["host"], "python": sys.executable, "args": args, "cwd": str(config_path.parent),
         "config_abs_path": str(config_path), "config_repo_path": None, "sets": args[args.index("--set") + 1::2] if "--set" in args else [],
         "device": None, "launched_at": runio.utc_now()})
-    return child.pid
+
+
+def trainers_of(run_dir: Path) -> list[int]:
+    """The live `python -m pacslab train ... --run-dir RUN_DIR` processes of this machine (from /proc;
+    [] where there is no /proc). A controller killed between spawning a trainer and recording it in
+    launcher.json leaves one that has not yet written its pid to run.json (Python takes seconds to
+    start): a second trainer for the run must not be started then."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    target = str(run_dir)
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = [w.decode(errors="replace") for w in (entry / "cmdline").read_bytes().split(b"\0")]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if "pacslab" in words and "train" in words and \
+                any(words[i] == "--run-dir" and words[i + 1] == target for i in range(len(words) - 1)):
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def send(run_dir: Path, command: str) -> None:

@@ -178,3 +178,38 @@ def test_a_run_recorded_but_never_spawned_before_a_kill_is_started_on_resume(tmp
     assert trial["state"] == "complete", trial
     assert trial["runs"][0]["run_dir"] == run["run_dir"] and run_json(Path(run["run_dir"]))["status"] == "finished"
     assert len(list((tmp_path / ".pacs" / "runs").iterdir())) == 1
+
+
+def test_a_trainer_spawned_but_not_recorded_before_a_kill_is_followed_not_started_twice(tmp_path, monkeypatch):
+    """The kill lands after the trainer's spawn and before launcher.json: the resumed controller finds
+    that trainer still starting (run.json has no pid for the seconds Python takes to start), follows
+    it and starts no second one (which would find the run locked and be read as a crash)."""
+    from pacslab.sweep import cli, runs
+    from pacslab.sweep.controller import Controller
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "one.pacs.yaml"
+    config.write_text(yaml.safe_dump({"name": "one", **TINY, "sweep": {"parameters": {"optim.lr": [0.001]}, "seeds": [0]}}))
+
+    def killed(*_a, **_k):
+        raise _Killed
+
+    monkeypatch.setattr(runs, "record_launcher", killed)
+    try:
+        cli.main([str(config), "--foreground"])
+    except _Killed:
+        pass
+    sweep_dir = next((tmp_path / ".pacs" / "sweeps").iterdir())
+    (run,) = read(sweep_dir / "trials.json")["trials"][0]["runs"]
+    run_dir = Path(run["run_dir"])
+    assert not (run_dir / "launcher.json").exists() and runs.trainers_of(run_dir), "spawned, not recorded"
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(POLL_ENV, POLL[POLL_ENV])
+    lines = []
+    assert Controller(sweep_dir, log=lines.append).run() == "finished"
+    (trial,) = read(sweep_dir / "trials.json")["trials"]
+    assert trial["state"] == "complete", (trial, lines)
+    assert any("but not recorded; following it" in line for line in lines), lines
+    log = (run_dir / "trainer.log").read_text()
+    assert log.count("run finished:") == 1 and "in use by pid" not in log, log
