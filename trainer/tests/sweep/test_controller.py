@@ -151,9 +151,10 @@ class _Killed(BaseException):
     """The controller's SIGKILL, landing between recording a run and spawning its trainer."""
 
 
-def test_a_run_recorded_but_never_spawned_before_a_kill_is_started_on_resume(tmp_path, monkeypatch):
+def _killed_at(tmp_path, monkeypatch, step: str) -> tuple[Path, Path]:
+    """A one-run sweep whose controller is killed when it calls `pacslab.sweep.runs.<step>`; returns
+    its folder and the run's. The patch is undone and the test's poll interval set for the resume."""
     from pacslab.sweep import cli, runs
-    from pacslab.sweep.controller import Controller
 
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "one.pacs.yaml"
@@ -162,21 +163,29 @@ def test_a_run_recorded_but_never_spawned_before_a_kill_is_started_on_resume(tmp
     def killed(*_a, **_k):
         raise _Killed
 
-    monkeypatch.setattr(runs, "spawn_run", killed)
+    monkeypatch.setattr(runs, step, killed)
     try:
         cli.main([str(config), "--foreground"])
     except _Killed:
         pass
-    sweep_dir = next((tmp_path / ".pacs" / "sweeps").iterdir())
-    (run,) = read(sweep_dir / "trials.json")["trials"][0]["runs"]
-    assert run["run_dir"] and run_json(Path(run["run_dir"]))["status"] == "starting"  # recorded, never spawned
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(POLL_ENV, POLL[POLL_ENV])
+    sweep_dir = next((tmp_path / ".pacs" / "sweeps").iterdir())
+    (run,) = read(sweep_dir / "trials.json")["trials"][0]["runs"]
+    assert run["run_dir"], run
+    return sweep_dir, Path(run["run_dir"])
+
+
+def test_a_run_recorded_but_never_spawned_before_a_kill_is_started_on_resume(tmp_path, monkeypatch):
+    from pacslab.sweep.controller import Controller
+
+    sweep_dir, run_dir = _killed_at(tmp_path, monkeypatch, "spawn_run")
+    assert run_json(run_dir)["status"] == "starting"  # recorded, never spawned
     assert Controller(sweep_dir, log=lambda _text: None).run() == "finished"
     (trial,) = read(sweep_dir / "trials.json")["trials"]
     assert trial["state"] == "complete", trial
-    assert trial["runs"][0]["run_dir"] == run["run_dir"] and run_json(Path(run["run_dir"]))["status"] == "finished"
+    assert trial["runs"][0]["run_dir"] == str(run_dir) and run_json(run_dir)["status"] == "finished"
     assert len(list((tmp_path / ".pacs" / "runs").iterdir())) == 1
 
 
@@ -184,28 +193,12 @@ def test_a_trainer_spawned_but_not_recorded_before_a_kill_is_followed_not_starte
     """The kill lands after the trainer's spawn and before launcher.json: the resumed controller finds
     that trainer still starting (run.json has no pid for the seconds Python takes to start), follows
     it and starts no second one (which would find the run locked and be read as a crash)."""
-    from pacslab.sweep import cli, runs
+    from pacslab.sweep import runs
     from pacslab.sweep.controller import Controller
 
-    monkeypatch.chdir(tmp_path)
-    config = tmp_path / "one.pacs.yaml"
-    config.write_text(yaml.safe_dump({"name": "one", **TINY, "sweep": {"parameters": {"optim.lr": [0.001]}, "seeds": [0]}}))
-
-    def killed(*_a, **_k):
-        raise _Killed
-
-    monkeypatch.setattr(runs, "record_launcher", killed)
-    try:
-        cli.main([str(config), "--foreground"])
-    except _Killed:
-        pass
-    sweep_dir = next((tmp_path / ".pacs" / "sweeps").iterdir())
-    (run,) = read(sweep_dir / "trials.json")["trials"][0]["runs"]
-    run_dir = Path(run["run_dir"])
-    assert not (run_dir / "launcher.json").exists() and runs.trainers_of(run_dir), "spawned, not recorded"
-    monkeypatch.undo()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(POLL_ENV, POLL[POLL_ENV])
+    sweep_dir, run_dir = _killed_at(tmp_path, monkeypatch, "record_launcher")
+    assert not (run_dir / "launcher.json").exists(), "not recorded"
+    wait_for(lambda: runs.trainers_of(run_dir), what="the spawned trainer in /proc", timeout=5)
     lines = []
     assert Controller(sweep_dir, log=lines.append).run() == "finished"
     (trial,) = read(sweep_dir / "trials.json")["trials"]
